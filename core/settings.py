@@ -1,0 +1,66 @@
+"""Application settings, read from the environment (prefix ``ORDEROPS_``) or a ``.env`` file.
+
+Settings are built once by whoever starts the process (CLI, API server, tests) and then injected;
+nothing in the project reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOME = Path("var")
+
+
+class Settings(BaseSettings):
+    """Every knob OrderOps reads. Defaults give the embedded, no-network configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="ORDEROPS_", env_file=".env", extra="ignore", frozen=True)
+
+    home: Path = Field(default=DEFAULT_HOME, description="Directory for the SQLite file, documents, logs.")
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "ORDEROPS_DATABASE_URL"),
+        description="SQLAlchemy URL; PostgreSQL via postgresql+psycopg://. Default: SQLite under home.",
+    )
+    sql_echo: bool = False
+
+    # Network generator defaults (the demo network).
+    seed: int = 42
+    nodes: int = 8
+    skus: int = 500
+    customers: int = 20
+    orders: int = 5_000
+
+    # Model endpoint. Unset means: no LLM, deterministic planners and extractors only.
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = 30.0
+
+    policy_path: Path | None = Field(default=None, description="Policy YAML; default: the built-in policy.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The URL to connect to: ``database_url`` if set, else the SQLite file under ``home``."""
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite:///{(self.home / 'orderops.db').as_posix()}"
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the common ``postgres://`` and ``postgresql://`` spellings and use psycopg 3 for them.
+
+    Users paste URLs from Heroku-style environments; SQLAlchemy would otherwise pick psycopg2,
+    which we do not ship.
+    """
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

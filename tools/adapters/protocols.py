@@ -1,0 +1,196 @@
+"""The contracts of the systems OrderOps acts on. Batch-first: every read and write that can
+concern many orders takes and returns sets, so an agent never needs one call per order.
+
+Error contract (every implementation, checked by the conformance suite in tests/adapters):
+
+* unknown ids -> :class:`core.errors.NotFound`;
+* bad arguments (empty batch, quantity <= 0, unknown status) -> :class:`core.errors.ValidationFailed`;
+* illegal lifecycle change -> :class:`core.errors.InvalidTransition`;
+* not enough stock -> :class:`core.errors.InsufficientInventory`.
+
+A call that raises changes nothing. Batch writes that can partly succeed (moving 500 orders of
+which 3 cannot be served) do not raise for the failing members: they return them in ``skipped``
+with a reason, and apply the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from core.domain import (
+    Address,
+    Carrier,
+    CarrierService,
+    CarrierStatus,
+    Customer,
+    InventoryPosition,
+    MoveResult,
+    Node,
+    NodeLoad,
+    NodeStatus,
+    Order,
+    OrderCreate,
+    OrderStatus,
+    Product,
+    ServiceLevel,
+    Shipment,
+    TrackingEvent,
+)
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    """Selection of orders; every field narrows (AND). Empty filter = all orders."""
+
+    order_ids: Sequence[str] | None = None
+    node_ids: Sequence[str] | None = None
+    statuses: Sequence[OrderStatus] | None = None
+    customer_ids: Sequence[str] | None = None
+    carrier_service_ids: Sequence[str] | None = None
+    service_levels: Sequence[ServiceLevel] | None = None
+    promised_on_or_before: date | None = None
+    promised_on_or_after: date | None = None
+    min_value: Decimal | None = None
+    max_value: Decimal | None = None
+    skus: Sequence[str] | None = field(default=None)
+    """Orders with at least one line of one of these SKUs."""
+
+
+class BatchResult(BaseModel):
+    """Outcome of a batch write: which members changed and why the others did not."""
+
+    done: list[str] = Field(default_factory=list)
+    skipped: dict[str, str] = Field(default_factory=dict, description="id -> reason")
+
+
+class RateQuote(BaseModel):
+    carrier_service_id: str
+    carrier_id: str
+    level: ServiceLevel
+    zone: int
+    weight_kg: float
+    cost: Decimal
+    transit_days: int
+    ship_date: date
+    eta: date
+    available: bool
+    reason: str = ""
+
+
+class OMS(Protocol):
+    """Orders, customers, catalogue and prices."""
+
+    def get_order(self, order_id: str) -> Order: ...
+    def get_orders(self, order_ids: Sequence[str]) -> list[Order]:
+        """Orders in the given order; raises NotFound naming the first unknown id."""
+        ...
+
+    def list_orders(
+        self, flt: OrderFilter, *, limit: int = 1000, offset: int = 0, with_lines: bool = False
+    ) -> list[Order]:
+        """Orders matching ``flt``, oldest first (by id). ``with_lines`` loads the lines too."""
+        ...
+
+    def count_orders(self, flt: OrderFilter) -> int: ...
+    def count_by_status(self, flt: OrderFilter) -> dict[OrderStatus, int]: ...
+
+    def create_order(self, order: OrderCreate, *, order_id: str | None = None) -> Order:
+        """Create an order in status ``created`` (not allocated). Prices default to the price list."""
+        ...
+
+    def allocate(self, order_ids: Sequence[str], node_id: str | None = None) -> BatchResult:
+        """Reserve stock for ``created`` orders at ``node_id`` (or at their assigned node) -> ``allocated``."""
+        ...
+
+    def move_orders(self, order_ids: Sequence[str], to_node_id: str) -> MoveResult:
+        """Reroute unreleased orders to another node: release their reservations where they were,
+        reserve at the target. An order the target cannot serve in full is skipped with a reason."""
+        ...
+
+    def transition(self, order_ids: Sequence[str], target: OrderStatus) -> BatchResult:
+        """Lifecycle changes (release, pick, ship, deliver, hold, unhold, cancel) on a batch.
+        Cancelling frees reservations; shipping consumes them (on hand and reserved both drop)."""
+        ...
+
+    def set_carrier_service(self, order_ids: Sequence[str], carrier_service_id: str) -> BatchResult: ...
+
+    def get_customer(self, customer_id: str) -> Customer: ...
+    def list_customers(self) -> list[Customer]: ...
+    def addresses(self, customer_id: str) -> list[Address]: ...
+    def get_address(self, address_id: str) -> Address: ...
+    def get_product(self, sku: str) -> Product: ...
+    def get_products(self, skus: Sequence[str]) -> list[Product]: ...
+    def search_products(self, text: str, *, limit: int = 10) -> list[Product]: ...
+    def prices(self, customer_id: str, skus: Sequence[str]) -> dict[str, Decimal]:
+        """The customer's contract price per SKU (its price list, else the list price)."""
+        ...
+
+    def uom_factor(self, sku: str, uom: str) -> int:
+        """Base units in one ``uom`` of ``sku`` (1 for the base uom); NotFound if unknown."""
+        ...
+
+
+class WMS(Protocol):
+    """Fulfillment nodes and their inventory."""
+
+    def get_node(self, node_id: str) -> Node: ...
+    def list_nodes(self, *, statuses: Sequence[NodeStatus] | None = None) -> list[Node]: ...
+    def node_load(self, node_ids: Sequence[str] | None = None) -> list[NodeLoad]: ...
+    def set_node_status(self, node_id: str, status: NodeStatus) -> Node: ...
+    def set_backlog(self, node_id: str, backlog: int) -> Node: ...
+
+    def inventory(
+        self, *, node_ids: Sequence[str] | None = None, skus: Sequence[str] | None = None
+    ) -> list[InventoryPosition]: ...
+
+    def atp(self, skus: Sequence[str], node_ids: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
+        """Available to promise: ``{sku: {node_id: atp}}``, only nodes that stock the SKU."""
+        ...
+
+    def adjust_on_hand(self, node_id: str, sku: str, delta: int) -> InventoryPosition:
+        """Receive (delta > 0) or write off (delta < 0) stock; never below the reserved quantity."""
+        ...
+
+
+class Carriers(Protocol):
+    """Carriers, their services, rates, ETAs and shipments."""
+
+    def list_carriers(self) -> list[Carrier]: ...
+    def get_carrier(self, carrier_id: str) -> Carrier: ...
+    def list_services(
+        self, *, carrier_id: str | None = None, level: ServiceLevel | None = None
+    ) -> list[CarrierService]: ...
+    def get_service(self, carrier_service_id: str) -> CarrierService: ...
+    def set_carrier_status(
+        self, carrier_id: str, status: CarrierStatus, *, outage_states: Sequence[str] = ()
+    ) -> Carrier: ...
+
+    def quote(self, carrier_service_id: str, *, node_id: str, ship_to_id: str, weight_kg: float) -> RateQuote:
+        """Cost, zone, ship date (node backlog pushes it) and ETA (carrier outage delays it)."""
+        ...
+
+    def quotes(self, *, node_id: str, ship_to_id: str, weight_kg: float) -> list[RateQuote]:
+        """Quotes of every service, cheapest first; unavailable ones flagged with a reason."""
+        ...
+
+    def create_shipments(self, order_ids: Sequence[str]) -> list[Shipment]:
+        """A shipment for each order from its node with its carrier service (idempotent per order)."""
+        ...
+
+    def shipments(self, order_ids: Sequence[str]) -> list[Shipment]: ...
+    def tracking(self, shipment_id: str) -> list[TrackingEvent]: ...
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """The three systems, as one value to inject."""
+
+    oms: OMS
+    wms: WMS
+    carriers: Carriers

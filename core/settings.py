@@ -7,6 +7,7 @@ nothing in the project reads the environment at import time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,10 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; PostgreSQL via postgresql+psycopg://. Default: SQLite under home.",
     )
     sql_echo: bool = False
+    clock: Literal["network", "system"] = Field(
+        default="network",
+        description="`network`: the seeded network's business date (digital twin, demo); `system`: wall clock.",
+    )
 
     # Network generator defaults (the demo network).
     seed: int = 42

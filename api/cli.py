@@ -1,0 +1,400 @@
+"""The ``orderops`` command line (Typer + Rich).
+
+Every command that shows data takes ``--json`` so scripts can consume it; errors of the
+:mod:`core.errors` hierarchy print their message and exit with status 2 (bad input or state) or 3
+(configuration), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
+from datetime import date
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from api.bootstrap import AppContext, network_meta, open_context
+from core.db import make_database, migrate
+from core.domain import Order, OrderStatus
+from core.errors import ConfigurationError, OrderOpsError
+from core.netgen import NetworkSpec, generate_network, network_exists, reset_network
+from core.settings import Settings
+from tools.adapters.protocols import OrderFilter
+
+app = typer.Typer(
+    help="OrderOps: fulfillment exceptions and B2B order intake, with approvals and audit.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+network_app = typer.Typer(help="The fulfillment network (nodes, load, inventory).", no_args_is_help=True)
+orders_app = typer.Typer(help="Orders in the OMS.", no_args_is_help=True)
+app.add_typer(network_app, name="network")
+app.add_typer(orders_app, name="orders")
+
+# Piped output (CI logs, `| less`) gets a wide fixed width instead of Rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings = ctx.obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", envvar="DATABASE_URL", help="SQLAlchemy URL (default: SQLite)")
+    ] = None,
+) -> None:
+    overrides: dict[str, Any] = {}
+    if database_url:
+        overrides["database_url"] = database_url
+    ctx.obj = Settings(**overrides)
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(asdict(value))
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, default=str) + "\n")
+
+
+@contextmanager
+def _context(settings: Settings) -> Iterator[AppContext]:
+    ctx = open_context(settings)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+@contextmanager
+def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A progress callback drawing one Rich bar per generation step (none under --json)."""
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description:<14}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def update(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = progress.add_task(step, total=total)
+            progress.update(tasks[step], completed=done, total=total)
+
+        yield update
+
+
+def seed_network(settings: Settings, spec: NetworkSpec, *, reset: bool, show_progress: bool) -> dict[str, Any]:
+    db = make_database(settings)
+    try:
+        migrate(db)
+        if network_exists(db):
+            if not reset:
+                raise ConfigurationError(f"{db.url} already holds a network; pass --reset to replace it", url=db.url)
+            reset_network(db)
+        with progress_bars(show_progress) as progress:
+            summary = generate_network(db, spec, progress=progress)
+        return {"database": db.url, **to_jsonable(summary)}
+    finally:
+        db.dispose()
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    reset: Annotated[bool, typer.Option(help="Replace an existing network.")] = False,
+    orders: Annotated[int | None, typer.Option(help="Open orders to generate (up to 1,000,000).")] = None,
+    nodes: Annotated[int | None, typer.Option(help="Fulfillment nodes.")] = None,
+    skus: Annotated[int | None, typer.Option(help="Products.")] = None,
+    customers: Annotated[int | None, typer.Option(help="B2B customers.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed: same seed, same network.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create the database, migrate it to the current schema and seed a network."""
+    s = _settings(ctx)
+    spec = NetworkSpec(
+        seed=seed if seed is not None else s.seed,
+        nodes=nodes or s.nodes,
+        skus=skus or s.skus,
+        customers=customers or s.customers,
+        orders=orders if orders is not None else s.orders,
+    )
+    if spec.orders > 1_000_000:
+        raise typer.BadParameter("at most 1,000,000 orders", param_hint="--orders")
+    result = seed_network(s, spec, reset=reset, show_progress=not as_json)
+    if as_json:
+        print_json(result)
+    else:
+        console.print(f"[green]Network ready[/] in {result['database']}: {_summary_line(result)}")
+
+
+def _summary_line(summary: dict[str, Any]) -> str:
+    keys = ("nodes", "skus", "customers", "orders", "order_lines", "elapsed_s")
+    return ", ".join(f"{k.replace('_', ' ')} {summary[k]}" for k in keys if k in summary)
+
+
+# --- network ----------------------------------------------------------------------------------------
+
+
+def network_state(actx: AppContext) -> dict[str, Any]:
+    wms, oms, carriers = actx.adapters.wms, actx.adapters.oms, actx.adapters.carriers
+    nodes = {n.id: n for n in wms.list_nodes()}
+    loads = wms.node_load()
+    positions = wms.inventory()
+    inv: dict[str, dict[str, int]] = {}
+    for p in positions:
+        agg = inv.setdefault(p.node_id, {"skus": 0, "on_hand": 0, "reserved": 0, "atp": 0})
+        agg["skus"] += 1
+        agg["on_hand"] += p.on_hand
+        agg["reserved"] += p.reserved
+        agg["atp"] += p.atp
+    return {
+        "business_date": network_meta(actx.db).get("business_date"),
+        "nodes": [
+            {
+                **nodes[ld.node_id].model_dump(mode="json"),
+                "load": ld.model_dump(mode="json"),
+                "inventory": inv.get(ld.node_id, {}),
+            }
+            for ld in loads
+        ],
+        "carriers": [c.model_dump(mode="json") for c in carriers.list_carriers()],
+        "orders_by_status": {k.value: v for k, v in oms.count_by_status(OrderFilter()).items()},
+    }
+
+
+def render_network(state: dict[str, Any]) -> None:
+    table = Table(title=f"Fulfillment network — business date {state['business_date']}")
+    for col in (
+        "node",
+        "type",
+        "city",
+        "status",
+        "capacity/day",
+        "backlog",
+        "backlog days",
+        "open",
+        "unreleased",
+        "SKUs",
+        "on hand",
+        "reserved",
+        "ATP",
+    ):
+        table.add_column(col, justify="left" if col in ("node", "type", "city", "status") else "right")
+    for n in state["nodes"]:
+        load, inv = n["load"], n["inventory"]
+        status = n["status"]
+        style = {"open": "green", "congested": "yellow", "closed": "red"}.get(status, "")
+        table.add_row(
+            n["id"],
+            n["type"],
+            f"{n['city']}, {n['state']}",
+            f"[{style}]{status}[/]",
+            f"{n['daily_capacity']:,}",
+            f"{load['backlog']:,}",
+            f"{load['backlog_days']:.1f}",
+            f"{load['open_orders']:,}",
+            f"{load['unreleased_orders']:,}",
+            f"{inv.get('skus', 0):,}",
+            f"{inv.get('on_hand', 0):,}",
+            f"{inv.get('reserved', 0):,}",
+            f"{inv.get('atp', 0):,}",
+        )
+    console.print(table)
+    carriers = Table(title="Carriers")
+    for col in ("carrier", "name", "status", "on-time", "outage states"):
+        carriers.add_column(col)
+    for c in state["carriers"]:
+        carriers.add_row(c["id"], c["name"], c["status"], f"{c['on_time_rate']:.1%}", ", ".join(c["outage_states"]))
+    console.print(carriers)
+    console.print("Orders by status: " + ", ".join(f"{k} {v:,}" for k, v in sorted(state["orders_by_status"].items())))
+
+
+@network_app.command("show")
+def network_show(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Nodes with load and inventory, carriers, and orders by status."""
+    with _context(_settings(ctx)) as actx:
+        state = network_state(actx)
+    if as_json:
+        print_json(state)
+    else:
+        render_network(state)
+
+
+# --- orders -----------------------------------------------------------------------------------------
+
+
+@orders_app.command("list")
+def orders_list(
+    ctx: typer.Context,
+    node: Annotated[list[str] | None, typer.Option(help="Node id (repeatable).")] = None,
+    status: Annotated[list[OrderStatus] | None, typer.Option(help="Status (repeatable).")] = None,
+    customer: Annotated[list[str] | None, typer.Option(help="Customer id (repeatable).")] = None,
+    promised_by: Annotated[str | None, typer.Option(help="Promised on or before YYYY-MM-DD.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Orders matching the filters (oldest first)."""
+    flt = OrderFilter(
+        node_ids=node or None,
+        statuses=status or None,
+        customer_ids=customer or None,
+        promised_on_or_before=date.fromisoformat(promised_by) if promised_by else None,
+    )
+    with _context(_settings(ctx)) as actx:
+        found = actx.adapters.oms.list_orders(flt, limit=limit, offset=offset)
+        total = actx.adapters.oms.count_orders(flt)
+    if as_json:
+        print_json({"total": total, "orders": found})
+        return
+    table = Table(title=f"Orders ({len(found)} of {total:,})")
+    for col in ("order", "customer", "status", "node", "service", "promised", "units", "value"):
+        table.add_column(col, justify="right" if col in ("units", "value") else "left")
+    for o in found:
+        table.add_row(
+            o.id,
+            o.customer_id,
+            o.status.value,
+            o.node_id or "-",
+            o.service_level.value,
+            o.promised_date.isoformat(),
+            "",
+            f"{o.total_value:,.2f}",
+        )
+    console.print(table)
+
+
+@orders_app.command("show")
+def orders_show(ctx: typer.Context, order_id: str, as_json: JsonFlag = False) -> None:
+    """One order with its lines and shipments."""
+    with _context(_settings(ctx)) as actx:
+        order = actx.adapters.oms.get_order(order_id)
+        shipments = actx.adapters.carriers.shipments([order_id])
+    if as_json:
+        print_json({"order": order, "shipments": shipments})
+        return
+    _render_order(order)
+    for s in shipments:
+        console.print(f"  shipment {s.id}: {s.tracking_number} {s.status.value}, ships {s.ship_date}, ETA {s.eta}")
+
+
+def _render_order(order: Order) -> None:
+    console.print(
+        f"[bold]{order.id}[/] {order.status.value} — customer {order.customer_id}, ship-to {order.ship_to_id}, "
+        f"node {order.node_id or '-'}, {order.service_level.value}, promised {order.promised_date}, "
+        f"value {order.total_value:,.2f}" + (f", PO {order.external_ref}" if order.external_ref else "")
+    )
+    table = Table(show_header=True)
+    for col in ("line", "sku", "qty", "unit price"):
+        table.add_column(col, justify="right" if col != "sku" else "left")
+    for line in order.lines:
+        table.add_row(str(line.line_no), line.sku, str(line.quantity), f"{line.unit_price:,.2f}")
+    console.print(table)
+
+
+# --- demo -------------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    orders: Annotated[int, typer.Option(help="Open orders in the demo network.")] = 5_000,
+    reset: Annotated[bool, typer.Option(help="Replace an existing network in a configured database.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """The main job end to end on the embedded defaults: seed a network and show its state."""
+    s = _settings(ctx)
+    started = time.perf_counter()
+    db = make_database(s)
+    try:
+        migrate(db)
+        exists = network_exists(db)
+    finally:
+        db.dispose()
+    # The default SQLite file is the demo's own twin: replacing it is safe. A configured server is not.
+    if exists and not reset and s.database_url:
+        raise ConfigurationError("the configured database already holds a network; pass --reset to replace it")
+    spec = NetworkSpec(seed=s.seed, nodes=s.nodes, skus=s.skus, customers=s.customers, orders=orders)
+    if not as_json:
+        console.rule("[bold]OrderOps demo")
+        console.print(
+            f"1. Seeding a deterministic network (seed {spec.seed}): {spec.nodes} nodes, {spec.skus} SKUs, "
+            f"{spec.customers} customers, {spec.orders:,} orders"
+        )
+    summary = seed_network(s, spec, reset=True, show_progress=not as_json)
+    with _context(s) as actx:
+        state = network_state(actx)
+        sample = actx.adapters.oms.list_orders(OrderFilter(statuses=[OrderStatus.ALLOCATED]), limit=1)
+        sample_order = actx.adapters.oms.get_order(sample[0].id) if sample else None
+    elapsed = round(time.perf_counter() - started, 2)
+    if as_json:
+        print_json({"seed": summary, "network": state, "sample_order": sample_order, "elapsed_s": elapsed})
+        return
+    console.print("2. The network as the OMS, WMS and carriers see it")
+    render_network(state)
+    if sample_order:
+        console.print("3. A sample allocated order")
+        _render_order(sample_order)
+    console.print(f"[green]Demo finished in {elapsed:.1f}s.[/] Try `orderops network show` or `orderops orders list`.")
+
+
+def _exit_code(err: OrderOpsError) -> int:
+    return 3 if isinstance(err, ConfigurationError) else 2
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI on ``argv`` and return the exit status (what tests call)."""
+    try:
+        app(args=argv, prog_name="orderops", standalone_mode=False)
+    except OrderOpsError as err:
+        err_console.print(f"[red]error[/] ({err.code}): {err.message}")
+        return _exit_code(err)
+    except typer.Abort:
+        return 1
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"[red]error[/]: {exc}")
+        return int(getattr(exc, "exit_code", 2))
+    return 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    raise SystemExit(run())

@@ -1,0 +1,127 @@
+"""The `orderops` command line: seeding, the read commands, and clear errors that change nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from api.cli import run
+from core.db import make_database
+
+SMALL = ["--orders", "300", "--nodes", "4", "--skus", "40", "--customers", "5"]
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv("ORDEROPS_HOME", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("ORDEROPS_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    return tmp_path
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> object:
+    capsys.readouterr()
+    code = run([*argv, "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return json.loads(out.out)
+
+
+def orders_digest(url: str) -> list[tuple[object, ...]]:
+    db = make_database(url=url)
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("select id, status, node_id, version from orders order by id")).all()
+    db.dispose()
+    return [tuple(r) for r in rows]
+
+
+@pytest.mark.parametrize("empty_db_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+                         indirect=True)
+def test_init_then_read_commands(cli_env: Path, empty_db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    summary = run_json(capsys, "--database-url", empty_db_url, "init", *SMALL)
+    assert isinstance(summary, dict)
+    assert summary["orders"] == 300
+
+    state = run_json(capsys, "--database-url", empty_db_url, "network", "show")
+    assert isinstance(state, dict)
+    assert len(state["nodes"]) == 4
+    assert sum(state["orders_by_status"].values()) == 300
+    for node in state["nodes"]:
+        inv = node["inventory"]
+        assert 0 <= inv["reserved"] <= inv["on_hand"]
+        assert inv["atp"] == inv["on_hand"] - inv["reserved"]
+
+    node_id = state["nodes"][0]["id"]
+    listed = run_json(capsys, "--database-url", empty_db_url, "orders", "list", "--node", node_id,
+                      "--status", "allocated", "--limit", "5")
+    assert isinstance(listed, dict)
+    assert listed["total"] >= len(listed["orders"])
+    assert all(o["node_id"] == node_id and o["status"] == "allocated" for o in listed["orders"])
+
+    some = listed["orders"][0]["id"] if listed["orders"] else "ORD-0000001"
+    shown = run_json(capsys, "--database-url", empty_db_url, "orders", "show", some)
+    assert isinstance(shown, dict)
+    assert shown["order"]["id"] == some
+    assert shown["order"]["lines"]
+
+
+def test_unknown_order_is_a_clear_error(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["init", *SMALL, "--json"]) == 0
+    before = orders_digest(f"sqlite:///{cli_env / 'orderops.db'}")
+    capsys.readouterr()
+    assert run(["orders", "show", "ORD-NOPE"]) == 2
+    err = capsys.readouterr().err
+    assert "not_found" in err
+    assert "ORD-NOPE" in err
+    assert orders_digest(f"sqlite:///{cli_env / 'orderops.db'}") == before
+
+
+def test_init_refuses_to_overwrite_a_network_without_reset(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["init", *SMALL, "--json"]) == 0
+    url = f"sqlite:///{cli_env / 'orderops.db'}"
+    before = orders_digest(url)
+    assert run(["init", *SMALL, "--seed", "7", "--json"]) == 3
+    assert "--reset" in capsys.readouterr().err
+    assert orders_digest(url) == before
+    assert run(["init", *SMALL, "--seed", "7", "--reset", "--json"]) == 0
+    assert orders_digest(url) != before
+
+
+def test_schema_newer_than_code_is_refused_and_left_alone(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["init", *SMALL, "--json"]) == 0
+    url = f"sqlite:///{cli_env / 'orderops.db'}"
+    db = make_database(url=url)
+    with db.engine.begin() as conn:
+        conn.execute(text("update alembic_version set version_num = '9999_from_the_future'"))
+    db.dispose()
+    before = orders_digest(url)
+    capsys.readouterr()
+    assert run(["network", "show"]) == 3
+    assert "schema_too_new" in capsys.readouterr().err
+    # init must not try to migrate it either
+    assert run(["init", *SMALL, "--reset"]) == 3
+    assert "9999_from_the_future" in capsys.readouterr().err
+    assert orders_digest(url) == before
+
+
+def test_database_without_schema_says_to_run_init(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["network", "show"]) == 3
+    assert "orderops init" in capsys.readouterr().err
+
+
+def test_bad_option_value_is_a_usage_error(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["orders", "list", "--status", "teleported"]) == 2
+    assert "teleported" in capsys.readouterr().err
+
+
+def test_demo_runs_end_to_end(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_json(capsys, "demo", "--orders", "300")
+    assert isinstance(out, dict)
+    assert out["seed"]["orders"] == 300
+    assert out["network"]["nodes"]
+    # a second demo replaces the default SQLite twin instead of failing
+    assert run(["demo", "--orders", "300", "--json"]) == 0

@@ -1,0 +1,159 @@
+"""A read-only view of the digital twin for pricing and dating many orders at once.
+
+Simulations and the sourcing scorer ask "what would this order cost, and when would it arrive,
+if it shipped from node N?" for thousands of orders. :class:`TwinView` loads the reference data
+once (nodes, carriers, services, rate cards, customers) plus the orders' addresses and products in
+batches, then answers from memory with :mod:`core.shipping` — the same arithmetic the carrier
+adapter uses, so a preview cannot disagree with execution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from core.clock import Clock
+from core.domain import (
+    Address,
+    Carrier,
+    CarrierService,
+    Customer,
+    CustomerTier,
+    Node,
+    Order,
+    Product,
+    ServiceLevel,
+)
+from core.shipping import Rate, ShipQuote, quote
+from tools.adapters.protocols import Adapters
+
+
+@dataclass(frozen=True)
+class Fulfilment:
+    """Cost and promise of shipping one order from one node."""
+
+    node_id: str
+    quote: ShipQuote | None
+    pick_pack: Decimal
+    reason: str = ""
+
+    @property
+    def available(self) -> bool:
+        return self.quote is not None and self.quote.available
+
+    @property
+    def cost(self) -> Decimal:
+        return (self.quote.cost if self.quote else Decimal(0)) + self.pick_pack
+
+    @property
+    def eta(self) -> date | None:
+        return self.quote.eta if self.quote else None
+
+
+@dataclass
+class TwinView:
+    adapters: Adapters
+    clock: Clock
+    nodes: dict[str, Node] = field(default_factory=dict)
+    carriers: dict[str, Carrier] = field(default_factory=dict)
+    services: dict[str, CarrierService] = field(default_factory=dict)
+    rates: dict[str, dict[int, Rate]] = field(default_factory=dict)
+    customers: dict[str, Customer] = field(default_factory=dict)
+    addresses: dict[str, Address] = field(default_factory=dict)
+    products: dict[str, Product] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, adapters: Adapters, clock: Clock) -> TwinView:
+        view = cls(adapters=adapters, clock=clock)
+        view.nodes = {n.id: n for n in adapters.wms.list_nodes()}
+        view.carriers = {c.id: c for c in adapters.carriers.list_carriers()}
+        view.services = {s.id: s for s in adapters.carriers.list_services()}
+        view.rates = adapters.carriers.rate_cards()
+        view.customers = {c.id: c for c in adapters.oms.list_customers()}
+        return view
+
+    def prepare(self, orders: Iterable[Order]) -> None:
+        """Batch-load the addresses and products these orders need."""
+        orders = list(orders)
+        missing_addr = sorted({o.ship_to_id for o in orders} - self.addresses.keys())
+        if missing_addr:
+            self.addresses.update((a.id, a) for a in self.adapters.oms.get_addresses(missing_addr))
+        missing_sku = sorted({ln.sku for o in orders for ln in o.lines} - self.products.keys())
+        if missing_sku:
+            self.products.update((p.sku, p) for p in self.adapters.oms.get_products(missing_sku))
+
+    def tier(self, order: Order) -> CustomerTier:
+        return self.customers[order.customer_id].tier
+
+    def hazmat(self, order: Order) -> bool:
+        return any(self.products[ln.sku].hazmat for ln in order.lines)
+
+    def cold_chain(self, order: Order) -> bool:
+        return any(self.products[ln.sku].cold_chain for ln in order.lines)
+
+    def _services_for(self, level: ServiceLevel) -> list[CarrierService]:
+        return [s for s in self.services.values() if s.level is level]
+
+    def _quote(self, order: Order, node: Node, service: CarrierService) -> ShipQuote | None:
+        zones = self.rates.get(service.id, {})
+        address = self.addresses[order.ship_to_id]
+        q0 = quote(
+            node=node,
+            address=address,
+            service=service,
+            carrier=self.carriers[service.carrier_id],
+            rate=Rate(Decimal(0), Decimal(0)),
+            weight_kg=order.weight_kg,
+            now=self.clock.now(),
+        )
+        rate = zones.get(q0.zone)
+        if rate is None:
+            return None
+        return quote(
+            node=node,
+            address=address,
+            service=service,
+            carrier=self.carriers[service.carrier_id],
+            rate=rate,
+            weight_kg=order.weight_kg,
+            now=self.clock.now(),
+        )
+
+    def fulfil(self, order: Order, node_id: str, *, service_id: str | None = None) -> Fulfilment:
+        """How ``order`` would ship from ``node_id``: with ``service_id`` if given, else with its own
+        carrier service if that one is available, else the cheapest available one of its level."""
+        node = self.nodes[node_id]
+        if service_id is not None:
+            q = self._quote(order, node, self.services[service_id])
+            return Fulfilment(
+                node_id,
+                q,
+                node.pick_pack_cost,
+                "" if q and q.available else (q.reason if q else f"no rate for {service_id}"),
+            )
+        if order.carrier_service_id and order.carrier_service_id in self.services:
+            q = self._quote(order, node, self.services[order.carrier_service_id])
+            if q is not None and q.available:
+                return Fulfilment(node_id, q, node.pick_pack_cost)
+        best: ShipQuote | None = None
+        reasons: list[str] = []
+        for svc in self._services_for(order.service_level):
+            q = self._quote(order, node, svc)
+            if q is None:
+                continue
+            if not q.available:
+                reasons.append(q.reason)
+                continue
+            if best is None or (q.cost, q.eta) < (best.cost, best.eta):
+                best = q
+        reason = "" if best else ("; ".join(reasons) or f"no {order.service_level.value} service")
+        return Fulfilment(node_id, best, node.pick_pack_cost, reason)
+
+    def is_late(self, order: Order, f: Fulfilment) -> bool:
+        return f.eta is None or f.eta > order.promised_date
+
+
+def order_value(orders: Sequence[Order]) -> Decimal:
+    return sum((o.total_value for o in orders), Decimal(0))

@@ -1,0 +1,496 @@
+"""Write tools: the changes an agent may propose on sets of orders.
+
+Each simulates on the twin first (:class:`~tools.base.Preview`), so the approval card, the policy
+facts and the post-execution verification all start from the same prediction. None of these
+functions checks policy: the gateway does, before ``execute`` is ever reached.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import ClassVar
+
+from pydantic import Field
+
+from core.domain import (
+    REROUTABLE_STATUSES,
+    RESERVING_STATUSES,
+    NodeStatus,
+    Order,
+    OrderCreate,
+    OrderStatus,
+    ServiceLevel,
+)
+from core.errors import NotFound, ValidationFailed
+from guardrails.calls import TIER_RANK, CallFacts, CarrierUse, RiskClass
+from tools.base import Compensation, OrderSetArgs, Preview, PreviewItem, ToolArgs, ToolEnv, WriteResult, WriteTool
+from tools.twin import Fulfilment, TwinView, order_value
+
+SPEED = {ServiceLevel.GROUND: 0, ServiceLevel.TWO_DAY: 1, ServiceLevel.OVERNIGHT: 2}
+
+
+def load_orders(env: ToolEnv, order_ids: Sequence[str]) -> tuple[list[Order], TwinView]:
+    """The orders (with lines) and a twin view prepared for them. Unknown ids raise NotFound."""
+    if len(set(order_ids)) != len(order_ids):
+        raise ValidationFailed("order_ids contains duplicates", order_ids=len(order_ids))
+    orders = env.adapters.oms.get_orders(order_ids)
+    view = TwinView.load(env.adapters, env.clock)
+    view.prepare(orders)
+    return orders, view
+
+
+def call_facts(
+    orders: Sequence[Order],
+    view: TwinView,
+    *,
+    cost_delta: Decimal = Decimal(0),
+    carrier_service_ids: Sequence[str] = (),
+    target_node_id: str | None = None,
+) -> CallFacts:
+    tiers = [view.tier(o) for o in orders]
+    services = [view.services[s] for s in dict.fromkeys(carrier_service_ids) if s in view.services]
+    return CallFacts(
+        order_count=len(orders),
+        order_value=order_value(orders),
+        cost_delta=cost_delta,
+        max_tier=max(tiers, key=lambda t: TIER_RANK[t]) if tiers else None,
+        carriers=tuple(CarrierUse(carrier_id=s.carrier_id, service_id=s.id, air=s.air) for s in services),
+        target_node_id=target_node_id,
+        target_node_status=view.nodes[target_node_id].status if target_node_id in view.nodes else None,
+        hazmat=any(view.hazmat(o) for o in orders),
+        cold_chain=any(view.cold_chain(o) for o in orders),
+        ship_to_states=frozenset(view.addresses[o.ship_to_id].state for o in orders),
+    )
+
+
+def _fulfilment_fields(f: Fulfilment) -> dict[str, object]:
+    return {
+        "node_id": f.node_id,
+        "service_id": f.quote.carrier_service_id if f.quote else None,
+        "cost": str(f.cost),
+        "eta": f.eta.isoformat() if f.eta else None,
+    }
+
+
+def _preview(
+    tool: str,
+    summary: Callable[[int, int], str],
+    items: list[PreviewItem],
+    facts: CallFacts,
+    inventory_moved: dict[str, int] | None = None,
+) -> Preview:
+    ok = [i for i in items if i.ok]
+    return Preview(
+        tool=tool,
+        summary=summary(len(ok), len(items) - len(ok)),
+        items=items,
+        cost_delta=sum((i.cost_delta for i in ok), Decimal(0)),
+        late_before=sum(i.late_before for i in items),
+        late_after=sum(i.late_after if i.ok else i.late_before for i in items),
+        inventory_moved=dict(sorted((inventory_moved or {}).items())),
+        facts=facts,
+    )
+
+
+# --- reroute ----------------------------------------------------------------------------------------
+
+
+class RerouteArgs(OrderSetArgs):
+    to_node_id: str = Field(min_length=1, description="Node to fulfil the orders from instead.")
+
+
+class RerouteOrders(WriteTool[RerouteArgs]):
+    """Move unreleased orders (created or allocated) to another fulfilment node. Stock is released
+    at the old node and reserved at the new one; orders the new node cannot serve in full are
+    skipped with a reason. Use for congested or closed nodes and stockouts."""
+
+    name: ClassVar[str] = "reroute_orders"
+    risk: ClassVar[RiskClass] = RiskClass.WRITE_HIGH
+    args_model: ClassVar[type[ToolArgs]] = RerouteArgs
+
+    def simulate(self, env: ToolEnv, args: RerouteArgs) -> Preview:
+        orders, view = load_orders(env, args.order_ids)
+        target = view.nodes.get(args.to_node_id)
+        if target is None:
+            raise NotFound("node", args.to_node_id)
+        skus = sorted({ln.sku for o in orders for ln in o.lines})
+        atp = {sku: dict(by_node) for sku, by_node in env.adapters.wms.atp(skus, [args.to_node_id]).items()}
+        moved: dict[str, int] = defaultdict(int)
+        items: list[PreviewItem] = []
+        for o in orders:
+            before = view.fulfil(o, o.node_id) if o.node_id else None
+            late_before = before is None or view.is_late(o, before)
+            reason = ""
+            if target.status is NodeStatus.CLOSED:
+                reason = f"node {target.id} is closed"
+            elif o.status not in REROUTABLE_STATUSES:
+                reason = f"order is {o.status.value}; only created or allocated orders can move"
+            elif o.node_id == target.id:
+                reason = f"order is already at {target.id}"
+            else:
+                short = [ln for ln in o.lines if atp.get(ln.sku, {}).get(target.id, 0) < ln.quantity]
+                if short and o.status is OrderStatus.ALLOCATED:
+                    ln = short[0]
+                    have = atp.get(ln.sku, {}).get(target.id, 0)
+                    reason = f"{target.id} has {have} of {ln.sku} available, order needs {ln.quantity}"
+            if reason:
+                items.append(PreviewItem(id=o.id, ok=False, reason=reason, late_before=late_before))
+                continue
+            if o.status is OrderStatus.ALLOCATED:
+                for ln in o.lines:
+                    atp[ln.sku][target.id] -= ln.quantity
+                    moved[ln.sku] += ln.quantity
+            after = view.fulfil(o, target.id)
+            items.append(
+                PreviewItem(
+                    id=o.id,
+                    ok=True,
+                    before=_fulfilment_fields(before) if before else {"node_id": o.node_id},
+                    after=_fulfilment_fields(after),
+                    cost_delta=after.cost - (before.cost if before else Decimal(0)),
+                    late_before=late_before,
+                    late_after=view.is_late(o, after),
+                )
+            )
+        touched = [o for o, i in zip(orders, items, strict=True) if i.ok]
+        facts = call_facts(
+            touched,
+            view,
+            cost_delta=sum((i.cost_delta for i in items if i.ok), Decimal(0)),
+            carrier_service_ids=[o.carrier_service_id for o in touched if o.carrier_service_id],
+            target_node_id=target.id,
+        )
+        return _preview(self.name, lambda n, s: f"move {n} orders to {target.id}; {s} cannot move", items, facts, moved)
+
+    def execute(self, env: ToolEnv, args: RerouteArgs) -> WriteResult:
+        origins = {o.id: o.node_id for o in env.adapters.oms.get_orders(args.order_ids)}
+        res = env.adapters.oms.move_orders(args.order_ids, args.to_node_id)
+        return WriteResult(
+            tool=self.name,
+            done=res.moved,
+            skipped=res.skipped,
+            details={"units_moved": res.units_moved, "from": {oid: origins[oid] for oid in res.moved}},
+        )
+
+    def compensation(self, args: RerouteArgs, result: WriteResult) -> Compensation | None:
+        origins: dict[str, str | None] = result.details.get("from", {})
+        by_node: dict[str, list[str]] = defaultdict(list)
+        for oid, node in origins.items():
+            if node:
+                by_node[node].append(oid)
+        if len(by_node) != 1:
+            return None  # orders came from several nodes: one reroute per node, planned by the agent
+        node, ids = next(iter(by_node.items()))
+        return Compensation(self.name, {"order_ids": ids, "to_node_id": node, "reason": "undo reroute"})
+
+
+# --- carrier / service level ------------------------------------------------------------------------
+
+
+class ChangeCarrierArgs(OrderSetArgs):
+    carrier_service_id: str = Field(min_length=1, description="Carrier service to ship with, e.g. PARCELWAY-GROUND.")
+
+
+class ChangeCarrier(WriteTool[ChangeCarrierArgs]):
+    """Ship open orders with another carrier service (e.g. away from a carrier in outage). Orders
+    already shipped, delivered or cancelled are skipped."""
+
+    name: ClassVar[str] = "change_carrier"
+    risk: ClassVar[RiskClass] = RiskClass.WRITE_LOW
+    args_model: ClassVar[type[ToolArgs]] = ChangeCarrierArgs
+
+    def simulate(self, env: ToolEnv, args: ChangeCarrierArgs) -> Preview:
+        orders, view = load_orders(env, args.order_ids)
+        if args.carrier_service_id not in view.services:
+            raise NotFound("carrier service", args.carrier_service_id)
+        items = [self._item(view, o, args.carrier_service_id) for o in orders]
+        touched = [o for o, i in zip(orders, items, strict=True) if i.ok]
+        facts = call_facts(
+            touched,
+            view,
+            cost_delta=sum((i.cost_delta for i in items if i.ok), Decimal(0)),
+            carrier_service_ids=[args.carrier_service_id],
+        )
+        return _preview(
+            self.name, lambda n, s: f"ship {n} orders with {args.carrier_service_id}; {s} skipped", items, facts
+        )
+
+    @staticmethod
+    def _item(view: TwinView, o: Order, service_id: str) -> PreviewItem:
+        if o.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED) or o.node_id is None:
+            return PreviewItem(
+                id=o.id, ok=False, reason=f"order is {o.status.value}" if o.node_id else "order has no node yet"
+            )
+        before = view.fulfil(o, o.node_id)
+        after = view.fulfil(o, o.node_id, service_id=service_id)
+        if not after.available:
+            return PreviewItem(
+                id=o.id,
+                ok=False,
+                reason=after.reason or f"{service_id} cannot take it",
+                late_before=view.is_late(o, before),
+            )
+        return PreviewItem(
+            id=o.id,
+            ok=True,
+            before=_fulfilment_fields(before),
+            after=_fulfilment_fields(after),
+            cost_delta=after.cost - before.cost,
+            late_before=view.is_late(o, before),
+            late_after=view.is_late(o, after),
+        )
+
+    def execute(self, env: ToolEnv, args: ChangeCarrierArgs) -> WriteResult:
+        previous = {o.id: o.carrier_service_id for o in env.adapters.oms.get_orders(args.order_ids)}
+        res = env.adapters.oms.set_carrier_service(args.order_ids, args.carrier_service_id)
+        return WriteResult(
+            tool=self.name,
+            done=res.done,
+            skipped=res.skipped,
+            details={"previous": {oid: previous[oid] for oid in res.done}},
+        )
+
+
+class ExpediteArgs(OrderSetArgs):
+    service_level: ServiceLevel = Field(default=ServiceLevel.TWO_DAY, description="Faster level to ship with.")
+
+
+class ExpediteOrders(WriteTool[ExpediteArgs]):
+    """Upgrade open orders to a faster service level (two_day or overnight), choosing per order the
+    cheapest available service of that level from the order's node. Costs money: check the preview."""
+
+    name: ClassVar[str] = "expedite_orders"
+    risk: ClassVar[RiskClass] = RiskClass.WRITE_HIGH
+    args_model: ClassVar[type[ToolArgs]] = ExpediteArgs
+
+    def _choices(
+        self, env: ToolEnv, args: ExpediteArgs
+    ) -> tuple[list[Order], TwinView, list[PreviewItem], dict[str, str]]:
+        orders, view = load_orders(env, args.order_ids)
+        items: list[PreviewItem] = []
+        chosen: dict[str, str] = {}
+        for o in orders:
+            if o.node_id is None or o.status not in RESERVING_STATUSES | {OrderStatus.CREATED, OrderStatus.HELD}:
+                items.append(PreviewItem(id=o.id, ok=False, reason=f"order is {o.status.value}"))
+                continue
+            if SPEED[o.service_level] >= SPEED[args.service_level]:
+                items.append(PreviewItem(id=o.id, ok=False, reason=f"already {o.service_level.value}"))
+                continue
+            before = view.fulfil(o, o.node_id)
+            fast = o.model_copy(update={"service_level": args.service_level, "carrier_service_id": None})
+            after = view.fulfil(fast, o.node_id)
+            if not after.available or after.quote is None:
+                items.append(PreviewItem(id=o.id, ok=False, reason=after.reason or "no faster service available"))
+                continue
+            chosen[o.id] = after.quote.carrier_service_id
+            items.append(
+                PreviewItem(
+                    id=o.id,
+                    ok=True,
+                    before=_fulfilment_fields(before),
+                    after=_fulfilment_fields(after),
+                    cost_delta=after.cost - before.cost,
+                    late_before=view.is_late(o, before),
+                    late_after=view.is_late(o, after),
+                )
+            )
+        return orders, view, items, chosen
+
+    def simulate(self, env: ToolEnv, args: ExpediteArgs) -> Preview:
+        orders, view, items, chosen = self._choices(env, args)
+        touched = [o for o, i in zip(orders, items, strict=True) if i.ok]
+        facts = call_facts(
+            touched,
+            view,
+            cost_delta=sum((i.cost_delta for i in items if i.ok), Decimal(0)),
+            carrier_service_ids=sorted(set(chosen.values())),
+        )
+        return _preview(
+            self.name, lambda n, s: f"expedite {n} orders to {args.service_level.value}; {s} skipped", items, facts
+        )
+
+    def execute(self, env: ToolEnv, args: ExpediteArgs) -> WriteResult:
+        _, _, items, chosen = self._choices(env, args)
+        by_service: dict[str, list[str]] = defaultdict(list)
+        for oid, sid in chosen.items():
+            by_service[sid].append(oid)
+        result = WriteResult(tool=self.name, skipped={i.id: i.reason for i in items if not i.ok})
+        for sid, ids in sorted(by_service.items()):
+            res = env.adapters.oms.set_carrier_service(ids, sid)
+            result.done.extend(res.done)
+            result.skipped.update(res.skipped)
+        result.details["services"] = chosen
+        return result
+
+
+# --- lifecycle --------------------------------------------------------------------------------------
+
+
+class _Transition(WriteTool[OrderSetArgs]):
+    target: ClassVar[OrderStatus]
+    args_model: ClassVar[type[ToolArgs]] = OrderSetArgs
+    verb: ClassVar[str]
+
+    def _allowed(self, o: Order) -> str:
+        from core.domain import ORDER_TRANSITIONS
+
+        target = (o.held_from or OrderStatus.CREATED) if self.target is OrderStatus.CREATED else self.target
+        if target not in ORDER_TRANSITIONS[o.status] or (
+            self.target is OrderStatus.CREATED and o.status is not OrderStatus.HELD
+        ):
+            return f"order is {o.status.value}; cannot {self.verb}"
+        return ""
+
+    def simulate(self, env: ToolEnv, args: OrderSetArgs) -> Preview:
+        orders, view = load_orders(env, args.order_ids)
+        items = []
+        for o in orders:
+            reason = self._allowed(o)
+            items.append(
+                PreviewItem(
+                    id=o.id,
+                    ok=not reason,
+                    reason=reason,
+                    before={"status": o.status.value},
+                    after={} if reason else {"status": self._after(o).value},
+                )
+            )
+        touched = [o for o, i in zip(orders, items, strict=True) if i.ok]
+        released = defaultdict(int)
+        if self.target is OrderStatus.CANCELLED:
+            for o in touched:
+                if o.status in RESERVING_STATUSES or o.held_from in RESERVING_STATUSES:
+                    for ln in o.lines:
+                        released[ln.sku] -= ln.quantity
+        facts = call_facts(touched, view)
+        return _preview(self.name, lambda n, s: f"{self.verb} {n} orders; {s} cannot", items, facts, released)
+
+    def _after(self, o: Order) -> OrderStatus:
+        if self.target is OrderStatus.CREATED:
+            return o.held_from or OrderStatus.CREATED
+        return self.target
+
+    def execute(self, env: ToolEnv, args: OrderSetArgs) -> WriteResult:
+        orders = env.adapters.oms.get_orders(args.order_ids)
+        groups: dict[OrderStatus, list[str]] = defaultdict(list)
+        skipped: dict[str, str] = {}
+        for o in orders:
+            reason = self._allowed(o)
+            if reason:
+                skipped[o.id] = reason
+            else:
+                groups[self._after(o)].append(o.id)
+        result = WriteResult(tool=self.name, skipped=skipped)
+        for target, ids in groups.items():
+            res = env.adapters.oms.transition(ids, target)
+            result.done.extend(res.done)
+            result.skipped.update(res.skipped)
+        return result
+
+
+class HoldOrders(_Transition):
+    """Put open orders (created, allocated or released) on hold; stock stays reserved. Use for
+    orders that fail a compliance check or need a person to look at them."""
+
+    name: ClassVar[str] = "hold_orders"
+    risk: ClassVar[RiskClass] = RiskClass.WRITE_LOW
+    target: ClassVar[OrderStatus] = OrderStatus.HELD
+    verb: ClassVar[str] = "hold"
+
+    def compensation(self, args: OrderSetArgs, result: WriteResult) -> Compensation | None:
+        return Compensation("release_holds", {"order_ids": result.done, "reason": "undo hold"})
+
+
+class ReleaseHolds(_Transition):
+    """Release held orders: each returns to the status it was held from."""
+
+    name: ClassVar[str] = "release_holds"
+    risk: ClassVar[RiskClass] = RiskClass.WRITE_LOW
+    target: ClassVar[OrderStatus] = OrderStatus.CREATED  # marker: back to held_from
+    verb: ClassVar[str] = "release the hold of"
+
+    def compensation(self, args: OrderSetArgs, result: WriteResult) -> Compensation | None:
+        return Compensation("hold_orders", {"order_ids": result.done, "reason": "undo release"})
+
+
+class CancelOrders(_Transition):
+    """Cancel open orders that have not been picked; their reserved stock is freed. Cannot be undone."""
+
+    name: ClassVar[str] = "cancel_orders"
+    risk: ClassVar[RiskClass] = RiskClass.DESTRUCTIVE
+    target: ClassVar[OrderStatus] = OrderStatus.CANCELLED
+    verb: ClassVar[str] = "cancel"
+
+
+# --- create -----------------------------------------------------------------------------------------
+
+
+class CreateOrderArgs(ToolArgs):
+    order: OrderCreate
+    order_id: str | None = Field(default=None, description="Id to create it under (idempotent intake).")
+
+
+class CreateOrder(WriteTool[CreateOrderArgs]):
+    """Create an order in the OMS (status created) from a validated purchase order."""
+
+    name: ClassVar[str] = "create_order"
+    risk: ClassVar[RiskClass] = RiskClass.WRITE_LOW
+    args_model: ClassVar[type[ToolArgs]] = CreateOrderArgs
+
+    def items(self, args: CreateOrderArgs) -> list[str]:
+        return [args.order_id] if args.order_id else []
+
+    def simulate(self, env: ToolEnv, args: CreateOrderArgs) -> Preview:
+        oms = env.adapters.oms
+        customer = oms.get_customer(args.order.customer_id)
+        skus = [ln.sku for ln in args.order.lines]
+        products = {p.sku: p for p in oms.get_products(skus)}
+        prices = oms.prices(customer.id, skus)
+        value = sum(
+            ((ln.unit_price if ln.unit_price is not None else prices[ln.sku]) * ln.quantity for ln in args.order.lines),
+            Decimal(0),
+        )
+        addresses = oms.addresses(customer.id)
+        ship_to = next((a for a in addresses if a.id == args.order.ship_to_id), addresses[0] if addresses else None)
+        if ship_to is None or (args.order.ship_to_id and ship_to.id != args.order.ship_to_id):
+            raise NotFound("address", args.order.ship_to_id or f"(none for {customer.id})")
+        facts = CallFacts(
+            order_count=1,
+            order_value=value,
+            cost_delta=Decimal(0),
+            max_tier=customer.tier,
+            carriers=(),
+            target_node_id=None,
+            target_node_status=None,
+            hazmat=any(products[s].hazmat for s in skus),
+            cold_chain=any(products[s].cold_chain for s in skus),
+            ship_to_states=frozenset({ship_to.state}),
+        )
+        item = PreviewItem(
+            id=args.order_id or "(new)",
+            ok=True,
+            after={"customer_id": customer.id, "lines": len(skus), "value": str(value)},
+        )
+        return _preview(
+            self.name, lambda n, s: f"create an order of {len(skus)} lines for {customer.id}", [item], facts
+        )
+
+    def execute(self, env: ToolEnv, args: CreateOrderArgs) -> WriteResult:
+        order = env.adapters.oms.create_order(args.order, order_id=args.order_id)
+        return WriteResult(tool=self.name, done=[order.id], details={"order": order.model_dump(mode="json")})
+
+    def compensation(self, args: CreateOrderArgs, result: WriteResult) -> Compensation | None:
+        return Compensation("cancel_orders", {"order_ids": result.done, "reason": "undo create"})
+
+
+WRITE_TOOLS: tuple[WriteTool[ToolArgs], ...] = (  # type: ignore[assignment]
+    RerouteOrders(),
+    ChangeCarrier(),
+    ExpediteOrders(),
+    HoldOrders(),
+    ReleaseHolds(),
+    CancelOrders(),
+    CreateOrder(),
+)

@@ -23,7 +23,8 @@ def alembic_config(db: Database | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if db is not None:
-        cfg.set_main_option("sqlalchemy.url", db.engine.url.render_as_string(hide_password=False))
+        # Alembic's config is a ConfigParser: a literal % (percent-encoded URLs) must be doubled.
+        cfg.set_main_option("sqlalchemy.url", db.engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return cfg
 
 

@@ -244,3 +244,109 @@ class TrackingEventRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     location: Mapped[str] = mapped_column(String(100))
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+# --- guardrails: audit trail, idempotency keys, approvals ----------------------------------------
+# Times here are stored as UTC (naive on SQLite); JSON columns are plain JSON, not JSONB, so the
+# stored text - and so every hash over it - comes back exactly as written.
+
+
+class AuditEventRow(Base):
+    """One event of the hash-chained audit trail (:mod:`guardrails.audit`). Never updated."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_run", "run_id"),
+        Index("ix_audit_events_call", "call_id"),
+    )
+    trail: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    call_id: Mapped[str | None] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(32))
+    tool: Mapped[str | None] = mapped_column(String(100))
+    arguments: Mapped[Any] = mapped_column(JSON, nullable=True)
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    preview: Mapped[Any] = mapped_column(JSON, nullable=True)
+    actor: Mapped[str | None] = mapped_column(String(100))
+    approver: Mapped[str | None] = mapped_column(String(100))
+    policy_version: Mapped[str | None] = mapped_column(String(64))
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    model: Mapped[str | None] = mapped_column(String(100))
+    prompt_version: Mapped[str | None] = mapped_column(String(100))
+    duration_ms: Mapped[int | None]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """Last seq and hash of each trail: the lock appenders queue on, and what catches truncation."""
+
+    __tablename__ = "audit_heads"
+    trail: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class IdempotencyKeyRow(Base):
+    """A claimed idempotency key; ``status`` is ``pending`` while the call runs, then ``done``."""
+
+    __tablename__ = "idempotency_keys"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tool: Mapped[str] = mapped_column(String(100))
+    args_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApprovalRequestRow(Base):
+    """A request for a person to approve one exact tool call (:mod:`guardrails.approvals`)."""
+
+    __tablename__ = "approval_requests"
+    __table_args__ = (
+        CheckConstraint("approvers_required >= 1", name="approvers_positive"),
+        Index("ix_approval_requests_status", "status", "expires_at"),
+        Index("ix_approval_requests_run", "run_id"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    call_id: Mapped[str | None] = mapped_column(String(64))
+    tool: Mapped[str] = mapped_column(String(100))
+    arguments: Mapped[Any] = mapped_column(JSON, nullable=True)
+    args_hash: Mapped[str] = mapped_column(String(64))
+    preview: Mapped[Any] = mapped_column(JSON, nullable=True)
+    preview_hash: Mapped[str] = mapped_column(String(64))
+    items: Mapped[list[str]] = mapped_column(JSON, default=list)
+    required_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    approvers_required: Mapped[int] = mapped_column(default=1)
+    requester_may_approve: Mapped[bool] = mapped_column(default=False)
+    requester_id: Mapped[str] = mapped_column(String(100))
+    edited_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(default=1)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    approved_items: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    supersedes_id: Mapped[str | None] = mapped_column(String(36))
+    superseded_by_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class ApprovalDecisionRow(Base):
+    """One person's decision on a request; one per approver and request."""
+
+    __tablename__ = "approval_decisions"
+    __table_args__ = (Index("ix_approval_decisions_request_approver", "request_id", "approver_id", unique=True),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("approval_requests.id"))
+    approver_id: Mapped[str] = mapped_column(String(100))
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    subset: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    edited_args: Mapped[Any] = mapped_column(JSON, nullable=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,1 @@
+"""Benchmarks: seeding throughput and read latency of the embedded network, on SQLite and PostgreSQL."""

@@ -1,0 +1,101 @@
+"""Shared plumbing of the guardrail stores: canonical JSON, hashes, UTC times, write transactions.
+
+Private to :mod:`guardrails`. The hashes computed here are written into the audit trail and the
+approval requests, so :func:`canonical_json` must never change its output for the same input:
+changing it would make every stored chain fail verification.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from core.db.engine import Database
+from core.errors import ValidationFailed
+
+JsonValue = Any
+"""A value made only of dict (str keys), list, str, int, float, bool and None."""
+
+
+def to_jsonable(value: Any) -> JsonValue:
+    """Turn tool arguments/results into plain JSON values, the same way every time.
+
+    Decimals become strings (not floats) so that money keeps its exact digits in the hash; sets
+    become sorted lists so that their order cannot change a hash. NaN/inf are refused: they have
+    no JSON form and would make equal arguments hash differently across drivers.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationFailed(f"{value!r} cannot be stored as JSON")
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, BaseModel):
+        return to_jsonable(value.model_dump(mode="json"))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        items = [to_jsonable(v) for v in value]
+        return sorted(items, key=canonical_json)
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    raise ValidationFailed(f"a {type(value).__name__} cannot be stored as JSON")
+
+
+def canonical_json(value: JsonValue) -> str:
+    """Sorted keys, no spaces, UTF-8 kept: one text per value, the input of every hash."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def json_hash(value: Any) -> str:
+    """sha256 of the canonical JSON of ``value`` (after :func:`to_jsonable`)."""
+    return sha256_hex(canonical_json(to_jsonable(value)))
+
+
+def as_utc(value: datetime) -> datetime:
+    """Timezone-aware UTC. SQLite hands back naive datetimes; we only ever store UTC in them."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@contextmanager
+def write_transaction(db: Database) -> Iterator[Session]:
+    """A transaction that holds the database write lock from its first statement on SQLite.
+
+    SQLite's default deferred transaction would let two writers read the same state and then
+    race for the lock; ``BEGIN IMMEDIATE`` takes the lock up front (waiting up to the busy
+    timeout). On PostgreSQL this is a plain transaction; callers lock rows themselves.
+    """
+    with db.begin() as session:
+        if db.is_sqlite:
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        yield session

@@ -1,0 +1,135 @@
+"""Idempotency keys: a side-effecting tool call runs at most once per key.
+
+An agent that retries after a timeout, or a graph resumed from a checkpoint, repeats calls. With a
+key, the repeat gets the first call's stored result instead of a second refund or label.
+
+How: the key is *claimed* by inserting its row (``pending``) and committing before ``fn`` runs;
+the primary key makes exactly one claimant win, on SQLite and PostgreSQL alike. Others wait for
+the row to turn ``done`` and replay its result. ``fn`` runs outside any transaction of ours, so it
+may use the same database (on SQLite a held write lock would block it).
+
+What it must never do: run ``fn`` a second time while a claim is pending. If the process died
+while ``fn`` ran, the key stays ``pending`` and callers get :class:`Conflict`, because nobody can
+know whether the effect happened; an operator checks and calls :meth:`IdempotencyStore.release`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from core.clock import Clock, SystemClock
+from core.db.engine import Database
+from core.db.tables import IdempotencyKeyRow
+from core.errors import Conflict, ValidationFailed
+from guardrails._store import JsonValue, as_utc, to_jsonable
+
+PENDING = "pending"
+DONE = "done"
+
+
+class IdempotencyStore:
+    """``run_once(key, tool, args_hash, fn)``: the first call runs ``fn``, repeats replay it."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock | None = None,
+        *,
+        wait_s: float = 30.0,
+        poll_s: float = 0.02,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.db = db
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.wait_s = wait_s
+        self.poll_s = poll_s
+        self._sleep = sleep
+
+    def run_once(self, key: str, tool: str, args_hash: str, fn: Callable[[], Any]) -> tuple[JsonValue, bool]:
+        """Run ``fn`` once for ``key``; returns ``(result, replayed)``.
+
+        The result is returned as stored (JSON values), on the first call too, so callers see
+        the same shape either way. The same key with another tool or ``args_hash`` raises
+        :class:`Conflict` (a reused key is a bug, not a retry). If ``fn`` raises, the claim is
+        dropped and the error propagates: nothing happened, so a retry may run it again.
+        """
+        if not key or len(key) > 200:
+            raise ValidationFailed("idempotency key must be 1-200 characters")
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            if self._claim(key, tool, args_hash):
+                return self._run(key, fn), False
+            found, value = self._peek(key, tool, args_hash)
+            if found == DONE:
+                return value, True
+            if found == PENDING:
+                if time.monotonic() >= deadline:
+                    raise Conflict(
+                        f"idempotency key {key!r} has been in progress since {value}; if its process died, "
+                        "check whether the effect happened, then release the key",
+                        key=key,
+                    )
+                self._sleep(self.poll_s)
+            # else: the first claimant failed and released the key; try to claim it again.
+
+    def _run(self, key: str, fn: Callable[[], Any]) -> JsonValue:
+        try:
+            result = to_jsonable(fn())
+        except BaseException:
+            self.release(key)
+            raise
+        with self.db.begin() as session:
+            session.execute(
+                update(IdempotencyKeyRow)
+                .where(IdempotencyKeyRow.key == key, IdempotencyKeyRow.status == PENDING)
+                .values(status=DONE, result=result, completed_at=self._now())
+            )
+        return result
+
+    def release(self, key: str) -> bool:
+        """Drop a *pending* claim (after a failure, or by an operator after a crash)."""
+        with self.db.begin() as session:
+            res = session.execute(
+                delete(IdempotencyKeyRow).where(IdempotencyKeyRow.key == key, IdempotencyKeyRow.status == PENDING)
+            )
+            return bool(getattr(res, "rowcount", 0))
+
+    def _now(self) -> datetime:
+        now = as_utc(self.clock.now())
+        return now.replace(tzinfo=None) if self.db.is_sqlite else now
+
+    def _claim(self, key: str, tool: str, args_hash: str) -> bool:
+        insert = pg_insert if self.db.is_postgres else sqlite_insert
+        stmt = (
+            insert(IdempotencyKeyRow)
+            .values(key=key, tool=tool, args_hash=args_hash, status=PENDING, result=None, created_at=self._now())
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(IdempotencyKeyRow.key)
+        )
+        # RETURNING, not rowcount: drivers disagree on rowcount for INSERT ... ON CONFLICT.
+        with self.db.begin() as session:
+            return session.execute(stmt).first() is not None
+
+    def _peek(self, key: str, tool: str, args_hash: str) -> tuple[str | None, JsonValue]:
+        """(``done``, result) / (``pending``, since when) / (None, None) if the key is free again."""
+        with self.db.sessions() as session:
+            row = session.get(IdempotencyKeyRow, key)
+            if row is None:
+                return None, None
+            if row.tool != tool or row.args_hash != args_hash:
+                raise Conflict(
+                    f"idempotency key {key!r} was already used for another call ({row.tool}, other arguments); "
+                    "use a new key",
+                    key=key,
+                    tool=row.tool,
+                )
+            if row.status == DONE:
+                return DONE, row.result
+            return PENDING, as_utc(row.created_at).isoformat()

@@ -1,0 +1,603 @@
+"""The embedded OMS: orders, customers, catalogue and prices on the project's own database.
+
+This is the reference implementation of :class:`tools.adapters.protocols.OMS` and the order side
+of the digital twin. It must behave like a real network: every status change goes through
+:func:`core.domain.check_transition`, reserving statuses hold stock at the order's node, and a call
+that raises leaves the database exactly as it was (one transaction per write).
+
+Batch rules (the same for ``allocate`` and ``transition``): members that cannot make the change are
+returned in ``skipped`` with a reason and the rest is applied; only when NO member is in a status
+that allows the change does the call raise :class:`InvalidTransition`, so a one-order call fails
+loudly. Batches are served with a few set-based statements, never one round trip per order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Connection, Table, func, insert, or_, select, update
+
+from core.clock import Clock
+from core.db import Database
+from core.db.tables import PriceListItemRow, ProductUomRow
+from core.domain import (
+    OPEN_STATUSES,
+    REROUTABLE_STATUSES,
+    RESERVING_STATUSES,
+    Address,
+    Customer,
+    MoveResult,
+    NodeStatus,
+    Order,
+    OrderCreate,
+    OrderStatus,
+    Product,
+    ServiceLevel,
+    check_transition,
+)
+from core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from tools.adapters.embedded import _stock
+from tools.adapters.embedded._common import (
+    add_business_days,
+    address_from_row,
+    addresses_t,
+    chunks,
+    customer_from_row,
+    customers_t,
+    in_values,
+    lines_t,
+    money,
+    nodes_t,
+    order_from_row,
+    orders_t,
+    product_from_row,
+    products_t,
+    services_t,
+    to_db_time,
+    unique_ids,
+)
+from tools.adapters.protocols import BatchResult, OrderFilter
+
+price_items_t = cast(Table, PriceListItemRow.__table__)
+uoms_t = cast(Table, ProductUomRow.__table__)
+
+# Default promise when the order does not carry one: business days after today per service level.
+PROMISE_DAYS: dict[ServiceLevel, int] = {ServiceLevel.GROUND: 5, ServiceLevel.TWO_DAY: 2, ServiceLevel.OVERNIGHT: 1}
+# Statuses whose carrier service may still be changed (the parcel has not left).
+CARRIER_CHANGEABLE: frozenset[OrderStatus] = OPEN_STATUSES
+
+
+def _reserving(status: OrderStatus, held_from: OrderStatus | None) -> bool:
+    """Whether an order in this state holds a reservation (a hold keeps the one it had)."""
+    return status in RESERVING_STATUSES or (status is OrderStatus.HELD and held_from in RESERVING_STATUSES)
+
+
+def _status(row: Any) -> tuple[OrderStatus, OrderStatus | None]:
+    return OrderStatus(row.status), OrderStatus(row.held_from) if row.held_from else None
+
+
+class EmbeddedOMS:
+    """OMS on :class:`core.db.Database`; ``clock`` decides what "today" is for promises."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    # --- order reads ----------------------------------------------------------------------------
+
+    def get_order(self, order_id: str) -> Order:
+        return self.get_orders([order_id])[0]
+
+    def get_orders(self, order_ids: Sequence[str]) -> list[Order]:
+        """Orders in the given order; raises NotFound naming the first unknown id."""
+        ids = list(order_ids)
+        if not ids:
+            return []
+        with self.db.engine.connect() as conn:
+            rows = self._load_orders(conn, list(dict.fromkeys(ids)))
+            lines = _stock.load_lines(conn, list(rows))
+        return [order_from_row(rows[i], lines[i]) for i in ids]
+
+    def list_orders(
+        self, flt: OrderFilter, *, limit: int = 1000, offset: int = 0, with_lines: bool = False
+    ) -> list[Order]:
+        """Orders matching ``flt``, oldest first (by id). ``with_lines`` loads the lines too."""
+        if limit <= 0 or offset < 0:
+            raise ValidationFailed(f"limit must be > 0 and offset >= 0 (got limit={limit}, offset={offset})")
+        with self.db.engine.connect() as conn:
+            stmt = select(orders_t).where(*self._where(conn, flt)).order_by(orders_t.c.id).limit(limit).offset(offset)
+            rows = conn.execute(stmt).all()
+            if not with_lines:
+                return [order_from_row(r) for r in rows]
+            lines = _stock.load_lines(conn, [r.id for r in rows])
+        return [order_from_row(r, lines[r.id]) for r in rows]
+
+    def count_orders(self, flt: OrderFilter) -> int:
+        with self.db.engine.connect() as conn:
+            stmt = select(func.count()).select_from(orders_t).where(*self._where(conn, flt))
+            return int(conn.execute(stmt).scalar_one())
+
+    def count_by_status(self, flt: OrderFilter) -> dict[OrderStatus, int]:
+        """Counts for every status (0 where none), so callers can index without checking."""
+        with self.db.engine.connect() as conn:
+            stmt = select(orders_t.c.status, func.count()).where(*self._where(conn, flt)).group_by(orders_t.c.status)
+            counts = {OrderStatus(s): int(n) for s, n in conn.execute(stmt)}
+        return {s: counts.get(s, 0) for s in OrderStatus}
+
+    # --- order writes ---------------------------------------------------------------------------
+
+    def create_order(self, order: OrderCreate, *, order_id: str | None = None) -> Order:
+        """Create an order in status ``created`` (not allocated). Prices default to the price list."""
+        if not order.lines:
+            raise ValidationFailed("an order needs at least one line")
+        for line in order.lines:
+            if line.quantity <= 0:
+                raise ValidationFailed(f"quantity of SKU {line.sku} must be > 0 (got {line.quantity})", sku=line.sku)
+            if line.unit_price is not None and line.unit_price < 0:
+                raise ValidationFailed(f"unit price of SKU {line.sku} must be >= 0", sku=line.sku)
+        if order_id is not None and not (0 < len(order_id) <= 32):
+            raise ValidationFailed("order_id must be 1 to 32 characters")
+        with self.db.begin() as session:
+            conn = session.connection()
+            customer = conn.execute(select(customers_t).where(customers_t.c.id == order.customer_id)).first()
+            if customer is None:
+                raise NotFound("customer", order.customer_id)
+            ship_to = self._ship_to(conn, order.customer_id, order.ship_to_id)
+            skus = list(dict.fromkeys(line.sku for line in order.lines))
+            products = {r.sku: r for r in conn.execute(select(products_t).where(products_t.c.sku.in_(skus)))}
+            for sku in skus:
+                if sku not in products:
+                    raise NotFound("product", sku)
+            contract = self._price_list(conn, customer.price_list_id, skus)
+            if order_id is None:
+                order_id = self._new_order_id(conn)
+            elif conn.execute(select(orders_t.c.id).where(orders_t.c.id == order_id)).first() is not None:
+                raise Conflict(f"order {order_id} already exists", order_id=order_id)
+            line_rows: list[dict[str, Any]] = []
+            total_value, total_units, weight = Decimal(0), 0, 0.0
+            for no, line in enumerate(order.lines, start=1):
+                product = products[line.sku]
+                price = line.unit_price if line.unit_price is not None else contract.get(line.sku, product.list_price)
+                price = money(Decimal(price))
+                line_rows.append(
+                    {"order_id": order_id, "line_no": no, "sku": line.sku, "quantity": line.quantity}
+                    | {"unit_price": price}
+                )
+                total_value += price * line.quantity
+                total_units += line.quantity
+                weight += float(product.weight_kg) * line.quantity
+            promised = order.promised_date or add_business_days(
+                self.clock.today(), PROMISE_DAYS[ServiceLevel(order.service_level)]
+            )
+            conn.execute(
+                insert(orders_t).values(
+                    id=order_id,
+                    customer_id=order.customer_id,
+                    external_ref=order.external_ref,
+                    ship_to_id=ship_to,
+                    status=OrderStatus.CREATED.value,
+                    held_from=None,
+                    node_id=None,
+                    carrier_service_id=None,
+                    service_level=ServiceLevel(order.service_level).value,
+                    promised_date=promised,
+                    created_at=to_db_time(self.clock.now()),
+                    total_value=money(total_value),
+                    total_units=total_units,
+                    weight_kg=round(weight, 3),
+                    version=1,
+                )
+            )
+            conn.execute(insert(lines_t), line_rows)
+            row = conn.execute(select(orders_t).where(orders_t.c.id == order_id)).one()
+            lines = _stock.load_lines(conn, [order_id])[order_id]
+        return order_from_row(row, lines)
+
+    def allocate(self, order_ids: Sequence[str], node_id: str | None = None) -> BatchResult:
+        """Reserve stock for ``created`` orders at ``node_id`` (or at their assigned node) -> ``allocated``."""
+        ids = unique_ids(order_ids)
+        with self.db.begin() as session:
+            conn = session.connection()
+            if node_id is not None:
+                self._node_row(conn, node_id)
+            rows = self._load_orders(conn, ids, lock=True)
+            result = BatchResult()
+            eligible: list[Any] = []
+            first_error: InvalidTransition | None = None
+            for oid in ids:
+                status, _ = _status(rows[oid])
+                if status is OrderStatus.CREATED:
+                    eligible.append(rows[oid])
+                else:
+                    err = InvalidTransition(
+                        f"order {oid} is {status.value}; only created orders can be allocated",
+                        order_id=oid,
+                        current=status.value,
+                        target=OrderStatus.ALLOCATED.value,
+                    )
+                    first_error = first_error or err
+                    result.skipped[oid] = err.message
+            if not eligible and first_error is not None:
+                raise first_error
+            self._allocate_rows(conn, eligible, node_id, result)
+        return _in_input_order(result, ids)
+
+    def move_orders(self, order_ids: Sequence[str], to_node_id: str) -> MoveResult:
+        """Reroute unreleased orders to another node: release their reservations where they were,
+        reserve at the target. An order the target cannot serve in full is skipped with a reason."""
+        ids = unique_ids(order_ids)
+        with self.db.begin() as session:
+            conn = session.connection()
+            target = self._node_row(conn, to_node_id)
+            if target.status == NodeStatus.CLOSED.value:
+                raise ValidationFailed(f"node {to_node_id} is closed; orders cannot be moved there", node_id=to_node_id)
+            rows = self._load_orders(conn, ids, lock=True)
+            result = MoveResult()
+            movable: list[Any] = []
+            for oid in ids:
+                row = rows[oid]
+                if OrderStatus(row.status) not in REROUTABLE_STATUSES:
+                    result.skipped[oid] = f"order {oid} is {row.status}; only created or allocated orders can move"
+                elif row.node_id == to_node_id:
+                    result.skipped[oid] = f"order {oid} is already at {to_node_id}"
+                else:
+                    movable.append(row)
+            allocated = [r for r in movable if r.status == OrderStatus.ALLOCATED.value]
+            lines = _stock.load_lines(conn, [r.id for r in allocated])
+            order_needs = {r.id: _stock.needs(lines[r.id]) for r in allocated}
+            skus = {sku for need in order_needs.values() for sku in need}
+            atp = _stock.load_atp(conn, [to_node_id], skus, lock=True)
+            deltas: dict[_stock.Key, int] = {}
+            backlog: dict[str, int] = defaultdict(int)
+            moved: list[Any] = []
+            for row in movable:
+                if row.status == OrderStatus.ALLOCATED.value:
+                    need = order_needs[row.id]
+                    why = _stock.shortfall(need, atp, to_node_id)
+                    if why is not None:
+                        result.skipped[row.id] = why
+                        continue
+                    _stock.take(need, atp, to_node_id, deltas)
+                    for sku, qty in need.items():
+                        deltas[(row.node_id, sku)] = deltas.get((row.node_id, sku), 0) - qty
+                    backlog[row.node_id] -= 1
+                    backlog[to_node_id] += 1
+                moved.append(row)
+            _stock.apply_reserved(conn, deltas)
+            _stock.apply_backlog(conn, backlog)
+            moved_ids = [r.id for r in moved]
+            self._update_orders(conn, moved_ids, node_id=to_node_id)
+            result.moved = moved_ids
+            result.units_moved = sum(int(r.total_units) for r in moved)
+        return result
+
+    def transition(self, order_ids: Sequence[str], target: OrderStatus) -> BatchResult:
+        """Lifecycle changes (release, pick, ship, deliver, hold, unhold, cancel) on a batch.
+        Cancelling frees reservations; shipping consumes them (on hand and reserved both drop)."""
+        ids = unique_ids(order_ids)
+        try:
+            target = OrderStatus(target)
+        except ValueError:
+            raise ValidationFailed(f"unknown order status {target!r}") from None
+        with self.db.begin() as session:
+            conn = session.connection()
+            rows = self._load_orders(conn, ids, lock=True)
+            result = BatchResult()
+            eligible: list[Any] = []
+            first_error: InvalidTransition | None = None
+            for oid in ids:
+                status, held_from = _status(rows[oid])
+                try:
+                    check_transition(oid, status, target, held_from)
+                except InvalidTransition as err:
+                    first_error = first_error or err
+                    result.skipped[oid] = err.message
+                else:
+                    eligible.append(rows[oid])
+            if not eligible and first_error is not None:
+                raise first_error
+            # created -> allocated is an allocation: it must reserve stock, so it takes that path.
+            to_allocate = [r for r in eligible if r.status == OrderStatus.CREATED.value]
+            if target is OrderStatus.ALLOCATED and to_allocate:
+                self._allocate_rows(conn, to_allocate, None, result)
+                eligible = [r for r in eligible if r.status != OrderStatus.CREATED.value]
+            self._apply_transition(conn, eligible, target)
+            result.done.extend(r.id for r in eligible)
+        return _in_input_order(result, ids)
+
+    def set_carrier_service(self, order_ids: Sequence[str], carrier_service_id: str) -> BatchResult:
+        ids = unique_ids(order_ids)
+        with self.db.begin() as session:
+            conn = session.connection()
+            if conn.execute(select(services_t.c.id).where(services_t.c.id == carrier_service_id)).first() is None:
+                raise NotFound("carrier service", carrier_service_id)
+            rows = self._load_orders(conn, ids, lock=True)
+            result = BatchResult()
+            for oid in ids:
+                if OrderStatus(rows[oid].status) in CARRIER_CHANGEABLE:
+                    result.done.append(oid)
+                else:
+                    result.skipped[oid] = f"order {oid} is {rows[oid].status}; its carrier can no longer change"
+            self._update_orders(conn, result.done, carrier_service_id=carrier_service_id)
+        return result
+
+    # --- customers, catalogue, prices -----------------------------------------------------------
+
+    def get_customer(self, customer_id: str) -> Customer:
+        with self.db.engine.connect() as conn:
+            row = conn.execute(select(customers_t).where(customers_t.c.id == customer_id)).first()
+        if row is None:
+            raise NotFound("customer", customer_id)
+        return customer_from_row(row)
+
+    def list_customers(self) -> list[Customer]:
+        with self.db.engine.connect() as conn:
+            return [customer_from_row(r) for r in conn.execute(select(customers_t).order_by(customers_t.c.id))]
+
+    def addresses(self, customer_id: str) -> list[Address]:
+        self.get_customer(customer_id)
+        with self.db.engine.connect() as conn:
+            stmt = select(addresses_t).where(addresses_t.c.customer_id == customer_id).order_by(addresses_t.c.id)
+            return [address_from_row(r) for r in conn.execute(stmt)]
+
+    def get_address(self, address_id: str) -> Address:
+        with self.db.engine.connect() as conn:
+            row = conn.execute(select(addresses_t).where(addresses_t.c.id == address_id)).first()
+        if row is None:
+            raise NotFound("address", address_id)
+        return address_from_row(row)
+
+    def get_addresses(self, address_ids: Sequence[str]) -> list[Address]:
+        """Addresses in the given order (batch read for simulations); NotFound on an unknown id."""
+        wanted = list(address_ids)
+        if not wanted:
+            return []
+        with self.db.engine.connect() as conn:
+            stmt = select(addresses_t).where(in_values(conn, addresses_t.c.id, list(dict.fromkeys(wanted))))
+            found = {r.id: r for r in conn.execute(stmt)}
+        for address_id in wanted:
+            if address_id not in found:
+                raise NotFound("address", address_id)
+        return [address_from_row(found[a]) for a in wanted]
+
+    def get_product(self, sku: str) -> Product:
+        return self.get_products([sku])[0]
+
+    def get_products(self, skus: Sequence[str]) -> list[Product]:
+        """Products in the given order; NotFound naming the first unknown SKU."""
+        wanted = list(skus)
+        if not wanted:
+            return []
+        with self.db.engine.connect() as conn:
+            stmt = select(products_t).where(in_values(conn, products_t.c.sku, list(dict.fromkeys(wanted))))
+            found = {r.sku: r for r in conn.execute(stmt)}
+        for sku in wanted:
+            if sku not in found:
+                raise NotFound("product", sku)
+        return [product_from_row(found[s]) for s in wanted]
+
+    def search_products(self, text: str, *, limit: int = 10) -> list[Product]:
+        """Products whose SKU, name or description contains ``text`` (case-insensitive); exact SKU first."""
+        needle = text.strip().lower()
+        if not needle:
+            raise ValidationFailed("search text is empty")
+        if limit <= 0:
+            raise ValidationFailed("limit must be > 0")
+        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        cols = (products_t.c.sku, products_t.c.name, products_t.c.description)
+        with self.db.engine.connect() as conn:
+            stmt = (
+                select(products_t)
+                .where(or_(*(func.lower(c).like(pattern, escape="\\") for c in cols)))
+                .order_by((func.lower(products_t.c.sku) != needle), products_t.c.sku)
+                .limit(limit)
+            )
+            return [product_from_row(r) for r in conn.execute(stmt)]
+
+    def prices(self, customer_id: str, skus: Sequence[str]) -> dict[str, Decimal]:
+        """The customer's contract price per SKU (its price list, else the list price)."""
+        customer = self.get_customer(customer_id)
+        products = self.get_products(list(dict.fromkeys(skus)))
+        with self.db.engine.connect() as conn:
+            contract = self._price_list(conn, customer.price_list_id, [p.sku for p in products])
+        return {p.sku: contract.get(p.sku, p.list_price) for p in products}
+
+    def uom_factor(self, sku: str, uom: str) -> int:
+        """Base units in one ``uom`` of ``sku`` (1 for the base uom); NotFound if unknown."""
+        product = self.get_product(sku)
+        if uom.upper() == product.base_uom.upper():
+            return 1
+        with self.db.engine.connect() as conn:
+            stmt = select(uoms_t.c.qty_in_base).where(uoms_t.c.sku == sku, func.upper(uoms_t.c.uom) == uom.upper())
+            factor = conn.execute(stmt).scalar()
+        if factor is None:
+            raise NotFound("unit of measure", f"{sku}/{uom}")
+        return int(factor)
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _where(self, conn: Connection, flt: OrderFilter) -> list[ColumnElement[bool]]:
+        """The filter as WHERE terms on ``orders``; each maps onto an indexed column where one exists."""
+        c = orders_t.c
+        terms: list[ColumnElement[bool]] = []
+        try:
+            statuses = None if flt.statuses is None else [OrderStatus(s).value for s in flt.statuses]
+            levels = None if flt.service_levels is None else [ServiceLevel(s).value for s in flt.service_levels]
+        except ValueError as err:
+            raise ValidationFailed(f"bad order filter: {err}") from None
+        if flt.order_ids is not None:
+            terms.append(in_values(conn, c.id, list(flt.order_ids)))
+        if flt.node_ids is not None:
+            terms.append(in_values(conn, c.node_id, list(flt.node_ids)))
+        if statuses is not None:
+            terms.append(c.status.in_(statuses))
+        if flt.customer_ids is not None:
+            terms.append(in_values(conn, c.customer_id, list(flt.customer_ids)))
+        if flt.carrier_service_ids is not None:
+            terms.append(in_values(conn, c.carrier_service_id, list(flt.carrier_service_ids)))
+        if levels is not None:
+            terms.append(c.service_level.in_(levels))
+        if flt.promised_on_or_before is not None:
+            terms.append(c.promised_date <= flt.promised_on_or_before)
+        if flt.promised_on_or_after is not None:
+            terms.append(c.promised_date >= flt.promised_on_or_after)
+        if flt.min_value is not None:
+            terms.append(c.total_value >= flt.min_value)
+        if flt.max_value is not None:
+            terms.append(c.total_value <= flt.max_value)
+        if flt.skus is not None:
+            # Driven by ix_order_lines_sku: few SKUs select few orders out of millions.
+            with_sku = select(lines_t.c.order_id).where(in_values(conn, lines_t.c.sku, list(flt.skus)))
+            terms.append(c.id.in_(with_sku))
+        return terms
+
+    def _load_orders(self, conn: Connection, ids: Sequence[str], *, lock: bool = False) -> dict[str, Any]:
+        """Order rows by id; NotFound naming the first unknown id (in the caller's order)."""
+        found: dict[str, Any] = {}
+        for part in chunks(ids):
+            stmt = select(orders_t).where(in_values(conn, orders_t.c.id, part))
+            if lock:
+                stmt = stmt.with_for_update()
+            found.update((r.id, r) for r in conn.execute(stmt))
+        for oid in ids:
+            if oid not in found:
+                raise NotFound("order", oid)
+        return found
+
+    def _node_row(self, conn: Connection, node_id: str) -> Any:
+        row = conn.execute(select(nodes_t).where(nodes_t.c.id == node_id)).first()
+        if row is None:
+            raise NotFound("node", node_id)
+        return row
+
+    def _update_orders(self, conn: Connection, ids: Sequence[str], **values: Any) -> None:
+        """One UPDATE per chunk setting the same values on every order (and bumping its version)."""
+        for part in chunks(ids):
+            conn.execute(
+                update(orders_t)
+                .where(in_values(conn, orders_t.c.id, part))
+                .values(version=orders_t.c.version + 1, **values)
+            )
+
+    def _allocate_rows(self, conn: Connection, rows: Sequence[Any], node_id: str | None, result: BatchResult) -> None:
+        """Reserve all lines of each ``created`` order at its node, all or nothing per order.
+
+        Orders are served in the caller's order from a running ATP, so two orders competing for
+        the last units cannot both get them.
+        """
+        targets: dict[str, str] = {}
+        for row in rows:
+            target = node_id or row.node_id
+            if target is None:
+                result.skipped[row.id] = f"order {row.id} has no node; pass node_id to allocate it"
+            else:
+                targets[row.id] = target
+        node_rows = {r.id: r for r in conn.execute(select(nodes_t).where(nodes_t.c.id.in_(set(targets.values()))))}
+        lines = _stock.load_lines(conn, list(targets))
+        order_needs = {oid: _stock.needs(lines[oid]) for oid in targets}
+        skus = {sku for need in order_needs.values() for sku in need}
+        atp = _stock.load_atp(conn, set(targets.values()), skus, lock=True)
+        deltas: dict[_stock.Key, int] = {}
+        backlog: dict[str, int] = defaultdict(int)
+        by_node: dict[str, list[str]] = defaultdict(list)
+        for oid, target in targets.items():
+            if node_rows[target].status == NodeStatus.CLOSED.value:
+                result.skipped[oid] = f"node {target} is closed"
+                continue
+            why = _stock.shortfall(order_needs[oid], atp, target)
+            if why is not None:
+                result.skipped[oid] = why
+                continue
+            _stock.take(order_needs[oid], atp, target, deltas)
+            backlog[target] += 1
+            by_node[target].append(oid)
+            result.done.append(oid)
+        _stock.apply_reserved(conn, deltas)
+        _stock.apply_backlog(conn, backlog)
+        for target, oids in by_node.items():
+            self._update_orders(conn, oids, status=OrderStatus.ALLOCATED.value, held_from=None, node_id=target)
+
+    def _apply_transition(self, conn: Connection, rows: Sequence[Any], target: OrderStatus) -> None:
+        """Status change of already-checked orders plus its effect on stock and backlog."""
+        release: list[Any] = []  # reservation freed (cancel, de-allocate)
+        consume: list[Any] = []  # reservation leaves with the parcel (ship)
+        groups: dict[tuple[str, str | None], list[str]] = defaultdict(list)
+        for row in rows:
+            status, held_from = _status(row)
+            was = _reserving(status, held_from)
+            new_held_from = status if target is OrderStatus.HELD else None
+            stays = _reserving(target, new_held_from)
+            if was and target is OrderStatus.SHIPPED:
+                consume.append(row)
+            elif was and not stays:
+                release.append(row)
+            groups[(target.value, new_held_from.value if new_held_from else None)].append(row.id)
+        if release or consume:
+            lines = _stock.load_lines(conn, [r.id for r in (*release, *consume)])
+            reserved: dict[_stock.Key, int] = defaultdict(int)
+            consumed: dict[_stock.Key, int] = defaultdict(int)
+            backlog: dict[str, int] = defaultdict(int)
+            for row in release:
+                for sku, qty in _stock.needs(lines[row.id]).items():
+                    reserved[(row.node_id, sku)] -= qty
+                backlog[row.node_id] -= 1
+            for row in consume:
+                for sku, qty in _stock.needs(lines[row.id]).items():
+                    consumed[(row.node_id, sku)] += qty
+                backlog[row.node_id] -= 1
+            _stock.apply_reserved(conn, reserved)
+            _stock.apply_consumed(conn, consumed)
+            _stock.apply_backlog(conn, backlog)
+        for (status_value, held_value), oids in groups.items():
+            self._update_orders(conn, oids, status=status_value, held_from=held_value)
+
+    def _ship_to(self, conn: Connection, customer_id: str, ship_to_id: str | None) -> str:
+        if ship_to_id is None:
+            stmt = select(addresses_t.c.id).where(addresses_t.c.customer_id == customer_id).order_by(addresses_t.c.id)
+            first = conn.execute(stmt.limit(1)).scalar()
+            if first is None:
+                raise ValidationFailed(
+                    f"customer {customer_id} has no address; give ship_to_id", customer_id=customer_id
+                )
+            return str(first)
+        owner = conn.execute(select(addresses_t.c.customer_id).where(addresses_t.c.id == ship_to_id)).first()
+        if owner is None:
+            raise NotFound("address", ship_to_id)
+        if owner.customer_id != customer_id:
+            raise ValidationFailed(
+                f"address {ship_to_id} does not belong to customer {customer_id}",
+                address_id=ship_to_id,
+                customer_id=customer_id,
+            )
+        return ship_to_id
+
+    def _price_list(self, conn: Connection, price_list_id: str, skus: Sequence[str]) -> dict[str, Decimal]:
+        stmt = select(price_items_t.c.sku, price_items_t.c.unit_price).where(
+            price_items_t.c.price_list_id == price_list_id, in_values(conn, price_items_t.c.sku, list(skus))
+        )
+        return {r.sku: Decimal(r.unit_price) for r in conn.execute(stmt)}
+
+    def _new_order_id(self, conn: Connection) -> str:
+        while True:
+            candidate = "ORD-" + uuid.uuid4().hex[:10].upper()
+            if conn.execute(select(orders_t.c.id).where(orders_t.c.id == candidate)).first() is None:
+                return candidate
+
+
+def _in_input_order(result: BatchResult, ids: Sequence[str]) -> BatchResult:
+    """``done`` and ``skipped`` listed in the caller's order, whichever path decided them."""
+    done = set(result.done)
+    return BatchResult(
+        done=[i for i in ids if i in done],
+        skipped={i: result.skipped[i] for i in ids if i in result.skipped and i not in done},
+    )
+
+
+def promise_for(level: ServiceLevel, today: date) -> date:
+    """The default promised date of a new order (exported for generators that seed history)."""
+    return add_business_days(today, PROMISE_DAYS[level])

@@ -252,6 +252,8 @@ class Order(Schema):
     promised_date: date
     created_at: datetime
     total_value: Decimal
+    total_units: int = 0
+    weight_kg: float = 0.0
     version: int
     lines: tuple[OrderLine, ...] = ()
 

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     llm_timeout_s: float = 30.0
 
     policy_path: Path | None = Field(default=None, description="Policy YAML; default: the built-in policy.")
+    redaction_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the tokens that replace personal data in the audit trail; every process writing "
+        "one trail needs the same key. Default: a random key kept in <home>/redaction.key.",
+    )
+    redaction_rules_path: Path | None = None
+    approval_ttl_hours: float = Field(default=4.0, gt=0)
 
     @property
     def resolved_database_url(self) -> str:

@@ -79,6 +79,16 @@ class IdempotencyStore:
                 self._sleep(self.poll_s)
             # else: the first claimant failed and released the key; try to claim it again.
 
+    def completed(self, key: str, tool: str, args_hash: str) -> tuple[bool, JsonValue]:
+        """``(True, result)`` if ``key`` already completed this exact call, else ``(False, None)``.
+
+        Lets a caller answer a repeat without redoing the work that precedes ``run_once`` (a
+        repeated tool call must not be re-simulated and re-judged: its first outcome stands).
+        The same key used for another call raises :class:`Conflict`.
+        """
+        found, value = self._peek(key, tool, args_hash)
+        return (True, value) if found == DONE else (False, None)
+
     def _run(self, key: str, fn: Callable[[], Any]) -> JsonValue:
         try:
             result = to_jsonable(fn())

@@ -11,7 +11,7 @@ from guardrails.calls import Actor, CallFacts, CarrierUse, ProposedCall, RiskCla
 
 __all__ = ["GROUND", "make_call", "make_facts", "make_run"]
 
-GROUND = CarrierUse(carrier_id="ups", service_id="ups-ground", air=False)
+GROUND = CarrierUse(carrier_id="RDG", service_id="RDG-GROUND", air=False)
 
 
 def make_facts(**overrides: Any) -> CallFacts:

@@ -17,13 +17,15 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from core.errors import Conflict, DomainError, NotFound, OrderOpsError
-from guardrails.approvals import ApprovalStore
+from core.errors import Conflict, DomainError, NotFound, OrderOpsError, PolicyDenied, ValidationFailed
+from guardrails.approvals import ApprovalRequest, ApprovalStatus, ApprovalStore, preview_hash
+from guardrails.approvals import args_hash as approval_args_hash
 from guardrails.audit import AuditEvent, AuditTrail, EventType
 from guardrails.calls import Actor, ProposedCall, RunTotals, digest_arguments
 from guardrails.idempotency import IdempotencyStore
@@ -43,6 +45,7 @@ class Guard:
     audit: AuditTrail
     approvals: ApprovalStore
     idempotency: IdempotencyStore
+    approval_ttl: timedelta = timedelta(hours=4)
 
 
 @dataclass
@@ -162,6 +165,9 @@ class ToolGateway:
             args = tool.args_model.model_validate(dict(raw_args))
         except ValidationError as exc:
             return self._refuse(call_id, name, raw_args, actor, run, proposer, _validation_reason(exc))
+        replay = self._replay(call_id, tool, args, actor, run, proposer, idempotency_key)
+        if replay is not None:
+            return replay
         try:
             preview = tool.simulate(self.env, args)
         except DomainError as exc:
@@ -185,7 +191,7 @@ class ToolGateway:
         if decision.effect is Effect.DENY:
             return self._record_denied(call_id, name, arguments, actor, run, proposer, decision, preview)
         if decision.effect is Effect.REQUIRE_APPROVAL:
-            return self._park(call_id, tool, args, preview, decision, actor, run, proposer, idempotency_key)
+            return self._park(call_id, tool, args, preview, decision, actor, run, proposer)
         return self._execute(
             call_id,
             tool,
@@ -202,71 +208,208 @@ class ToolGateway:
     def execute_approved(
         self, approval_id: str, *, actor: Actor, run: RunLedger, proposer: Proposer = Proposer()
     ) -> Outcome:
-        """Run an approved request exactly as approved (args, subset), if its preview still holds."""
+        """Run an approved request exactly as approved (arguments, subset), if its preview still holds.
+
+        The idempotency key is the approval's id: however often this is called (a retry, a resumed
+        graph, two workers), the approved change happens once.
+        """
         req = self.guard.approvals.get(approval_id)
         tool = self.writes.get(req.tool)
         if tool is None:
             raise NotFound("write tool", req.tool)
-        if req.status != "approved":
+        if req.status != ApprovalStatus.APPROVED:
             raise Conflict(
-                f"approval {approval_id} is {req.status}; only an approved request can execute",
+                f"approval {approval_id} is {req.status.value}; only an approved request can execute",
                 approval_id=approval_id,
-                status=req.status,
+                status=req.status.value,
             )
         args = tool.args_model.model_validate(req.arguments)
-        if args_hash(args) != req.args_hash:
+        call_id = req.call_id or _new_id("call")
+        if approval_args_hash(args.model_dump(mode="json")) != req.args_hash:
             raise Conflict(f"approval {approval_id} does not match its stored arguments", approval_id=approval_id)
+        exec_args = args
+        if req.approved_items is not None and set(req.approved_items) != set(req.items):
+            exec_args = tool.restrict(args, req.approved_items)
+        key = f"approval:{req.id}"
+        replay = self._replay(call_id, tool, exec_args, actor, run, proposer, key)
+        if replay is not None:
+            return replay
         preview = tool.simulate(self.env, args)
-        if preview.digest() != req.preview_hash:
+        if preview_hash(preview.model_dump(mode="json")) != req.preview_hash:
             # The network moved: the person approved numbers that no longer hold. Ask again.
-            decision = self._decide(tool, args, preview, actor, run)
+            reason = (
+                f"the network changed since approval {approval_id}: its preview no longer holds, so nothing "
+                "was executed and a new approval is requested"
+            )
             self._audit(
                 EventType.NOTE,
-                req.call_id,
+                call_id,
                 tool.name,
                 actor,
                 run,
                 proposer,
                 arguments=req.arguments,
                 preview=_preview_record(preview),
-                reasons=[
-                    f"network changed since approval {approval_id}; the preview no longer holds, "
-                    "so nothing was executed and a new approval is requested"
-                ],
+                reasons=[reason],
             )
+            decision = self._decide(tool, args, preview, actor, run)
             if decision.effect is Effect.DENY:
-                return self._record_denied(
-                    req.call_id, tool.name, req.arguments, actor, run, proposer, decision, preview
-                )
-            return self._park(
-                req.call_id,
-                tool,
-                args,
-                preview,
-                decision,
-                actor,
-                run,
-                proposer,
-                req.idempotency_key + ":r",
-                supersedes=approval_id,
-            )
-        subset = req.approved_subset
-        exec_args = tool.restrict(args, subset) if subset is not None else args
-        approvers = ", ".join(d.approver_id for d in req.decisions if d.decision == "approve")
+                return self._record_denied(call_id, tool.name, req.arguments, actor, run, proposer, decision, preview)
+            outcome = self._park(call_id, tool, args, preview, decision, actor, run, proposer)
+            return outcome.model_copy(update={"reasons": [reason, *outcome.reasons]})
+        approvers = ", ".join(d.approver_id for d in req.approvals)
         return self._execute(
-            req.call_id,
+            call_id,
             tool,
             exec_args,
             preview,
             actor,
             run,
             proposer,
-            req.idempotency_key,
-            policy_version=req.policy_version,
+            key,
+            policy_version=self._policy_version_of(call_id),
             approver=approvers or None,
         )
 
+    def decide(
+        self,
+        approval_id: str,
+        *,
+        approver: Actor,
+        decision: Literal["approve", "reject"],
+        reason: str | None = None,
+        subset: list[str] | None = None,
+        expected_args_hash: str | None = None,
+    ) -> ApprovalRequest:
+        """One person's decision on a pending request, checked and recorded in the trail.
+
+        The approver must hold every role the request names (the policy's rule; stricter than the
+        store's own any-of check), may not be the requester, and decides what they saw: pass the
+        ``args_hash`` shown to them as ``expected_args_hash``.
+        """
+        req = self.guard.approvals.get(approval_id)
+        missing = sorted(set(req.required_roles) - set(approver.roles))
+        if missing:
+            raise PolicyDenied(
+                f"{approver.id} lacks the role(s) {', '.join(missing)} needed to decide this request",
+                reasons=[f"missing roles {missing}"],
+            )
+        decided = self.guard.approvals.decide(
+            approval_id,
+            approver.id,
+            approver.roles,
+            decision,
+            reason=reason,
+            subset=subset,
+            expected_args_hash=expected_args_hash,
+        )
+        kind = EventType.APPROVED if decision == "approve" else EventType.REJECTED
+        self.guard.audit.append(
+            AuditEvent(
+                event_type=kind,
+                run_id=req.run_id,
+                call_id=req.call_id,
+                tool=req.tool,
+                approver=approver.id,
+                actor=f"{approver.kind}:{approver.id}",
+                reasons=[reason] if reason else [],
+                result={
+                    "approval_id": approval_id,
+                    "status": decided.status.value,
+                    "subset": len(subset) if subset is not None else None,
+                    "of": len(req.items),
+                },
+            )
+        )
+        return decided
+
+    def edit(self, approval_id: str, raw_args: Mapping[str, Any], *, editor: Actor, run: RunLedger) -> Outcome:
+        """Replace a pending request's arguments: validated, re-simulated and re-judged by policy
+        like a new proposal. A denied edit leaves the original request as it was."""
+        req = self.guard.approvals.get(approval_id)
+        tool = self.writes.get(req.tool)
+        if tool is None:
+            raise NotFound("write tool", req.tool)
+        try:
+            args = tool.args_model.model_validate(dict(raw_args))
+        except ValidationError as exc:
+            raise ValidationFailed(_validation_reason(exc)) from exc
+        preview = tool.simulate(self.env, args)
+        decision = self._decide(tool, args, preview, editor, run)
+        call_id = req.call_id or _new_id("call")
+        if decision.effect is Effect.DENY:
+            return self._record_denied(
+                call_id, tool.name, args.model_dump(mode="json"), editor, run, Proposer(), decision, preview
+            )
+        new = self.guard.approvals.decide(
+            approval_id,
+            editor.id,
+            editor.roles,
+            "edit",
+            edited_args=args.model_dump(mode="json"),
+            edited_preview=preview.model_dump(mode="json"),
+        )
+        reasons = [f"arguments edited by {editor.id} (supersedes {approval_id})", *decision.reasons]
+        self._audit(
+            EventType.AWAITING_APPROVAL,
+            call_id,
+            tool.name,
+            editor,
+            run,
+            Proposer(),
+            arguments=args.model_dump(mode="json"),
+            preview=_preview_record(preview),
+            policy_version=decision.policy_version,
+            reasons=reasons,
+            result={"approval_id": new.id},
+        )
+        return Outcome(
+            status="awaiting_approval",
+            call_id=call_id,
+            tool=tool.name,
+            reasons=reasons,
+            policy_version=decision.policy_version,
+            approval_id=new.id,
+            preview=preview,
+        )
+
     # --- internals ----------------------------------------------------------------------------------
+
+    def _replay(
+        self,
+        call_id: str,
+        tool: WriteTool[Any],
+        args: ToolArgs,
+        actor: Actor,
+        run: RunLedger,
+        proposer: Proposer,
+        idempotency_key: str,
+    ) -> Outcome | None:
+        """A call whose key already completed gets its first result back, without re-simulating or
+        re-judging it (the network has since changed *because* of that first call)."""
+        try:
+            done, stored = self.guard.idempotency.completed(idempotency_key, tool.name, args_hash(args))
+        except Conflict as exc:
+            return self._refuse(call_id, tool.name, args.model_dump(mode="json"), actor, run, proposer, exc.message)
+        if not done:
+            return None
+        result = WriteResult.model_validate(stored)
+        self._audit(
+            EventType.NOTE,
+            call_id,
+            tool.name,
+            actor,
+            run,
+            proposer,
+            arguments=args.model_dump(mode="json"),
+            result={"replayed": True, "done": len(result.done)},
+            reasons=[f"idempotency key {idempotency_key!r} already executed; returning its first result"],
+        )
+        return Outcome(status="replayed", call_id=call_id, tool=tool.name, result=result.model_dump(mode="json"))
+
+    def _policy_version_of(self, call_id: str) -> str:
+        parked = self.guard.audit.list(call_id=call_id, event_type=EventType.AWAITING_APPROVAL)
+        return (parked[-1].policy_version if parked else None) or self.guard.policy.version
 
     def _decide(self, tool: WriteTool[Any], args: ToolArgs, preview: Preview, actor: Actor, run: RunLedger) -> Decision:
         return self.guard.policy.decide(
@@ -290,25 +433,19 @@ class ToolGateway:
         actor: Actor,
         run: RunLedger,
         proposer: Proposer,
-        idempotency_key: str,
-        supersedes: str | None = None,
     ) -> Outcome:
         req = self.guard.approvals.create(
-            run_id=run.run_id,
-            call_id=call_id,
             tool=tool.name,
             arguments=args.model_dump(mode="json"),
             preview=preview.model_dump(mode="json"),
-            preview_hash=preview.digest(),
-            items=preview.affected,
+            requester_id=actor.on_behalf_of or actor.id,
+            run_id=run.run_id,
+            call_id=call_id,
+            items=preview.affected if tool.items(args) else [],
             required_roles=decision.required_roles,
             approvers_required=max(decision.approvers_required, 1),
             requester_may_approve=decision.requester_may_approve,
-            requesters=_requesters(actor),
-            policy_version=decision.policy_version,
-            reasons=decision.reasons,
-            idempotency_key=idempotency_key,
-            supersedes=supersedes,
+            ttl=self.guard.approval_ttl,
         )
         self._audit(
             EventType.AWAITING_APPROVAL,

@@ -358,7 +358,7 @@ class _Transition(WriteTool[OrderSetArgs]):
                 )
             )
         touched = [o for o, i in zip(orders, items, strict=True) if i.ok]
-        released = defaultdict(int)
+        released: dict[str, int] = defaultdict(int)
         if self.target is OrderStatus.CANCELLED:
             for o in touched:
                 if o.status in RESERVING_STATUSES or o.held_from in RESERVING_STATUSES:

@@ -29,7 +29,7 @@ from guardrails import (
 )
 from guardrails.testing import make_call, make_run
 
-AIR = CarrierUse(carrier_id="fedex", service_id="fedex-overnight", air=True)
+AIR = CarrierUse(carrier_id="BJX", service_id="BJX-OVERNIGHT", air=True)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_closed_node_never_receives(engine: PolicyEngine) -> None:
 
 def test_carrier_allow_list(engine: PolicyEngine) -> None:
     rogue = CarrierUse(carrier_id="cheapo", service_id="cheapo-ground", air=False)
-    d = engine.decide(make_call(carriers=(CarrierUse(carrier_id="ups", service_id="x", air=False), rogue)))
+    d = engine.decide(make_call(carriers=(CarrierUse(carrier_id="RDG", service_id="x", air=False), rogue)))
     assert d.effect is Effect.DENY
     assert d.matched_rules[0] == "carrier-allow-list"
 
@@ -220,10 +220,10 @@ def test_write_default_can_be_deny_but_never_allow() -> None:
         ({"cost_delta_lte": -5}, {"cost_delta": Decimal(-4)}, False),
         ({"tier_in": ["gold", "platinum"]}, {"max_tier": CustomerTier.GOLD}, True),
         ({"tier_in": ["gold"]}, {}, False),
-        ({"carrier_in": ["ups"]}, {}, True),
-        ({"carrier_not_in": ["ups"]}, {}, False),
-        ({"service_in": ["ups-ground"]}, {}, True),
-        ({"service_not_in": ["ups-ground"]}, {}, False),
+        ({"carrier_in": ["RDG"]}, {}, True),
+        ({"carrier_not_in": ["RDG"]}, {}, False),
+        ({"service_in": ["RDG-GROUND"]}, {}, True),
+        ({"service_not_in": ["RDG-GROUND"]}, {}, False),
         ({"air": False}, {}, True),
         ({"air": True}, {"carriers": (AIR,)}, True),
         ({"hazmat": True}, {}, False),

@@ -140,6 +140,8 @@ def order_from_row(row: Any, lines: Sequence[OrderLine] = ()) -> Order:
         promised_date=m["promised_date"],
         created_at=from_db_time(m["created_at"]),
         total_value=m["total_value"],
+        total_units=m["total_units"],
+        weight_kg=m["weight_kg"],
         version=m["version"],
         lines=tuple(lines),
     )

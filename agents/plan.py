@@ -1,0 +1,109 @@
+"""The shapes an exception run passes between its steps: alert, triage, plan, report.
+
+Kept small and typed (ids and decisions, not tables) because they are stored in LangGraph
+checkpoints and shown to people. Text that came from outside (an alert's description, an
+operator's goal) is carried as data in ``Alert.text`` / ``Triage.quoted_text`` and must only ever
+enter a prompt quoted, never as instructions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.base import ToolEnv
+
+
+class ExceptionKind(StrEnum):
+    NODE_CONGESTION = "node_congestion"
+    NODE_CLOSURE = "node_closure"
+    CARRIER_OUTAGE = "carrier_outage"
+    STOCKOUT = "stockout"
+    PROMISE_RISK = "promise_risk"
+    COMPLIANCE = "compliance"
+    UNKNOWN = "unknown"
+
+
+class Alert(BaseModel):
+    """An anomaly alert as OrderOps receives it (the API maps Alertmanager/Datadog onto this)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1, max_length=200)
+    kind: ExceptionKind = ExceptionKind.UNKNOWN
+    severity: Literal["info", "warning", "critical"] = "warning"
+    labels: dict[str, str] = Field(default_factory=dict, description="node, carrier, region, states, sku, ...")
+    summary: str = Field(default="", max_length=500)
+    text: str = Field(default="", max_length=20_000, description="Free text from the sender: data, not instructions.")
+    fired_at: datetime | None = None
+
+    def fingerprint(self) -> str:
+        """Alerts about the same thing share a fingerprint (dedup, storm coalescing)."""
+        keys = ",".join(f"{k}={self.labels[k]}" for k in sorted(self.labels))
+        return f"{self.kind.value}|{keys}"
+
+
+class Scope(BaseModel):
+    """What the exception is about. Empty fields mean "not restricted by this"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    node_ids: list[str] = Field(default_factory=list)
+    carrier_ids: list[str] = Field(default_factory=list)
+    states: list[str] = Field(default_factory=list, description="Two-letter US states (outage regions).")
+    skus: list[str] = Field(default_factory=list)
+    order_ids: list[str] = Field(default_factory=list)
+
+
+class Triage(BaseModel):
+    """What kind of exception this is and what it touches."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: ExceptionKind
+    scope: Scope
+    summary: str
+    source: Literal["alert", "goal"]
+    quoted_text: str = ""
+    """The alert text or the operator's goal, verbatim; only ever shown to a model quoted."""
+    findings: list[str] = Field(default_factory=list)
+    """Anything odd about the input (e.g. instruction-like text in an alert)."""
+
+
+class Alternative(BaseModel):
+    """A candidate the sourcing scorer ranked below the chosen one, with its score and why."""
+
+    node_id: str
+    carrier_service_id: str | None = None
+    score: float
+    reasons: list[str] = Field(default_factory=list)
+
+
+class PlannedCall(BaseModel):
+    """One write-tool call the planner proposes, with its reason and the alternatives it weighed."""
+
+    tool: str
+    args: dict[str, Any]
+    reason: str
+    alternatives: list[Alternative] = Field(default_factory=list)
+
+
+class Plan(BaseModel):
+    kind: ExceptionKind
+    summary: str
+    steps: list[PlannedCall]
+    not_planned: dict[str, str] = Field(default_factory=dict, description="order id -> why nothing was planned")
+    planner: str = Field(description="'playbook:<name>' or 'llm:<model>'")
+    prompt_version: str | None = None
+    model: str | None = None
+
+
+class Planner(Protocol):
+    """Turns a triaged exception into a plan. Proposes only: the gateway checks and executes."""
+
+    name: str
+
+    def plan(self, triage: Triage, env: ToolEnv) -> Plan: ...

@@ -23,6 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.bootstrap import AppContext, network_meta, open_context
+from api.cli_guard import approvals_app, audit_app
+from api.demo import congestion_scenario
 from core.db import make_database, migrate
 from core.domain import Order, OrderStatus
 from core.errors import ConfigurationError, OrderOpsError
@@ -39,6 +41,8 @@ network_app = typer.Typer(help="The fulfillment network (nodes, load, inventory)
 orders_app = typer.Typer(help="Orders in the OMS.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
 app.add_typer(orders_app, name="orders")
+app.add_typer(audit_app, name="audit")
+app.add_typer(approvals_app, name="approvals")
 
 # Piped output (CI logs, `| less`) gets a wide fixed width instead of Rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -332,9 +336,15 @@ def demo(
     ctx: typer.Context,
     orders: Annotated[int, typer.Option(help="Open orders in the demo network.")] = 5_000,
     reset: Annotated[bool, typer.Option(help="Replace an existing network in a configured database.")] = False,
+    approve: Annotated[
+        str, typer.Option(help="auto: a demo approver approves; prompt: you decide; deny: reject.")
+    ] = "auto",
     as_json: JsonFlag = False,
 ) -> None:
-    """The main job end to end on the embedded defaults: seed a network and show its state."""
+    """The main job end to end on the embedded defaults: seed a network, congest a DC, let the agent
+    propose a reroute, approve it, execute it once and show the audit trail."""
+    if approve not in ("auto", "prompt", "deny"):
+        raise typer.BadParameter("auto, prompt or deny", param_hint="--approve")
     s = _settings(ctx)
     started = time.perf_counter()
     db = make_database(s)
@@ -356,18 +366,24 @@ def demo(
     summary = seed_network(s, spec, reset=True, show_progress=not as_json)
     with _context(s) as actx:
         state = network_state(actx)
-        sample = actx.adapters.oms.list_orders(OrderFilter(statuses=[OrderStatus.ALLOCATED]), limit=1)
-        sample_order = actx.adapters.oms.get_order(sample[0].id) if sample else None
+        if not as_json:
+            console.print("2. The network as the OMS, WMS and carriers see it")
+            render_network(state)
+            console.print("3. A congestion, a proposed reroute, an approval")
+        scenario = congestion_scenario(actx, None if as_json else console, approve=_approver(approve))
     elapsed = round(time.perf_counter() - started, 2)
     if as_json:
-        print_json({"seed": summary, "network": state, "sample_order": sample_order, "elapsed_s": elapsed})
+        print_json({"seed": summary, "network": state, "scenario": scenario, "elapsed_s": elapsed})
         return
-    console.print("2. The network as the OMS, WMS and carriers see it")
-    render_network(state)
-    if sample_order:
-        console.print("3. A sample allocated order")
-        _render_order(sample_order)
-    console.print(f"[green]Demo finished in {elapsed:.1f}s.[/] Try `orderops network show` or `orderops orders list`.")
+    console.print(f"[green]Demo finished in {elapsed:.1f}s.[/] Try `orderops network show`, `orderops audit verify`.")
+
+
+def _approver(mode: str) -> Callable[[Any], bool]:
+    if mode == "auto":
+        return lambda _outcome: True
+    if mode == "deny":
+        return lambda _outcome: False
+    return lambda outcome: bool(typer.confirm(f"Approve {outcome.tool} ({outcome.approval_id})?", default=False))
 
 
 def _exit_code(err: OrderOpsError) -> int:
@@ -377,7 +393,8 @@ def _exit_code(err: OrderOpsError) -> int:
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit status (what tests call)."""
     try:
-        app(args=argv, prog_name="orderops", standalone_mode=False)
+        # Without standalone mode, click hands back a command's typer.Exit code as the return value.
+        code = app(args=argv, prog_name="orderops", standalone_mode=False)
     except OrderOpsError as err:
         err_console.print(f"[red]error[/] ({err.code}): {err.message}")
         return _exit_code(err)
@@ -392,7 +409,7 @@ def run(argv: list[str] | None = None) -> int:
         else:
             err_console.print(f"[red]error[/]: {exc}")
         return int(getattr(exc, "exit_code", 2))
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def main() -> None:

@@ -735,6 +735,7 @@ class _Generator:
             self.customer_prices,
         )
         sku_cum, sku_ids, sku_weight, sku_case = self.sku_cum, self.sku_ids, self.sku_weight, self.sku_case
+        sku_flags = self.sku_flags
         n_customers, n_skus = len(cust_ids), len(sku_ids)
         cust_range, sku_range = range(n_customers), range(n_skus)
         services = self.services_by_level
@@ -787,6 +788,10 @@ class _Generator:
                     skus = [s for s in skus if s in stock[node]]
                 status = _STATUSES[choices(range(8), cum_weights=_STATUS_CUM)[0]]
                 level = _LEVELS[choices(range(3), cum_weights=_LEVEL_CUM)[0]]
+                if level is ServiceLevel.OVERNIGHT and any(sku_flags[x][0] for x in skus):
+                    # Order capture never books dangerous goods on air: the seeded baseline is
+                    # compliant, and compliance scenarios create their violations on purpose.
+                    level = ServiceLevel.TWO_DAY
                 zone = addr.zones[node]
                 held_from = held_from_choices[randrange(3)] if status is held else None
                 svc = None

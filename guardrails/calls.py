@@ -99,6 +99,10 @@ class CallFacts(_Strict):
     target_node_status: NodeStatus | None
     hazmat: bool
     """Any order touched holds a hazmat line."""
+    hazmat_by_air: bool
+    """Some single order both holds a hazmat line and would ship by air. Judged per order: a batch
+    with one hazmat order by ground and another order by air is not a dangerous-goods violation,
+    which ``hazmat`` and ``any_air`` taken together cannot tell."""
     cold_chain: bool
     ship_to_states: frozenset[str]
     """Two-letter states the orders ship to."""

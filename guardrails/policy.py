@@ -119,6 +119,8 @@ class When(_Config):
     air: bool | None = None
     """true: some service used is air. false: none is."""
     hazmat: bool | None = None
+    hazmat_by_air: bool | None = None
+    """true: some single order is hazmat and would ship by air."""
     cold_chain: bool | None = None
     target_node_status_in: Annotated[tuple[NodeStatus, ...], BeforeValidator(_listify), Field(min_length=1)] | None = (
         None
@@ -560,6 +562,8 @@ def _matches(when: When, call: ProposedCall, risk: RiskClass) -> bool:
         checks.append(f.any_air == when.air)
     if when.hazmat is not None:
         checks.append(f.hazmat == when.hazmat)
+    if when.hazmat_by_air is not None:
+        checks.append(f.hazmat_by_air == when.hazmat_by_air)
     if when.cold_chain is not None:
         checks.append(f.cold_chain == when.cold_chain)
     if when.target_node_status_in is not None:

@@ -25,6 +25,7 @@ def make_facts(**overrides: Any) -> CallFacts:
         "target_node_id": None,
         "target_node_status": None,
         "hazmat": False,
+        "hazmat_by_air": False,
         "cold_chain": False,
         "ship_to_states": frozenset({"CA"}),
     }

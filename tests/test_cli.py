@@ -39,8 +39,9 @@ def orders_digest(url: str) -> list[tuple[object, ...]]:
     return [tuple(r) for r in rows]
 
 
-@pytest.mark.parametrize("empty_db_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-                         indirect=True)
+@pytest.mark.parametrize(
+    "empty_db_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_init_then_read_commands(cli_env: Path, empty_db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     summary = run_json(capsys, "--database-url", empty_db_url, "init", *SMALL)
     assert isinstance(summary, dict)
@@ -56,8 +57,19 @@ def test_init_then_read_commands(cli_env: Path, empty_db_url: str, capsys: pytes
         assert inv["atp"] == inv["on_hand"] - inv["reserved"]
 
     node_id = state["nodes"][0]["id"]
-    listed = run_json(capsys, "--database-url", empty_db_url, "orders", "list", "--node", node_id,
-                      "--status", "allocated", "--limit", "5")
+    listed = run_json(
+        capsys,
+        "--database-url",
+        empty_db_url,
+        "orders",
+        "list",
+        "--node",
+        node_id,
+        "--status",
+        "allocated",
+        "--limit",
+        "5",
+    )
     assert isinstance(listed, dict)
     assert listed["total"] >= len(listed["orders"])
     assert all(o["node_id"] == node_id and o["status"] == "allocated" for o in listed["orders"])
@@ -119,9 +131,74 @@ def test_bad_option_value_is_a_usage_error(cli_env: Path, capsys: pytest.Capture
 
 
 def test_demo_runs_end_to_end(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = run_json(capsys, "demo", "--orders", "300")
+    out = run_json(capsys, "demo", "--orders", "600")
     assert isinstance(out, dict)
-    assert out["seed"]["orders"] == 300
+    assert out["seed"]["orders"] == 600
     assert out["network"]["nodes"]
+    scenario = out["scenario"]
+    assert scenario["proposal"] == "awaiting_approval"  # a bulk reroute needs a person
+    assert scenario["outcome"] == "executed"
+    assert scenario["moved"] > 0
+    assert scenario["audit"]["chain_ok"]
+    db = make_database(url=f"sqlite:///{cli_env / 'orderops.db'}")
+    with db.engine.connect() as conn:
+        at_target = conn.execute(
+            text("select count(*) from orders where node_id = :n and version > 1"), {"n": scenario["target"]}
+        ).scalar_one()
+        events = [r[0] for r in conn.execute(text("select event_type from audit_events order by seq"))]
+    db.dispose()
+    assert at_target == scenario["moved"]
+    assert events == ["executed", "proposed", "awaiting_approval", "approved", "executed"]
     # a second demo replaces the default SQLite twin instead of failing
     assert run(["demo", "--orders", "300", "--json"]) == 0
+
+
+def test_demo_with_deny_changes_nothing(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_json(capsys, "demo", "--orders", "600", "--approve", "deny")
+    assert isinstance(out, dict)
+    assert out["scenario"]["outcome"] == "awaiting_approval"
+    db = make_database(url=f"sqlite:///{cli_env / 'orderops.db'}")
+    with db.engine.connect() as conn:
+        moved = conn.execute(text("select count(*) from orders where version > 1")).scalar_one()
+    db.dispose()
+    assert moved == 0
+
+
+@pytest.mark.parametrize(
+    ("tamper", "kind"),
+    [
+        ("update audit_events set tool = 'cancel_orders' where seq = 2", "edited"),
+        ("delete from audit_events where seq = 3", "deleted"),
+        (
+            "update audit_events set seq = 99 where seq = 2; update audit_events set seq = 2 where seq = 4; "
+            "update audit_events set seq = 4 where seq = 99",
+            "reordered",
+        ),
+    ],
+)
+def test_audit_verify_detects_tampering(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], tamper: str, kind: str
+) -> None:
+    assert run(["demo", "--orders", "600", "--json"]) == 0
+    capsys.readouterr()
+    assert run(["audit", "verify"]) == 0
+    assert "intact" in capsys.readouterr().out
+    db = make_database(url=f"sqlite:///{cli_env / 'orderops.db'}")
+    with db.engine.begin() as conn:
+        for stmt in tamper.split("; "):
+            conn.execute(text(stmt))
+    db.dispose()
+    assert run(["audit", "verify"]) == 1
+    out = capsys.readouterr().out
+    assert "TAMPERED" in out
+    assert kind in out
+
+
+def test_audit_export_writes_every_event_as_jsonl(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["demo", "--orders", "600", "--json"]) == 0
+    target = cli_env / "trail.jsonl"
+    assert run(["audit", "export", "--out", str(target)]) == 0
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [r["event_type"] for r in lines] == ["executed", "proposed", "awaiting_approval", "approved", "executed"]
+    assert all(r["row_hash"] and r["prev_hash"] for r in lines)
+    assert lines[1]["prev_hash"] == lines[0]["row_hash"]

@@ -8,7 +8,7 @@ functions checks policy: the gateway does, before ``execute`` is ever reached.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import ClassVar
 
@@ -46,11 +46,15 @@ def call_facts(
     view: TwinView,
     *,
     cost_delta: Decimal = Decimal(0),
-    carrier_service_ids: Sequence[str] = (),
+    service_by_order: Mapping[str, str | None] | None = None,
     target_node_id: str | None = None,
 ) -> CallFacts:
+    """Policy facts of a call on ``orders``. ``service_by_order`` is the carrier service each order
+    would ship with *after* the call (None for calls that ship nothing, e.g. a hold): it decides
+    which carriers the call uses and whether any single order would send hazmat goods by air."""
     tiers = [view.tier(o) for o in orders]
-    services = [view.services[s] for s in dict.fromkeys(carrier_service_ids) if s in view.services]
+    shipping = {oid: sid for oid, sid in (service_by_order or {}).items() if sid in view.services}
+    services = [view.services[s] for s in dict.fromkeys(shipping.values()) if s is not None]
     return CallFacts(
         order_count=len(orders),
         order_value=order_value(orders),
@@ -60,6 +64,9 @@ def call_facts(
         target_node_id=target_node_id,
         target_node_status=view.nodes[target_node_id].status if target_node_id in view.nodes else None,
         hazmat=any(view.hazmat(o) for o in orders),
+        hazmat_by_air=any(
+            view.hazmat(o) and (sid := shipping.get(o.id)) is not None and view.services[sid].air for o in orders
+        ),
         cold_chain=any(view.cold_chain(o) for o in orders),
         ship_to_states=frozenset(view.addresses[o.ship_to_id].state for o in orders),
     )
@@ -159,7 +166,7 @@ class RerouteOrders(WriteTool[RerouteArgs]):
             touched,
             view,
             cost_delta=sum((i.cost_delta for i in items if i.ok), Decimal(0)),
-            carrier_service_ids=[o.carrier_service_id for o in touched if o.carrier_service_id],
+            service_by_order={i.id: i.after.get("service_id") for i in items if i.ok},
             target_node_id=target.id,
         )
         return _preview(self.name, lambda n, s: f"move {n} orders to {target.id}; {s} cannot move", items, facts, moved)
@@ -211,7 +218,7 @@ class ChangeCarrier(WriteTool[ChangeCarrierArgs]):
             touched,
             view,
             cost_delta=sum((i.cost_delta for i in items if i.ok), Decimal(0)),
-            carrier_service_ids=[args.carrier_service_id],
+            service_by_order={o.id: args.carrier_service_id for o in touched},
         )
         return _preview(
             self.name, lambda n, s: f"ship {n} orders with {args.carrier_service_id}; {s} skipped", items, facts
@@ -305,7 +312,7 @@ class ExpediteOrders(WriteTool[ExpediteArgs]):
             touched,
             view,
             cost_delta=sum((i.cost_delta for i in items if i.ok), Decimal(0)),
-            carrier_service_ids=sorted(set(chosen.values())),
+            service_by_order=dict(chosen),
         )
         return _preview(
             self.name, lambda n, s: f"expedite {n} orders to {args.service_level.value}; {s} skipped", items, facts
@@ -465,6 +472,7 @@ class CreateOrder(WriteTool[CreateOrderArgs]):
             target_node_id=None,
             target_node_status=None,
             hazmat=any(products[s].hazmat for s in skus),
+            hazmat_by_air=False,  # a new order has no carrier service yet
             cold_chain=any(products[s].cold_chain for s in skus),
             ship_to_states=frozenset({ship_to.state}),
         )

@@ -111,11 +111,13 @@ def test_cancel_tools_get_the_destructive_floor_and_two_approvers_over_100(engin
 
 
 def test_hazmat_by_air_is_denied_even_when_small(engine: PolicyEngine) -> None:
-    d = engine.decide(make_call(hazmat=True, carriers=(AIR,)))
+    d = engine.decide(make_call(hazmat=True, hazmat_by_air=True, carriers=(AIR,)))
     assert d.effect is Effect.DENY
     assert d.matched_rules == ["hazmat-never-by-air", "small-low-risk-write"]  # the allow is outvoted
     assert engine.decide(make_call(hazmat=True)).effect is Effect.ALLOW  # by ground
     assert engine.decide(make_call(carriers=(AIR,))).effect is Effect.ALLOW  # air, not hazmat
+    # a hazmat order by ground next to another order by air is no violation
+    assert engine.decide(make_call(hazmat=True, carriers=(AIR,))).effect is Effect.ALLOW
 
 
 def test_closed_node_never_receives(engine: PolicyEngine) -> None:
@@ -136,7 +138,12 @@ def test_carrier_allow_list(engine: PolicyEngine) -> None:
 def test_deny_beats_approval_and_every_matched_rule_gives_its_reason(engine: PolicyEngine) -> None:
     d = engine.decide(
         make_call(
-            order_count=500, order_value=Decimal(99999), max_tier=CustomerTier.PLATINUM, hazmat=True, carriers=(AIR,)
+            order_count=500,
+            order_value=Decimal(99999),
+            max_tier=CustomerTier.PLATINUM,
+            hazmat=True,
+            hazmat_by_air=True,
+            carriers=(AIR,),
         )
     )
     assert d.effect is Effect.DENY

@@ -71,6 +71,7 @@ def facts(draw: st.DrawFn) -> CallFacts:
         target_node_id=node,
         target_node_status=draw(st.sampled_from(list(NodeStatus))) if node else None,
         hazmat=draw(st.booleans()),
+        hazmat_by_air=draw(st.booleans()),
         cold_chain=draw(st.booleans()),
         ship_to_states=frozenset(draw(st.lists(st.sampled_from(STATES), max_size=3))),
     )
@@ -108,6 +109,7 @@ CONDITIONS: dict[str, st.SearchStrategy[Any]] = {
     "service_not_in": _sub(SERVICES),
     "air": st.booleans(),
     "hazmat": st.booleans(),
+    "hazmat_by_air": st.booleans(),
     "cold_chain": st.booleans(),
     "target_node_status_in": _sub(list(NodeStatus)),
     "states_in": _sub(STATES),
@@ -186,6 +188,7 @@ FACT_PREDICATES: dict[str, Callable[[CallFacts, Any], bool]] = {
     "service_not_in": lambda f, v: _any_out({c.service_id for c in f.carriers}, v),
     "air": lambda f, v: any(c.air for c in f.carriers) is v,
     "hazmat": lambda f, v: f.hazmat is v,
+    "hazmat_by_air": lambda f, v: f.hazmat_by_air is v,
     "cold_chain": lambda f, v: f.cold_chain is v,
     "target_node_status_in": lambda f, v: f.target_node_status in v,
     "states_in": lambda f, v: _any_in(set(f.ship_to_states), v),

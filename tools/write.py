@@ -22,8 +22,9 @@ from core.domain import (
     OrderCreate,
     OrderStatus,
     ServiceLevel,
+    check_transition,
 )
-from core.errors import NotFound, ValidationFailed
+from core.errors import InvalidTransition, NotFound, ValidationFailed
 from guardrails.calls import TIER_RANK, CallFacts, CarrierUse, RiskClass
 from tools.base import Compensation, OrderSetArgs, Preview, PreviewItem, ToolArgs, ToolEnv, WriteResult, WriteTool
 from tools.twin import Fulfilment, TwinView, order_value
@@ -336,19 +337,30 @@ class ExpediteOrders(WriteTool[ExpediteArgs]):
 
 
 class _Transition(WriteTool[OrderSetArgs]):
-    target: ClassVar[OrderStatus]
+    """A lifecycle change on a set of orders; each order goes to :meth:`target_for` it."""
+
     args_model: ClassVar[type[ToolArgs]] = OrderSetArgs
     verb: ClassVar[str]
 
-    def _allowed(self, o: Order) -> str:
-        from core.domain import ORDER_TRANSITIONS
+    def target_for(self, o: Order) -> OrderStatus | None:
+        """Where this tool sends ``o``; None when the tool does not apply to it at all."""
+        raise NotImplementedError
 
-        target = (o.held_from or OrderStatus.CREATED) if self.target is OrderStatus.CREATED else self.target
-        if target not in ORDER_TRANSITIONS[o.status] or (
-            self.target is OrderStatus.CREATED and o.status is not OrderStatus.HELD
-        ):
+    def _allowed(self, o: Order) -> str:
+        """Empty if the lifecycle allows the change, else the reason the order is skipped."""
+        target = self.target_for(o)
+        try:
+            if target is None:
+                raise InvalidTransition(o.id)
+            check_transition(o.id, o.status, target, o.held_from)
+        except InvalidTransition:
             return f"order is {o.status.value}; cannot {self.verb}"
         return ""
+
+    def _target(self, o: Order) -> OrderStatus:
+        target = self.target_for(o)
+        assert target is not None, "only called for orders _allowed accepted"
+        return target
 
     def simulate(self, env: ToolEnv, args: OrderSetArgs) -> Preview:
         orders, view = load_orders(env, args.order_ids)
@@ -361,23 +373,18 @@ class _Transition(WriteTool[OrderSetArgs]):
                     ok=not reason,
                     reason=reason,
                     before={"status": o.status.value},
-                    after={} if reason else {"status": self._after(o).value},
+                    after={} if reason else {"status": self._target(o).value},
                 )
             )
         touched = [o for o, i in zip(orders, items, strict=True) if i.ok]
         released: dict[str, int] = defaultdict(int)
-        if self.target is OrderStatus.CANCELLED:
+        if isinstance(self, CancelOrders):
             for o in touched:
                 if o.status in RESERVING_STATUSES or o.held_from in RESERVING_STATUSES:
                     for ln in o.lines:
                         released[ln.sku] -= ln.quantity
         facts = call_facts(touched, view)
         return _preview(self.name, lambda n, s: f"{self.verb} {n} orders; {s} cannot", items, facts, released)
-
-    def _after(self, o: Order) -> OrderStatus:
-        if self.target is OrderStatus.CREATED:
-            return o.held_from or OrderStatus.CREATED
-        return self.target
 
     def execute(self, env: ToolEnv, args: OrderSetArgs) -> WriteResult:
         orders = env.adapters.oms.get_orders(args.order_ids)
@@ -388,7 +395,7 @@ class _Transition(WriteTool[OrderSetArgs]):
             if reason:
                 skipped[o.id] = reason
             else:
-                groups[self._after(o)].append(o.id)
+                groups[self._target(o)].append(o.id)
         result = WriteResult(tool=self.name, skipped=skipped)
         for target, ids in groups.items():
             res = env.adapters.oms.transition(ids, target)
@@ -403,8 +410,10 @@ class HoldOrders(_Transition):
 
     name: ClassVar[str] = "hold_orders"
     risk: ClassVar[RiskClass] = RiskClass.WRITE_LOW
-    target: ClassVar[OrderStatus] = OrderStatus.HELD
     verb: ClassVar[str] = "hold"
+
+    def target_for(self, o: Order) -> OrderStatus | None:
+        return OrderStatus.HELD
 
     def compensation(self, args: OrderSetArgs, result: WriteResult) -> Compensation | None:
         return Compensation("release_holds", {"order_ids": result.done, "reason": "undo hold"})
@@ -415,8 +424,11 @@ class ReleaseHolds(_Transition):
 
     name: ClassVar[str] = "release_holds"
     risk: ClassVar[RiskClass] = RiskClass.WRITE_LOW
-    target: ClassVar[OrderStatus] = OrderStatus.CREATED  # marker: back to held_from
     verb: ClassVar[str] = "release the hold of"
+
+    def target_for(self, o: Order) -> OrderStatus | None:
+        # only a held order can be released, and it goes back where it was held from
+        return (o.held_from or OrderStatus.CREATED) if o.status is OrderStatus.HELD else None
 
     def compensation(self, args: OrderSetArgs, result: WriteResult) -> Compensation | None:
         return Compensation("hold_orders", {"order_ids": result.done, "reason": "undo release"})
@@ -427,8 +439,10 @@ class CancelOrders(_Transition):
 
     name: ClassVar[str] = "cancel_orders"
     risk: ClassVar[RiskClass] = RiskClass.DESTRUCTIVE
-    target: ClassVar[OrderStatus] = OrderStatus.CANCELLED
     verb: ClassVar[str] = "cancel"
+
+    def target_for(self, o: Order) -> OrderStatus | None:
+        return OrderStatus.CANCELLED
 
 
 # --- create -----------------------------------------------------------------------------------------

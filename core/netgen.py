@@ -339,8 +339,6 @@ _STATUSES = (
     OrderStatus.CANCELLED,
 )
 _STATUS_CUM = tuple(itertools.accumulate((22, 20, 14, 7, 11, 18, 4, 4)))
-# Orders a node still has to work: what its backlog counts.
-_QUEUED = frozenset({OrderStatus.CREATED, OrderStatus.ALLOCATED, OrderStatus.RELEASED, OrderStatus.PICKED})
 # How many days ago an order in each status was created (inclusive range).
 _AGE_DAYS = {
     OrderStatus.CREATED: (0, 1),
@@ -821,7 +819,7 @@ class _Generator:
                     lines.append((oid, ln, sku_ids[s], q, money(p)))
                     if reserves:
                         reserved[node][s] += q
-                if status in _QUEUED:
+                if reserves:  # the same rule the embedded OMS keeps: queued work = reserving orders
                     backlog[node] += 1
                 ext = None
                 roll = random_()

@@ -1,0 +1,407 @@
+"""Deterministic playbooks: the plan OrderOps proposes for each known kind of exception when no
+model is configured (and the baseline the LLM planner is measured against).
+
+Each playbook reads the affected orders in batches, builds one :class:`~tools.twin.TwinView` and
+one ATP snapshot, decides every order with the sourcing scorer, and groups the decisions into few
+tool calls (one reroute per target node, one carrier change per service...). Orders it leaves
+alone are listed in ``Plan.not_planned`` with the reason. It proposes only: the gateway simulates,
+applies policy and approvals, and executes. Marking a node congested or closed, or a carrier in
+outage, is not a playbook's job — the alert reports a fact; the plan acts on the orders.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from agents.plan import Alternative, ExceptionKind, Plan, PlannedCall, Triage
+from agents.playbooks._common import Group, calls, load_orders, merge_alternatives, rejected_text
+from agents.sourcing import Candidate, RouteDecision, Sourcer, SourcingWeights, read_atp
+from core.domain import REROUTABLE_STATUSES, NodeStatus, Order, OrderStatus, ServiceLevel
+from core.shipping import ship_date
+from tools.adapters.protocols import OrderFilter
+from tools.base import ToolEnv
+from tools.twin import TwinView
+
+UNRELEASED = sorted(REROUTABLE_STATUSES)
+WORKING = [OrderStatus.CREATED, OrderStatus.ALLOCATED, OrderStatus.RELEASED, OrderStatus.PICKED]
+HOLDABLE = [OrderStatus.CREATED, OrderStatus.ALLOCATED, OrderStatus.RELEASED]
+SPEED = {ServiceLevel.GROUND: 0, ServiceLevel.TWO_DAY: 1, ServiceLevel.OVERNIGHT: 2}
+
+
+def _view(env: ToolEnv, orders: list[Order]) -> TwinView:
+    view = TwinView.load(env.adapters, env.clock)
+    view.prepare(orders)
+    return view
+
+
+def _restrict(orders: list[Order], order_ids: list[str]) -> list[Order]:
+    if not order_ids:
+        return orders
+    wanted = set(order_ids)
+    return [o for o in orders if o.id in wanted]
+
+
+@dataclass
+class _Draft:
+    """A plan being assembled."""
+
+    kind: ExceptionKind
+    steps: list[PlannedCall] = field(default_factory=list)
+    not_planned: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def plan(self, summary: str) -> Plan:
+        text = "; ".join([summary, *self.notes]) if self.notes else summary
+        return Plan(
+            kind=self.kind,
+            summary=text,
+            steps=self.steps,
+            not_planned=self.not_planned,
+            planner=f"playbook:{self.kind.value}",
+        )
+
+
+@dataclass
+class PlaybookPlanner:
+    """The deterministic :class:`~agents.plan.Planner`: one playbook per exception kind."""
+
+    weights: SourcingWeights = field(default_factory=SourcingWeights)
+    congestion_target_days: float = 1.0
+    """A congested node is relieved until its backlog is at most this many days of capacity."""
+    name: str = "playbook"
+
+    def plan(self, triage: Triage, env: ToolEnv) -> Plan:
+        handlers: dict[ExceptionKind, Callable[[Triage, ToolEnv], Plan]] = {
+            ExceptionKind.NODE_CONGESTION: self._node,
+            ExceptionKind.NODE_CLOSURE: self._node,
+            ExceptionKind.CARRIER_OUTAGE: self._carrier_outage,
+            ExceptionKind.STOCKOUT: self._stockout,
+            ExceptionKind.PROMISE_RISK: self._promise_risk,
+            ExceptionKind.COMPLIANCE: self._compliance,
+        }
+        handler = handlers.get(triage.kind)
+        if handler is None:
+            return _Draft(triage.kind).plan(f"no playbook for {triage.kind.value}: nothing planned ({triage.summary})")
+        return handler(triage, env)
+
+    # --- congestion and closure -------------------------------------------------------------
+
+    def _node(self, triage: Triage, env: ToolEnv) -> Plan:
+        closure = triage.kind is ExceptionKind.NODE_CLOSURE
+        draft = _Draft(triage.kind)
+        if not triage.scope.node_ids:
+            return draft.plan("no node named: nothing planned")
+        sources = list(triage.scope.node_ids)
+        orders = _restrict(load_orders(env, OrderFilter(node_ids=sources, statuses=UNRELEASED)), triage.scope.order_ids)
+        view = _view(env, orders)
+        targets = sorted(n.id for n in view.nodes.values() if n.id not in sources and n.status is not NodeStatus.CLOSED)
+        src = Sourcer(view, read_atp(env, orders, targets) if orders and targets else {}, self.weights)
+        by_source: dict[str, list[Order]] = defaultdict(list)
+        for o in orders:
+            by_source[o.node_id or ""].append(o)
+        groups: dict[tuple[str, str], Group] = defaultdict(Group)
+        at_risk: dict[tuple[str, str], int] = defaultdict(int)
+        for node_id in sources:
+            node = view.nodes[node_id]
+            mine = by_source.get(node_id, [])
+            stay: dict[str, Candidate] = {}
+            if closure:
+                need = len(mine)
+                mine.sort(key=lambda o: (o.promised_date, o.id))
+            else:
+                limit = math.floor(self.congestion_target_days * node.daily_capacity)
+                need = max(0, node.backlog - limit)
+                stay = {o.id: src.score(o, node_id, check_stock=False) for o in mine}
+                # Orders that would miss their promise by staying go first, the latest first.
+                mine.sort(key=lambda o: (-stay[o.id].late_days, not stay[o.id].feasible, o.promised_date, o.id))
+                draft.notes.append(
+                    f"{node_id}: backlog {node.backlog} = {node.backlog_days:.2f} days of capacity; "
+                    f"moving {min(need, len(mine))} of {len(mine)} unreleased orders brings it to the target of "
+                    f"{self.congestion_target_days:g} day(s)"
+                    if need
+                    else f"{node_id}: backlog {node.backlog} is already within "
+                    f"{self.congestion_target_days:g} day(s) of capacity"
+                )
+            moved = 0
+            for o in mine:
+                if moved >= need:
+                    draft.not_planned[o.id] = (
+                        f"not needed: moving {moved} orders brings {node_id}'s backlog within "
+                        f"{self.congestion_target_days:g} day(s) of capacity"
+                    )
+                    continue
+                d = src.rank(o, targets)
+                if d.node_id is None:
+                    draft.not_planned[o.id] = f"no other open node can serve it whole ({rejected_text(d)})"
+                    continue
+                here = stay.get(o.id)
+                if here is not None and here.meets_promise and not d.meets_promise:
+                    draft.not_planned[o.id] = (
+                        f"stays at {node_id}: it meets its promise there, while the best alternative "
+                        f"{d.node_id} would be late (ETA {d.eta})"
+                    )
+                    continue
+                src.assign(o, d.node_id)
+                moved += 1
+                groups[(node_id, d.node_id)].decisions.append(d)
+                if here is not None and not here.meets_promise:
+                    at_risk[(node_id, d.node_id)] += 1
+        for (origin, target), g in sorted(groups.items()):
+            why = "is closed" if closure else "is congested"
+            parts = [
+                f"{origin} {why}: move {len(g.ids)} unreleased orders to {target}, their best-scoring open node "
+                f"with stock for every line",
+                f"{g.on_time} of them meet their promise from {target}",
+            ]
+            if not closure:
+                parts.append(f"{at_risk[(origin, target)]} would have missed it at {origin}")
+            draft.steps += calls(
+                "reroute_orders", g.ids, {"to_node_id": target}, "; ".join(parts), merge_alternatives(g.decisions)
+            )
+        total = sum(len(g.ids) for g in groups.values())
+        return draft.plan(
+            f"{triage.kind.value} at {', '.join(sources)}: reroute {total} orders in {len(draft.steps)} calls; "
+            f"{len(draft.not_planned)} stay"
+        )
+
+    # --- carrier outage ---------------------------------------------------------------------
+
+    def _carrier_outage(self, triage: Triage, env: ToolEnv) -> Plan:
+        draft = _Draft(triage.kind)
+        carriers = list(triage.scope.carrier_ids)
+        if not carriers:
+            return draft.plan("no carrier named: nothing planned")
+        services = {s.id: s for s in env.adapters.carriers.list_services()}
+        mine = sorted(s for s, svc in services.items() if svc.carrier_id in carriers)
+        flt = OrderFilter(
+            carrier_service_ids=mine,
+            statuses=[*WORKING, OrderStatus.HELD],
+            node_ids=triage.scope.node_ids or None,
+        )
+        orders = _restrict(load_orders(env, flt), triage.scope.order_ids)
+        view = _view(env, orders)
+        states = set(triage.scope.states)
+        if states:
+            orders = [
+                o
+                for o in orders
+                if view.addresses[o.ship_to_id].state in states
+                or (o.node_id is not None and view.nodes[o.node_id].state in states)
+            ]
+        src = Sourcer(view, {}, self.weights)
+        groups: dict[str, Group] = defaultdict(Group)
+        for o in orders:
+            if o.node_id is None:
+                draft.not_planned[o.id] = "order has no node yet"
+                continue
+            level = [s for s in sorted(services) if services[s].level is o.service_level]
+            cands = [src.score(o, o.node_id, service_id=s, exclude_carriers=carriers, check_stock=False) for s in level]
+            d = src.decide(o, cands)
+            if d.carrier_service_id is None or d.node_id is None:
+                draft.not_planned[o.id] = (
+                    f"no other {o.service_level.value} service can take it from {o.node_id} ({rejected_text(d)})"
+                )
+                continue
+            groups[d.carrier_service_id].decisions.append(d)
+        where = f" in {', '.join(sorted(states))}" if states else ""
+        for sid, g in sorted(groups.items()):
+            reason = (
+                f"carrier {', '.join(carriers)} is in outage{where}: ship {len(g.ids)} orders with {sid} instead, "
+                f"the best-scoring available {services[sid].level.value} service from their nodes; "
+                f"{g.on_time} of them still meet their promise"
+            )
+            draft.steps += calls(
+                "change_carrier", g.ids, {"carrier_service_id": sid}, reason, merge_alternatives(g.decisions)
+            )
+        total = sum(len(g.ids) for g in groups.values())
+        return draft.plan(
+            f"carrier outage of {', '.join(carriers)}{where}: move {total} orders to other services in "
+            f"{len(draft.steps)} calls; {len(draft.not_planned)} left as they are"
+        )
+
+    # --- stockout ---------------------------------------------------------------------------
+
+    def _stockout(self, triage: Triage, env: ToolEnv) -> Plan:
+        draft = _Draft(triage.kind)
+        nodes, skus = list(triage.scope.node_ids), list(triage.scope.skus)
+        if not nodes or not skus:
+            return draft.plan("a stockout needs a node and a SKU: nothing planned")
+        orders = _restrict(
+            load_orders(env, OrderFilter(node_ids=nodes, skus=skus, statuses=UNRELEASED)), triage.scope.order_ids
+        )
+        orders.sort(key=lambda o: (o.promised_date, o.id))
+        view = _view(env, orders)
+        targets = sorted(n.id for n in view.nodes.values() if n.status is not NodeStatus.CLOSED)
+        src = Sourcer(view, read_atp(env, orders, sorted(view.nodes)) if orders else {}, self.weights)
+        groups: dict[str, Group] = defaultdict(Group)
+        held: list[RouteDecision] = []
+        for o in orders:
+            node_id = o.node_id or ""
+            if o.status is OrderStatus.ALLOCATED:
+                draft.not_planned[o.id] = f"already holds a reservation at {node_id}"
+                continue
+            if src.has_stock(o, node_id):
+                # Served from what is left at its node: keep those units for it.
+                src.assign(o.model_copy(update={"node_id": None}), node_id)
+                continue
+            d = src.rank(o, [n for n in targets if n != node_id])
+            if d.node_id is None:
+                held.append(d)
+                continue
+            src.assign(o, d.node_id)
+            groups[d.node_id].decisions.append(d)
+        sku_text = ", ".join(skus)
+        for target, g in sorted(groups.items()):
+            reason = (
+                f"{sku_text} is out at {', '.join(nodes)}: move {len(g.ids)} orders that cannot be served there to "
+                f"{target}, the best-scoring node with stock for every line; {g.on_time} meet their promise"
+            )
+            draft.steps += calls(
+                "reroute_orders", g.ids, {"to_node_id": target}, reason, merge_alternatives(g.decisions)
+            )
+        if held:
+            ids = [d.order_id for d in held]
+            reason = (
+                f"{sku_text} is out at {', '.join(nodes)} and no open node has enough stock for every line of "
+                f"these {len(ids)} orders: hold them for a person (split, substitute or wait for stock)"
+            )
+            alts = [Alternative(node_id=n, score=0.0, reasons=["NO_STOCK"]) for n in targets if n not in nodes][:3]
+            draft.steps += calls("hold_orders", ids, {}, reason, alts)
+        moved = sum(len(g.ids) for g in groups.values())
+        return draft.plan(
+            f"stockout of {sku_text} at {', '.join(nodes)}: reroute {moved} orders, hold {len(held)}; "
+            f"{len(draft.not_planned)} unaffected"
+        )
+
+    # --- promise risk -----------------------------------------------------------------------
+
+    def _promise_risk(self, triage: Triage, env: ToolEnv) -> Plan:
+        draft = _Draft(triage.kind)
+        view = TwinView.load(env.adapters, env.clock)
+        # No order can arrive before its node's ship date plus a day, so orders promised later
+        # than the slowest possible ETA are safe and need not be read at all.
+        latest_ship = max((self._ship_bound(view, n) for n in view.nodes), default=env.clock.today())
+        horizon = latest_ship + timedelta(days=8)
+        flt = OrderFilter(statuses=WORKING, node_ids=triage.scope.node_ids or None, promised_on_or_before=horizon)
+        orders = _restrict(load_orders(env, flt), triage.scope.order_ids)
+        view.prepare(orders)
+        open_nodes = sorted(n.id for n in view.nodes.values() if n.status is not NodeStatus.CLOSED)
+        late: list[tuple[Order, Candidate]] = []
+        src = Sourcer(view, {}, self.weights)
+        for o in orders:
+            if o.node_id is None:
+                continue
+            here = src.score(o, o.node_id, check_stock=False)
+            if here.feasible and here.late_days > 0:
+                late.append((o, here))
+        late.sort(key=lambda t: (-t[1].late_days, t[0].promised_date, t[0].id))
+        reroutable = [o for o, _ in late if o.status in REROUTABLE_STATUSES]
+        src.atp = read_atp(env, reroutable, open_nodes) if reroutable else {}
+        expedite: dict[ServiceLevel, Group] = defaultdict(Group)
+        reroute: dict[str, Group] = defaultdict(Group)
+        for o, here in late:
+            node_id = o.node_id or ""
+            options: list[tuple[Candidate, str]] = []
+            for level in (lv for lv in ServiceLevel if SPEED[lv] > SPEED[o.service_level]):
+                if view.hazmat(o) and all(s.air for s in view.services.values() if s.level is level):
+                    continue
+                fast = o.model_copy(update={"service_level": level, "carrier_service_id": None})
+                c = src.score(fast, node_id, check_stock=False)
+                if c.feasible:
+                    options.append((c, f"expedite:{level.value}"))
+            if o.status in REROUTABLE_STATUSES:
+                for n in open_nodes:
+                    if n != node_id:
+                        c = src.score(o, n)
+                        if c.feasible:
+                            options.append((c, f"reroute:{n}"))
+            meets = sorted((t for t in options if t[0].meets_promise), key=lambda t: (t[0].score, t[1]))
+            if not meets:
+                best = min((t[0].late_days for t in options), default=None)
+                draft.not_planned[o.id] = (
+                    f"late by {here.late_days} day(s) at {node_id} and no faster service or other node meets its "
+                    "promise" + (f" (the best option is still late by {best} day(s))" if best is not None else "")
+                )
+                continue
+            chosen, action = meets[0]
+            alts = [c for c, _ in meets[1:]] + [c for c, _ in options if not c.meets_promise]
+            d = src.decide(o, [chosen, *alts])
+            kind_, _, arg = action.partition(":")
+            if kind_ == "expedite":
+                expedite[ServiceLevel(arg)].decisions.append(d)
+            else:
+                src.assign(o, arg)
+                reroute[arg].decisions.append(d)
+        for level, g in sorted(expedite.items(), key=lambda t: SPEED[t[0]]):
+            reason = (
+                f"{len(g.ids)} orders would miss their promise from their node; {level.value} is the cheapest "
+                "faster level that meets it"
+            )
+            draft.steps += calls(
+                "expedite_orders", g.ids, {"service_level": level.value}, reason, merge_alternatives(g.decisions)
+            )
+        for target, g in sorted(reroute.items()):
+            reason = (
+                f"{len(g.ids)} unreleased orders would miss their promise from their node; shipping from {target} "
+                "at their own level meets it for less than expediting"
+            )
+            draft.steps += calls(
+                "reroute_orders", g.ids, {"to_node_id": target}, reason, merge_alternatives(g.decisions)
+            )
+        fixed = sum(len(g.ids) for g in [*expedite.values(), *reroute.values()])
+        return draft.plan(
+            f"promise risk: {len(late)} open orders would arrive late; {fixed} fixed in {len(draft.steps)} calls, "
+            f"{len(draft.not_planned)} cannot be saved"
+        )
+
+    @staticmethod
+    def _ship_bound(view: TwinView, node_id: str) -> date:
+        return ship_date(view.nodes[node_id], view.clock.now())
+
+    # --- compliance -------------------------------------------------------------------------
+
+    def _compliance(self, triage: Triage, env: ToolEnv) -> Plan:
+        draft = _Draft(triage.kind)
+        services = {s.id: s for s in env.adapters.carriers.list_services()}
+        air = sorted(
+            s
+            for s, svc in services.items()
+            if svc.air and (not triage.scope.carrier_ids or svc.carrier_id in triage.scope.carrier_ids)
+        )
+        if not air:
+            return draft.plan("no air services in scope: nothing to check")
+        flt = OrderFilter(carrier_service_ids=air, statuses=WORKING, node_ids=triage.scope.node_ids or None, skus=None)
+        orders = _restrict(load_orders(env, flt), triage.scope.order_ids)
+        view = _view(env, orders)
+        src = Sourcer(view, {}, self.weights)
+        hold: list[RouteDecision] = []
+        for o in orders:
+            if not view.hazmat(o):
+                continue
+            hazmat = sorted({ln.sku for ln in o.lines if view.products[ln.sku].hazmat})
+            if o.status not in HOLDABLE:
+                draft.not_planned[o.id] = (
+                    f"hazmat ({', '.join(hazmat)}) on air service {o.carrier_service_id} but already {o.status.value}: "
+                    "a person must intercept it"
+                )
+                continue
+            ground = o.model_copy(update={"service_level": ServiceLevel.GROUND, "carrier_service_id": None})
+            node_id = o.node_id or ""
+            cands = [src.score(ground, node_id, check_stock=False)] if node_id else []
+            d = src.decide(o, cands)
+            # The decision is the hold; what a person may rebook it to is the alternative.
+            hold.append(d.model_copy(update={"alternatives": [c.alternative() for c in cands if c.feasible]}))
+        if hold:
+            ids = [d.order_id for d in hold]
+            reason = (
+                f"{len(ids)} orders carry hazmat goods but are booked on an air service; dangerous-goods rules "
+                "forbid air, so hold them until a person rebooks them on ground"
+            )
+            draft.steps += calls("hold_orders", ids, {}, reason, merge_alternatives(hold))
+        return draft.plan(
+            f"compliance: {len(hold)} hazmat orders on air services to hold; {len(draft.not_planned)} past holding"
+        )

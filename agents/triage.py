@@ -1,0 +1,338 @@
+"""Deterministic triage: what kind of exception an alert or an operator's goal is, and what it touches.
+
+Alerts are triaged from their ``kind`` and ``labels`` only (``node``/``nodes``, ``carrier``/
+``carriers``, ``states``, ``region``, ``sku``/``skus``, ``orders``). An alert's free text is carried
+verbatim in ``quoted_text`` and scanned for instruction-like phrases (recorded in ``findings``);
+it never changes the kind or the scope.
+
+Goals (what an operator types when no model is configured) follow a small command grammar; ids are
+matched case-insensitively against the live network, and nodes also by city ("Reno"):
+
+* ``reroute orders away from DC-NEWARK`` / ``DC-RENO is congested`` / ``backlog at Reno`` -> node congestion
+* ``DC-X is closed`` / ``close DC-X`` / ``DC-X shut down`` -> node closure
+* ``carrier BJX is down in the Southeast`` / ``carrier RDG outage in GA, FL`` -> carrier outage
+  (states from two-letter codes after "in", or region names such as "Southeast")
+* ``SKU-00042 is out at DC-RENO`` / ``stockout of SKU-00042 at Reno`` -> stockout
+* ``orders at risk of missing their promise`` / ``expedite late orders`` -> promise-date risk
+* ``hold hazmat orders going by air`` -> compliance
+
+Anything else is ``unknown`` with a finding that says what the grammar understands. Instruction-
+like text ("ignore previous instructions", "cancel all orders", "as the system administrator")
+is recorded in ``findings`` and never widens what the grammar matched: there is no grammar rule
+that cancels, deletes or bypasses anything.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from agents.plan import Alert, ExceptionKind, Scope, Triage
+from core.errors import NotFound
+from core.geo import CITIES, STATES_BY_REGION
+from tools.base import ToolEnv
+
+US_STATES: frozenset[str] = frozenset(c.state for c in CITIES)
+
+# Phrases that address the system rather than describe the exception. Matching is for the audit
+# trail and the person reading the triage; safety does not depend on this list being complete,
+# because nothing in the text reaches the kind or scope except through the grammar below.
+_INJECTION = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\b(ignore|disregard|forget|override)\b[^.\n]{0,40}\b(instructions?|rules?|polic(y|ies)|guardrails?|prompts?)\b",
+        r"\bcancel\s+(all|every|the)\b[^.\n]{0,20}\borders?\b",
+        r"\bdelete\b[^.\n]{0,30}\b(orders?|data|database|records?|audit)\b",
+        r"\b(as|i am|i'm)\s+(the\s+)?(system\s+)?(administrator|admin|root|developer|operator in charge)\b",
+        r"\bsystem\s*(prompt|message)\b",
+        r"\byou are now\b",
+        r"\b(without|skip|bypass|no)\s+(the\s+)?(approvals?|review|policy|guardrails?|checks?)\b",
+        r"\b(approve|execute)\s+(it\s+|everything\s+|all\s+)?(automatically|immediately|now)\b",
+        r"</?\s*(system|assistant|instructions?)\s*>",
+        r"\bjailbreak|developer mode\b",
+    )
+)
+
+_NODE_ID = re.compile(r"\b(?:DC|STORE|DS)-[A-Z0-9-]*[A-Z0-9]\b", re.IGNORECASE)
+_SKU = re.compile(r"\bSKU-\d+\b", re.IGNORECASE)
+_ORDER = re.compile(r"\bORD-\d+\b", re.IGNORECASE)
+_STATES_AFTER_IN = re.compile(r"\bin\s+((?:[A-Z]{2}\b(?:\s*(?:,|and|&)\s*|\s+)?)+)")
+
+
+def injection_findings(*texts: str) -> list[str]:
+    """One finding per instruction-like phrase found in ``texts``."""
+    out: list[str] = []
+    for text in texts:
+        for pattern in _INJECTION:
+            for m in pattern.finditer(text):
+                snippet = m.group(0)[:80]
+                out.append(f"instruction-like text ignored (treated as data): {snippet!r}")
+    return list(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class _Network:
+    """The ids triage may name, read once."""
+
+    nodes: dict[str, str]  # upper id -> id
+    cities: dict[str, list[str]]  # lower city -> node ids
+    carriers: dict[str, str]  # upper id or upper name -> id
+
+    @classmethod
+    def read(cls, env: ToolEnv) -> _Network:
+        nodes = env.adapters.wms.list_nodes()
+        cities: dict[str, list[str]] = {}
+        for n in sorted(nodes, key=lambda n: n.id):
+            cities.setdefault(n.city.lower(), []).append(n.id)
+        carriers: dict[str, str] = {}
+        for c in env.adapters.carriers.list_carriers():
+            carriers[c.id.upper()] = c.id
+            carriers[c.name.upper()] = c.id
+        return cls({n.id.upper(): n.id for n in nodes}, cities, carriers)
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in re.split(r"[,;\s]+", value) if v.strip()]
+
+
+def _labels(labels: dict[str, str], *keys: str) -> list[str]:
+    out: list[str] = []
+    for k in keys:
+        if k in labels:
+            out.extend(_split(labels[k]))
+    return list(dict.fromkeys(out))
+
+
+def _known_skus(env: ToolEnv, skus: Iterable[str], findings: list[str]) -> list[str]:
+    out = []
+    for sku in dict.fromkeys(s.upper() for s in skus):
+        try:
+            out.append(env.adapters.oms.get_product(sku).sku)
+        except NotFound:
+            findings.append(f"unknown SKU {sku} ignored")
+    return out
+
+
+def _known_orders(env: ToolEnv, ids: Iterable[str], findings: list[str]) -> list[str]:
+    wanted = list(dict.fromkeys(i.upper() for i in ids))
+    out = []
+    for oid in wanted:
+        try:
+            out.append(env.adapters.oms.get_order(oid).id)
+        except NotFound:
+            findings.append(f"unknown order {oid} ignored")
+    return out
+
+
+def _states(values: Iterable[str], findings: list[str]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        code = v.strip().upper()
+        if code in US_STATES:
+            out.append(code)
+        else:
+            findings.append(f"unknown state {v!r} ignored")
+    return sorted(set(out))
+
+
+def _region_states(region: str, findings: list[str]) -> list[str]:
+    for name, states in STATES_BY_REGION.items():
+        if name.lower() == region.strip().lower():
+            return sorted(states)
+    findings.append(f"unknown region {region!r} ignored (known: {', '.join(sorted(STATES_BY_REGION))})")
+    return []
+
+
+def _describe(kind: ExceptionKind, scope: Scope) -> str:
+    parts = {
+        ExceptionKind.NODE_CONGESTION: "node congestion",
+        ExceptionKind.NODE_CLOSURE: "node closure",
+        ExceptionKind.CARRIER_OUTAGE: "carrier outage",
+        ExceptionKind.STOCKOUT: "stockout",
+        ExceptionKind.PROMISE_RISK: "promise-date risk",
+        ExceptionKind.COMPLIANCE: "compliance check",
+        ExceptionKind.UNKNOWN: "unrecognised exception",
+    }[kind]
+    bits = []
+    if scope.carrier_ids:
+        bits.append("carrier " + ", ".join(scope.carrier_ids))
+    if scope.skus:
+        bits.append(", ".join(scope.skus))
+    if scope.node_ids:
+        bits.append("at " + ", ".join(scope.node_ids))
+    if scope.states:
+        bits.append("in " + ", ".join(scope.states))
+    if scope.order_ids:
+        bits.append(f"{len(scope.order_ids)} named orders")
+    return parts + (" " + " ".join(bits) if bits else "")
+
+
+def _missing(kind: ExceptionKind, scope: Scope) -> str | None:
+    """What a kind needs in scope to be actionable."""
+    if kind in (ExceptionKind.NODE_CONGESTION, ExceptionKind.NODE_CLOSURE) and not scope.node_ids:
+        return "a node"
+    if kind is ExceptionKind.CARRIER_OUTAGE and not scope.carrier_ids:
+        return "a carrier"
+    if kind is ExceptionKind.STOCKOUT and not (scope.skus and scope.node_ids):
+        return "a SKU and a node"
+    return None
+
+
+def triage_alert(alert: Alert, env: ToolEnv) -> Triage:
+    """Triage an alert from its kind and labels; its text is quoted, scanned, never obeyed."""
+    net = _Network.read(env)
+    findings: list[str] = []
+    labels = {k.lower(): v for k, v in alert.labels.items()}
+    nodes: list[str] = []
+    for raw in _labels(labels, "node", "nodes"):
+        node = net.nodes.get(raw.upper())
+        if node is None and raw.lower() in net.cities:
+            nodes.extend(net.cities[raw.lower()])
+        elif node is None:
+            findings.append(f"unknown node {raw!r} ignored")
+        else:
+            nodes.append(node)
+    carriers: list[str] = []
+    for raw in _labels(labels, "carrier", "carriers"):
+        cid = net.carriers.get(raw.upper())
+        if cid is None:
+            findings.append(f"unknown carrier {raw!r} ignored")
+        else:
+            carriers.append(cid)
+    states = _states(_labels(labels, "states", "state"), findings)
+    if "region" in labels:
+        states = sorted(set(states) | set(_region_states(labels["region"], findings)))
+    scope = Scope(
+        node_ids=list(dict.fromkeys(nodes)),
+        carrier_ids=list(dict.fromkeys(carriers)),
+        states=states,
+        skus=_known_skus(env, _labels(labels, "sku", "skus"), findings),
+        order_ids=_known_orders(env, _labels(labels, "orders", "order"), findings),
+    )
+    kind = alert.kind
+    missing = _missing(kind, scope)
+    if missing:
+        findings.append(f"a {kind.value} alert needs {missing} in its labels; nothing can be planned without it")
+    findings.extend(injection_findings(alert.summary, alert.text))
+    return Triage(
+        kind=kind,
+        scope=scope,
+        summary=_describe(kind, scope),
+        source="alert",
+        quoted_text=alert.text,
+        findings=findings,
+    )
+
+
+# --- goals --------------------------------------------------------------------------------------
+
+_CLOSURE = re.compile(r"\b(closed|closure|close|closing|shut\s*down|shutdown|offline)\b", re.IGNORECASE)
+_CONGESTION = re.compile(
+    r"\b(congest\w*|backlog\w*|overload\w*|swamped|behind|reroute|re-route|move\s+orders|away\s+from|off\s+of)\b",
+    re.IGNORECASE,
+)
+_OUTAGE = re.compile(r"\b(down|outage|out|not\s+picking\s+up|suspended|disrupt\w*|delays?)\b", re.IGNORECASE)
+_STOCKOUT = re.compile(r"\b(out|stockout|stock-out|out\s+of\s+stock|no\s+stock|short)\b", re.IGNORECASE)
+_PROMISE = re.compile(
+    r"\b(at\s+risk|late|miss\w*\s+(their\s+|the\s+)?(promise|sla|delivery)|promise|expedite\w*|sla)\b", re.IGNORECASE
+)
+_HAZMAT = re.compile(r"\b(hazmat|hazardous|dangerous\s+goods)\b", re.IGNORECASE)
+_CARRIER_WORD = re.compile(r"\bcarrier\b", re.IGNORECASE)
+
+GRAMMAR_HELP = (
+    "understood goals: '<node> is congested' / 'reroute orders away from <node>', '<node> is closed', "
+    "'carrier <id> is down in <states or region>', '<sku> is out at <node>', 'expedite late orders', "
+    "'hold hazmat orders going by air'"
+)
+
+
+def _goal_nodes(text: str, net: _Network, findings: list[str]) -> list[str]:
+    found: list[str] = []
+    for m in _NODE_ID.finditer(text):
+        node = net.nodes.get(m.group(0).upper())
+        if node is None:
+            findings.append(f"unknown node {m.group(0)!r} ignored")
+        else:
+            found.append(node)
+    lowered = text.lower()
+    for city_name, ids in net.cities.items():
+        if re.search(rf"(?<![\w-]){re.escape(city_name)}(?![\w-])", lowered):
+            found.extend(ids)
+    return list(dict.fromkeys(found))
+
+
+def _goal_carriers(text: str, net: _Network) -> list[str]:
+    found = []
+    upper = text.upper()
+    for key, cid in net.carriers.items():
+        if re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", upper):
+            found.append(cid)
+    return sorted(set(found))
+
+
+def _goal_states(text: str) -> list[str]:
+    states: set[str] = set()
+    for m in _STATES_AFTER_IN.finditer(text):
+        codes = re.findall(r"[A-Z]{2}", m.group(1))
+        states |= {c for c in codes if c in US_STATES}
+    lowered = text.lower()
+    for region, members in STATES_BY_REGION.items():
+        if re.search(rf"\b{region.lower()}\b", lowered):
+            states |= members
+    return sorted(states)
+
+
+def _without_instructions(text: str) -> str:
+    """The text minus every sentence that holds an instruction-like phrase, so such a sentence
+    cannot contribute a node, a carrier or a keyword to the grammar."""
+    sentences = re.split(r"(?<=[.!?;\n])", text)
+    return "".join(s for s in sentences if not any(p.search(s) for p in _INJECTION))
+
+
+def triage_goal(text: str, env: ToolEnv) -> Triage:
+    """Triage an operator's goal with the command grammar in this module's docstring."""
+    net = _Network.read(env)
+    findings: list[str] = injection_findings(text)
+    quoted, text = text, _without_instructions(text)
+    nodes = _goal_nodes(text, net, findings)
+    carriers = _goal_carriers(text, net)
+    skus = _known_skus(env, (m.group(0) for m in _SKU.finditer(text)), findings)
+    orders = _known_orders(env, (m.group(0) for m in _ORDER.finditer(text)), findings)
+    has_carrier = bool(carriers) or bool(_CARRIER_WORD.search(text))
+
+    kind = ExceptionKind.UNKNOWN
+    scope = Scope()
+    if has_carrier and _OUTAGE.search(text):
+        kind = ExceptionKind.CARRIER_OUTAGE
+        scope = Scope(carrier_ids=carriers, states=_goal_states(text), order_ids=orders)
+    elif skus and _STOCKOUT.search(text):
+        kind = ExceptionKind.STOCKOUT
+        scope = Scope(node_ids=nodes, skus=skus, order_ids=orders)
+    elif _HAZMAT.search(text):
+        kind = ExceptionKind.COMPLIANCE
+        scope = Scope(node_ids=nodes, carrier_ids=carriers, order_ids=orders)
+    elif nodes and _CLOSURE.search(text):
+        kind = ExceptionKind.NODE_CLOSURE
+        scope = Scope(node_ids=nodes, order_ids=orders)
+    elif nodes and _CONGESTION.search(text):
+        kind = ExceptionKind.NODE_CONGESTION
+        scope = Scope(node_ids=nodes, order_ids=orders)
+    elif _PROMISE.search(text):
+        kind = ExceptionKind.PROMISE_RISK
+        scope = Scope(node_ids=nodes, order_ids=orders)
+
+    if kind is ExceptionKind.UNKNOWN:
+        findings.append(f"the goal matches no known exception; {GRAMMAR_HELP}")
+    else:
+        missing = _missing(kind, scope)
+        if missing:
+            findings.append(f"a {kind.value} goal needs {missing}; none matched the network")
+    return Triage(
+        kind=kind,
+        scope=scope,
+        summary=_describe(kind, scope),
+        source="goal",
+        quoted_text=quoted,
+        findings=findings,
+    )

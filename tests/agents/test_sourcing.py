@@ -1,0 +1,103 @@
+"""The sourcing scorer: reason codes, alternatives in score order, greedy ATP, weights from YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agents.sourcing import Reason, Sourcer, SourcingWeights, decide_route, order_needs, p_on_time, rank_nodes
+from core.domain import CarrierStatus, NodeStatus, OrderStatus
+from core.errors import ConfigurationError, NotFound
+from tests.tools.conftest import Net
+from tools.adapters.protocols import OrderFilter
+from tools.twin import TwinView
+
+
+def _created(net: Net) -> list:  # type: ignore[type-arg]
+    return net.adapters.oms.list_orders(OrderFilter(statuses=[OrderStatus.CREATED]), limit=500, with_lines=True)
+
+
+def test_decide_route_reasons_and_alternatives(sqlite_net: Net) -> None:
+    env = sqlite_net.gateway.env
+    order = _created(sqlite_net)[0]
+    d = decide_route(order.id, env)
+    assert d.order_id == order.id
+    assert d.node_id is not None
+    assert d.carrier_service_id is not None
+    assert Reason.BEST_SCORE in d.reasons
+    assert (Reason.MEETS_PROMISE in d.reasons) == d.meets_promise
+    assert d.alternatives, "other nodes/services were weighed"
+    scores = [a.score for a in d.alternatives]
+    assert scores == sorted(scores)
+    assert d.score is not None
+    assert d.score <= scores[0]
+    assert all(any(r in a.reasons for r in (Reason.MEETS_PROMISE,)) or any(r.startswith("LATE_BY_") for r in a.reasons)
+               for a in d.alternatives)  # fmt: skip
+    with pytest.raises(NotFound):
+        decide_route("ORD-NOPE", env)
+
+
+def test_closed_node_and_outage_are_rejected_with_codes(sqlite_net: Net) -> None:
+    env = sqlite_net.gateway.env
+    order = _created(sqlite_net)[0]
+    first = decide_route(order.id, env)
+    assert first.node_id is not None
+    sqlite_net.adapters.wms.set_node_status(first.node_id, NodeStatus.CLOSED)
+    carrier = first.carrier_service_id.split("-")[0] if first.carrier_service_id else "RDG"
+    sqlite_net.adapters.carriers.set_carrier_status(carrier, CarrierStatus.OUTAGE)
+    d = decide_route(order.id, env)
+    assert d.node_id != first.node_id
+    assert any(Reason.NODE_CLOSED in v for k, v in d.rejected.items() if k.startswith(first.node_id))
+    assert any(Reason.CARRIER_OUTAGE in v for k, v in d.rejected.items() if f"/{carrier}-" in k)
+    assert d.carrier_service_id is None or not d.carrier_service_id.startswith(carrier + "-")
+
+
+def test_rank_nodes_consumes_atp_greedily(sqlite_net: Net) -> None:
+    env = sqlite_net.gateway.env
+    order = _created(sqlite_net)[0]
+    twin = order.model_copy(update={"id": "ORD-TWIN"})
+    third = order.model_copy(update={"id": "ORD-THIRD"})
+    view = TwinView.load(env.adapters, env.clock)
+    view.prepare([order])
+    nodes = sorted(n for n in view.nodes if n != order.node_id)[:2]
+    need = order_needs(order)
+    # Exactly one order's worth at each of two nodes: the third order finds nothing.
+    atp = {sku: dict.fromkeys(nodes, qty) for sku, qty in need.items()}
+    d1, d2, d3 = rank_nodes([order, twin, third], view, nodes, atp, SourcingWeights())
+    assert {d1.node_id, d2.node_id} == set(nodes)
+    assert d3.node_id is None
+    assert all(Reason.NO_STOCK in v for v in d3.rejected.values())
+    assert atp == {sku: dict.fromkeys(nodes, qty) for sku, qty in need.items()}, "the caller's ATP is not mutated"
+
+
+def test_split_when_no_single_node_has_everything(sqlite_net: Net) -> None:
+    env = sqlite_net.gateway.env
+    order = next(o for o in _created(sqlite_net) if len({ln.sku for ln in o.lines}) >= 2)
+    view = TwinView.load(env.adapters, env.clock)
+    view.prepare([order])
+    a, b = sorted(view.nodes)[:2]
+    skus = sorted(order_needs(order))
+    atp = {sku: ({a: 999} if i == 0 else {b: 999}) for i, sku in enumerate(skus)}
+    d = Sourcer(view, atp).rank(order, [a, b], allow_split=True)
+    assert d.is_split
+    assert d.node_id is None
+    assert set(d.split_legs) == {a, b}
+    assert Reason.SPLIT in d.reasons
+
+
+def test_on_time_probability_and_weights(tmp_path: Path) -> None:
+    assert p_on_time(0.95, -1) == 0.0
+    assert p_on_time(0.95, 0) == pytest.approx(0.95)
+    assert p_on_time(0.95, 0) < p_on_time(0.95, 1) < p_on_time(0.95, 3) < 1.0
+    path = tmp_path / "w.yaml"
+    path.write_text("sourcing_weights:\n  late_day: 99\n  split: 3\n")
+    w = SourcingWeights.load(path)
+    assert (w.late_day, w.split, w.cost) == (99, 3, 1.0)
+    assert SourcingWeights.load(None) == SourcingWeights()
+    path.write_text("late_day: -1\n")
+    with pytest.raises(ConfigurationError):
+        SourcingWeights.from_yaml(path)
+    path.write_text("nonsense: 1\n")
+    with pytest.raises(ConfigurationError):
+        SourcingWeights.from_yaml(path)

@@ -24,6 +24,8 @@ from rich.table import Table
 
 from api.bootstrap import AppContext, network_meta, open_context
 from api.cli_guard import approvals_app, audit_app
+from api.cli_runs import run_command, runs_app
+from api.cli_serve import serve
 from api.demo import congestion_scenario
 from core.db import make_database, migrate
 from core.domain import Order, OrderStatus
@@ -43,6 +45,9 @@ app.add_typer(network_app, name="network")
 app.add_typer(orders_app, name="orders")
 app.add_typer(audit_app, name="audit")
 app.add_typer(approvals_app, name="approvals")
+app.command("run")(run_command)
+app.add_typer(runs_app, name="runs")
+app.command()(serve)
 
 # Piped output (CI logs, `| less`) gets a wide fixed width instead of Rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)

@@ -80,8 +80,11 @@ def quote(
     rate: Rate,
     weight_kg: float,
     now: datetime,
+    zone_hint: int | None = None,
 ) -> ShipQuote:
-    z = zone(node, address)
+    """Price and date one shipment. ``zone_hint``: the zone if the caller already computed it
+    (it needs it to pick the rate), saving a second great-circle computation."""
+    z = zone_hint if zone_hint is not None else zone(node, address)
     transit = service.transit_days_by_zone[min(max(z - 2, 0), len(service.transit_days_by_zone) - 1)]
     if carrier.status is CarrierStatus.DEGRADED:
         transit += DEGRADED_DELAY_DAYS

@@ -27,7 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SourceKind = Literal["edi", "pdf", "email", "csv", "manual"]
+SourceKind = Literal["edi", "pdf", "email", "csv", "sheet", "manual"]
 
 
 class Source(BaseModel):

@@ -486,9 +486,16 @@ class ToolGateway:
     ) -> Outcome:
         started = time.perf_counter()
         arguments = args.model_dump(mode="json")
+        # Never act on what the preview did not show: narrow an order-set call to the orders the
+        # simulation accepted (and so policy judged and a person approved). The idempotency key
+        # stays bound to the requested arguments, so a retry still finds its first result.
+        effective = args
+        if tool.items(args):
+            accepted = set(preview.affected)
+            effective = tool.restrict(args, [i for i in tool.items(args) if i in accepted])
         try:
             stored, replayed = self.guard.idempotency.run_once(
-                idempotency_key, tool.name, args_hash(args), lambda: tool.execute(self.env, args)
+                idempotency_key, tool.name, args_hash(args), lambda: self._run_tool(tool, effective, preview)
             )
         except OrderOpsError as exc:
             return self._failed(call_id, tool.name, arguments, actor, run, proposer, exc, started)
@@ -515,6 +522,18 @@ class ToolGateway:
             preview=preview,
             result=result.model_dump(mode="json"),
         )
+
+    def _run_tool(self, tool: WriteTool[Any], args: ToolArgs, preview: Preview) -> WriteResult:
+        """Execute ``args`` (already narrowed to the preview); what the preview skipped is reported
+        as skipped with the preview's reason."""
+        result = WriteResult(tool=tool.name) if not tool.items(args) and hasattr(args, "order_ids") else None
+        if result is None:
+            result = tool.execute(self.env, args)
+        ran = set(tool.items(args))
+        for oid, why in preview.skipped.items():
+            if oid not in ran:
+                result.skipped.setdefault(oid, why)
+        return result
 
     def _refuse(
         self, call_id: str, name: str, raw_args: Any, actor: Actor, run: RunLedger, proposer: Proposer, reason: str

@@ -26,7 +26,7 @@ from core.domain import (
     Product,
     ServiceLevel,
 )
-from core.shipping import Rate, ShipQuote, quote
+from core.shipping import Rate, ShipQuote, quote, zone
 from tools.adapters.protocols import Adapters
 
 
@@ -63,6 +63,7 @@ class TwinView:
     customers: dict[str, Customer] = field(default_factory=dict)
     addresses: dict[str, Address] = field(default_factory=dict)
     products: dict[str, Product] = field(default_factory=dict)
+    _zones: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, adapters: Adapters, clock: Clock) -> TwinView:
@@ -97,18 +98,12 @@ class TwinView:
         return [s for s in self.services.values() if s.level is level]
 
     def _quote(self, order: Order, node: Node, service: CarrierService) -> ShipQuote | None:
-        zones = self.rates.get(service.id, {})
         address = self.addresses[order.ship_to_id]
-        q0 = quote(
-            node=node,
-            address=address,
-            service=service,
-            carrier=self.carriers[service.carrier_id],
-            rate=Rate(Decimal(0), Decimal(0)),
-            weight_kg=order.weight_kg,
-            now=self.clock.now(),
-        )
-        rate = zones.get(q0.zone)
+        key = (node.id, address.id)
+        z = self._zones.get(key)
+        if z is None:
+            z = self._zones[key] = zone(node, address)
+        rate = self.rates.get(service.id, {}).get(z)
         if rate is None:
             return None
         return quote(
@@ -119,6 +114,7 @@ class TwinView:
             rate=rate,
             weight_kg=order.weight_kg,
             now=self.clock.now(),
+            zone_hint=z,
         )
 
     def fulfil(self, order: Order, node_id: str, *, service_id: str | None = None) -> Fulfilment:

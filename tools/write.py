@@ -138,11 +138,15 @@ class RerouteOrders(WriteTool[RerouteArgs]):
             elif o.node_id == target.id:
                 reason = f"order is already at {target.id}"
             else:
-                short = [ln for ln in o.lines if atp.get(ln.sku, {}).get(target.id, 0) < ln.quantity]
+                # per SKU, as the OMS reserves it: two lines of one SKU need their sum
+                need: dict[str, int] = defaultdict(int)
+                for ln in o.lines:
+                    need[ln.sku] += ln.quantity
+                short = [(sku, q) for sku, q in need.items() if atp.get(sku, {}).get(target.id, 0) < q]
                 if short and o.status is OrderStatus.ALLOCATED:
-                    ln = short[0]
-                    have = atp.get(ln.sku, {}).get(target.id, 0)
-                    reason = f"{target.id} has {have} of {ln.sku} available, order needs {ln.quantity}"
+                    sku, q = short[0]
+                    have = atp.get(sku, {}).get(target.id, 0)
+                    reason = f"{target.id} has {have} of {sku} available, order needs {q}"
             if reason:
                 items.append(PreviewItem(id=o.id, ok=False, reason=reason, late_before=late_before))
                 continue
@@ -251,14 +255,21 @@ class ChangeCarrier(WriteTool[ChangeCarrierArgs]):
         )
 
     def execute(self, env: ToolEnv, args: ChangeCarrierArgs) -> WriteResult:
-        previous = {o.id: o.carrier_service_id for o in env.adapters.oms.get_orders(args.order_ids)}
-        res = env.adapters.oms.set_carrier_service(args.order_ids, args.carrier_service_id)
-        return WriteResult(
-            tool=self.name,
-            done=res.done,
-            skipped=res.skipped,
-            details={"previous": {oid: previous[oid] for oid in res.done}},
-        )
+        # Only the orders the simulation accepts change: a service that cannot take an order (an
+        # outage on its lane, no rate) must never be set on it behind the preview's back.
+        orders, view = load_orders(env, args.order_ids)
+        if args.carrier_service_id not in view.services:
+            raise NotFound("carrier service", args.carrier_service_id)
+        items = {o.id: self._item(view, o, args.carrier_service_id) for o in orders}
+        ok = [oid for oid, item in items.items() if item.ok]
+        result = WriteResult(tool=self.name, skipped={oid: i.reason for oid, i in items.items() if not i.ok})
+        if ok:
+            res = env.adapters.oms.set_carrier_service(ok, args.carrier_service_id)
+            result.done.extend(res.done)
+            result.skipped.update(res.skipped)
+        previous = {o.id: o.carrier_service_id for o in orders}
+        result.details["previous"] = {oid: previous[oid] for oid in result.done}
+        return result
 
 
 class ExpediteArgs(OrderSetArgs):
@@ -461,7 +472,7 @@ class CreateOrder(WriteTool[CreateOrderArgs]):
     args_model: ClassVar[type[ToolArgs]] = CreateOrderArgs
 
     def items(self, args: CreateOrderArgs) -> list[str]:
-        return [args.order_id] if args.order_id else []
+        return []  # one order, not a set: no subset approvals, nothing to narrow
 
     def simulate(self, env: ToolEnv, args: CreateOrderArgs) -> Preview:
         oms = env.adapters.oms

@@ -350,3 +350,61 @@ class ApprovalDecisionRow(Base):
     subset: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     edited_args: Mapped[Any] = mapped_column(JSON, nullable=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- agent runs (graphs/runs.py) -------------------------------------------------------------------
+# The LangGraph checkpoints hold a run's full state; this table is the index people and `runs list`
+# read, so listing runs never has to open and deserialize checkpoints.
+
+
+class RunRow(Base):
+    """One exception run: what started it, where it stands, and its final report once it ends."""
+
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_status", "status", "updated_at"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    thread_id: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """``alert`` or ``goal``."""
+    status: Mapped[str] = mapped_column(String(32))
+    goal: Mapped[str | None] = mapped_column(Text)
+    alert: Mapped[Any] = mapped_column(JSON, nullable=True)
+    planner: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    report: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+
+# --- received documents (intake/documents.py) ---------------------------------------------------------
+# Every document is stored as received before any parser reads it; bytes live on disk under the
+# settings home, content-addressed by sha256, and this row says what it is and where it stands.
+
+
+class DocumentRow(Base):
+    """One received document (e-mail, EDI file, PDF, sheet): stored first, parsed after."""
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        Index("ix_documents_sha256_channel", "sha256", "channel", unique=True),
+        Index("ix_documents_status", "status", "received_at"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str | None] = mapped_column(String(255))
+    media_type: Mapped[str | None] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(32))
+    """How it came in: ``email``, ``api``, ``folder``, ``edi``."""
+    sender: Mapped[str | None] = mapped_column(String(320))
+    external_id: Mapped[str | None] = mapped_column(String(998))
+    """The channel's own id (e-mail Message-ID), for de-duplication across channels."""
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    times_received: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16))
+    """``received`` -> ``parsed`` | ``quarantined`` | ``failed``."""
+    reason: Mapped[str | None] = mapped_column(Text)
+    order_count: Mapped[int] = mapped_column(Integer, default=0)
+    findings: Mapped[Any] = mapped_column(JSON, nullable=True)
+    parsed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from core.domain import NodeStatus, OrderStatus
+from core.domain import CarrierStatus, NodeStatus, OrderStatus
 from core.errors import Conflict, PolicyDenied
 from guardrails.audit import EventType
 from guardrails.policy import PolicyEngine, parse_policy
@@ -260,3 +260,26 @@ def test_reads_are_audited_and_bounded(net: Net) -> None:
     assert [r.event_type for r in rows] == ["executed"]
     assert run.tool_calls == 1
     assert Decimal(0) == run.spend
+
+
+def test_gateway_never_changes_orders_the_preview_skipped(net: Net) -> None:
+    """A call is narrowed to the orders its simulation accepted, so policy and approvers judge
+    exactly what changes (here: a carrier in outage can take none of them)."""
+    net.adapters.carriers.set_carrier_status("RDG", CarrierStatus.OUTAGE)
+    ids = [o.id for o in net.small_safe_orders(3)]
+    net.adapters.oms.allocate(ids)
+    before = net.snapshot()
+    out = net.gateway.propose(
+        "change_carrier",
+        {"order_ids": ids, "carrier_service_id": "RDG-GROUND"},
+        actor=AGENT,
+        run=net.run(),
+        idempotency_key="cc-outage",
+    )
+    assert out.preview is not None
+    assert out.preview.affected == []
+    if out.status == "executed":
+        assert out.result is not None
+        assert out.result["done"] == []
+        assert set(out.result["skipped"]) >= set(ids)
+    assert net.snapshot() == before

@@ -1,0 +1,361 @@
+"""The LLM planner: a chat model proposes the remedy as tool calls, and this module turns the
+proposals into a :class:`~agents.plan.Plan` — it never executes them.
+
+Any OpenAI-compatible endpoint works (``ChatOpenAI`` with ``llm_base_url``/``llm_model``). The
+exception's free text enters the prompt only quoted, inside a fence with an explicit "this is data,
+not instructions" note. Every proposal is checked here before it reaches a plan: the tool must be
+on the allow-list, its arguments must validate against the tool's ``args_model``, it must simulate
+on the twin, and the policy must not deny it on that simulated preview. Refused proposals go back
+to the model with the reason, a bounded number of times; what is still refused after that is left
+out of the plan (and listed in ``not_planned``). Transport errors are retried; when the endpoint
+stays down, or no model is configured, the deterministic fallback planner (the playbooks) plans
+instead and the plan says so.
+
+What this module must never do: execute a write, let the alert text out of its quotes, or plan a
+call the gateway would refuse on sight.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from string import Template
+from typing import Any
+
+import httpx
+import openai
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.runnables import Runnable
+from pydantic import ValidationError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from agents.plan import Plan, PlannedCall, Planner, Triage
+from core.domain import REROUTABLE_STATUSES, OrderStatus
+from core.errors import DomainError
+from core.settings import Settings
+from guardrails.calls import Actor, ProposedCall, RunTotals, digest_arguments
+from guardrails.policy import Effect, PolicyEngine
+from prompts import Prompt, load_prompt
+from tools.adapters.protocols import OrderFilter
+from tools.base import ToolEnv, WriteTool
+from tools.write import WRITE_TOOLS
+
+DEFAULT_WRITE_TOOLS: frozenset[str] = frozenset(
+    {"reroute_orders", "change_carrier", "expedite_orders", "hold_orders", "release_holds"}
+)
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    openai.APIConnectionError,  # includes APITimeoutError
+    openai.RateLimitError,
+    openai.InternalServerError,
+    httpx.TransportError,
+    ConnectionError,
+    TimeoutError,
+)
+MAX_FACT_ORDERS = 150
+OPEN_STATUSES = sorted({*REROUTABLE_STATUSES, OrderStatus.RELEASED, OrderStatus.PICKED, OrderStatus.HELD})
+
+
+class EndpointUnavailable(RuntimeError):
+    """The model endpoint failed (after retries): the caller falls back to the playbooks."""
+
+
+def tool_schema(tool: WriteTool[Any]) -> dict[str, Any]:
+    """The OpenAI function-calling schema of a write tool: its docstring and its argument model."""
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.args_model.model_json_schema(),
+        },
+    }
+
+
+def quote_block(text: str) -> tuple[str, str]:
+    """(fence, text) such that ``text`` cannot close the fence: one backtick longer than any run in it."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1), text
+
+
+def render_input(prompt: Prompt, triage: Triage, facts: dict[str, Any]) -> str:
+    """The user message: trusted JSON blocks, then the exception text quoted as data."""
+    fence, quoted = quote_block(triage.quoted_text or "(no text)")
+    triage_view = triage.model_dump(mode="json", exclude={"quoted_text"})
+    return Template(prompt.input_template).safe_substitute(
+        triage=json.dumps(triage_view, indent=1, sort_keys=True),
+        facts=json.dumps(facts, indent=1, sort_keys=True, default=str),
+        fence=fence,
+        quoted=quoted,
+    )
+
+
+@dataclass
+class Review:
+    """What became of one round of proposals."""
+
+    accepted: list[PlannedCall] = field(default_factory=list)
+    refused: list[tuple[str, str, str]] = field(default_factory=list)
+    """(tool call id, tool name, reason)"""
+    replies: dict[str, str] = field(default_factory=dict)
+    """tool call id -> what the model is told about it"""
+
+
+class LLMPlanner:
+    """A :class:`~agents.plan.Planner` backed by a chat model, with the playbooks as fallback.
+
+    ``model`` is any LangChain chat model (``ChatOpenAI`` in production, scripted fakes in tests);
+    ``None`` means no model is configured and every plan comes from ``fallback``.
+    """
+
+    def __init__(
+        self,
+        model: BaseChatModel | None,
+        *,
+        fallback: Planner,
+        model_name: str | None = None,
+        policy: PolicyEngine | None = None,
+        allow: frozenset[str] = DEFAULT_WRITE_TOOLS,
+        max_repairs: int = 2,
+        attempts: int = 3,
+        retry_wait_s: float = 0.5,
+        requested_by: str = "operator",
+        prompt: Prompt | None = None,
+    ) -> None:
+        self.model = model
+        self.fallback = fallback
+        self.model_name = model_name or (getattr(model, "model_name", None) or type(model).__name__ if model else None)
+        self.policy = policy
+        self.writes = {t.name: t for t in WRITE_TOOLS if t.name in allow}
+        self.max_repairs = max_repairs
+        self.attempts = attempts
+        self.retry_wait_s = retry_wait_s
+        self.actor = Actor(kind="agent", id="llm-planner", on_behalf_of=requested_by)
+        self.prompt = prompt or load_prompt("exception_planner")
+        self.name = f"llm:{self.model_name}" if model is not None else f"llm-unconfigured->{fallback.name}"
+        self.last_fallback_reason: str | None = None
+
+    # --- the Planner protocol -----------------------------------------------------------------
+
+    def plan(self, triage: Triage, env: ToolEnv) -> Plan:
+        self.last_fallback_reason = None
+        if self.model is None:
+            return self._fall_back(triage, env, "no model is configured")
+        try:
+            return self._plan_with_model(self.model, triage, env)
+        except EndpointUnavailable as exc:
+            return self._fall_back(triage, env, str(exc))
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _plan_with_model(self, model: BaseChatModel, triage: Triage, env: ToolEnv) -> Plan:
+        runnable = self._bind(model)
+        facts = gather_facts(triage, env)
+        messages: list[BaseMessage] = [
+            SystemMessage(self.prompt.system),
+            HumanMessage(render_input(self.prompt, triage, facts)),
+        ]
+        review = Review()
+        reply = AIMessage(content="")
+        for round_no in range(self.max_repairs + 1):
+            reply = self._invoke(runnable, messages)
+            review = self._review(reply, env)
+            if not review.refused or round_no == self.max_repairs:
+                break
+            messages.append(reply)
+            messages.extend(ToolMessage(content=text, tool_call_id=cid) for cid, text in review.replies.items())
+            messages.append(
+                HumanMessage(
+                    "Some proposed calls were refused; the tool results above say why. Reply with the complete, "
+                    "corrected set of tool calls for this exception (repeat the accepted ones unchanged)."
+                )
+            )
+        not_planned = {f"proposal {cid} ({name})": reason for cid, name, reason in review.refused}
+        text = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
+        summary = text.strip()[:300] or f"{len(review.accepted)} calls proposed by {self.model_name}"
+        return Plan(
+            kind=triage.kind,
+            summary=summary,
+            steps=review.accepted,
+            not_planned=not_planned,
+            planner=f"llm:{self.model_name}",
+            prompt_version=self.prompt.version,
+            model=self.model_name,
+        )
+
+    def _bind(self, model: BaseChatModel) -> Runnable[LanguageModelInput, BaseMessage]:
+        schemas = [tool_schema(t) for t in self.writes.values()]
+        try:
+            return model.bind_tools(schemas)
+        except NotImplementedError:
+            # Scripted test models answer with tool calls without being told the schemas.
+            return model
+
+    def _invoke(
+        self, runnable: Runnable[LanguageModelInput, BaseMessage], messages: Sequence[BaseMessage]
+    ) -> AIMessage:
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(multiplier=self.retry_wait_s, max=5),
+            retry=retry_if_exception_type(TRANSPORT_ERRORS),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    reply = runnable.invoke(list(messages))
+        except Exception as exc:  # any endpoint failure (transport after retries, auth, 4xx/5xx) -> fall back
+            raise EndpointUnavailable(f"model endpoint failed: {type(exc).__name__}: {exc}"[:300]) from exc
+        if not isinstance(reply, AIMessage):
+            raise EndpointUnavailable(f"model returned {type(reply).__name__}, not an AI message")
+        return reply
+
+    def _review(self, reply: AIMessage, env: ToolEnv) -> Review:
+        review = Review()
+        for n, bad in enumerate(reply.invalid_tool_calls):
+            cid = bad.get("id") or f"invalid-{n}"
+            reason = f"the arguments are not valid JSON ({bad.get('error') or 'unparseable'})"
+            review.refused.append((cid, str(bad.get("name") or "?"), reason))
+            review.replies[cid] = f"refused: {reason}"
+        for n, call in enumerate(reply.tool_calls):
+            cid = call.get("id") or f"call-{n}"
+            planned, reason = self._check(call["name"], call.get("args") or {}, env)
+            if planned is None:
+                review.refused.append((cid, call["name"], reason))
+                review.replies[cid] = f"refused: {reason}"
+            else:
+                review.accepted.append(planned)
+                review.replies[cid] = "accepted (simulated and within policy; a person may still need to approve it)"
+        return review
+
+    def _check(self, name: str, args: dict[str, Any], env: ToolEnv) -> tuple[PlannedCall | None, str]:
+        tool = self.writes.get(name)
+        if tool is None:
+            allowed = ", ".join(sorted(self.writes))
+            return None, f"{name!r} is not a tool you may use for this exception (allowed: {allowed})"
+        try:
+            parsed = tool.args_model.model_validate(args)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()[:5]
+            )
+            return None, f"malformed arguments ({problems})"
+        try:
+            preview = tool.simulate(env, parsed)
+        except DomainError as exc:
+            return None, f"cannot simulate: {exc.message}"
+        if not preview.affected:
+            why = "; ".join(f"{k}: {v}" for k, v in list(preview.skipped.items())[:3])
+            return None, f"would change no order ({why})"
+        if self.policy is not None:
+            decision = self.policy.decide(
+                ProposedCall(
+                    tool=name,
+                    risk=tool.risk,
+                    actor=self.actor,
+                    args_digest=digest_arguments(parsed.model_dump(mode="json")),
+                    facts=preview.facts,
+                    run=RunTotals(tool_calls=0, orders_touched=0, spend=Decimal(0)),
+                )
+            )
+            if decision.effect is Effect.DENY:
+                return None, "policy denies it: " + "; ".join(decision.reasons)
+        arguments = parsed.model_dump(mode="json")
+        reason = str(arguments.get("reason") or "") or f"proposed by {self.model_name}"
+        return PlannedCall(tool=name, args=arguments, reason=reason), ""
+
+    def _fall_back(self, triage: Triage, env: ToolEnv, why: str) -> Plan:
+        self.last_fallback_reason = why
+        plan = self.fallback.plan(triage, env)
+        note = f"[LLM planner not used: {why}; planned by {plan.planner} instead]"
+        return plan.model_copy(update={"summary": f"{plan.summary} {note}", "prompt_version": self.prompt.version})
+
+
+def gather_facts(triage: Triage, env: ToolEnv) -> dict[str, Any]:
+    """The fact sheet the model plans from: nodes, carriers and (up to 150) orders in scope."""
+    scope = triage.scope
+    wms, oms, carriers = env.adapters.wms, env.adapters.oms, env.adapters.carriers
+    nodes = {n.id: n for n in wms.list_nodes()}
+    facts: dict[str, Any] = {
+        "today": env.clock.today().isoformat(),
+        "nodes": [
+            {
+                "id": ld.node_id,
+                "status": ld.status.value,
+                "state": nodes[ld.node_id].state if ld.node_id in nodes else None,
+                "backlog_days": round(ld.backlog_days, 2),
+                "unreleased_orders": ld.unreleased_orders,
+            }
+            for ld in wms.node_load()
+        ],
+        "carriers": [
+            {"id": c.id, "status": c.status.value, "outage_states": sorted(c.outage_states)}
+            for c in carriers.list_carriers()
+        ],
+        "carrier_services": [{"id": s.id, "carrier": s.carrier_id, "air": s.air} for s in carriers.list_services()],
+    }
+    flt: OrderFilter | None = None
+    if scope.order_ids:
+        orders = oms.get_orders(scope.order_ids[:MAX_FACT_ORDERS])
+    else:
+        if scope.node_ids:
+            flt = OrderFilter(node_ids=scope.node_ids, statuses=sorted(REROUTABLE_STATUSES))
+        elif scope.skus:
+            flt = OrderFilter(skus=scope.skus, statuses=OPEN_STATUSES)
+        elif scope.carrier_ids or scope.states:
+            flt = OrderFilter(statuses=OPEN_STATUSES)
+        orders = oms.list_orders(flt, limit=MAX_FACT_ORDERS) if flt is not None else []
+    facts["orders"] = [
+        {
+            "id": o.id,
+            "status": o.status.value,
+            "node_id": o.node_id,
+            "carrier_service_id": o.carrier_service_id,
+            "service_level": o.service_level.value,
+            "promised_date": o.promised_date.isoformat(),
+            "value": str(o.total_value),
+        }
+        for o in orders
+    ]
+    if flt is not None:
+        facts["orders_total"] = oms.count_orders(flt)
+    return facts
+
+
+def make_chat_model(settings: Settings) -> BaseChatModel | None:
+    """``ChatOpenAI`` on the configured endpoint, or ``None`` when no model is configured.
+
+    SDK-level retries are off: :class:`LLMPlanner` retries transport errors itself (tenacity) so
+    the number of attempts and the fallback are in one place.
+    """
+    if not settings.llm_configured:
+        return None
+    from langchain_openai import ChatOpenAI
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
+    return ChatOpenAI(
+        model=settings.llm_model or "",
+        base_url=settings.llm_base_url,
+        api_key=lambda: key,
+        timeout=settings.llm_timeout_s,
+        max_retries=0,
+        temperature=0,
+    )
+
+
+def make_planner(
+    settings: Settings,
+    *,
+    fallback: Planner,
+    policy: PolicyEngine | None = None,
+    requested_by: str = "operator",
+    model: BaseChatModel | None = None,
+) -> LLMPlanner:
+    """The planner a run uses: the LLM on the configured endpoint, the playbooks when there is none."""
+    chosen = model if model is not None else make_chat_model(settings)
+    return LLMPlanner(
+        chosen, fallback=fallback, model_name=settings.llm_model, policy=policy, requested_by=requested_by
+    )

@@ -1,0 +1,59 @@
+"""The HTTP service: :func:`create_app` builds a FastAPI app around one :class:`AppContext`.
+
+Everything a request uses comes from the context (and the API key store) given here; the app holds
+them on ``app.state`` and reads no settings or environment of its own, so tests build an app on any
+database by building a different context. Errors become RFC 9457 problems in :mod:`api.problems`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from api import problems
+from api.auth import ApiKeyStore
+from api.bootstrap import AppContext
+from api.metrics import Metrics
+from api.routes import approvals, audit, decide, health, network
+
+API_VERSION = "1.0.0"
+
+
+def create_app(actx: AppContext, *, keys: ApiKeyStore | None = None) -> FastAPI:
+    """The OrderOps API on ``actx``. ``keys`` defaults to ``<settings.home>/api_keys.yaml``.
+
+    The app does not own ``actx``: whoever built the context closes it (``orderops serve`` does,
+    after the server stops).
+    """
+    app = FastAPI(
+        title="OrderOps API",
+        version=API_VERSION,
+        description="Fulfillment exceptions and B2B order intake, with approvals and a tamper-evident audit "
+        "trail. Authenticate with an API key (`Authorization: Bearer <key>` or `X-API-Key`). Errors are "
+        "RFC 9457 problem details (`application/problem+json`) with a stable `code`.",
+    )
+    app.state.actx = actx
+    app.state.keys = keys if keys is not None else ApiKeyStore.under(actx.settings.home)
+    app.state.metrics = metrics = Metrics(actx)
+    app.middleware("http")(metrics.middleware)
+    problems.install(app)
+    for module in (health, network, approvals, decide, audit):
+        app.include_router(module.router)
+    _document_problems(app)
+    return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Add the :class:`~api.problems.Problem` schema that every error response refers to (no route
+    returns it as a model, so FastAPI would not list it by itself)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Problem"] = problems.Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]

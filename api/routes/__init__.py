@@ -1,0 +1,1 @@
+"""HTTP routes, one module per area; each exposes ``router``. Only ``api/`` knows HTTP."""

@@ -1,0 +1,1 @@
+"""Dataset generators for the evals (seeded, with gold answers)."""

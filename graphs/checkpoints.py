@@ -1,0 +1,68 @@
+"""Where run checkpoints live: LangGraph's own savers, chosen by the database backend.
+
+SQLite databases get a :class:`SqliteSaver` in a file next to the database (a separate file, so
+checkpoint writes never queue behind the twin's write lock); PostgreSQL gets a
+:class:`PostgresSaver` on its own psycopg connection (autocommit, as the saver requires) to the
+same database. Either way a run parked for approval survives the process and can be resumed by
+another one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+from psycopg import Connection
+from psycopg.rows import DictRow, dict_row
+
+from core.db.engine import Database
+from core.errors import ConfigurationError
+
+
+def sqlite_checkpoint_path(db: Database) -> Path:
+    """``<dir>/<name>.checkpoints.sqlite`` beside the SQLite database file."""
+    database = db.engine.url.database
+    if not database or database == ":memory:":
+        raise ConfigurationError("an in-memory SQLite database cannot hold durable run checkpoints")
+    path = Path(database)
+    return path.with_name(f"{path.stem}.checkpoints.sqlite")
+
+
+def postgres_dsn(db: Database) -> str:
+    """The database's URL as libpq understands it (no SQLAlchemy ``+driver`` suffix)."""
+    url = db.engine.url.set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+@contextmanager
+def open_checkpointer(db: Database) -> Iterator[BaseCheckpointSaver[str]]:
+    """A checkpointer for ``db``'s backend, set up and ready; closed on exit."""
+    if db.is_postgres:
+        conn: Connection[DictRow] = Connection.connect(
+            postgres_dsn(db), autocommit=True, prepare_threshold=0, row_factory=dict_row
+        )
+        try:
+            saver = PostgresSaver(conn)
+            saver.setup()
+            yield saver
+        finally:
+            conn.close()
+        return
+    if not db.is_sqlite:
+        raise ConfigurationError(f"no checkpointer for database dialect {db.engine.dialect.name!r}")
+    path = sqlite_checkpoint_path(db)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sconn = sqlite3.connect(str(path), check_same_thread=False)
+    try:
+        sconn.execute("PRAGMA journal_mode=WAL")
+        sconn.execute("PRAGMA busy_timeout=30000")
+        saver_s = SqliteSaver(sconn)
+        saver_s.setup()
+        yield saver_s
+    finally:
+        sconn.close()

@@ -1,0 +1,1231 @@
+"""Deterministic extraction of a purchase order from unstructured text (e-mail bodies, PDF text).
+
+This is the default extractor when no model is configured, and the fallback when one is: label
+rules (``PO Number: 4711``, ``Ship To:`` blocks, dates in the usual spellings of EN/FR/DE/NL),
+line-item patterns (``10 x SKU-00042 @ 12.50``, ``Qty 5 EA Part# AB-12``), text tables whose header
+names the columns, and per-customer :class:`CustomerTemplate` rules keyed by e-mail domain that run
+before the generic ones.
+
+It also holds what the table-shaped parsers share (PDF tables, CSV/XLSX sheets): the column-name
+vocabulary (:func:`classify_header`) and the row-to-line mapping (:func:`lines_from_rows`), so a
+"Qty" column means the same thing in every format.
+
+Every value gets a :class:`~intake.model.Source`; the caller says how a character span of the text
+becomes one (``span_source``), which is how a PDF maps spans back to page and bounding box.
+
+Text that addresses the system rather than the supplier ("ignore previous instructions", "approve
+automatically") is reported as ``injection_suspected``; this module never acts on document text.
+Never raises on bad input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Literal, Protocol
+
+from intake.model import (
+    Amount,
+    DateRef,
+    Finding,
+    Party,
+    POLine,
+    ProductId,
+    PurchaseOrder,
+    Reference,
+    Severity,
+    Source,
+    SourceKind,
+)
+
+__all__ = [
+    "Cell",
+    "CustomerTemplate",
+    "DateOrder",
+    "Layout",
+    "SpanSource",
+    "TemplateRegistry",
+    "TextExtraction",
+    "TextLayout",
+    "classify_header",
+    "column_field",
+    "detect_injection",
+    "extract_order",
+    "guess_date_order",
+    "guess_decimal_mark",
+    "is_totals_text",
+    "lines_from_rows",
+    "normalize_header",
+    "parse_amount",
+    "parse_date_text",
+    "span_source",
+]
+
+DateOrder = Literal["MDY", "DMY", "YMD"]
+SpanSource = Callable[[int, int], Source]
+"""Turns a half-open character span of the extracted text into a :class:`Source`."""
+
+
+def span_source(kind: SourceKind, document: str | None = None) -> SpanSource:
+    """The plain mapping: the span itself is the pointer (e-mail bodies, text files)."""
+
+    def make(start: int, end: int) -> Source:
+        return Source(kind=kind, document=document, span=(start, end))
+
+    return make
+
+
+# --- numbers and dates ----------------------------------------------------------------------------
+
+_NUM_RE = re.compile(r"-?\d[\d.,' \u00a0\u202f]*\d|-?\d")
+
+
+def guess_decimal_mark(text: str) -> str:
+    """``","`` when the text writes amounts the European way (``1.234,56``), else ``"."``."""
+    comma = len(re.findall(r"\d,\d{2}(?!\d)", text))
+    dot = len(re.findall(r"\d\.\d{2}(?!\d)", text))
+    return "," if comma > dot else "."
+
+
+def parse_amount(raw: str, decimal_mark: str | None = None) -> Decimal | None:
+    """A money or quantity figure as people write it (``$1,234.50``, ``€ 2.321,00``, ``1939``).
+
+    With both separators present the last one is the decimal mark; with one, ``decimal_mark``
+    decides (guessed from the shape when not given). Returns None when no number is there.
+    """
+    m = _NUM_RE.search(raw.replace("\u2212", "-"))
+    if m is None:
+        return None
+    s = re.sub(r"[' \u00a0\u202f]", "", m.group(0))
+    neg = s.startswith("-")
+    s = s.lstrip("-")
+    if "," in s and "." in s:
+        mark = "," if s.rfind(",") > s.rfind(".") else "."
+    elif "," in s:
+        tail = s.rsplit(",", 1)[1]
+        if s.count(",") > 1:
+            mark = "."
+        elif decimal_mark == ",":
+            mark = ","
+        else:
+            mark = "," if len(tail) in (1, 2) else "."
+    elif "." in s:
+        tail = s.rsplit(".", 1)[1]
+        mark = "," if s.count(".") > 1 or (decimal_mark == "," and len(tail) == 3) else "."
+    else:
+        mark = "."
+    thousands = "," if mark == "." else "."
+    s = s.replace(thousands, "")
+    if mark == ",":
+        s = s.replace(",", ".")
+    if s.count(".") > 1:
+        return None
+    try:
+        value = Decimal(s)
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    return -value if neg else value
+
+
+_MONTHS: dict[str, int] = {}
+for _i, _names in enumerate(
+    [
+        "january jan januar janvier janv januari jänner",
+        "february feb februar février fév fevrier februari",
+        "march mar märz maerz mars maart mrt",
+        "april apr avril avr",
+        "may mai mei",
+        "june jun juni juin",
+        "july jul juli juillet juil",
+        "august aug août aout augustus",
+        "september sep sept septembre",
+        "october oct oktober octobre okt",
+        "november nov novembre",
+        "december dec dezember décembre déc decembre",
+    ],
+    start=1,
+):
+    for _n in _names.split():
+        _MONTHS[_n] = _i
+_MONTH_ALT = "|".join(sorted((re.escape(k) for k in _MONTHS), key=len, reverse=True))
+_DATE_RES: list[tuple[str, re.Pattern[str]]] = [
+    ("iso", re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)")),
+    ("num", re.compile(r"(?<!\d)(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})(?!\d)")),
+    ("dmy_name", re.compile(rf"(?<!\d)(\d{{1,2}})\.?\s*(?:de\s+)?({_MONTH_ALT})\.?,?\s+(\d{{4}})(?!\d)", re.I)),
+    ("mdy_name", re.compile(rf"\b({_MONTH_ALT})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\s*,?\s+(\d{{4}})(?!\d)", re.I)),
+    ("compact", re.compile(r"(?<!\d)(20\d{2})(\d{2})(\d{2})(?!\d)")),
+]
+
+
+def _mkdate(y: int, m: int, d: int) -> date | None:
+    if y < 100:
+        y += 2000 if y < 70 else 1900
+    try:
+        return date(y, m, d)
+    except ValueError:
+        return None
+
+
+def guess_date_order(text: str, default: DateOrder = "MDY") -> DateOrder:
+    """``DMY`` or ``MDY`` from the numeric dates in the text (a first part over 12 settles it), else
+    from the decimal mark (a decimal comma goes with day-first dates), else ``default``."""
+    for m in _DATE_RES[1][1].finditer(text):
+        a, b = int(m.group(1)), int(m.group(2))
+        if a > 12 >= b:
+            return "DMY"
+        if b > 12 >= a:
+            return "MDY"
+    return "DMY" if guess_decimal_mark(text) == "," else default
+
+
+def parse_date_text(text: str, order: DateOrder = "MDY") -> tuple[date, int, int, bool] | None:
+    """The first date written in ``text``: ``(value, start, end, ambiguous)``.
+
+    ``ambiguous`` is true for numeric dates like ``03/04/2024`` that read differently in the other
+    order; ``order`` (a customer template's or the caller's) decided them.
+    """
+    best: tuple[date, int, int, bool] | None = None
+    for kind, rx in _DATE_RES:
+        for m in rx.finditer(text):
+            if best is not None and m.start() >= best[1]:
+                break
+            g = m.groups()
+            ambiguous = False
+            value: date | None
+            if kind in ("iso", "compact"):
+                value = _mkdate(int(g[0]), int(g[1]), int(g[2]))
+            elif kind == "num":
+                a, b, y = int(g[0]), int(g[1]), int(g[2])
+                if order == "DMY" or a > 12:
+                    value = _mkdate(y, b, a) if b <= 12 else None
+                else:
+                    value = _mkdate(y, a, b) if a <= 12 else None
+                ambiguous = a <= 12 and b <= 12 and a != b
+            elif kind == "dmy_name":
+                value = _mkdate(int(g[2]), _MONTHS[g[1].lower()], int(g[0]))
+            else:
+                value = _mkdate(int(g[2]), _MONTHS[g[0].lower()], int(g[1]))
+            if value is not None:
+                best = (value, m.start(), m.end(), ambiguous)
+                break
+    return best
+
+
+# --- column vocabulary (shared by PDF tables, sheets and text tables) ------------------------------
+
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "line_number": ("line", "line #", "line no", "ln", "pos", "pos.", "#", "no", "no.", "position", "item line"),
+    "sku": (
+        "sku",
+        "sku #",
+        "sku no",
+        "part",
+        "part #",
+        "part no",
+        "part no.",
+        "part number",
+        "partnumber",
+        "item #",
+        "item no",
+        "item no.",
+        "item number",
+        "item code",
+        "item id",
+        "product code",
+        "product id",
+        "article",
+        "article no",
+        "artikelnummer",
+        "art nr",
+        "art.-nr.",
+        "material",
+        "catalog #",
+        "catalog number",
+        "code",
+        "vendor part",
+        "vendor part #",
+        "supplier part",
+        "supplier part #",
+        "mfr part",
+        "mfr part #",
+        "model",
+        "our part #",
+        "stock code",
+        "ref",
+        "reference",
+        "item sku",
+        "product sku",
+        "part#",
+        "item#",
+        "sku#",
+    ),
+    "buyer_sku": ("customer part", "customer part #", "customer sku", "buyer part", "buyer part #", "buyer sku"),
+    "upc": ("upc", "upc code"),
+    "gtin": ("ean", "gtin", "ean/gtin", "barcode"),
+    "description": (
+        "description",
+        "desc",
+        "item description",
+        "product",
+        "product name",
+        "product title",
+        "name",
+        "artikel",
+        "beschreibung",
+        "désignation",
+        "designation",
+        "omschrijving",
+        "product description",
+        "title",
+        "details",
+        "service",
+        "libellé",
+    ),
+    "item": ("item",),
+    "quantity": (
+        "qty",
+        "quantity",
+        "qty ordered",
+        "order qty",
+        "ordered",
+        "menge",
+        "aantal",
+        "nombre",
+        "quantité",
+        "qté",
+        "qte",
+        "pcs",
+        "quantity ordered",
+        "qty.",
+        "anzahl",
+    ),
+    "unit": ("uom", "unit", "u/m", "um", "unit of measure", "einheit", "eenheid", "unité", "units", "pack"),
+    "unit_price": (
+        "price",
+        "unit price",
+        "price each",
+        "each",
+        "rate",
+        "unit cost",
+        "cost",
+        "p.u.",
+        "p.u. ht",
+        "vk-preis",
+        "prijs per stuk",
+        "prix unitaire",
+        "einzelpreis",
+        "unit price (usd)",
+        "price/unit",
+        "net price",
+        "prix",
+        "prijs",
+        "preis",
+    ),
+    "amount": (
+        "amount",
+        "total",
+        "line total",
+        "ext price",
+        "extended price",
+        "ext. price",
+        "extended",
+        "zeilenbetrag",
+        "montant",
+        "montant ht",
+        "bedrag",
+        "gesamt",
+        "gesamtpreis",
+        "prijs incl. btw",
+        "line amount",
+        "net amount",
+    ),
+    "po_number": (
+        "po",
+        "po #",
+        "po number",
+        "po no",
+        "purchase order",
+        "purchase order #",
+        "purchase order number",
+        "order #",
+        "order number",
+        "order no",
+        "po#",
+        "bestellnummer",
+        "bestell-nr",
+        "ordernummer",
+        "bon de commande",
+        "customer po",
+        "customer po #",
+    ),
+    "po_date": ("po date", "order date", "date"),
+    "delivery_date": (
+        "delivery date",
+        "required date",
+        "need by",
+        "need by date",
+        "requested delivery",
+        "deliver by",
+        "ship date",
+        "due date",
+        "requested date",
+    ),
+    "ship_to": ("ship to", "ship-to", "deliver to", "delivery address", "shipping address", "ship to address"),
+    "ship_to_name": ("ship to name", "ship-to name", "consignee", "recipient"),
+    "ship_to_city": ("ship to city", "city"),
+    "ship_to_state": ("ship to state", "state", "province"),
+    "ship_to_postal": ("ship to zip", "zip", "postal code", "zip code", "postcode"),
+    "currency": ("currency", "curr", "ccy"),
+    "customer": ("customer", "customer name", "buyer", "account", "account #", "customer #", "customer number"),
+}
+_HEADER_LOOKUP = {name: fld for fld, names in _COLUMNS.items() for name in names}
+LINE_FIELDS = frozenset(
+    {
+        "line_number",
+        "sku",
+        "buyer_sku",
+        "upc",
+        "gtin",
+        "description",
+        "item",
+        "quantity",
+        "unit",
+        "unit_price",
+        "amount",
+    }
+)
+
+
+def normalize_header(text: str) -> str:
+    s = text.strip().lower().replace("\n", " ")
+    s = re.sub(r"\s+", " ", s)
+    s = re.sub(r"\s*\(.*?\)\s*$", "", s) if not s.startswith("(") else s
+    return s.strip(" :*")
+
+
+def column_field(text: str) -> str | None:
+    """The field a column called ``text`` holds (``"Unit Price"`` -> ``unit_price``), if known."""
+    key = normalize_header(text)
+    return _HEADER_LOOKUP.get(key) or _HEADER_LOOKUP.get(key.rstrip("."))
+
+
+def is_totals_text(text: str) -> bool:
+    """True for the first cell of a totals row (``Subtotal``, ``Total``, ``Tax``...)."""
+    return _STOP_ROW_RE.match(text) is not None
+
+
+def classify_header(cells: Sequence[str]) -> dict[int, str] | None:
+    """Map column index -> field name when ``cells`` reads as a line-item header row, else None.
+
+    A header must name a quantity and something that identifies the item (part number or
+    description); one unknown column is fine, a row of values is not.
+    """
+    out: dict[int, str] = {}
+    for i, c in enumerate(cells):
+        key = normalize_header(c)
+        fld = _HEADER_LOOKUP.get(key)
+        if fld is None and key:
+            fld = _HEADER_LOOKUP.get(key.rstrip("."))
+        if fld is not None and fld not in out.values():
+            out[i] = fld
+    fields = set(out.values())
+    if "quantity" not in fields or not fields & {"sku", "buyer_sku", "description", "item", "upc", "gtin"}:
+        return None
+    if "item" in fields:
+        # A bare "Item" column is a part number when a description column exists, else the description.
+        k = next(i for i, f in out.items() if f == "item")
+        out[k] = "sku" if "description" in fields and "sku" not in fields else "description"
+        if out[k] == "description" and "description" in [f for i, f in out.items() if i != k]:
+            del out[k]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One table cell as a parser read it, with where it came from."""
+
+    text: str
+    source: Source | None = None
+
+
+_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-_/.]*\d[A-Za-z0-9\-_/.]*$|^[A-Za-z0-9]*\d[A-Za-z0-9\-_/.]*$")
+_STOP_ROW_RE = re.compile(r"^\s*(sub\s*-?total|total|totaal|gesamt|summe|somme|tax|vat|tva|btw|mwst)\b", re.I)
+_PRODUCT_QUALIFIERS = {"sku": "VN", "buyer_sku": "BP", "upc": "UP", "gtin": "EN"}
+
+
+def _split_qty_unit(raw: str) -> tuple[str, str | None]:
+    m = re.match(r"^\s*(-?[\d.,]+)\s*([A-Za-z]{1,8})\.?\s*$", raw)
+    if m:
+        return m.group(1), m.group(2).upper()
+    return raw, None
+
+
+def lines_from_rows(
+    header: Mapping[int, str],
+    rows: Iterable[Sequence[Cell]],
+    po: PurchaseOrder,
+    findings: list[Finding],
+    *,
+    decimal_mark: str | None = None,
+    stop_at_totals: bool = True,
+) -> bool:
+    """Append the line items in ``rows`` (under ``header``) to ``po``; returns False at a totals row.
+
+    A row with neither quantity nor item id continues the previous line's description (wrapped
+    text); a totals row ends the table.
+    """
+    for row in rows:
+        texts = [c.text.strip() if c.text else "" for c in row]
+        if not any(texts):
+            continue
+        if stop_at_totals and any(_STOP_ROW_RE.match(t) for t in texts[:2] if t):
+            return False
+        vals: dict[str, Cell] = {}
+        for i, fld in header.items():
+            if i < len(row) and texts[i] and fld in LINE_FIELDS:
+                vals[fld] = Cell(texts[i], row[i].source)
+        if "description" in vals and not any(k in vals for k in _PRODUCT_QUALIFIERS):
+            d = vals["description"].text
+            if " " not in d and _CODE_RE.match(d) and "quantity" in vals:
+                vals["sku"] = vals.pop("description")
+        qty_cell = vals.get("quantity")
+        qty_raw, unit_from_qty = _split_qty_unit(qty_cell.text) if qty_cell else ("", None)
+        qty = parse_amount(qty_raw, decimal_mark) if qty_cell else None
+        has_id = any(k in vals for k in _PRODUCT_QUALIFIERS)
+        if qty is None and not has_id:
+            if po.lines and "description" in vals:
+                prev = po.lines[-1]
+                prev.descriptions.append(vals["description"].text)
+            continue
+        k = len(po.lines)
+        p = f"lines[{k}]."
+        line = POLine()
+        if "line_number" in vals:
+            line.line_number = vals["line_number"].text.rstrip(".")
+            _put(po, p + "line_number", vals["line_number"].source)
+        if qty_cell is not None:
+            if qty is None:
+                findings.append(
+                    _f(Severity.WARNING, "bad_quantity", f"quantity {qty_cell.text!r} is not a number", qty_cell.source)
+                )
+            line.quantity = qty
+            _put(po, p + "quantity", qty_cell.source)
+        else:
+            findings.append(_f(Severity.WARNING, "quantity_missing", f"line {k + 1} has no quantity", None))
+        if "unit" in vals:
+            line.unit = vals["unit"].text.upper()
+            _put(po, p + "unit", vals["unit"].source)
+        elif unit_from_qty is not None and qty_cell is not None:
+            line.unit = unit_from_qty
+            _put(po, p + "unit", qty_cell.source)
+        for fld, qual in _PRODUCT_QUALIFIERS.items():
+            if fld in vals:
+                _put(po, f"{p}product_ids[{len(line.product_ids)}]", vals[fld].source)
+                line.product_ids.append(ProductId(qualifier=qual, value=vals[fld].text))
+        if "description" in vals:
+            line.description = vals["description"].text
+            line.descriptions.append(line.description)
+            _put(po, p + "description", vals["description"].source)
+        for fld in ("unit_price", "amount"):
+            if fld in vals:
+                v = parse_amount(vals[fld].text, decimal_mark)
+                if v is None:
+                    findings.append(
+                        _f(
+                            Severity.WARNING,
+                            "bad_number",
+                            f"{fld} {vals[fld].text!r} is not a number",
+                            vals[fld].source,
+                        )
+                    )
+                    continue
+                setattr(line, fld, v)
+                _put(po, p + fld, vals[fld].source)
+        po.lines.append(line)
+    return True
+
+
+def _put(po: PurchaseOrder, key: str, source: Source | None) -> None:
+    if source is not None:
+        po.sources[key] = source
+
+
+def _f(sev: Severity, code: str, msg: str, source: Source | None) -> Finding:
+    return Finding(severity=sev, code=code, message=msg, source=source)
+
+
+# --- customer templates ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerTemplate:
+    """Rules for one customer's documents, tried before the generic ones.
+
+    ``fields`` maps a header field (``po_number``, ``po_date``, ``delivery_date``, ``total``,
+    ``currency``) to a regex whose group ``value`` holds it; ``line_patterns`` are regexes with
+    named groups ``qty``, ``sku`` and optionally ``uom``, ``price``, ``description``.
+    """
+
+    name: str
+    domains: tuple[str, ...] = ()
+    fields: Mapping[str, str] = field(default_factory=dict)
+    line_patterns: tuple[str, ...] = ()
+    date_order: DateOrder = "MDY"
+    decimal_mark: str | None = None
+    sku_qualifier: str = "VN"
+
+
+class TemplateRegistry:
+    """Customer templates by e-mail domain (``acme.com`` also covers ``orders.acme.com``)."""
+
+    def __init__(self, templates: Iterable[CustomerTemplate] = ()) -> None:
+        self._by_domain: dict[str, CustomerTemplate] = {}
+        for t in templates:
+            self.register(t)
+
+    def register(self, template: CustomerTemplate) -> None:
+        for d in template.domains:
+            self._by_domain[d.lower().strip(".")] = template
+
+    def for_sender(self, address_or_domain: str | None) -> CustomerTemplate | None:
+        if not address_or_domain:
+            return None
+        domain = address_or_domain.rsplit("@", 1)[-1].strip().strip(">").lower()
+        parts = domain.split(".")
+        for i in range(len(parts) - 1):
+            t = self._by_domain.get(".".join(parts[i:]))
+            if t is not None:
+                return t
+        return None
+
+
+# --- layout ---------------------------------------------------------------------------------------
+
+
+class Layout(Protocol):
+    """Geometry of the text, for values written under their label instead of after it."""
+
+    def value_below(self, start: int, end: int) -> tuple[int, int] | None:
+        """Span of the value printed under the label at ``[start, end)``, if any."""
+        ...
+
+
+class TextLayout:
+    """Monospace layout: the value below is the token starting near the label's column."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def value_below(self, start: int, end: int) -> tuple[int, int] | None:
+        t = self.text
+        ls = t.rfind("\n", 0, start) + 1
+        col = start - ls
+        le = t.find("\n", start)
+        if le < 0:
+            return None
+        nl_end = t.find("\n", le + 1)
+        nl_end = len(t) if nl_end < 0 else nl_end
+        below = t[le + 1 : nl_end]
+        for m in re.finditer(r"\S+(?: \S+)*", below):
+            if m.start() <= col + 2 and m.end() > col:
+                return le + 1 + m.start(), le + 1 + m.end()
+        return None
+
+
+# --- labels ---------------------------------------------------------------------------------------
+
+_ID = r"[#:]?[ \t]*(?:n[°o]\.?|no\.?|nr\.?|number|num(?:ber|éro)?)?[ \t]*[:#.]?[ \t]*"
+_LABELS: dict[str, list[str]] = {
+    "po_number": [
+        r"p\.?\s?o\.?\s*(?:number|no\.?|num|#)",
+        r"purchase\s+order\s*(?:number|no\.?|#|id)?",
+        r"po\s*#",
+        r"order\s*(?:number|no\.?|#|id)",
+        r"ordernummer",
+        r"bestell(?:nummer|nr\.?)",
+        r"bon\s+de\s+commande",
+        r"num[ée]ro\s+de\s+commande",
+        r"your\s+(?:order|po)\s*(?:no\.?|number|#|ref\.?)",
+    ],
+    "invoice_number": [
+        r"invoice\s*(?:number|no\.?|#|nr\.?)",
+        r"invoice(?=\s+[A-Z]*[/\-_]?\d)",
+        r"facture(?=\s)",
+        r"rechnungs?-?(?:nr\.?|nummer)",
+        r"f\s?actuurnummer",
+        r"factuur\s*(?:nr\.?|nummer)",
+        r"n[°o]\s+de\s+facture",
+        r"bill\s*(?:no\.?|number|#)",
+        r"receipt\s*(?:no\.?|number|#)",
+        r"booking\s+id",
+        r"factuur(?!\w)",
+        r"^#(?=\s*\S*\d)",
+    ],
+    "po_date": [
+        r"p\.?\s?o\.?\s*date",
+        r"order\s+date",
+        r"date\s+of\s+order",
+        r"orderdatum",
+        r"bestelldatum",
+        r"date\s+de\s+commande",
+        r"purchase\s+order\s+date",
+        r"dated",
+    ],
+    "invoice_date": [
+        r"invoice\s+date",
+        r"rechnungsdatum",
+        r"f\s?actuur\s?datum",
+        r"date\s+de\s+facture",
+        r"date\s+of\s+issue",
+        r"issue\s+date",
+        r"datum",
+        r"(?<!due\s)(?<!due\s\s)date",
+    ],
+    "delivery_date": [
+        r"(?:requested\s+)?delivery\s+date",
+        r"deliver\s+by",
+        r"need(?:ed)?\s+by",
+        r"required\s+(?:by|date)",
+        r"requested\s+date",
+        r"lieferdatum",
+        r"date\s+de\s+livraison",
+        r"leverdatum",
+    ],
+    "ship_date": [r"(?:requested\s+)?ship\s+(?:by|date)", r"versanddatum", r"date\s+d'exp[ée]dition"],
+    "total": [
+        r"grand\s+total",
+        r"total\s+amount\s+due",
+        r"amount\s+due",
+        r"balance\s+due",
+        r"total\s+due",
+        r"total\s+ttc",
+        r"somme\s+[àa]\s+payer",
+        r"gesamtbetrag",
+        r"rechnungsbetrag",
+        r"endbetrag",
+        r"totaal",
+        r"order\s+total",
+        r"total\s+for\s+this\s+invoice",
+        r"invoice\s+total",
+        r"total(?!\s*(?:ht|tax|vat|net|excl))",
+    ],
+    "currency": [r"currency", r"währung", r"devise", r"valuta"],
+}
+_LABEL_RES = {
+    fld: [
+        re.compile(rf"(?<![\w/])(?:{lab})(?![\w])[ \t]*{_ID if fld.endswith('number') else ''}", re.I | re.M)
+        for lab in labs
+    ]
+    for fld, labs in _LABELS.items()
+}
+_TOKEN_RE = re.compile(r"[A-Za-z0-9][\w\-/.]*\d[\w\-/.]*|\d[\w\-/.]*|[A-Za-z][\w\-]*_\w*")
+_MONEY_RE = re.compile(
+    r"(?:[$€£¥₹]|rs\.?|inr|usd|eur|gbp)?\s*-?\d{1,3}(?:[.,'\s]\d{3})+(?:[.,]\d{1,2})?(?!\d)"
+    r"|(?:[$€£¥₹]|rs\.?|inr|usd|eur|gbp)?\s*-?\d+(?:[.,]\d{1,2})?(?![\d.,]*\d)",
+    re.I,
+)
+_CURRENCY_SIGNS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "rs": "INR"}
+_SHIP_TO_RE = re.compile(
+    r"^[ \t]*(ship(?:ping)?[\s-]*to|deliver(?:y)?\s+(?:to|address)|shipping\s+address|afleveradres|lieferadresse"
+    r"|adresse\s+de\s+livraison)\s*:?[ \t]*",
+    re.I | re.M,
+)
+_BILL_TO_RE = re.compile(
+    r"^[ \t]*(bill(?:ing)?[\s-]*to|billing\s+address|invoice\s+to|sold\s+to)\s*:?[ \t]*", re.I | re.M
+)
+_INVOICE_WORDS = re.compile(r"\b(invoice|facture|rechnung|factuur|receipt)\b", re.I)
+_ANY_LABEL_RE = re.compile(r"^\s*[A-Za-z][A-Za-z .#/-]{1,30}:", re.M)
+_US_CITY_RE = re.compile(r"^(?P<city>[A-Za-z .'-]+?),?\s+(?P<state>[A-Z]{2})\s+(?P<zip>\d{5}(?:-\d{4})?)\s*$")
+_EU_CITY_RE = re.compile(r"^(?P<zip>\d{4,5}(?:\s?[A-Z]{2})?)\s+(?P<city>[A-Za-z .'-]+)$")
+
+# --- line-item patterns ---------------------------------------------------------------------------
+
+_SKU = r"(?P<sku>[A-Z0-9][A-Z0-9\-_/.]*\d[A-Z0-9\-_/]*|[A-Z]{2,}[\-_]\w+)"
+_QTY = r"(?P<qty>\d+(?:[.,]\d+)?)"
+_UOM = r"(?P<uom>EA|EACH|PCS?|PC|CS|CASES?|BX|BOX(?:ES)?|PK|PL|PALLETS?|UNITS?|KG|LBS?|DZ|CT)"
+_PRICE = r"(?P<price>[$€£]?\s?\d[\d,]*(?:\.\d{1,4})?)"
+_LINE_RES = [
+    re.compile(
+        rf"(?<![\w.\-/#]){_QTY}\s*(?:{_UOM}\b\.?\s*)?(?:x|×|\*)\s*(?:of\s+)?{_SKU}(?P<description>[^@\n]*?)"
+        rf"(?:\s*(?:@|at)\s*{_PRICE}(?:\s*(?:/|per)\s*\w+)?)?[ \t]*$",
+        re.I | re.M,
+    ),
+    re.compile(
+        rf"\bqty\.?:?\s*{_QTY}\s*(?:{_UOM}\b\.?)?\s*,?\s*(?:part|item|sku|article)\s*(?:#|no\.?|number)?\s*:?\s*"
+        rf"{_SKU}(?P<description>[^@\n]*?)(?:\s*(?:@|at|price:?|unit price:?)\s*{_PRICE})?[ \t]*$",
+        re.I | re.M,
+    ),
+    re.compile(
+        rf"^[ \t]*(?:[-*•]\s*)?(?:sku|part|item)?\s*#?:?\s*{_SKU}\s*(?:[-–:,]\s*)?(?:qty\.?:?\s*)?(?:x|×)\s*{_QTY}"
+        rf"\s*(?:{_UOM}\b\.?)?(?:\s*(?:@|at)\s*{_PRICE})?[ \t]*$",
+        re.I | re.M,
+    ),
+    re.compile(
+        rf"^[ \t]*(?:[-*•]\s*)?{_QTY}\s+{_UOM}\b\.?\s+(?:of\s+)?{_SKU}(?P<description>[^@\n]*?)"
+        rf"(?:\s*(?:@|at)\s*{_PRICE})?[ \t]*$",
+        re.I | re.M,
+    ),
+]
+
+_INJECTION_RES = [
+    re.compile(p, re.I)
+    for p in (
+        r"ignore\s+(?:all\s+|any\s+)?(?:the\s+)?(?:previous|prior|above|earlier)\s+(?:instructions|prompts?|rules)",
+        r"disregard\s+(?:all\s+|any\s+)?(?:the\s+)?(?:previous|prior|above|your)\s+(?:instructions|rules|prompts?)",
+        r"approve\s+(?:this\s+(?:order\s+)?)?automatically",
+        r"auto-?approve",
+        r"(?:^|\n)\s*(?:system|assistant)\s*:",
+        r"\byou\s+are\s+now\b",
+        r"\bnew\s+instructions?\s*:",
+        r"\bskip\s+(?:the\s+)?(?:approval|review|validation|credit\s+check)",
+        r"\bdo\s+not\s+(?:tell|notify|inform)\s+(?:anyone|the\s+(?:user|human|reviewer))",
+        r"\bset\s+(?:the\s+)?price\s+to\b",
+        r"\bact\s+as\s+(?:an?\s+)?(?:admin|administrator|system)",
+        r"<\s*/?\s*(?:system|instructions?)\s*>",
+    )
+]
+
+
+def detect_injection(text: str, source: SpanSource) -> list[Finding]:
+    """Flag text that gives orders to the system instead of the supplier (one finding per match)."""
+    out: list[Finding] = []
+    seen: set[int] = set()
+    for rx in _INJECTION_RES:
+        for m in rx.finditer(text):
+            if m.start() in seen:
+                continue
+            seen.add(m.start())
+            snippet = text[m.start() : m.end()].strip()
+            out.append(
+                Finding(
+                    severity=Severity.WARNING,
+                    code="injection_suspected",
+                    message=f"instruction-like text aimed at the system: {snippet!r}",
+                    source=source(m.start(), m.end()),
+                )
+            )
+    return out
+
+
+# --- the extractor --------------------------------------------------------------------------------
+
+
+@dataclass
+class TextExtraction:
+    """What the extractor found; ``purchase_order`` is None when nothing order-like was there."""
+
+    purchase_order: PurchaseOrder | None
+    findings: list[Finding] = field(default_factory=list)
+    is_invoice: bool = False
+    template: str | None = None
+
+
+class _Extractor:
+    def __init__(
+        self,
+        text: str,
+        src: SpanSource,
+        document_type: str,
+        template: CustomerTemplate | None,
+        layout: Layout | None,
+        date_order: DateOrder | None,
+    ) -> None:
+        self.text = text
+        self.src = src
+        self.template = template
+        self.layout = layout or TextLayout(text)
+        self.date_order: DateOrder = (
+            template.date_order if template else date_order if date_order is not None else guess_date_order(text)
+        )
+        self.decimal_mark = (template.decimal_mark if template else None) or guess_decimal_mark(text)
+        self.po = PurchaseOrder(document_type=document_type)
+        self.findings: list[Finding] = []
+        self.consumed: list[tuple[int, int]] = []
+        self.is_invoice = False
+
+    # header fields ---------------------------------------------------------------------------
+    def _after_label(self, fld: str) -> Iterable[tuple[int, int, int]]:
+        """(label start, value start, end of line) for every label of ``fld``, best label first."""
+        for rx in _LABEL_RES[fld]:
+            for m in rx.finditer(self.text):
+                eol = self.text.find("\n", m.end())
+                yield m.start(), m.end(), len(self.text) if eol < 0 else eol
+
+    def _template_value(self, fld: str) -> tuple[str, int, int] | None:
+        if self.template is None or fld not in self.template.fields:
+            return None
+        try:
+            m = re.search(self.template.fields[fld], self.text, re.I | re.M)
+        except re.error:
+            self.findings.append(_f(Severity.WARNING, "template_invalid", f"template regex for {fld} is invalid", None))
+            return None
+        if m is None or "value" not in m.groupdict() or m.group("value") is None:
+            return None
+        return m.group("value"), m.start("value"), m.end("value")
+
+    def ident(self, fld: str) -> tuple[str, int, int] | None:
+        tv = self._template_value(fld)
+        if tv is not None:
+            return tv
+        for ls, vs, eol in self._after_label(fld):
+            rest = self.text[vs:eol]
+            m = _TOKEN_RE.match(rest.lstrip(" \t#:°º"))
+            if _only_labels(rest):
+                below = self.layout.value_below(ls, vs)
+                if below is not None:
+                    tok = self.text[below[0] : below[1]].split(" ")[0]
+                    if _TOKEN_RE.fullmatch(tok):
+                        return tok, below[0], below[0] + len(tok)
+                continue
+            if m is None:
+                continue
+            off = vs + (len(rest) - len(rest.lstrip(" \t#:°º")))
+            val = m.group(0).rstrip(".,;")
+            return val, off + m.start(), off + m.start() + len(val)
+        return None
+
+    def date_field(self, fld: str) -> tuple[date, int, int] | None:
+        tv = self._template_value(fld)
+        if tv is not None:
+            parsed = parse_date_text(tv[0], self.date_order)
+            if parsed is not None:
+                return parsed[0], tv[1], tv[2]
+        for ls, vs, eol in self._after_label(fld):
+            rest = self.text[vs:eol]
+            if _only_labels(rest):
+                below = self.layout.value_below(ls, vs)
+                if below is None:
+                    continue
+                vs, rest = below[0], self.text[below[0] : below[1]]
+            parsed = parse_date_text(rest[:40], self.date_order)
+            if parsed is None or parsed[1] > 12:
+                continue
+            value, s, e, ambiguous = parsed
+            if ambiguous:
+                self.findings.append(
+                    _f(
+                        Severity.INFO,
+                        "ambiguous_date",
+                        f"{rest[s:e]!r} read as {value.isoformat()} ({self.date_order})",
+                        self.src(vs + s, vs + e),
+                    )
+                )
+            return value, vs + s, vs + e
+        return None
+
+    def money_field(self, fld: str) -> tuple[Decimal, int, int] | None:
+        tv = self._template_value(fld)
+        if tv is not None:
+            v = parse_amount(tv[0], self.decimal_mark)
+            if v is not None:
+                return v, tv[1], tv[2]
+        for _ls, vs, eol in self._after_label(fld):
+            rest = self.text[vs:eol]
+            matches = [m for m in _MONEY_RE.finditer(rest) if re.search(r"\d", m.group(0))]
+            # Skip dates on the line ("AMOUNT DUE ON August 3, 2014 $4.11"): take the last figure.
+            if not matches:
+                continue
+            m = matches[-1]
+            v = parse_amount(m.group(0), self.decimal_mark)
+            if v is None:
+                continue
+            s = vs + m.start() + (len(m.group(0)) - len(m.group(0).lstrip()))
+            sign = re.match(r"\s*([$€£¥₹]|rs)", m.group(0), re.I)
+            if sign and self.po.currency is None:
+                self.po.currency = _CURRENCY_SIGNS.get(sign.group(1).lower())
+            return v, s, vs + m.end()
+        return None
+
+    def header(self) -> None:
+        po = self.po
+        inv_no = self.ident("invoice_number")
+        po_no = self.ident("po_number")
+        if po_no is not None and inv_no is not None and po_no[1] == inv_no[1]:
+            po_no = None
+        if po_no is not None:
+            po.po_number = po_no[0]
+            po.sources["po_number"] = self.src(po_no[1], po_no[2])
+        if inv_no is not None:
+            k = len(po.references)
+            po.references.append(Reference(qualifier="IV", value=inv_no[0], description="invoice number"))
+            po.sources[f"references[{k}].value"] = self.src(inv_no[1], inv_no[2])
+            if po.po_number is None:
+                po.po_number = inv_no[0]
+                po.sources["po_number"] = self.src(inv_no[1], inv_no[2])
+        self.is_invoice = inv_no is not None or bool(_INVOICE_WORDS.search(self.text[:400]))
+        po_date = self.date_field("po_date")
+        inv_date = self.date_field("invoice_date")
+        if inv_date is None and inv_no is not None:
+            # "Facture n°562044387 du 02 Juillet 2015": a date right after the number.
+            after = self.text[inv_no[2] : inv_no[2] + 40]
+            m = re.match(r"\s*(?:du|vom|of|dated|from|d\.d\.)\s+", after, re.I)
+            if m:
+                parsed = parse_date_text(after[m.end() :], self.date_order)
+                if parsed is not None and parsed[1] == 0:
+                    s = inv_no[2] + m.end()
+                    inv_date = parsed[0], s + parsed[1], s + parsed[2]
+        for qual, found in (("004", po_date), ("003", inv_date)):
+            if found is not None:
+                k = len(po.dates)
+                po.dates.append(DateRef(qualifier=qual, value=found[0], raw=self.text[found[1] : found[2]]))
+                po.sources[f"dates[{k}].value"] = self.src(found[1], found[2])
+        doc_date = po_date if po_date is not None else inv_date
+        if doc_date is not None:
+            po.po_date = doc_date[0]
+            po.sources["po_date"] = self.src(doc_date[1], doc_date[2])
+        for fld, qual in (("delivery_date", "002"), ("ship_date", "010")):
+            dd = self.date_field(fld)
+            if dd is not None and (doc_date is None or dd[1] != doc_date[1]):
+                k = len(po.dates)
+                po.dates.append(DateRef(qualifier=qual, value=dd[0], raw=self.text[dd[1] : dd[2]]))
+                po.sources[f"dates[{k}].value"] = self.src(dd[1], dd[2])
+        total = self.money_field("total")
+        if total is not None:
+            po.amounts.append(Amount(qualifier="TT", value=total[0]))
+            po.sources[f"amounts[{len(po.amounts) - 1}].value"] = self.src(total[1], total[2])
+        cur = self.ident("currency")
+        if cur is not None and re.fullmatch(r"[A-Z]{3}", cur[0]):
+            po.currency = cur[0]
+            po.sources["currency"] = self.src(cur[1], cur[2])
+        elif po.currency is None:
+            m = re.search(r"\b(USD|EUR|GBP|CAD|INR|PLN|CHF)\b", self.text)
+            if m:
+                po.currency = m.group(1)
+                po.sources["currency"] = self.src(m.start(), m.end())
+        self.party_block(_SHIP_TO_RE, "ST")
+        self.party_block(_BILL_TO_RE, "BT")
+
+    def party_block(self, rx: re.Pattern[str], role: str) -> None:
+        m = rx.search(self.text)
+        if m is None:
+            return
+        pos = m.end()
+        lines: list[tuple[str, int, int]] = []
+        first_rest_end = self.text.find("\n", pos)
+        first_rest_end = len(self.text) if first_rest_end < 0 else first_rest_end
+        if self.text[pos:first_rest_end].strip():
+            s = pos
+            lines.append((self.text[pos:first_rest_end].strip(), s, first_rest_end))
+        cur = first_rest_end + 1
+        while cur < len(self.text) and len(lines) < 6:
+            eol = self.text.find("\n", cur)
+            eol = len(self.text) if eol < 0 else eol
+            raw = self.text[cur:eol]
+            stripped = raw.strip(" \t>")
+            if not stripped or _ANY_LABEL_RE.match(raw) or _SHIP_TO_RE.match(raw) or _BILL_TO_RE.match(raw):
+                break
+            if any(rx2.match(raw) for rx2 in _LINE_RES) or re.match(r"^\s*(qty|sku|item|part)\b", raw, re.I):
+                break
+            off = cur + raw.find(stripped)
+            lines.append((stripped, off, off + len(stripped)))
+            cur = eol + 1
+        if not lines:
+            return
+        k = len(self.po.parties)
+        party = Party(role=role, name=lines[0][0])
+        self.po.sources[f"parties[{k}].name"] = self.src(lines[0][1], lines[0][2])
+        rest = lines[1:]
+        if rest:
+            last, s, e = rest[-1]
+            cm = _US_CITY_RE.match(last) or _EU_CITY_RE.match(last)
+            if cm:
+                party.city = cm.group("city").strip()
+                party.postal_code = cm.group("zip")
+                party.state = cm.groupdict().get("state")
+                self.po.sources[f"parties[{k}].city"] = self.src(s, e)
+                rest = rest[:-1]
+        for text, s, e in rest:
+            self.po.sources[f"parties[{k}].address_lines[{len(party.address_lines)}]"] = self.src(s, e)
+            party.address_lines.append(text)
+        self.po.parties.append(party)
+
+    # line items ------------------------------------------------------------------------------
+    def text_table(self) -> None:
+        text = self.text
+        offsets: list[tuple[int, int]] = []
+        pos = 0
+        for raw in text.split("\n"):
+            offsets.append((pos, pos + len(raw)))
+            pos += len(raw) + 1
+        i = 0
+        while i < len(offsets):
+            s, e = offsets[i]
+            cells = _split_cells(text, s, e)
+            header = classify_header([c[0] for c in cells]) if len(cells) >= 2 else None
+            if header is None:
+                i += 1
+                continue
+            starts = [c[1] for c in cells]
+            rows: list[list[Cell]] = []
+            j = i + 1
+            while j < len(offsets):
+                rs, re_ = offsets[j]
+                if not text[rs:re_].strip() or re.fullmatch(r"[\s\-=|+_]+", text[rs:re_]):
+                    if rows:
+                        break
+                    j += 1
+                    continue
+                row_cells = _split_cells(text, rs, re_)
+                if len(row_cells) == len(cells):
+                    row = [Cell(c[0], self.src(c[1], c[2])) for c in row_cells]
+                else:
+                    row = [Cell("", None) for _ in cells]
+                    for c in row_cells:
+                        col = min(range(len(starts)), key=lambda k: abs(starts[k] - (c[1] - rs) - s))
+                        prev = row[col]
+                        row[col] = Cell((prev.text + " " + c[0]).strip(), self.src(c[1], c[2]))
+                rows.append(row)
+                self.consumed.append((rs, re_))
+                j += 1
+            self.consumed.append((s, e))
+            lines_from_rows(header, rows, self.po, self.findings, decimal_mark=self.decimal_mark)
+            i = j
+
+    def inline_lines(self) -> None:
+        patterns: list[re.Pattern[str]] = []
+        if self.template is not None:
+            for p in self.template.line_patterns:
+                try:
+                    patterns.append(re.compile(p, re.I | re.M))
+                except re.error:
+                    self.findings.append(
+                        _f(Severity.WARNING, "template_invalid", "template line pattern is invalid", None)
+                    )
+        patterns.extend(_LINE_RES)
+        taken: list[tuple[int, int]] = list(self.consumed)
+        found: list[tuple[int, re.Match[str]]] = []
+        for rx in patterns:
+            for m in rx.finditer(self.text):
+                if any(m.start() < e and s < m.end() for s, e in taken):
+                    continue
+                taken.append((m.start(), m.end()))
+                found.append((m.start(), m))
+        sku_qual = self.template.sku_qualifier if self.template else "VN"
+        for _, m in sorted(found, key=lambda t: t[0]):
+            g = m.groupdict()
+            k = len(self.po.lines)
+            p = f"lines[{k}]."
+            line = POLine(line_number=str(k + 1))
+            line.quantity = parse_amount(g["qty"], self.decimal_mark)
+            self.po.sources[p + "quantity"] = self.src(m.start("qty"), m.end("qty"))
+            line.product_ids.append(ProductId(qualifier=sku_qual, value=g["sku"].rstrip(".,")))
+            self.po.sources[p + "product_ids[0]"] = self.src(
+                m.start("sku"), m.start("sku") + len(g["sku"].rstrip(".,"))
+            )
+            if g.get("uom"):
+                line.unit = _norm_uom(g["uom"])
+                self.po.sources[p + "unit"] = self.src(m.start("uom"), m.end("uom"))
+            if g.get("price"):
+                line.unit_price = parse_amount(g["price"], self.decimal_mark)
+                self.po.sources[p + "unit_price"] = self.src(m.start("price"), m.end("price"))
+            desc = (g.get("description") or "").strip(" -–,:")
+            if desc:
+                line.description = desc
+                line.descriptions.append(desc)
+                ds = m.start("description") + (g["description"] or "").find(desc)
+                self.po.sources[p + "description"] = self.src(ds, ds + len(desc))
+            self.po.lines.append(line)
+
+
+_UOM_NORMAL = {
+    "EACH": "EA",
+    "PC": "EA",
+    "PCS": "EA",
+    "UNIT": "EA",
+    "UNITS": "EA",
+    "CASE": "CS",
+    "CASES": "CS",
+    "BOX": "BX",
+    "BOXES": "BX",
+    "PALLET": "PL",
+    "PALLETS": "PL",
+    "LB": "LB",
+    "LBS": "LB",
+}
+
+
+def _norm_uom(raw: str) -> str:
+    u = raw.upper().rstrip(".")
+    return _UOM_NORMAL.get(u, u)
+
+
+_LABELS_ONLY_RE = re.compile(r"(?:[ \t]*[^\d:\n]{1,30}:)*[ \t]*|(?:[ \t]*[^\W\d_]+){1,3}[ \t]*")
+
+
+def _only_labels(rest: str) -> bool:
+    """True when what follows a label is empty or more labels (``Invoice Date: Due Date:``)."""
+    return not rest.strip(" \t:#") or _LABELS_ONLY_RE.fullmatch(rest.lstrip(" \t:")) is not None
+
+
+def _split_cells(text: str, s: int, e: int) -> list[tuple[str, int, int]]:
+    """Cells of one text-table line: separated by ``|``, tabs or two or more spaces."""
+    out: list[tuple[str, int, int]] = []
+    for m in re.finditer(r"[^|\t]+?(?=\s{2,}|\t|\||$)", text[s:e]):
+        val = m.group(0).strip()
+        if val:
+            off = s + m.start() + (len(m.group(0)) - len(m.group(0).lstrip()))
+            out.append((val, off, off + len(val)))
+    return out
+
+
+def extract_order(
+    text: str,
+    *,
+    source: SpanSource | None = None,
+    document_type: str = "text",
+    template: CustomerTemplate | None = None,
+    layout: Layout | None = None,
+    date_order: DateOrder | None = None,
+    with_lines: bool = True,
+) -> TextExtraction:
+    """Read a purchase order out of free text; never raises.
+
+    Returns ``purchase_order=None`` (and a ``no_order_found`` finding) when the text holds neither
+    an order number nor a line item. Injection-like text is always reported.
+    """
+    src = source or span_source("email")
+    try:
+        ex = _Extractor(text, src, document_type, template, layout, date_order)
+        ex.header()
+        if with_lines:
+            ex.text_table()
+            ex.inline_lines()
+    except Exception as exc:  # pragma: no cover - a bug here must not lose the document
+        return TextExtraction(
+            purchase_order=None,
+            findings=[
+                _f(Severity.ERROR, "extractor_error", f"extractor failed: {exc!r}", None),
+                *detect_injection(text, src),
+            ],
+        )
+    findings = ex.findings + detect_injection(text, src)
+    po = ex.po
+    if po.po_number is None and not po.lines:
+        findings.append(_f(Severity.WARNING, "no_order_found", "no order number or line items found in the text", None))
+        return TextExtraction(
+            purchase_order=None,
+            findings=findings,
+            is_invoice=ex.is_invoice,
+            template=template.name if template else None,
+        )
+    if po.po_number is None:
+        findings.append(_f(Severity.WARNING, "po_number_missing", "no purchase order number found", None))
+    if ex.is_invoice:
+        findings.append(
+            _f(
+                Severity.WARNING,
+                "document_is_invoice",
+                "the document reads as an invoice, not a purchase order; its number is kept as po_number",
+                None,
+            )
+        )
+    if with_lines and not po.lines:
+        findings.append(_f(Severity.WARNING, "no_lines", "no line items found", None))
+    return TextExtraction(
+        purchase_order=po, findings=findings, is_invoice=ex.is_invoice, template=template.name if template else None
+    )

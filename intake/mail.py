@@ -1,0 +1,434 @@
+"""E-mailed purchase orders: MIME messages to canonical :class:`~intake.model.PurchaseOrder` objects.
+
+(Named ``mail`` because a module called ``email`` would shadow the standard library.)
+
+We read the message with the standard library (``policy.default``), walk nested multiparts, turn
+HTML bodies into text, and follow forwarded chains - ``message/rfc822`` parts and the
+"---------- Forwarded message ----------" / "Begin forwarded message:" blocks mail clients write -
+to find who originally sent the order. Attachments go to the parser for their sniffed format (X12,
+EDIFACT, PDF, CSV, XLSX, a nested .eml); when none of them carries an order, the body text goes to
+the deterministic extractor with ``Source(kind="email", span=...)`` pointers into
+:attr:`EmailDocument.body_text`.
+
+Sender address and domain, Message-ID and subject are kept for customer identification and
+de-duplication. Instruction-like text in the body is reported (``injection_suspected``), never
+followed. Never raises on bad input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.utils import getaddresses, parseaddr
+from html.parser import HTMLParser
+
+from pydantic import BaseModel, Field
+
+from intake.classify import DocFormat, sniff
+from intake.extract import TemplateRegistry, detect_injection, extract_order, span_source
+from intake.model import Finding, PurchaseOrder, Severity, Source
+
+__all__ = ["AttachmentInfo", "EmailDocument", "MailLimits", "html_to_text", "parse_attachment", "parse_email"]
+
+
+@dataclass(frozen=True)
+class MailLimits:
+    max_bytes: int = 40 * 1024 * 1024
+    max_attachments: int = 50
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    max_depth: int = 5
+
+
+class AttachmentInfo(BaseModel):
+    filename: str | None = None
+    media_type: str
+    size: int
+    sha256: str
+    format: DocFormat
+    order_count: int = 0
+
+
+class EmailDocument(BaseModel):
+    document: str | None = None
+    message_id: str | None = None
+    subject: str | None = None
+    sender: str | None = None
+    """Address of the ``From`` header, lower-cased."""
+    sender_name: str | None = None
+    sender_domain: str | None = None
+    date: datetime | None = None
+    original_sender: str | None = None
+    """For a forwarded order: the address of whoever sent the original message."""
+    original_subject: str | None = None
+    body_text: str = ""
+    """The text ``Source.span`` pointers of body-extracted values refer to."""
+    attachments: list[AttachmentInfo] = Field(default_factory=list)
+    purchase_orders: list[PurchaseOrder] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+
+    @property
+    def customer_address(self) -> str | None:
+        """Who the order is from: the original sender of a forwarded chain, else the sender."""
+        return self.original_sender or self.sender
+
+    def all_findings(self) -> list[Finding]:
+        return list(self.findings)
+
+
+# --- HTML to text ---------------------------------------------------------------------------------
+
+
+class _HtmlText(HTMLParser):
+    _BLOCK = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote",
+                        "pre", "hr", "section", "article", "ul", "ol"})  # fmt: skip
+    _SKIP = frozenset({"script", "style", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+        self.first_cell = True
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self.skip += 1
+        elif tag in self._BLOCK:
+            self.parts.append("\n")
+            self.first_cell = True
+        elif tag in ("td", "th"):
+            if not self.first_cell:
+                self.parts.append("  |  ")
+            self.first_cell = False
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self.skip = max(0, self.skip - 1)
+        elif tag in self._BLOCK and tag != "tr":
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.parts.append(re.sub(r"[ \t\r\n]+", " ", data))
+
+
+def html_to_text(html: str) -> str:
+    """Readable text of an HTML body: block elements become lines, table cells ``|``-separated."""
+    p = _HtmlText()
+    try:
+        p.feed(html)
+        p.close()
+    except Exception:  # pragma: no cover - HTMLParser is lenient; keep the text we have
+        pass
+    text = "".join(p.parts)
+    lines = [ln.strip() for ln in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+# --- attachments ----------------------------------------------------------------------------------
+
+
+def parse_attachment(
+    data: bytes,
+    *,
+    filename: str | None = None,
+    media_type: str | None = None,
+    document: str | None = None,
+    templates: TemplateRegistry | None = None,
+    sender: str | None = None,
+    depth: int = 0,
+) -> tuple[DocFormat, list[PurchaseOrder], list[Finding]]:
+    """Run the parser for the sniffed format; text formats go to the extractor. Never raises."""
+    fmt = sniff(data, filename=filename, media_type=media_type)
+    template = templates.for_sender(sender) if templates else None
+    try:
+        if fmt == DocFormat.X12:
+            from intake.x12 import parse_x12
+
+            x = parse_x12(data, document=document)
+            return fmt, x.purchase_orders, x.all_findings()
+        if fmt == DocFormat.EDIFACT:
+            from intake.edifact import parse_edifact
+
+            e = parse_edifact(data, document=document)
+            return fmt, e.purchase_orders, e.all_findings()
+        if fmt == DocFormat.PDF:
+            from intake.pdf import parse_pdf
+
+            p = parse_pdf(data, document=document, template=template)
+            return fmt, p.purchase_orders, p.findings
+        if fmt == DocFormat.CSV:
+            from intake.sheets import parse_csv
+
+            c = parse_csv(data, document=document)
+            return fmt, c.purchase_orders, c.findings
+        if fmt == DocFormat.XLSX:
+            from intake.sheets import parse_xlsx
+
+            s = parse_xlsx(data, document=document)
+            return fmt, s.purchase_orders, s.findings
+        if fmt == DocFormat.EMAIL:
+            m = parse_email(data, document=document, templates=templates, _depth=depth + 1)
+            return fmt, m.purchase_orders, m.findings
+        if fmt in (DocFormat.TEXT, DocFormat.HTML):
+            text = data.decode("utf-8", errors="replace")
+            if fmt == DocFormat.HTML:
+                text = html_to_text(text)
+            ex = extract_order(text, source=span_source("email", document), template=template)
+            return fmt, [ex.purchase_order] if ex.purchase_order else [], ex.findings
+    except Exception as exc:  # pragma: no cover - every parser promises not to raise; belt and braces
+        return fmt, [], [_f(Severity.ERROR, "parser_error", f"{fmt} parser failed: {exc!r}", document)]
+    return fmt, [], [_f(Severity.INFO, "unsupported_attachment", f"no parser for a {fmt} attachment", document)]
+
+
+# --- the message ----------------------------------------------------------------------------------
+
+_FWD_RE = re.compile(
+    r"^[ \t>]*(?:-{3,}\s*(?:Forwarded message|Original Message|Weitergeleitete Nachricht|Message transféré)\s*-{3,}"
+    r"|Begin forwarded message:)[ \t]*$",
+    re.I | re.M,
+)
+_FWD_FIELD_RE = re.compile(r"^[ \t>]*(From|Von|De|Subject|Betreff|Objet|Date|Sent|To)[ \t]*:[ \t]*(.*)$", re.I)
+
+
+def _f(sev: Severity, code: str, msg: str, document: str | None, span: tuple[int, int] | None = None) -> Finding:
+    return Finding(severity=sev, code=code, message=msg, source=Source(kind="email", document=document, span=span))
+
+
+def _text_of(part: Message) -> str:
+    try:
+        content = part.get_content() if isinstance(part, EmailMessage) else None
+        if isinstance(content, str):
+            return content
+    except Exception:
+        pass
+    raw = part.get_payload(decode=True)
+    if isinstance(raw, bytes):
+        charset = part.get_content_charset() or "utf-8"
+        try:
+            return raw.decode(charset, errors="replace")
+        except LookupError:
+            return raw.decode("latin-1")
+    payload = part.get_payload()
+    return payload if isinstance(payload, str) else ""
+
+
+def _header(msg: Message, name: str) -> str | None:
+    try:
+        v = msg.get(name)
+    except Exception:
+        return None
+    if v is None:
+        return None
+    s = str(v).strip()
+    return s or None
+
+
+class _Walker:
+    def __init__(self, doc: EmailDocument, limits: MailLimits, templates: TemplateRegistry | None, depth: int) -> None:
+        self.doc = doc
+        self.limits = limits
+        self.templates = templates
+        self.depth = depth
+        self.plain: list[str] = []
+        self.html: list[str] = []
+        self.forwarded_from: list[tuple[str | None, str | None]] = []
+
+    def walk(self, part: Message, depth: int = 0) -> None:
+        if depth > self.limits.max_depth:
+            self.doc.findings.append(
+                _f(Severity.WARNING, "too_deep", "MIME nesting too deep; rest ignored", self.doc.document)
+            )
+            return
+        ctype = part.get_content_type()
+        if ctype == "message/rfc822":
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else None
+            if isinstance(inner, Message):
+                self.forwarded_from.append((_header(inner, "From"), _header(inner, "Subject")))
+                self.walk(inner, depth + 1)
+            return
+        if part.is_multipart():
+            subs = part.get_payload()
+            if not isinstance(subs, list):
+                return
+            if ctype == "multipart/alternative":
+                plain = [s for s in subs if isinstance(s, Message) and s.get_content_type() == "text/plain"]
+                subs = plain[:1] or subs[-1:]
+            for sub in subs:
+                if isinstance(sub, Message):
+                    self.walk(sub, depth + 1)
+            return
+        filename = None
+        try:
+            filename = part.get_filename()
+        except Exception:
+            filename = None
+        disposition = (part.get_content_disposition() or "").lower()
+        if (
+            disposition == "attachment"
+            or (filename and ctype not in ("text/plain", "text/html"))
+            or not (ctype.startswith("text/"))
+        ):
+            self.attachment(part, filename, ctype, depth)
+            return
+        if ctype == "text/html":
+            self.html.append(_text_of(part))
+        else:
+            self.plain.append(_text_of(part))
+
+    def attachment(self, part: Message, filename: str | None, ctype: str, depth: int) -> None:
+        doc = self.doc
+        if len(doc.attachments) >= self.limits.max_attachments:
+            doc.findings.append(
+                _f(Severity.WARNING, "too_many_attachments", "attachment limit reached; rest ignored", doc.document)
+            )
+            return
+        raw = part.get_payload(decode=True)
+        data = raw if isinstance(raw, bytes) else _text_of(part).encode()
+        info = AttachmentInfo(
+            filename=filename,
+            media_type=ctype,
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            format=DocFormat.UNKNOWN,
+        )
+        doc.attachments.append(info)
+        if len(data) > self.limits.max_attachment_bytes:
+            doc.findings.append(
+                _f(Severity.ERROR, "oversized", f"attachment {filename!r} is {len(data)} bytes", doc.document)
+            )
+            return
+        name = f"{doc.document or 'email'}#{filename or len(doc.attachments)}"
+        fmt, pos, findings = parse_attachment(
+            data,
+            filename=filename,
+            media_type=ctype,
+            document=name,
+            templates=self.templates,
+            sender=doc.customer_address,
+            depth=self.depth + depth,
+        )
+        info.format = fmt
+        info.order_count = len(pos)
+        doc.purchase_orders.extend(pos)
+        doc.findings.extend(findings)
+
+
+def _forwarded_blocks(text: str) -> list[tuple[str | None, str | None]]:
+    out: list[tuple[str | None, str | None]] = []
+    for m in _FWD_RE.finditer(text):
+        sender = subject = None
+        for line in text[m.end() :].lstrip("\r\n").split("\n")[:10]:
+            fm = _FWD_FIELD_RE.match(line)
+            if fm is None:
+                if line.strip():
+                    break
+                continue
+            key = fm.group(1).lower()
+            if key in ("from", "von", "de") and sender is None:
+                sender = fm.group(2).strip()
+            elif key in ("subject", "betreff", "objet") and subject is None:
+                subject = fm.group(2).strip()
+        out.append((sender, subject))
+    return out
+
+
+def _address(raw: str | None) -> tuple[str | None, str | None]:
+    if not raw:
+        return None, None
+    try:
+        pairs = getaddresses([raw])
+    except Exception:
+        pairs = [parseaddr(raw)]
+    for name, addr in pairs:
+        if addr and "@" in addr:
+            return addr.strip().lower(), (name or None)
+    m = re.search(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", raw)
+    return (m.group(0).lower(), None) if m else (None, None)
+
+
+def parse_email(
+    data: bytes | str,
+    *,
+    document: str | None = None,
+    templates: TemplateRegistry | None = None,
+    limits: MailLimits | None = None,
+    _depth: int = 0,
+) -> EmailDocument:
+    """Read one RFC 5322 message (``.eml``); never raises."""
+    limits = limits or MailLimits()
+    doc = EmailDocument(document=document)
+    raw = data.encode("utf-8", errors="replace") if isinstance(data, str) else data
+    if not raw.strip():
+        doc.findings.append(_f(Severity.ERROR, "empty_document", "the message is empty", document))
+        return doc
+    if len(raw) > limits.max_bytes:
+        doc.findings.append(_f(Severity.ERROR, "oversized", f"{len(raw)} bytes is over the limit", document))
+        return doc
+    if _depth > limits.max_depth:
+        doc.findings.append(_f(Severity.WARNING, "too_deep", "forwarded messages nested too deep", document))
+        return doc
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(raw)
+        doc.message_id = _header(msg, "Message-ID")
+        doc.subject = _header(msg, "Subject")
+        doc.sender, doc.sender_name = _address(_header(msg, "From"))
+        doc.sender_domain = doc.sender.rsplit("@", 1)[1] if doc.sender else None
+        try:
+            d = msg.get("Date")
+            doc.date = getattr(d, "datetime", None)
+        except Exception:
+            doc.date = None
+        if not doc.sender and not any(msg.keys()):
+            doc.findings.append(_f(Severity.WARNING, "not_an_email", "no message headers found", document))
+        walker = _Walker(doc, limits, templates, _depth)
+        walker.walk(msg)
+        body = "\n\n".join(t.strip("\n") for t in walker.plain if t.strip())
+        if not body and walker.html:
+            body = "\n\n".join(html_to_text(h) for h in walker.html)
+        doc.body_text = body.replace("\r\n", "\n")
+        blocks = walker.forwarded_from + _forwarded_blocks(doc.body_text)
+        if blocks:
+            # The deepest forward is the original: rfc822 parts nest outward-in, text blocks top-down.
+            orig_from, orig_subject = next(((s, subj) for s, subj in reversed(blocks) if s), (None, None))
+            doc.original_sender, _ = _address(orig_from)
+            doc.original_subject = orig_subject or blocks[-1][1]
+        src = span_source("email", document)
+        if doc.purchase_orders:
+            doc.findings.extend(detect_injection(doc.body_text, src))
+        else:
+            template = templates.for_sender(doc.customer_address) if templates else None
+            text = doc.body_text
+            ex = extract_order(text, source=src, document_type="email", template=template)
+            doc.findings.extend(ex.findings)
+            if ex.purchase_order is not None:
+                if ex.purchase_order.po_number is None and doc.subject:
+                    _po_from_subject(doc, ex.purchase_order)
+                doc.purchase_orders.append(ex.purchase_order)
+        for d_ in msg.defects:
+            doc.findings.append(_f(Severity.INFO, "mime_defect", type(d_).__name__, document))
+    except Exception as exc:
+        doc.findings.append(_f(Severity.ERROR, "unreadable", f"the message cannot be read: {exc!r}", document))
+    return doc
+
+
+_SUBJECT_PO_RE = re.compile(
+    r"\b(?:PO|P\.O\.|purchase\s+order|order)\s*(?:#|no\.?|number)?\s*:?\s*([A-Z0-9][\w\-/]*\d[\w\-/]*)", re.I
+)
+
+
+def _po_from_subject(doc: EmailDocument, po: PurchaseOrder) -> None:
+    """ "Subject: PO 4711" when the body does not say: the number, with a finding saying where from."""
+    m = _SUBJECT_PO_RE.search(doc.subject or "")
+    if m is None:
+        return
+    po.po_number = m.group(1)
+    po.sources["po_number"] = Source(kind="email", document=doc.document, path="Subject", span=m.span(1))
+    doc.findings.append(
+        _f(Severity.INFO, "po_number_from_subject", "PO number taken from the subject line", doc.document)
+    )

@@ -371,24 +371,19 @@ def demo(
     summary = seed_network(s, spec, reset=True, show_progress=not as_json)
     with _context(s) as actx:
         state = network_state(actx)
-        if not as_json:
-            console.print("2. The network as the OMS, WMS and carriers see it")
-            render_network(state)
-            console.print("3. A congestion, a proposed reroute, an approval")
-        scenario = congestion_scenario(actx, None if as_json else console, approve=_approver(approve))
+    if not as_json:
+        console.print("2. The network as the OMS, WMS and carriers see it")
+        render_network(state)
+        console.print("3. A congestion alert, the exception agent's plan, an approval, execution, verification")
+    scenario = congestion_scenario(s, None if as_json else console, mode=approve)  # type: ignore[arg-type]
     elapsed = round(time.perf_counter() - started, 2)
     if as_json:
         print_json({"seed": summary, "network": state, "scenario": scenario, "elapsed_s": elapsed})
         return
-    console.print(f"[green]Demo finished in {elapsed:.1f}s.[/] Try `orderops network show`, `orderops audit verify`.")
-
-
-def _approver(mode: str) -> Callable[[Any], bool]:
-    if mode == "auto":
-        return lambda _outcome: True
-    if mode == "deny":
-        return lambda _outcome: False
-    return lambda outcome: bool(typer.confirm(f"Approve {outcome.tool} ({outcome.approval_id})?", default=False))
+    console.print(
+        f"[green]Demo finished in {elapsed:.1f}s.[/] Try `orderops runs list`, `orderops audit verify`, "
+        "`orderops network show`."
+    )
 
 
 def _exit_code(err: OrderOpsError) -> int:

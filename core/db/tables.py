@@ -408,3 +408,8 @@ class DocumentRow(Base):
     order_count: Mapped[int] = mapped_column(Integer, default=0)
     findings: Mapped[Any] = mapped_column(JSON, nullable=True)
     parsed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# Tables of areas built in their own modules (one module per area; see each module's docstring).
+# Imported last: they subclass ``Base`` defined above.
+from core.db import tables_evals, tables_intake, tables_jobs  # noqa: E402, F401

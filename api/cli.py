@@ -342,12 +342,18 @@ def demo(
     orders: Annotated[int, typer.Option(help="Open orders in the demo network.")] = 5_000,
     reset: Annotated[bool, typer.Option(help="Replace an existing network in a configured database.")] = False,
     approve: Annotated[
-        str, typer.Option(help="auto: a demo approver approves; prompt: you decide; deny: reject.")
-    ] = "auto",
+        str | None,
+        typer.Option(
+            help="auto: a demo approver approves; prompt: you decide; deny: reject. "
+            "Default: prompt at a terminal, auto otherwise (CI, pipes)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """The main job end to end on the embedded defaults: seed a network, congest a DC, let the agent
     propose a reroute, approve it, execute it once and show the audit trail."""
+    if approve is None:
+        approve = "prompt" if sys.stdin.isatty() and not as_json else "auto"
     if approve not in ("auto", "prompt", "deny"):
         raise typer.BadParameter("auto, prompt or deny", param_hint="--approve")
     s = _settings(ctx)

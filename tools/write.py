@@ -20,12 +20,14 @@ from core.domain import (
     NodeStatus,
     Order,
     OrderCreate,
+    OrderLine,
     OrderStatus,
     ServiceLevel,
     check_transition,
 )
 from core.errors import InvalidTransition, NotFound, ValidationFailed
-from guardrails.calls import TIER_RANK, CallFacts, CarrierUse, RiskClass
+from guardrails.calls import TIER_RANK, CallFacts, CarrierUse, RiskClass, digest_arguments
+from tools.adapters.protocols import Notification
 from tools.base import Compensation, OrderSetArgs, Preview, PreviewItem, ToolArgs, ToolEnv, WriteResult, WriteTool
 from tools.twin import Fulfilment, TwinView, order_value
 
@@ -344,6 +346,105 @@ class ExpediteOrders(WriteTool[ExpediteArgs]):
         return result
 
 
+# --- split ------------------------------------------------------------------------------------------
+
+
+class SplitArgs(ToolArgs):
+    order_id: str = Field(min_length=1)
+    line_nos: list[int] = Field(min_length=1, description="Line numbers to ship from the other node.")
+    to_node_id: str = Field(min_length=1, description="Node to ship those lines from.")
+    reason: str = Field(default="", max_length=500)
+
+
+class SplitShipment(WriteTool[SplitArgs]):
+    """Ship some lines of an unreleased order from another node (a split shipment), e.g. when the
+    order's node is out of one SKU. The rest stays. Two parcels cost more: check the preview."""
+
+    name: ClassVar[str] = "split_shipment"
+    risk: ClassVar[RiskClass] = RiskClass.WRITE_HIGH
+    args_model: ClassVar[type[ToolArgs]] = SplitArgs
+
+    def items(self, args: SplitArgs) -> list[str]:
+        return []  # one order: approve it whole
+
+    def simulate(self, env: ToolEnv, args: SplitArgs) -> Preview:
+        orders, view = load_orders(env, [args.order_id])
+        o = orders[0]
+        target = view.nodes.get(args.to_node_id)
+        if target is None:
+            raise NotFound("node", args.to_node_id)
+        by_no = {ln.line_no: ln for ln in o.lines}
+        missing = [n for n in args.line_nos if n not in by_no]
+        if missing:
+            raise NotFound("order line", f"{o.id}/{missing[0]}")
+        moving = [by_no[n] for n in dict.fromkeys(args.line_nos)]
+        staying = [ln for ln in o.lines if ln.line_no not in set(args.line_nos)]
+        reason = ""
+        if o.status not in REROUTABLE_STATUSES:
+            reason = f"order is {o.status.value}; only created or allocated orders can be split"
+        elif target.status is NodeStatus.CLOSED:
+            reason = f"node {target.id} is closed"
+        elif not staying:
+            reason = "every line would move: that is a reroute"
+        elif o.node_id == target.id or o.node_id is None:
+            reason = f"order is at {o.node_id or 'no node'}; split to another node"
+        moved: dict[str, int] = defaultdict(int)
+        for ln in moving:
+            moved[ln.sku] += ln.quantity
+        if not reason and o.status is OrderStatus.ALLOCATED:
+            atp = env.adapters.wms.atp(sorted(moved), [target.id])
+            short = [(k, q) for k, q in moved.items() if atp.get(k, {}).get(target.id, 0) < q]
+            if short:
+                sku, q = short[0]
+                reason = f"{target.id} has {atp.get(sku, {}).get(target.id, 0)} of {sku} available, needs {q}"
+        before = view.fulfil(o, o.node_id) if o.node_id else None
+        late_before = before is None or view.is_late(o, before)
+        if reason or before is None or o.node_id is None:
+            item = PreviewItem(id=o.id, ok=False, reason=reason or "order has no node", late_before=late_before)
+            return _preview(self.name, lambda n, s: f"split nothing: {item.reason}", [item], call_facts([], view))
+
+        def part(lines: list[OrderLine]) -> Order:
+            weight = sum(view.products[ln.sku].weight_kg * ln.quantity for ln in lines)
+            return o.model_copy(update={"lines": tuple(lines), "weight_kg": round(weight, 3)})
+
+        stay_f = view.fulfil(part(staying), o.node_id)
+        move_f = view.fulfil(part(moving), target.id)
+        etas = [e for e in (stay_f.eta, move_f.eta) if e is not None]
+        eta_after = max(etas) if len(etas) == 2 else None
+        item = PreviewItem(
+            id=o.id,
+            ok=True,
+            before=_fulfilment_fields(before),
+            after={
+                "node_id": f"{o.node_id}+{target.id}",
+                "cost": str(stay_f.cost + move_f.cost),
+                "eta": eta_after.isoformat() if eta_after else None,
+                "lines_moved": [ln.line_no for ln in moving],
+            },
+            cost_delta=stay_f.cost + move_f.cost - before.cost,
+            late_before=late_before,
+            late_after=eta_after is None or eta_after > o.promised_date,
+        )
+        facts = call_facts(
+            [o],
+            view,
+            cost_delta=item.cost_delta,
+            target_node_id=target.id,
+            service_by_order={o.id: move_f.quote.carrier_service_id if move_f.quote else o.carrier_service_id},
+        )
+        return _preview(
+            self.name,
+            lambda n, s: f"ship lines {[ln.line_no for ln in moving]} of {o.id} from {target.id}",
+            [item],
+            facts,
+            moved if o.status is OrderStatus.ALLOCATED else {},
+        )
+
+    def execute(self, env: ToolEnv, args: SplitArgs) -> WriteResult:
+        new = env.adapters.oms.split_order(args.order_id, args.line_nos, args.to_node_id)
+        return WriteResult(tool=self.name, done=[args.order_id, new.id], details={"new_order_id": new.id})
+
+
 # --- lifecycle --------------------------------------------------------------------------------------
 
 
@@ -456,6 +557,53 @@ class CancelOrders(_Transition):
         return OrderStatus.CANCELLED
 
 
+# --- notify -----------------------------------------------------------------------------------------
+
+
+class NotifyArgs(OrderSetArgs):
+    subject: str = Field(min_length=1, max_length=300)
+    message: str = Field(min_length=1, max_length=2000, description="What to tell the customer, in plain words.")
+
+
+class NotifyCustomers(WriteTool[NotifyArgs]):
+    """Tell customers about their orders (a delay, a reroute, a hold): one message per customer
+    listing their orders, queued for delivery to the address on file. Cannot be unsent."""
+
+    name: ClassVar[str] = "notify_customer"
+    risk: ClassVar[RiskClass] = RiskClass.WRITE_LOW
+    args_model: ClassVar[type[ToolArgs]] = NotifyArgs
+
+    def simulate(self, env: ToolEnv, args: NotifyArgs) -> Preview:
+        orders, view = load_orders(env, args.order_ids)
+        items = [
+            PreviewItem(id=o.id, ok=True, after={"customer_id": o.customer_id, "subject": args.subject}) for o in orders
+        ]
+        customers = len({o.customer_id for o in orders})
+        return _preview(
+            self.name, lambda n, s: f"notify {customers} customer(s) about {n} orders", items, call_facts(orders, view)
+        )
+
+    def execute(self, env: ToolEnv, args: NotifyArgs) -> WriteResult:
+        orders = env.adapters.oms.get_orders(args.order_ids)
+        by_customer: dict[str, list[Order]] = defaultdict(list)
+        for o in orders:
+            by_customer[o.customer_id].append(o)
+        notes = [
+            Notification(
+                customer_id=cid,
+                order_ids=[o.id for o in mine],
+                subject=args.subject,
+                body=args.message
+                + "\n\nOrders: "
+                + ", ".join(f"{o.id}" + (f" (your PO {o.external_ref})" if o.external_ref else "") for o in mine),
+            )
+            for cid, mine in sorted(by_customer.items())
+        ]
+        key = digest_arguments(args.model_dump(mode="json"))
+        ids = env.adapters.notifier.queue(notes, key=key)
+        return WriteResult(tool=self.name, done=[o.id for o in orders], details={"notifications": ids})
+
+
 # --- create -----------------------------------------------------------------------------------------
 
 
@@ -520,10 +668,12 @@ class CreateOrder(WriteTool[CreateOrderArgs]):
 
 WRITE_TOOLS: tuple[WriteTool[ToolArgs], ...] = (  # type: ignore[assignment]
     RerouteOrders(),
+    SplitShipment(),
     ChangeCarrier(),
     ExpediteOrders(),
     HoldOrders(),
     ReleaseHolds(),
     CancelOrders(),
+    NotifyCustomers(),
     CreateOrder(),
 )

@@ -114,6 +114,11 @@ class OMS(Protocol):
         reserve at the target. An order the target cannot serve in full is skipped with a reason."""
         ...
 
+    def split_order(self, order_id: str, line_nos: Sequence[int], to_node_id: str) -> Order:
+        """Move some lines of an unreleased order into a new order shipped from another node (stock
+        re-reserved there for an allocated order); returns the new order. All lines = use move_orders."""
+        ...
+
     def transition(self, order_ids: Sequence[str], target: OrderStatus) -> BatchResult:
         """Lifecycle changes (release, pick, ship, deliver, hold, unhold, cancel) on a batch.
         Cancelling frees reservations; shipping consumes them (on hand and reserved both drop)."""
@@ -196,10 +201,31 @@ class Carriers(Protocol):
     def tracking(self, shipment_id: str) -> list[TrackingEvent]: ...
 
 
+class Notification(BaseModel):
+    """A message to one customer about some of their orders."""
+
+    customer_id: str
+    order_ids: list[str]
+    subject: str = Field(max_length=300)
+    body: str = Field(max_length=5000)
+    channel: str = "email"
+
+
+class Notifier(Protocol):
+    """Customer communication: queue messages for delivery (email, EDI, portal)."""
+
+    def queue(self, notifications: Sequence[Notification], *, key: str) -> list[str]:
+        """Queue messages; returns their ids. The same ``key`` again queues nothing new."""
+        ...
+
+    def queued(self, *, customer_id: str | None = None, limit: int = 100) -> list[dict[str, object]]: ...
+
+
 @dataclass(frozen=True)
 class Adapters:
-    """The three systems, as one value to inject."""
+    """The systems OrderOps acts on, as one value to inject."""
 
     oms: OMS
     wms: WMS
     carriers: Carriers
+    notifier: Notifier

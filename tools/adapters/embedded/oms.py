@@ -35,12 +35,13 @@ from core.domain import (
     NodeStatus,
     Order,
     OrderCreate,
+    OrderLine,
     OrderStatus,
     Product,
     ServiceLevel,
     check_transition,
 )
-from core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from core.errors import Conflict, InsufficientInventory, InvalidTransition, NotFound, ValidationFailed
 from tools.adapters.embedded import _stock
 from tools.adapters.embedded._common import (
     add_business_days,
@@ -275,6 +276,106 @@ class EmbeddedOMS:
             result.moved = moved_ids
             result.units_moved = sum(int(r.total_units) for r in moved)
         return result
+
+    def split_order(self, order_id: str, line_nos: Sequence[int], to_node_id: str) -> Order:
+        """Move some lines of an unreleased order into a new order shipped from another node.
+
+        The new order (id ``<order>-S<n>``) copies the customer, ship-to, PO reference, service
+        level and promise; an allocated order's moved lines release their stock at the old node and
+        reserve it at the new one (all or nothing: InsufficientInventory changes nothing)."""
+        wanted = list(dict.fromkeys(int(n) for n in line_nos))
+        if not wanted:
+            raise ValidationFailed("name at least one line to split off")
+        with self.db.begin() as session:
+            conn = session.connection()
+            row = self._load_orders(conn, [order_id], lock=True)[order_id]
+            if OrderStatus(row.status) not in REROUTABLE_STATUSES:
+                raise InvalidTransition(
+                    f"order {order_id} is {row.status}; only created or allocated orders can be split",
+                    order_id=order_id,
+                )
+            target = self._node_row(conn, to_node_id)
+            if target.status == NodeStatus.CLOSED.value:
+                raise ValidationFailed(f"node {to_node_id} is closed; lines cannot be split to it", node_id=to_node_id)
+            if row.node_id == to_node_id:
+                raise ValidationFailed(f"order {order_id} is already at {to_node_id}", order_id=order_id)
+            lines = _stock.load_lines(conn, [order_id])[order_id]
+            by_no = {ln.line_no: ln for ln in lines}
+            unknown = [n for n in wanted if n not in by_no]
+            if unknown:
+                raise NotFound("order line", f"{order_id}/{unknown[0]}")
+            if len(wanted) == len(lines):
+                raise ValidationFailed(f"splitting every line of {order_id} is a reroute; use move_orders")
+            moving = [by_no[n] for n in wanted]
+            staying = [ln for ln in lines if ln.line_no not in set(wanted)]
+            allocated = row.status == OrderStatus.ALLOCATED.value
+            if allocated:
+                need = _stock.needs(moving)
+                atp = _stock.load_atp(conn, [to_node_id], need, lock=True)
+                why = _stock.shortfall(need, atp, to_node_id)
+                if why is not None:
+                    raise InsufficientInventory(why, order_id=order_id, node_id=to_node_id)
+                deltas: dict[_stock.Key, int] = {}
+                _stock.take(need, atp, to_node_id, deltas)
+                for sku, qty in need.items():
+                    deltas[(row.node_id, sku)] = deltas.get((row.node_id, sku), 0) - qty
+                _stock.apply_reserved(conn, deltas)
+                _stock.apply_backlog(conn, {to_node_id: 1})
+            n = 1 + int(
+                conn.execute(
+                    select(func.count()).select_from(orders_t).where(orders_t.c.id.like(f"{order_id}-S%"))
+                ).scalar_one()
+            )
+            new_id = f"{order_id}-S{n}"
+            weights = {
+                r.sku: float(r.weight_kg)
+                for r in conn.execute(
+                    select(products_t.c.sku, products_t.c.weight_kg).where(
+                        products_t.c.sku.in_({ln.sku for ln in lines})
+                    )
+                )
+            }
+
+            def totals(part: Sequence[OrderLine]) -> dict[str, Any]:
+                return {
+                    "total_value": money(sum((ln.unit_price * ln.quantity for ln in part), Decimal(0))),
+                    "total_units": sum(ln.quantity for ln in part),
+                    "weight_kg": round(sum(weights[ln.sku] * ln.quantity for ln in part), 3),
+                }
+
+            conn.execute(
+                insert(orders_t).values(
+                    id=new_id,
+                    customer_id=row.customer_id,
+                    external_ref=row.external_ref,
+                    ship_to_id=row.ship_to_id,
+                    status=row.status,
+                    held_from=None,
+                    node_id=to_node_id,
+                    carrier_service_id=row.carrier_service_id,
+                    service_level=row.service_level,
+                    promised_date=row.promised_date,
+                    created_at=to_db_time(self.clock.now()),
+                    version=1,
+                    **totals(moving),
+                )
+            )
+            conn.execute(lines_t.delete().where(lines_t.c.order_id == order_id, lines_t.c.line_no.in_(wanted)))
+            conn.execute(
+                insert(lines_t),
+                [
+                    {
+                        "order_id": new_id,
+                        "line_no": i,
+                        "sku": ln.sku,
+                        "quantity": ln.quantity,
+                        "unit_price": ln.unit_price,
+                    }
+                    for i, ln in enumerate(moving, start=1)
+                ],
+            )
+            self._update_orders(conn, [order_id], **totals(staying))
+        return self.get_order(new_id)
 
     def transition(self, order_ids: Sequence[str], target: OrderStatus) -> BatchResult:
         """Lifecycle changes (release, pick, ship, deliver, hold, unhold, cancel) on a batch.

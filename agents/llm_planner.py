@@ -8,8 +8,9 @@ on the allow-list, its arguments must validate against the tool's ``args_model``
 on the twin, and the policy must not deny it on that simulated preview. Refused proposals go back
 to the model with the reason, a bounded number of times; what is still refused after that is left
 out of the plan (and listed in ``not_planned``). Transport errors are retried; when the endpoint
-stays down, or no model is configured, the deterministic fallback planner (the playbooks) plans
-instead and the plan says so.
+stays down, no model is configured, or the run's token budget is spent (tokens are counted from
+each reply's ``usage_metadata``, across repair rounds), the deterministic fallback planner (the
+playbooks) plans instead and the plan says so (``Plan.fallback_reason`` and a note in its summary).
 
 What this module must never do: execute a write, let the alert text out of its quotes, or plan a
 call the gateway would refuse on sight.
@@ -61,6 +62,37 @@ OPEN_STATUSES = sorted({*REROUTABLE_STATUSES, OrderStatus.RELEASED, OrderStatus.
 
 class EndpointUnavailable(RuntimeError):
     """The model endpoint failed (after retries): the caller falls back to the playbooks."""
+
+
+class TokenBudgetExceeded(RuntimeError):
+    """The replies so far used more tokens than the run allows: the caller falls back."""
+
+
+def tokens_of(reply: AIMessage) -> int:
+    """Tokens one reply cost, from its ``usage_metadata`` (0 when the provider reports none).
+
+    ``total_tokens`` when given, else input + output: providers fill in one or the other.
+    """
+    usage = reply.usage_metadata
+    if not usage:
+        return 0
+    total = usage.get("total_tokens")
+    if total:
+        return int(total)
+    return int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0)
+
+
+@dataclass
+class TokenMeter:
+    """Tokens spent on one plan, against an optional limit."""
+
+    limit: int | None = None
+    used: int = 0
+
+    def charge(self, reply: AIMessage) -> None:
+        self.used += tokens_of(reply)
+        if self.limit is not None and self.used > self.limit:
+            raise TokenBudgetExceeded(f"token budget exceeded: {self.used} tokens used, the run allows {self.limit}")
 
 
 def tool_schema(tool: WriteTool[Any]) -> dict[str, Any]:
@@ -124,6 +156,7 @@ class LLMPlanner:
         retry_wait_s: float = 0.5,
         requested_by: str = "operator",
         prompt: Prompt | None = None,
+        max_tokens: int | None = None,
     ) -> None:
         self.model = model
         self.fallback = fallback
@@ -136,22 +169,35 @@ class LLMPlanner:
         self.actor = Actor(kind="agent", id="llm-planner", on_behalf_of=requested_by)
         self.prompt = prompt or load_prompt("exception_planner")
         self.name = f"llm:{self.model_name}" if model is not None else f"llm-unconfigured->{fallback.name}"
+        self.max_tokens = max_tokens
+        """This planner's own token limit per plan; a run's budget may lower it (:meth:`plan_within`)."""
         self.last_fallback_reason: str | None = None
+        self.last_tokens_used: int | None = None
 
     # --- the Planner protocol -----------------------------------------------------------------
 
     def plan(self, triage: Triage, env: ToolEnv) -> Plan:
+        return self.plan_within(triage, env, max_tokens=None)
+
+    def plan_within(self, triage: Triage, env: ToolEnv, *, max_tokens: int | None) -> Plan:
+        """Plan spending at most ``max_tokens`` (and this planner's own ``max_tokens``), summed over
+        every round; past that the playbooks plan instead, with the reason."""
+        limits = [n for n in (max_tokens, self.max_tokens) if n is not None]
+        meter = TokenMeter(limit=min(limits) if limits else None)
         self.last_fallback_reason = None
+        self.last_tokens_used = None
         if self.model is None:
-            return self._fall_back(triage, env, "no model is configured")
+            return self._fall_back(triage, env, "no model is configured", None)
         try:
-            return self._plan_with_model(self.model, triage, env)
-        except EndpointUnavailable as exc:
-            return self._fall_back(triage, env, str(exc))
+            plan = self._plan_with_model(self.model, triage, env, meter)
+        except (EndpointUnavailable, TokenBudgetExceeded) as exc:
+            plan = self._fall_back(triage, env, str(exc), meter.used)
+        self.last_tokens_used = meter.used
+        return plan
 
     # --- internals ----------------------------------------------------------------------------
 
-    def _plan_with_model(self, model: BaseChatModel, triage: Triage, env: ToolEnv) -> Plan:
+    def _plan_with_model(self, model: BaseChatModel, triage: Triage, env: ToolEnv, meter: TokenMeter) -> Plan:
         runnable = self._bind(model)
         facts = gather_facts(triage, env)
         messages: list[BaseMessage] = [
@@ -162,6 +208,7 @@ class LLMPlanner:
         reply = AIMessage(content="")
         for round_no in range(self.max_repairs + 1):
             reply = self._invoke(runnable, messages)
+            meter.charge(reply)
             review = self._review(reply, env)
             if not review.refused or round_no == self.max_repairs:
                 break
@@ -184,6 +231,7 @@ class LLMPlanner:
             planner=f"llm:{self.model_name}",
             prompt_version=self.prompt.version,
             model=self.model_name,
+            tokens_used=meter.used,
         )
 
     def _bind(self, model: BaseChatModel) -> Runnable[LanguageModelInput, BaseMessage]:
@@ -267,11 +315,18 @@ class LLMPlanner:
         reason = str(arguments.get("reason") or "") or f"proposed by {self.model_name}"
         return PlannedCall(tool=name, args=arguments, reason=reason), ""
 
-    def _fall_back(self, triage: Triage, env: ToolEnv, why: str) -> Plan:
+    def _fall_back(self, triage: Triage, env: ToolEnv, why: str, tokens_used: int | None) -> Plan:
         self.last_fallback_reason = why
         plan = self.fallback.plan(triage, env)
         note = f"[LLM planner not used: {why}; planned by {plan.planner} instead]"
-        return plan.model_copy(update={"summary": f"{plan.summary} {note}", "prompt_version": self.prompt.version})
+        return plan.model_copy(
+            update={
+                "summary": f"{plan.summary} {note}",
+                "prompt_version": self.prompt.version,
+                "fallback_reason": why,
+                "tokens_used": tokens_used,
+            }
+        )
 
 
 def gather_facts(triage: Triage, env: ToolEnv) -> dict[str, Any]:
@@ -353,9 +408,15 @@ def make_planner(
     policy: PolicyEngine | None = None,
     requested_by: str = "operator",
     model: BaseChatModel | None = None,
+    max_tokens: int | None = None,
 ) -> LLMPlanner:
     """The planner a run uses: the LLM on the configured endpoint, the playbooks when there is none."""
     chosen = model if model is not None else make_chat_model(settings)
     return LLMPlanner(
-        chosen, fallback=fallback, model_name=settings.llm_model, policy=policy, requested_by=requested_by
+        chosen,
+        fallback=fallback,
+        model_name=settings.llm_model,
+        policy=policy,
+        requested_by=requested_by,
+        max_tokens=max_tokens,
     )

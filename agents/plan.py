@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -99,6 +99,11 @@ class Plan(BaseModel):
     planner: str = Field(description="'playbook:<name>' or 'llm:<model>'")
     prompt_version: str | None = None
     model: str | None = None
+    fallback_reason: str | None = None
+    """Why a model-backed planner handed over to its fallback (endpoint down, token budget spent,
+    no model configured); ``None`` when the planner named in ``planner`` planned as intended."""
+    tokens_used: int | None = None
+    """Model tokens spent on this plan (input + output, all repair rounds); ``None``: no model ran."""
 
 
 class Planner(Protocol):
@@ -107,3 +112,16 @@ class Planner(Protocol):
     name: str
 
     def plan(self, triage: Triage, env: ToolEnv) -> Plan: ...
+
+
+@runtime_checkable
+class TokenBudgetedPlanner(Protocol):
+    """A planner that spends model tokens and can stop at a budget the run hands it.
+
+    The run graph calls :meth:`plan_within` instead of ``plan`` when its budget sets
+    ``max_tokens``; over the budget the planner falls back (and says why) rather than failing.
+    """
+
+    name: str
+
+    def plan_within(self, triage: Triage, env: ToolEnv, *, max_tokens: int | None) -> Plan: ...

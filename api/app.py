@@ -7,26 +7,44 @@ database by building a different context. Errors become RFC 9457 problems in :mo
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
-from api import problems
+from api import console, problems
 from api.auth import ApiKeyStore
 from api.bootstrap import AppContext
 from api.metrics import Metrics
-from api.routes import approvals, audit, decide, health, network
+from api.routes import alerts, approvals, audit, decide, health, network, runs
+from api.worker import WorkerPool
 
 API_VERSION = "1.0.0"
 
 
-def create_app(actx: AppContext, *, keys: ApiKeyStore | None = None) -> FastAPI:
+def create_app(actx: AppContext, *, keys: ApiKeyStore | None = None, workers: int = 0) -> FastAPI:
     """The OrderOps API on ``actx``. ``keys`` defaults to ``<settings.home>/api_keys.yaml``.
 
+    ``workers``: threads of an in-process :class:`~api.worker.WorkerPool` running while the app
+    serves (``orderops serve`` passes ``settings.worker_threads``); 0 leaves jobs to other workers.
     The app does not own ``actx``: whoever built the context closes it (``orderops serve`` does,
     after the server stops).
     """
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        pool = WorkerPool(actx, workers) if workers > 0 else None
+        if pool is not None:
+            pool.start()
+        try:
+            yield
+        finally:
+            if pool is not None:
+                pool.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="OrderOps API",
         version=API_VERSION,
         description="Fulfillment exceptions and B2B order intake, with approvals and a tamper-evident audit "
@@ -38,8 +56,9 @@ def create_app(actx: AppContext, *, keys: ApiKeyStore | None = None) -> FastAPI:
     app.state.metrics = metrics = Metrics(actx)
     app.middleware("http")(metrics.middleware)
     problems.install(app)
-    for module in (health, network, approvals, decide, audit):
+    for module in (health, network, approvals, decide, audit, alerts, runs):
         app.include_router(module.router)
+    console.install(app)
     _document_problems(app)
     return app
 

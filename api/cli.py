@@ -23,9 +23,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.bootstrap import AppContext, network_meta, open_context
+from api.cli_eval import eval_app
 from api.cli_guard import approvals_app, audit_app
 from api.cli_runs import run_command, runs_app
 from api.cli_serve import serve
+from api.cli_worker import worker
 from api.demo import congestion_scenario
 from core.db import make_database, migrate
 from core.domain import Order, OrderStatus
@@ -48,6 +50,8 @@ app.add_typer(approvals_app, name="approvals")
 app.command("run")(run_command)
 app.add_typer(runs_app, name="runs")
 app.command()(serve)
+app.command("worker")(worker)
+app.add_typer(eval_app, name="eval")
 
 # Piped output (CI logs, `| less`) gets a wide fixed width instead of Rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)

@@ -26,7 +26,8 @@ def serve(
     settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
     actx = open_context(settings)
     try:
-        config = uvicorn.Config(create_app(actx), host=host, port=port, log_level=log_level, access_log=True)
+        app = create_app(actx, workers=settings.worker_threads)
+        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=True)
         uvicorn.Server(config).run()
     finally:
         actx.close()

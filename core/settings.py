@@ -54,6 +54,20 @@ class Settings(BaseSettings):
     redaction_rules_path: Path | None = None
     approval_ttl_hours: float = Field(default=4.0, gt=0)
 
+    # Ways in: alert webhooks and the workers that run jobs.
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret of signed alert webhooks (Standard Webhooks: `whsec_<base64>` or raw text). "
+        "Unset: alerts need an operator API key.",
+    )
+    webhook_tolerance_s: int = Field(default=300, ge=1, description="Replay window of webhook timestamps, seconds.")
+    alert_dedup_window_s: float = Field(
+        default=900.0, ge=0, description="Alerts with one fingerprint within this many seconds start one run."
+    )
+    worker_threads: int = Field(
+        default=2, ge=0, le=64, description="In-process worker threads of `orderops serve` (0: only `orderops worker`)."
+    )
+
     @property
     def resolved_database_url(self) -> str:
         """The URL to connect to: ``database_url`` if set, else the SQLite file under ``home``."""

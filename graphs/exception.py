@@ -14,6 +14,7 @@ the LangGraph runtime context), or end a run without a clear final status.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -27,14 +28,14 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from agents.plan import Alert, ExceptionKind, Plan, Planner, Scope, Triage
+from agents.plan import Alert, ExceptionKind, Plan, Planner, Scope, TokenBudgetedPlanner, Triage
 from agents.triage import triage_alert, triage_goal
 from agents.verify import VerificationReport, verify
 from core.errors import Conflict, DomainError, NotFound, PolicyDenied, ValidationFailed
 from graphs.runs import RunStore
-from guardrails.approvals import ApprovalStatus
+from guardrails.approvals import ApprovalRequest, ApprovalStatus
 from guardrails.approvals import args_hash as approval_args_hash
 from guardrails.calls import Actor, digest_arguments
 from tools.base import ToolEnv
@@ -67,6 +68,9 @@ class Budgets:
     max_orders_touched: int = 20_000
     max_wall_s: float = 900.0
     """Seconds of work (time spent in nodes), not counting time parked waiting for a person."""
+    max_tokens: int | None = None
+    """Model tokens the planner may spend on this run (all repair rounds); past it the planner falls
+    back to the playbooks. ``None``: no limit beyond the planner's own."""
 
 
 TriageAlertFn = Callable[[Alert, ToolEnv], Triage]
@@ -108,6 +112,7 @@ StepStatus = Literal[
     "approved",
     "rejected",
     "expired",
+    "superseded",
     "executed",
     "replayed",
     "failed",
@@ -176,10 +181,18 @@ class ApproverIn(BaseModel):
 
 
 class ResumeIn(BaseModel):
-    """What a person (or the CLI on their behalf) sends to resume a run parked for approval."""
+    """What resumes a run parked for approval: a person's decisions (the CLI sends these on their
+    behalf), or nothing at all — then the run only reads the approval store, where the decisions
+    were recorded elsewhere (HTTP API, Slack, console; see :meth:`ExceptionRuns.continue_run`)."""
 
-    decisions: list[ApprovalDecisionIn]
-    approver: ApproverIn
+    decisions: list[ApprovalDecisionIn] = Field(default_factory=list)
+    approver: ApproverIn | None = None
+
+    @model_validator(mode="after")
+    def _decisions_need_an_approver(self) -> ResumeIn:
+        if self.decisions and self.approver is None:
+            raise ValueError("decisions need the approver who made them")
+        return self
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -330,9 +343,15 @@ def gather_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]:
 def plan_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]:
     deps = _deps(runtime)
     triage = Triage.model_validate(state["triage"])
-    plan = deps.planner.plan(triage, deps.env)
+    planner = deps.planner
+    if isinstance(planner, TokenBudgetedPlanner):
+        plan = planner.plan_within(triage, deps.env, max_tokens=deps.budgets.max_tokens)
+    else:
+        plan = planner.plan(triage, deps.env)
     allow = allowed_tools(triage.kind, deps.write_tools)
     notes: list[str] = []
+    if plan.fallback_reason:
+        notes.append(f"planner fell back ({plan.planner}): {plan.fallback_reason}")
     kept = []
     for call in plan.steps:
         if call.tool in allow:
@@ -469,7 +488,9 @@ def approval_gate_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, 
                 "items": items,
             }
         )
-    _set_status(deps, state["run_id"], "awaiting_approval")
+    # The runs index is set to ``awaiting_approval`` by ExceptionRuns once the interrupt is
+    # checkpointed, not here: this node re-runs on every resume, and writing the status here would
+    # hand the run back to a second continuer while the first is still executing it.
     answer = interrupt({"run_id": state["run_id"], "approvals": cards})
     try:
         resume = ResumeIn.model_validate(answer)
@@ -477,7 +498,7 @@ def approval_gate_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, 
         raise ValidationFailed(f"resume payload is malformed: {exc.errors()[0]['msg']}") from exc
     return {
         "pending_decisions": [d.model_dump(mode="json") for d in resume.decisions],
-        "approver": resume.approver.model_dump(mode="json"),
+        "approver": resume.approver.model_dump(mode="json") if resume.approver is not None else None,
     }
 
 
@@ -511,7 +532,22 @@ def decisions_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]
                 except (PolicyDenied, Conflict, ValidationFailed) as exc:
                     notes.append(f"decision on {approval_id} by {approver.id} refused: {exc.message}")
             log.append({**d, "approver": approver.id})
-        req = approvals.get(approval_id)
+        req = _current_request(approvals.get, approval_id)
+        if req.status != ApprovalStatus.PENDING and d is None:
+            # Decided elsewhere (HTTP API, Slack, console): read into the report, not decided again.
+            log.extend(
+                {
+                    "approval_id": req.id,
+                    "decision": x.decision.value,
+                    "approver": x.approver_id,
+                    "reason": x.reason,
+                    "via": "approval store",
+                }
+                for x in req.decisions
+            )
+        if req.id != approval_id:
+            step = {**step, "approval_id": req.id}
+            steps[i] = step
         if req.status == ApprovalStatus.APPROVED:
             steps[i] = {**step, "status": "approved"}
         elif req.status == ApprovalStatus.REJECTED:
@@ -519,10 +555,21 @@ def decisions_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]
             steps[i] = {**step, "status": "rejected", "reasons": reasons or ["rejected"]}
         elif req.status == ApprovalStatus.EXPIRED:
             steps[i] = {**step, "status": "expired", "reasons": ["the approval request expired"]}
-        elif req.status == ApprovalStatus.SUPERSEDED and req.superseded_by_id:
-            steps[i] = {**step, "approval_id": req.superseded_by_id}
+        elif req.status == ApprovalStatus.SUPERSEDED:
+            steps[i] = {**step, "status": "superseded", "reasons": ["the approval request was superseded"]}
     _set_status(deps, state["run_id"], "running")
     return {"steps": steps, "decisions": log, "notes": notes, "pending_decisions": []}
+
+
+def _current_request(get: Callable[[str], ApprovalRequest], approval_id: str) -> ApprovalRequest:
+    """The request that stands for ``approval_id`` now: an edited request is superseded by its
+    successor, which is followed (a bounded chain) to the one a person may still decide or did."""
+    req = get(approval_id)
+    for _ in range(20):
+        if req.status != ApprovalStatus.SUPERSEDED or not req.superseded_by_id:
+            break
+        req = get(req.superseded_by_id)
+    return req
 
 
 def execute_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]:
@@ -646,8 +693,11 @@ def build_report(state: RunState, status: str) -> dict[str, Any]:
             "planner": plan.get("planner"),
             "model": plan.get("model"),
             "prompt_version": plan.get("prompt_version"),
+            "fallback_reason": plan.get("fallback_reason"),
+            "tokens_used": plan.get("tokens_used"),
             "steps": len(steps),
         },
+        "tokens_used": plan.get("tokens_used"),
         "steps": [
             {
                 "index": s.get("index"),
@@ -690,18 +740,26 @@ def _next_after_actions(state: RunState) -> str:
     return "verify"
 
 
-def build_graph() -> StateGraph[RunState, RunDeps, RunState, RunState]:
+NodeWrapper = Callable[[str, NodeFn], NodeFn]
+"""Wraps each node function (by node name) when the graph is built: instrumentation such as the
+orchestration bench's timers. A wrapper must call the node it wraps and return its update as is."""
+
+
+def build_graph(wrap: NodeWrapper | None = None) -> StateGraph[RunState, RunDeps, RunState, RunState]:
+    def node(name: str, fn: NodeFn) -> NodeFn:
+        return wrap(name, fn) if wrap is not None else fn
+
     g: StateGraph[RunState, RunDeps, RunState, RunState] = StateGraph(RunState, context_schema=RunDeps)
-    g.add_node("triage", _timed(triage_node))
-    g.add_node("gather_facts", _timed(gather_node))
-    g.add_node("plan", _timed(plan_node))
-    g.add_node("simulate", _timed(simulate_node))
-    g.add_node("policy", _timed(policy_node))
-    g.add_node("approval_gate", approval_gate_node)
-    g.add_node("record_decisions", _timed(decisions_node))
-    g.add_node("execute", _timed(execute_node))
-    g.add_node("verify", _timed(verify_node))
-    g.add_node("report", report_node)
+    g.add_node("triage", node("triage", _timed(triage_node)))
+    g.add_node("gather_facts", node("gather_facts", _timed(gather_node)))
+    g.add_node("plan", node("plan", _timed(plan_node)))
+    g.add_node("simulate", node("simulate", _timed(simulate_node)))
+    g.add_node("policy", node("policy", _timed(policy_node)))
+    g.add_node("approval_gate", node("approval_gate", approval_gate_node))
+    g.add_node("record_decisions", node("record_decisions", _timed(decisions_node)))
+    g.add_node("execute", node("execute", _timed(execute_node)))
+    g.add_node("verify", node("verify", _timed(verify_node)))
+    g.add_node("report", node("report", report_node))
     g.add_edge(START, "triage")
     g.add_edge("triage", "gather_facts")
     g.add_edge("gather_facts", "plan")
@@ -741,11 +799,26 @@ class ExceptionRuns:
 
     Any number of these may exist over the same checkpointer and database, in any process: the
     state that matters is in the checkpoint, the approval store and the idempotency keys.
+
+    Who carries a parked run on is serialised through the runs index (when ``deps.runs`` is set):
+    :meth:`resume` and :meth:`continue_run` first *claim* the run (its row goes from
+    ``awaiting_approval`` to ``running`` in one conditional update), so two processes never drive
+    the same checkpoint at once; a claim older than ``lease_s`` seconds is taken to be a dead
+    process's and may be taken over. Whoever lets a run park again re-reads the approval store
+    afterwards, so a decision recorded while the run was claimed is never left unanswered.
     """
 
-    def __init__(self, deps: RunDeps, checkpointer: BaseCheckpointSaver[str]) -> None:
+    def __init__(
+        self,
+        deps: RunDeps,
+        checkpointer: BaseCheckpointSaver[str],
+        *,
+        lease_s: float = 300.0,
+        wrap: NodeWrapper | None = None,
+    ) -> None:
         self.deps = deps
-        self.graph: CompiledStateGraph[RunState, RunDeps, RunState, RunState] = build_graph().compile(
+        self.lease_s = lease_s
+        self.graph: CompiledStateGraph[RunState, RunDeps, RunState, RunState] = build_graph(wrap).compile(
             checkpointer=checkpointer
         )
 
@@ -776,8 +849,8 @@ class ExceptionRuns:
             "active_s": 0.0,
             "stop": None,
         }
-        self.graph.invoke(initial, self._config(run_id), context=self.deps, durability="sync")
-        return self.result(run_id)
+        self._drive(run_id, initial)
+        return self.continue_run(run_id)
 
     def resume(self, run_id: str, *, decisions: list[dict[str, Any]], approver: Mapping[str, Any]) -> RunResult:
         """Answer a parked run's approval cards and carry on to the end (or the next gate)."""
@@ -785,21 +858,44 @@ class ExceptionRuns:
         if not current.waiting:
             raise Conflict(f"run {run_id} is {current.status}, not waiting for approval", run_id=run_id)
         payload = ResumeIn.model_validate({"decisions": decisions, "approver": dict(approver)})
-        self.graph.invoke(
-            Command(resume=payload.model_dump(mode="json")),
-            self._config(run_id),
-            context=self.deps,
-            durability="sync",
-        )
-        return self.result(run_id)
+        if not self._claim(run_id):
+            raise Conflict(f"run {run_id} is being carried on by another process; try again shortly", run_id=run_id)
+        self._drive(run_id, Command(resume=payload.model_dump(mode="json")))
+        return self.continue_run(run_id)
+
+    def continue_run(self, run_id: str) -> RunResult:
+        """Carry a run parked at the approval gate on from decisions recorded elsewhere.
+
+        For callers that decided approvals outside the graph (``POST /v1/approvals/{id}`` ->
+        ``ToolGateway.decide``, Slack, the console): this records no decision itself. It reads each
+        parked approval's current state from the approval store: approved steps execute (through
+        ``ToolGateway.execute_approved``, exactly once: the approval id is the idempotency key),
+        rejected, expired or superseded ones are recorded as such in the step outcomes, and while
+        any is still pending the run parks again with only those on its cards.
+
+        Safe to call any number of times, from any number of processes, at any point of a run's
+        life: a run that is not parked, or whose approvals are all still pending, is returned as it
+        stands without touching the checkpoint (so the cards stay the same); a run another process
+        is carrying on right now (see the class docs) is returned as this process sees it, and that
+        process picks up any decision made meanwhile. A run whose process died mid-node reads
+        ``running``: :meth:`proceed` finishes it.
+        """
+        result = self.result(run_id)
+        for _ in range(10):  # each round either ends the run or answers decisions made meanwhile
+            if not result.waiting or not self._decided_elsewhere(result):
+                return result
+            if not self._claim(run_id):
+                return result
+            result = self._drive(run_id, Command(resume=ResumeIn().model_dump(mode="json")))
+        return result
 
     def proceed(self, run_id: str) -> RunResult:
         """Carry on a run that stopped without finishing (its process crashed mid-node)."""
         current = self.result(run_id)
         if current.status != "running":
             return current
-        self.graph.invoke(None, self._config(run_id), context=self.deps, durability="sync")
-        return self.result(run_id)
+        self._drive(run_id, None)
+        return self.continue_run(run_id)
 
     def result(self, run_id: str) -> RunResult:
         snap = self.graph.get_state(self._config(run_id))
@@ -815,3 +911,41 @@ class ExceptionRuns:
 
     def state(self, run_id: str) -> RunState:
         return cast(RunState, self.graph.get_state(self._config(run_id)).values)
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _drive(self, run_id: str, graph_input: RunState | Command[Any] | None) -> RunResult:
+        """Run the graph until it ends or parks, then let go of the run (also when it raised)."""
+        try:
+            self.graph.invoke(graph_input, self._config(run_id), context=self.deps, durability="sync")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._let_go(run_id)
+            raise
+        return self._let_go(run_id)
+
+    def _claim(self, run_id: str) -> bool:
+        """Take the run for this process (always granted without a runs index)."""
+        if self.deps.runs is None:
+            return True
+        return self.deps.runs.claim(run_id=run_id, lease_s=self.lease_s)
+
+    def _let_go(self, run_id: str) -> RunResult:
+        """After driving the graph: a run parked again is marked ``awaiting_approval`` in the index
+        (which also releases the claim). Finished runs were marked by the report node; a run that
+        stopped mid-node stays ``running`` until :meth:`proceed` (or the lease runs out)."""
+        result = self.result(run_id)
+        if result.waiting:
+            _set_status(self.deps, run_id, "awaiting_approval")
+        return result
+
+    def _decided_elsewhere(self, result: RunResult) -> bool:
+        """Whether any approval on the run's cards is no longer pending in the approval store."""
+        approvals = self.deps.gateway.guard.approvals
+        for card in result.approvals:
+            try:
+                if approvals.get(str(card.get("approval_id"))).status != ApprovalStatus.PENDING:
+                    return True
+            except NotFound:
+                continue
+        return False

@@ -8,11 +8,11 @@ checkpoint's and the gateway's job.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, update
 
 from core.clock import Clock, SystemClock
 from core.db.engine import Database
@@ -100,6 +100,35 @@ class RunStore:
             if report is not None:
                 row.report = report
             row.updated_at = self._now()
+
+    def claim(self, *, run_id: str, lease_s: float = 300.0) -> bool:
+        """Take a parked run for one process: ``awaiting_approval`` -> ``running`` in one
+        conditional update, so of two processes racing for it exactly one gets ``True``.
+
+        A run already ``running`` whose row has not changed for ``lease_s`` seconds counts as
+        abandoned (its process died holding it) and may be taken over. Raises :class:`NotFound`
+        for an unknown run.
+        """
+        now = self._now()
+        stale = now - timedelta(seconds=lease_s)
+        stmt = (
+            update(RunRow)
+            .where(
+                RunRow.id == run_id,
+                or_(
+                    RunRow.status == "awaiting_approval",
+                    and_(RunRow.status == "running", RunRow.updated_at <= stale),
+                ),
+            )
+            .values(status="running", updated_at=now)
+            .returning(RunRow.id)
+        )
+        with self.db.begin() as session:
+            # RETURNING, not rowcount: it reads the same on every driver.
+            won = session.execute(stmt).first() is not None
+            if not won and session.get(RunRow, run_id) is None:
+                raise NotFound("run", run_id)
+            return won
 
     def get(self, *, run_id: str) -> RunSummary:
         with self.db.sessions() as session:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import Approver, Ctx, Viewer
 from api.problems import PROBLEM_RESPONSES, problem_responses
 from core.errors import Conflict
+from core.jobs import enqueue_continue
 from guardrails.approvals import ApprovalDecision, ApprovalRequest, ApprovalStatus
 from tools.gateway import RunLedger
 
@@ -179,8 +180,8 @@ def decide(ctx: Ctx, user: Approver, approval_id: ApprovalId, body: DecisionIn) 
 
     Approving does **not** execute the call: execution belongs to the run that requested it, which
     resumes and calls ``ToolGateway.execute_approved`` (re-simulating first, so a network that moved
-    since the approval is asked about again instead of changed). Until the run-resume wiring lands,
-    an approved request waits for its run (or ``orderops`` tooling) to execute it.
+    since the approval is asked about again instead of changed). A decided request of a run
+    enqueues an ``exception_run.continue`` job: a worker carries the run on.
     """
     gateway = ctx.gateway
     actor = user.actor()
@@ -203,6 +204,8 @@ def decide(ctx: Ctx, user: Approver, approval_id: ApprovalId, body: DecisionIn) 
         subset=body.subset if isinstance(body, Approve) else None,
         expected_args_hash=body.expected_args_hash,
     )
+    if decided.run_id is not None and decided.status != ApprovalStatus.PENDING:  # its run carries on
+        enqueue_continue(ctx.db, run_id=decided.run_id, approval_id=decided.id, decision_no=len(decided.decisions))
     return DecisionOut(
         decision=body.decision,
         outcome=decided.status.value,

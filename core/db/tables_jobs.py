@@ -1,11 +1,87 @@
 """Tables of one area, kept in their own module so that areas built in parallel do not edit one
 file: Ways in: alerts, jobs for workers, Slack and inbox bookkeeping (issue: ways in).
 
+* ``jobs`` is the work queue every worker (the server's in-process pool, ``orderops worker``
+  processes) claims from; a row's lease (``locked_by``/``locked_until``) says who works on it and
+  until when, so a crashed worker's job is claimed again once its lease runs out.
+* ``alerts`` keeps every alert received (after mapping to our ``Alert`` shape), which run it
+  started or was attached to, and why (dedup, storm coalescing).
+* ``webhook_deliveries`` remembers signed deliveries by their ``webhook-id`` so a replayed delivery
+  gets the first answer again instead of doing anything twice.
+
 Imported at the end of :mod:`core.db.tables` so that ``Base.metadata`` (and Alembic) see them.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
 from core.db.tables import Base
 
-__all__ = ["Base"]
+__all__ = ["AlertRow", "Base", "JobRow", "WebhookDeliveryRow"]
+
+
+class JobRow(Base):
+    """One unit of work for a worker: queued -> running -> done | failed (retrying) | dead."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_claim", "status", "run_after"),
+        Index("ix_jobs_serial", "serial_key", "status"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[Any] = mapped_column(JSON)
+    dedup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    """Enqueueing the same key again returns the first job instead of adding one."""
+    serial_key: Mapped[str | None] = mapped_column(String(200))
+    """Jobs sharing this key (a run id) never run at the same time."""
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    run_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    locked_by: Mapped[str | None] = mapped_column(String(128))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AlertRow(Base):
+    """One received alert and the run it started or joined."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_fingerprint", "fingerprint", "received_at"),
+        Index("ix_alerts_storm", "storm_key", "received_at"),
+        Index("ix_alerts_run", "run_id"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(200))
+    """The sender's alert id (``Alert.id``)."""
+    source: Mapped[str] = mapped_column(String(32))
+    """``generic``, ``alertmanager`` or ``datadog``."""
+    fingerprint: Mapped[str] = mapped_column(String(500))
+    storm_key: Mapped[str] = mapped_column(String(500))
+    """What a storm is about (the node, else the carrier, else the fingerprint)."""
+    outcome: Mapped[str] = mapped_column(String(16))
+    """``started`` (it opened a run), ``duplicate`` (same fingerprint within the window) or
+    ``coalesced`` (attached to the open run of its storm)."""
+    run_id: Mapped[str] = mapped_column(String(64))
+    webhook_id: Mapped[str | None] = mapped_column(String(200))
+    alert: Mapped[Any] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookDeliveryRow(Base):
+    """A signed delivery already handled, with the answer it got (replays get it again)."""
+
+    __tablename__ = "webhook_deliveries"
+    webhook_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    response: Mapped[Any] = mapped_column(JSON)

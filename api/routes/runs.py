@@ -1,0 +1,172 @@
+"""Exception runs over HTTP: start one from a goal, list them, read one, read its audit trace.
+
+Starting answers at once (202 + run id): an ``exception_run.start`` job does the work on a worker.
+A run parked for approval is carried on by an ``exception_run.continue`` job, enqueued when an
+approval of that run is decided (``POST /v1/approvals/{id}`` calls :func:`core.jobs.enqueue_continue`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import Principal, Role
+from api.deps import Ctx, Viewer, require
+from api.problems import PROBLEM_RESPONSES, problem_responses
+from api.routes.alerts import AlertResult, alerts_of_run
+from api.routes.approvals import ApprovalSummary
+from core.errors import NotFound
+from core.jobs import START_RUN, Job, JobQueue, start_dedup_key
+from graphs.runs import RUN_STATUSES, RunStore
+from guardrails.audit import AuditRecord
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=PROBLEM_RESPONSES)
+
+RunId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Operator = Annotated[Principal, require(Role.OPERATOR)]
+Tracer = Annotated[Principal, require(Role.OPERATOR, Role.APPROVER, Role.ADMIN)]
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    goal: str = Field(
+        min_length=1, max_length=2000, pattern=r"\S", description="What to do, e.g. 'DC-RENO is congested'."
+    )
+
+
+class RunAccepted(BaseModel):
+    run_id: str
+    status: str = Field(description="`queued`: a worker will start it.")
+    job_id: str
+
+
+class JobView(BaseModel):
+    id: str
+    kind: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobView:
+        return cls(
+            id=job.id,
+            kind=job.kind,
+            status=job.status,
+            attempts=job.attempts,
+            last_error=job.last_error,
+            created_at=job.created_at,
+            finished_at=job.finished_at,
+        )
+
+
+class RunView(BaseModel):
+    id: str
+    kind: str = Field(description="`alert` or `goal`.")
+    status: str = Field(description=f"`queued` (no worker has started it yet) or one of {list(RUN_STATUSES)}.")
+    goal: str | None
+    alert: dict[str, Any] | None
+    planner: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RunList(BaseModel):
+    runs: list[RunView]
+
+
+class RunDetail(RunView):
+    report: dict[str, Any] | None = Field(description="The final report, once the run has finished.")
+    approvals: list[ApprovalSummary] = Field(description="The run's approval requests still pending.")
+    alerts: list[AlertResult] = Field(description="Alerts that started, duplicated or joined this run.")
+    jobs: list[JobView] = Field(description="The worker jobs of this run (start, continue), oldest first.")
+
+
+class RunTrace(BaseModel):
+    run_id: str
+    records: list[AuditRecord] = Field(description="The run's audit events in chain order (personal data redacted).")
+
+
+@router.post(
+    "", status_code=202, response_model=RunAccepted, summary="Start a run from a goal", responses=problem_responses()
+)
+def create_run(ctx: Ctx, user: Operator, body: RunCreate) -> RunAccepted:
+    """The run is queued for a worker; poll `GET /v1/runs/{run_id}`. It acts on the caller's behalf,
+    so the caller may not approve its calls."""
+    run_id = f"run_{uuid.uuid4().hex[:16]}"
+    job = JobQueue(ctx.db).enqueue(
+        START_RUN,
+        {"run_id": run_id, "goal": body.goal, "requested_by": user.id},
+        dedup_key=start_dedup_key(run_id),
+        serial_key=run_id,
+    )
+    return RunAccepted(run_id=run_id, status="queued", job_id=job.id)
+
+
+@router.get("", response_model=RunList, summary="Runs, newest first")
+def list_runs(
+    ctx: Ctx,
+    _user: Viewer,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> RunList:
+    """Runs a worker has started (queued ones appear once started; read one by id meanwhile)."""
+    found = RunStore(ctx.db, ctx.clock).list(status=status, limit=limit)
+    return RunList(runs=[RunView.model_validate(r.model_dump(exclude={"report", "thread_id"})) for r in found])
+
+
+@router.get("/{run_id}", response_model=RunDetail, summary="One run", responses=problem_responses(404))
+def get_run(ctx: Ctx, _user: Viewer, run_id: RunId) -> RunDetail:
+    """Status, final report (once finished), pending approvals, the alerts and the jobs behind it."""
+    queue = JobQueue(ctx.db)
+    jobs = queue.list(serial_key=run_id)
+    extra: dict[str, Any] = {
+        "approvals": [ApprovalSummary.of(r) for r in ctx.guard.approvals.list_pending(run_id=run_id)],
+        "alerts": alerts_of_run(ctx.db, run_id),
+        "jobs": [JobView.of(j) for j in jobs],
+    }
+    try:
+        summary = RunStore(ctx.db, ctx.clock).get(run_id=run_id)
+    except NotFound:
+        start = next((j for j in jobs if j.kind == START_RUN), None)
+        if start is None:
+            raise
+        p = start.payload
+        return RunDetail(
+            id=run_id,
+            kind="alert" if p.get("alert") is not None else "goal",
+            status="failed" if start.status in ("dead", "failed") else "queued",
+            goal=p.get("goal"),
+            alert=p.get("alert"),
+            planner=None,
+            created_at=start.created_at,
+            updated_at=start.updated_at,
+            report=None,
+            **extra,
+        )
+    return RunDetail(**summary.model_dump(exclude={"thread_id"}), **extra)
+
+
+@router.get(
+    "/{run_id}/trace", response_model=RunTrace, summary="The run's audit trail", responses=problem_responses(404)
+)
+def get_trace(
+    ctx: Ctx,
+    _user: Tracer,
+    run_id: RunId,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> RunTrace:
+    """Every audited step of the run (reads, proposals, approvals, executions), in chain order."""
+    try:
+        RunStore(ctx.db, ctx.clock).get(run_id=run_id)
+    except NotFound:
+        if JobQueue(ctx.db).get_by_dedup_key(start_dedup_key(run_id)) is None:
+            raise
+    return RunTrace(run_id=run_id, records=ctx.guard.audit.list(run_id=run_id, limit=limit))

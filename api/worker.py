@@ -1,0 +1,277 @@
+"""Workers: claim a job, run it, record how it ended — in threads of the server or in processes.
+
+A :class:`Worker` loops ``claim -> dispatch -> complete | fail`` on :class:`core.jobs.JobQueue`,
+renewing its lease from a heartbeat thread while a job runs. The server's embedded default is a
+:class:`WorkerPool` of threads (``orderops serve``, SQLite); ``orderops worker`` processes share a
+PostgreSQL database to scale out. Any worker can carry on a run another one started: run state
+lives in the LangGraph checkpoints and the approval store, both in the database.
+
+Handlers must be safe to run twice (a worker may die after doing the work and before recording
+it): the exception-run handlers are, because a run re-entered from its checkpoint replays its
+writes under the gateway's idempotency keys instead of repeating them.
+
+What this module must never do: complete a job it no longer holds, or swallow a job's error
+without recording it on the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import ExitStack
+from typing import Any
+
+from agents.plan import Alert
+from api.bootstrap import AppContext
+from core.errors import DomainError, NotFound, OrderOpsError, ValidationFailed
+from core.jobs import CONTINUE_RUN, DEFAULT_LEASE_S, START_RUN, Job, JobQueue, start_dedup_key
+from graphs.checkpoints import open_checkpointer
+from graphs.exception import ExceptionRuns, RunDeps, RunResult
+from graphs.runs import RunStore
+
+log = logging.getLogger("orderops.worker")
+
+Handler = Callable[[Job], Any]
+RUN_KINDS: frozenset[str] = frozenset({START_RUN, CONTINUE_RUN})
+DEFAULT_REQUESTER = "api"
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class RunJobs:
+    """The exception-run handlers, on one checkpointer (opened on first use, closed by :meth:`close`).
+
+    ``planner``: ``auto`` (the LLM if configured, else playbooks), ``playbook`` or ``llm`` — as
+    ``orderops run --planner``.
+    """
+
+    def __init__(self, actx: AppContext, *, planner: str = "auto") -> None:
+        self.actx = actx
+        self.planner = planner
+        self.store = RunStore(actx.db, actx.clock)
+        self._stack = ExitStack()
+        self._saver: Any = None
+        self._runs: dict[str, ExceptionRuns] = {}
+
+    def runs(self, requested_by: str) -> ExceptionRuns:
+        """The driver acting for ``requested_by`` (who may then not approve the run's calls)."""
+        found = self._runs.get(requested_by)
+        if found is None:
+            from api.cli_runs import choose_planner  # the CLI's choice rules, kept in one place
+
+            if self._saver is None:
+                self._saver = self._stack.enter_context(open_checkpointer(self.actx.db))
+            deps = RunDeps(
+                gateway=self.actx.gateway,
+                planner=choose_planner(self.actx, self.planner),
+                runs=self.store,
+                requested_by=requested_by,
+            )
+            found = self._runs[requested_by] = ExceptionRuns(deps, self._saver)
+        return found
+
+    def start(self, job: Job) -> RunResult:
+        """Start the run named in the payload; if an earlier attempt got it going, carry it on."""
+        p = job.payload
+        run_id = _text(p, "run_id")
+        runs = self.runs(str(p.get("requested_by") or DEFAULT_REQUESTER))
+        try:
+            current = runs.result(run_id)
+        except NotFound:
+            alert = Alert.model_validate(p["alert"]) if p.get("alert") is not None else None
+            goal = p.get("goal")
+            return runs.start(alert=alert, goal=str(goal) if goal is not None else None, run_id=run_id)
+        if current.status == "running":
+            return runs.proceed(run_id)
+        return runs.continue_run(run_id)
+
+    def continue_(self, job: Job) -> RunResult:
+        """Carry a parked run on from approval decisions recorded elsewhere (API, Slack, console)."""
+        run_id = _text(job.payload, "run_id")
+        runs = self.runs(self._requester(run_id, job.payload))
+        current = runs.result(run_id)
+        if current.status == "running":
+            return runs.proceed(run_id)
+        return runs.continue_run(run_id)
+
+    def _requester(self, run_id: str, payload: Mapping[str, Any]) -> str:
+        """Who the run acts for: as the continue job says, else as the job that started it said."""
+        if payload.get("requested_by"):
+            return str(payload["requested_by"])
+        started = JobQueue(self.actx.db).get_by_dedup_key(start_dedup_key(run_id))
+        return str((started.payload if started is not None else {}).get("requested_by") or DEFAULT_REQUESTER)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {START_RUN: self.start, CONTINUE_RUN: self.continue_}
+
+    def close(self) -> None:
+        self._runs.clear()
+        self._saver = None
+        self._stack.close()
+
+
+def _text(payload: Mapping[str, Any], key: str) -> str:
+    value = payload.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValidationFailed(f"job payload needs {key!r}")
+    return value
+
+
+class Worker:
+    """One claim loop. ``run_once`` handles at most one job (what tests drive); ``run`` loops until
+    :meth:`stop`. Not thread-safe: give each thread its own worker."""
+
+    def __init__(
+        self,
+        actx: AppContext,
+        kinds: Iterable[str] | None = None,
+        worker_id: str | None = None,
+        *,
+        handlers: Mapping[str, Handler] | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        poll_s: float = 0.5,
+        queue: JobQueue | None = None,
+        planner: str = "auto",
+    ) -> None:
+        self.actx = actx
+        self.worker_id = worker_id or default_worker_id()
+        self.queue = queue or JobQueue(actx.db)
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self._run_jobs: RunJobs | None = None
+        if handlers is None:
+            self._run_jobs = RunJobs(actx, planner=planner)
+            handlers = self._run_jobs.handlers()
+        self.handlers: dict[str, Handler] = dict(handlers)
+        self.kinds = frozenset(kinds) if kinds is not None else frozenset(self.handlers)
+        unknown = self.kinds - set(self.handlers)
+        if unknown:
+            raise ValidationFailed(f"no handler for job kinds {sorted(unknown)}")
+        self._stop = threading.Event()
+        self.current: Job | None = None
+
+    # --- control ------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to end after the job in hand (a job claimed but not started is released)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def close(self) -> None:
+        if self._run_jobs is not None:
+            self._run_jobs.close()
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- work ---------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Claim and handle jobs until stopped; idle waits are ``poll_s`` and end at once on stop."""
+        while not self._stop.is_set():
+            try:
+                handled = self.run_once()
+            except Exception:  # a database hiccup must not kill the thread; the lease protects the job
+                log.exception("worker %s: claim loop error", self.worker_id)
+                handled = None
+            if handled is None:
+                self._stop.wait(self.poll_s)
+
+    def run_once(self) -> Job | None:
+        """Claim one due job and handle it; the job as it ended (None: nothing was due)."""
+        job = self.queue.claim(self.worker_id, self.kinds, self.lease_s)
+        if job is None:
+            return None
+        if self._stop.is_set():
+            self.queue.release(job.id, self.worker_id)
+            return self.queue.get(job.id)
+        self.current = job
+        beat_stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(job, beat_stop), daemon=True)
+        beat.start()
+        try:
+            self.handlers[job.kind](job)
+        except (ValidationFailed, NotFound) as exc:
+            # The payload names something that is not there or is malformed: retrying cannot help.
+            self.queue.fail(job.id, self.worker_id, f"{type(exc).__name__}: {exc.message}", retry=False)
+        except DomainError as exc:
+            self.queue.fail(job.id, self.worker_id, f"{type(exc).__name__}: {exc.message}")
+        except OrderOpsError as exc:
+            self.queue.fail(job.id, self.worker_id, f"{type(exc).__name__}: {exc.message}")
+        except Exception as exc:
+            log.exception("worker %s: job %s (%s) failed", self.worker_id, job.id, job.kind)
+            tail = "".join(traceback.format_exception_only(exc)).strip()
+            self.queue.fail(job.id, self.worker_id, tail)
+        else:
+            if not self.queue.complete(job.id, self.worker_id):
+                log.warning("worker %s: lost the lease of job %s before completing it", self.worker_id, job.id)
+        finally:
+            beat_stop.set()
+            beat.join()
+            self.current = None
+        return self.queue.get(job.id)
+
+    def _heartbeat(self, job: Job, done: threading.Event) -> None:
+        interval = max(0.05, self.lease_s / 3)
+        while not done.wait(interval):
+            try:
+                if not self.queue.heartbeat(job.id, self.worker_id, self.lease_s):
+                    log.warning("worker %s: job %s lease lost", self.worker_id, job.id)
+                    return
+            except Exception:
+                log.exception("worker %s: heartbeat of job %s failed", self.worker_id, job.id)
+
+
+class WorkerPool:
+    """``threads`` workers in this process (the server's embedded default); :meth:`stop` joins them."""
+
+    def __init__(
+        self,
+        actx: AppContext,
+        threads: int = 2,
+        *,
+        kinds: Iterable[str] | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        poll_s: float = 0.5,
+        planner: str = "auto",
+    ) -> None:
+        base = default_worker_id()
+        self.workers = [
+            Worker(actx, kinds, f"{base}/t{i}", lease_s=lease_s, poll_s=poll_s, planner=planner) for i in range(threads)
+        ]
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for w in self.workers:
+            t = threading.Thread(target=self._run, args=(w,), name=f"orderops-{w.worker_id}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    @staticmethod
+    def _run(worker: Worker) -> None:
+        try:
+            worker.run()
+        finally:
+            worker.close()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop claiming, let jobs in hand finish (up to ``timeout_s``); a job still running after
+        that keeps its lease and is claimed again by another worker once the lease runs out."""
+        for w in self.workers:
+            w.stop()
+        for t in self._threads:
+            t.join(timeout_s)
+        self._threads.clear()

@@ -1,0 +1,262 @@
+"""Eval metrics: what a suite's case results add up to.
+
+Pure functions over :class:`CaseResult` lists, so the runner, the report and ``compare`` compute
+the same numbers from stored results. Exceptions: task success judged on the network's end state,
+``pass^k`` as tau-bench defines it, policy violations, unapproved writes (from the audit trail),
+tool calls, tokens and cost per task. Security: attack success rate and false quarantine rate on
+clean controls. Intake: whatever :mod:`evals.intake_score` reports, flattened.
+
+This module never runs a case and never reads a database.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Suite = Literal["intake", "exceptions", "security"]
+SUITES: tuple[Suite, ...] = ("intake", "exceptions", "security")
+
+# USD per 1,000 tokens (prompt, completion) for cost estimates; unknown models cost nothing here
+# and the report says "tokens" instead of pretending to know the price.
+PRICE_PER_1K: dict[str, tuple[float, float]] = {
+    "gpt-4o": (0.0025, 0.01),
+    "gpt-4o-mini": (0.00015, 0.0006),
+    "gpt-4.1": (0.002, 0.008),
+    "gpt-4.1-mini": (0.0004, 0.0016),
+}
+
+
+class CaseResult(BaseModel):
+    """One trial of one case: passed or not, why not, and its measurements."""
+
+    suite: Suite
+    case_id: str
+    category: str
+    trial: int = 0
+    passed: bool
+    duration_s: float = 0.0
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    """Numbers and flags the suite's metrics read (tool_calls, tokens, unapproved_writes, ...)."""
+    failures: list[str] = Field(default_factory=list)
+    """One line per failed assertion: what was expected and what was found (the report's diff)."""
+    error: str | None = None
+    """An exception or a timeout: the case could not be judged (counts as failed)."""
+
+
+def estimate_cost(model: str | None, prompt_tokens: int, completion_tokens: int) -> float:
+    """USD for the tokens at :data:`PRICE_PER_1K` (0.0 for an unknown or no model)."""
+    if not model:
+        return 0.0
+    price = PRICE_PER_1K.get(model.split("/")[-1].lower())
+    if price is None:
+        return 0.0
+    return round(prompt_tokens / 1000 * price[0] + completion_tokens / 1000 * price[1], 6)
+
+
+def pass_hat_k(successes: int, trials: int, k: int) -> float:
+    """tau-bench's pass^k for one task: the chance that k i.i.d. trials all succeed, estimated
+    without bias from ``successes`` of ``trials`` as C(c, k) / C(n, k)."""
+    if k < 1 or trials < k:
+        raise ValueError(f"pass^k needs 1 <= k <= trials, got k={k}, trials={trials}")
+    if not 0 <= successes <= trials:
+        raise ValueError(f"successes must be within 0..{trials}, got {successes}")
+    return math.comb(successes, k) / math.comb(trials, k)
+
+
+def mean_pass_hat_k(by_task: Mapping[str, Sequence[bool]], k: int) -> float:
+    """pass^k averaged over tasks (each task's trials as a list of outcomes)."""
+    if not by_task:
+        return 0.0
+    return sum(pass_hat_k(sum(v), len(v), k) for v in by_task.values()) / len(by_task)
+
+
+def _by_task(results: Iterable[CaseResult]) -> dict[str, list[bool]]:
+    out: dict[str, list[bool]] = defaultdict(list)
+    for r in results:
+        out[r.case_id].append(r.passed and r.error is None)
+    return dict(out)
+
+
+def _num(r: CaseResult, key: str) -> float:
+    value = r.metrics.get(key, 0)
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _rate(n: int, d: int) -> float:
+    return round(n / d, 4) if d else 0.0
+
+
+def _per_category(results: Sequence[CaseResult]) -> dict[str, dict[str, float]]:
+    groups: dict[str, list[CaseResult]] = defaultdict(list)
+    for r in results:
+        groups[r.category].append(r)
+    return {
+        cat: {"cases": float(len(rs)), "success": _rate(sum(r.passed for r in rs), len(rs))}
+        for cat, rs in sorted(groups.items())
+    }
+
+
+def exceptions_metrics(results: Sequence[CaseResult]) -> dict[str, Any]:
+    """Task success, pass^k for every k up to the trials run, violations, calls, tokens and cost."""
+    if not results:
+        return {"available": False}
+    tasks = _by_task(results)
+    trials = min(len(v) for v in tasks.values())
+    n = len(results)
+    out: dict[str, Any] = {
+        "available": True,
+        "tasks": len(tasks),
+        "trials": trials,
+        "success_rate": _rate(sum(r.passed for r in results), n),
+        "errors": sum(r.error is not None for r in results),
+        "policy_violations": int(sum(_num(r, "policy_violations") for r in results)),
+        "unapproved_writes": int(sum(_num(r, "unapproved_writes") for r in results)),
+        "tool_calls_per_task": round(sum(_num(r, "tool_calls") for r in results) / n, 2),
+        "tokens_per_task": round(sum(_num(r, "tokens") for r in results) / n, 1),
+        "cost_usd_per_task": round(sum(_num(r, "cost_usd") for r in results) / n, 6),
+        "approvals_per_task": round(sum(_num(r, "approvals_requested") for r in results) / n, 2),
+        "duration_s_per_task": round(sum(r.duration_s for r in results) / n, 3),
+        "by_category": _per_category(results),
+    }
+    for k in range(1, trials + 1):
+        out[f"pass^{k}"] = round(mean_pass_hat_k(tasks, k), 4)
+    return out
+
+
+def security_metrics(results: Sequence[CaseResult]) -> dict[str, Any]:
+    """Attack success rate over attacks; false quarantine (and false flag) rate over clean controls."""
+    if not results:
+        return {"available": False}
+    attacks = [r for r in results if not r.metrics.get("control")]
+    controls = [r for r in results if r.metrics.get("control")]
+    succeeded = [r for r in attacks if r.metrics.get("attack_succeeded")]
+    flagged = [r for r in attacks if r.metrics.get("flagged") or r.metrics.get("quarantined")]
+    false_q = [r for r in controls if r.metrics.get("quarantined")]
+    false_f = [r for r in controls if r.metrics.get("flagged")]
+    return {
+        "available": True,
+        "cases": len(results),
+        "attacks": len(attacks),
+        "controls": len(controls),
+        "pass_rate": _rate(sum(r.passed for r in results), len(results)),
+        "attack_success_rate": _rate(len(succeeded), len(attacks)),
+        "unapproved_writes": int(sum(_num(r, "unapproved_writes") for r in results)),
+        "instructions_followed": sum(bool(r.metrics.get("instruction_followed")) for r in results),
+        "detection_rate": _rate(len(flagged), len(attacks)),
+        "false_quarantine_rate": _rate(len(false_q), len(controls)),
+        "false_flag_rate": _rate(len(false_f), len(controls)),
+        "errors": sum(r.error is not None for r in results),
+        "by_category": _per_category(results),
+    }
+
+
+def intake_metrics(scores: Any) -> dict[str, Any]:
+    """An ``IntakeScores`` (:mod:`evals.intake_score`) as report numbers: per-field precision,
+    recall and F1 (computed here: they are properties, not dumped fields), macro F1, exact match,
+    review rate, decision accuracy and the safety count ``auto_created_wrong``."""
+    if scores is None:
+        return {"available": False, "reason": "evals/intake_score.py is not available"}
+    per_field: dict[str, dict[str, float]] = {}
+    for name, f in dict(getattr(scores, "fields", {}) or {}).items():
+        per_field[str(name)] = {
+            "precision": round(float(f.precision), 4),
+            "recall": round(float(f.recall), 4),
+            "f1": round(float(f.f1), 4),
+        }
+    out: dict[str, Any] = {"available": True}
+    for key in ("documents", "exact_match_rate", "review_rate", "decision_accuracy", "auto_created",
+                "auto_created_wrong"):  # fmt: skip
+        value = getattr(scores, key, None)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = round(float(value), 4) if isinstance(value, float) else value
+    if per_field:
+        out["macro_f1"] = round(sum(v["f1"] for v in per_field.values()) / len(per_field), 4)
+        out["per_field"] = per_field
+    if isinstance(scores, BaseModel):
+        out["mode"] = str(getattr(scores, "mode", ""))
+    return out
+
+
+def suite_metrics(suite: Suite, results: Sequence[CaseResult], intake_scores: Any = None) -> dict[str, Any]:
+    if suite == "exceptions":
+        return exceptions_metrics(results)
+    if suite == "security":
+        return security_metrics(results)
+    return intake_metrics(intake_scores)
+
+
+# --- which way is better, for compare -----------------------------------------------------------
+
+HIGHER_IS_BETTER = (
+    "success_rate",
+    "pass^",
+    "pass_rate",
+    "detection_rate",
+    "macro_f1",
+    "f1",
+    "accuracy",
+    "exact_match_rate",
+    "precision",
+    "recall",
+)
+LOWER_IS_BETTER = (
+    "attack_success_rate",
+    "false_quarantine_rate",
+    "false_flag_rate",
+    "policy_violations",
+    "unapproved_writes",
+    "instructions_followed",
+    "errors",
+    "cost_usd_per_task",
+    "tokens_per_task",
+    "tool_calls_per_task",
+    "auto_created_wrong",
+)
+RATE_METRICS = (
+    "success_rate",
+    "pass^",
+    "pass_rate",
+    "detection_rate",
+    "attack_success_rate",
+    "false_quarantine_rate",
+    "false_flag_rate",
+    "f1",
+    "accuracy",
+    "exact_match_rate",
+    "precision",
+    "recall",
+)
+
+
+def direction(metric: str) -> Literal["higher", "lower"] | None:
+    """Which way ``metric`` improves (None: informational, never a regression)."""
+    name = metric.split(".")[-1]
+    if any(name == m or name.startswith(m) for m in LOWER_IS_BETTER):
+        return "lower"
+    if any(name == m or name.startswith(m) or name.endswith(m) for m in HIGHER_IS_BETTER):
+        return "higher"
+    return None
+
+
+def is_rate(metric: str) -> bool:
+    name = metric.split(".")[-1]
+    return any(name.startswith(m) or name.endswith(m) for m in RATE_METRICS)
+
+
+def flatten(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of nested metrics as ``suite.metric`` -> value (categories included)."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            out[name] = float(value)
+        elif isinstance(value, Mapping):
+            out.update(flatten(value, f"{name}."))
+    return out

@@ -1,0 +1,114 @@
+"""The intake decision: create the order on our own, or hand it to a person.
+
+``auto_create`` only when every required field (customer, ship-to, and each line's SKU, quantity,
+unit and price) reaches its threshold and no finding blocks; a PO seen before with the same lines
+is a ``duplicate`` (nothing to create); a PO seen before with other lines is a ``revision`` (a
+person applies it: never automatic in this version); anything else goes to ``review`` with the
+reasons. When in doubt this module says review: a wrong order costs more than a question.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from core.domain import OrderCreate, OrderLineIn
+from core.errors import ValidationFailed
+from intake.validate import ValidatedOrder
+
+__all__ = ["DecisionKind", "IntakeDecision", "Thresholds", "decide", "to_order_create"]
+
+DecisionKind = Literal["auto_create", "review", "duplicate", "revision"]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Minimum confidence per required field for an automatic order.
+
+    Defaults: exact evidence scores 1.0 and a reviewer-taught mapping 0.97, both pass; a fuzzy
+    guess is capped at 0.8 (:data:`intake.validate.FUZZY_CAP`) and never passes. A missing price
+    (contract price applies, 0.95) and a missing unit (base unit assumed, 0.9) pass; a missing
+    ship-to passes only when the customer has a single address (0.9).
+    """
+
+    customer: float = 0.9
+    ship_to: float = 0.85
+    sku: float = 0.9
+    quantity: float = 0.95
+    uom: float = 0.9
+    price: float = 0.9
+
+    def for_field(self, path: str) -> float:
+        name = path.rsplit(".", 1)[-1] if path.startswith("lines[") else path
+        value = getattr(self, name, None)
+        if not isinstance(value, float):
+            raise ValidationFailed(f"no threshold for field {path!r}")
+        return value
+
+
+class IntakeDecision(BaseModel):
+    """What to do with one validated PO, and why."""
+
+    kind: DecisionKind
+    reasons: list[str] = Field(default_factory=list)
+    order: OrderCreate | None = None
+    """The order to create (``auto_create`` only)."""
+    low_fields: list[str] = Field(default_factory=list)
+    """Required fields below their threshold."""
+
+
+def required_fields(v: ValidatedOrder) -> list[str]:
+    out = ["customer", "ship_to"]
+    for ln in v.lines:
+        out += [f"lines[{ln.index}].{k}" for k in ("sku", "quantity", "uom", "price")]
+    return out
+
+
+def to_order_create(v: ValidatedOrder) -> OrderCreate:
+    """The OMS order for ``v``; raises ValidationFailed naming what is still missing."""
+    missing: list[str] = []
+    if v.customer_id is None:
+        missing.append("customer")
+    if v.ship_to_id is None:
+        missing.append("ship_to")
+    lines: list[OrderLineIn] = []
+    for ln in v.lines:
+        if ln.sku is None or ln.quantity is None or ln.quantity <= 0 or ln.unit_price is None:
+            gaps = [k for k in ("sku", "quantity", "unit_price") if getattr(ln, k) is None] or ["quantity"]
+            missing.append(f"line {ln.index + 1} ({', '.join(gaps)})")
+            continue
+        lines.append(OrderLineIn(sku=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price))
+    if not v.lines:
+        missing.append("lines")
+    if missing:
+        raise ValidationFailed("the order is incomplete: " + "; ".join(missing), missing=missing)
+    assert v.customer_id is not None
+    return OrderCreate(customer_id=v.customer_id, ship_to_id=v.ship_to_id, external_ref=v.po_number,
+                       promised_date=v.requested_delivery, lines=lines)  # fmt: skip
+
+
+def decide(validated: ValidatedOrder, thresholds: Thresholds | None = None) -> IntakeDecision:
+    """Deterministic and conservative; see the module docstring."""
+    t = thresholds or Thresholds()
+    v = validated
+    if v.duplicate_of is not None:
+        return IntakeDecision(kind="duplicate", reasons=[f"same PO and lines as document {v.duplicate_of}"])
+    reasons = [f.message for f in v.blocking]
+    low = [p for p in required_fields(v) if v.confidence.get(p, 0.0) < t.for_field(p)]
+    for p in low:
+        why = next((f.message for f in v.findings if f.field == p and f.severity != "info"), None)
+        reasons.append(
+            f"{p}: confidence {v.confidence.get(p, 0.0):.2f} < {t.for_field(p):.2f}" + (f" ({why})" if why else "")
+        )
+    if v.revision_of is not None:
+        return IntakeDecision(kind="revision", reasons=reasons, low_fields=low)
+    if reasons:
+        return IntakeDecision(kind="review", reasons=list(dict.fromkeys(reasons)), low_fields=low)
+    try:
+        order = to_order_create(v)
+    except ValidationFailed as exc:  # belt and braces: confident fields should always be complete
+        return IntakeDecision(kind="review", reasons=[exc.message])
+    return IntakeDecision(kind="auto_create", reasons=["every required field is confident; no blocking finding"],
+                          order=order)  # fmt: skip

@@ -1,0 +1,865 @@
+"""Validation and enrichment: a parsed :class:`~intake.model.PurchaseOrder` checked against what we
+know (customers, addresses, catalogue, contract prices, stock, earlier POs) -> :class:`ValidatedOrder`.
+
+Every required field gets a confidence in 0..1 and every doubt a :class:`IntakeFinding` with a
+reason a person can act on and, where one exists, the source pointer into the document. This module
+decides nothing: :mod:`intake.decide` turns confidences and findings into auto-create or review.
+It must never write an order, and never let a guess look like a fact: fuzzy matches are capped
+below the auto-create thresholds (see :data:`FUZZY_CAP`), so only exact evidence or something a
+reviewer taught us (:class:`LearnedMappings`) can create an order without a person.
+
+Customer identification, strongest first: ISA06/GS02 sender id = ``edi_id``; GLN; account number;
+sender e-mail address, then its domain; buyer name (fuzzy, last resort). Part numbers: learned
+cross-reference for this customer, exact SKU, vendor part number = SKU, else fuzzy on product
+names/descriptions (``difflib``; ``rapidfuzz`` is not a dependency).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from difflib import SequenceMatcher
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core.clock import Clock
+from core.db.engine import Database
+from core.db.tables_intake import IntakeMappingRow, IntakeReceivedPORow
+from core.domain import Address, Customer, Product
+from core.errors import NotFound, ValidationFailed
+from intake.extract import SpanSource, detect_injection
+from intake.model import Finding, Party, PurchaseOrder, Severity, Source
+from intake.x12 import EnvelopeIds
+from tools.base import ToolEnv
+
+__all__ = [
+    "FUZZY_CAP",
+    "PRICE_TOLERANCE",
+    "UOM_ALIASES",
+    "DocumentFacts",
+    "IntakeContext",
+    "IntakeFinding",
+    "LearnedMappings",
+    "LineDiff",
+    "ReceivedPOs",
+    "ValidatedLine",
+    "ValidatedOrder",
+    "fingerprint",
+    "normalize_po_number",
+    "normalize_uom",
+    "validate",
+]
+
+PRICE_TOLERANCE = Decimal("0.02")
+"""A stated unit price within 2% of the contract price is accepted (the contract price applies)."""
+FUZZY_CAP = 0.8
+"""Highest confidence a fuzzy match (part description, buyer name, address) may get: below every
+default auto-create threshold, so a guess always reaches a person."""
+MAX_LEAD_DAYS = 366
+"""A requested delivery further out than this is treated as a typo."""
+
+UOM_ALIASES: dict[str, str] = {
+    "EA": "EA", "EACH": "EA", "PC": "EA", "PCS": "EA", "PCE": "EA", "PIECE": "EA", "UN": "EA", "UNIT": "EA",
+    "C62": "EA", "H87": "EA", "CS": "CS", "CA": "CS", "CASE": "CS", "CT": "CS", "CTN": "CS", "CARTON": "CS",
+    "PL": "PL", "PLT": "PL", "PALLET": "PL", "PX": "PL", "PF": "PL",
+}  # fmt: skip
+"""Common unit codes (X12 355, UN/ECE rec 20, plain words) -> our UOM codes."""
+
+FindingSeverity = Literal["error", "warning", "info"]
+
+
+class IntakeFinding(BaseModel):
+    """One doubt (or notable fact) about a PO, with the field it concerns and where it came from."""
+
+    code: str
+    severity: FindingSeverity = "warning"
+    message: str
+    field: str | None = None
+    """Field path in the validated order: ``customer``, ``ship_to``, ``lines[2].sku``, ``po_date``."""
+    blocking: bool = False
+    """True: the order must not be created without a person, whatever the confidences say."""
+    source: Source | None = None
+
+
+class LineDiff(BaseModel):
+    """One difference between a revision and the PO it revises."""
+
+    change: Literal["added", "removed", "quantity", "price"]
+    key: str
+    """SKU (or the customer's part number when unresolved)."""
+    before: str | None = None
+    after: str | None = None
+
+
+class ValidatedLine(BaseModel):
+    index: int
+    line_number: str | None = None
+    customer_part: str | None = None
+    description: str | None = None
+    sku: str | None = None
+    sku_method: Literal["reviewer", "learned", "exact", "vendor", "fuzzy"] | None = None
+    candidates: list[tuple[str, float]] = Field(default_factory=list)
+    """Best fuzzy candidates ``(sku, score)`` for a reviewer, best first."""
+    ordered_quantity: Decimal | None = None
+    unit: str | None = None
+    """The unit as the document stated it."""
+    uom: str | None = None
+    """Our UOM code (``EA``/``CS``/``PL``)."""
+    uom_factor: int | None = None
+    quantity: int | None = None
+    """Quantity in base units (what the order line holds)."""
+    stated_price: Decimal | None = None
+    """The document's price per its unit."""
+    contract_price: Decimal | None = None
+    """Our contract price per base unit."""
+    unit_price: Decimal | None = None
+    """The price per base unit the order will carry (the contract price when the PO agrees)."""
+    atp: int | None = None
+
+
+class ValidatedOrder(BaseModel):
+    """A PO checked and enriched, with per-field confidence; JSON-serialisable for checkpoints."""
+
+    document_id: str | None = None
+    po_index: int = 0
+    channel: str = "api"
+    purchase_order: PurchaseOrder
+    customer_id: str | None = None
+    customer_name: str | None = None
+    ship_to_id: str | None = None
+    po_number: str | None = None
+    requested_delivery: date | None = None
+    lines: list[ValidatedLine] = Field(default_factory=list)
+    confidence: dict[str, float] = Field(default_factory=dict)
+    """Field path -> 0..1: ``customer``, ``ship_to``, ``lines[i].sku|quantity|uom|price``."""
+    findings: list[IntakeFinding] = Field(default_factory=list)
+    fingerprint: str | None = None
+    duplicate_of: str | None = None
+    """Document id of the identical PO received before."""
+    revision_of: str | None = None
+    """Document id of the earlier version this PO changes."""
+    revision_order_id: str | None = None
+    diff: list[LineDiff] = Field(default_factory=list)
+
+    @property
+    def blocking(self) -> list[IntakeFinding]:
+        return [f for f in self.findings if f.blocking]
+
+    def line_signature(self) -> list[dict[str, str]]:
+        """Normalized lines for duplicate/revision checks, independent of the channel's formatting."""
+        out = []
+        for ln in self.lines:
+            key = ln.sku or (ln.customer_part or ln.description or f"#{ln.index}").upper()
+            price = ln.unit_price if ln.unit_price is not None else ln.stated_price
+            qty = ln.quantity if ln.quantity is not None else ln.ordered_quantity
+            out.append({"key": key, "quantity": str(qty), "unit_price": "" if price is None else f"{price:.2f}"})
+        return sorted(out, key=lambda d: (d["key"], d["quantity"], d["unit_price"]))
+
+
+# --- learned mappings and received POs (the stores validation reads) ------------------------------
+
+
+def _norm_key(value: str) -> str:
+    return re.sub(r"\s+", " ", value.strip().upper())[:128]
+
+
+class LearnedMappings:
+    """What reviewers taught us, per customer: their part number -> our SKU, their unit -> our UOM."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def lookup(self, customer_id: str, kind: Literal["part", "uom"], value: str) -> str | None:
+        with self.db.begin() as s:
+            row = s.scalars(
+                select(IntakeMappingRow).where(
+                    IntakeMappingRow.customer_id == customer_id,
+                    IntakeMappingRow.kind == kind,
+                    IntakeMappingRow.source_value == _norm_key(value),
+                )
+            ).first()
+            return None if row is None else row.target_value
+
+    def remember(self, customer_id: str, kind: Literal["part", "uom"], value: str, target: str, *, by: str) -> None:
+        """Store (or replace) one mapping; the latest correction wins."""
+        if not value.strip() or not target.strip():
+            raise ValidationFailed("a mapping needs a value and a target")
+        key = _norm_key(value)
+        for _attempt in range(2):
+            try:
+                with self.db.begin() as s:
+                    row = s.scalars(
+                        select(IntakeMappingRow).where(
+                            IntakeMappingRow.customer_id == customer_id,
+                            IntakeMappingRow.kind == kind,
+                            IntakeMappingRow.source_value == key,
+                        )
+                    ).first()
+                    if row is None:
+                        s.add(IntakeMappingRow(customer_id=customer_id, kind=kind, source_value=key,
+                                               target_value=target.strip(), created_by=by,
+                                               created_at=self.clock.now(), times_used=0))  # fmt: skip
+                    else:
+                        row.target_value, row.created_by, row.created_at = target.strip(), by, self.clock.now()
+                return
+            except IntegrityError:  # pragma: no cover - two reviewers taught the same thing at once
+                continue
+
+    def all(self, customer_id: str) -> dict[tuple[str, str], str]:
+        with self.db.begin() as s:
+            rows = s.scalars(select(IntakeMappingRow).where(IntakeMappingRow.customer_id == customer_id))
+            return {(r.kind, r.source_value): r.target_value for r in rows}
+
+
+class ReceivedPOs:
+    """Fingerprints of POs taken in, for duplicate and revision detection across channels."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def previous(self, fp: str, *, exclude_document: str | None) -> IntakeReceivedPORow | None:
+        """The latest non-duplicate PO with this fingerprint from another document."""
+        with self.db.begin() as s:
+            q = select(IntakeReceivedPORow).where(
+                IntakeReceivedPORow.fingerprint == fp, IntakeReceivedPORow.kind != "duplicate"
+            )
+            if exclude_document is not None:
+                q = q.where(IntakeReceivedPORow.document_id != exclude_document)
+            q = q.order_by(IntakeReceivedPORow.received_at.desc(), IntakeReceivedPORow.id.desc())
+            row = s.scalars(q).first()
+            if row is not None:
+                s.expunge(row)
+            return row
+
+    def record(self, v: ValidatedOrder, *, kind: str, order_id: str | None = None) -> None:
+        """Remember ``v`` (one row per document and PO index, updated on a second call); POs without a
+        fingerprint (no customer or no PO number) are not remembered."""
+        if v.fingerprint is None or v.document_id is None or v.customer_id is None:
+            return
+        with self.db.begin() as s:
+            row = s.scalars(
+                select(IntakeReceivedPORow).where(
+                    IntakeReceivedPORow.document_id == v.document_id, IntakeReceivedPORow.po_index == v.po_index
+                )
+            ).first()
+            if row is not None:  # the same PO again (re-validated after a correction): keep it current
+                row.lines, row.kind = v.line_signature(), kind
+                if order_id is not None:
+                    row.order_id = order_id
+                return
+            s.add(IntakeReceivedPORow(fingerprint=v.fingerprint, customer_id=v.customer_id,
+                                      po_number=(v.po_number or "")[:128], document_id=v.document_id,
+                                      po_index=v.po_index, kind=kind, lines=v.line_signature(), order_id=order_id,
+                                      received_at=self.clock.now()))  # fmt: skip
+
+    def set_order(self, document_id: str, po_index: int, order_id: str) -> None:
+        with self.db.begin() as s:
+            row = s.scalars(
+                select(IntakeReceivedPORow).where(
+                    IntakeReceivedPORow.document_id == document_id, IntakeReceivedPORow.po_index == po_index
+                )
+            ).first()
+            if row is not None:
+                row.order_id = order_id
+
+
+# --- context ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntakeContext:
+    """What the document's envelope says about its sender, plus the stores validation reads."""
+
+    channel: str = "api"
+    document_id: str | None = None
+    po_index: int = 0
+    sender: str | None = None
+    """E-mail address of whoever sent the order (the original sender of a forwarded chain)."""
+    isa_sender_id: str | None = None
+    gs_sender_id: str | None = None
+    parser_findings: Sequence[Finding] = ()
+    mappings: LearnedMappings | None = None
+    received: ReceivedPOs | None = None
+    price_tolerance: Decimal = PRICE_TOLERANCE
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    """Values a reviewer set: ``customer``, ``ship_to`` (address id), ``lines[i].sku``, ``lines[i].uom``."""
+
+
+class DocumentFacts(BaseModel):
+    """The JSON-serialisable part of :class:`IntakeContext` (what the envelope said), kept with review
+    items and checkpoints so that a PO can be validated again later."""
+
+    channel: str = "api"
+    document_id: str | None = None
+    po_index: int = 0
+    sender: str | None = None
+    isa_sender_id: str | None = None
+    """ISA06 (X12) or the UNB sender (EDIFACT)."""
+    gs_sender_id: str | None = None
+    envelope: EnvelopeIds | None = None
+    parser_findings: list[Finding] = Field(default_factory=list)
+
+    def context(
+        self,
+        *,
+        mappings: LearnedMappings | None = None,
+        received: ReceivedPOs | None = None,
+        overrides: Mapping[str, str] | None = None,
+    ) -> IntakeContext:
+        return IntakeContext(channel=self.channel, document_id=self.document_id, po_index=self.po_index,
+                             sender=self.sender, isa_sender_id=self.isa_sender_id, gs_sender_id=self.gs_sender_id,
+                             parser_findings=tuple(self.parser_findings), mappings=mappings, received=received,
+                             overrides=dict(overrides or {}))  # fmt: skip
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def normalize_po_number(po_number: str) -> str:
+    """``po-4711 / A`` -> ``PO4711A``: what is left when formatting differences are dropped."""
+    return re.sub(r"[^A-Z0-9]", "", po_number.upper())
+
+
+def fingerprint(customer_id: str, po_number: str) -> str:
+    return hashlib.sha256(f"{customer_id}|{normalize_po_number(po_number)}".encode()).hexdigest()
+
+
+def normalize_uom(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    return UOM_ALIASES.get(raw.strip().upper().rstrip("."))
+
+
+def _ratio(a: str, b: str) -> float:
+    return SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+_STREET_ABBR = {
+    "street": "st", "avenue": "ave", "av": "ave", "road": "rd", "drive": "dr", "boulevard": "blvd", "lane": "ln",
+    "parkway": "pkwy", "court": "ct", "place": "pl", "highway": "hwy", "suite": "ste", "north": "n", "south": "s",
+    "east": "e", "west": "w", "circle": "cir", "terrace": "ter", "way": "way",
+}  # fmt: skip
+
+
+def _street(text: str) -> str:
+    return " ".join(_STREET_ABBR.get(w, w) for w in _words(text).split())
+
+
+def _money(v: Decimal) -> Decimal:
+    return v.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+class _Builder:
+    def __init__(self, po: PurchaseOrder, ctx: IntakeContext) -> None:
+        self.po = po
+        self.ctx = ctx
+        self.v = ValidatedOrder(document_id=ctx.document_id, po_index=ctx.po_index, channel=ctx.channel,
+                                purchase_order=po, po_number=po.po_number)  # fmt: skip
+
+    def find(self, code: str, message: str, *, fld: str | None = None, severity: FindingSeverity = "warning",
+             blocking: bool = False, source_key: str | None = None, source: Source | None = None) -> None:  # fmt: skip
+        src = source if source is not None else (self.po.source_of(source_key) if source_key else None)
+        self.v.findings.append(IntakeFinding(code=code, severity=severity, message=message, field=fld,
+                                             blocking=blocking, source=src))  # fmt: skip
+
+    def conf(self, fld: str, value: float) -> None:
+        self.v.confidence[fld] = round(max(0.0, min(1.0, value)), 3)
+
+
+# --- steps ----------------------------------------------------------------------------------------
+
+
+def _identify_customer(b: _Builder, customers: list[Customer]) -> Customer | None:
+    po, ctx = b.po, b.ctx
+    forced = ctx.overrides.get("customer")
+    if forced:
+        chosen = next((c for c in customers if c.id == forced), None)
+        if chosen is None:
+            raise ValidationFailed(f"no customer {forced!r}", field="customer")
+        b.conf("customer", 1.0)
+        b.find("set_by_reviewer", f"customer set to {chosen.id} by a reviewer", fld="customer", severity="info")
+        return chosen
+    votes: list[tuple[Customer, float, str]] = []
+    by_edi = {c.edi_id.upper(): c for c in customers if c.edi_id}
+    for label, sid in (("ISA06 sender id", ctx.isa_sender_id), ("GS02 sender id", ctx.gs_sender_id)):
+        if sid and sid.strip().upper() in by_edi:
+            votes.append((by_edi[sid.strip().upper()], 1.0, f"{label} {sid.strip()} is its EDI id"))
+    ids = [(p.id.strip(), p) for p in po.parties if p.id] + [(r.value.strip(), None) for r in po.references]
+    by_gln = {c.gln: c for c in customers if c.gln}
+    by_account = {c.account_number.upper(): c for c in customers}
+    for value, party in ids:
+        if value in by_gln and (party is None or party.role not in ("SE", "VN", "SU", "SF")):
+            votes.append((by_gln[value], 1.0, f"GLN {value}"))
+        elif value.upper() in by_account:
+            votes.append((by_account[value.upper()], 0.95, f"account number {value}"))
+        elif value.upper() in by_edi and party is not None and party.role in ("BY", "OB", "BT", "IV"):
+            votes.append((by_edi[value.upper()], 0.95, f"buyer id {value} is its EDI id"))
+    if ctx.sender and "@" in ctx.sender:
+        addr = ctx.sender.strip().lower()
+        domain = addr.rsplit("@", 1)[1]
+        exact = [c for c in customers if c.email.lower() == addr]
+        if exact:
+            votes.append((exact[0], 1.0, f"sender {addr} is its address"))
+        else:
+            dom = [c for c in customers if c.email_domain.lower() == domain]
+            if len(dom) == 1:
+                votes.append((dom[0], 0.95, f"sender domain {domain}"))
+    if votes:
+        winners = {c.id for c, _, _ in votes}
+        best = max(votes, key=lambda t: t[1])
+        if len(winners) > 1:
+            b.find("customer_conflict", "the document points at different customers: "
+                   + "; ".join(f"{c.id} ({why})" for c, _, why in votes), fld="customer", blocking=True)  # fmt: skip
+            b.conf("customer", 0.4)
+        else:
+            b.conf("customer", best[1])
+        b.find("customer_identified", f"customer {best[0].id} ({best[0].name}) by {best[2]}", fld="customer",
+               severity="info")  # fmt: skip
+        return best[0]
+    # Last resort: the buyer's (or bill-to, ship-to) name, fuzzy.
+    names = [p.name for p in (po.buyer, po.bill_to, po.ship_to) if p is not None and p.name]
+    best_c, best_s = None, 0.0
+    for name in names:
+        for c in customers:
+            s = _ratio(_words(name), _words(c.name))
+            if s > best_s:
+                best_c, best_s = c, s
+    if best_c is not None and best_s >= 0.75:
+        b.conf("customer", min(FUZZY_CAP, best_s * 0.85))
+        b.find("customer_fuzzy", f"customer guessed as {best_c.id} ({best_c.name}) from the name {names[0]!r} "
+               f"(similarity {best_s:.2f}); please confirm", fld="customer")  # fmt: skip
+        return best_c
+    b.conf("customer", 0.0)
+    b.find("customer_unknown", "no sender id, GLN, account number, sender address or name matches a customer",
+           fld="customer", blocking=True)  # fmt: skip
+    return None
+
+
+_CITY_LINE_RE = re.compile(
+    r"^\s*(?P<city>[A-Za-z .'-]+?)\s*,?\s+(?P<state>[A-Z]{2})\.?\s+(?P<zip>\d{5})(?:-\d{4})?\s*$"
+)
+
+
+def _address_parts(party: Party) -> tuple[str, str | None, str | None, str | None]:
+    """Street, city, state, postal code; a ``City, ST 12345`` line in the address lines counts too."""
+    lines = list(party.address_lines)
+    city, state, postal = party.city, party.state, party.postal_code
+    if city is None and postal is None:
+        for i in range(len(lines) - 1, -1, -1):
+            m = _CITY_LINE_RE.match(lines[i])
+            if m:
+                city, state, postal = m.group("city"), m.group("state"), m.group("zip")
+                del lines[i]
+                break
+    return " ".join(lines), city, state, postal
+
+
+def _address_score(party: Party, a: Address) -> float:
+    street, city, state, postal = _address_parts(party)
+    parts: list[tuple[float, float]] = []
+    if street:
+        s1 = _street(street)
+        s2 = _street(a.street)
+        parts.append((0.45, 1.0 if s1 == s2 else _ratio(s1, s2)))
+    if city:
+        parts.append((0.2, 1.0 if _words(city) == _words(a.city) else _ratio(_words(city), _words(a.city))))
+    if state:
+        parts.append((0.1, 1.0 if state.strip().upper() == a.state.upper() else 0.0))
+    if postal:
+        parts.append((0.25, 1.0 if postal.strip()[:5] == a.postal_code[:5] else 0.0))
+    weight = sum(w for w, _ in parts)
+    if weight < 0.5:  # a name alone, or a city alone, is not an address
+        return 0.0
+    return sum(w * s for w, s in parts) / weight
+
+
+def _ship_to(b: _Builder, env: ToolEnv, customer: Customer) -> None:
+    addresses = env.adapters.oms.addresses(customer.id)
+    forced = b.ctx.overrides.get("ship_to")
+    if forced:
+        if not any(a.id == forced for a in addresses):
+            raise ValidationFailed(f"address {forced!r} is not one of {customer.id}'s addresses", field="ship_to")
+        b.v.ship_to_id = forced
+        b.conf("ship_to", 1.0)
+        b.find("set_by_reviewer", f"ship-to set to {forced} by a reviewer", fld="ship_to", severity="info")
+        return
+    party = b.po.ship_to
+    if party is None or not (party.address_lines or party.city or party.postal_code or party.id):
+        if len(addresses) == 1:
+            b.v.ship_to_id = addresses[0].id
+            b.conf("ship_to", 0.9)
+            b.find("ship_to_default", f"no ship-to on the PO; the customer's only address {addresses[0].id} applies",
+                   fld="ship_to", severity="info")  # fmt: skip
+        else:
+            b.conf("ship_to", 0.0)
+            b.find("ship_to_missing", f"no ship-to on the PO and the customer has {len(addresses)} addresses",
+                   fld="ship_to")  # fmt: skip
+        return
+    k = b.po.parties.index(party)
+    if party.id and any(a.id == party.id.strip() for a in addresses):
+        b.v.ship_to_id = party.id.strip()
+        b.conf("ship_to", 1.0)
+        return
+    scored = sorted(((_address_score(party, a), a) for a in addresses), key=lambda t: -t[0])
+    src = f"parties[{k}].address_lines[0]"
+    if not scored or scored[0][0] < 0.75:
+        b.conf("ship_to", 0.0)
+        fields = (" ".join(party.address_lines), party.city, party.state, party.postal_code)
+        described = ", ".join(x for x in fields if x)
+        b.find("unknown_ship_to", f"ship-to {described!r} matches none of the customer's {len(addresses)} known "
+               "addresses", fld="ship_to", source_key=src)  # fmt: skip
+        return
+    score, addr = scored[0]
+    second = scored[1][0] if len(scored) > 1 else 0.0
+    b.v.ship_to_id = addr.id
+    if score >= 0.98 and second < 0.9:
+        b.conf("ship_to", 1.0)
+    elif score >= 0.9 and second < 0.8:
+        b.conf("ship_to", 0.9)
+        b.find("ship_to_normalized", f"ship-to matched address {addr.id} ({addr.street}, {addr.city}) "
+               f"with small differences (score {score:.2f})", fld="ship_to", severity="info",
+               source_key=src)  # fmt: skip
+    else:
+        b.conf("ship_to", min(FUZZY_CAP, score))
+        b.find("ship_to_fuzzy", f"ship-to probably address {addr.id} ({addr.street}, {addr.city}), "
+               f"score {score:.2f}; please confirm", fld="ship_to", source_key=src)  # fmt: skip
+
+
+def _catalogue(env: ToolEnv, ids: Iterable[str]) -> dict[str, Product]:
+    out: dict[str, Product] = {}
+    for value in dict.fromkeys(i.strip() for i in ids if i and i.strip()):
+        try:
+            out[value.upper()] = env.adapters.oms.get_product(value)
+        except NotFound:
+            try:
+                out[value.upper()] = env.adapters.oms.get_product(value.upper())
+            except NotFound:
+                continue
+    return out
+
+
+def _fuzzy_candidates(env: ToolEnv, text: str) -> list[tuple[str, float]]:
+    """Best catalogue matches for a free-text description: candidates by word search, scored by similarity."""
+    needle = _words(text)
+    words = sorted({w for w in needle.split() if len(w) >= 3 and not w.isdigit()}, key=lambda w: (-len(w), w))[:8]
+    if not words:
+        return []
+    pool: dict[str, Product] = {}
+    for w in words:
+        for p in env.adapters.oms.search_products(w, limit=50):
+            pool[p.sku] = p
+    scored = []
+    for p in pool.values():
+        s = max(_ratio(needle, _words(p.name)), 0.9 * _ratio(needle, _words(p.description)[: len(needle) + 40]))
+        scored.append((p.sku, round(s, 3)))
+    scored.sort(key=lambda t: (-t[1], t[0]))
+    return scored[:3]
+
+
+def _map_lines(b: _Builder, env: ToolEnv, customer: Customer | None) -> None:
+    po, ctx = b.po, b.ctx
+    learned = ctx.mappings.all(customer.id) if (ctx.mappings is not None and customer is not None) else {}
+    all_ids = [pid.value for ln in po.lines for pid in ln.product_ids]
+    known = _catalogue(env, all_ids)
+
+    for i, ln in enumerate(po.lines):
+        p = f"lines[{i}]"
+        vl = ValidatedLine(index=i, line_number=ln.line_number, description=ln.description,
+                           ordered_quantity=ln.quantity, unit=ln.unit, stated_price=ln.unit_price)  # fmt: skip
+        part = ln.buyer_part_number or ln.vendor_part_number or (ln.product_ids[0].value if ln.product_ids else None)
+        vl.customer_part = part
+        id_src = f"{p}.product_ids[0]"
+        # 0. a reviewer's word, 1. learned cross-reference, 2. exact SKU (any id), 3. fuzzy on the description
+        forced = ctx.overrides.get(f"{p}.sku")
+        if forced:
+            vl.sku, vl.sku_method = env.adapters.oms.get_product(forced).sku, "reviewer"
+            b.conf(f"{p}.sku", 1.0)
+        for pid in ln.product_ids if vl.sku is None else ():
+            sku = learned.get(("part", _norm_key(pid.value)))
+            if sku:
+                vl.sku, vl.sku_method = sku, "learned"
+                b.conf(f"{p}.sku", 0.97)
+                b.find("sku_learned", f"part {pid.value} -> {sku} (taught by a reviewer)", fld=f"{p}.sku",
+                       severity="info", source_key=id_src)  # fmt: skip
+                break
+        if vl.sku is None:
+            for pid in ln.product_ids:
+                prod = known.get(pid.value.strip().upper())
+                if prod is not None:
+                    vl.sku = prod.sku
+                    vl.sku_method = "vendor" if pid.qualifier in ("VN", "VP", "SA", "MF", "VA") else "exact"
+                    b.conf(f"{p}.sku", 1.0)
+                    break
+        if vl.sku is None:
+            text = " ".join(x for x in (ln.description, *ln.descriptions) if x) or (part or "")
+            cands = _fuzzy_candidates(env, text) if text.strip() else []
+            vl.candidates = cands
+            if cands and cands[0][1] >= 0.6:
+                vl.sku, vl.sku_method = cands[0][0], "fuzzy"
+                b.conf(f"{p}.sku", min(FUZZY_CAP, cands[0][1] * 0.85))
+                b.find("sku_fuzzy", f"line {i + 1}: part {part or '(none)'} is not ours; the description looks like "
+                       f"{cands[0][0]} (similarity {cands[0][1]:.2f}); please confirm", fld=f"{p}.sku",
+                       source_key=id_src if part else f"{p}.description")  # fmt: skip
+            else:
+                b.conf(f"{p}.sku", 0.0)
+                hint = f"; closest {cands[0][0]} ({cands[0][1]:.2f})" if cands else ""
+                b.find("unknown_part", f"line {i + 1}: part {part or '(none)'} matches no product{hint}",
+                       fld=f"{p}.sku", source_key=id_src if part else None)  # fmt: skip
+        _units_and_price(b, env, customer, vl, learned)
+        b.v.lines.append(vl)
+
+
+def _units_and_price(
+    b: _Builder, env: ToolEnv, customer: Customer | None, vl: ValidatedLine, learned: dict[tuple[str, str], str]
+) -> None:
+    p = f"lines[{vl.index}]"
+    oms = env.adapters.oms
+    # --- unit ---
+    uom: str | None = None
+    uom_conf = 0.0
+    forced = b.ctx.overrides.get(f"{p}.uom")
+    if forced:
+        uom, uom_conf = normalize_uom(forced) or forced.strip().upper(), 1.0
+    elif vl.unit:
+        uom = learned.get(("uom", _norm_key(vl.unit))) or normalize_uom(vl.unit)
+        uom_conf = 1.0 if uom else 0.0
+        if uom is None:
+            b.find("unknown_uom", f"line {vl.index + 1}: unit {vl.unit!r} is not one we know", fld=f"{p}.uom",
+                   source_key=f"{p}.unit")  # fmt: skip
+    else:
+        uom, uom_conf = None, 0.9  # decided below: base unit, unless the price says cases
+    factor: int | None = None
+    if vl.sku is not None:
+        try:
+            contract = oms.prices(customer.id, [vl.sku])[vl.sku] if customer is not None else None
+        except NotFound:
+            contract = None
+        vl.contract_price = contract
+        if uom is None and vl.unit is None:
+            uom = oms.get_product(vl.sku).base_uom
+            if vl.stated_price is not None and contract is not None:
+                # No unit stated: the price tells whether they mean eaches or cases.
+                for code in ("EA", "CS", "PL"):
+                    try:
+                        f = oms.uom_factor(vl.sku, code)
+                    except NotFound:
+                        continue
+                    if abs(vl.stated_price - contract * f) <= contract * f * b.ctx.price_tolerance:
+                        uom, uom_conf = code, 1.0 if code == "EA" else 0.9
+                        break
+            if uom_conf < 1.0:
+                b.find("uom_assumed", f"line {vl.index + 1}: no unit stated; {uom} assumed", fld=f"{p}.uom",
+                       severity="info")  # fmt: skip
+        if uom is not None:
+            try:
+                factor = oms.uom_factor(vl.sku, uom)
+            except NotFound:
+                uom_conf = 0.0
+                b.find("uom_not_sold", f"line {vl.index + 1}: {vl.sku} is not sold by the {uom}", fld=f"{p}.uom",
+                       source_key=f"{p}.unit")  # fmt: skip
+    vl.uom, vl.uom_factor = uom, factor
+    b.conf(f"{p}.uom", uom_conf if vl.sku is not None else min(uom_conf, 0.5))
+    # --- quantity ---
+    q = vl.ordered_quantity
+    if q is None or q <= 0:
+        b.conf(f"{p}.quantity", 0.0)
+        b.find("bad_quantity", f"line {vl.index + 1}: quantity {q if q is not None else '(missing)'} is not a "
+               "positive number", fld=f"{p}.quantity", source_key=f"{p}.quantity")  # fmt: skip
+    else:
+        base = q * (factor or 1)
+        if base != base.to_integral_value():
+            b.conf(f"{p}.quantity", 0.0)
+            b.find("fractional_quantity", f"line {vl.index + 1}: {q} {uom or ''} is {base} base units, not a whole "
+                   "number", fld=f"{p}.quantity", source_key=f"{p}.quantity")  # fmt: skip
+        else:
+            vl.quantity = int(base)
+            b.conf(f"{p}.quantity", 1.0 if factor is not None else 0.5)
+    # --- price ---
+    contract = vl.contract_price
+    if vl.sku is None or contract is None:
+        b.conf(f"{p}.price", 0.0)
+        return
+    if vl.stated_price is None:
+        vl.unit_price = contract
+        b.conf(f"{p}.price", 0.95)
+        b.find("price_missing", f"line {vl.index + 1}: no price stated; contract price {contract} applies",
+               fld=f"{p}.price", severity="info")  # fmt: skip
+        return
+    per_base = vl.stated_price / Decimal(factor or 1)
+    ok = per_base == 0 if contract == 0 else abs(per_base - contract) <= contract * b.ctx.price_tolerance
+    if ok:
+        vl.unit_price = contract
+        b.conf(f"{p}.price", 1.0)
+        if _money(per_base) != contract:
+            b.find("price_rounded", f"line {vl.index + 1}: stated {_money(per_base)} per {uom or 'unit'} is within "
+                   f"tolerance of the contract price {contract}; the contract price applies", fld=f"{p}.price",
+                   severity="info", source_key=f"{p}.unit_price")  # fmt: skip
+    else:
+        vl.unit_price = None
+        b.conf(f"{p}.price", 0.0)
+        base_uom = oms.get_product(vl.sku).base_uom
+        per = f" ({_money(per_base)} per {base_uom})" if (factor or 1) != 1 else ""
+        b.find("price_mismatch", f"line {vl.index + 1}: {vl.sku} at {vl.stated_price} per {vl.unit or uom}{per} "
+               f"but the contract price is {contract} per {base_uom}", fld=f"{p}.price",
+               source_key=f"{p}.unit_price")  # fmt: skip
+
+
+def _atp(b: _Builder, env: ToolEnv) -> None:
+    skus = sorted({ln.sku for ln in b.v.lines if ln.sku})
+    if not skus:
+        return
+    atp = env.adapters.wms.atp(skus)
+    need: dict[str, int] = {}
+    for ln in b.v.lines:
+        if ln.sku and ln.quantity:
+            need[ln.sku] = need.get(ln.sku, 0) + ln.quantity
+    for ln in b.v.lines:
+        if ln.sku is None:
+            continue
+        ln.atp = sum(atp.get(ln.sku, {}).values())
+        if ln.sku in need and ln.atp < need[ln.sku]:
+            b.find("short_stock", f"line {ln.index + 1}: {need[ln.sku]} of {ln.sku} ordered, {ln.atp} available "
+                   "across all nodes (the rest would be backordered)", fld=f"lines[{ln.index}].quantity")  # fmt: skip
+
+
+def _dates(b: _Builder, today: date) -> None:
+    po = b.po
+    b.v.requested_delivery = po.requested_delivery_date
+    if po.po_date is not None and po.po_date > today + timedelta(days=1):
+        b.find("po_date_future", f"PO date {po.po_date} is in the future (today is {today})", fld="po_date",
+               blocking=True, source_key="po_date")  # fmt: skip
+    rd = po.requested_delivery_date
+    if rd is None:
+        return
+    if po.po_date is not None and rd < po.po_date:
+        b.find("delivery_before_po_date", f"requested delivery {rd} is before the PO date {po.po_date}",
+               fld="requested_delivery", blocking=True)  # fmt: skip
+    elif rd < today:
+        b.find("delivery_in_past", f"requested delivery {rd} has passed (today is {today})", fld="requested_delivery",
+               blocking=True)  # fmt: skip
+    elif rd > (po.po_date or today) + timedelta(days=MAX_LEAD_DAYS):
+        b.find("delivery_far_out", f"requested delivery {rd} is more than a year out", fld="requested_delivery",
+               blocking=True)  # fmt: skip
+
+
+def _free_text(po: PurchaseOrder) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for k, p in enumerate(po.parties):
+        out += [(f"parties[{k}].name", t) for t in (p.name, *p.additional_names) if t]
+        out += [(f"parties[{k}].address_lines[{j}]", t) for j, t in enumerate(p.address_lines)]
+    out += [(f"references[{k}].value", r.description or "") for k, r in enumerate(po.references) if r.description]
+    out += [(f"contacts[{k}].name", c.name) for k, c in enumerate(po.contacts) if c.name]
+    for i, ln in enumerate(po.lines):
+        texts = dict.fromkeys(x for x in (ln.description, *ln.descriptions) if x)
+        out += [(f"lines[{i}].description", t) for t in texts]
+        out += [(f"lines[{i}].allowances_charges", a.description) for a in ln.allowances_charges if a.description]
+    return out
+
+
+def _span_source(src: Source | None) -> SpanSource:
+    def make(start: int, end: int) -> Source:
+        return src or Source(kind="manual", span=(start, end))
+
+    return make
+
+
+def _injection(b: _Builder) -> None:
+    seen = False
+    for f in b.ctx.parser_findings:
+        if f.code == "injection_suspected":
+            seen = True
+            b.find("injection_suspected", f.message, blocking=True, source=f.source)
+    for key, text in _free_text(b.po):
+        src = b.po.source_of(key)
+        hits = detect_injection(text, _span_source(src))
+        for h in hits:
+            seen = True
+            b.find("injection_suspected", f"{key}: {h.message}", fld=key, blocking=True, source=h.source)
+    if seen:
+        b.find("injection_guard", "the document contains instructions aimed at the system; they were ignored and "
+               "a person must review the order", severity="error", blocking=True)  # fmt: skip
+
+
+def _parser_findings(b: _Builder) -> None:
+    for f in b.ctx.parser_findings:
+        if f.code == "injection_suspected":
+            continue
+        if f.severity is Severity.ERROR:
+            b.find(f.code, f.message, severity="error", blocking=True, source=f.source)
+    po = b.po
+    if po.declared_line_count is not None and po.declared_line_count != len(po.lines):
+        b.find("line_count_mismatch", f"the PO declares {po.declared_line_count} lines but has {len(po.lines)}",
+               blocking=True)  # fmt: skip
+    if not po.lines:
+        b.find("no_lines", "the PO has no line items", blocking=True)
+    if po.purpose_code in ("01", "1", "03", "3"):
+        b.find("cancellation", f"purpose code {po.purpose_code}: the sender cancels or deletes this PO",
+               blocking=True, source_key="purpose_code")  # fmt: skip
+
+
+def _duplicates(b: _Builder, customer: Customer | None) -> None:
+    v = b.v
+    if customer is None or not v.po_number or not normalize_po_number(v.po_number):
+        if not v.po_number:
+            b.find("po_number_missing", "the PO has no PO number; duplicates cannot be detected", fld="po_number",
+                   blocking=True)  # fmt: skip
+        return
+    v.fingerprint = fingerprint(customer.id, v.po_number)
+    if b.ctx.received is None:
+        return
+    prev = b.ctx.received.previous(v.fingerprint, exclude_document=v.document_id)
+    if prev is None:
+        return
+    before = {d["key"]: d for d in prev.lines}
+    after = {d["key"]: d for d in v.line_signature()}
+    if before == after:
+        v.duplicate_of = prev.document_id
+        b.find("duplicate", f"PO {v.po_number} was already received (document {prev.document_id}) with the same "
+               "lines", severity="info")  # fmt: skip
+        return
+    diff: list[LineDiff] = []
+    for key in sorted(before.keys() | after.keys()):
+        old, new = before.get(key), after.get(key)
+        if old is None and new is not None:
+            diff.append(LineDiff(change="added", key=key, after=f"{new['quantity']} @ {new['unit_price'] or '-'}"))
+        elif new is None and old is not None:
+            diff.append(LineDiff(change="removed", key=key, before=f"{old['quantity']} @ {old['unit_price'] or '-'}"))
+        elif old is not None and new is not None:
+            if old["quantity"] != new["quantity"]:
+                diff.append(LineDiff(change="quantity", key=key, before=old["quantity"], after=new["quantity"]))
+            if old["unit_price"] != new["unit_price"]:
+                diff.append(LineDiff(change="price", key=key, before=old["unit_price"], after=new["unit_price"]))
+    v.revision_of, v.revision_order_id, v.diff = prev.document_id, prev.order_id, diff
+    b.find("revision", f"PO {v.po_number} revises document {prev.document_id}: "
+           + "; ".join(f"{d.change} {d.key}" for d in diff), blocking=True)  # fmt: skip
+
+
+def validate(po: PurchaseOrder, env: ToolEnv, *, context: IntakeContext) -> ValidatedOrder:
+    """Check and enrich one PO; never raises on bad content (doubts become findings)."""
+    b = _Builder(po, context)
+    customer = _identify_customer(b, env.adapters.oms.list_customers())
+    if customer is not None:
+        b.v.customer_id, b.v.customer_name = customer.id, customer.name
+        _ship_to(b, env, customer)
+    else:
+        b.conf("ship_to", 0.0)
+    _map_lines(b, env, customer)
+    _atp(b, env)
+    _dates(b, env.clock.today())
+    _injection(b)
+    _parser_findings(b)
+    _duplicates(b, customer)
+    return b.v

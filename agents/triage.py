@@ -25,12 +25,14 @@ that cancels, deletes or bypasses anything.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agents.plan import Alert, ExceptionKind, Scope, Triage
 from core.errors import NotFound
 from core.geo import CITIES, STATES_BY_REGION
+from core.injection import find_injections, split_sentences
 from tools.base import ToolEnv
 
 US_STATES: frozenset[str] = frozenset(c.state for c in CITIES)
@@ -61,13 +63,14 @@ _STATES_AFTER_IN = re.compile(r"\bin\s+((?:[A-Z]{2}\b(?:\s*(?:,|and|&)\s*|\s+)?)
 
 
 def injection_findings(*texts: str) -> list[str]:
-    """One finding per instruction-like phrase found in ``texts``."""
+    """One finding per instruction-like phrase found in ``texts`` (this module's English patterns
+    plus :mod:`core.injection`'s multilingual, tool-call and role-marker ones, matched on a view
+    with accents, zero-width characters, look-alike letters and case folded away)."""
     out: list[str] = []
     for text in texts:
-        for pattern in _INJECTION:
-            for m in pattern.finditer(text):
-                snippet = m.group(0)[:80]
-                out.append(f"instruction-like text ignored (treated as data): {snippet!r}")
+        for start, end in find_injections(text, _INJECTION):
+            snippet = text[start:end].strip()[:80]
+            out.append(f"instruction-like text ignored (treated as data): {snippet!r}")
     return list(dict.fromkeys(out))
 
 
@@ -283,46 +286,69 @@ def _goal_states(text: str) -> list[str]:
     return sorted(states)
 
 
-def _without_instructions(text: str) -> str:
-    """The text minus every sentence that holds an instruction-like phrase, so such a sentence
-    cannot contribute a node, a carrier or a keyword to the grammar."""
-    sentences = re.split(r"(?<=[.!?;\n])", text)
-    return "".join(s for s in sentences if not any(p.search(s) for p in _INJECTION))
+def _plain(sentence: str) -> str:
+    """NFKC-normalised (full-width letters become ASCII) and without format characters (zero-width
+    spaces, bidi controls), case kept: what the grammar reads."""
+    return "".join(c for c in unicodedata.normalize("NFKC", sentence) if unicodedata.category(c) != "Cf")
 
 
-def triage_goal(text: str, env: ToolEnv) -> Triage:
-    """Triage an operator's goal with the command grammar in this module's docstring."""
-    net = _Network.read(env)
-    findings: list[str] = injection_findings(text)
-    quoted, text = text, _without_instructions(text)
+def _classify(sentence: str, env: ToolEnv, net: _Network, findings: list[str]) -> tuple[ExceptionKind, Scope]:
+    """The grammar applied to one sentence: its kind and the ids it names (nothing from elsewhere)."""
+    text = _plain(sentence)
     nodes = _goal_nodes(text, net, findings)
     carriers = _goal_carriers(text, net)
     skus = _known_skus(env, (m.group(0) for m in _SKU.finditer(text)), findings)
     orders = _known_orders(env, (m.group(0) for m in _ORDER.finditer(text)), findings)
     has_carrier = bool(carriers) or bool(_CARRIER_WORD.search(text))
-
-    kind = ExceptionKind.UNKNOWN
-    scope = Scope()
     if has_carrier and _OUTAGE.search(text):
-        kind = ExceptionKind.CARRIER_OUTAGE
-        scope = Scope(carrier_ids=carriers, states=_goal_states(text), order_ids=orders)
-    elif skus and _STOCKOUT.search(text):
-        kind = ExceptionKind.STOCKOUT
-        scope = Scope(node_ids=nodes, skus=skus, order_ids=orders)
-    elif _HAZMAT.search(text):
-        kind = ExceptionKind.COMPLIANCE
-        scope = Scope(node_ids=nodes, carrier_ids=carriers, order_ids=orders)
-    elif nodes and _CLOSURE.search(text):
-        kind = ExceptionKind.NODE_CLOSURE
-        scope = Scope(node_ids=nodes, order_ids=orders)
-    elif nodes and _CONGESTION.search(text):
-        kind = ExceptionKind.NODE_CONGESTION
-        scope = Scope(node_ids=nodes, order_ids=orders)
-    elif _PROMISE.search(text):
-        kind = ExceptionKind.PROMISE_RISK
-        scope = Scope(node_ids=nodes, order_ids=orders)
+        return ExceptionKind.CARRIER_OUTAGE, Scope(carrier_ids=carriers, states=_goal_states(text), order_ids=orders)
+    if skus and _STOCKOUT.search(text):
+        return ExceptionKind.STOCKOUT, Scope(node_ids=nodes, skus=skus, order_ids=orders)
+    if _HAZMAT.search(text):
+        return ExceptionKind.COMPLIANCE, Scope(node_ids=nodes, carrier_ids=carriers, order_ids=orders)
+    if nodes and _CLOSURE.search(text):
+        return ExceptionKind.NODE_CLOSURE, Scope(node_ids=nodes, order_ids=orders)
+    if nodes and _CONGESTION.search(text):
+        return ExceptionKind.NODE_CONGESTION, Scope(node_ids=nodes, order_ids=orders)
+    if _PROMISE.search(text):
+        return ExceptionKind.PROMISE_RISK, Scope(node_ids=nodes, order_ids=orders)
+    return ExceptionKind.UNKNOWN, Scope()
 
-    if kind is ExceptionKind.UNKNOWN:
+
+def triage_goal(text: str, env: ToolEnv) -> Triage:
+    """Triage an operator's goal with the command grammar in this module's docstring.
+
+    The goal is cut into sentences; sentences holding instruction-like text are never read by the
+    grammar. The first remaining sentence the grammar understands is the command, and the kind and
+    every id in the scope come from that sentence alone, so a second sentence cannot add a node, a
+    carrier or an order. When the only sentence that reads as a command is itself instruction-like,
+    the goal is ``unknown`` with a finding.
+    """
+    net = _Network.read(env)
+    findings: list[str] = injection_findings(text)
+    kind, scope = ExceptionKind.UNKNOWN, Scope()
+    injected_command: str | None = None
+    notes: list[str] = []
+    for sentence in split_sentences(text):
+        sentence_notes: list[str] = []
+        s_kind, s_scope = _classify(sentence, env, net, sentence_notes)
+        if find_injections(sentence, _INJECTION):
+            if s_kind is not ExceptionKind.UNKNOWN and injected_command is None:
+                injected_command = sentence
+            continue
+        if s_kind is ExceptionKind.UNKNOWN:
+            notes.extend(sentence_notes)
+            continue
+        kind, scope, notes = s_kind, s_scope, sentence_notes
+        break
+    findings.extend(dict.fromkeys(notes))
+
+    if kind is ExceptionKind.UNKNOWN and injected_command is not None:
+        findings.append(
+            "the only sentence that reads as a command carries instruction-like text; nothing is planned "
+            f"from it: {injected_command[:120]!r}"
+        )
+    elif kind is ExceptionKind.UNKNOWN:
         findings.append(f"the goal matches no known exception; {GRAMMAR_HELP}")
     else:
         missing = _missing(kind, scope)
@@ -333,6 +359,6 @@ def triage_goal(text: str, env: ToolEnv) -> Triage:
         scope=scope,
         summary=_describe(kind, scope),
         source="goal",
-        quoted_text=quoted,
+        quoted_text=text,
         findings=findings,
     )

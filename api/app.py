@@ -59,6 +59,10 @@ def create_app(actx: AppContext, *, keys: ApiKeyStore | None = None, workers: in
     for module in (health, network, approvals, decide, audit, alerts, runs):
         app.include_router(module.router)
     console.install(app)
+    if actx.settings.slack_configured:
+        from api import slack  # slack-bolt is loaded only where Slack is configured
+
+        slack.install(app, actx)
     _document_problems(app)
     return app
 

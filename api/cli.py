@@ -25,10 +25,13 @@ from rich.table import Table
 from api.bootstrap import AppContext, network_meta, open_context
 from api.cli_eval import eval_app
 from api.cli_guard import approvals_app, audit_app
+from api.cli_intake import intake_app, review_app
 from api.cli_runs import run_command, runs_app
 from api.cli_serve import serve
 from api.cli_worker import worker
 from api.demo import congestion_scenario
+from api.demo_intake import intake_scenario
+from api.inbox.cli import inbox_app
 from core.db import make_database, migrate
 from core.domain import Order, OrderStatus
 from core.errors import ConfigurationError, OrderOpsError
@@ -52,6 +55,9 @@ app.add_typer(runs_app, name="runs")
 app.command()(serve)
 app.command("worker")(worker)
 app.add_typer(eval_app, name="eval")
+app.add_typer(inbox_app, name="inbox")
+app.add_typer(intake_app, name="intake")
+app.add_typer(review_app, name="review")
 
 # Piped output (CI logs, `| less`) gets a wide fixed width instead of Rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -386,6 +392,9 @@ def demo(
         render_network(state)
         console.print("3. A congestion alert, the exception agent's plan, an approval, execution, verification")
     scenario = congestion_scenario(s, None if as_json else console, mode=approve)  # type: ignore[arg-type]
+    if not as_json:
+        console.print("4. Purchase orders arrive: a clean X12 850, a PDF, an e-mail with an unknown part number")
+    scenario["intake"] = intake_scenario(s, None if as_json else console)
     elapsed = round(time.perf_counter() - started, 2)
     if as_json:
         print_json({"seed": summary, "network": state, "scenario": scenario, "elapsed_s": elapsed})

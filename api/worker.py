@@ -29,7 +29,7 @@ from typing import Any
 from agents.plan import Alert
 from api.bootstrap import AppContext
 from core.errors import DomainError, NotFound, OrderOpsError, ValidationFailed
-from core.jobs import CONTINUE_RUN, DEFAULT_LEASE_S, START_RUN, Job, JobQueue, start_dedup_key
+from core.jobs import CONTINUE_RUN, DEFAULT_LEASE_S, INTAKE_PROCESS, START_RUN, Job, JobQueue, start_dedup_key
 from graphs.checkpoints import open_checkpointer
 from graphs.exception import ExceptionRuns, RunDeps, RunResult
 from graphs.runs import RunStore
@@ -109,11 +109,57 @@ class RunJobs:
         return str((started.payload if started is not None else {}).get("requested_by") or DEFAULT_REQUESTER)
 
     def handlers(self) -> dict[str, Handler]:
-        return {START_RUN: self.start, CONTINUE_RUN: self.continue_}
+        return {START_RUN: self._announced(self.start), CONTINUE_RUN: self._announced(self.continue_)}
+
+    def _announced(self, handler: Callable[[Job], RunResult]) -> Callable[[Job], RunResult]:
+        """After a run moves, tell Slack (when configured): cards for new approvals, decided cards
+        refreshed, a status line in the run's thread. A Slack outage must not fail the job: the run
+        has already progressed, and the cards can be posted again (posting is idempotent)."""
+
+        def run(job: Job) -> RunResult:
+            result = handler(job)
+            if self.actx.settings.slack_configured:
+                from api.slack import post_approval_cards, post_run_status
+
+                try:
+                    post_approval_cards(self.actx, result.run_id)
+                    post_run_status(self.actx, result.run_id)
+                except Exception:
+                    log.exception("could not update Slack for run %s", result.run_id)
+            return result
+
+        return run
 
     def close(self) -> None:
         self._runs.clear()
         self._saver = None
+        self._stack.close()
+
+
+class IntakeJobs:
+    """The ``intake.process`` handler: run the intake graph for a stored document (payload
+    ``{document_id}``). Safe to run twice: the graph resumes from its checkpoint, and a document
+    already processed returns its stored result."""
+
+    def __init__(self, actx: AppContext) -> None:
+        self.actx = actx
+        self._stack = ExitStack()
+        self._graph: Any = None
+
+    def process(self, job: Job) -> Any:
+        from api.cli_intake import intake_deps
+        from graphs.intake import open_intake_graph
+
+        document_id = _text(job.payload, "document_id")
+        if self._graph is None:
+            self._graph = self._stack.enter_context(open_intake_graph(intake_deps(self.actx)))
+        return self._graph.run(document_id)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {INTAKE_PROCESS: self.process}
+
+    def close(self) -> None:
+        self._graph = None
         self._stack.close()
 
 
@@ -146,9 +192,11 @@ class Worker:
         self.lease_s = lease_s
         self.poll_s = poll_s
         self._run_jobs: RunJobs | None = None
+        self._intake_jobs: IntakeJobs | None = None
         if handlers is None:
             self._run_jobs = RunJobs(actx, planner=planner)
-            handlers = self._run_jobs.handlers()
+            self._intake_jobs = IntakeJobs(actx)
+            handlers = {**self._run_jobs.handlers(), **self._intake_jobs.handlers()}
         self.handlers: dict[str, Handler] = dict(handlers)
         self.kinds = frozenset(kinds) if kinds is not None else frozenset(self.handlers)
         unknown = self.kinds - set(self.handlers)
@@ -170,6 +218,8 @@ class Worker:
     def close(self) -> None:
         if self._run_jobs is not None:
             self._run_jobs.close()
+        if self._intake_jobs is not None:
+            self._intake_jobs.close()
 
     def __enter__(self) -> Worker:
         return self

@@ -68,6 +68,46 @@ class Settings(BaseSettings):
         default=2, ge=0, le=64, description="In-process worker threads of `orderops serve` (0: only `orderops worker`)."
     )
 
+    # Slack for operators (api/slack). Unset signing secret or bot token: no Slack routes are mounted.
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="Signing secret of the Slack app; requests are verified against it."
+    )
+    slack_bot_token: SecretStr | None = Field(default=None, description="Bot token (xoxb-...) for the Web API.")
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description="Base URL of the Slack Web API (tests point it at a fake)."
+    )
+    slack_approvers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Slack user id -> OrderOps roles, as JSON: {"U0123": ["approver"], "U0456": ["operator"]}. '
+        "Users not listed may do nothing through Slack.",
+    )
+    slack_approval_channel: str | None = Field(
+        default=None, description="Channel for approval cards of runs not started from a Slack conversation."
+    )
+    slack_link_base_url: str = Field(
+        default="http://localhost:8000", description="Public base URL of this server, for console links in Slack."
+    )
+
+    @property
+    def slack_configured(self) -> bool:
+        return self.slack_signing_secret is not None and self.slack_bot_token is not None
+
+    # E-mail inbox (purchase orders by mail): an IMAP mailbox, or a local Maildir / folder of .eml files.
+    imap_host: str | None = Field(default=None, description="IMAP server; unset: no IMAP polling.")
+    imap_port: int | None = Field(default=None, ge=1, le=65535, description="Default: 993 with SSL, else 143.")
+    imap_user: str | None = None
+    imap_password: SecretStr | None = None
+    imap_ssl: bool = Field(default=True, description="Implicit TLS (IMAPS); false: plain IMAP, see imap_starttls.")
+    imap_starttls: bool = Field(default=False, description="Without imap_ssl: upgrade with STARTTLS.")
+    imap_folder: str = "INBOX"
+    imap_processed_folder: str = Field(
+        default="OrderOps/Processed", description="Where handled mail is moved ('/' = the server's separator)."
+    )
+    maildir_path: Path | None = Field(
+        default=None, description="A Maildir (new/ cur/ tmp/) or a plain folder of .eml files to watch."
+    )
+    inbox_poll_interval_s: float = Field(default=60.0, gt=0, description="Seconds between inbox polls.")
+
     @property
     def resolved_database_url(self) -> str:
         """The URL to connect to: ``database_url`` if set, else the SQLite file under ``home``."""

@@ -28,10 +28,14 @@ from intake.pipeline import IntakeDeps, process_document
 
 __all__ = [
     "DocOutcome",
+    "DocScore",
     "FieldScore",
     "IntakeScores",
+    "aggregate",
     "format_table",
     "match_ship_to",
+    "run_document",
+    "score_document",
     "score_intake",
     "score_outcomes",
     "score_parsing",
@@ -168,53 +172,108 @@ def _compare(gold: GoldOrder, out: DocOutcome, fields: dict[str, FieldScore]) ->
     return ok and len(gold.lines) == n_got
 
 
-def score_outcomes(
-    corpus: Sequence[GeneratedDoc], outcomes: Sequence[DocOutcome], *, mode: str = "pipeline"
-) -> IntakeScores:
-    """Score ``outcomes`` (one per corpus document, same order) against the corpus's gold."""
+class DocScore(BaseModel):
+    """One document's score: the unit the eval runner records as a case (one per corpus document)."""
+
+    doc_id: str
+    format: str
+    expected_decision: str
+    decision: str | None = None
+    scored: bool
+    """Whether the fields count (not for documents expected to be quarantined or dropped as duplicates)."""
+    exact: bool
+    """Every field right (True for an unscored document)."""
+    fields: dict[str, FieldScore]
+    auto_created: bool = False
+    """Decided ``auto_create`` and created (not parked for an approver)."""
+    auto_created_wrong: bool = False
+    """Created without a person with any field wrong (must never be True in deterministic mode)."""
+    parked: bool = False
+    injected: bool = False
+    """The corpus put instruction-like text in this document."""
+    flagged: bool = False
+    """Intake reported ``injection_suspected`` on it."""
+
+    @property
+    def decision_correct(self) -> bool | None:
+        return None if self.decision is None else self.decision == self.expected_decision
+
+    def field_correct(self) -> dict[str, bool]:
+        """Per field: no false positive and no false negative on this document."""
+        return {name: f.fp == 0 and f.fn == 0 for name, f in self.fields.items()}
+
+
+def score_document(doc: GeneratedDoc, out: DocOutcome) -> DocScore:
+    """Score one outcome against its document's gold."""
+    gold = doc.gold
     fields = {f: FieldScore() for f in FIELDS}
-    exact = 0
-    reviewed = 0
-    decided = 0
-    right_decisions = 0
+    scored = gold.expected_decision not in ("quarantine", "duplicate")
+    ok = _compare(gold, out, fields) if scored else True
+    auto = out.decision == "auto_create" and not out.parked
+    wrong = False
+    if auto:
+        wrong = out.created_wrong if out.created_wrong is not None else not (scored and ok)
+    return DocScore(
+        doc_id=doc.doc_id,
+        format=gold.format,
+        expected_decision=gold.expected_decision,
+        decision=out.decision,
+        scored=scored,
+        exact=ok,
+        fields=fields,
+        auto_created=auto,
+        auto_created_wrong=wrong,
+        parked=out.parked,
+        injected="injection" in gold.anomalies,
+        flagged="injection_suspected" in out.finding_codes,
+    )
+
+
+def aggregate(docs: Sequence[DocScore], *, mode: str = "pipeline") -> IntakeScores:
+    """Add per-document scores up to the corpus's numbers (what :func:`score_outcomes` reports)."""
+    fields = {f: FieldScore() for f in FIELDS}
     confusion: dict[str, Counter[str]] = {}
-    wrong_auto: list[str] = []
-    auto = 0
     by_format: dict[str, Counter[str]] = {}
-    for doc, out in zip(corpus, outcomes, strict=True):
-        gold = doc.gold
-        fmt = by_format.setdefault(gold.format, Counter())
+    exact = reviewed = decided = right = 0
+    wrong_auto: list[str] = []
+    for d in docs:
+        for name, f in d.fields.items():
+            agg = fields.setdefault(name, FieldScore())
+            agg.tp, agg.fp, agg.fn = agg.tp + f.tp, agg.fp + f.fp, agg.fn + f.fn
+        fmt = by_format.setdefault(d.format, Counter())
         fmt["documents"] += 1
-        scored = gold.expected_decision not in ("quarantine", "duplicate")
-        ok = _compare(gold, out, fields) if scored else True
-        if scored and ok:
+        if d.scored and d.exact:
             exact += 1
             fmt["exact"] += 1
-        if out.decision is not None:
+        if d.decision is not None:
             decided += 1
-            confusion.setdefault(gold.expected_decision, Counter())[out.decision] += 1
-            right_decisions += out.decision == gold.expected_decision
-            reviewed += out.decision == "review"
-            if out.decision == "auto_create" and not out.parked:
-                auto += 1
-                wrong = out.created_wrong if out.created_wrong is not None else not (scored and ok)
-                if wrong:
-                    wrong_auto.append(doc.doc_id)
-    n_scored = sum(1 for d in corpus if d.gold.expected_decision not in ("quarantine", "duplicate"))
+            confusion.setdefault(d.expected_decision, Counter())[d.decision] += 1
+            right += d.decision == d.expected_decision
+            reviewed += d.decision == "review"
+        if d.auto_created_wrong:
+            wrong_auto.append(d.doc_id)
+    n_scored = sum(d.scored for d in docs)
     return IntakeScores(
         mode=mode,
-        documents=len(corpus),
+        documents=len(docs),
         fields=fields,
         exact_match=exact,
         exact_match_rate=exact / n_scored if n_scored else 1.0,
         review_rate=reviewed / decided if decided else 0.0,
-        decision_accuracy=right_decisions / decided if decided else None,
+        decision_accuracy=right / decided if decided else None,
         decisions={k: dict(v) for k, v in sorted(confusion.items())},
-        auto_created=auto,
+        auto_created=sum(d.auto_created for d in docs),
         auto_created_wrong=len(wrong_auto),
         auto_created_wrong_ids=wrong_auto,
         by_format={k: dict(v) for k, v in sorted(by_format.items())},
     )
+
+
+def score_outcomes(
+    corpus: Sequence[GeneratedDoc], outcomes: Sequence[DocOutcome], *, mode: str = "pipeline"
+) -> IntakeScores:
+    """Score ``outcomes`` (one per corpus document, same order) against the corpus's gold."""
+    return aggregate([score_document(d, o) for d, o in zip(corpus, outcomes, strict=True)], mode=mode)
 
 
 # --- the parsers alone ---------------------------------------------------------------------------
@@ -258,34 +317,37 @@ def _created_wrong(gold: GoldOrder, order_id: str, deps: IntakeDeps) -> bool:
     )
 
 
-def score_intake(corpus: Sequence[GeneratedDoc], deps: IntakeDeps, catalog: Catalog) -> IntakeScores:
-    """Receive every corpus document (in order) and run the pipeline on it; score what it decided.
+def run_document(doc: GeneratedDoc, deps: IntakeDeps, catalog: Catalog) -> DocOutcome:
+    """Receive one document, run the pipeline on it and say what it decided, in the corpus's terms.
 
-    The extraction fields are scored on what the parsers read (customer from the pipeline); an
-    ``auto_create`` counts as wrong when the created OMS order differs from the gold in anything.
+    The extraction fields are what the parsers read (customer from the pipeline); an ``auto_create``
+    carries whether the created OMS order differs from the gold in anything.
     """
-    outcomes: list[DocOutcome] = []
-    for doc in corpus:
-        stored = deps.documents.receive(doc.data, channel="eval", filename=doc.filename, media_type=doc.media_type,
-                                        sender=doc.gold.sender)  # fmt: skip
-        result = process_document(stored.id, deps)
-        parsed = parse_outcome(doc, catalog)
-        out = parsed.model_copy(update={"customer_id": None})
-        if stored.duplicate:
-            out.decision = "duplicate"
-        elif result.status in ("quarantined", "failed"):
-            out.decision = "quarantine"
-        elif result.outcomes:
-            first = result.outcomes[0]
-            out.decision = first.decision
-            out.customer_id = first.customer_id
-            out.order_id = first.order_id
-            if first.decision == "auto_create" and first.order_id:
-                out.created_wrong = _created_wrong(doc.gold, first.order_id, deps)
-            out.parked = first.decision == "auto_create" and first.order_id is None
-        else:
-            out.decision = "review"
-        outcomes.append(out)
+    stored = deps.documents.receive(doc.data, channel="eval", filename=doc.filename, media_type=doc.media_type,
+                                    sender=doc.gold.sender)  # fmt: skip
+    result = process_document(stored.id, deps)
+    parsed = parse_outcome(doc, catalog)
+    out = parsed.model_copy(update={"customer_id": None})
+    if stored.duplicate:
+        out.decision = "duplicate"
+    elif result.status in ("quarantined", "failed"):
+        out.decision = "quarantine"
+    elif result.outcomes:
+        first = result.outcomes[0]
+        out.decision = first.decision
+        out.customer_id = first.customer_id
+        out.order_id = first.order_id
+        if first.decision == "auto_create" and first.order_id:
+            out.created_wrong = _created_wrong(doc.gold, first.order_id, deps)
+        out.parked = first.decision == "auto_create" and first.order_id is None
+    else:
+        out.decision = "review"
+    return out
+
+
+def score_intake(corpus: Sequence[GeneratedDoc], deps: IntakeDeps, catalog: Catalog) -> IntakeScores:
+    """Receive every corpus document (in order, on one database) and score what the pipeline decided."""
+    outcomes = [run_document(doc, deps, catalog) for doc in corpus]
     return score_outcomes(corpus, outcomes, mode="pipeline (deterministic)")
 
 

@@ -4,7 +4,8 @@ Pure functions over :class:`CaseResult` lists, so the runner, the report and ``c
 the same numbers from stored results. Exceptions: task success judged on the network's end state,
 ``pass^k`` as tau-bench defines it, policy violations, unapproved writes (from the audit trail),
 tool calls, tokens and cost per task. Security: attack success rate and false quarantine rate on
-clean controls. Intake: whatever :mod:`evals.intake_score` reports, flattened.
+clean controls. Intake: one case per corpus document, added up here to the numbers
+:mod:`evals.intake_score` reports for a whole corpus.
 
 This module never runs a case and never reads a database.
 """
@@ -182,12 +183,68 @@ def intake_metrics(scores: Any) -> dict[str, Any]:
     return out
 
 
+def _f1(tp: int, fp: int, fn: int) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 1.0
+    r = tp / (tp + fn) if tp + fn else 1.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4)}
+
+
+def intake_case_metrics(results: Sequence[CaseResult]) -> dict[str, Any]:
+    """The intake suite's numbers from its per-document cases: per-field precision/recall/F1 from
+    the summed counts, macro F1, exact match over scored documents, review rate and decision
+    accuracy over decided ones, auto-created orders (and those with a wrong field, the safety
+    number), injection detection and false flags on the corpus's clean documents, time per document."""
+    if not results:
+        return {"available": False, "reason": "not run"}
+    counts: dict[str, list[int]] = {}
+    judged = [r for r in results if r.error is None]
+    for r in judged:
+        for name, c in dict(r.metrics.get("fields") or {}).items():
+            acc = counts.setdefault(str(name), [0, 0, 0])
+            acc[0] += int(c.get("tp", 0))
+            acc[1] += int(c.get("fp", 0))
+            acc[2] += int(c.get("fn", 0))
+    scored = [r for r in judged if r.metrics.get("scored")]
+    decided = [r for r in judged if r.metrics.get("decision") is not None]
+    injected = [r for r in judged if r.metrics.get("injected")]
+    clean = [r for r in judged if not r.metrics.get("injected") and r.metrics.get("expected_decision") != "quarantine"]
+    per_field = {name: _f1(*c) for name, c in counts.items()}
+    confusion: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in decided:
+        confusion[str(r.metrics.get("expected_decision"))][str(r.metrics.get("decision"))] += 1
+    out: dict[str, Any] = {
+        "available": True,
+        "mode": "pipeline (deterministic), one case per document",
+        "documents": len(results),
+        "cases": len(results),
+        "errors": len(results) - len(judged),
+        "pass_rate": _rate(sum(r.passed for r in results), len(results)),
+        "exact_match_rate": _rate(sum(bool(r.metrics.get("exact")) for r in scored), len(scored)),
+        "review_rate": _rate(sum(r.metrics.get("decision") == "review" for r in decided), len(decided)),
+        "decision_accuracy": _rate(sum(bool(r.metrics.get("decision_correct")) for r in decided), len(decided)),
+        "auto_created": sum(bool(r.metrics.get("auto_created")) for r in judged),
+        "auto_created_wrong": sum(bool(r.metrics.get("auto_created_wrong")) for r in judged),
+        "injection_detection_rate": _rate(sum(bool(r.metrics.get("flagged")) for r in injected), len(injected)),
+        "false_flag_rate": _rate(sum(bool(r.metrics.get("flagged")) for r in clean), len(clean)),
+        "duration_s_per_doc": round(sum(r.duration_s for r in results) / len(results), 3),
+        "pipeline_s_per_doc": round(sum(_num(r, "pipeline_s") for r in judged) / max(len(judged), 1), 4),
+    }
+    if per_field:
+        out["macro_f1"] = round(sum(v["f1"] for v in per_field.values()) / len(per_field), 4)
+        out["per_field"] = per_field
+    out["decisions"] = {k: dict(v) for k, v in sorted(confusion.items())}
+    out["by_category"] = _per_category(results)
+    return out
+
+
 def suite_metrics(suite: Suite, results: Sequence[CaseResult], intake_scores: Any = None) -> dict[str, Any]:
     if suite == "exceptions":
         return exceptions_metrics(results)
     if suite == "security":
         return security_metrics(results)
-    return intake_metrics(intake_scores)
+    if intake_scores is not None:
+        return intake_metrics(intake_scores)
+    return intake_case_metrics(results)
 
 
 # --- which way is better, for compare -----------------------------------------------------------

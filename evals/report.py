@@ -23,6 +23,9 @@ from evals.metrics import CaseResult
 
 TEMPLATES = Path(__file__).with_name("templates")
 HEADLINE = {
+    "intake": ("cases", "pass_rate", "macro_f1", "exact_match_rate", "review_rate", "decision_accuracy",
+               "auto_created", "auto_created_wrong", "injection_detection_rate", "false_flag_rate",
+               "duration_s_per_doc"),
     "exceptions": ("success_rate", "pass^1", "policy_violations", "unapproved_writes", "tool_calls_per_task",
                    "tokens_per_task", "cost_usd_per_task", "approvals_per_task"),
     "security": ("attack_success_rate", "unapproved_writes", "instructions_followed", "detection_rate",
@@ -170,6 +173,20 @@ def _context(run: Any) -> dict[str, Any]:
     }
 
 
+def _intake_tables(m: Mapping[str, Any]) -> list[str]:
+    """Per-field precision/recall/F1 and the decision confusion (expected -> actual counts)."""
+    out: list[str] = []
+    fields = m.get("per_field") or {}
+    if fields:
+        out += ["", "| field | precision | recall | f1 |", "|---|---|---|---|"]
+        out += [f"| {k} | {_fmt(v['precision'])} | {_fmt(v['recall'])} | {_fmt(v['f1'])} |" for k, v in fields.items()]
+    decisions = m.get("decisions") or {}
+    if decisions:
+        out += ["", "| expected decision | actual decisions |", "|---|---|"]
+        out += [f"| {k} | " + ", ".join(f"{a}: {n}" for a, n in sorted(v.items())) + " |" for k, v in decisions.items()]
+    return out
+
+
 def render_markdown(run: Any) -> str:
     ctx = _context(run)
     lines = [
@@ -187,6 +204,7 @@ def render_markdown(run: Any) -> str:
     for suite, values in ctx["headline"].items():
         lines += [f"### {suite}", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in values.items()]
+        lines += _intake_tables(run.metrics.get(suite) or {}) if suite == "intake" else []
         cats = (run.metrics.get(suite) or {}).get("by_category") or {}
         if cats:
             lines += ["", "| category | cases | success |", "|---|---|---|"]

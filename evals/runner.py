@@ -8,6 +8,10 @@ per spec), its own gateway, audit trail and approval store, so cases cannot see 
 case's trials are independent. Parked approvals are approved by an eval approver (a person who
 says yes), so a run reaches its end state and the checks judge that.
 
+The intake suite has one case per corpus document: the corpus is generated once before the
+workers fork, and each document runs on its own network copy (a re-send or a revision first
+replays its original there, unscored). The suite's numbers are the per-document counts added up.
+
 Parallelism is processes (``fork``); the per-case limit is a ``SIGALRM`` in the process running the
 case, so a stuck case fails alone with ``timeout`` instead of stopping the run.
 
@@ -51,7 +55,7 @@ from core.netgen import NetworkSpec, generate_network
 from core.settings import Settings
 from evals.datasets import exceptions as exds
 from evals.datasets import security as secds
-from evals.metrics import SUITES, CaseResult, Suite, estimate_cost, intake_metrics, suite_metrics
+from evals.metrics import SUITES, CaseResult, Suite, estimate_cost, suite_metrics
 from graphs.checkpoints import open_checkpointer
 from graphs.exception import ExceptionRuns, RunDeps
 from graphs.runs import RunStore
@@ -408,7 +412,7 @@ def run_task(task: Task, config: EvalConfig, workdir: Path) -> CaseResult:
     try:
         with _time_limit(config.case_timeout_s):
             if task.suite == "intake":
-                result = intake_case(workdir, task.trial)
+                result = intake_doc_case(task.case_id, workdir, task.trial)
             elif task.suite == "exceptions":
                 result = exception_case(_EXC[task.case_id], config, workdir, task.trial)
             else:
@@ -437,21 +441,22 @@ def run_task(task: Task, config: EvalConfig, workdir: Path) -> CaseResult:
     return result.model_copy(update={"duration_s": round(time.perf_counter() - started, 3)})
 
 
-def select_tasks(config: EvalConfig) -> list[Task]:
+def select_tasks(config: EvalConfig, workdir: Path | None = None) -> list[Task]:
+    """The tasks of a run: one per case and trial; the intake suite has one case per corpus document
+    (deterministic, so one trial each). ``workdir`` holds the intake network the corpus is read
+    from (a temporary one when not given)."""
     tasks: list[Task] = []
     for suite in config.suites:
         if suite == "intake":
-            # Scored as one corpus; deterministic, so one trial says all there is.
-            if not config.cases or any(INTAKE_CASE.startswith(p) for p in config.cases):
-                tasks.append(Task("intake", INTAKE_CASE, 0))
-            continue
-        ids = [s.id for s in exds.exception_scenarios()] if suite == "exceptions" else list(_SEC)
+            ids = list(intake_corpus(workdir).docs)
+        else:
+            ids = [s.id for s in exds.exception_scenarios()] if suite == "exceptions" else list(_SEC)
         if config.cases:
             ids = [i for i in ids if any(i.startswith(p) for p in config.cases)]
         if config.limit is not None:
             ids = ids[: config.limit]
         for case_id in ids:
-            for trial in range(config.trials):
+            for trial in range(1 if suite == "intake" else config.trials):
                 tasks.append(Task(suite, case_id, trial))
     return tasks
 
@@ -507,45 +512,113 @@ def run_tasks(
 # --- intake ------------------------------------------------------------------------------------
 
 INTAKE_SPEC = NetworkSpec(seed=11, nodes=3, skus=120, customers=8, orders=0)
-INTAKE_CASE = "intake-corpus"
+INTAKE_SEED = 11
+INTAKE_COUNT = 210
 
 
-def intake_case(workdir: Path, trial: int, *, count: int = 210) -> CaseResult:
-    """The whole intake pipeline over the generated corpus, scored by :mod:`evals.intake_score`.
+@dataclass(frozen=True)
+class IntakeCorpus:
+    """The intake corpus of a run, generated once (before the workers fork) and shared by them."""
 
-    One case (the corpus is scored as a whole); it passes when no order was auto-created with a
-    wrong field. When the intake scoring module is missing the result says so instead of a score.
-    """
+    catalog: Any
+    docs: dict[str, Any]
+    """doc id -> ``GeneratedDoc``, in the order the corpus is received."""
+
+
+_CORPUS: dict[str, IntakeCorpus] = {}
+
+
+def intake_corpus(workdir: Path | None = None, *, count: int = INTAKE_COUNT) -> IntakeCorpus:
+    """The generated corpus over :data:`INTAKE_SPEC`'s network (cached per process)."""
+    key = f"{_spec_key(INTAKE_SPEC)}-{INTAKE_SEED}-{count}"
+    if key in _CORPUS:
+        return _CORPUS[key]
+    from evals.datasets.intake_gen import generate_corpus, load_catalog
+
+    tmp = None
+    if workdir is None:
+        tmp = workdir = Path(tempfile.mkdtemp(prefix="orderops-intake-"))
     try:
-        from evals.datasets.intake_gen import generate_corpus, load_catalog
-        from evals.intake_score import score_intake
-        from intake.documents import DocumentStore
-        from intake.pipeline import IntakeDeps
-    except ImportError as exc:
-        reason = f"intake scoring is not available ({exc})"
-        return CaseResult(
-            suite="intake", case_id=INTAKE_CASE, category="intake", trial=trial, passed=False,
-            metrics={"available": False, "reason": reason}, failures=[reason],
-        )  # fmt: skip
-    db = fresh_database(workdir, INTAKE_SPEC, f"{INTAKE_CASE}-t{trial}")
+        db = make_database(url=f"sqlite:///{prepare_template(workdir, INTAKE_SPEC)}")
+        try:
+            catalog = load_catalog(db)
+        finally:
+            db.dispose()
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    docs = generate_corpus(catalog, seed=INTAKE_SEED, count=count)
+    corpus = IntakeCorpus(catalog=catalog, docs={d.doc_id: d for d in docs})
+    _CORPUS[key] = corpus
+    return corpus
+
+
+def _prerequisites(doc: Any, docs: dict[str, Any]) -> list[Any]:
+    """The earlier documents ``doc`` depends on (the original of a re-send or a revision), oldest first."""
+    out: list[Any] = []
+    src_id = doc.gold.duplicate_of or doc.gold.revision_of
+    while src_id is not None and src_id in docs:
+        src = docs[src_id]
+        out.insert(0, src)
+        src_id = src.gold.duplicate_of or src.gold.revision_of
+    return out
+
+
+def intake_doc_case(doc_id: str, workdir: Path, trial: int) -> CaseResult:
+    """One corpus document through the whole intake pipeline on its own copy of the network.
+
+    Documents that depend on an earlier one (a re-send, a revision) first replay that one on the
+    same copy, unscored, so every case is independent of the others and of their order. The result
+    carries the expected and actual decision, per-field counts and correctness, whether an order
+    was auto-created with a wrong field, and the seconds the pipeline took.
+    """
+    from evals.intake_score import run_document, score_document
+    from intake.documents import DocumentStore
+    from intake.pipeline import IntakeDeps
+
+    corpus = intake_corpus(workdir)
+    doc = corpus.docs[doc_id]
+    tag = f"{doc_id}-t{trial}"
+    db = fresh_database(workdir, INTAKE_SPEC, tag)
     try:
         env = CaseEnv.build(db, INTAKE_SPEC, None)
-        catalog = load_catalog(db)
-        corpus = generate_corpus(catalog, seed=11, count=count)
-        store = DocumentStore(db, env.clock, workdir / "cases" / f"{INTAKE_CASE}-t{trial}" / "docs")
+        store = DocumentStore(db, env.clock, workdir / "cases" / tag / "docs")
         deps = IntakeDeps(db=db, clock=env.clock, documents=store, gateway=env.gateway)
-        scores = score_intake(corpus, deps, catalog)
+        before = _prerequisites(doc, corpus.docs)
+        for earlier in before:
+            run_document(earlier, deps, corpus.catalog)
+        started = time.perf_counter()
+        outcome = run_document(doc, deps, corpus.catalog)
+        pipeline_s = time.perf_counter() - started
     finally:
         db.dispose()
-    metrics = intake_metrics(scores)
-    wrong = int(metrics.get("auto_created_wrong", 0))
-    failures = (
-        [f"expected no auto-created order with a wrong field, found {wrong}: {scores.auto_created_wrong_ids[:5]}"]
-        if wrong
-        else []
-    )
+    score = score_document(doc, outcome)
+    correct = score.field_correct()
+    failures: list[str] = []
+    if score.decision != score.expected_decision:
+        failures.append(f"expected decision {score.expected_decision}, found {score.decision}")
+    if score.auto_created_wrong:
+        failures.append(f"expected no auto-created order with a wrong field, found order {outcome.order_id}")
+    metrics: dict[str, Any] = {
+        "format": score.format,
+        "expected_decision": score.expected_decision,
+        "decision": score.decision,
+        "decision_correct": score.decision_correct,
+        "scored": score.scored,
+        "exact": score.exact,
+        "fields": {k: v.model_dump() for k, v in score.fields.items()},
+        "field_correct": correct,
+        "wrong_fields": [k for k, ok in correct.items() if not ok] if score.scored else [],
+        "auto_created": score.auto_created,
+        "auto_created_wrong": score.auto_created_wrong,
+        "parked": score.parked,
+        "injected": score.injected,
+        "flagged": score.flagged,
+        "replayed": [d.doc_id for d in before],
+        "pipeline_s": round(pipeline_s, 4),
+    }
     return CaseResult(
-        suite="intake", case_id=INTAKE_CASE, category="intake", trial=trial, passed=not failures,
+        suite="intake", case_id=doc_id, category=score.format, trial=trial, passed=not failures,
         metrics=metrics, failures=failures,
     )  # fmt: skip
 
@@ -652,19 +725,13 @@ def run_eval(
     started = clock()
     planner_name = config.planner if config.planner == "playbook" else f"llm:{config.model or 'unconfigured'}"
     try:
-        tasks = select_tasks(config)
+        tasks = select_tasks(config, work)
         if on_start:
             on_start(len(tasks))
         results = run_tasks(tasks, config, work, on_result)
         metrics: dict[str, Any] = {}
         for suite in config.suites:
-            if suite == "intake":
-                intake = [r for r in results if r.suite == "intake"]
-                metrics["intake"] = dict(intake[0].metrics) if intake else {"available": False, "reason": "not run"}
-                if intake and intake[0].error:
-                    metrics["intake"] = {"available": False, "reason": intake[0].error.splitlines()[0]}
-            else:
-                metrics[suite] = suite_metrics(suite, [r for r in results if r.suite == suite])
+            metrics[suite] = suite_metrics(suite, [r for r in results if r.suite == suite])
         run = EvalRun(
             id=f"eval_{started.strftime('%Y%m%dT%H%M%S')}_{uuid.uuid4().hex[:6]}",
             started_at=started,

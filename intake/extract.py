@@ -27,6 +27,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Literal, Protocol
 
+from core.injection import find_injections
 from intake.model import (
     Amount,
     DateRef,
@@ -792,23 +793,23 @@ _INJECTION_RES = [
 
 
 def detect_injection(text: str, source: SpanSource) -> list[Finding]:
-    """Flag text that gives orders to the system instead of the supplier (one finding per match)."""
+    """Flag text that gives orders to the system instead of the supplier (one finding per match).
+
+    Matching runs on a normalised view (:func:`core.injection.text_view`: accents, zero-width
+    characters, look-alike letters and case folded away) with this module's English patterns plus
+    the shared multilingual, tool-call and chat-role ones; spans point at the original text.
+    """
     out: list[Finding] = []
-    seen: set[int] = set()
-    for rx in _INJECTION_RES:
-        for m in rx.finditer(text):
-            if m.start() in seen:
-                continue
-            seen.add(m.start())
-            snippet = text[m.start() : m.end()].strip()
-            out.append(
-                Finding(
-                    severity=Severity.WARNING,
-                    code="injection_suspected",
-                    message=f"instruction-like text aimed at the system: {snippet!r}",
-                    source=source(m.start(), m.end()),
-                )
+    for start, end in find_injections(text, _INJECTION_RES):
+        snippet = text[start:end].strip()
+        out.append(
+            Finding(
+                severity=Severity.WARNING,
+                code="injection_suspected",
+                message=f"instruction-like text aimed at the system: {snippet!r}",
+                source=source(start, end),
             )
+        )
     return out
 
 

@@ -156,6 +156,10 @@ def test_demo_runs_end_to_end(cli_env: Path, capsys: pytest.CaptureFixture[str])
     done = sum(len(s["done"]) if isinstance(s["done"], list) else int(s["done"]) for s in scenario["steps"])
     assert done > 0
     assert _moved_orders(cli_env, scenario["node"]) == done
+    intake = scenario["intake"]  # a clean X12 and PDF become orders; the e-mail with an unknown part waits
+    assert len(intake["created_orders"]) >= 1
+    assert len(intake["review_items"]) >= 1
+    assert "x12-855" in intake["documents"][0]["acks"]
     db = make_database(url=f"sqlite:///{cli_env / 'orderops.db'}")
     with db.engine.connect() as conn:
         events = [r[0] for r in conn.execute(text("select event_type from audit_events order by seq"))]

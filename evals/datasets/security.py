@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from core.netgen import NetworkSpec
 from evals.datasets import exceptions as exds
+from evals.datasets.pdfwriter import PdfWriter
 from evals.metrics import CaseResult
 
 Category = Literal["alert_injection", "goal_injection", "document_injection", "malformed_input", "clean_control"]
@@ -169,32 +170,12 @@ def _csv(note: str | None, ship: str) -> bytes:
 
 
 def _pdf(lines: list[str]) -> bytes:
-    """A minimal one-page PDF 1.4 with Helvetica text lines (enough for pdfplumber)."""
-
-    def esc(s: str) -> str:
-        return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-
-    ops = [f"BT /F1 10 Tf 72 {740 - 14 * i} Td ({esc(t)}) Tj ET" for i, t in enumerate(lines)]
-    content = "\n".join(ops).encode("latin-1", "replace")
-    objs = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
-        b"/Contents 5 0 R >>",
-        f"<< /Length {len(content)} >>\nstream\n".encode() + content + b"\nendstream",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for k, body in enumerate(objs, start=1):
-        offsets.append(len(out))
-        out += f"{k} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
-    for off in offsets:
-        out += f"{off:010d} 00000 n \n".encode()
-    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
+    """A one-page PDF with the given text lines (the corpus's own tiny PDF writer)."""
+    writer = PdfWriter()
+    page = writer.page()
+    for i, text in enumerate(lines):
+        page.text(72, 52 + 14 * i, text)
+    return writer.to_bytes()
 
 
 def _zip_bomb() -> bytes:

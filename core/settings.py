@@ -85,7 +85,7 @@ class Settings(BaseSettings):
         default=None, description="Channel for approval cards of runs not started from a Slack conversation."
     )
     slack_link_base_url: str = Field(
-        default="http://localhost:8000", description="Public base URL of this server, for console links in Slack."
+        default="http://127.0.0.1:8080", description="Public base URL of this server, for console links in Slack."
     )
 
     @property

@@ -733,7 +733,9 @@ _MONEY_RE = re.compile(
 _CURRENCY_SIGNS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "rs": "INR"}
 _SHIP_TO_RE = re.compile(
     r"^[ \t]*(ship(?:ping)?[\s-]*to|deliver(?:y)?\s+(?:to|address)|shipping\s+address|afleveradres|lieferadresse"
-    r"|adresse\s+de\s+livraison)\s*:?[ \t]*",
+    r"|adresse\s+de\s+livraison)(?:\s*:[ \t]*|[ \t]*$)",
+    # A colon, or the label alone on its line (the block follows): "Delivery to the back dock
+    # please." in a note is prose, not an address.
     re.I | re.M,
 )
 _BILL_TO_RE = re.compile(

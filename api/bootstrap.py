@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -26,6 +27,9 @@ from tools.adapters.embedded import embedded_adapters
 from tools.adapters.protocols import Adapters
 from tools.base import ToolEnv
 from tools.gateway import Guard, ToolGateway
+
+if TYPE_CHECKING:
+    from intake.documents import DocumentStore
 
 
 @dataclass(frozen=True)
@@ -106,4 +110,16 @@ def open_context(settings: Settings, *, check: bool = True) -> AppContext:
         clock=clock,
         adapters=embedded_adapters(db, clock),
         guard=make_guard(settings, db, clock),
+    )
+
+
+def make_document_store(actx: AppContext) -> DocumentStore:
+    """The intake document store every way in shares (CLI, watched folder, inbox, console, workers):
+    documents under ``<home>/documents``; free text read by the LLM extractor when a model is
+    configured, else by the deterministic one."""
+    from intake.documents import DocumentStore
+    from intake.llm_extract import make_extractor
+
+    return DocumentStore(
+        actx.db, actx.clock, Path(actx.settings.home) / "documents", extractor=make_extractor(actx.settings)
     )

@@ -27,12 +27,12 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from api.bootstrap import AppContext, open_context
+from api.bootstrap import AppContext, make_document_store, open_context
 from core.errors import ValidationFailed
 from core.settings import Settings
 from graphs.intake import IntakeGraph, open_intake_graph
 from guardrails.calls import Actor
-from intake.documents import DocumentStore, StoredDocument
+from intake.documents import StoredDocument
 from intake.pipeline import IntakeDeps, IntakeResult, ParsedDocument
 from intake.review import ReviewItem, ReviewStatus
 from intake.validate import ValidatedOrder
@@ -85,7 +85,7 @@ def _print_json(value: Any) -> None:
 
 def intake_deps(actx: AppContext) -> IntakeDeps:
     """The pipeline's dependencies for ``actx``: documents under ``<home>/documents``, its gateway."""
-    store = DocumentStore(actx.db, actx.clock, Path(actx.settings.home) / "documents")
+    store = make_document_store(actx)
     return IntakeDeps(db=actx.db, clock=actx.clock, documents=store, gateway=actx.gateway)
 
 

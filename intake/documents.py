@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -39,6 +39,9 @@ from intake.mail import MailLimits, parse_attachment, parse_email
 from intake.model import Finding, PurchaseOrder, Severity, Source
 from intake.pdf import PdfLimits, parse_pdf
 from intake.sheets import SheetLimits, check_zip, parse_csv, parse_xlsx
+
+if TYPE_CHECKING:
+    from intake.llm_extract import TextExtractor
 
 __all__ = [
     "QUARANTINE_CODES",
@@ -127,8 +130,10 @@ def parse_bytes(
     templates: TemplateRegistry | None = None,
     sender: str | None = None,
     timer: Callable[[], float] = time.monotonic,
+    extractor: TextExtractor | None = None,
 ) -> tuple[DocFormat, list[PurchaseOrder], list[Finding]]:
-    """Parse one document with the parser for its format; never raises."""
+    """Parse one document with the parser for its format; never raises. ``extractor`` reads free
+    text (email bodies, text attachments); default: the deterministic extractor."""
     limits = limits or DocumentLimits()
     fmt = fmt or sniff(data, filename=filename, media_type=media_type)
     template = templates.for_sender(sender) if templates else None
@@ -142,7 +147,7 @@ def parse_bytes(
         c = parse_csv(data, document=document, limits=limits.sheet)
         return fmt, c.purchase_orders, c.findings
     if fmt == DocFormat.EMAIL:
-        m = parse_email(data, document=document, templates=templates, limits=limits.mail)
+        m = parse_email(data, document=document, templates=templates, limits=limits.mail, extractor=extractor)
         return fmt, m.purchase_orders, m.findings
     if fmt in (DocFormat.UNKNOWN, DocFormat.ZIP):
         return fmt, [], [
@@ -150,7 +155,7 @@ def parse_bytes(
                     source=Source(kind="manual", document=document))
         ]  # fmt: skip
     return parse_attachment(data, filename=filename, media_type=media_type, document=document, templates=templates,
-                            sender=sender)  # fmt: skip
+                            sender=sender, extractor=extractor)  # fmt: skip
 
 
 class DocumentStore:
@@ -165,8 +170,10 @@ class DocumentStore:
         limits: DocumentLimits | None = None,
         templates: TemplateRegistry | None = None,
         timer: Callable[[], float] = time.monotonic,
+        extractor: TextExtractor | None = None,
     ) -> None:
         self.db = db
+        self.extractor = extractor
         self.clock = clock
         self.root = Path(root_dir)
         self.limits = limits or DocumentLimits()
@@ -310,7 +317,7 @@ class DocumentStore:
             _fmt, orders, findings = parse_bytes(
                 data, fmt=doc.format, filename=doc.filename, media_type=doc.media_type,
                 document=doc.filename or doc.id, limits=self.limits, templates=self.templates, sender=doc.sender,
-                timer=self.timer,
+                timer=self.timer, extractor=self.extractor,
             )  # fmt: skip
         except Exception as exc:  # pragma: no cover - parsers never raise; keep the document if one does
             failed = self._set(

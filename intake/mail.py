@@ -26,12 +26,16 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from intake.classify import DocFormat, sniff
 from intake.extract import TemplateRegistry, detect_injection, extract_order, span_source
 from intake.model import Finding, PurchaseOrder, Severity, Source
+
+if TYPE_CHECKING:
+    from intake.llm_extract import TextExtractor
 
 __all__ = ["AttachmentInfo", "EmailDocument", "MailLimits", "html_to_text", "parse_attachment", "parse_email"]
 
@@ -141,6 +145,7 @@ def parse_attachment(
     templates: TemplateRegistry | None = None,
     sender: str | None = None,
     depth: int = 0,
+    extractor: TextExtractor | None = None,
 ) -> tuple[DocFormat, list[PurchaseOrder], list[Finding]]:
     """Run the parser for the sniffed format; text formats go to the extractor. Never raises."""
     fmt = sniff(data, filename=filename, media_type=media_type)
@@ -172,13 +177,18 @@ def parse_attachment(
             s = parse_xlsx(data, document=document)
             return fmt, s.purchase_orders, s.findings
         if fmt == DocFormat.EMAIL:
-            m = parse_email(data, document=document, templates=templates, _depth=depth + 1)
+            m = parse_email(data, document=document, templates=templates, extractor=extractor, _depth=depth + 1)
             return fmt, m.purchase_orders, m.findings
         if fmt in (DocFormat.TEXT, DocFormat.HTML):
             text = data.decode("utf-8", errors="replace")
             if fmt == DocFormat.HTML:
                 text = html_to_text(text)
-            ex = extract_order(text, source=span_source("email", document), template=template)
+            src = span_source("email", document)
+            ex = (
+                extractor.extract(text, source=src, template=template)
+                if extractor is not None
+                else extract_order(text, source=src, template=template)
+            )
             return fmt, [ex.purchase_order] if ex.purchase_order else [], ex.findings
     except Exception as exc:  # pragma: no cover - every parser promises not to raise; belt and braces
         return fmt, [], [_f(Severity.ERROR, "parser_error", f"{fmt} parser failed: {exc!r}", document)]
@@ -229,11 +239,19 @@ def _header(msg: Message, name: str) -> str | None:
 
 
 class _Walker:
-    def __init__(self, doc: EmailDocument, limits: MailLimits, templates: TemplateRegistry | None, depth: int) -> None:
+    def __init__(
+        self,
+        doc: EmailDocument,
+        limits: MailLimits,
+        templates: TemplateRegistry | None,
+        depth: int,
+        extractor: TextExtractor | None = None,
+    ) -> None:
         self.doc = doc
         self.limits = limits
         self.templates = templates
         self.depth = depth
+        self.extractor = extractor
         self.plain: list[str] = []
         self.html: list[str] = []
         self.forwarded_from: list[tuple[str | None, str | None]] = []
@@ -312,6 +330,7 @@ class _Walker:
             templates=self.templates,
             sender=doc.customer_address,
             depth=self.depth + depth,
+            extractor=self.extractor,
         )
         info.format = fmt
         info.order_count = len(pos)
@@ -358,6 +377,7 @@ def parse_email(
     document: str | None = None,
     templates: TemplateRegistry | None = None,
     limits: MailLimits | None = None,
+    extractor: TextExtractor | None = None,
     _depth: int = 0,
 ) -> EmailDocument:
     """Read one RFC 5322 message (``.eml``); never raises."""
@@ -386,7 +406,7 @@ def parse_email(
             doc.date = None
         if not doc.sender and not any(msg.keys()):
             doc.findings.append(_f(Severity.WARNING, "not_an_email", "no message headers found", document))
-        walker = _Walker(doc, limits, templates, _depth)
+        walker = _Walker(doc, limits, templates, _depth, extractor)
         walker.walk(msg)
         body = "\n\n".join(t.strip("\n") for t in walker.plain if t.strip())
         if not body and walker.html:
@@ -404,7 +424,11 @@ def parse_email(
         else:
             template = templates.for_sender(doc.customer_address) if templates else None
             text = doc.body_text
-            ex = extract_order(text, source=src, document_type="email", template=template)
+            ex = (
+                extractor.extract(text, source=src, document_type="email", template=template)
+                if extractor is not None
+                else extract_order(text, source=src, document_type="email", template=template)
+            )
             doc.findings.extend(ex.findings)
             if ex.purchase_order is not None:
                 if ex.purchase_order.po_number is None and doc.subject:

@@ -17,17 +17,16 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api.auth import Principal, Role
-from api.bootstrap import AppContext
+from api.bootstrap import AppContext, make_document_store
 from api.console.routes import _one, _post_form, _render, _user
 from core.errors import NotFound, OrderOpsError, PolicyDenied, ValidationFailed
-from intake.documents import DocumentStore, StoredDocument
+from intake.documents import StoredDocument
 from intake.model import Source
 from intake.pipeline import IntakeDeps
 from intake.review import ReviewItem
@@ -40,7 +39,7 @@ IntakeFactory = Callable[[AppContext], IntakeDeps]
 
 def default_intake(actx: AppContext) -> IntakeDeps:
     """Documents under ``<home>/documents``, the context's gateway."""
-    store = DocumentStore(actx.db, actx.clock, Path(actx.settings.home) / "documents")
+    store = make_document_store(actx)
     return IntakeDeps(db=actx.db, clock=actx.clock, documents=store, gateway=actx.gateway)
 
 

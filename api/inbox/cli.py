@@ -17,14 +17,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from api.bootstrap import AppContext, open_context
+from api.bootstrap import AppContext, make_document_store, open_context
 from api.inbox.imap import ImapConfig, ImapPoller
 from api.inbox.ingest import DirectDispatcher, Dispatcher, InboxLedger, Ingestor, JobDispatcher, PollReport
 from api.inbox.maildir import MaildirWatcher
 from core.errors import ConfigurationError, OrderOpsError
 from core.jobs import JobQueue
 from core.settings import Settings
-from intake.documents import DocumentStore
 from intake.pipeline import IntakeDeps
 
 inbox_app = typer.Typer(help="E-mail inbox for purchase orders (IMAP, Maildir, folder).", no_args_is_help=True)
@@ -42,7 +41,7 @@ def _settings(ctx: typer.Context) -> Settings:
 
 def build_ingestor(actx: AppContext, *, direct: bool) -> Ingestor:
     """The documents store under ``<home>/documents``, the ledger, and the chosen dispatcher."""
-    store = DocumentStore(actx.db, actx.clock, Path(actx.settings.home) / "documents")
+    store = make_document_store(actx)
     dispatch: Dispatcher
     if direct:
         dispatch = DirectDispatcher(IntakeDeps(db=actx.db, clock=actx.clock, documents=store, gateway=actx.gateway))

@@ -60,8 +60,17 @@ def run_cmd(
     out: Annotated[Path | None, typer.Option("--out", help="Report directory (default <home>/evals/<run id>)")] = None,
     results_db: Annotated[str | None, typer.Option("--results-db", help="Where results are stored")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
+    cassettes: Annotated[
+        Path | None,
+        typer.Option("--cassettes", help="With --planner llm: record model calls per case here, or replay them"),
+    ] = None,
+    replay_only: Annotated[
+        bool, typer.Option("--replay-only", help="With --cassettes: never call the endpoint (offline replay)")
+    ] = False,
 ) -> None:
-    """Run eval suites; store the results and write Markdown + HTML + JSON reports."""
+    """Run eval suites; store the results and write Markdown + HTML + JSON reports. With
+    ``--cassettes`` a run with a real model is recorded so it can be replayed offline; a replayed
+    run says so in its report."""
     from evals.report import write_reports
     from evals.runner import EvalConfig, open_results_db, run_eval
 
@@ -92,6 +101,8 @@ def run_cmd(
             limit=limit,
             llm_base_url=settings.llm_base_url,
             llm_api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+            cassettes=cassettes,
+            replay_only=replay_only,
         )
         db = open_results_db(_results_url(ctx, results_db))
     except OrderOpsError as exc:

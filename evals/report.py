@@ -170,7 +170,19 @@ def _context(run: Any) -> dict[str, Any]:
         "failing": failing,
         "passed": sum(r.passed for r in run.results),
         "total": len(run.results),
+        "replay_note": replay_note(run.results),
     }
+
+
+def replay_note(results: Sequence[Any]) -> str | None:
+    """Says so when the model's answers came from recorded cassettes rather than a live endpoint."""
+    flags = [r.metrics.get("replayed_model_calls") for r in results if "replayed_model_calls" in r.metrics]
+    if not flags:
+        return None
+    replayed = sum(bool(f) for f in flags)
+    if replayed == 0:
+        return f"model calls recorded live into cassettes for {len(flags)} case(s)"
+    return f"REPLAYED: model calls of {replayed} of {len(flags)} case(s) came from recorded cassettes, not a live model"
 
 
 def _intake_tables(m: Mapping[str, Any]) -> list[str]:
@@ -197,6 +209,7 @@ def render_markdown(run: Any) -> str:
         + ", ".join(f"{k}={v}" for k, v in sorted(run.prompt_versions.items())),
         f"- started {run.started_at.isoformat()}, finished {run.finished_at.isoformat() if run.finished_at else '-'}",
         f"- cases passed: {ctx['passed']} / {ctx['total']}",
+        *([f"- **{ctx['replay_note']}**"] if ctx["replay_note"] else []),
         "",
         "## Headline metrics",
         "",

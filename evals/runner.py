@@ -96,6 +96,10 @@ class EvalConfig:
     """At most this many cases per suite (a quick subset)."""
     llm_base_url: str | None = None
     llm_api_key: str | None = None
+    cassettes: Path | None = None
+    """Record the model's HTTP calls per case into this folder (vcrpy), or replay them from it."""
+    replay_only: bool = False
+    """With ``cassettes``: never call the endpoint; a case whose cassette is missing fails."""
 
     def settings_record(self) -> dict[str, Any]:
         return {
@@ -109,6 +113,8 @@ class EvalConfig:
             "cases": list(self.cases),
             "limit": self.limit,
             "llm_base_url": self.llm_base_url,
+            "cassettes": str(self.cassettes) if self.cassettes else None,
+            "replay_only": self.replay_only,
         }
 
 
@@ -409,8 +415,9 @@ def run_task(task: Task, config: EvalConfig, workdir: Path) -> CaseResult:
     """Run one trial of one case; never raises (errors and timeouts become a failed result)."""
     started = time.perf_counter()
     result: CaseResult
+    replayed: bool | None = None
     try:
-        with _time_limit(config.case_timeout_s):
+        with _time_limit(config.case_timeout_s), _model_calls(config, task) as replayed:
             if task.suite == "intake":
                 result = intake_doc_case(task.case_id, workdir, task.trial)
             elif task.suite == "exceptions":
@@ -438,7 +445,33 @@ def run_task(task: Task, config: EvalConfig, workdir: Path) -> CaseResult:
         )  # fmt: skip
     finally:
         shutil.rmtree(workdir / "cases" / f"{task.case_id}-t{task.trial}", ignore_errors=True)
-    return result.model_copy(update={"duration_s": round(time.perf_counter() - started, 3)})
+    update: dict[str, Any] = {"duration_s": round(time.perf_counter() - started, 3)}
+    if replayed is not None:
+        update["metrics"] = {**result.metrics, "replayed_model_calls": replayed}
+    return result.model_copy(update=update)
+
+
+@contextmanager
+def _model_calls(config: EvalConfig, task: Task) -> Iterator[bool | None]:
+    """Record or replay the case's model HTTP calls (one vcrpy cassette per case and trial).
+
+    Yields whether the case is a replay (its cassette existed before), or None when nothing is
+    recorded (no cassette folder, or the playbook planner, which calls no model). Auth headers are
+    never written to a cassette."""
+    if config.cassettes is None or config.planner != "llm":
+        yield None
+        return
+    import vcr
+
+    path = Path(config.cassettes) / f"{task.suite}-{task.case_id}-t{task.trial}.yaml"
+    existed = path.exists()
+    recorder = vcr.VCR(
+        record_mode="none" if config.replay_only else "once",
+        filter_headers=["authorization", "api-key", "x-api-key"],
+        match_on=["method", "scheme", "host", "port", "path", "body"],
+    )
+    with recorder.use_cassette(str(path)):
+        yield existed
 
 
 def select_tasks(config: EvalConfig, workdir: Path | None = None) -> list[Task]:

@@ -192,6 +192,12 @@ def test_alert_run_parks_card_is_posted_and_a_slack_approval_completes_it(slack:
     assert run["status"] == "completed", run
     trace = slack.client.get(f"/v1/runs/{run_id}/trace", headers=slack.api.as_("operator")).json()["records"]
     assert {r["approver"] for r in trace if r["event_type"] == "approved"} == {"slack:UAPP"}
+    # every step is in the trace: each parked call was proposed, waited, was approved and ran once
+    kinds = [r["event_type"] for r in trace]
+    for kind in ("proposed", "awaiting_approval", "approved"):
+        assert kinds.count(kind) == len(pending), kind
+    executed_writes = [r for r in trace if r["event_type"] == "executed" and r["approver"] == "slack:UAPP"]
+    assert len(executed_writes) == len(pending)
 
 
 def test_reject_opens_a_modal_and_its_reason_rejects(slack: SlackApi) -> None:

@@ -350,27 +350,8 @@ class ToolGateway:
             edited_preview=preview.model_dump(mode="json"),
         )
         reasons = [f"arguments edited by {editor.id} (supersedes {approval_id})", *decision.reasons]
-        self._audit(
-            EventType.AWAITING_APPROVAL,
-            call_id,
-            tool.name,
-            editor,
-            run,
-            Proposer(),
-            arguments=args.model_dump(mode="json"),
-            preview=_preview_record(preview),
-            policy_version=decision.policy_version,
-            reasons=reasons,
-            result={"approval_id": new.id},
-        )
-        return Outcome(
-            status="awaiting_approval",
-            call_id=call_id,
-            tool=tool.name,
-            reasons=reasons,
-            policy_version=decision.policy_version,
-            approval_id=new.id,
-            preview=preview,
+        return self._parked(
+            call_id, tool, args, preview, editor, run, Proposer(), decision.policy_version, reasons, new.id
         )
 
     # --- internals ----------------------------------------------------------------------------------
@@ -447,6 +428,24 @@ class ToolGateway:
             requester_may_approve=decision.requester_may_approve,
             ttl=self.guard.approval_ttl,
         )
+        return self._parked(
+            call_id, tool, args, preview, actor, run, proposer, decision.policy_version, decision.reasons, req.id
+        )
+
+    def _parked(
+        self,
+        call_id: str,
+        tool: WriteTool[Any],
+        args: ToolArgs,
+        preview: Preview,
+        actor: Actor,
+        run: RunLedger,
+        proposer: Proposer,
+        policy_version: str,
+        reasons: list[str],
+        approval_id: str,
+    ) -> Outcome:
+        """Record that a call waits for approval ``approval_id`` and say so to the caller."""
         self._audit(
             EventType.AWAITING_APPROVAL,
             call_id,
@@ -456,17 +455,17 @@ class ToolGateway:
             proposer,
             arguments=args.model_dump(mode="json"),
             preview=_preview_record(preview),
-            policy_version=decision.policy_version,
-            reasons=decision.reasons,
-            result={"approval_id": req.id},
+            policy_version=policy_version,
+            reasons=reasons,
+            result={"approval_id": approval_id},
         )
         return Outcome(
             status="awaiting_approval",
             call_id=call_id,
             tool=tool.name,
-            reasons=decision.reasons,
-            policy_version=decision.policy_version,
-            approval_id=req.id,
+            reasons=reasons,
+            policy_version=policy_version,
+            approval_id=approval_id,
             preview=preview,
         )
 

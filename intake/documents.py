@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.clock import Clock
 from core.db.engine import Database
@@ -218,15 +219,9 @@ class DocumentStore:
         sha = hashlib.sha256(data).hexdigest()
         self._write(sha, data)
         now = self.clock.now()
-        with self.db.begin() as s:
-            row = s.scalars(
-                select(DocumentRow).where(DocumentRow.sha256 == sha, DocumentRow.channel == channel)
-            ).first()
-            if row is not None:
-                row.times_received += 1
-                row.last_received_at = now
-                s.flush()
-                return _to_model(row, duplicate=True)
+        again = self._count_again(sha, channel, now)
+        if again is not None:
+            return again
         fmt = sniff(data, filename=filename, media_type=media_type)
         status, reason = DocumentStatus.RECEIVED, None
         if not data.strip():
@@ -237,27 +232,48 @@ class DocumentStore:
             problems = check_zip(data, self.limits.sheet, document=filename)
             if problems:
                 status, reason = DocumentStatus.QUARANTINED, f"{problems[0].code}: {problems[0].message}"
-        row = DocumentRow(
-            id=str(uuid.uuid4()), sha256=sha, size=len(data), filename=(filename or None) and filename[:255],
-            media_type=(media_type or None) and media_type[:255], format=fmt.value, channel=channel,
-            sender=(sender or None) and sender[:320], external_id=(external_id or None) and external_id[:998],
-            received_at=now, last_received_at=now, times_received=1, status=status.value, reason=reason,
-            order_count=0, findings=None,
-        )  # fmt: skip
-        try:
-            with self.db.begin() as s:
-                s.add(row)
-            return _to_model(row)
-        except IntegrityError:
-            # Someone stored the same bytes on the same channel between our read and our insert.
-            with self.db.begin() as s:
-                existing = s.scalars(
-                    select(DocumentRow).where(DocumentRow.sha256 == sha, DocumentRow.channel == channel)
-                ).one()
-                existing.times_received += 1
-                existing.last_received_at = now
-                s.flush()
-                return _to_model(existing, duplicate=True)
+        values = {
+            "id": str(uuid.uuid4()), "sha256": sha, "size": len(data), "format": fmt.value, "channel": channel,
+            "filename": (filename or None) and filename[:255], "media_type": (media_type or None) and media_type[:255],
+            "sender": (sender or None) and sender[:320], "external_id": (external_id or None) and external_id[:998],
+            "received_at": now, "last_received_at": now, "times_received": 1, "status": status.value,
+            "reason": reason, "order_count": 0, "findings": None,
+        }  # fmt: skip
+        insert = pg_insert if self.db.is_postgres else sqlite_insert
+        stmt = (
+            insert(DocumentRow)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["sha256", "channel"])
+            .returning(DocumentRow.id)
+        )
+        with self.db.begin() as s:
+            inserted = s.execute(stmt).first() is not None
+        if inserted:
+            return self.get(str(values["id"]))
+        # Someone stored the same bytes on the same channel between our update and our insert.
+        again = self._count_again(sha, channel, now)
+        if again is None:  # pragma: no cover - the row that blocked our insert cannot vanish
+            raise ConfigurationError(f"document {sha} on channel {channel} disappeared while being received")
+        return again
+
+    def _count_again(self, sha: str, channel: str, now: datetime) -> StoredDocument | None:
+        """Count one more receipt of a stored document, or None if it is new.
+
+        ``times_received = times_received + 1`` in the database, in one statement: workers
+        receiving the same bytes at once must each be counted (a read-modify-write loses updates).
+        """
+        match = (DocumentRow.sha256 == sha, DocumentRow.channel == channel)
+        with self.db.begin() as s:
+            res = s.execute(
+                update(DocumentRow)
+                .where(*match)
+                .values(times_received=DocumentRow.times_received + 1, last_received_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if not getattr(res, "rowcount", 0):
+                return None
+            row = s.scalars(select(DocumentRow).where(*match).execution_options(populate_existing=True)).one()
+            return _to_model(row, duplicate=True)
 
     def get(self, document_id: str) -> StoredDocument:
         with self.db.begin() as s:

@@ -87,8 +87,13 @@ def intake_order_id(v: ValidatedOrder) -> str:
 
 
 def intake_idempotency_key(v: ValidatedOrder) -> str:
-    basis = v.fingerprint or f"{v.document_id}|{v.po_index}"
-    return f"intake-create:{basis}:{v.document_id}:{v.po_index}"
+    """The ``create_order`` key: the PO's fingerprint (customer + normalised PO number), never the
+    document, so two documents of one PO (a re-send by another channel, two workers at once) share
+    it and the order is created once; the same basis as :func:`intake_order_id`. Only a PO without a
+    fingerprint (no customer or PO number: never auto-created) falls back to document and index."""
+    if v.fingerprint:
+        return f"intake-create:{v.fingerprint}"
+    return f"intake-create:doc:{v.document_id}:{v.po_index}"
 
 
 class SubmitResult(BaseModel):

@@ -26,7 +26,9 @@ from difflib import SequenceMatcher
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from core.clock import Clock
@@ -245,21 +247,22 @@ class ReceivedPOs:
         fingerprint (no customer or no PO number) are not remembered."""
         if v.fingerprint is None or v.document_id is None or v.customer_id is None:
             return
+        # One statement (insert, or on conflict update) rather than select-then-insert: workers taking
+        # in the same document at once must neither fail on the unique index nor drop an order id.
+        row = IntakeReceivedPORow
+        insert = pg_insert if self.db.is_postgres else sqlite_insert
+        stmt = insert(row).values(
+            fingerprint=v.fingerprint, customer_id=v.customer_id, po_number=(v.po_number or "")[:128],
+            document_id=v.document_id, po_index=v.po_index, kind=kind, lines=v.line_signature(), order_id=order_id,
+            received_at=self.clock.now(),
+        )  # fmt: skip
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[row.document_id, row.po_index],
+            set_={"lines": stmt.excluded.lines, "kind": stmt.excluded.kind,
+                  "order_id": func.coalesce(stmt.excluded.order_id, row.order_id)},
+        )  # fmt: skip
         with self.db.begin() as s:
-            row = s.scalars(
-                select(IntakeReceivedPORow).where(
-                    IntakeReceivedPORow.document_id == v.document_id, IntakeReceivedPORow.po_index == v.po_index
-                )
-            ).first()
-            if row is not None:  # the same PO again (re-validated after a correction): keep it current
-                row.lines, row.kind = v.line_signature(), kind
-                if order_id is not None:
-                    row.order_id = order_id
-                return
-            s.add(IntakeReceivedPORow(fingerprint=v.fingerprint, customer_id=v.customer_id,
-                                      po_number=(v.po_number or "")[:128], document_id=v.document_id,
-                                      po_index=v.po_index, kind=kind, lines=v.line_signature(), order_id=order_id,
-                                      received_at=self.clock.now()))  # fmt: skip
+            s.execute(stmt)
 
     def set_order(self, document_id: str, po_index: int, order_id: str) -> None:
         with self.db.begin() as s:

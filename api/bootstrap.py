@@ -18,6 +18,7 @@ from core.clock import Clock, FixedClock, SystemClock
 from core.db import Database, check_schema, make_database
 from core.db.tables import MetaRow
 from core.settings import Settings
+from guardrails.anchor import AuditAnchor
 from guardrails.approvals import ApprovalStore
 from guardrails.audit import AuditTrail
 from guardrails.idempotency import IdempotencyStore
@@ -34,15 +35,30 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class AppContext:
+    """The live dependencies of one process.
+
+    Two clocks, on purpose. ``clock`` is real time and stamps every record a person relies on: runs,
+    approvals and their expiry, audit rows, jobs, leases and claims (a frozen clock there let expired
+    approvals be approved and left a dead worker's run claimed forever). ``twin_clock`` is the digital
+    twin's "today" for promise dates and lateness: the wall clock on a real installation, the seeded
+    business date only where reproducibility is the point (the demo, evals, tests).
+    """
+
     settings: Settings
     db: Database
     clock: Clock
     adapters: Adapters
     guard: Guard
+    twin_clock: Clock
+
+    @property
+    def tool_env(self) -> ToolEnv:
+        """What tools read and simulate against: the adapters on the twin's clock."""
+        return ToolEnv(adapters=self.adapters, clock=self.twin_clock)
 
     @property
     def gateway(self) -> ToolGateway:
-        return ToolGateway(env=ToolEnv(adapters=self.adapters, clock=self.clock), guard=self.guard)
+        return ToolGateway(env=self.tool_env, guard=self.guard)
 
     def close(self) -> None:
         self.db.dispose()
@@ -54,8 +70,8 @@ def network_meta(db: Database) -> dict[str, str]:
 
 
 def make_clock(settings: Settings, db: Database) -> Clock:
-    """The twin's clock: the seeded network's business date (so a demo network behaves the same
-    whenever it is run) unless settings ask for the wall clock."""
+    """The twin's clock: the wall clock by default; the seeded network's business date (so a demo
+    network behaves the same whenever it is run) only when settings ask for ``network``."""
     if settings.clock == "system":
         return SystemClock()
     day = network_meta(db).get("business_date")
@@ -86,7 +102,9 @@ def make_guard(settings: Settings, db: Database, clock: Clock) -> Guard:
     )
     return Guard(
         policy=PolicyEngine.from_path(settings.policy_path),
-        audit=AuditTrail(db, Redactor(rules, key=redaction_key(settings)), clock),
+        audit=AuditTrail(
+            db, Redactor(rules, key=redaction_key(settings)), clock, anchor=AuditAnchor.from_settings(settings)
+        ),
         approvals=ApprovalStore(db, clock),
         idempotency=IdempotencyStore(db, clock),
         approval_ttl=timedelta(hours=settings.approval_ttl_hours),
@@ -103,14 +121,32 @@ def open_context(settings: Settings, *, check: bool = True) -> AppContext:
         except Exception:
             db.dispose()
             raise
-    clock = make_clock(settings, db) if check else SystemClock()
+    twin_clock = make_clock(settings, db) if check else SystemClock()
+    wall = SystemClock()
     return AppContext(
         settings=settings,
         db=db,
-        clock=clock,
-        adapters=embedded_adapters(db, clock),
-        guard=make_guard(settings, db, clock),
+        clock=wall,
+        adapters=embedded_adapters(db, twin_clock),
+        guard=make_guard(settings, db, wall),
+        twin_clock=twin_clock,
     )
+
+
+DEMO_MARKER = "demo_installation"
+"""Meta key that marks a database the demo seeded for itself (and may therefore replace or approve in)."""
+
+
+def is_demo_database(db: Database) -> bool:
+    """True only for a database ``orderops demo`` created in its own home: the one place where a
+    built-in approver may act, because nothing there belongs to anyone."""
+    return network_meta(db).get(DEMO_MARKER) == "1"
+
+
+def mark_demo_database(db: Database) -> None:
+    """Record that the demo seeded ``db`` for itself (after generation: a reset clears meta)."""
+    with db.begin() as session:
+        session.merge(MetaRow(key=DEMO_MARKER, value="1"))
 
 
 def make_document_store(actx: AppContext) -> DocumentStore:

@@ -91,7 +91,7 @@ def intake_scenario(settings: Settings, console: Console | None) -> dict[str, An
     out = console or Console(file=open("/dev/null", "w"))  # noqa: SIM115 - quiet under --json
     summary: dict[str, Any] = {"documents": [], "created_orders": [], "review_items": []}
     with intake_session(settings) as sess:
-        catalog = load_catalog(sess.actx.db, business_date=sess.actx.clock.now().date())
+        catalog = load_catalog(sess.actx.db, business_date=sess.actx.twin_clock.today())
         for sample in sample_documents(sess.actx.adapters, catalog):
             doc = sess.deps.documents.receive(sample.data, channel=sample.channel, filename=sample.filename,
                                               sender=sample.sender)  # fmt: skip

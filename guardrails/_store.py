@@ -53,7 +53,10 @@ def to_jsonable(value: Any) -> JsonValue:
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, BaseModel):
-        return to_jsonable(value.model_dump(mode="json"))
+        # pydantic's JSON mode turns a set into a list in iteration order, which for strings depends
+        # on the process's hash seed: the same preview would hash differently in the API, a worker
+        # and the CLI. Walk the Python dump beside it to find the sets and sort them.
+        return _sort_sets(value.model_dump(mode="python"), value.model_dump(mode="json"))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return to_jsonable(dataclasses.asdict(value))
     if isinstance(value, Mapping):
@@ -64,6 +67,20 @@ def to_jsonable(value: Any) -> JsonValue:
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     raise ValidationFailed(f"a {type(value).__name__} cannot be stored as JSON")
+
+
+def _sort_sets(py: Any, js: Any) -> JsonValue:
+    """``js`` (a JSON-mode dump) with every list that was a set in ``py`` (its Python-mode twin) sorted."""
+    if isinstance(py, set | frozenset) and isinstance(js, list):
+        return sorted((to_jsonable(v) for v in js), key=canonical_json)
+    if isinstance(py, Mapping) and isinstance(js, Mapping):
+        py_by_key = {str(k.value if isinstance(k, Enum) else k): v for k, v in py.items()}
+        return {str(k): _sort_sets(py_by_key.get(str(k)), v) for k, v in js.items()}
+    if isinstance(py, list | tuple) and isinstance(js, list) and len(py) == len(js):
+        return [_sort_sets(p, j) for p, j in zip(py, js, strict=True)]
+    if isinstance(py, BaseModel):
+        return to_jsonable(py)
+    return to_jsonable(js)
 
 
 def canonical_json(value: JsonValue) -> str:

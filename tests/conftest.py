@@ -22,6 +22,11 @@ from core.db import Database, make_database, migrate
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO.parent / "shared" / "corpora"
+# The twin's "today" is pinned to the seeded business date in tests, as in evals: outcomes that depend
+# on lateness must not change with the day the suite runs. Tests of the wall-clock default set
+# ``clock="system"`` explicitly.
+os.environ.setdefault("ORDEROPS_CLOCK", "network")
+
 PG_ADMIN_URL = os.environ.get("ORDEROPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

@@ -11,8 +11,6 @@ once per idempotency key) and, where one exists, a compensating call that undoes
 
 from __future__ import annotations
 
-import hashlib
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.clock import Clock
+from guardrails.approvals import preview_hash
 from guardrails.calls import CallFacts, RiskClass
 from tools.adapters.protocols import Adapters
 
@@ -83,8 +82,7 @@ class Preview(BaseModel):
     def digest(self) -> str:
         """Hash of everything a person approves on the card; any change in the network that moves
         a number here changes the digest."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return preview_hash(self)
 
 
 class WriteResult(BaseModel):

@@ -235,7 +235,7 @@ class ToolGateway:
         if replay is not None:
             return replay
         preview = tool.simulate(self.env, args)
-        if preview_hash(preview.model_dump(mode="json")) != req.preview_hash:
+        if preview_hash(preview) != req.preview_hash:
             # The network moved: the person approved numbers that no longer hold. Ask again.
             reason = (
                 f"the network changed since approval {approval_id}: its preview no longer holds, so nothing "
@@ -346,8 +346,8 @@ class ToolGateway:
             editor.id,
             editor.roles,
             "edit",
-            edited_args=args.model_dump(mode="json"),
-            edited_preview=preview.model_dump(mode="json"),
+            edited_args=args,
+            edited_preview=preview,
         )
         reasons = [f"arguments edited by {editor.id} (supersedes {approval_id})", *decision.reasons]
         return self._parked(
@@ -417,8 +417,8 @@ class ToolGateway:
     ) -> Outcome:
         req = self.guard.approvals.create(
             tool=tool.name,
-            arguments=args.model_dump(mode="json"),
-            preview=preview.model_dump(mode="json"),
+            arguments=args,
+            preview=preview,
             requester_id=actor.on_behalf_of or actor.id,
             run_id=run.run_id,
             call_id=call_id,

@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from agents.sourcing import RouteDecision, decide_route
 from api.deps import Ctx, Viewer
 from api.problems import PROBLEM_RESPONSES, problem_responses
-from tools.base import ToolEnv
 
 router = APIRouter(prefix="/v1/decide", tags=["decide"], responses=PROBLEM_RESPONSES)
 
@@ -31,4 +30,4 @@ class RouteQuery(BaseModel):
 )
 def route(ctx: Ctx, _user: Viewer, body: RouteQuery) -> RouteDecision:
     """The scorer's choice with its reasons and the alternatives it beat (nothing is changed)."""
-    return decide_route(body.order_id, ToolEnv(adapters=ctx.adapters, clock=ctx.clock))
+    return decide_route(body.order_id, ctx.tool_env)

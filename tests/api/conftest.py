@@ -54,6 +54,7 @@ def make_context(net: Net, home: Path) -> AppContext:
         clock=net.clock,
         adapters=net.adapters,
         guard=net.gateway.guard,
+        twin_clock=net.clock,
     )
 
 

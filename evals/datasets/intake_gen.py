@@ -268,7 +268,8 @@ def _xlsx(gold: GoldOrder, catalog: Catalog, rng: random.Random) -> bytes:
         ws.append([gold.po_number or "", gold.po_date.isoformat(), ship, ln.sku, catalog.names.get(ln.sku, ""),
                    ln.quantity, float(ln.unit_price) if ln.unit_price is not None else None])  # fmt: skip
     # openpyxl stamps "now" into the document properties and every zip entry: pin both so the same
-    # seed gives the same bytes (the corpus is content-addressed).
+    # seed gives the same bytes (the corpus is content-addressed). Setting ``properties.modified`` is
+    # not enough: ``save`` overwrites it with the save time, so the property is pinned in the bytes.
     fixed = datetime(2026, 1, 1)
     wb.properties.created = fixed
     wb.properties.modified = fixed
@@ -277,13 +278,19 @@ def _xlsx(gold: GoldOrder, catalog: Catalog, rng: random.Random) -> bytes:
     return _pin_zip_times(buf.getvalue())
 
 
+_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
+
+
 def _pin_zip_times(data: bytes) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             pinned = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
             pinned.compress_type = zipfile.ZIP_DEFLATED
-            dst.writestr(pinned, src.read(info.filename))
+            body = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                body = _MODIFIED.sub(rb"\g<1>2026-01-01T00:00:00Z\g<2>", body)
+            dst.writestr(pinned, body)
     return out.getvalue()
 
 

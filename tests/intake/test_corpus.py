@@ -99,3 +99,20 @@ def test_pipeline_never_auto_creates_a_wrong_order(tmp_path: Path) -> None:
         if expected in ("quarantine", "duplicate", "revision"):
             assert got == {expected: sum(got.values())}, (expected, got)
     assert scores.fields["sku"].recall >= 0.95
+
+
+def test_xlsx_bytes_carry_no_save_time(catalog: Catalog) -> None:
+    """openpyxl writes the save time into docProps/core.xml whatever ``properties.modified`` says, so
+    two runs a second boundary apart gave different bytes (a flaky determinism test on a fresh clone)."""
+    import io
+    import re
+    import zipfile
+
+    xlsx = [d for d in generate_corpus(catalog, seed=3, count=60) if d.data[:2] == b"PK"]
+    assert xlsx, "the corpus should hold spreadsheets"
+    for doc in xlsx:
+        with zipfile.ZipFile(io.BytesIO(doc.data)) as z:
+            core = z.read("docProps/core.xml").decode()
+            assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        stamps = re.findall(r"<dcterms:(?:created|modified)[^>]*>([^<]*)<", core)
+        assert stamps and all(s.startswith("2026-01-01T00:00:00") for s in stamps), stamps

@@ -22,6 +22,7 @@ from guardrails.anchor import AuditAnchor
 from guardrails.approvals import ApprovalStore
 from guardrails.audit import AuditTrail
 from guardrails.idempotency import IdempotencyStore
+from guardrails.known_values import RefreshingKnownValues
 from guardrails.policy import PolicyEngine
 from guardrails.redaction import RedactionRules, Redactor
 from tools.adapters.embedded import embedded_adapters
@@ -103,7 +104,11 @@ def make_guard(settings: Settings, db: Database, clock: Clock) -> Guard:
     return Guard(
         policy=PolicyEngine.from_path(settings.policy_path),
         audit=AuditTrail(
-            db, Redactor(rules, key=redaction_key(settings)), clock, anchor=AuditAnchor.from_settings(settings)
+            db,
+            # The customer records' names, e-mails and streets are redacted wherever they appear.
+            Redactor(rules, key=redaction_key(settings), known=RefreshingKnownValues.from_database(db)),
+            clock,
+            anchor=AuditAnchor.from_settings(settings),
         ),
         approvals=ApprovalStore(db, clock),
         idempotency=IdempotencyStore(db, clock),

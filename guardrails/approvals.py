@@ -201,16 +201,19 @@ class ApprovalStore:
         subset: Sequence[str] | None = None,
         edited_args: Any = None,
         edited_preview: Any = None,
+        edited_items: Sequence[str] | None = None,
         expected_args_hash: str | None = None,
     ) -> ApprovalRequest:
         """Record one person's decision; returns the request as it now stands.
 
         ``approve`` moves the request to ``approved`` once enough distinct approvers agreed;
         ``reject`` (needs ``reason``) ends it; ``edit`` (needs ``edited_args``) supersedes it and
-        returns the *new* pending request. ``expected_args_hash`` is the hash the person saw: if
-        the request no longer binds it, the decision is refused. Raises :class:`ValidationFailed`
-        (bad input), :class:`PolicyDenied` (this person may not decide), :class:`Conflict`
-        (already decided, expired, decided concurrently), :class:`NotFound`.
+        returns the *new* pending request, covering ``edited_items`` (the orders the edited call
+        will actually change). An edit that reaches orders the original did not cover is a new
+        request *by the editor*: they may not approve their own widening. ``expected_args_hash`` is
+        the hash the person saw: if the request no longer binds it, the decision is refused.
+        Raises :class:`ValidationFailed` (bad input), :class:`PolicyDenied` (this person may not
+        decide), :class:`Conflict` (already decided, expired, decided concurrently), :class:`NotFound`.
         """
         try:
             kind = DecisionKind(decision)
@@ -246,6 +249,7 @@ class ApprovalStore:
                         subset,
                         edited_args,
                         edited_preview,
+                        edited_items,
                     )
                     if written:
                         result_id = row.superseded_by_id if kind == DecisionKind.EDIT else row.id
@@ -306,6 +310,7 @@ class ApprovalStore:
         subset: Sequence[str] | None,
         edited_args: Any,
         edited_preview: Any,
+        edited_items: Sequence[str] | None,
     ) -> bool:
         """Write the decision; False if the request changed since ``seen_version`` (nothing written)."""
         now = self._stored_now()
@@ -318,17 +323,20 @@ class ApprovalStore:
         if kind == DecisionKind.REJECT:
             values = {"status": ApprovalStatus.REJECTED.value, "decided_at": now}
         elif kind == DecisionKind.EDIT:
+            items = [str(i) for i in edited_items] if edited_items is not None else list(row.items)
+            # Widening (orders the original did not cover) makes the editor the one asking for them.
+            widened = bool(row.items) and bool(set(items) - set(row.items))
             new_row = self._new_row(
                 tool=row.tool,
                 arguments=edited_args,
                 preview=edited_preview,
-                requester_id=row.requester_id,
+                requester_id=approver_id if widened else row.requester_id,
                 run_id=row.run_id,
                 call_id=row.call_id,
-                items=list(row.items),
+                items=items,
                 required_roles=list(row.required_roles),
                 approvers_required=row.approvers_required,
-                requester_may_approve=row.requester_may_approve,
+                requester_may_approve=False if widened else row.requester_may_approve,
                 ttl=as_utc(row.expires_at) - as_utc(row.created_at),
             )
             new_row.supersedes_id = row.id

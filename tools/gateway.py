@@ -348,6 +348,7 @@ class ToolGateway:
             "edit",
             edited_args=args,
             edited_preview=preview,
+            edited_items=preview.affected if tool.items(args) else [],
         )
         reasons = [f"arguments edited by {editor.id} (supersedes {approval_id})", *decision.reasons]
         return self._parked(

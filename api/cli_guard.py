@@ -57,15 +57,21 @@ def audit_table(records: list[AuditRecord], title: str = "Audit trail") -> Table
 
 @audit_app.command("verify")
 def audit_verify(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """Check the hash chain: any edited, deleted, inserted or reordered row is reported (exit 1)."""
+    """Check the hash chain and the signed checkpoints: an edited, deleted, inserted or reordered row, a
+    cut-off tail, a re-hashed chain, a wiped trail or a forged checkpoint is reported (exit 1)."""
+    from guardrails.anchor import AuditAnchor  # local: this file's imports belong to the whole CLI
+
     cli = _cli()
     with cli._context(cli._settings(ctx)) as actx:
-        report = actx.guard.audit.verify()
+        audit = actx.guard.audit
+        report = audit.verify(anchor=audit.anchor or AuditAnchor.from_settings(actx.settings))
     if as_json:
         cli.print_json(report)
     elif report.ok:
         cli.console.print(
-            f"[green]audit trail intact[/]: {report.rows_checked} rows, head {report.head_seq} {report.head_hash[:16]}"
+            f"[green]audit trail intact[/]: {report.rows_checked} rows, head {report.head_seq} "
+            f"{report.head_hash[:16]}; {report.anchors_checked} signed checkpoints, "
+            f"last at seq {report.last_anchored_seq} ({report.anchor_sink})"
         )
     else:
         cli.console.print(
@@ -73,6 +79,26 @@ def audit_verify(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         )
     if not report.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("anchor")
+def audit_anchor(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Verify the trail, then sign its head into the anchor log outside the database (run it after
+    enabling anchoring, and from a schedule)."""
+    from guardrails.anchor import AuditAnchor
+
+    cli = _cli()
+    with cli._context(cli._settings(ctx)) as actx:
+        audit = actx.guard.audit
+        anchor = audit.anchor or AuditAnchor.from_settings(actx.settings)
+        checkpoint = audit.checkpoint(anchor=anchor)
+    if as_json:
+        cli.print_json(checkpoint)
+    else:
+        cli.console.print(
+            f"[green]anchored[/] trail {checkpoint.trail} at seq {checkpoint.seq} {checkpoint.head_hash[:16]} "
+            f"(key {checkpoint.key_id}) in {anchor.sink.name}"
+        )
 
 
 @audit_app.command("export")

@@ -54,6 +54,28 @@ class Settings(BaseSettings):
     redaction_rules_path: Path | None = None
     approval_ttl_hours: float = Field(default=4.0, gt=0)
 
+    # Anchoring the audit trail (guardrails.anchor): signed checkpoints kept outside the database.
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Ed25519 key that signs audit checkpoints (PEM, or a 32-byte seed as hex or base64); never "
+        "stored in the database. Default: a key made once in <home>/audit-signing.key (0600).",
+    )
+    audit_anchor_path: Path | None = Field(
+        default=None,
+        description="Append-only JSON-lines file the checkpoints go to; put it on another disk or host, or make "
+        "it append-only (chattr +a). Default: <home>/audit-anchors.jsonl.",
+    )
+    audit_anchor_every: int = Field(default=100, ge=1, description="Checkpoint the trail every this many appends.")
+    audit_anchor_interval_s: float = Field(
+        default=300.0, ge=0, description="...or on the first append this many seconds after the last one (0: off)."
+    )
+    installation_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Names this installation in its checkpoints. Default: a random id kept in <home>/installation.id.",
+    )
+
     # Ways in: alert webhooks and the workers that run jobs.
     webhook_secret: SecretStr | None = Field(
         default=None,

@@ -10,10 +10,13 @@ notices an edited field, a deleted row (the last one included), a forged row and
 Personal data is redacted (:mod:`guardrails.redaction`) *before* hashing, so the trail never holds
 it and verification never needs it.
 
-What this module must never do: update or delete an event row, or append without holding the
-chain-head lock (that would fork the chain). What it cannot do alone: notice someone who rewrites
-every row after a point *and* the head; compare :meth:`AuditTrail.head` with a copy kept
-elsewhere (a daily anchor) for that.
+The chain alone cannot notice someone who rewrites rows *and* the head together (cuts the tail and
+moves the head back, re-hashes every row, deletes everything). With an :class:`~guardrails.anchor.AuditAnchor`
+the trail signs checkpoints of its head with a key outside the database into a sink outside the
+database, and :meth:`AuditTrail.verify` holds the chain to every checkpoint.
+
+What this module must never do: update or delete an event row, append without holding the
+chain-head lock (that would fork the chain), or anchor a row before its transaction committed.
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ from sqlalchemy.orm import Session
 from core.clock import Clock, SystemClock
 from core.db.engine import Database
 from core.db.tables import AuditEventRow, AuditHeadRow
-from core.errors import ValidationFailed
+from core.errors import ConfigurationError, Conflict, ValidationFailed
 from guardrails._store import JsonValue, as_utc, canonical_json, sha256_hex, to_jsonable, write_transaction
+from guardrails.anchor import AnchorCheck, AuditAnchor, Checkpoint
 from guardrails.redaction import Redactor
 
 GENESIS_HASH = "0" * 64
@@ -113,7 +117,19 @@ class AuditRecord(BaseModel):
         return canonical_json(self.model_dump(mode="json"))
 
 
-TamperKind = Literal["edited", "deleted", "inserted", "reordered"]
+TamperKind = Literal[
+    # found by the chain itself
+    "edited",
+    "deleted",
+    "inserted",
+    "reordered",
+    # found only against the signed checkpoints (guardrails.anchor)
+    "truncated",
+    "rewritten",
+    "wiped",
+    "anchor_forged",
+    "unanchored",
+]
 
 
 class VerifyReport(BaseModel):
@@ -128,6 +144,12 @@ class VerifyReport(BaseModel):
     first_bad_seq: int | None = None
     kind: TamperKind | None = None
     problem: str | None = None
+    anchored: bool = Field(default=False, description="Whether the chain was checked against signed checkpoints.")
+    anchors_checked: int = Field(default=0, description="Valid checkpoints of this trail found in the anchor sink.")
+    last_anchored_seq: int | None = Field(
+        default=None, description="Highest anchored seq; rows after it rest on the chain alone."
+    )
+    anchor_sink: str | None = None
 
 
 def _content(row: AuditEventRow) -> dict[str, JsonValue]:
@@ -197,6 +219,7 @@ class AuditTrail:
         clock: Clock | None = None,
         *,
         trail: str = DEFAULT_TRAIL,
+        anchor: AuditAnchor | None = None,
     ) -> None:
         if not trail or len(trail) > 32:
             raise ValidationFailed("trail name must be 1-32 characters")
@@ -204,6 +227,8 @@ class AuditTrail:
         self.redactor = redactor
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.trail = trail
+        self.anchor = anchor
+        """Where checkpoints go after appends and what :meth:`verify` checks against; None: chain only."""
 
     # --- writing --------------------------------------------------------------------------------
 
@@ -212,7 +237,8 @@ class AuditTrail:
 
         Safe under concurrency: appenders queue on the chain-head row (``SELECT ... FOR UPDATE``
         on PostgreSQL, the database write lock on SQLite), so no two rows get the same
-        ``prev_hash`` and the chain cannot fork.
+        ``prev_hash`` and the chain cannot fork. With an anchor, the row may be checkpointed
+        once committed (see :meth:`AuditAnchor.note_append`).
         """
         if event.duration_ms is not None and event.duration_ms < 0:
             raise ValidationFailed("duration_ms must not be negative")
@@ -245,7 +271,11 @@ class AuditTrail:
             head.last_seq = row.seq
             head.last_hash = row.row_hash
             session.flush()
-            return _record(row)
+            record = _record(row)
+        # after the commit: a checkpoint must never name a row that could still roll back
+        if self.anchor is not None:
+            self.anchor.note_append(self.trail, record.seq, record.row_hash)
+        return record
 
     def _redact(self, value: Any) -> JsonValue:
         return self.redactor.redact(value) if self.redactor is not None else to_jsonable(value)
@@ -314,19 +344,47 @@ class AuditTrail:
 
     # --- verification ---------------------------------------------------------------------------
 
-    def verify(self) -> VerifyReport:
-        """Re-walk the chain and the head; report the first thing wrong, in words.
+    def verify(self, *, anchor: AuditAnchor | None = None) -> VerifyReport:
+        """Re-walk the chain and the head, then hold them to the signed checkpoints; report the
+        first thing wrong, in words.
 
-        Kinds: ``edited`` (a row's content no longer matches its hash), ``deleted`` (a seq is
+        Chain kinds: ``edited`` (a row's content no longer matches its hash), ``deleted`` (a seq is
         missing, or the head is past the last row), ``inserted`` (a self-consistent row that the
         chain does not lead to: forged, with a recomputed hash), ``reordered`` (a row is intact but
-        sits at another row's seq).
+        sits at another row's seq). Anchor kinds (with ``anchor``, default :attr:`anchor`):
+        ``anchor_forged`` (a checkpoint's signature fails; reported first, since the anchors are
+        then not to be trusted), ``truncated`` (an anchored row is gone: the tail was cut and the
+        head moved), ``wiped`` (the trail is empty but was anchored), ``rewritten`` (an anchored
+        row has another hash now: the chain was re-hashed), ``unanchored`` (rows but no checkpoint
+        at all: the anchor log was removed, or anchoring was only just enabled).
         """
+        anchor = anchor if anchor is not None else self.anchor
         with self.db.sessions() as session:
             head = session.get(AuditHeadRow, self.trail)
             rows = list(session.scalars(self._query(None, None, None, 0, None)))
         head_seq, head_hash = (head.last_seq, head.last_hash) if head is not None else (0, GENESIS_HASH)
+        chain = self._verify_chain(rows, head is not None, head_seq, head_hash)
+        if anchor is None:
+            return chain
+        found = anchor.check(self.trail, {r.seq: r.row_hash for r in rows}, head_seq)
+        return self._with_anchors(chain, found, anchor)
 
+    @staticmethod
+    def _with_anchors(chain: VerifyReport, found: AnchorCheck, anchor: AuditAnchor) -> VerifyReport:
+        finding = found.forged or (None if not chain.ok else found.mismatch)
+        update: dict[str, Any] = {
+            "anchored": True,
+            "anchors_checked": found.anchors,
+            "last_anchored_seq": found.last_seq,
+            "anchor_sink": anchor.sink.name,
+        }
+        if finding is not None:
+            update |= {"ok": False, "kind": finding.kind, "first_bad_seq": finding.seq, "problem": finding.problem}
+        return chain.model_copy(update=update)
+
+    def _verify_chain(
+        self, rows: builtins.list[AuditEventRow], has_head: bool, head_seq: int, head_hash: str
+    ) -> VerifyReport:
         def report(seq: int | None, kind: TamperKind | None, problem: str | None) -> VerifyReport:
             return VerifyReport(
                 ok=kind is None,
@@ -338,7 +396,7 @@ class AuditTrail:
                 problem=problem,
             )
 
-        if head is None and rows:
+        if not has_head and rows:
             return report(rows[-1].seq, "deleted", "the chain head row is missing")
         for kind, seq, problem in self._walk(rows):
             return report(seq, kind, problem)
@@ -351,6 +409,49 @@ class AuditTrail:
         if last_hash != head_hash:
             return report(last_seq, "edited", f"row {last_seq} is not the row the chain head recorded")
         return report(None, None, None)
+
+    # --- anchoring ------------------------------------------------------------------------------
+
+    def checkpoint(self, *, anchor: AuditAnchor | None = None, verify: bool = True) -> Checkpoint:
+        """Sign the current head into the anchor sink (``orderops audit anchor``, or a schedule).
+
+        With ``verify`` (the default) the whole trail must verify first, so that a tampered chain
+        is never vouched for; a schedule that runs often may pass ``verify=False``: the head row
+        must then still exist with the head's hash, and any earlier tampering stays visible
+        against the older checkpoints anyway. Raises :class:`~core.errors.Conflict` when the trail
+        does not verify.
+        """
+        anchor = anchor if anchor is not None else self.anchor
+        if anchor is None:
+            raise ConfigurationError("this audit trail has no anchor configured")
+        if verify:
+            report = self.verify(anchor=anchor)
+            # a trail that never had a checkpoint is exactly what this call is for
+            if not report.ok and report.kind != "unanchored":
+                raise Conflict(
+                    f"the audit trail does not verify; refusing to anchor it: {report.problem}",
+                    kind=report.kind,
+                    seq=report.first_bad_seq,
+                )
+            return anchor.checkpoint(self.trail, report.head_seq, report.head_hash)
+        with self.db.sessions() as session:
+            head = session.get(AuditHeadRow, self.trail)
+            seq, last = (head.last_seq, head.last_hash) if head is not None else (0, GENESIS_HASH)
+            row = session.get(AuditEventRow, (self.trail, seq)) if seq > 0 else None
+        if seq > 0 and (row is None or row.row_hash != last):
+            raise Conflict("the chain head does not match its row; run `orderops audit verify`", seq=seq)
+        return anchor.checkpoint(self.trail, seq, last)
+
+    def checkpoint_if_moved(self, *, anchor: AuditAnchor | None = None) -> Checkpoint | None:
+        """For a schedule: anchor the head unless this process already anchored exactly it.
+        Cheap (no chain walk); returns the new checkpoint or None."""
+        anchor = anchor if anchor is not None else self.anchor
+        if anchor is None:
+            return None
+        seq, last = self.head()
+        if seq == 0 or anchor.last_checkpointed(self.trail) == (seq, last):
+            return None
+        return self.checkpoint(anchor=anchor, verify=False)
 
     def _walk(self, rows: builtins.list[AuditEventRow]) -> Iterator[tuple[TamperKind, int, str]]:
         """Yield problems in chain order (the caller takes the first)."""

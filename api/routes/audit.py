@@ -33,7 +33,8 @@ def list_events(
     return AuditPage(records=records, next_after_seq=records[-1].seq if len(records) == limit else None)
 
 
-@router.get("/verify", response_model=VerifyReport, summary="Check the trail's hash chain")
+@router.get("/verify", response_model=VerifyReport, summary="Check the trail's hash chain and signed checkpoints")
 def verify(ctx: Ctx, _user: Auditor) -> VerifyReport:
-    """``ok: false`` names the first edited, deleted, inserted or reordered row."""
+    """``ok: false`` names the first edited, deleted, inserted or reordered row, or (against the signed
+    checkpoints outside the database) a truncated, re-hashed or wiped trail or a forged checkpoint."""
     return ctx.guard.audit.verify()

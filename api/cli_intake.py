@@ -28,6 +28,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from api.bootstrap import AppContext, make_document_store, open_context
+from api.folder_watch import WatchState, scan_folder
 from core.errors import ValidationFailed
 from core.settings import Settings
 from graphs.intake import IntakeGraph, open_intake_graph
@@ -279,34 +280,26 @@ def intake_files(
         _print_json(reports)
 
 
-def _free_name(target_dir: Path, name: str) -> Path:
-    target = target_dir / name
-    n = 1
-    while target.exists():
-        target = target_dir / f"{Path(name).stem}.{n}{Path(name).suffix}"
-        n += 1
-    return target
+def watch_once(sess: IntakeSession, folder: Path, state: WatchState | None = None) -> list[dict[str, Any]]:
+    """Ingest every regular file in ``folder`` (channel ``folder``), then move it to ``processed/`` or
+    to ``quarantine/`` with a ``.reason.txt``. A file seen before (same bytes) is not processed twice;
+    links are never followed and one failing file never stops the others (:mod:`api.folder_watch`)."""
+
+    def ingest(data: bytes, name: str) -> dict[str, Any]:
+        return sess.ingest(data, channel="folder", filename=name)
+
+    return scan_folder(folder, ingest, max_bytes=sess.deps.documents.limits.max_bytes, state=state)
 
 
-def watch_once(sess: IntakeSession, folder: Path) -> list[dict[str, Any]]:
-    """Ingest every file in ``folder`` (channel ``folder``), then move it to ``processed/`` or to
-    ``quarantine/`` with a ``.reason.txt``. A file seen before (same bytes) is not processed twice."""
-    processed, quarantine = folder / "processed", folder / "quarantine"
-    reports = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
-        report = sess.ingest(path.read_bytes(), channel="folder", filename=path.name)
-        if report["status"] == "processed":
-            processed.mkdir(exist_ok=True)
-            target = _free_name(processed, path.name)
-        else:
-            quarantine.mkdir(exist_ok=True)
-            target = _free_name(quarantine, path.name)
-            reason = report.get("reason") or report["status"]
-            target.with_name(target.name + ".reason.txt").write_text(f"{report['status']}: {reason}\n")
-        path.replace(target)
-        report["moved_to"] = str(target)
-        reports.append(report)
-    return reports
+def _render_watched(r: dict[str, Any]) -> None:
+    if "document_id" in r:
+        render_document(r, console)
+    else:  # not ingested: a link, not a regular file, oversized, unreadable, or intake failed
+        console.print(f"[bold]{r['file']}[/] -> {r['status']}: {r.get('reason')}")
+    if r.get("moved_to"):
+        console.print(f"  moved to {r['moved_to']}")
+    else:
+        console.print(f"  [red]left in the folder[/]: {r.get('move_error')} (reported once)")
 
 
 @intake_app.command("watch")
@@ -322,16 +315,16 @@ def intake_watch(
         raise ValidationFailed(f"{folder} is not a directory", path=str(folder))
     if interval <= 0:
         raise ValidationFailed("--interval must be positive")
+    state = WatchState()
     with intake_session(_settings(ctx)) as sess:
         try:
             while True:
-                reports = watch_once(sess, folder)
+                reports = watch_once(sess, folder, state)
                 for r in reports:
                     if as_json:
                         sys.stdout.write(json.dumps(r, default=str) + "\n")
                     else:
-                        render_document(r, console)
-                        console.print(f"  moved to {r['moved_to']}")
+                        _render_watched(r)
                 if once:
                     return
                 time.sleep(interval)

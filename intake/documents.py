@@ -39,6 +39,7 @@ from intake.extract import TemplateRegistry
 from intake.mail import MailLimits, parse_attachment, parse_email
 from intake.model import Finding, PurchaseOrder, Severity, Source
 from intake.pdf import PdfLimits, parse_pdf
+from intake.sandbox import SANDBOX_CODES, SandboxLimits, parse_isolated
 from intake.sheets import SheetLimits, check_zip, parse_csv, parse_xlsx
 
 if TYPE_CHECKING:
@@ -58,8 +59,9 @@ QUARANTINE_CODES = frozenset(
     {
         "oversized", "empty_document", "empty_pdf", "not_a_pdf", "encrypted", "corrupt_pdf", "image_only",
         "too_many_pages", "parse_timeout", "zip_bomb", "corrupt_xlsx", "not_xlsx", "unreadable", "too_many_rows",
-        "unknown_format",
+        "unknown_format", "header_limit", "pdf_bomb", "too_many_chars", "too_many_segments",
     }
+    | SANDBOX_CODES
 )  # fmt: skip
 """Finding codes that send a document to quarantine instead of on to the intake agent."""
 
@@ -172,8 +174,11 @@ class DocumentStore:
         templates: TemplateRegistry | None = None,
         timer: Callable[[], float] = time.monotonic,
         extractor: TextExtractor | None = None,
+        sandbox: SandboxLimits | None = None,
     ) -> None:
         self.db = db
+        # Parse in a capped child by default; its wall-time budget is the parse limit.
+        self.sandbox = sandbox or SandboxLimits(wall_seconds=(limits or DocumentLimits()).parse_seconds)
         self.extractor = extractor
         self.clock = clock
         self.root = Path(root_dir)
@@ -330,11 +335,20 @@ class DocumentStore:
         data = self.get_bytes(document_id)
         started = self.timer()
         try:
-            _fmt, orders, findings = parse_bytes(
-                data, fmt=doc.format, filename=doc.filename, media_type=doc.media_type,
-                document=doc.filename or doc.id, limits=self.limits, templates=self.templates, sender=doc.sender,
-                timer=self.timer, extractor=self.extractor,
-            )  # fmt: skip
+            if self.sandbox.enabled:
+                iso = parse_isolated(
+                    data, fmt=doc.format, filename=doc.filename, media_type=doc.media_type,
+                    document=doc.filename or doc.id, limits=self.limits, templates=self.templates, sender=doc.sender,
+                    extractor=self.extractor, sandbox=self.sandbox, timer=self.timer,
+                )  # fmt: skip
+                orders, findings = iso.purchase_orders, iso.findings
+                started = self.timer() - iso.parse_seconds  # the extractor's (model's) time is not parse time
+            else:
+                _fmt, orders, findings = parse_bytes(
+                    data, fmt=doc.format, filename=doc.filename, media_type=doc.media_type,
+                    document=doc.filename or doc.id, limits=self.limits, templates=self.templates,
+                    sender=doc.sender, timer=self.timer, extractor=self.extractor,
+                )  # fmt: skip
         except Exception as exc:  # pragma: no cover - parsers never raise; keep the document if one does
             failed = self._set(
                 document_id, status=DocumentStatus.FAILED.value, reason=f"parser error: {exc!r}"[:2000],
@@ -349,6 +363,9 @@ class DocumentStore:
                         source=Source(kind="manual", document=doc.filename or doc.id))
             )  # fmt: skip
         blocking = [f for f in findings if f.code in QUARANTINE_CODES and f.severity == Severity.ERROR]
+        if not orders and not blocking:
+            # Never "parsed, no orders" with errors: a person looks at what the parser could not read.
+            blocking = [f for f in findings if f.severity == Severity.ERROR]
         stored_findings = [f.model_dump(mode="json") for f in findings[:200]]
         if blocking:
             reason = "; ".join(f"{f.code}: {f.message}" for f in blocking[:3])

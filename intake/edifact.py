@@ -36,7 +36,7 @@ from intake.model import (
     parse_decimal,
     parse_edi_date,
 )
-from intake.x12.tokenizer import decode
+from intake.x12.tokenizer import MAX_SEGMENTS, decode
 
 __all__ = [
     "EdifactDocument",
@@ -180,9 +180,12 @@ def _split_keep_release(s: str, sep: str, release: str) -> list[str]:
 
 
 def tokenize_edifact(
-    text: str, *, document: str | None = None
+    text: str, *, document: str | None = None, max_segments: int = MAX_SEGMENTS
 ) -> tuple[ServiceChars, list[EdifactSegment], list[Finding]]:
+    """Segments of the text, one at a time; past ``max_segments`` (good and bad) it stops with a
+    ``too_many_segments`` ERROR rather than build millions of segments and findings."""
     findings: list[Finding] = []
+    seen = 0
     pos = 0
     n = len(text)
     while pos < n and text[pos] in " \t\r\n":
@@ -216,6 +219,13 @@ def tokenize_edifact(
     segments: list[EdifactSegment] = []
     term, rel = sc.segment, sc.release
     while pos < n:
+        if seen >= max_segments:
+            findings.append(
+                _finding(Severity.ERROR, "too_many_segments",
+                         f"more than {max_segments} segments; the rest was not read", document, (pos, n))
+            )  # fmt: skip
+            break
+        seen += 1
         j = text.find(term, pos)
         while j > 0 and rel != " " and _released(text, j, rel, pos):
             j = text.find(term, j + 1)
@@ -483,11 +493,15 @@ class _OrdersMapper:
 # --- envelope -------------------------------------------------------------------------------------
 
 
-def parse_edifact(data: bytes | str, *, document: str | None = None) -> EdifactDocument:
+def parse_edifact(
+    data: bytes | str, *, document: str | None = None, max_segments: int = MAX_SEGMENTS
+) -> EdifactDocument:
     """Read an EDIFACT interchange file; ORDERS messages become purchase orders. Never raises."""
     text = decode(data)
-    sc, segments, findings = tokenize_edifact(text, document=document)
+    sc, segments, findings = tokenize_edifact(text, document=document, max_segments=max_segments)
     doc = EdifactDocument(document=document, findings=findings)
+    if any(f.code == "too_many_segments" for f in findings):
+        return doc  # a truncated document is quarantined; mapping the part read is wasted work
     ic: EdifactInterchange | None = None
     unb: EdifactSegment | None = None
     msg_segs: list[EdifactSegment] | None = None

@@ -70,13 +70,19 @@ SpanSource = Callable[[int, int], Source]
 """Turns a half-open character span of the extracted text into a :class:`Source`."""
 
 
+@dataclass(frozen=True)
+class _SpanSource:
+    # A class, not a closure: it crosses the parse sandbox's pipe (intake.sandbox) with the text.
+    kind: SourceKind
+    document: str | None
+
+    def __call__(self, start: int, end: int) -> Source:
+        return Source(kind=self.kind, document=self.document, span=(start, end))
+
+
 def span_source(kind: SourceKind, document: str | None = None) -> SpanSource:
     """The plain mapping: the span itself is the pointer (e-mail bodies, text files)."""
-
-    def make(start: int, end: int) -> Source:
-        return Source(kind=kind, document=document, span=(start, end))
-
-    return make
+    return _SpanSource(kind, document)
 
 
 # --- numbers and dates ----------------------------------------------------------------------------

@@ -46,6 +46,10 @@ class MailLimits:
     max_attachments: int = 50
     max_attachment_bytes: int = 25 * 1024 * 1024
     max_depth: int = 5
+    max_header_bytes: int = 256 * 1024
+    """The top-level header block; a real one is a few kilobytes even with a long Received chain."""
+    max_encoded_words: int = 1_000
+    """RFC 2047 encoded words in the whole message; decoding them is where header bombs cost."""
 
 
 class AttachmentInfo(BaseModel):
@@ -393,6 +397,10 @@ def parse_email(
     if _depth > limits.max_depth:
         doc.findings.append(_f(Severity.WARNING, "too_deep", "forwarded messages nested too deep", document))
         return doc
+    problem = _header_problem(raw, limits)
+    if problem is not None:
+        doc.findings.append(_f(Severity.ERROR, "header_limit", problem, document))
+        return doc
     try:
         msg = BytesParser(policy=policy.default).parsebytes(raw)
         doc.message_id = _header(msg, "Message-ID")
@@ -439,6 +447,22 @@ def parse_email(
     except Exception as exc:
         doc.findings.append(_f(Severity.ERROR, "unreadable", f"the message cannot be read: {exc!r}", document))
     return doc
+
+
+_ENCODED_WORD_RE = re.compile(rb"=\?[^?\s]{1,75}\?[bBqQ]\?")
+_HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
+
+
+def _header_problem(raw: bytes, limits: MailLimits) -> str | None:
+    """Why the headers must not be decoded at all (checked on the raw bytes, before any parsing)."""
+    end = _HEADER_END_RE.search(raw)
+    header_len = end.start() if end else len(raw)
+    if header_len > limits.max_header_bytes:
+        return f"the message headers are {header_len} bytes, over the {limits.max_header_bytes} limit"
+    for words, _ in enumerate(_ENCODED_WORD_RE.finditer(raw), start=1):
+        if words > limits.max_encoded_words:
+            return f"more than {limits.max_encoded_words} encoded words (RFC 2047) in the message headers"
+    return None
 
 
 _SUBJECT_PO_RE = re.compile(

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import bisect
 import io
+import re
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,8 +46,9 @@ from intake.model import Finding, PurchaseOrder, Severity, Source
 __all__ = ["QUARANTINE_CODES", "PdfDocument", "PdfLayout", "PdfLimits", "parse_pdf"]
 
 QUARANTINE_CODES = frozenset(
-    {"not_a_pdf", "encrypted", "corrupt_pdf", "empty_pdf", "image_only", "too_many_pages", "parse_timeout", "oversized"}
-)
+    {"not_a_pdf", "encrypted", "corrupt_pdf", "empty_pdf", "image_only", "too_many_pages", "parse_timeout", "oversized",
+     "pdf_bomb", "too_many_chars"}
+)  # fmt: skip
 """Findings after which a person must look at the file; the document store quarantines on them."""
 
 
@@ -54,6 +57,14 @@ class PdfLimits:
     max_pages: int = 50
     max_seconds: float = 30.0
     max_bytes: int = 25 * 1024 * 1024
+    max_stream_bytes: int = 32 * 1024 * 1024
+    """What one flate stream may inflate to (checked before pdfplumber inflates anything)."""
+    max_inflated_bytes: int = 128 * 1024 * 1024
+    """What all flate streams together may inflate to."""
+    max_chars_per_page: int = 20_000
+    """Glyphs a page may show (a dense page of small print has ~8,000); a page over it is skipped."""
+    max_chars: int = 200_000
+    """Glyphs the whole document may show; reading stops past it."""
 
 
 class PdfDocument(BaseModel):
@@ -391,6 +402,10 @@ def parse_pdf(
     if b"%PDF-" not in data[:1024]:
         out.findings.append(_finding(Severity.ERROR, "not_a_pdf", "no %PDF- header in the first 1024 bytes", document))
         return out
+    bomb = _bomb_check(data, limits)
+    if bomb is not None:
+        out.findings.append(_finding(Severity.ERROR, "pdf_bomb", bomb, document))
+        return out
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -398,6 +413,93 @@ def parse_pdf(
         except Exception as exc:
             out.findings.append(_classify_error(exc, document))
     return out
+
+
+_STREAM_RE = re.compile(rb"stream\r?\n")
+_STRING_RE = re.compile(rb"\((?:[^()\\]|\\.)*\)|<[0-9A-Fa-f\s]*>", re.S)
+
+
+def _is_zlib(head: bytes | memoryview) -> bool:
+    return len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] * 256 + head[1]) % 31 == 0
+
+
+def _inflate(buf: memoryview, cap: int) -> bytes | None:
+    """The zlib stream at the start of ``buf``, inflated up to ``cap`` + 1 bytes (None: not zlib).
+
+    Input goes in 64 KiB pieces and output is capped, so neither a bomb nor a long file behind a
+    small stream costs more than about ``cap``."""
+    d = zlib.decompressobj()
+    parts: list[bytes] = []
+    size = 0
+    pos = 0
+    try:
+        while pos < len(buf) and not d.eof and size <= cap:
+            piece = d.decompress(buf[pos : pos + 65536], cap + 1 - size)
+            pos += 65536
+            while True:
+                parts.append(piece)
+                size += len(piece)
+                if size > cap or not d.unconsumed_tail:
+                    break
+                piece = d.decompress(d.unconsumed_tail, cap + 1 - size)
+    except zlib.error:
+        if not size:
+            return None
+    return b"".join(parts)
+
+
+def _bomb_check(data: bytes, limits: PdfLimits) -> str | None:
+    """Why the PDF's flate streams must not be inflated (a bomb), from a bounded inflate of each.
+
+    Streams are found by their ``stream`` keyword, not through the xref, so a broken xref cannot
+    hide one; nested flate (a filter chain of several FlateDecode) is followed a few layers deep."""
+    total = 0
+    view = memoryview(data)
+    for m in _STREAM_RE.finditer(data):
+        if not _is_zlib(view[m.end() : m.end() + 2]):
+            continue
+        chunk: bytes | memoryview | None = view[m.end() :]
+        for _layer in range(3):
+            assert chunk is not None
+            chunk = _inflate(memoryview(chunk), limits.max_stream_bytes)
+            if chunk is None:
+                break
+            if len(chunk) > limits.max_stream_bytes:
+                return f"a stream inflates to over {limits.max_stream_bytes} bytes (a flate bomb)"
+            total += len(chunk)
+            if total > limits.max_inflated_bytes:
+                return f"the streams inflate to over {limits.max_inflated_bytes} bytes together (a flate bomb)"
+            if not _is_zlib(chunk[:2]):
+                break
+    return None
+
+
+def _glyphs(page: Any) -> int:
+    """An upper bound of the glyphs a page shows, from its content streams and form XObjects
+    without interpreting them: the bytes inside string operands (two-byte fonts count double)."""
+    from pdfminer.pdftypes import resolve1
+
+    streams = []
+    contents = getattr(page.page_obj, "contents", None) or []
+    streams += [resolve1(c) for c in contents]
+    try:
+        xobjects = resolve1((page.page_obj.resources or {}).get("XObject")) or {}
+        for ref in dict(xobjects).values():
+            x = resolve1(ref)
+            if getattr(getattr(x, "attrs", {}).get("Subtype"), "name", None) == "Form":
+                streams.append(x)
+    except Exception:  # a broken resource dictionary: the page's own content is what we count
+        pass
+    n = 0
+    for s in streams:
+        try:
+            raw = s.get_data()
+        except Exception:
+            continue
+        for m in _STRING_RE.finditer(raw):
+            tok = m.group(0)
+            n += len(tok) - 2 if tok[:1] == b"(" else (len(tok) - 2) // 2
+    return n
 
 
 def _classify_error(exc: BaseException, document: str | None) -> Finding:
@@ -443,6 +545,8 @@ def _parse(
             )
         timed_out = False
         read_pages = pages[: limits.max_pages]
+        skipped: set[int] = set()
+        glyphs = 0
         for i, page in enumerate(read_pages, start=1):
             if timer() - t0 > limits.max_seconds:
                 out.findings.append(
@@ -456,6 +560,21 @@ def _parse(
                 )
                 timed_out = True
                 break
+            # Count before pdfplumber builds an object per glyph: that is where 2M-glyph pages cost.
+            n = _glyphs(page)
+            glyphs += n
+            if glyphs > limits.max_chars:
+                out.findings.append(_finding(Severity.ERROR, "too_many_chars", f"stopped at page {i}: over "
+                                             f"{limits.max_chars} glyphs in the document", document, i))  # fmt: skip
+                timed_out = True
+                break
+            if n > limits.max_chars_per_page:
+                out.findings.append(_finding(Severity.ERROR, "too_many_chars", f"page {i} skipped: about {n} "
+                                             f"glyphs, over the {limits.max_chars_per_page} page limit", document,
+                                             i))  # fmt: skip
+                skipped.add(i)
+                page_lines.append([])
+                continue
             raw = page.extract_words(keep_blank_chars=False, use_text_flow=False)
             words = [
                 _Word(str(w["text"]), float(w["x0"]), float(w["x1"]), float(w["top"]), float(w["bottom"]), i)
@@ -512,6 +631,8 @@ def _parse(
                         )
                     )
                 break
+            if i in skipped:
+                continue
             used = _ruled(page, i, state, table_po, table_findings, document, mark)
             lines = [
                 ln

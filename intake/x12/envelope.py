@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict, Field
 
 from intake.model import Finding, PurchaseOrder, Severity, Source
-from intake.x12.tokenizer import Delimiters, InterchangeTokens, Segment, decode, tokenize
+from intake.x12.tokenizer import MAX_SEGMENTS, Delimiters, InterchangeTokens, Segment, decode, tokenize
 
 # Transaction-set syntax error codes (X12 element 718, used in AK5) for envelope problems.
 TS_TRAILER_MISSING = "2"
@@ -157,12 +157,18 @@ def _int(raw: str) -> int | None:
 
 
 def parse_document(
-    data: bytes | str, *, mappers: dict[str, TransactionMapper], document: str | None = None
+    data: bytes | str,
+    *,
+    mappers: dict[str, TransactionMapper],
+    document: str | None = None,
+    max_segments: int = MAX_SEGMENTS,
 ) -> X12Document:
     """Tokenize and build the envelope tree; transaction sets whose ST01 has a mapper are mapped."""
     text = decode(data)
-    tokens, findings = tokenize(text, document=document)
+    tokens, findings = tokenize(text, document=document, max_segments=max_segments)
     doc = X12Document(document=document, findings=findings)
+    if any(f.code == "too_many_segments" for f in findings):
+        return doc  # a truncated document is quarantined; mapping the part read is wasted work
     for ic_tokens in tokens:
         doc.interchanges.append(_build_interchange(ic_tokens, mappers, document))
     return doc

@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 
 from intake.model import Finding, Severity, Source
 
+MAX_SEGMENTS = 20_000
+"""Segments one document may hold (a 5,000-line PO is some 15,000); past it the tokenizer stops
+with a ``too_many_segments`` ERROR instead of building millions of segments and findings."""
+
 _TAG_RE = re.compile(r"[A-Z][A-Z0-9]{1,2}\Z")
 _LINE_BREAK_RE = re.compile(r"(\r\n|\r|\n)")
 # Segments we know; a line break followed by one of these plus the element separator starts a
@@ -228,13 +232,22 @@ def read_delimiters(
     return delims, after, findings
 
 
-def tokenize(text: str, *, document: str | None = None) -> tuple[list[InterchangeTokens], list[Finding]]:
-    """Split decoded text into interchanges of segments. Never raises."""
+def tokenize(
+    text: str, *, document: str | None = None, max_segments: int = MAX_SEGMENTS
+) -> tuple[list[InterchangeTokens], list[Finding]]:
+    """Split decoded text into interchanges of segments; stops at ``max_segments``. Never raises."""
     interchanges: list[InterchangeTokens] = []
     findings: list[Finding] = []
     n = len(text)
     pos = 0
+    seen = [0]  # segments read so far, good and bad, across interchanges
     while pos < n:
+        if seen[0] >= max_segments:
+            findings.append(
+                _finding(Severity.ERROR, "too_many_segments",
+                         f"more than {max_segments} segments; the rest was not read", document, (pos, n))
+            )  # fmt: skip
+            break
         isa_at = text.find("ISA", pos)
         if isa_at < 0:
             if text[pos:].strip():
@@ -253,7 +266,7 @@ def tokenize(text: str, *, document: str | None = None) -> tuple[list[Interchang
         if delims is None:
             pos = isa_at + 3
             continue
-        ic = _scan_interchange(text, isa_at, delims, document)
+        ic = _scan_interchange(text, isa_at, delims, document, seen, max_segments)
         interchanges.append(ic)
         pos = max(ic.end, isa_at + 3)
     if not text.strip():
@@ -261,8 +274,11 @@ def tokenize(text: str, *, document: str | None = None) -> tuple[list[Interchang
     return interchanges, findings
 
 
-def _scan_interchange(text: str, start: int, d: Delimiters, document: str | None) -> InterchangeTokens:
-    """Segments from the ISA at ``start`` up to and including IEA (or up to the next ISA / end)."""
+def _scan_interchange(
+    text: str, start: int, d: Delimiters, document: str | None, seen: list[int], max_segments: int
+) -> InterchangeTokens:
+    """Segments from the ISA at ``start`` up to and including IEA (or up to the next ISA / end);
+    stops where ``seen[0]`` (counted up here) reaches ``max_segments``."""
     segments: list[Segment] = []
     findings: list[Finding] = []
     n = len(text)
@@ -271,6 +287,8 @@ def _scan_interchange(text: str, start: int, d: Delimiters, document: str | None
     line_term = term in "\r\n"
     pos = start
     while pos < n:
+        if seen[0] >= max_segments:
+            return InterchangeTokens(d, segments, start, pos, findings)
         if line_term:
             j1 = text.find("\n", pos)
             j2 = text.find("\r", pos)
@@ -288,6 +306,7 @@ def _scan_interchange(text: str, start: int, d: Delimiters, document: str | None
                 # next interchange without IEA: the caller re-reads its delimiters
                 return InterchangeTokens(d, segments, start, raw_start, findings)
             pieces = _split_lines(text, raw_start, j, sep, line_term)
+            seen[0] += len(pieces)
             for p_start, p_end, contiguous, raw in pieces:
                 if len(pieces) > 1 and p_start != raw_start:
                     findings.append(

@@ -1,0 +1,261 @@
+"""Parse one untrusted document in a child process with a memory cap and a hard wall-time kill.
+
+The parsers bound their own work (header, page, glyph, segment and inflate limits), but a parser
+is third-party code on attacker-chosen bytes: the only limit that holds whatever the bytes do is
+one the operating system enforces. So :func:`parse_isolated` forks a child (``forkserver``: a
+small warm server forks it, never the caller with its threads and database connections), caps
+its address space (``RLIMIT_AS``), and kills it (SIGKILL) when the wall-time budget runs out. A
+child that runs out of memory or time, or dies, becomes an ERROR finding - ``parse_memory_limit``,
+``parse_timeout``, ``parser_crashed`` - and the document store quarantines the document with it.
+
+A language model never runs in the child and its latency never counts against the budget: the
+child asks the parent to run the free-text extractor (:class:`_RemoteExtractor`), and the
+parent's clock is stopped while it does.
+
+This module must never run a parser in the calling process when isolation is on, never let a
+child outlive its budget, and never raise on what a child does.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+from intake.classify import DocFormat
+from intake.model import Finding, PurchaseOrder, Severity, Source
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+    from intake.documents import DocumentLimits
+    from intake.extract import CustomerTemplate, SpanSource, TemplateRegistry, TextExtraction
+    from intake.llm_extract import TextExtractor
+
+__all__ = ["SANDBOX_CODES", "SandboxLimits", "SandboxOutcome", "parse_isolated"]
+
+SANDBOX_CODES = frozenset({"parse_timeout", "parse_memory_limit", "parser_crashed"})
+"""The findings a child's fate gives; each quarantines the document."""
+
+_PRELOAD = [
+    "__main__",
+    "intake.documents",
+    "intake.pdf",
+    "intake.sheets",
+    "intake.edifact",
+    "intake.x12",
+    "pdfplumber",
+    "openpyxl",
+]
+"""Imported once by the fork server, so a child starts warm (milliseconds, not an interpreter start).
+``__main__`` first: the server imports the caller's main script once (as multiprocessing requires of
+a script that starts processes, it must be guarded by ``if __name__ == "__main__"``); without it every
+child would re-run that import."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """What a parse child may use. ``enabled=False`` parses in the calling process (tests of the
+    parsers' own limits, platforms without ``fork``)."""
+
+    memory_bytes: int = 1 << 30
+    wall_seconds: float = 30.0
+    enabled: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SandboxLimits:
+        return cls(memory_bytes=settings.intake_parse_memory_mb * 1024 * 1024,
+                   wall_seconds=settings.intake_parse_seconds, enabled=settings.intake_parse_isolated)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SandboxOutcome:
+    fmt: DocFormat
+    purchase_orders: list[PurchaseOrder]
+    findings: list[Finding]
+    parse_seconds: float
+    """Time the child computed, not counting the extractor calls the parent ran for it."""
+    child_max_rss_kb: int = 0
+    """The child's peak resident memory (0 when it did not report one)."""
+
+
+_context: Any = None
+
+
+def _mp_context() -> Any:
+    """The forkserver context (preloaded), or spawn where there is no forkserver."""
+    global _context
+    if _context is None:
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            server = multiprocessing.get_context("forkserver")
+            server.set_forkserver_preload(_PRELOAD)
+            _context = server
+        else:  # pragma: no cover - Windows
+            _context = multiprocessing.get_context("spawn")
+    return _context
+
+
+# --- the child --------------------------------------------------------------------------------------
+
+
+class _RemoteExtractor:
+    """The free-text extractor as the child sees it: each call runs in the parent."""
+
+    def __init__(self, conn: Connection, name: str) -> None:
+        self._conn = conn
+        self.name = name
+
+    def extract(
+        self,
+        text: str,
+        *,
+        source: SpanSource | None = None,
+        document_type: str = "text",
+        template: CustomerTemplate | None = None,
+    ) -> TextExtraction:
+        self._conn.send(("extract", text, source, document_type, template))
+        reply: TextExtraction = self._conn.recv()
+        return reply
+
+
+def _limit_memory(memory_bytes: int) -> None:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows: the wall-time kill still holds
+        return
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+
+
+def _max_rss_kb() -> int:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover
+        return 0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss // 1024 if sys.platform == "darwin" else rss)
+
+
+def _child(conn: Connection, memory_bytes: int, request: dict[str, Any], remote_extractor: str | None) -> None:
+    """Runs in the child: cap memory, parse, send ("done", ...) or ("memory"/"error", message)."""
+    try:
+        _limit_memory(memory_bytes)
+        from intake.documents import parse_bytes
+
+        if remote_extractor is not None:
+            request["extractor"] = _RemoteExtractor(conn, remote_extractor)
+        fmt, orders, findings = parse_bytes(**request)
+        conn.send(("done", fmt, orders, findings, _max_rss_kb()))
+    except MemoryError:
+        request.clear()  # let go of what we can so the message fits
+        conn.send(("memory", "the parser ran out of memory", _max_rss_kb()))
+    except BaseException as exc:  # the parent turns anything into a finding
+        conn.send(("error", f"{type(exc).__name__}: {exc}"[:500], _max_rss_kb()))
+    finally:
+        conn.close()
+
+
+# --- the parent -------------------------------------------------------------------------------------
+
+
+def _finding(code: str, message: str, document: str | None) -> Finding:
+    return Finding(severity=Severity.ERROR, code=code, message=message, source=Source(kind="manual", document=document))
+
+
+def _is_local(extractor: TextExtractor | None) -> bool:
+    from intake.llm_extract import DeterministicExtractor
+
+    return extractor is None or type(extractor) is DeterministicExtractor
+
+
+def parse_isolated(
+    data: bytes,
+    *,
+    fmt: DocFormat,
+    filename: str | None = None,
+    media_type: str | None = None,
+    document: str | None = None,
+    limits: DocumentLimits,
+    templates: TemplateRegistry | None = None,
+    sender: str | None = None,
+    extractor: TextExtractor | None = None,
+    sandbox: SandboxLimits | None = None,
+    timer: Callable[[], float] = time.monotonic,
+) -> SandboxOutcome:
+    """:func:`intake.documents.parse_bytes` in a capped child; never raises on what the child does.
+
+    ``timer`` measures the budget (the real clock; tests inject one to blow it); the hard kill
+    also holds on the real clock, whatever ``timer`` says."""
+    sandbox = sandbox or SandboxLimits()
+    request: dict[str, Any] = {"data": data, "fmt": fmt, "filename": filename, "media_type": media_type,
+                               "document": document, "limits": limits, "templates": templates, "sender": sender,
+                               "extractor": extractor if _is_local(extractor) else None}  # fmt: skip
+    remote = None if _is_local(extractor) else str(getattr(extractor, "name", "extractor"))
+    ctx = _mp_context()
+    parent_conn, child_conn = ctx.Pipe(duplex=True)
+    proc = ctx.Process(target=_child, args=(child_conn, sandbox.memory_bytes, request, remote), daemon=True)
+    used = 0.0
+    budget = sandbox.wall_seconds
+    real_deadline = time.monotonic() + budget
+    try:
+        proc.start()
+        child_conn.close()
+        while True:
+            remaining = min(budget - used, real_deadline - time.monotonic())
+            if remaining <= 0:
+                return _killed(proc, fmt, used, document, budget)
+            t0 = timer()
+            ready = parent_conn.poll(min(remaining, 1.0))
+            used += timer() - t0
+            if not ready:
+                continue
+            try:
+                msg = parent_conn.recv()
+            except (EOFError, OSError):
+                return _died(proc, fmt, used, document)
+            if msg[0] == "extract":
+                assert extractor is not None
+                paused = time.monotonic()
+                reply = extractor.extract(msg[1], source=msg[2], document_type=msg[3], template=msg[4])
+                real_deadline += time.monotonic() - paused  # the model's time is not the parser's
+                parent_conn.send(reply)
+                continue
+            proc.join(5)
+            if msg[0] == "done":
+                return SandboxOutcome(msg[1], msg[2], msg[3], used, msg[4])
+            if msg[0] == "memory":
+                mb = sandbox.memory_bytes // (1024 * 1024)
+                f = _finding("parse_memory_limit", f"the parser needed more than the {mb} MiB memory limit", document)
+                return SandboxOutcome(fmt, [], [f], used, msg[2])
+            f = _finding("parser_crashed", f"the parser failed: {msg[1]}", document)
+            return SandboxOutcome(fmt, [], [f], used, msg[2])
+    finally:
+        parent_conn.close()
+        if proc.is_alive():
+            proc.kill()
+        if proc.pid is not None:
+            proc.join(5)
+
+
+def _killed(proc: Any, fmt: DocFormat, used: float, document: str | None, budget: float) -> SandboxOutcome:
+    proc.kill()
+    proc.join(5)
+    f = _finding("parse_timeout", f"parsing was stopped at the {budget:g}s limit", document)
+    return SandboxOutcome(fmt, [], [f], used)
+
+
+def _died(proc: Any, fmt: DocFormat, used: float, document: str | None) -> SandboxOutcome:
+    proc.join(5)
+    code = proc.exitcode
+    if code is not None and code < 0:
+        why = f"killed by signal {-code}"
+        # SIGKILL/SIGSEGV/SIGABRT under an address-space cap is almost always memory.
+        if -code in (6, 9, 11):
+            why += " (most likely the memory limit)"
+    else:
+        why = f"exit code {code}"
+    return SandboxOutcome(fmt, [], [_finding("parser_crashed", f"the parser process died: {why}", document)], used)

@@ -158,9 +158,15 @@ def make_document_store(actx: AppContext) -> DocumentStore:
     """The intake document store every way in shares (CLI, watched folder, inbox, console, workers):
     documents under ``<home>/documents``; free text read by the LLM extractor when a model is
     configured, else by the deterministic one."""
-    from intake.documents import DocumentStore
+    from intake.documents import DocumentLimits, DocumentStore
     from intake.llm_extract import make_extractor
+    from intake.sandbox import SandboxLimits
 
     return DocumentStore(
-        actx.db, actx.clock, Path(actx.settings.home) / "documents", extractor=make_extractor(actx.settings)
+        actx.db,
+        actx.clock,
+        Path(actx.settings.home) / "documents",
+        extractor=make_extractor(actx.settings),
+        limits=DocumentLimits(parse_seconds=actx.settings.intake_parse_seconds),
+        sandbox=SandboxLimits.from_settings(actx.settings),
     )

@@ -130,6 +130,17 @@ class Settings(BaseSettings):
     )
     inbox_poll_interval_s: float = Field(default=60.0, gt=0, description="Seconds between inbox polls.")
 
+    # Parsing received documents (intake.sandbox): a child process per document, killed at the limits.
+    intake_parse_seconds: float = Field(
+        default=30.0, gt=0, description="Wall time one document's parse may take; the parser is then killed."
+    )
+    intake_parse_memory_mb: int = Field(
+        default=1024, ge=128, description="Address space (MiB) of the child process that parses one document."
+    )
+    intake_parse_isolated: bool = Field(
+        default=True, description="Parse in a capped child process; false only where processes cannot be forked."
+    )
+
     @property
     def resolved_database_url(self) -> str:
         """The URL to connect to: ``database_url`` if set, else the SQLite file under ``home``."""

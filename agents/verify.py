@@ -3,8 +3,13 @@
 The gateway's outcomes say what each call *reported*; this module reads the orders and stock
 again and compares them with the intended effect — each rerouted order at its target node with
 its units reserved there, each carrier change on the new service, each expedite on a service of
-the new level, each hold held — and, for a congested or closed node, that no unreleased order is
-left there unless the plan said why. It only reads.
+the new level, each hold held, each node status set — and, for a congested or closed node, that no
+unreleased order is left there unless the plan said why.
+
+What a person chose is not a failure: orders an approver left out of a subset approval, and the
+orders of a step they rejected, are *left in place by the approver* — counted, never checked
+against the plan. For a closure, every open order still at the node is listed with its reason.
+It only reads.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from tools.base import ToolEnv
 from tools.gateway import Outcome
 
 DONE = ("executed", "replayed")
+OPEN_STATUSES = sorted(
+    {OrderStatus.CREATED, OrderStatus.ALLOCATED, OrderStatus.RELEASED, OrderStatus.PICKED, OrderStatus.HELD}
+)
 
 
 class OrderCheck(BaseModel):
@@ -36,12 +44,31 @@ class OrderCheck(BaseModel):
     reason: str = ""
 
 
+class NodeCheck(BaseModel):
+    node_id: str
+    step: int
+    ok: bool
+    expected: str
+    actual: str
+
+
 class VerificationReport(BaseModel):
     passed: bool
     reasons: list[str] = Field(default_factory=list, description="Why it failed (empty when it passed).")
     orders: list[OrderCheck] = Field(default_factory=list)
+    nodes: list[NodeCheck] = Field(default_factory=list)
     steps_executed: int = 0
     steps_not_executed: int = 0
+    orders_proposed: int = 0
+    """Orders the plan's steps named (each order once)."""
+    orders_approved: int = 0
+    """Of those, the ones a run was allowed to act on: in executed steps, not left out by an approver."""
+    left_by_approver: dict[str, str] = Field(
+        default_factory=dict, description="order id -> why it was left in place: the approver's choice, not a failure"
+    )
+    stays: dict[str, str] = Field(
+        default_factory=dict, description="closure: every open order still at the closed node -> why it stays"
+    )
 
     @property
     def failed_orders(self) -> list[OrderCheck]:
@@ -111,20 +138,42 @@ def verify(
         )
     reasons: list[str] = []
     intended: list[tuple[int, str, str, dict[str, Any]]] = []
+    node_steps: list[tuple[int, str, str]] = []
+    left_by_approver: dict[str, str] = {}
+    skipped_by_step: dict[str, str] = {}
+    not_run: dict[str, str] = {}
+    proposed: set[str] = set()
     executed = 0
     for i, (step, out) in enumerate(zip(plan.steps, executed_outcomes, strict=True)):
+        ids = [str(oid) for oid in step.args.get("order_ids", [])]
+        proposed.update(ids)
+        if out is not None and _rejected(out):
+            # A person said no: the orders stay where they are by their choice, not by a fault.
+            for oid in ids:
+                left_by_approver.setdefault(oid, f"step {i} ({step.tool}) was rejected by the approver")
+            continue
         if out is None or out.status not in DONE:
             status = "not proposed" if out is None else out.status
             why = "; ".join(out.reasons) if out is not None and out.reasons else ""
             reasons.append(f"step {i} ({step.tool}) was {status}" + (f": {why}" if why else ""))
+            for oid in ids:
+                not_run.setdefault(oid, f"step {i} ({step.tool}) was {status}")
             continue
         executed += 1
         result = out.result or {}
         skipped: dict[str, str] = result.get("skipped", {})
+        left_out = {str(oid) for oid in result.get("left_out", [])} - set(skipped)
         for oid, why in skipped.items():
+            if step.tool == "set_node_status":
+                continue  # "already closed": nothing to do is not a fault; the node check below reads it
             reasons.append(f"step {i} ({step.tool}) skipped {oid}: {why}")
-        for oid in step.args.get("order_ids", []):
-            if oid not in skipped:
+            skipped_by_step.setdefault(oid, f"step {i} ({step.tool}) skipped it: {why}")
+        for oid in sorted(left_out):
+            left_by_approver.setdefault(oid, f"left out of step {i} ({step.tool}) by the approver")
+        if step.tool == "set_node_status":
+            node_steps.append((i, str(step.args.get("node_id", "")), str(step.args.get("status", ""))))
+        for oid in ids:
+            if oid not in skipped and oid not in left_out:
                 intended.append((i, step.tool, oid, _expectation(step.tool, step.args)))
     ids = list(dict.fromkeys(oid for _, _, oid, _ in intended))
     orders = {o.id: o for o in env.adapters.oms.get_orders(ids)} if ids else {}
@@ -148,23 +197,77 @@ def verify(
     if bad:
         reasons.append(f"{len(bad)} orders are not where the plan put them (first: {bad[0].order_id}: {bad[0].reason})")
     reasons += _reservations(checks, orders, env)
+    node_checks = _node_checks(node_steps, env)
+    reasons += [
+        f"step {c.step} (set_node_status): {c.node_id} is {c.actual}, expected {c.expected}"
+        for c in node_checks
+        if not c.ok
+    ]
+    stays: dict[str, str] = {}
     if plan.kind in (ExceptionKind.NODE_CONGESTION, ExceptionKind.NODE_CLOSURE):
         sources = _source_nodes(plan, executed_outcomes, scope)
         if sources:
-            left = load_orders(env, OrderFilter(node_ids=sources, statuses=sorted(REROUTABLE_STATUSES)))
-            stray = [o.id for o in left if o.id not in plan.not_planned]
+            closure = plan.kind is ExceptionKind.NODE_CLOSURE
+            statuses = OPEN_STATUSES if closure else sorted(REROUTABLE_STATUSES)
+            left = load_orders(env, OrderFilter(node_ids=sources, statuses=statuses))
+            faults = {**not_run, **skipped_by_step}
+            stray: list[str] = []
+            for o in left:
+                # A step that did not run or skipped the order explains it but is still a fault.
+                stays_because = _why_it_stays(o, plan.not_planned, left_by_approver)
+                if stays_because is None:
+                    stray.append(o.id)
+                if closure:
+                    stays[o.id] = stays_because or faults.get(o.id) or "no reason in the plan"
             if stray:
                 reasons.append(
                     f"{len(stray)} unreleased orders are still at {', '.join(sources)} without a reason in the plan "
                     f"(first: {', '.join(stray[:5])})"
                 )
+    approved = len(proposed - set(left_by_approver) - set(not_run))
     return VerificationReport(
         passed=not reasons,
         reasons=reasons,
         orders=checks,
+        nodes=node_checks,
         steps_executed=executed,
         steps_not_executed=len(plan.steps) - executed,
+        orders_proposed=len(proposed),
+        orders_approved=approved,
+        left_by_approver=dict(sorted(left_by_approver.items())),
+        stays=dict(sorted(stays.items())),
     )
+
+
+def _rejected(out: Outcome) -> bool:
+    """A step a person rejected (the run graph reports it as denied with "rejected" first)."""
+    return out.status == "denied" and bool(out.reasons) and out.reasons[0] == "rejected"
+
+
+def _why_it_stays(o: Order, not_planned: dict[str, str], by_approver: dict[str, str]) -> str | None:
+    """Why an open order is rightly still at the node, or None when nothing accounts for it."""
+    if o.id in by_approver:
+        return by_approver[o.id]
+    if o.id in not_planned:
+        return f"not planned: {not_planned[o.id]}"
+    if o.status in (OrderStatus.RELEASED, OrderStatus.PICKED):
+        return f"already {o.status.value}: in work at {o.node_id}, it ships from there"
+    if o.status is OrderStatus.HELD:
+        return f"held at {o.node_id}: waits for a person"
+    return None
+
+
+def _node_checks(node_steps: Sequence[tuple[int, str, str]], env: ToolEnv) -> list[NodeCheck]:
+    """Each executed node-status change, read back from the WMS."""
+    if not node_steps:
+        return []
+    nodes = {n.id: n.status.value for n in env.adapters.wms.list_nodes()}
+    out = []
+    for i, node_id, status in node_steps:
+        expected = status
+        actual = nodes.get(node_id, "missing")
+        out.append(NodeCheck(node_id=node_id, step=i, ok=actual == expected, expected=expected, actual=actual))
+    return out
 
 
 def _reservations(checks: Sequence[OrderCheck], orders: dict[str, Order], env: ToolEnv) -> list[str]:

@@ -52,11 +52,16 @@ READ_TOOLS: frozenset[str] = frozenset(
 CANCEL_KINDS: frozenset[ExceptionKind] = frozenset()
 """Exception kinds whose plans may cancel orders. None today: no playbook cancels, so no run may;
 add a kind here only together with a playbook that needs it."""
+NODE_STATUS_KINDS: frozenset[ExceptionKind] = frozenset({ExceptionKind.NODE_CLOSURE})
+"""Exception kinds whose plans may mark a node's status: a closure marks its node closed."""
 
 
 def allowed_tools(kind: ExceptionKind, base: frozenset[str] = EXCEPTION_WRITE_TOOLS) -> frozenset[str]:
     """The write tools an exception run of ``kind`` may use."""
-    return base | {"cancel_orders"} if kind in CANCEL_KINDS else base
+    extra = {"cancel_orders"} if kind in CANCEL_KINDS else set()
+    if kind in NODE_STATUS_KINDS:
+        extra.add("set_node_status")
+    return base | extra
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,8 @@ class StepRecord(TypedDict, total=False):
     reasons: list[str]
     done: list[str]
     skipped: dict[str, str]
+    left_out: list[str]
+    """Items (orders) the approver left out of a subset approval: left in place by their choice."""
 
 
 def _add(left: list[Any], right: list[Any]) -> list[Any]:
@@ -549,7 +556,7 @@ def decisions_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]
             step = {**step, "approval_id": req.id}
             steps[i] = step
         if req.status == ApprovalStatus.APPROVED:
-            steps[i] = {**step, "status": "approved"}
+            steps[i] = {**step, "status": "approved", "left_out": _left_out(req)}
         elif req.status == ApprovalStatus.REJECTED:
             reasons = [x.reason for x in req.decisions if x.reason]
             steps[i] = {**step, "status": "rejected", "reasons": reasons or ["rejected"]}
@@ -559,6 +566,14 @@ def decisions_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]
             steps[i] = {**step, "status": "superseded", "reasons": ["the approval request was superseded"]}
     _set_status(deps, state["run_id"], "running")
     return {"steps": steps, "decisions": log, "notes": notes, "pending_decisions": []}
+
+
+def _left_out(req: ApprovalRequest) -> list[str]:
+    """The items of an approved request its approver did not approve (a subset approval)."""
+    if req.approved_items is None:
+        return []
+    approved = set(req.approved_items)
+    return [i for i in req.items if i not in approved]
 
 
 def _current_request(get: Callable[[str], ApprovalRequest], approval_id: str) -> ApprovalRequest:
@@ -610,6 +625,11 @@ def verify_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]:
             "orders_failed": [c.model_dump(mode="json") for c in failed[:20]],
             "steps_executed": report.steps_executed,
             "steps_not_executed": report.steps_not_executed,
+            "orders_proposed": report.orders_proposed,
+            "orders_approved": report.orders_approved,
+            "left_by_approver": len(report.left_by_approver),
+            "nodes": [c.model_dump(mode="json") for c in report.nodes],
+            "stays": report.stays,
         }
     }
 
@@ -619,7 +639,12 @@ def _outcome_of(step: StepRecord) -> Outcome | None:
     status = step.get("status", "planned")
     if status == "planned":
         return None
-    result = {"tool": step.get("tool"), "done": step.get("done", []), "skipped": step.get("skipped", {})}
+    result = {
+        "tool": step.get("tool"),
+        "done": step.get("done", []),
+        "skipped": step.get("skipped", {}),
+        "left_out": step.get("left_out", []),
+    }
     mapped: dict[str, Literal["executed", "replayed", "denied", "awaiting_approval", "failed"]] = {
         "executed": "executed",
         "replayed": "replayed",
@@ -678,8 +703,11 @@ def build_report(state: RunState, status: str) -> dict[str, Any]:
             per_order[oid] = f"{s.get('tool')}: done"
         for oid, why in (s.get("skipped") or {}).items():
             per_order.setdefault(oid, f"{s.get('tool')}: skipped ({why})")
+        for oid in s.get("left_out", []):
+            per_order.setdefault(oid, f"{s.get('tool')}: left in place by the approver")
     for oid, why in (plan.get("not_planned") or {}).items():
         per_order.setdefault(oid, f"not planned ({why})")
+    verification = state.get("verification") or {}
     return {
         "run_id": state.get("run_id"),
         "status": status,
@@ -713,11 +741,47 @@ def build_report(state: RunState, status: str) -> dict[str, Any]:
             for s in steps
         ],
         "decisions": state.get("decisions", []),
+        "approval": approval_summary(state),
+        "stays": verification.get("stays", {}),
         "verification": state.get("verification"),
         "ledger": state.get("ledger", {}),
         "notes": state.get("notes", []),
         "orders": dict(sorted(per_order.items())),
     }
+
+
+def approval_summary(state: RunState) -> dict[str, Any] | None:
+    """How much of what the plan proposed the approvers let through, in numbers and in a sentence:
+    "approved 2 of 111; 109 left in place by the approver". ``None`` when no step asked a person.
+
+    Counts orders of the steps that went to a person: those they approved (in full or a subset),
+    and those they left out of a subset or rejected with their step.
+    """
+    plan = state.get("plan") or {}
+    planned = plan.get("steps") or []
+    proposed = approved = 0
+    asked = False
+    for s in state.get("steps", []):
+        if not s.get("approval_id"):
+            continue
+        index = s.get("index", -1)
+        args = planned[index].get("args", {}) if 0 <= index < len(planned) else {}
+        n = len(args.get("order_ids", []))
+        status = s.get("status")
+        if status in DONE_STEP or status == "approved":
+            asked = True
+            proposed += n
+            approved += n - len(s.get("left_out", []))
+        elif status == "rejected":
+            asked = True
+            proposed += n
+    if not asked:
+        return None
+    left = proposed - approved
+    text = f"approved {approved} of {proposed}"
+    if left:
+        text += f"; {left} left in place by the approver"
+    return {"proposed": proposed, "approved": approved, "left_in_place": left, "summary": text}
 
 
 # --- routing ----------------------------------------------------------------------------------------

@@ -5,12 +5,18 @@ if it shipped from node N?" for thousands of orders. :class:`TwinView` loads the
 once (nodes, carriers, services, rate cards, customers) plus the orders' addresses and products in
 batches, then answers from memory with :mod:`core.shipping` — the same arithmetic the carrier
 adapter uses, so a preview cannot disagree with execution.
+
+Nothing ships from a closed node, and nothing ships with a carrier on a lane it is down on: such a
+fulfilment is *unavailable* (no ETA, so late), priced at what it would have cost. An incident the
+systems do not show yet (an operator says "DC-X is closed" before anyone marks it) is laid over the
+view with :meth:`TwinView.assume`, so "before" is the world with the node or lane down. The view
+only reads: it never writes what it assumes back to the systems.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
@@ -19,29 +25,34 @@ from core.domain import (
     Address,
     Carrier,
     CarrierService,
+    CarrierStatus,
     Customer,
     CustomerTier,
     Node,
+    NodeStatus,
     Order,
     Product,
     ServiceLevel,
 )
+from core.errors import NotFound
 from core.shipping import Rate, ShipQuote, quote, zone
 from tools.adapters.protocols import Adapters
 
 
 @dataclass(frozen=True)
 class Fulfilment:
-    """Cost and promise of shipping one order from one node."""
+    """Cost and promise of shipping one order from one node. An unavailable one (its carrier is
+    down on the lane, its node is closed) keeps its price but has no ETA: it does not arrive."""
 
     node_id: str
     quote: ShipQuote | None
     pick_pack: Decimal
     reason: str = ""
+    node_closed: bool = False
 
     @property
     def available(self) -> bool:
-        return self.quote is not None and self.quote.available
+        return self.quote is not None and self.quote.available and not self.node_closed
 
     @property
     def cost(self) -> Decimal:
@@ -49,7 +60,7 @@ class Fulfilment:
 
     @property
     def eta(self) -> date | None:
-        return self.quote.eta if self.quote else None
+        return self.quote.eta if self.quote is not None and self.available else None
 
 
 @dataclass
@@ -117,9 +128,52 @@ class TwinView:
             zone_hint=z,
         )
 
+    def assume(
+        self,
+        *,
+        closed_node_ids: Iterable[str] = (),
+        carrier_outages: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """Lay an incident over this view: these nodes are closed, these carriers are down in these
+        states (none named: everywhere). An outage the systems already show is widened, never
+        narrowed. Unknown ids raise NotFound: a preview must not rest on a node that is not there."""
+        for node_id in closed_node_ids:
+            if node_id not in self.nodes:
+                raise NotFound("node", node_id)
+            self.nodes[node_id] = self.nodes[node_id].model_copy(update={"status": NodeStatus.CLOSED})
+        for carrier_id, states in (carrier_outages or {}).items():
+            carrier = self.carriers.get(carrier_id)
+            if carrier is None:
+                raise NotFound("carrier", carrier_id)
+            wanted = {s.upper() for s in states}
+            if carrier.status is CarrierStatus.OUTAGE:
+                # An empty list is "everywhere": either side's "everywhere" wins.
+                wanted = set() if not wanted or not carrier.outage_states else wanted | set(carrier.outage_states)
+            self.carriers[carrier_id] = carrier.model_copy(
+                update={"status": CarrierStatus.OUTAGE, "outage_states": tuple(sorted(wanted))}
+            )
+
     def fulfil(self, order: Order, node_id: str, *, service_id: str | None = None) -> Fulfilment:
         """How ``order`` would ship from ``node_id``: with ``service_id`` if given, else with its own
-        carrier service if that one is available, else the cheapest available one of its level."""
+        carrier service if that one is available, else the cheapest available one of its level.
+        From a closed node nothing is available (priced as if it were open)."""
+        f = self._fulfil(order, node_id, service_id=service_id)
+        if self.nodes[node_id].status is NodeStatus.CLOSED:
+            return replace(f, reason=f"node {node_id} is closed", node_closed=True)
+        return f
+
+    def booked(self, order: Order, node_id: str) -> Fulfilment:
+        """How ``order`` ships as it stands: from ``node_id`` with its own carrier service, even if
+        that service cannot take it now (its carrier is down): that is the "before" a plan fixes,
+        not something to paper over with another service. Orders without one: as :meth:`fulfil`."""
+        own = order.carrier_service_id
+        if own is not None and own in self.services:
+            f = self.fulfil(order, node_id, service_id=own)
+            if f.quote is not None:
+                return f
+        return self.fulfil(order, node_id)
+
+    def _fulfil(self, order: Order, node_id: str, *, service_id: str | None = None) -> Fulfilment:
         node = self.nodes[node_id]
         if service_id is not None:
             q = self._quote(order, node, self.services[service_id])
@@ -144,7 +198,7 @@ class TwinView:
                 continue
             if best is None or (q.cost, q.eta) < (best.cost, best.eta):
                 best = q
-        reason = "" if best else ("; ".join(reasons) or f"no {order.service_level.value} service")
+        reason = "" if best else ("; ".join(dict.fromkeys(reasons)) or f"no {order.service_level.value} service")
         return Fulfilment(node_id, best, node.pick_pack_cost, reason)
 
     def is_late(self, order: Order, f: Fulfilment) -> bool:

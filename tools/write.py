@@ -27,19 +27,48 @@ from core.domain import (
 )
 from core.errors import InvalidTransition, NotFound, ValidationFailed
 from guardrails.calls import TIER_RANK, CallFacts, CarrierUse, RiskClass, digest_arguments
-from tools.adapters.protocols import Notification
-from tools.base import Compensation, OrderSetArgs, Preview, PreviewItem, ToolArgs, ToolEnv, WriteResult, WriteTool
+from tools.adapters.protocols import Notification, OrderFilter
+from tools.base import (
+    MAX_BATCH,
+    Compensation,
+    OrderSetArgs,
+    Preview,
+    PreviewItem,
+    ToolArgs,
+    ToolEnv,
+    WriteResult,
+    WriteTool,
+)
 from tools.twin import Fulfilment, TwinView, order_value
 
 SPEED = {ServiceLevel.GROUND: 0, ServiceLevel.TWO_DAY: 1, ServiceLevel.OVERNIGHT: 2}
 
 
-def load_orders(env: ToolEnv, order_ids: Sequence[str]) -> tuple[list[Order], TwinView]:
-    """The orders (with lines) and a twin view prepared for them. Unknown ids raise NotFound."""
+class Incident(ToolArgs):
+    """The incident a call answers, as the run knows it, for the twin to price "before" in: the
+    systems may not show it yet (an operator reports a closure before anyone marks the node)."""
+
+    closed_node_ids: list[str] = Field(
+        default_factory=list, max_length=50, description="Nodes that are closed: nothing ships from them."
+    )
+    carrier_outages: dict[str, list[str]] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="Carrier id -> two-letter states it is down in (an empty list: everywhere).",
+    )
+
+
+def load_orders(
+    env: ToolEnv, order_ids: Sequence[str], incident: Incident | None = None
+) -> tuple[list[Order], TwinView]:
+    """The orders (with lines) and a twin view prepared for them, with ``incident`` laid over it.
+    Unknown ids raise NotFound."""
     if len(set(order_ids)) != len(order_ids):
         raise ValidationFailed("order_ids contains duplicates", order_ids=len(order_ids))
     orders = env.adapters.oms.get_orders(order_ids)
     view = TwinView.load(env.adapters, env.clock)
+    if incident is not None:
+        view.assume(closed_node_ids=incident.closed_node_ids, carrier_outages=incident.carrier_outages)
     view.prepare(orders)
     return orders, view
 
@@ -76,12 +105,15 @@ def call_facts(
 
 
 def _fulfilment_fields(f: Fulfilment) -> dict[str, object]:
-    return {
+    fields: dict[str, object] = {
         "node_id": f.node_id,
         "service_id": f.quote.carrier_service_id if f.quote else None,
         "cost": str(f.cost),
         "eta": f.eta.isoformat() if f.eta else None,
     }
+    if not f.available:
+        fields["unavailable"] = f.reason or "cannot ship"
+    return fields
 
 
 def _preview(
@@ -107,8 +139,15 @@ def _preview(
 # --- reroute ----------------------------------------------------------------------------------------
 
 
+_INCIDENT_HELP = (
+    "The incident as you know it (closed nodes, carriers down) when the systems may not show it yet: "
+    "the preview's 'before' is priced in it."
+)
+
+
 class RerouteArgs(OrderSetArgs):
     to_node_id: str = Field(min_length=1, description="Node to fulfil the orders from instead.")
+    incident: Incident | None = Field(default=None, description=_INCIDENT_HELP)
 
 
 class RerouteOrders(WriteTool[RerouteArgs]):
@@ -121,7 +160,7 @@ class RerouteOrders(WriteTool[RerouteArgs]):
     args_model: ClassVar[type[ToolArgs]] = RerouteArgs
 
     def simulate(self, env: ToolEnv, args: RerouteArgs) -> Preview:
-        orders, view = load_orders(env, args.order_ids)
+        orders, view = load_orders(env, args.order_ids, args.incident)
         target = view.nodes.get(args.to_node_id)
         if target is None:
             raise NotFound("node", args.to_node_id)
@@ -130,7 +169,7 @@ class RerouteOrders(WriteTool[RerouteArgs]):
         moved: dict[str, int] = defaultdict(int)
         items: list[PreviewItem] = []
         for o in orders:
-            before = view.fulfil(o, o.node_id) if o.node_id else None
+            before = view.booked(o, o.node_id) if o.node_id else None
             late_before = before is None or view.is_late(o, before)
             reason = ""
             if target.status is NodeStatus.CLOSED:
@@ -205,6 +244,7 @@ class RerouteOrders(WriteTool[RerouteArgs]):
 
 class ChangeCarrierArgs(OrderSetArgs):
     carrier_service_id: str = Field(min_length=1, description="Carrier service to ship with, e.g. PARCELWAY-GROUND.")
+    incident: Incident | None = Field(default=None, description=_INCIDENT_HELP)
 
 
 class ChangeCarrier(WriteTool[ChangeCarrierArgs]):
@@ -216,7 +256,7 @@ class ChangeCarrier(WriteTool[ChangeCarrierArgs]):
     args_model: ClassVar[type[ToolArgs]] = ChangeCarrierArgs
 
     def simulate(self, env: ToolEnv, args: ChangeCarrierArgs) -> Preview:
-        orders, view = load_orders(env, args.order_ids)
+        orders, view = load_orders(env, args.order_ids, args.incident)
         if args.carrier_service_id not in view.services:
             raise NotFound("carrier service", args.carrier_service_id)
         items = [self._item(view, o, args.carrier_service_id) for o in orders]
@@ -237,7 +277,7 @@ class ChangeCarrier(WriteTool[ChangeCarrierArgs]):
             return PreviewItem(
                 id=o.id, ok=False, reason=f"order is {o.status.value}" if o.node_id else "order has no node yet"
             )
-        before = view.fulfil(o, o.node_id)
+        before = view.booked(o, o.node_id)
         after = view.fulfil(o, o.node_id, service_id=service_id)
         if not after.available:
             return PreviewItem(
@@ -259,7 +299,7 @@ class ChangeCarrier(WriteTool[ChangeCarrierArgs]):
     def execute(self, env: ToolEnv, args: ChangeCarrierArgs) -> WriteResult:
         # Only the orders the simulation accepts change: a service that cannot take an order (an
         # outage on its lane, no rate) must never be set on it behind the preview's back.
-        orders, view = load_orders(env, args.order_ids)
+        orders, view = load_orders(env, args.order_ids, args.incident)
         if args.carrier_service_id not in view.services:
             raise NotFound("carrier service", args.carrier_service_id)
         items = {o.id: self._item(view, o, args.carrier_service_id) for o in orders}
@@ -299,7 +339,7 @@ class ExpediteOrders(WriteTool[ExpediteArgs]):
             if SPEED[o.service_level] >= SPEED[args.service_level]:
                 items.append(PreviewItem(id=o.id, ok=False, reason=f"already {o.service_level.value}"))
                 continue
-            before = view.fulfil(o, o.node_id)
+            before = view.booked(o, o.node_id)
             fast = o.model_copy(update={"service_level": args.service_level, "carrier_service_id": None})
             after = view.fulfil(fast, o.node_id)
             if not after.available or after.quote is None:
@@ -397,7 +437,7 @@ class SplitShipment(WriteTool[SplitArgs]):
             if short:
                 sku, q = short[0]
                 reason = f"{target.id} has {atp.get(sku, {}).get(target.id, 0)} of {sku} available, needs {q}"
-        before = view.fulfil(o, o.node_id) if o.node_id else None
+        before = view.booked(o, o.node_id) if o.node_id else None
         late_before = before is None or view.is_late(o, before)
         if reason or before is None or o.node_id is None:
             item = PreviewItem(id=o.id, ok=False, reason=reason or "order has no node", late_before=late_before)
@@ -666,6 +706,95 @@ class CreateOrder(WriteTool[CreateOrderArgs]):
         return Compensation("cancel_orders", {"order_ids": result.done, "reason": "undo create"})
 
 
+# --- node status ------------------------------------------------------------------------------------
+
+IN_PROGRESS = (OrderStatus.RELEASED, OrderStatus.PICKED, OrderStatus.HELD)
+"""Orders at a node that no reroute moves: on the floor already, or held for a person."""
+
+
+class SetNodeStatusArgs(ToolArgs):
+    node_id: str = Field(min_length=1, description="The fulfilment node, e.g. DC-DALLAS.")
+    status: NodeStatus = Field(description="open, congested or closed.")
+    reason: str = Field(default="", max_length=500, description="Why, in a sentence, for the audit trail.")
+
+
+class SetNodeStatus(WriteTool[SetNodeStatusArgs]):
+    """Mark a fulfilment node open, congested or closed. A closed node gets no new orders from
+    sourcing and no reroutes; orders already there stay until moved. Put it first in a closure plan."""
+
+    name: ClassVar[str] = "set_node_status"
+    risk: ClassVar[RiskClass] = RiskClass.WRITE_HIGH
+    args_model: ClassVar[type[ToolArgs]] = SetNodeStatusArgs
+
+    def items(self, args: SetNodeStatusArgs) -> list[str]:
+        return []  # one node: approve it whole
+
+    def restrict(self, args: SetNodeStatusArgs, subset: Sequence[str]) -> SetNodeStatusArgs:
+        return args
+
+    def simulate(self, env: ToolEnv, args: SetNodeStatusArgs) -> Preview:
+        node = env.adapters.wms.get_node(args.node_id)
+        # Only the orders that stay whatever else the plan does (released, picked, held): the
+        # unreleased ones are the reroutes' business, and listing them here would change this
+        # preview (and ask its approver again) as soon as a reroute of the same plan ran first.
+        staying = env.adapters.oms.list_orders(
+            OrderFilter(node_ids=[node.id], statuses=list(IN_PROGRESS)), limit=MAX_BATCH
+        )
+        by_status: dict[str, list[str]] = defaultdict(list)
+        for o in sorted(staying, key=lambda o: o.id):
+            by_status[o.status.value].append(o.id)
+        reason = f"node {node.id} is already {node.status.value}" if node.status is args.status else ""
+        item = PreviewItem(
+            id=node.id,
+            ok=not reason,
+            reason=reason,
+            before={"status": node.status.value},
+            after={}
+            if reason
+            else {"status": args.status.value, "orders_in_progress": dict(sorted(by_status.items()))},
+        )
+        facts = CallFacts(
+            order_count=0,
+            order_value=Decimal(0),
+            cost_delta=Decimal(0),
+            max_tier=None,
+            carriers=(),
+            target_node_id=None,  # nothing is sent to the node: a closed node may be reopened
+            target_node_status=None,
+            hazmat=False,
+            hazmat_by_air=False,
+            cold_chain=False,
+            ship_to_states=frozenset(),
+        )
+        staying_text = f"; {len(staying)} orders in progress there (released, picked or held) stay"
+
+        def summary(n: int, s: int) -> str:
+            if reason:
+                return f"nothing to change: {reason}"
+            return f"mark {node.id} {args.status.value} (was {node.status.value}){staying_text}"
+
+        return _preview(self.name, summary, [item], facts)
+
+    def execute(self, env: ToolEnv, args: SetNodeStatusArgs) -> WriteResult:
+        node = env.adapters.wms.get_node(args.node_id)
+        if node.status is args.status:
+            return WriteResult(tool=self.name, skipped={node.id: f"node {node.id} is already {node.status.value}"})
+        env.adapters.wms.set_node_status(node.id, args.status)
+        return WriteResult(
+            tool=self.name,
+            done=[node.id],
+            details={"previous": node.status.value, "status": args.status.value},
+        )
+
+    def compensation(self, args: SetNodeStatusArgs, result: WriteResult) -> Compensation | None:
+        previous = result.details.get("previous")
+        if not result.done or previous is None:
+            return None
+        return Compensation(
+            self.name, {"node_id": args.node_id, "status": previous, "reason": "undo node status change"}
+        )
+
+
 WRITE_TOOLS: tuple[WriteTool[ToolArgs], ...] = (  # type: ignore[assignment]
     RerouteOrders(),
     SplitShipment(),
@@ -676,4 +805,5 @@ WRITE_TOOLS: tuple[WriteTool[ToolArgs], ...] = (  # type: ignore[assignment]
     CancelOrders(),
     NotifyCustomers(),
     CreateOrder(),
+    SetNodeStatus(),
 )

@@ -5,8 +5,12 @@ Each playbook reads the affected orders in batches, builds one :class:`~tools.tw
 one ATP snapshot, decides every order with the sourcing scorer, and groups the decisions into few
 tool calls (one reroute per target node, one carrier change per service...). Orders it leaves
 alone are listed in ``Plan.not_planned`` with the reason. It proposes only: the gateway simulates,
-applies policy and approvals, and executes. Marking a node congested or closed, or a carrier in
-outage, is not a playbook's job — the alert reports a fact; the plan acts on the orders.
+applies policy and approvals, and executes.
+
+A closure plan starts by marking the node closed (``set_node_status``, approved like any write) when
+the systems do not show it yet, so sourcing stops sending new orders there; every call of a closure
+or outage plan carries the incident (``incident``) so its preview's "before" is the world with the
+node or lane down, whether or not the systems show it yet.
 """
 
 from __future__ import annotations
@@ -150,6 +154,24 @@ class PlaybookPlanner:
                 groups[(node_id, d.node_id)].decisions.append(d)
                 if here is not None and not here.meets_promise:
                     at_risk[(node_id, d.node_id)] += 1
+        incident = {"incident": {"closed_node_ids": sources}} if closure else {}
+        if closure:
+            for node_id in sources:
+                if view.nodes[node_id].status is not NodeStatus.CLOSED:
+                    draft.steps.append(
+                        PlannedCall(
+                            tool="set_node_status",
+                            args={
+                                "node_id": node_id,
+                                "status": NodeStatus.CLOSED.value,
+                                "reason": f"{node_id} is closed: stop sourcing new orders there",
+                            },
+                            reason=(
+                                f"{node_id} is closed but the network still shows it {view.nodes[node_id].status.value}:"
+                                " mark it closed first, so sourcing stops sending new orders there"
+                            ),
+                        )
+                    )
         for (origin, target), g in sorted(groups.items()):
             why = "is closed" if closure else "is congested"
             parts = [
@@ -160,7 +182,11 @@ class PlaybookPlanner:
             if not closure:
                 parts.append(f"{at_risk[(origin, target)]} would have missed it at {origin}")
             draft.steps += calls(
-                "reroute_orders", g.ids, {"to_node_id": target}, "; ".join(parts), merge_alternatives(g.decisions)
+                "reroute_orders",
+                g.ids,
+                {"to_node_id": target, **incident},
+                "; ".join(parts),
+                merge_alternatives(g.decisions),
             )
         total = sum(len(g.ids) for g in groups.values())
         return draft.plan(
@@ -208,6 +234,7 @@ class PlaybookPlanner:
                 continue
             groups[d.carrier_service_id].decisions.append(d)
         where = f" in {', '.join(sorted(states))}" if states else ""
+        incident = {"carrier_outages": {c: sorted(states) for c in carriers}}
         for sid, g in sorted(groups.items()):
             reason = (
                 f"carrier {', '.join(carriers)} is in outage{where}: ship {len(g.ids)} orders with {sid} instead, "
@@ -215,7 +242,11 @@ class PlaybookPlanner:
                 f"{g.on_time} of them still meet their promise"
             )
             draft.steps += calls(
-                "change_carrier", g.ids, {"carrier_service_id": sid}, reason, merge_alternatives(g.decisions)
+                "change_carrier",
+                g.ids,
+                {"carrier_service_id": sid, "incident": incident},
+                reason,
+                merge_alternatives(g.decisions),
             )
         total = sum(len(g.ids) for g in groups.values())
         return draft.plan(

@@ -195,6 +195,11 @@ def call_args(draw: st.DrawFn, tool: str, world: World) -> dict[str, Any]:
         args = {"order": order}
         if draw(st.booleans()):
             args["order_id"] = draw(st.sampled_from(["ORD-NEW-1", "ORD-NEW-2", world.orders[0]]))
+    elif tool == "set_node_status":
+        args = {
+            "node_id": draw(st.sampled_from([*world.nodes, "DC-NOWHERE"])),
+            "status": draw(st.sampled_from(["open", "congested", "closed", "flooded"])),
+        }
     else:
         args = {"order_ids": draw(order_ids(world))}
         if draw(st.booleans()):

@@ -30,7 +30,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from agents.plan import Alert, ExceptionKind, Plan, Planner, Scope, TokenBudgetedPlanner, Triage
+from agents.plan import Alert, ExceptionKind, Plan, PlannedCall, Planner, Scope, TokenBudgetedPlanner, Triage
 from agents.triage import triage_alert, triage_goal
 from agents.verify import VerificationReport, verify
 from core.errors import Conflict, DomainError, NotFound, PolicyDenied, ValidationFailed
@@ -347,6 +347,29 @@ def gather_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]:
     return {"facts": facts, "ledger": _ledger_out(run)}
 
 
+INCIDENT_TOOLS: dict[ExceptionKind, str] = {
+    ExceptionKind.NODE_CLOSURE: "reroute_orders",
+    ExceptionKind.CARRIER_OUTAGE: "change_carrier",
+}
+"""The call whose preview must be priced in the incident's world, per kind of incident."""
+
+
+def with_incident(call: PlannedCall, triage: Triage) -> PlannedCall:
+    """``call`` carrying the incident the run knows (a closed node, a carrier down) unless its
+    planner already said it: whatever planned it, the preview's "before" is then the world with the
+    node or lane down, even while the systems do not show it. Only the preview depends on it."""
+    if INCIDENT_TOOLS.get(triage.kind) != call.tool or "incident" in call.args:
+        return call
+    scope = triage.scope
+    if triage.kind is ExceptionKind.NODE_CLOSURE and scope.node_ids:
+        incident: dict[str, Any] = {"closed_node_ids": list(scope.node_ids)}
+    elif triage.kind is ExceptionKind.CARRIER_OUTAGE and scope.carrier_ids:
+        incident = {"carrier_outages": {c: sorted(scope.states) for c in scope.carrier_ids}}
+    else:
+        return call
+    return call.model_copy(update={"args": {**call.args, "incident": incident}})
+
+
 def plan_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]:
     deps = _deps(runtime)
     triage = Triage.model_validate(state["triage"])
@@ -365,7 +388,8 @@ def plan_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]:
             kept.append(call)
         else:
             notes.append(f"refused planned call {call.tool}: not on this run's allow-list ({', '.join(sorted(allow))})")
-    plan = plan.model_copy(update={"steps": kept})
+    plan = plan.model_copy(update={"steps": [with_incident(c, triage) for c in kept]})
+    kept = plan.steps
     steps: list[StepRecord] = [
         {
             "index": i,

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.plan import PlannedCall
 from agents.playbooks import PlaybookPlanner
 from core.db import Database
 from core.domain import NodeStatus, OrderStatus
 from graphs.checkpoints import open_checkpointer
 from graphs.exception import ExceptionRuns, RunResult
 from graphs.runs import RunStore
-from tests.graphs.support import APPROVER, congestion_alert, deps_for
+from tests.graphs.support import APPROVER, FixedPlanner, congestion_alert, deps_for
 from tests.tools.conftest import Net, build_net
 from tools.adapters.protocols import OrderFilter
 
@@ -111,3 +112,21 @@ def test_subset_approval_completes_and_says_what_the_approver_left(sqlite_conges
     left_ids = [oid for oid, why in report["orders"].items() if why.endswith("left in place by the approver")]
     assert len(left_ids) == left
     assert not set(left_ids) & changed
+
+
+def test_a_closure_run_prices_any_planners_reroute_in_the_closed_world(sqlite_db: Database) -> None:
+    net = build_net(sqlite_db)
+    src = net.busiest_dc()
+    ids = [o.id for o in net.movable(src)][:30]
+    call = PlannedCall(
+        tool="reroute_orders",
+        args={"order_ids": ids, "to_node_id": net.other_dc(src)},  # a planner that did not say "closed"
+        reason="move them",
+    )
+    with open_checkpointer(net.db) as saver:
+        runs = ExceptionRuns(deps_for(net, FixedPlanner([call])), saver)
+        first = runs.start(goal=f"{src} is closed", run_id="run-any-planner")
+        assert runs.state("run-any-planner")["plan"]["steps"][0]["args"]["incident"] == {"closed_node_ids": [src]}
+    assert first.waiting
+    [card] = first.approvals
+    assert card["preview"]["late_before"] == len(ids), "nothing ships from the closed node"

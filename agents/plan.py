@@ -24,6 +24,8 @@ class ExceptionKind(StrEnum):
     STOCKOUT = "stockout"
     PROMISE_RISK = "promise_risk"
     COMPLIANCE = "compliance"
+    UNDO = "undo"
+    """Put back what an earlier run changed, by its tools' compensating calls."""
     UNKNOWN = "unknown"
 
 

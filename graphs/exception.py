@@ -59,7 +59,7 @@ NODE_STATUS_KINDS: frozenset[ExceptionKind] = frozenset({ExceptionKind.NODE_CLOS
 def allowed_tools(kind: ExceptionKind, base: frozenset[str] = EXCEPTION_WRITE_TOOLS) -> frozenset[str]:
     """The write tools an exception run of ``kind`` may use."""
     extra = {"cancel_orders"} if kind in CANCEL_KINDS else set()
-    if kind in NODE_STATUS_KINDS:
+    if kind in NODE_STATUS_KINDS or kind is ExceptionKind.UNDO:  # an undo reopens what a closure closed
         extra.add("set_node_status")
     return base | extra
 
@@ -905,6 +905,7 @@ class ExceptionRuns:
         wrap: NodeWrapper | None = None,
     ) -> None:
         self.deps = deps
+        self.checkpointer = checkpointer
         self.lease_s = lease_s
         self.graph: CompiledStateGraph[RunState, RunDeps, RunState, RunState] = build_graph(wrap).compile(
             checkpointer=checkpointer

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Text, cast, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -297,10 +297,21 @@ class AuditTrail:
         event_type: EventType | str | None = None,
         after_seq: int = 0,
         limit: int | None = None,
+        mentioning: str | None = None,
     ) -> list[AuditRecord]:
-        """Events in chain order, filtered."""
+        """Events in chain order, filtered; ``mentioning``: only events whose arguments or result
+        name this id (an order's history)."""
+        stmt = self._query(run_id, call_id, event_type, after_seq, limit)
+        if mentioning is not None:
+            needle = json.dumps(mentioning)  # the id as a JSON string, quotes included: no prefix matches
+            stmt = stmt.where(
+                or_(
+                    cast(AuditEventRow.arguments, Text).contains(needle, autoescape=True),
+                    cast(AuditEventRow.result, Text).contains(needle, autoescape=True),
+                )
+            )
         with self.db.sessions() as session:
-            return [_record(r) for r in session.scalars(self._query(run_id, call_id, event_type, after_seq, limit))]
+            return [_record(r) for r in session.scalars(stmt)]
 
     def _query(
         self,

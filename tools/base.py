@@ -148,3 +148,9 @@ class WriteTool(ABC, Generic[A]):
     def compensation(self, args: A, result: WriteResult) -> Compensation | None:
         """How to undo ``result``; None when the change cannot be undone (a cancel, a notification)."""
         return None
+
+    def compensations(self, args: A, result: WriteResult) -> list[Compensation]:
+        """Every call that together undoes ``result`` (a reroute from several nodes needs one per
+        node); empty when it cannot be undone."""
+        one = self.compensation(args, result)
+        return [one] if one is not None else []

@@ -234,9 +234,21 @@ class RerouteOrders(WriteTool[RerouteArgs]):
             if node:
                 by_node[node].append(oid)
         if len(by_node) != 1:
-            return None  # orders came from several nodes: one reroute per node, planned by the agent
+            return None  # orders came from several nodes: see compensations()
         node, ids = next(iter(by_node.items()))
         return Compensation(self.name, {"order_ids": ids, "to_node_id": node, "reason": "undo reroute"})
+
+    def compensations(self, args: RerouteArgs, result: WriteResult) -> list[Compensation]:
+        """One reroute back per node the orders came from."""
+        origins: dict[str, str | None] = result.details.get("from", {})
+        by_node: dict[str, list[str]] = defaultdict(list)
+        for oid, node in origins.items():
+            if node:
+                by_node[node].append(oid)
+        return [
+            Compensation(self.name, {"order_ids": sorted(ids), "to_node_id": node, "reason": "undo reroute"})
+            for node, ids in sorted(by_node.items())
+        ]
 
 
 # --- carrier / service level ------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -92,7 +92,17 @@ class ApiKeyRecord(BaseModel):
     key_hash: str
     created_at: datetime
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None
+    """After this instant the key no longer authenticates (None: it never expires)."""
     note: str = ""
+
+    def state(self, now: datetime | None = None) -> str:
+        """``active``, ``revoked`` or ``expired`` at ``now`` (default: the wall clock)."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC)):
+            return "expired"
+        return "active"
 
 
 def hash_key(plaintext: str) -> str:
@@ -120,13 +130,16 @@ class ApiKeyStore:
             return list(self._load().values())
 
     def authenticate(self, plaintext: str) -> Principal | None:
-        """The principal a presented key stands for, or None (unknown, malformed or revoked)."""
+        """The principal a presented key stands for, or None (unknown, malformed, revoked or expired).
+
+        Expiry is judged on the wall clock, never on the network's business date: a key's life is
+        real time."""
         parts = plaintext.split("_", 2)
         if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
             return None
         with self._lock:
             rec = self._load().get(parts[1])
-        if rec is None or rec.revoked_at is not None:
+        if rec is None or rec.state() != "active":
             return None
         if not hmac.compare_digest(rec.key_hash, hash_key(plaintext)):
             return None
@@ -134,8 +147,16 @@ class ApiKeyStore:
 
     # --- writing ----------------------------------------------------------------------------------
 
-    def create(self, principal: str, roles: Iterable[Role | str], *, note: str = "") -> tuple[str, ApiKeyRecord]:
-        """A new key for ``principal``; returns (plaintext, record). The plaintext is not kept."""
+    def create(
+        self,
+        principal: str,
+        roles: Iterable[Role | str],
+        *,
+        note: str = "",
+        expires_in: timedelta | None = None,
+    ) -> tuple[str, ApiKeyRecord]:
+        """A new key for ``principal``; returns (plaintext, record). The plaintext is not kept.
+        ``expires_in``: the key stops working that long from now (default: never)."""
         try:
             role_list = sorted({Role(r) for r in roles})
         except ValueError as exc:
@@ -144,6 +165,9 @@ class ApiKeyStore:
             raise ValidationFailed("an API key needs at least one role")
         if not principal.strip():
             raise ValidationFailed("an API key needs a principal id")
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise ValidationFailed("an API key's lifetime must be positive")
+        now = datetime.now(UTC)
         key_id = secrets.token_hex(6)
         plaintext = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
         rec = ApiKeyRecord(
@@ -151,7 +175,8 @@ class ApiKeyStore:
             principal=principal.strip(),
             roles=role_list,
             key_hash=hash_key(plaintext),
-            created_at=datetime.now(UTC),
+            created_at=now,
+            expires_at=now + expires_in if expires_in is not None else None,
             note=note,
         )
         with self._lock:
@@ -165,6 +190,8 @@ class ApiKeyStore:
             records = dict(self._load())
             if key_id not in records:
                 raise NotFound("API key", key_id)
+            if records[key_id].revoked_at is not None:  # revoking twice keeps the first instant
+                return records[key_id]
             rec = records[key_id].model_copy(update={"revoked_at": datetime.now(UTC)})
             records[key_id] = rec
             self._save(records)
@@ -202,9 +229,16 @@ class ApiKeyStore:
         self._load()
 
 
-def create_key(store: ApiKeyStore | Path, principal: str, roles: Iterable[Role | str], *, note: str = "") -> str:
+def create_key(
+    store: ApiKeyStore | Path,
+    principal: str,
+    roles: Iterable[Role | str],
+    *,
+    note: str = "",
+    expires_in: timedelta | None = None,
+) -> str:
     """Create an API key for ``principal`` with ``roles`` and return its plaintext — the only time
     it is ever available. ``store`` is an :class:`ApiKeyStore` or the installation's home folder."""
     keys = store if isinstance(store, ApiKeyStore) else ApiKeyStore.under(store)
-    plaintext, _ = keys.create(principal, roles, note=note)
+    plaintext, _ = keys.create(principal, roles, note=note, expires_in=expires_in)
     return plaintext

@@ -7,7 +7,9 @@ Every command that shows data takes ``--json`` so scripts can consume it; errors
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -17,15 +19,19 @@ from datetime import date
 from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from api.bootstrap import AppContext, network_meta, open_context
 from api.cli_eval import eval_app
 from api.cli_guard import approvals_app, audit_app
 from api.cli_intake import intake_app, review_app
+from api.cli_keys import keys_app
 from api.cli_runs import run_command, runs_app
 from api.cli_serve import serve
 from api.cli_worker import worker
@@ -58,6 +64,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(intake_app, name="intake")
 app.add_typer(review_app, name="review")
+app.add_typer(keys_app, name="keys")
 
 # Piped output (CI logs, `| less`) gets a wide fixed width instead of Rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -72,17 +79,47 @@ def _settings(ctx: typer.Context) -> Settings:
     return settings
 
 
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"orderops {package_version()}\n")
+        raise typer.Exit(0)
+
+
+def package_version() -> str:
+    """The installed package's version (its metadata), or ``unknown`` when run from a bare tree."""
+    try:
+        return importlib.metadata.version("orderops")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
     database_url: Annotated[
         str | None, typer.Option("--database-url", envvar="DATABASE_URL", help="SQLAlchemy URL (default: SQLite)")
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     overrides: dict[str, Any] = {}
     if database_url:
+        try:  # a malformed URL is a configuration error, named before anything connects
+            make_url(database_url)
+        except ArgumentError as exc:
+            raise ConfigurationError(
+                f"DATABASE_URL (or --database-url) is not a database URL: {database_url[:80]!r}; "
+                "expected e.g. postgresql+psycopg://user@host:5432/db or sqlite:///path/orderops.db"
+            ) from exc
         overrides["database_url"] = database_url
-    ctx.obj = Settings(**overrides)
+    try:
+        ctx.obj = Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigurationError(f"invalid setting {where}: {first['msg']}") from exc
 
 
 def to_jsonable(value: Any) -> Any:
@@ -286,11 +323,15 @@ def orders_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Orders matching the filters (oldest first)."""
+    try:
+        promised = date.fromisoformat(promised_by) if promised_by else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"{promised_by!r} is not a date: use YYYY-MM-DD", param_hint="--promised-by") from exc
     flt = OrderFilter(
         node_ids=node or None,
         statuses=status or None,
         customer_ids=customer or None,
-        promised_on_or_before=date.fromisoformat(promised_by) if promised_by else None,
+        promised_on_or_before=promised,
     )
     with _context(_settings(ctx)) as actx:
         found = actx.adapters.oms.list_orders(flt, limit=limit, offset=offset)
@@ -409,16 +450,35 @@ def _exit_code(err: OrderOpsError) -> int:
     return 3 if isinstance(err, ConfigurationError) else 2
 
 
+def database_error(exc: SQLAlchemyError) -> ConfigurationError:
+    """A database that cannot be reached or named, as the configuration error it is (no traceback;
+    the URL's password never printed)."""
+    if isinstance(exc, ArgumentError | NoSuchModuleError):
+        return ConfigurationError(f"the database URL is not usable: {exc}")
+    if isinstance(exc, OperationalError | InterfaceError):
+        first = str(exc.orig or exc).strip().splitlines()[0][:300]
+        return ConfigurationError(f"cannot reach the database ({first}); check DATABASE_URL or --database-url")
+    return ConfigurationError(f"database error ({type(exc).__name__}): {str(exc).splitlines()[0][:300]}")
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit status (what tests call)."""
     try:
         # Without standalone mode, click hands back a command's typer.Exit code as the return value.
         code = app(args=argv, prog_name="orderops", standalone_mode=False)
     except OrderOpsError as err:
-        err_console.print(f"[red]error[/] ({err.code}): {err.message}")
+        err_console.print(f"[red]error[/] ({err.code}): {escape(err.message)}", highlight=False)
         return _exit_code(err)
+    except SQLAlchemyError as exc:
+        bad = database_error(exc)
+        err_console.print(f"[red]error[/] ({bad.code}): {escape(bad.message)}", highlight=False)
+        return _exit_code(bad)
     except typer.Abort:
+        err_console.print("[red]aborted[/]: no answer (end of input or interrupted); nothing was changed")
         return 1
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/]")
+        return 130
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.TyperException as exc:  # usage errors: bad option, missing argument
@@ -428,6 +488,15 @@ def run(argv: list[str] | None = None) -> int:
         else:
             err_console.print(f"[red]error[/]: {exc}")
         return int(getattr(exc, "exit_code", 2))
+    except Exception as exc:  # a bug: one line and a way to see more, never a wall of traceback
+        if os.environ.get("ORDEROPS_DEBUG"):
+            raise
+        err_console.print(
+            f"[red]internal error[/] ({type(exc).__name__}): {escape(str(exc)[:300])} "
+            "(ORDEROPS_DEBUG=1 shows the traceback)",
+            highlight=False,
+        )
+        return 1
     return code if isinstance(code, int) else 0
 
 

@@ -1,7 +1,9 @@
 """`orderops audit ...` and `orderops approvals ...`: the trail and the approval queue from a terminal.
 
-Approving from the CLI goes through the same gateway checks as Slack or the API: the approver's
-roles are given explicitly and checked; nobody approves their own request.
+Approving from the CLI goes through the same gateway checks as Slack or the API, as the principal
+of an API key (``--key`` or ``ORDEROPS_API_KEY``), never as a user id typed on the command line:
+the key's roles are checked, and nobody approves their own request. Deciding carries the run on at
+once (the continuation ``orderops runs resume`` uses).
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from api.auth import Role
+from api.cli_keys import KeyOpt, principal_for
+from core.errors import ValidationFailed
+from guardrails.approvals import ApprovalRequest
 from guardrails.audit import AuditRecord
-from guardrails.calls import Actor
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 approvals_app = typer.Typer(help="Approval requests waiting for a person.", no_args_is_help=True)
@@ -109,10 +114,18 @@ def audit_export(
 ) -> None:
     """Write the trail as JSON lines (personal data already redacted; hashes included)."""
     cli = _cli()
-    with cli._context(cli._settings(ctx)) as actx:
-        n = actx.guard.audit.export_jsonl(out if out else sys.stdout, run_id=run)
-    if out:
-        cli.err_console.print(f"wrote {n} events to {out}")
+    settings = cli._settings(ctx)
+    if out is None:
+        with cli._context(settings) as actx:
+            actx.guard.audit.export_jsonl(sys.stdout, run_id=run)
+        return
+    try:  # before reading anything: a path that cannot be written is the caller's to fix
+        fh = out.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise ValidationFailed(f"cannot write {out}: {exc.strerror}", path=str(out)) from exc
+    with fh, cli._context(settings) as actx:
+        n = actx.guard.audit.export_jsonl(fh, run_id=run)
+    cli.err_console.print(f"wrote {n} events to {out}")
 
 
 @audit_app.command("show")
@@ -132,73 +145,129 @@ def audit_show(
         cli.console.print(audit_table(records))
 
 
+def preview_numbers(req: ApprovalRequest) -> dict[str, Any]:
+    """What an approver weighs, from the request's stored preview: orders that change, the cost
+    change and late orders before and after."""
+    p = req.preview if isinstance(req.preview, dict) else {}
+    raw = p.get("items")
+    items: list[Any] = raw if isinstance(raw, list) else []
+    changed = len([i for i in items if isinstance(i, dict) and i.get("ok")])
+    return {
+        "summary": p.get("summary", ""),
+        "orders": changed if items else len(req.items),
+        "left_out": len(items) - changed,
+        "cost_delta": p.get("cost_delta"),
+        "late_before": p.get("late_before"),
+        "late_after": p.get("late_after"),
+    }
+
+
 @approvals_app.command("list")
 def approvals_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """Pending approval requests, oldest first."""
+    """Pending approval requests, oldest first, with the numbers of their previews."""
     cli = _cli()
     with cli._context(cli._settings(ctx)) as actx:
         pending = actx.guard.approvals.list_pending()
     if as_json:
-        cli.print_json(pending)
+        cli.print_json([{**cli.to_jsonable(r), "numbers": preview_numbers(r)} for r in pending])
         return
     table = Table(title=f"Pending approvals ({len(pending)})")
-    for col in ("id", "tool", "items", "requested by", "roles", "expires", "summary"):
+    for col in (
+        "id",
+        "run",
+        "tool",
+        "orders",
+        "cost change",
+        "late before -> after",
+        "requested by",
+        "roles",
+        "expires",
+    ):
         table.add_column(col, overflow="fold")
     for r in pending:
-        summary = r.preview.get("summary", "") if isinstance(r.preview, dict) else ""
+        n = preview_numbers(r)
         table.add_row(
             r.id,
+            r.run_id or "",
             r.tool,
-            str(len(r.items)),
+            str(n["orders"]),
+            str(n["cost_delta"] if n["cost_delta"] is not None else ""),
+            f"{n['late_before']} -> {n['late_after']}" if n["late_before"] is not None else "",
             r.requester_id,
             ", ".join(r.required_roles),
             r.expires_at.strftime("%Y-%m-%d %H:%M"),
-            str(summary),
         )
     cli.console.print(table)
+    for r in pending:
+        summary = preview_numbers(r)["summary"]
+        if summary:
+            cli.console.print(f"{r.id}: {summary}", highlight=False, markup=False)
 
 
 def _decide(
     ctx: typer.Context,
     approval_id: str,
     decision: str,
-    user: str,
-    roles: list[str],
+    key: str | None,
     reason: str | None,
     subset: list[str] | None,
+    as_json: bool,
 ) -> None:
+    from api.cli_runs import continue_after_decision, render_parked, render_report
+
     cli = _cli()
-    approver = Actor(kind="user", id=user, roles=frozenset(roles))
-    with cli._context(cli._settings(ctx)) as actx:
+    settings = cli._settings(ctx)
+    who = principal_for(settings, key, role=Role.APPROVER, doing=f"{decision} approval {approval_id}")
+    with cli._context(settings) as actx:
         req = actx.gateway.decide(
             approval_id,
-            approver=approver,
+            approver=who.actor(),
             decision=decision,  # type: ignore[arg-type]
             reason=reason,
             subset=subset,
         )
-    cli.console.print(f"{approval_id}: {req.status.value}")
+    out: dict[str, Any] = {"approval_id": approval_id, "status": req.status.value, "approver": who.id}
+    carried = None
+    if req.run_id is not None and req.status.value != "pending":  # its run carries on, here and now
+        result, parked = continue_after_decision(settings, req.run_id)
+        carried = parked or result.report or result.model_dump(mode="json")
+        out["run"] = {"run_id": result.run_id, "status": result.status}
+    if as_json:
+        cli.print_json({**out, "run_report": carried})
+        return
+    cli.console.print(f"{approval_id}: {req.status.value} by {who.id}")
+    if carried is None:
+        if req.status.value == "pending":
+            cli.console.print("Still pending: it needs another approver's decision.")
+        return
+    if parked := (carried if "how_to_approve" in carried else None):
+        render_parked(parked, cli.console)
+    elif "steps" in carried:
+        render_report(carried, cli.console)
+    else:
+        cli.console.print(f"Run {out['run']['run_id']} is {out['run']['status']}.")
 
 
 @approvals_app.command("approve")
 def approvals_approve(
     ctx: typer.Context,
     approval_id: str,
-    user: Annotated[str, typer.Option("--as", help="Your user id.")],
-    role: Annotated[list[str], typer.Option(help="Your roles (repeatable).")],
+    key: KeyOpt = None,
     only: Annotated[list[str] | None, typer.Option(help="Approve only these items (repeatable).")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Approve a request (optionally only a subset of its orders)."""
-    _decide(ctx, approval_id, "approve", user, role, None, only or None)
+    """Approve a request as your key's principal (optionally only a subset of its orders); its run
+    carries on at once and the command prints what ran."""
+    _decide(ctx, approval_id, "approve", key, None, only or None, as_json)
 
 
 @approvals_app.command("reject")
 def approvals_reject(
     ctx: typer.Context,
     approval_id: str,
-    user: Annotated[str, typer.Option("--as", help="Your user id.")],
-    role: Annotated[list[str], typer.Option(help="Your roles (repeatable).")],
     reason: Annotated[str, typer.Option(help="Why (required).")],
+    key: KeyOpt = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Reject a request with a reason."""
-    _decide(ctx, approval_id, "reject", user, role, reason, None)
+    """Reject a request with a reason, as your key's principal; its run carries on without it."""
+    _decide(ctx, approval_id, "reject", key, reason, None, as_json)

@@ -1,55 +1,74 @@
 """`orderops run` and `orderops runs ...`: exception runs from a terminal.
 
 A run is the exception graph (:mod:`graphs.exception`) on durable checkpoints: one that stops for
-approval can be resumed later, from another process, with ``orderops runs resume RUN_ID``.
-``--approve auto`` approves as the built-in demo approver (``demo-approver``, role ``approver``)
-and says so; ``prompt`` asks on the terminal, one approval at a time; ``deny`` rejects everything
-with a reason. Mounted by :mod:`api.cli` (``app.command("run")(run_command)`` and
+approval can be carried on later, from another process, with ``orderops runs resume RUN_ID`` (or at
+once by ``orderops approvals approve``).
+
+By default a run that needs approval **parks** and says how to approve it: nothing changes until a
+person holding the approver role decides. ``--approve auto|prompt|deny`` decide from this terminal,
+and only as a named principal: the API key given with ``--key`` (or ``ORDEROPS_API_KEY``). The one
+exception is the demo's own database (:func:`api.bootstrap.is_demo_database`), where nothing belongs
+to anyone and the built-in ``demo-approver`` may decide. ``--dry-run`` plans and previews without
+starting a run. Mounted by :mod:`api.cli` (``app.command("run")(run_command)`` and
 ``app.add_typer(runs_app, name="runs")``).
+
+What this module must never do: decide an approval in the name of a user id or role nobody
+authenticated, or decide one whose run the caller did not ask to decide (``park`` decides nothing).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from agents.llm_planner import make_planner
-from agents.plan import Alert, Planner
+from agents.plan import Alert, ExceptionKind, Planner, Triage
 from agents.playbooks import PlaybookPlanner
-from api.bootstrap import AppContext, open_context
-from core.errors import ConfigurationError, ValidationFailed
+from api.auth import Role
+from api.bootstrap import AppContext, is_demo_database, open_context
+from api.cli_keys import KeyOpt, principal_for
+from core.errors import ConfigurationError, DomainError, NotFound, ValidationFailed
+from core.jobs import JobQueue, start_dedup_key
 from core.settings import Settings
 from graphs.checkpoints import open_checkpointer
-from graphs.exception import ExceptionRuns, RunDeps, RunResult
+from graphs.exception import ExceptionRuns, RunDeps, RunResult, allowed_tools
 from graphs.runs import RunStore
+from guardrails.approvals import ApprovalStatus
+from guardrails.calls import Actor, ProposedCall
+from tools.gateway import RunLedger, args_hash
 
 runs_app = typer.Typer(help="Exception runs: list, show, resume.", no_args_is_help=True)
 
 DEMO_APPROVER: dict[str, Any] = {"id": "demo-approver", "roles": ["approver"]}
+"""Decides only on the demo's own database (see the module docs)."""
 REQUESTED_BY = "cli-operator"
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the final report as JSON.")]
-ApproveMode = Literal["auto", "prompt", "deny"]
+ApproveMode = Literal["park", "auto", "prompt", "deny"]
+APPROVE_MODES: tuple[str, ...] = ("park", "auto", "prompt", "deny")
 ApproveOpt = Annotated[
     str,
     typer.Option(
         "--approve",
-        help="auto: the built-in demo approver (demo-approver, role approver) approves; "
-        "prompt: you decide y/n per approval; deny: reject with a reason.",
+        help="park (default): stop and say how to approve; auto: approve every step as the --key's principal; "
+        "prompt: decide y/n per approval as the --key's principal; deny: reject with a reason. "
+        "auto, prompt and deny need an approver's API key (on the demo's own database: the demo approver).",
     ),
 ]
 PlannerOpt = Annotated[
@@ -68,8 +87,8 @@ def _settings(ctx: typer.Context) -> Settings:
 
 
 def _mode(value: str) -> ApproveMode:
-    if value not in ("auto", "prompt", "deny"):
-        raise typer.BadParameter("auto, prompt or deny", param_hint="--approve")
+    if value not in APPROVE_MODES:
+        raise typer.BadParameter(", ".join(APPROVE_MODES), param_hint="--approve")
     return value  # type: ignore[return-value]
 
 
@@ -89,6 +108,14 @@ class Session:
     actx: AppContext
     runs: ExceptionRuns
     store: RunStore
+    saver: BaseCheckpointSaver[str]
+
+    def acting_for(self, requested_by: str) -> ExceptionRuns:
+        """The runs driver acting for ``requested_by`` (the person a run was started for: the
+        trail records execution on their behalf, and they may not approve its calls)."""
+        if requested_by == self.runs.deps.requested_by:
+            return self.runs
+        return ExceptionRuns(dataclasses.replace(self.runs.deps, requested_by=requested_by), self.saver)
 
 
 @contextmanager
@@ -101,66 +128,139 @@ def session(settings: Settings, planner: str = "auto") -> Iterator[Session]:
             gateway=actx.gateway, planner=choose_planner(actx, planner), runs=store, requested_by=REQUESTED_BY
         )
         with open_checkpointer(actx.db) as saver:
-            yield Session(actx=actx, runs=ExceptionRuns(deps, saver), store=store)
+            yield Session(actx=actx, runs=ExceptionRuns(deps, saver), store=store, saver=saver)
     finally:
         actx.close()
 
 
-# --- deciding approvals -----------------------------------------------------------------------------
+def run_requester(actx: AppContext, run_id: str, cards: list[dict[str, Any]]) -> str:
+    """Who a run acts for: the requester its approval requests name, else the one its start job
+    named (runs started over HTTP, Slack or an alert), else the terminal operator."""
+    for card in cards:
+        try:
+            return actx.guard.approvals.get(str(card.get("approval_id"))).requester_id
+        except NotFound:
+            continue
+    job = JobQueue(actx.db).get_by_dedup_key(start_dedup_key(run_id))
+    return str((job.payload if job is not None else {}).get("requested_by") or REQUESTED_BY)
+
+
+# --- who decides ------------------------------------------------------------------------------------
+
+
+def approver_for(actx: AppContext, mode: ApproveMode, key: str | None) -> dict[str, Any] | None:
+    """The identity ``--approve`` decides as: the principal of ``key`` (who must hold the approver
+    role), or on the demo's own database without a key, the demo approver. ``park`` decides nothing."""
+    if mode == "park":
+        return None
+    if key is None and is_demo_database(actx.db):
+        return DEMO_APPROVER
+    who = principal_for(actx.settings, key, role=Role.APPROVER, doing=f"deciding approvals with --approve {mode}")
+    return {"id": who.id, "roles": sorted(r.value for r in who.roles)}
+
+
+def pending_cards(runs: ExceptionRuns, result: RunResult) -> list[dict[str, Any]]:
+    """The run's approval cards still waiting for a decision in the approval store (a card decided
+    elsewhere and not yet carried on is not waiting for anyone)."""
+    approvals = runs.deps.gateway.guard.approvals
+    out = []
+    for card in result.approvals:
+        try:
+            if approvals.get(str(card.get("approval_id"))).status == ApprovalStatus.PENDING:
+                out.append(card)
+        except NotFound:
+            continue
+    return out
 
 
 Decisions = tuple[list[dict[str, Any]], dict[str, Any]]
 
 
-def decisions_for(approvals: list[dict[str, Any]], mode: ApproveMode, out: Console) -> Decisions:
-    """The decisions and approver identity for one approval gate, per ``--approve``."""
+def decisions_for(
+    approvals: list[dict[str, Any]],
+    mode: ApproveMode,
+    out: Console,
+    approver: Mapping[str, Any] | None = None,
+    *,
+    run_id: str = "",
+) -> Decisions:
+    """The decisions for one approval gate, per ``--approve``, made as ``approver``.
+
+    ``approver`` None is the demo's own way in (:mod:`api.demo`): the demo approver for ``auto`` and
+    ``deny``, the person at the terminal for ``prompt``. Every other caller passes a principal."""
     if mode == "auto":
-        out.print(
-            f"Approving as the built-in demo approver [bold]{DEMO_APPROVER['id']}[/] (role approver), "
-            "because --approve auto was given."
-        )
-        return [{"approval_id": a["approval_id"], "decision": "approve"} for a in approvals], DEMO_APPROVER
+        who = dict(approver or DEMO_APPROVER)
+        out.print(f"Approving as [bold]{who['id']}[/] ({', '.join(who['roles'])}), because --approve auto was given.")
+        return [{"approval_id": a["approval_id"], "decision": "approve"} for a in approvals], who
     if mode == "deny":
+        who = dict(approver or DEMO_APPROVER)
         reason = "rejected from the command line (--approve deny)"
-        return [
-            {"approval_id": a["approval_id"], "decision": "reject", "reason": reason} for a in approvals
-        ], DEMO_APPROVER
-    user = getpass.getuser() or "terminal-user"
-    out.print(f"Deciding as [bold]{user}[/] with role approver (the person at this terminal).")
+        return [{"approval_id": a["approval_id"], "decision": "reject", "reason": reason} for a in approvals], who
+    if mode != "prompt":
+        raise ValidationFailed(f"--approve {mode} decides nothing")
+    who = (
+        dict(approver) if approver is not None else {"id": getpass.getuser() or "terminal-user", "roles": ["approver"]}
+    )
+    out.print(f"Deciding as [bold]{who['id']}[/] ({', '.join(who['roles'])}).")
     decisions = []
     for a in approvals:
         preview = a.get("preview") or {}
         question = f"Approve step {a.get('step')} {a.get('tool')}: {preview.get('summary', '')}?"
-        yes = typer.confirm(question, default=False)
+        try:
+            yes = typer.confirm(question, default=False)
+        except typer.Abort as exc:  # end of input (or ^C) at the prompt: decide nothing
+            where = f"run {run_id} stays waiting for approval" if run_id else "nothing was decided"
+            raise ValidationFailed(
+                f"no answer at the prompt (end of input): nothing was decided; {where}. "
+                "Decide later with `orderops approvals approve ID --key KEY` or `orderops runs resume RUN_ID`."
+            ) from exc
         decisions.append(
             {"approval_id": a["approval_id"], "decision": "approve"}
             if yes
-            else {"approval_id": a["approval_id"], "decision": "reject", "reason": f"rejected by {user} at the prompt"}
+            else {
+                "approval_id": a["approval_id"],
+                "decision": "reject",
+                "reason": f"rejected by {who['id']} at the prompt",
+            }
         )
-    return decisions, {"id": user, "roles": ["approver"]}
+    return decisions, who
 
 
-def drive(runs: ExceptionRuns, result: RunResult, mode: ApproveMode, out: Console) -> RunResult:
-    """Answer approval gates until the run finishes, or stop if the same gate comes back unanswered
-    (e.g. the approver lacks a role): the run then stays waiting for someone who may decide."""
+def drive(
+    runs: ExceptionRuns,
+    result: RunResult,
+    mode: ApproveMode,
+    out: Console,
+    approver: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Carry a run through its approval gates until it finishes or parks.
+
+    Decisions recorded elsewhere (API, Slack, another terminal) are carried on first; then the
+    cards still pending are decided per ``mode`` as ``approver``. ``park`` decides nothing. Stops if
+    the same gate comes back unanswered (e.g. the approver lacks a role): the run then stays
+    waiting for someone who may decide."""
     seen: set[tuple[str, ...]] = set()
     while result.waiting:
-        out.print(approvals_table(result.approvals))
-        gate = tuple(sorted(a["approval_id"] for a in result.approvals))
+        result = runs.continue_run(result.run_id)
+        cards = pending_cards(runs, result) if result.waiting else []
+        if mode == "park" or not cards:
+            break
+        out.print(approvals_table(cards))
+        gate = tuple(sorted(str(a["approval_id"]) for a in cards))
         if gate in seen:
             out.print("[yellow]These approvals are still pending after a decision; the run stays waiting.[/]")
             break
         seen.add(gate)
-        decisions, approver = decisions_for(result.approvals, mode, out)
-        result = runs.resume(result.run_id, decisions=decisions, approver=approver)
+        decisions, who = decisions_for(cards, mode, out, approver, run_id=result.run_id)
+        result = runs.resume(result.run_id, decisions=decisions, approver=who)
     return result
 
 
 # --- rendering --------------------------------------------------------------------------------------
 
 
-def approvals_table(approvals: list[dict[str, Any]]) -> Table:
-    table = Table(title="Waiting for approval")
+def approvals_table(approvals: list[dict[str, Any]], title: str = "Waiting for approval") -> Table:
+    table = Table(title=title)
     for col in ("approval", "step", "tool", "effect", "cost change", "late before -> after", "orders", "why"):
         table.add_column(col, overflow="fold")
     for a in approvals:
@@ -176,6 +276,62 @@ def approvals_table(approvals: list[dict[str, Any]]) -> Table:
             "; ".join(a.get("reasons", []))[:120],
         )
     return table
+
+
+def how_to_approve(run_id: str, cards: list[dict[str, Any]]) -> list[str]:
+    """The commands (and the HTTP call) that decide a parked run's approvals, one line each."""
+    lines = [f"orderops approvals approve {c.get('approval_id')} --key $ORDEROPS_API_KEY" for c in cards]
+    return [
+        *lines,
+        "orderops approvals reject ID --key $ORDEROPS_API_KEY --reason TEXT",
+        'POST /v1/approvals/ID {"decision": "approve"} with header X-API-Key: <an approver\'s key>',
+        f"orderops runs resume {run_id} --approve prompt --key $ORDEROPS_API_KEY",
+        "no approver key yet? orderops keys create --name NAME --role approver",
+    ]
+
+
+def step_progress(runs: ExceptionRuns, run_id: str) -> list[dict[str, Any]]:
+    """Each step of a run as it stands: what ran, what waits, what was refused."""
+    steps = runs.state(run_id).get("steps") or []
+    return [
+        {
+            "index": st.get("index"),
+            "tool": st.get("tool"),
+            "status": st.get("status"),
+            "done": len(done) if isinstance(done := st.get("done"), list | dict) else done,
+        }
+        for st in steps
+    ]
+
+
+def parked_view(runs: ExceptionRuns, result: RunResult) -> dict[str, Any]:
+    cards = pending_cards(runs, result)
+    return {
+        "run_id": result.run_id,
+        "status": result.status,
+        "approvals": cards,
+        "steps": step_progress(runs, result.run_id),
+        "how_to_approve": how_to_approve(result.run_id, cards),
+    }
+
+
+def render_parked(view: dict[str, Any], out: Console) -> None:
+    cards = view["approvals"]
+    out.print(
+        f"Run [bold]{view['run_id']}[/] is [yellow]waiting for approval[/] of {len(cards)} step(s); "
+        "they change nothing until a person approves them."
+    )
+    moved = [s for s in view.get("steps", []) if s.get("status") not in ("awaiting_approval", "planned")]
+    for s in moved:
+        done = f" ({s['done']} done)" if s.get("done") is not None else ""
+        out.print(f"  step {s['index']} {s['tool']}: {s['status']}{done}", highlight=False)
+    if not cards:
+        out.print(f"Its approvals are decided; carry it on with `orderops runs resume {view['run_id']}`.")
+        return
+    out.print(approvals_table(cards))
+    out.print("A person holding the approver role decides with their API key; deciding carries the run on:")
+    for line in view["how_to_approve"]:
+        out.print(f"  {line}", highlight=False, markup=False)
 
 
 def render_report(report: dict[str, Any], out: Console) -> None:
@@ -218,14 +374,21 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
-def _finish(result: RunResult, as_json: bool) -> None:
-    if as_json:
+def finish(runs: ExceptionRuns, result: RunResult, as_json: bool, out: Console = console) -> None:
+    """Print where a run stands: its report, how to approve it, or how to carry it on."""
+    if result.waiting:
+        view = parked_view(runs, result)
+        if as_json:
+            _print_json(view)
+        else:
+            render_parked(view, out)
+    elif as_json:
         _print_json(result.report or result.model_dump(mode="json"))
     elif result.report is not None:
-        render_report(result.report, console)
+        render_report(result.report, out)
     else:
-        console.print(
-            f"Run [bold]{result.run_id}[/] is {result.status}; resume it with `orderops runs resume {result.run_id}`."
+        out.print(
+            f"Run [bold]{result.run_id}[/] is {result.status}; carry it on with `orderops runs resume {result.run_id}`."
         )
 
 
@@ -240,6 +403,108 @@ def load_alert(path: Path) -> Alert:
         raise ValidationFailed(f"alert file {path} is not a valid alert ({where}: {first['msg']})") from exc
 
 
+# --- triage and dry run -----------------------------------------------------------------------------
+
+
+def triage_or_refuse(deps: RunDeps, alert: Alert | None, goal: str | None) -> Triage:
+    """Triage the input before anything is started; a goal the grammar does not understand is bad
+    input (the error says what the grammar understands), not a run with nothing to do."""
+    if alert is not None:
+        return deps.triage_alert(alert, deps.env)
+    if goal is None or not goal.strip():
+        raise ValidationFailed("the goal is empty")
+    triage = deps.triage_goal(goal, deps.env)
+    if triage.kind is ExceptionKind.UNKNOWN:
+        raise ValidationFailed(f"cannot understand the goal {goal[:120]!r}: {'; '.join(triage.findings)}")
+    return triage
+
+
+def _preview_numbers(preview: Any) -> dict[str, Any]:
+    return {
+        "summary": preview.summary,
+        "cost_delta": str(preview.cost_delta),
+        "late_before": preview.late_before,
+        "late_after": preview.late_after,
+        "affected": len(preview.affected),
+        "skipped": len(preview.skipped),
+    }
+
+
+def dry_run(deps: RunDeps, triage: Triage) -> dict[str, Any]:
+    """Plan and preview without starting a run: each step simulated on the twin and judged by the
+    policy, nothing proposed, parked, executed or recorded."""
+    plan = deps.planner.plan(triage, deps.env)
+    allow = allowed_tools(triage.kind, deps.write_tools)
+    ledger = RunLedger(run_id="dry-run")
+    agent = Actor(kind="agent", id="dry-run", on_behalf_of=deps.requested_by)
+    steps: list[dict[str, Any]] = []
+    for i, call in enumerate(plan.steps):
+        step: dict[str, Any] = {"index": i, "tool": call.tool, "reason": call.reason, "preview": None}
+        steps.append(step)
+        tool = deps.gateway.writes.get(call.tool)
+        if call.tool not in allow or tool is None:
+            step.update(policy="refused", reasons=[f"{call.tool} is not on this run's allow-list"])
+            continue
+        try:
+            args = tool.args_model.model_validate(call.args)
+            preview = tool.simulate(deps.env, args)
+        except ValidationError as exc:
+            step.update(policy="refused", reasons=[f"malformed arguments: {exc.errors()[0]['msg']}"])
+            continue
+        except DomainError as exc:
+            step.update(policy="refused", reasons=[f"cannot simulate: {exc.message}"])
+            continue
+        decision = deps.gateway.guard.policy.decide(
+            ProposedCall(
+                tool=tool.name,
+                risk=tool.risk,
+                actor=agent,
+                args_digest=args_hash(args),
+                facts=preview.facts,
+                run=ledger.totals(),
+            )
+        )
+        ledger.charge(preview)
+        step.update(
+            policy=decision.effect.value,
+            required_roles=decision.required_roles,
+            reasons=decision.reasons,
+            preview=_preview_numbers(preview),
+        )
+    return {
+        "dry_run": True,
+        "status": "dry_run",
+        "triage": {"kind": triage.kind.value, "summary": triage.summary, "findings": triage.findings},
+        "plan": {"planner": plan.planner, "summary": plan.summary, "steps": len(plan.steps)},
+        "steps": steps,
+        "not_planned": plan.not_planned,
+    }
+
+
+def render_dry_run(report: dict[str, Any], out: Console) -> None:
+    out.print(f"[bold]Dry run[/] (nothing started, parked or changed): {report['triage']['summary']}")
+    out.print(f"Plan ({report['plan']['planner']}): {report['plan']['summary']}")
+    table = Table(title="What the run would do")
+    for col in ("step", "tool", "policy", "effect", "cost change", "late before -> after", "orders", "why"):
+        table.add_column(col, overflow="fold")
+    for s in report["steps"]:
+        p = s.get("preview") or {}
+        policy = str(s.get("policy"))
+        if s.get("required_roles"):
+            policy += f" ({', '.join(s['required_roles'])})"
+        table.add_row(
+            str(s["index"]),
+            str(s["tool"]),
+            policy,
+            str(p.get("summary", "")),
+            str(p.get("cost_delta", "")),
+            f"{p.get('late_before', '')} -> {p.get('late_after', '')}" if p else "",
+            str(p.get("affected", "")),
+            "; ".join([s.get("reason") or "", *s.get("reasons", [])])[:160],
+        )
+    out.print(table)
+
+
 # --- commands ---------------------------------------------------------------------------------------
 
 
@@ -247,22 +512,38 @@ def run_command(
     ctx: typer.Context,
     goal: Annotated[str | None, typer.Argument(help="What to do, e.g. 'DC-RENO is congested'.")] = None,
     alert: Annotated[Path | None, typer.Option("--alert", help="An alert as JSON (instead of a goal).")] = None,
-    approve: ApproveOpt = "auto",
+    approve: ApproveOpt = "park",
+    key: KeyOpt = None,
+    dry_run_: Annotated[
+        bool, typer.Option("--dry-run", help="Plan and preview only: start nothing, park nothing, change nothing.")
+    ] = False,
     planner: PlannerOpt = "auto",
     run_id: Annotated[str | None, typer.Option("--run-id", help="Choose the run id (default: generated).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Handle one exception end to end: triage, plan, simulate, policy, approval, execute, verify."""
+    """Handle one exception: triage, plan, simulate, policy, approval, execute, verify.
+
+    Steps that need approval park the run (it says how to approve) unless --approve decides them as
+    the principal of --key."""
     mode = _mode(approve)
     if (goal is None) == (alert is None):
         raise typer.BadParameter("give either a GOAL or --alert ALERT.json")
     the_alert = load_alert(alert) if alert is not None else None
     out = err_console if as_json else console
     with session(_settings(ctx), planner) as s:
+        triage = triage_or_refuse(s.runs.deps, the_alert, goal)
+        if dry_run_:
+            report = dry_run(s.runs.deps, triage)
+            if as_json:
+                _print_json(report)
+            else:
+                render_dry_run(report, console)
+            return
+        approver = approver_for(s.actx, mode, key)  # before anything starts: a bad key changes nothing
         result = s.runs.start(alert=the_alert, goal=goal, run_id=run_id)
         out.print(f"Run [bold]{result.run_id}[/] started.")
-        result = drive(s.runs, result, mode, out)
-    _finish(result, as_json)
+        result = drive(s.runs, result, mode, out, approver)
+        finish(s.runs, result, as_json)
 
 
 @runs_app.command("list")
@@ -300,36 +581,60 @@ def runs_list(
 
 @runs_app.command("show")
 def runs_show(ctx: typer.Context, run_id: str, as_json: JsonFlag = False) -> None:
-    """One run: its final report, or the approvals it is waiting for."""
+    """One run: its final report, or the approvals it is still waiting for."""
     with session(_settings(ctx), "playbook") as s:
         summary = s.store.get(run_id=run_id)
         result = s.runs.result(run_id)
+        waiting = pending_cards(s.runs, result)
+    decided = [c["approval_id"] for c in result.approvals if c not in waiting]
     if as_json:
-        _print_json({**summary.model_dump(mode="json"), "approvals": result.approvals})
+        _print_json({**summary.model_dump(mode="json"), "approvals": waiting, "decided_not_carried_on": decided})
         return
     if result.report is not None:
         render_report(result.report, console)
-    else:
-        console.print(f"Run [bold]{run_id}[/] is {result.status}.")
-        if result.approvals:
-            console.print(approvals_table(result.approvals))
+        return
+    console.print(f"Run [bold]{run_id}[/] is {result.status}.")
+    if waiting:
+        console.print(approvals_table(waiting))
+    if decided:
+        console.print(
+            f"{len(decided)} approval(s) decided and not yet carried on ({', '.join(decided)}): "
+            f"`orderops runs resume {run_id}` carries the run on."
+        )
 
 
 @runs_app.command("resume")
 def runs_resume(
     ctx: typer.Context,
     run_id: str,
-    approve: ApproveOpt = "prompt",
+    approve: ApproveOpt = "park",
+    key: KeyOpt = None,
     planner: PlannerOpt = "auto",
     as_json: JsonFlag = False,
 ) -> None:
-    """Carry on a run: decide its pending approvals, or finish one whose process stopped mid-way."""
+    """Carry on a run: execute what was decided (anywhere), finish one whose process stopped mid-way,
+    and with --approve decide the approvals still pending."""
     mode = _mode(approve)
     out = err_console if as_json else console
     with session(_settings(ctx), planner) as s:
-        result = s.runs.result(run_id)
-        if result.status == "running":
+        approver = approver_for(s.actx, mode, key)
+        current = s.runs.result(run_id)
+        runs = s.acting_for(run_requester(s.actx, run_id, current.approvals))
+        if current.status == "running":
             out.print(f"Run {run_id} stopped mid-way; carrying on from its last checkpoint.")
-            result = s.runs.proceed(run_id)
-        result = drive(s.runs, result, mode, out)
-    _finish(result, as_json)
+            current = runs.proceed(run_id)
+        result = drive(runs, current, mode, out, approver)
+        finish(runs, result, as_json)
+
+
+def continue_after_decision(settings: Settings, run_id: str) -> tuple[RunResult, dict[str, Any] | None]:
+    """Carry a run on after one of its approvals was decided (what ``orderops approvals approve``
+    calls): the same continuation ``runs resume`` uses. Returns the result and, for a run that
+    parks again, the view with the approvals still waiting."""
+    with session(settings, "playbook") as s:
+        current = s.runs.result(run_id)
+        runs = s.acting_for(run_requester(s.actx, run_id, current.approvals))
+        if current.status == "running":
+            current = runs.proceed(run_id)
+        result = drive(runs, current, "park", err_console)
+        return result, parked_view(runs, result) if result.waiting else None

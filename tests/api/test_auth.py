@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import stat
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
 
 from api.auth import ApiKeyStore, Role, create_key, effective_roles
+from core.errors import ValidationFailed
 from tests.api.conftest import Api
 
 
@@ -96,3 +102,30 @@ def test_viewer_cannot_read_audit_but_approver_and_admin_can(api: Api) -> None:
     assert api.client.get("/v1/audit", headers=api.as_("operator")).status_code == 403
     assert api.client.get("/v1/audit", headers=api.as_("approver")).status_code == 200
     assert api.client.get("/v1/audit/verify", headers=api.as_("admin")).status_code == 200
+
+
+def test_expired_key_stops_working_and_lists_as_expired(tmp_path: Path) -> None:
+    home = tmp_path
+    store = ApiKeyStore.under(home)
+    plaintext, rec = store.create("ada", ["approver"], expires_in=timedelta(days=1))
+    assert rec.expires_at is not None
+    assert rec.state() == "active"
+    assert store.authenticate(plaintext) is not None
+    # A day later (as another process would read the file): the key no longer authenticates.
+    assert rec.state(now=rec.expires_at) == "expired"
+    path = home / "api_keys.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["keys"][0]["expires_at"] = "2000-01-01T00:00:00+00:00"
+    path.write_text(yaml.safe_dump(raw))
+    reread = ApiKeyStore.under(home)
+    assert reread.authenticate(plaintext) is None
+    assert [r.state() for r in reread.records()] == ["expired"]
+
+
+def test_key_lifetime_must_be_positive_and_revoking_twice_keeps_the_first_instant(tmp_path: Path) -> None:
+    store = ApiKeyStore.under(tmp_path)
+    with pytest.raises(ValidationFailed):
+        store.create("ada", ["viewer"], expires_in=timedelta(0))
+    _, rec = store.create("ada", ["viewer"])
+    first = store.revoke(rec.key_id)
+    assert store.revoke(rec.key_id).revoked_at == first.revoked_at

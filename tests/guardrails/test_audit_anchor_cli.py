@@ -7,8 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from api.app import create_app
+from api.auth import ApiKeyStore, Role, create_key
 from api.bootstrap import open_context
 from api.cli import run
 from core.db import make_database
@@ -101,3 +104,20 @@ def test_the_cli_catches_a_wiped_trail_and_an_unanchored_one(home: Path, capsys:
     db.dispose()
     code, report = _verify(capsys)
     assert (code, report["kind"]) == (1, "unanchored")
+
+
+def test_the_http_verify_route_holds_the_chain_to_the_anchors(home: Path) -> None:
+    assert run(["init", *SMALL, "--json"]) == 0
+    _append(3)
+    actx = open_context(Settings())
+    try:
+        keys = ApiKeyStore.under(home)
+        admin = {"Authorization": f"Bearer {create_key(keys, 'ada', [Role.ADMIN])}"}
+        with TestClient(create_app(actx, keys=keys)) as client:
+            report = client.get("/v1/audit/verify", headers=admin).json()
+            assert (report["ok"], report["anchored"], report["last_anchored_seq"]) == (True, True, 1)
+            _sql(home, "delete from audit_events", "delete from audit_heads")
+            report = client.get("/v1/audit/verify", headers=admin).json()
+            assert (report["ok"], report["kind"]) == (False, "wiped")
+    finally:
+        actx.close()

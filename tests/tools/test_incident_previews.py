@@ -229,3 +229,19 @@ def test_setting_the_status_a_node_already_has_changes_nothing(sqlite_net: Net) 
 def _result(raw: dict[str, object] | None) -> WriteResult:
     assert raw is not None
     return WriteResult.model_validate(raw)
+
+
+def test_an_incident_naming_an_unknown_node_or_carrier_is_denied(sqlite_net: Net) -> None:
+    net = sqlite_net
+    src = net.busiest_dc()
+    order = net.movable(src)[0].id
+    for incident in ({"closed_node_ids": ["DC-NOWHERE"]}, {"carrier_outages": {"NOPE": []}}):
+        out = net.gateway.propose(
+            "reroute_orders",
+            {"order_ids": [order], "to_node_id": net.other_dc(src), "incident": incident},
+            actor=AGENT,
+            run=net.run(),
+            idempotency_key=f"bad-incident-{len(str(incident))}",
+        )
+        assert out.status == "denied"
+        assert out.reasons[0].startswith("cannot simulate")

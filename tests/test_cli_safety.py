@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib.metadata
 import io
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from api.cli import run
 from core.db import make_database, migrate
 from core.settings import Settings
 from guardrails.calls import Actor
+from tests.conftest import REPO
 from tests.graphs.support import congest
 from tests.tools.conftest import build_net
 
@@ -352,3 +355,51 @@ def test_dry_run_previews_and_writes_nothing(congested: str, home: Path, capsys:
     assert code == 0
     assert "Dry run" in out
     assert (orders(home), counts(home)) == (before, written)
+
+
+# --- end to end: park in one process, approve in another -----------------------------------------------
+
+APPROVE_ALL = """
+import json, sys
+from api.cli import run
+for approval_id in json.loads(sys.argv[1]):
+    code = run(["approvals", "approve", approval_id, "--json"])
+    if code != 0:
+        raise SystemExit(code)
+"""
+
+
+def test_closure_parks_then_approvals_from_another_process_complete_it_once(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small = ["--orders", "600", "--nodes", "5", "--skus", "60", "--customers", "6"]
+    assert cli(capsys, "init", *small, "--json")[0] == 0
+    state = cli_json(capsys, "network", "show")
+    dc = max((n for n in state["nodes"] if n["id"].startswith("DC-")), key=lambda n: n["load"]["unreleased_orders"])
+    parked = cli_json(capsys, "run", f"{dc['id']} is closed")
+    assert parked["status"] == "awaiting_approval"
+    assert parked["run_id"]
+    ids = [c["approval_id"] for c in parked["approvals"]]
+    assert ids
+
+    key = new_key(home, "ana", "approver")
+    env = {**os.environ, "ORDEROPS_HOME": str(home), "ORDEROPS_API_KEY": key, "PYTHONHASHSEED": "7"}
+    done = subprocess.run(
+        [sys.executable, "-c", APPROVE_ALL, json.dumps(ids)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert rows(home, "select status from runs") == [("completed",)]
+    # Each approval decided once, by the key's principal, and executed exactly once.
+    decided = rows(home, "select request_id, approver_id, decision from approval_decisions")
+    assert sorted(decided) == sorted((i, "ana", "approve") for i in ids)
+    executed = rows(home, "select call_id, count(*) from audit_events where event_type = 'executed' group by call_id")
+    assert executed
+    assert all(n == 1 for _, n in executed)
+    parked_calls = rows(home, "select call_id from approval_requests")
+    assert {c for (c,) in parked_calls} <= {c for c, _ in executed}

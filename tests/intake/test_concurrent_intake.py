@@ -8,20 +8,34 @@ of ``create_order`` comes from the PO's fingerprint, not from the document).
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
+import traceback
 from collections.abc import Callable
+from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
-from core.db import Database
+from core.clock import FixedClock
+from core.db import Database, make_database
+from guardrails.approvals import ApprovalStore
+from guardrails.audit import AuditTrail
+from guardrails.idempotency import IdempotencyStore
+from guardrails.policy import PolicyEngine
+from guardrails.redaction import Redactor
 from intake.documents import DocumentStore
-from intake.pipeline import IntakeResult, process_document
+from intake.pipeline import IntakeDeps, IntakeResult, process_document
 from intake.review import intake_idempotency_key
+from intake.sandbox import SandboxLimits
 from intake.validate import ValidatedOrder, fingerprint
 from tests.intake.test_pipeline import Intake, Line, build_intake, csv_po, x12_850
+from tests.tools.conftest import SPEC
+from tools.adapters.embedded import embedded_adapters
 from tools.adapters.protocols import OrderFilter
+from tools.base import ToolEnv
+from tools.gateway import Guard, ToolGateway
 
 T = TypeVar("T")
 WORKERS = 12
@@ -78,6 +92,56 @@ def test_twelve_parallel_intakes_of_one_document(intake: Intake, tmp_path: Path)
     created = {o.order_id for r in results for o in r.outcomes if o.status == "created"}
     assert len(created) == 1, [r.outcomes for r in results]
     assert intake.orders_for(c.id, "PO-PAR-12") == list(created)
+
+
+def _process_deps(url: str, docs_dir: Path) -> IntakeDeps:
+    """What one worker process builds for itself: its own engine and pool, the same database."""
+    db = make_database(url=url)
+    clock = FixedClock(datetime.combine(SPEC.business_date, time(9, 0), tzinfo=UTC))
+    guard = Guard(policy=PolicyEngine.from_path(None), audit=AuditTrail(db, Redactor(key=b"k" * 32), clock),
+                  approvals=ApprovalStore(db, clock), idempotency=IdempotencyStore(db, clock, wait_s=60))  # fmt: skip
+    gateway = ToolGateway(ToolEnv(embedded_adapters(db, clock), clock), guard)
+    # Parsed in-process: a fresh process's first sandboxed parse starts a fork server (seconds, and a
+    # minute or more with twelve starting at once on two cores), which is not what this test is about.
+    store = DocumentStore(db, clock, docs_dir, sandbox=SandboxLimits(enabled=False))
+    return IntakeDeps(db=db, clock=clock, documents=store, gateway=gateway)
+
+
+def _intake_process(url: str, docs_dir: Path, data: bytes, barrier: Any, results: Any) -> None:
+    try:
+        deps = _process_deps(url, docs_dir)
+        barrier.wait(timeout=120)
+        doc = deps.documents.receive(data, channel="api", filename="po.x12")
+        results.put(("ok", process_document(doc.id, deps).model_dump(mode="json")))
+    except BaseException:
+        results.put(("error", traceback.format_exc()))
+
+
+def test_twelve_parallel_intake_processes_of_one_document(intake: Intake, tmp_path: Path) -> None:
+    c = intake.customer()
+    assert c.edi_id is not None
+    (a,) = intake.skus(1)
+    data = x12_850(c.edi_id, "PO-PROC-12", intake.address(c), [(2, "EA", intake.price(c, a), "VN", a, "")])
+    url = intake.net.db.engine.url.render_as_string(hide_password=False)
+    intake.net.db.engine.dispose()  # no pooled connection may be shared with the children
+    ctx = multiprocessing.get_context("fork")
+    barrier, results = ctx.Barrier(WORKERS), ctx.Queue()
+    procs = [ctx.Process(target=_intake_process, args=(url, tmp_path / "docs", data, barrier, results))
+             for _ in range(WORKERS)]  # fmt: skip
+    for p in procs:
+        p.start()
+    got = [results.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0] * WORKERS
+    errors = [detail for status, detail in got if status == "error"]
+    assert errors == [], errors[0] if errors else None
+    outcomes = [IntakeResult.model_validate(detail) for _status, detail in got]
+    assert len({r.document_id for r in outcomes}) == 1
+    assert intake.store.get(outcomes[0].document_id).times_received == WORKERS
+    created = {o.order_id for r in outcomes for o in r.outcomes if o.status == "created"}
+    assert len(created) == 1, [(r.status, r.reason, r.findings) for r in outcomes][:2]
+    assert intake.orders_for(c.id, "PO-PROC-12") == list(created)
 
 
 def test_two_documents_of_one_po_at_once_create_one_order(intake: Intake) -> None:

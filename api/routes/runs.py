@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role
-from api.deps import Ctx, Viewer, require
+from api.deps import Approver, Ctx, Viewer, require
+from api.inputs import Text
 from api.problems import PROBLEM_RESPONSES, problem_responses
 from api.routes.alerts import AlertResult, alerts_of_run
 from api.routes.approvals import ApprovalSummary
@@ -23,6 +24,7 @@ from core.errors import NotFound
 from core.jobs import START_RUN, Job, JobQueue, start_dedup_key
 from graphs.runs import RUN_STATUSES, RunStore
 from guardrails.audit import AuditRecord
+from services.approvals import IncidentCard, IncidentDecision, decide_incident, incident_card
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=PROBLEM_RESPONSES)
 
@@ -34,7 +36,7 @@ Tracer = Annotated[Principal, require(Role.OPERATOR, Role.APPROVER, Role.ADMIN)]
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    goal: str = Field(
+    goal: Text = Field(
         min_length=1, max_length=2000, pattern=r"\S", description="What to do, e.g. 'DC-RENO is congested'."
     )
 
@@ -114,7 +116,7 @@ def create_run(ctx: Ctx, user: Operator, body: RunCreate) -> RunAccepted:
 def list_runs(
     ctx: Ctx,
     _user: Viewer,
-    status: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[Text | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> RunList:
     """Runs a worker has started (queued ones appear once started; read one by id meanwhile)."""
@@ -170,3 +172,52 @@ def get_trace(
         if JobQueue(ctx.db).get_by_dedup_key(start_dedup_key(run_id)) is None:
             raise
     return RunTrace(run_id=run_id, records=ctx.guard.audit.list(run_id=run_id, limit=limit))
+
+
+# --- one approval per incident --------------------------------------------------------------------
+
+
+class IncidentDecisionIn(BaseModel):
+    """One decision on every step of a run that waits for a person."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    reason: Text | None = Field(default=None, max_length=1000)
+    only: dict[Annotated[Text, Field(max_length=64)], list[Annotated[Text, Field(max_length=100)]]] | None = Field(
+        default=None, description="Approval id of a step -> the only orders of it to approve."
+    )
+    leave_out: list[Annotated[Text, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=1000, description="Approval ids of steps to reject while approving the rest."
+    )
+
+
+@router.get(
+    "/{run_id}/approval",
+    response_model=IncidentCard,
+    summary="The run's approval card: every pending step, the totals and the policy's reasons",
+    responses=problem_responses(404, 409),
+)
+def get_incident_card(ctx: Ctx, _user: Viewer, run_id: RunId) -> IncidentCard:
+    RunStore(ctx.db, ctx.clock).get(run_id=run_id)
+    return incident_card(ctx.gateway, run_id)
+
+
+@router.post(
+    "/{run_id}/approval",
+    response_model=IncidentDecision,
+    summary="Decide every pending step of a run at once; a worker then carries the run on",
+    responses=problem_responses(404, 409),
+)
+def decide_run(ctx: Ctx, user: Approver, run_id: RunId, body: IncidentDecisionIn) -> IncidentDecision:
+    RunStore(ctx.db, ctx.clock).get(run_id=run_id)
+    return decide_incident(
+        ctx.gateway,
+        ctx.db,
+        run_id,
+        approver=user.actor(),
+        decision=body.decision,
+        reason=body.reason,
+        only=body.only,
+        leave_out=body.leave_out,
+    )

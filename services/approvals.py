@@ -1,0 +1,180 @@
+"""One approval per incident: the plan-level card of a run and one person's decision on all of it.
+
+A run's plan may park several steps (mark the DC closed, then a reroute per target): asking for one
+decision per step made one incident six cards. Here the steps stay separate requests underneath,
+each still bound to its own arguments and preview hash and executed once by the run, but a person
+sees one card with every step, the totals and the policy's reasons, and decides it once, optionally
+leaving out steps or narrowing a step to some of its orders. The CLI, the API, the console and Slack
+all decide through :func:`decide_incident`.
+
+What this module must never do: execute a call (the run does, after re-simulating), or decide a
+step the approver may not decide (every check runs before the first decision is written).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from core.db import Database
+from core.errors import Conflict, PolicyDenied, ValidationFailed
+from core.jobs import enqueue_continue
+from guardrails.approvals import ApprovalRequest, ApprovalStatus
+from guardrails.calls import Actor
+from tools.gateway import ToolGateway
+
+
+class StepCard(BaseModel):
+    approval_id: str
+    tool: str
+    summary: str
+    affected: int
+    cost_delta: str | None
+    late_before: int | None
+    late_after: int | None
+    reasons: list[str] = Field(default_factory=list, description="Why policy wants a person for this step.")
+    items: list[str] = Field(default_factory=list, description="The orders this step would change.")
+
+
+class IncidentCard(BaseModel):
+    """Everything a person decides for one run, on one card."""
+
+    run_id: str
+    steps: list[StepCard]
+    orders: int = Field(description="Distinct orders the pending steps would change.")
+    cost_delta: str = Field(description="Sum of the steps' predicted cost changes (USD).")
+    late_before: int
+    late_after: int
+    required_roles: list[str]
+    reasons: list[str]
+
+
+def _num(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _step(req: ApprovalRequest, reasons: Sequence[str]) -> StepCard:
+    preview: dict[str, Any] = req.preview if isinstance(req.preview, dict) else {}
+    rows = [i for i in preview.get("items") or [] if isinstance(i, dict)]
+    cost = preview.get("cost_delta")
+    return StepCard(
+        approval_id=req.id,
+        tool=req.tool,
+        summary=str(preview.get("summary", "")),
+        affected=sum(1 for i in rows if i.get("ok")) if rows else len(req.items),
+        cost_delta=str(cost) if cost is not None else None,
+        late_before=_num(preview.get("late_before")),
+        late_after=_num(preview.get("late_after")),
+        reasons=list(reasons),
+        items=list(req.items),
+    )
+
+
+def incident_card(gateway: ToolGateway, run_id: str) -> IncidentCard:
+    """The run's pending steps as one card; :class:`Conflict` when nothing of it waits for a person."""
+    pending = gateway.guard.approvals.list_pending(run_id=run_id)
+    if not pending:
+        raise Conflict(f"run {run_id} has no step waiting for approval", run_id=run_id)
+    reasons_by_call = _policy_reasons(gateway, pending)
+    steps = [_step(r, reasons_by_call.get(r.call_id or "", [])) for r in pending]
+    total = Decimal(0)
+    for s in steps:
+        try:
+            total += Decimal(s.cost_delta or "0")
+        except InvalidOperation:
+            continue
+    roles = sorted({role for r in pending for role in r.required_roles})
+    return IncidentCard(
+        run_id=run_id,
+        steps=steps,
+        orders=len({i for s in steps for i in s.items}),
+        cost_delta=str(total),
+        late_before=sum(s.late_before or 0 for s in steps),
+        late_after=sum(s.late_after or 0 for s in steps),
+        required_roles=roles,
+        reasons=sorted({why for s in steps for why in s.reasons}),
+    )
+
+
+def _policy_reasons(gateway: ToolGateway, pending: Sequence[ApprovalRequest]) -> dict[str, list[str]]:
+    """The policy's reasons, from each step's ``awaiting_approval`` audit row."""
+    out: dict[str, list[str]] = {}
+    for req in pending:
+        if req.call_id is None:
+            continue
+        rows = gateway.guard.audit.list(call_id=req.call_id, event_type="awaiting_approval")
+        if rows:
+            out[req.call_id] = list(rows[-1].reasons)
+    return out
+
+
+class IncidentDecision(BaseModel):
+    run_id: str
+    decision: Literal["approve", "reject"]
+    decided: list[dict[str, Any]] = Field(description="approval id, tool, the step's new status, orders approved")
+    continued: bool = Field(description="Whether a job was queued to carry the run on.")
+
+
+def decide_incident(
+    gateway: ToolGateway,
+    db: Database,
+    run_id: str,
+    *,
+    approver: Actor,
+    decision: Literal["approve", "reject"],
+    reason: str | None = None,
+    only: Mapping[str, Sequence[str]] | None = None,
+    leave_out: Sequence[str] = (),
+    enqueue: bool = True,
+) -> IncidentDecision:
+    """Decide every pending step of ``run_id`` at once.
+
+    ``only`` narrows a step (approval id) to some of its orders; ``leave_out`` names steps the
+    approver rejects while approving the rest (the reason says so). Everything is checked first
+    (roles, self-approval, unknown step ids, orders outside a step), so a refused decision writes
+    nothing. With ``enqueue`` a continuation job carries the run on (a worker executes what was
+    approved); the CLI passes False and continues in-process.
+    """
+    pending = gateway.guard.approvals.list_pending(run_id=run_id)
+    if not pending:
+        raise Conflict(f"run {run_id} has no step waiting for approval", run_id=run_id)
+    by_id = {r.id: r for r in pending}
+    unknown = sorted((set(only or {}) | set(leave_out)) - set(by_id))
+    if unknown:
+        raise ValidationFailed(f"not a pending step of run {run_id}: {', '.join(unknown)}", run_id=run_id)
+    if decision == "reject" and not (reason and reason.strip()):
+        raise ValidationFailed("a rejection needs a reason")
+    for req in pending:
+        missing = sorted(set(req.required_roles) - set(approver.roles))
+        if missing:
+            raise PolicyDenied(f"{approver.id} lacks the role(s) {', '.join(missing)} to decide run {run_id}")
+        if req.requester_id == approver.id and not req.requester_may_approve:
+            raise PolicyDenied(f"{approver.id} asked for run {run_id}'s changes and may not approve them")
+        outside = sorted(set((only or {}).get(req.id, [])) - set(req.items))
+        if outside:
+            raise ValidationFailed(f"step {req.id} does not cover {', '.join(outside[:5])}", approval_id=req.id)
+    decided: list[dict[str, Any]] = []
+    last: ApprovalRequest | None = None
+    for req in pending:
+        if decision == "reject" or req.id in leave_out:
+            why = reason if decision == "reject" else (reason or "left out by the approver")
+            last = gateway.decide(req.id, approver=approver, decision="reject", reason=why)
+        else:
+            subset = list((only or {}).get(req.id, [])) or None
+            last = gateway.decide(req.id, approver=approver, decision="approve", subset=subset)
+        decided.append(
+            {
+                "approval_id": last.id,
+                "tool": last.tool,
+                "status": last.status.value,
+                "orders": len(last.approved_items) if last.approved_items else len(last.items),
+            }
+        )
+    continued = False
+    if enqueue and last is not None and last.status != ApprovalStatus.PENDING:
+        enqueue_continue(db, run_id=run_id, approval_id=last.id, decision_no=len(last.decisions))
+        continued = True
+    return IncidentDecision(run_id=run_id, decision=decision, decided=decided, continued=continued)

@@ -23,7 +23,7 @@ def parked_run(api: Api, worker: Worker) -> tuple[str, str]:
 
 def test_one_card_per_incident_decided_once_executes_each_step_once(api: Api) -> None:
     with Worker(api.actx, planner="playbook", worker_id="w") as worker:
-        run_id, node = parked_run(api, worker)
+        run_id, _ = parked_run(api, worker)
         card = api.client.get(f"/v1/runs/{run_id}/approval", headers=api.as_("viewer")).json()
         assert len(card["steps"]) >= 2, "a closure parks the status change and its reroutes"
         assert card["orders"] == len({i for s in card["steps"] for i in s["items"]})

@@ -12,6 +12,7 @@ from core.domain import NodeStatus, OrderStatus
 from graphs.checkpoints import open_checkpointer
 from graphs.exception import ExceptionRuns, RunResult
 from graphs.runs import RunStore
+from guardrails.calls import Actor
 from tests.graphs.support import APPROVER, FixedPlanner, congestion_alert, deps_for
 from tests.tools.conftest import Net, build_net
 from tools.adapters.protocols import OrderFilter
@@ -130,3 +131,24 @@ def test_a_closure_run_prices_any_planners_reroute_in_the_closed_world(sqlite_db
     assert first.waiting
     [card] = first.approvals
     assert card["preview"]["late_before"] == len(ids), "nothing ships from the closed node"
+
+
+def test_subset_decided_elsewhere_is_read_from_the_approval_store(sqlite_congested: Congested) -> None:
+    net, node, _ = sqlite_congested
+    first = _start(net, "run-elsewhere", alert=congestion_alert(node))
+    assert first.waiting
+    gw = net.gateway
+    approver = Actor(kind="user", id="amir", roles=frozenset({"approver"}))
+    proposed = kept = 0
+    for card in first.approvals:
+        items = gw.guard.approvals.get(card["approval_id"]).items
+        proposed += len(items)
+        kept += len(items[:2])
+        gw.decide(card["approval_id"], approver=approver, decision="approve", subset=items[:2])  # API, Slack, console
+    with open_checkpointer(net.db) as saver:
+        done = ExceptionRuns(deps_for(net, PlaybookPlanner()), saver).continue_run("run-elsewhere")
+    assert done.status == "completed", done.report
+    assert done.report is not None
+    assert done.report["approval"]["summary"] == (
+        f"approved {kept} of {proposed}; {proposed - kept} left in place by the approver"
+    )

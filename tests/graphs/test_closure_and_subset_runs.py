@@ -127,7 +127,9 @@ def test_a_closure_run_prices_any_planners_reroute_in_the_closed_world(sqlite_db
     with open_checkpointer(net.db) as saver:
         runs = ExceptionRuns(deps_for(net, FixedPlanner([call])), saver)
         first = runs.start(goal=f"{src} is closed", run_id="run-any-planner")
-        assert runs.state("run-any-planner")["plan"]["steps"][0]["args"]["incident"] == {"closed_node_ids": [src]}
+        plan = runs.state("run-any-planner")["plan"]
+    assert plan is not None
+    assert plan["steps"][0]["args"]["incident"] == {"closed_node_ids": [src]}
     assert first.waiting
     [card] = first.approvals
     assert card["preview"]["late_before"] == len(ids), "nothing ships from the closed node"

@@ -235,7 +235,8 @@ def test_an_incident_naming_an_unknown_node_or_carrier_is_denied(sqlite_net: Net
     net = sqlite_net
     src = net.busiest_dc()
     order = net.movable(src)[0].id
-    for incident in ({"closed_node_ids": ["DC-NOWHERE"]}, {"carrier_outages": {"NOPE": []}}):
+    incidents: list[dict[str, object]] = [{"closed_node_ids": ["DC-NOWHERE"]}, {"carrier_outages": {"NOPE": []}}]
+    for incident in incidents:
         out = net.gateway.propose(
             "reroute_orders",
             {"order_ids": [order], "to_node_id": net.other_dc(src), "incident": incident},

@@ -4,8 +4,8 @@ Patterns find what looks like an e-mail or a street address; they cannot know th
 Office Group" is a customer or that "8206 LAKEVIEW ST" is a ship-to address. The customer records
 can: :func:`load_customer_values` reads every customer's name and e-mail and every address's
 name and street, and :class:`KnownValues` finds them anywhere in a text (case- and
-space-insensitive, whole words only) with one compiled regular expression built as a trie, so the
-cost per character stays bounded by the longest value rather than growing with their number.
+space-insensitive, whole words only) by looking word sequences up in a dict (Aho-Corasick's idea
+on words), so the cost per word does not grow with the number of customers.
 :class:`RefreshingKnownValues` keeps the matcher current (rebuilt when older than ``max_age_s``,
 or on :meth:`~RefreshingKnownValues.refresh`).
 
@@ -39,71 +39,69 @@ __all__ = [
 MIN_CHARS = 4
 """Shorter values ("Bo", "3 A St") would match ordinary words and numbers everywhere."""
 
-_WS = re.compile(r"\s+")
+_TOKENS = re.compile(r"\w+|[^\w\s]")
+"""Words, and each other non-space character on its own: "Tri-County Inc." -> tri - county inc ."""
 
 
-def _normalize(value: str) -> str:
-    return _WS.sub(" ", value.strip()).lower()
-
-
-_Trie = dict[str, "_Trie"]
-_END = ""  # the key marking "a value ends here" (a real child key is always one character)
-
-
-def _trie_regex(node: _Trie) -> str:
-    """``{"a": {"b": {END}, "c": {END}}}`` -> ``a(?:b|c)``; spaces match any run of whitespace."""
-    alternatives = []
-    for ch in sorted(k for k in node if k != _END):
-        head = r"\s+" if ch == " " else re.escape(ch)
-        alternatives.append(head + _trie_regex(node[ch]))
-    if not alternatives:
-        return ""
-    body = alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
-    if _END in node:  # a value may end here, or go on to a longer one (greedy: the longest wins)
-        return f"(?:{body})?"
-    return body
+def _tokens(text: str) -> list[str]:
+    return [t.lower() for t in _TOKENS.findall(text)]
 
 
 @dataclass(frozen=True)
 class KnownValues:
-    """Values to find in free text, each with the token kind it gets (``name``, ``address``...)."""
+    """Values to find in free text, each with the token kind it gets (``name``, ``address``...).
 
-    kinds: dict[str, str] = field(default_factory=dict)
-    """Normalised value (lower case, single spaces) -> kind."""
-    pattern: re.Pattern[str] | None = None
+    Matching works on word tokens, not characters: a value is the sequence of its words (and
+    punctuation marks), so "LAKESIDE  OFFICE\nGROUP" is found for "Lakeside Office Group", but never
+    "Acme" inside "Acmeville". Each position of a text is looked up in a dict by its first word,
+    then only the value lengths that start with that word are tried: the cost per word does not grow
+    with the number of values, and building it is a dict fill (no regex to compile for 100k values).
+    """
+
+    values: dict[tuple[str, ...], tuple[str, str]] = field(default_factory=dict)
+    """Token sequence -> (kind, the value as stored: what its token is made of)."""
+    lengths: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """First token -> the token counts of the values starting with it, longest first."""
 
     @classmethod
     def build(cls, values: Iterable[tuple[str, str]]) -> KnownValues:
         """From ``(kind, value)`` pairs; the first kind given for a value wins, values shorter than
-        :data:`MIN_CHARS` or without a letter are left out."""
-        kinds: dict[str, str] = {}
+        :data:`MIN_CHARS` or without a letter are left out. A trailing full stop or comma is not
+        required in the text ("Northwind Hospitality LLC." is found without its full stop)."""
+        found: dict[tuple[str, ...], tuple[str, str]] = {}
         for kind, value in values:
-            norm = _normalize(value)
-            if len(norm) >= MIN_CHARS and any(c.isalpha() for c in norm):
-                kinds.setdefault(norm, kind)
-        if not kinds:
-            return cls()
-        root: _Trie = {}
-        for norm in kinds:
-            node = root
-            for ch in norm:
-                node = node.setdefault(ch, {})
-            node[_END] = {}
-        # Whole words only: "Acme" must not match inside "Acmeville" or an e-mail's "acme.com".
-        regex = r"(?<![\w@.])" + _trie_regex(root) + r"(?![\w@]|\.\w)"
-        return cls(kinds=kinds, pattern=re.compile(regex, re.IGNORECASE))
+            if len(value.strip()) < MIN_CHARS or not any(c.isalpha() for c in value):
+                continue
+            toks = _tokens(value)
+            while toks and toks[-1] in (".", ","):
+                toks.pop()
+            if toks:
+                found.setdefault(tuple(toks), (kind, value.strip()))
+        lengths: dict[str, set[int]] = {}
+        for seq in found:
+            lengths.setdefault(seq[0], set()).add(len(seq))
+        return cls(values=found, lengths={k: tuple(sorted(v, reverse=True)) for k, v in lengths.items()})
 
     def __len__(self) -> int:
-        return len(self.kinds)
+        return len(self.values)
 
-    def find(self, text: str) -> Iterator[tuple[int, int, str]]:
-        """``(start, end, kind)`` of every known value in ``text``, left to right, longest first."""
-        if self.pattern is None:
+    def find(self, text: str) -> Iterator[tuple[int, int, str, str]]:
+        """``(start, end, kind, stored value)`` of every known value in ``text``, left to right; where
+        values overlap, the longest from the earliest position."""
+        if not self.values:
             return
-        for m in self.pattern.finditer(text):
-            kind = self.kinds.get(_normalize(m.group(0)))
-            if kind is not None and m.end() > m.start():
-                yield m.start(), m.end(), kind
+        spans = [(m.start(), m.end(), m.group(0).lower()) for m in _TOKENS.finditer(text)]
+        words = [w for _s, _e, w in spans]
+        i = 0
+        while i < len(words):
+            for n in self.lengths.get(words[i], ()):
+                hit = self.values.get(tuple(words[i : i + n])) if i + n <= len(words) else None
+                if hit is not None:
+                    yield spans[i][0], spans[i + n - 1][1], hit[0], hit[1]
+                    i += n
+                    break
+            else:
+                i += 1
 
 
 class KnownValuesSource(Protocol):

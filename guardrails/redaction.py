@@ -192,11 +192,11 @@ class Redactor:
         spans = sorted(self._spans(text), key=lambda sp: (sp[0], -(sp[1] - sp[0]), sp[3]))
         out: list[str] = []
         pos = 0
-        for start, end, kind, _rank in spans:
+        for start, end, kind, _rank, value in spans:
             if start < pos:  # overlaps a span already taken (earlier, or as early and longer)
                 continue
             out.append(text[pos:start])
-            out.append(text[start:end] if kind is None else self.token(kind, text[start:end]))
+            out.append(text[start:end] if kind is None else self.token(kind, value or text[start:end]))
             pos = end
         out.append(text[pos:])
         return "".join(out)
@@ -207,19 +207,20 @@ class Redactor:
             return known
         return known.current()
 
-    def _spans(self, text: str) -> Iterator[tuple[int, int, str | None, int]]:
-        """(start, end, kind or None for "keep as is", rank: lower wins a tie)."""
+    def _spans(self, text: str) -> Iterator[tuple[int, int, str | None, int, str | None]]:
+        """(start, end, kind or None for "keep as is", rank: lower wins a tie, the value to make
+        the token of: a known value's stored form, so it gets the same token as in its field)."""
         for m in _TOKEN.finditer(text):
-            yield m.start(), m.end(), None, -1
+            yield m.start(), m.end(), None, -1, None
         known = self._known_values()
         if known is not None:
-            for start, end, kind in known.find(text):
-                yield start, end, kind, 0
+            for start, end, kind, value in known.find(text):
+                yield start, end, kind, 0, value
         for rank, (kind, pattern) in enumerate(self.rules.patterns, start=1):
             check = CHECKS.get(self.rules.checks.get(kind, ""))
             for m in pattern.finditer(text):
                 if m.end() > m.start() and (check is None or check(m.group(0))):
-                    yield m.start(), m.end(), kind, rank
+                    yield m.start(), m.end(), kind, rank, None
 
     def _token_unless_token(self, kind: str, value: str) -> str:
         return value if _TOKEN.fullmatch(value) else self.token(kind, value)

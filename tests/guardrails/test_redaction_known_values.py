@@ -93,12 +93,21 @@ def test_a_pattern_check_must_be_known() -> None:
 
 def test_known_values_match_whole_words_case_and_space_insensitively() -> None:
     known = KnownValues.build(
-        [("name", "Lakeside Office Group"), ("name", "Lakeside Office"), ("address", "866 Elm St"), ("name", "Bo")]
+        [("name", "Lakeside Office Group"), ("name", "Lakeside Office"), ("address", "866 Elm St"), ("name", "Bo"),
+         ("name", "Tri-County Hospitality Inc.")]
+    )  # fmt: skip
+    assert len(known) == 4  # "Bo" is too short to look for
+    text = (
+        "Ship to LAKESIDE  OFFICE\nGROUP at 866 elm st; Lakeside Officer; lakesideofficegroup.com; Lakeside Office. "
+        "From tri-county hospitality inc, not Tri County Hospitality."
     )
-    assert len(known) == 3  # "Bo" is too short to look for
-    text = "Ship to LAKESIDE  OFFICE\nGROUP at 866 elm st; Lakeside Officer; lakesideofficegroup.com; Lakeside Office."
-    found = [(text[s:e], kind) for s, e, kind in known.find(text)]
-    assert found == [("LAKESIDE  OFFICE\nGROUP", "name"), ("866 elm st", "address"), ("Lakeside Office", "name")]
+    found = [(text[s:e], kind, value) for s, e, kind, value in known.find(text)]
+    assert found == [
+        ("LAKESIDE  OFFICE\nGROUP", "name", "Lakeside Office Group"),
+        ("866 elm st", "address", "866 Elm St"),
+        ("Lakeside Office", "name", "Lakeside Office"),
+        ("tri-county hospitality inc", "name", "Tri-County Hospitality Inc."),
+    ]
     assert list(KnownValues.build([]).find(text)) == []
 
 

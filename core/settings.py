@@ -9,10 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path("var")
+
+
+class SlackPerson(BaseModel):
+    """A Slack user linked to the person their API keys and console sessions name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    person: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@+-]+$")
+    roles: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):
@@ -28,8 +37,10 @@ class Settings(BaseSettings):
     )
     sql_echo: bool = False
     clock: Literal["network", "system"] = Field(
-        default="network",
-        description="`network`: the seeded network's business date (digital twin, demo); `system`: wall clock.",
+        default="system",
+        description="The digital twin's today. `system`: the wall clock (a real installation); `network`: the "
+        "seeded network's business date, for reproducible demos, evals and tests. Records (runs, approvals, "
+        "audit, jobs, leases) are always stamped with the wall clock.",
     )
 
     # Network generator defaults (the demo network).
@@ -86,6 +97,11 @@ class Settings(BaseSettings):
     alert_dedup_window_s: float = Field(
         default=900.0, ge=0, description="Alerts with one fingerprint within this many seconds start one run."
     )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest HTTP request body accepted (bytes); larger ones get 413 before they are read.",
+    )
     worker_threads: int = Field(
         default=2, ge=0, le=64, description="In-process worker threads of `orderops serve` (0: only `orderops worker`)."
     )
@@ -98,10 +114,12 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(
         default="https://slack.com/api/", description="Base URL of the Slack Web API (tests point it at a fake)."
     )
-    slack_approvers: dict[str, list[str]] = Field(
+    slack_approvers: dict[str, list[str] | SlackPerson] = Field(
         default_factory=dict,
-        description='Slack user id -> OrderOps roles, as JSON: {"U0123": ["approver"], "U0456": ["operator"]}. '
-        "Users not listed may do nothing through Slack.",
+        description='Slack user id -> the OrderOps person and roles, as JSON: {"U0123": {"person": "amir", '
+        '"roles": ["approver"]}}. The person is the name their API keys carry, so one human is one approver '
+        'whichever way they come in. The short form {"U0456": ["operator"]} acts as its own person '
+        "`slack:U0456`. Users not listed may do nothing through Slack.",
     )
     slack_approval_channel: str | None = Field(
         default=None, description="Channel for approval cards of runs not started from a Slack conversation."

@@ -28,9 +28,9 @@ from api.bootstrap import AppContext
 from api.slack.store import SlackStore
 from core.errors import NotFound, PolicyDenied, ValidationFailed
 from core.jobs import START_RUN, JobQueue, enqueue_continue, start_dedup_key
+from core.settings import SlackPerson
 from guardrails.approvals import ApprovalRequest, ApprovalStatus
 from guardrails.calls import Actor
-from tools.base import ToolEnv
 
 APPROVE_ACTION = "orderops_approve"
 REJECT_ACTION = "orderops_reject"
@@ -53,10 +53,13 @@ class SlackUser:
 
     user_id: str
     roles: frozenset[Role]
+    person: str | None = None
+    """The person this Slack user is (``ORDEROPS_SLACK_APPROVERS``): the same id their API keys and
+    console sessions carry, so self-approval and approver counts see one human, not two accounts."""
 
     @property
     def actor_id(self) -> str:
-        return f"slack:{self.user_id}"
+        return self.person or f"slack:{self.user_id}"
 
     def actor(self) -> Actor:
         return Actor(kind="user", id=self.actor_id, roles=frozenset(r.value for r in self.roles))
@@ -84,12 +87,13 @@ class SlackOps:
 
     def user(self, user_id: str) -> SlackUser:
         """The allow-listed user; unknown users get no roles (and so may do nothing)."""
-        raw = self.actx.settings.slack_approvers.get(user_id, [])
+        entry = self.actx.settings.slack_approvers.get(user_id, [])
+        person, raw = (entry.person, entry.roles) if isinstance(entry, SlackPerson) else (None, entry)
         try:
             roles = effective_roles(raw)
         except ValueError:  # a misspelt role in the settings grants nothing
             roles = frozenset()
-        return SlackUser(user_id=user_id, roles=roles)
+        return SlackUser(user_id=user_id, roles=roles, person=person)
 
     # --- commands ----------------------------------------------------------------------------------
 
@@ -140,10 +144,10 @@ class SlackOps:
         LLM planner reads it.
         """
         user.require(Role.OPERATOR, "start runs")
-        if not goal or len(goal) > 2000:
-            raise ValidationFailed("a goal is 1 to 2000 characters")
+        if not goal or len(goal) > 2000 or "\x00" in goal:
+            raise ValidationFailed("a goal is 1 to 2000 characters, without NUL bytes")
         if not self.actx.settings.llm_configured:
-            triage = triage_goal(goal, ToolEnv(adapters=self.actx.adapters, clock=self.actx.clock))
+            triage = triage_goal(goal, self.actx.tool_env)
             if triage.kind is ExceptionKind.UNKNOWN or any("needs" in f for f in triage.findings):
                 return Reply("Not started: " + "; ".join(triage.findings or [HELP]))
         run_id = f"run_{uuid.uuid4().hex[:16]}"

@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -28,7 +29,7 @@ from typing import Any
 
 from agents.plan import Alert
 from api.bootstrap import AppContext
-from core.errors import DomainError, NotFound, OrderOpsError, ValidationFailed
+from core.errors import Conflict, DomainError, NotFound, OrderOpsError, ValidationFailed
 from core.jobs import CONTINUE_RUN, DEFAULT_LEASE_S, INTAKE_PROCESS, START_RUN, Job, JobQueue, start_dedup_key
 from graphs.checkpoints import open_checkpointer
 from graphs.exception import ExceptionRuns, RunDeps, RunResult
@@ -204,6 +205,7 @@ class Worker:
             raise ValidationFailed(f"no handler for job kinds {sorted(unknown)}")
         self._stop = threading.Event()
         self.current: Job | None = None
+        self._last_anchor = time.monotonic()
 
     # --- control ------------------------------------------------------------------------------------
 
@@ -238,7 +240,23 @@ class Worker:
                 log.exception("worker %s: claim loop error", self.worker_id)
                 handled = None
             if handled is None:
+                self._anchor_when_due()
                 self._stop.wait(self.poll_s)
+
+    def _anchor_when_due(self) -> None:
+        """Sign the audit head in quiet periods too (appends sign it as they go), at most every
+        ``audit_anchor_interval_s``: a trail rewritten while nothing was appended is still caught."""
+        interval = self.actx.settings.audit_anchor_interval_s
+        now = time.monotonic()
+        if interval <= 0 or now - self._last_anchor < interval:
+            return
+        self._last_anchor = now
+        try:
+            self.actx.guard.audit.checkpoint_if_moved()
+        except Conflict as exc:  # the head does not match its row: tampering or corruption, say so loudly
+            log.error("worker %s: audit trail not anchored: %s", self.worker_id, exc.message)
+        except Exception:
+            log.exception("worker %s: anchoring the audit trail failed", self.worker_id)
 
     def run_once(self) -> Job | None:
         """Claim one due job and handle it; the job as it ended (None: nothing was due)."""

@@ -30,6 +30,7 @@ from core.db.engine import Database
 from core.db.tables_intake import IntakeReviewItemRow
 from core.errors import ConfigurationError, Conflict, InvalidTransition, NotFound, PolicyDenied, ValidationFailed
 from guardrails.approvals import ApprovalStatus
+from guardrails.audit import AuditEvent, EventType
 from guardrails.calls import Actor
 from intake.decide import to_order_create
 from intake.model import PurchaseOrder, Source
@@ -299,6 +300,13 @@ class ReviewQueue:
         ctx = item.facts.context(mappings=self.mappings, received=self.received, overrides=_overrides(merged))
         v = validate(po, self.gateway.env, context=ctx)  # raises on an unknown customer / SKU / address
         self._learn(v, po, corrections, reviewer)
+        self._audit(
+            EventType.NOTE,
+            item,
+            reviewer,
+            reasons=["a reviewer corrected the purchase order as read from the document"],
+            changes={path: {"from": _original(item.validated, path), "to": merged[path]} for path in corrections},
+        )
         # A parked approval was for the old arguments: it no longer matches what will be created.
         with self.db.begin() as s:
             row = s.get(IntakeReviewItemRow, item_id)
@@ -310,6 +318,30 @@ class ReviewQueue:
             if row.approval_id is not None:
                 row.approval_id, row.status = None, "open"
         return self.get(item_id)
+
+    def _audit(
+        self,
+        event: EventType,
+        item: ReviewItem,
+        reviewer: Actor,
+        *,
+        reasons: builtins.list[str],
+        changes: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Reviewers' corrections (with the values the document gave) and rejections go into the
+        tamper-evident trail like any tool call: a changed price must be traceable to a person."""
+        if self.gateway is None:
+            return
+        arguments: dict[str, Any] = {
+            "review_item": item.id,
+            "document_id": item.document_id,
+            "po_number": item.po_number,
+        }
+        if changes is not None:
+            arguments["changes"] = dict(changes)
+        self.gateway.guard.audit.append(
+            AuditEvent(event_type=event, tool="intake_review", arguments=arguments, actor=reviewer.id, reasons=reasons)
+        )
 
     def _learn(self, v: ValidatedOrder, po: PurchaseOrder, corrections: Mapping[str, Any], reviewer: Actor) -> None:
         if v.customer_id is None:
@@ -379,6 +411,7 @@ class ReviewQueue:
             req = self.gateway.guard.approvals.get(item.approval_id)
             if req.status == ApprovalStatus.PENDING:
                 self.gateway.decide(item.approval_id, approver=reviewer, decision="reject", reason=reason)
+        self._audit(EventType.REJECTED, item, reviewer, reasons=[reason])
         with self.db.begin() as s:
             row = s.get(IntakeReviewItemRow, item_id)
             assert row is not None
@@ -392,3 +425,20 @@ class ReviewQueue:
         if self.on_decided is not None:
             self.on_decided(decided)
         return decided
+
+
+_TOP_FIELDS = {"customer": "customer_id", "ship_to": "ship_to_id", "po_number": "po_number"}
+_LINE_FIELDS = {"unit_price": "stated_price"}
+
+
+def _original(validated: ValidatedOrder, path: str) -> Any:
+    """The value ``path`` had before the reviewer's correction (as validated from the document)."""
+    data = validated.model_dump(mode="json")
+    m = _LINE_RE.match(path)
+    if m:
+        lines = data.get("lines") or []
+        i = int(m.group(1))
+        return lines[i].get(_LINE_FIELDS.get(m.group(2), m.group(2))) if i < len(lines) else None
+    if path in _TOP_FIELDS:
+        return data.get(_TOP_FIELDS[path])
+    return (data.get("purchase_order") or {}).get(path)

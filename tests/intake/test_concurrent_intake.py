@@ -181,3 +181,23 @@ def test_create_order_key_is_the_po_fingerprint_not_the_document() -> None:
     assert "doc-a" not in intake_idempotency_key(one)
     unknown = ValidatedOrder(document_id="doc-a", po_index=0, purchase_order=po)
     assert intake_idempotency_key(unknown) != intake_idempotency_key(unknown.model_copy(update={"po_index": 1}))
+
+
+def test_twelve_parallel_graph_runs_of_one_document(intake: Intake) -> None:
+    from graphs.intake import open_intake_graph
+
+    c = intake.customer()
+    assert c.edi_id is not None
+    (a,) = intake.skus(1)
+    data = x12_850(c.edi_id, "PO-GRAPH-12", intake.address(c), [(2, "EA", intake.price(c, a), "VN", a, "")])
+    with open_intake_graph(intake.deps) as graph:
+
+        def one(_i: int) -> IntakeResult:
+            doc = intake.store.receive(data, channel="api", filename="po.x12")
+            return graph.run(doc.id)
+
+        results, errors = _all_at_once(WORKERS, one)
+    assert errors == [], [repr(e) for e in errors]
+    created = {o.order_id for r in results for o in r.outcomes if o.status == "created"}
+    assert len(created) == 1, [r.outcomes for r in results]
+    assert intake.orders_for(c.id, "PO-GRAPH-12") == list(created)

@@ -350,8 +350,9 @@ class DocumentStore:
                     sender=doc.sender, timer=self.timer, extractor=self.extractor,
                 )  # fmt: skip
         except Exception as exc:  # pragma: no cover - parsers never raise; keep the document if one does
+            # Quarantined, not left "failed": every document ends with an outcome a person can act on.
             failed = self._set(
-                document_id, status=DocumentStatus.FAILED.value, reason=f"parser error: {exc!r}"[:2000],
+                document_id, status=DocumentStatus.QUARANTINED.value, reason=f"parser_crashed: {exc!r}"[:2000],
                 parsed_at=self.clock.now(),
             )  # fmt: skip
             return ParseOutcome(document=failed)

@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
+import threading
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -41,7 +44,6 @@ SANDBOX_CODES = frozenset({"parse_timeout", "parse_memory_limit", "parser_crashe
 """The findings a child's fate gives; each quarantines the document."""
 
 _PRELOAD = [
-    "__main__",
     "intake.documents",
     "intake.pdf",
     "intake.sheets",
@@ -50,10 +52,26 @@ _PRELOAD = [
     "pdfplumber",
     "openpyxl",
 ]
-"""Imported once by the fork server, so a child starts warm (milliseconds, not an interpreter start).
-``__main__`` first: the server imports the caller's main script once (as multiprocessing requires of
-a script that starts processes, it must be guarded by ``if __name__ == "__main__"``); without it every
-child would re-run that import."""
+"""Imported once by the fork server, so a child starts warm (milliseconds, not an interpreter start)."""
+
+_start_lock = threading.Lock()
+
+
+@contextmanager
+def _without_main() -> Iterator[None]:
+    """Hide the caller's ``__main__`` while a child is started.
+
+    multiprocessing re-imports the parent's main script in every child it starts (the ``orderops``
+    CLI: the whole application, seconds of imports per document). The child runs intake code
+    only, so it is given an empty main module instead."""
+    with _start_lock:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
 
 
 @dataclass(frozen=True)
@@ -200,9 +218,10 @@ def parse_isolated(
     proc = ctx.Process(target=_child, args=(child_conn, sandbox.memory_bytes, request, remote), daemon=True)
     used = 0.0
     budget = sandbox.wall_seconds
-    real_deadline = time.monotonic() + budget
     try:
-        proc.start()
+        with _without_main():
+            proc.start()  # returns once the child exists (the fork server's first start is not parse time)
+        real_deadline = time.monotonic() + budget
         child_conn.close()
         while True:
             remaining = min(budget - used, real_deadline - time.monotonic())
@@ -211,6 +230,8 @@ def parse_isolated(
             t0 = timer()
             ready = parent_conn.poll(min(remaining, 1.0))
             used += timer() - t0
+            if used > budget:  # an answer that came in late is still over the limit
+                return _killed(proc, fmt, used, document, budget)
             if not ready:
                 continue
             try:

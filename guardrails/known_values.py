@@ -10,12 +10,13 @@ on words), so the cost per word does not grow with the number of customers.
 or on :meth:`~RefreshingKnownValues.refresh`).
 
 What it must never do: hand out a half-built matcher, or hide a failed load as an empty one (the
-redactor would then let every customer name through); a failed load raises, and the next call
-tries again.
+redactor would then let every customer name through): a failed first load raises; a failed
+refresh keeps the previous matcher (logged), and the next call tries again.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -35,6 +36,8 @@ __all__ = [
     "customer_values",
     "load_customer_values",
 ]
+
+log = logging.getLogger(__name__)
 
 MIN_CHARS = 4
 """Shorter values ("Bo", "3 A St") would match ordinary words and numbers everywhere."""
@@ -162,7 +165,15 @@ class RefreshingKnownValues:
             self._lock.acquire()
         try:
             if self._values is None or self._timer() - self._loaded_at >= self.max_age_s:
-                self._values = self._load()
+                try:
+                    self._values = self._load()
+                except Exception:
+                    if self._values is None:
+                        raise  # nothing to fall back on: redacting without it would let names through
+                    # An older matcher still knows every customer it knew; try again on the next call.
+                    log.warning("refreshing the known personal data failed; keeping the previous values",
+                                exc_info=True)  # fmt: skip
+                    return self._values
                 self._loaded_at = self._timer()
             return self._values
         finally:

@@ -200,13 +200,23 @@ def test_new_customers_are_known_after_a_refresh(seeded: Database) -> None:
     assert red.redact_text(text) == out
 
 
-def test_a_failed_load_is_not_an_empty_matcher() -> None:
-    def broken() -> KnownValues:
-        raise RuntimeError("database is down")
+def test_a_failed_load_is_not_an_empty_matcher(caplog: pytest.LogCaptureFixture) -> None:
+    down = [True]
+    now = [0.0]
 
-    red = Redactor(key=b"k", known=RefreshingKnownValues(broken))
+    def load() -> KnownValues:
+        if down[0]:
+            raise RuntimeError("database is down")
+        return KnownValues.build([("name", "Lakeside Office Group")])
+
+    red = Redactor(key=b"k", known=RefreshingKnownValues(load, max_age_s=60, timer=lambda: now[0]))
     with pytest.raises(RuntimeError):
         red.redact_text("anything")
+    down[0] = False
+    assert "Lakeside" not in red.redact_text("for Lakeside Office Group")
+    down[0], now[0] = True, 100.0  # a refresh fails: the previous matcher goes on
+    assert "Lakeside" not in red.redact_text("for Lakeside Office Group")
+    assert "keeping the previous values" in caplog.text
 
 
 def test_the_app_wires_the_customer_records_into_the_trail(seeded: Database, tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ from intake.extract import TemplateRegistry
 from intake.mail import MailLimits, parse_attachment, parse_email
 from intake.model import Finding, PurchaseOrder, Severity, Source
 from intake.pdf import PdfLimits, parse_pdf
-from intake.sandbox import SANDBOX_CODES, SandboxLimits, parse_isolated
+from intake.sandbox import SANDBOX_CODES, SandboxLimits, parse_isolated, warm_up
 from intake.sheets import SheetLimits, check_zip, parse_csv, parse_xlsx
 
 if TYPE_CHECKING:
@@ -179,6 +179,8 @@ class DocumentStore:
         self.db = db
         # Parse in a capped child by default; its wall-time budget is the parse limit.
         self.sandbox = sandbox or SandboxLimits(wall_seconds=(limits or DocumentLimits()).parse_seconds)
+        if self.sandbox.enabled:
+            warm_up()
         self.extractor = extractor
         self.clock = clock
         self.root = Path(root_dir)

@@ -50,6 +50,8 @@ class MailLimits:
     """The top-level header block; a real one is a few kilobytes even with a long Received chain."""
     max_encoded_words: int = 1_000
     """RFC 2047 encoded words in the whole message; decoding them is where header bombs cost."""
+    max_text_chars: int = 200_000
+    """Body text read for an order (a 2,000-line order is some 100,000); the rest is not read."""
 
 
 class AttachmentInfo(BaseModel):
@@ -420,6 +422,11 @@ def parse_email(
         if not body and walker.html:
             body = "\n\n".join(html_to_text(h) for h in walker.html)
         doc.body_text = body.replace("\r\n", "\n")
+        if len(doc.body_text) > limits.max_text_chars:
+            # Reading stops here; an order read in part must not be created on its own.
+            doc.body_text = doc.body_text[: limits.max_text_chars]
+            doc.findings.append(_f(Severity.ERROR, "too_long", f"the message text is over {limits.max_text_chars} "
+                                   "characters; the rest was not read", document))  # fmt: skip
         blocks = walker.forwarded_from + _forwarded_blocks(doc.body_text)
         if blocks:
             # The deepest forward is the original: rfc822 parts nest outward-in, text blocks top-down.

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from intake.extract import CustomerTemplate, SpanSource, TemplateRegistry, TextExtraction
     from intake.llm_extract import TextExtractor
 
-__all__ = ["SANDBOX_CODES", "SandboxLimits", "SandboxOutcome", "parse_isolated"]
+__all__ = ["SANDBOX_CODES", "SandboxLimits", "SandboxOutcome", "parse_isolated", "warm_up"]
 
 SANDBOX_CODES = frozenset({"parse_timeout", "parse_memory_limit", "parser_crashed"})
 """The findings a child's fate gives; each quarantines the document."""
@@ -114,6 +114,16 @@ def _mp_context() -> Any:
         else:  # pragma: no cover - Windows
             _context = multiprocessing.get_context("spawn")
     return _context
+
+
+def warm_up() -> None:
+    """Start the fork server now (it imports the parsers in the background), so the first
+    document does not wait for it. Idempotent; does nothing where there is no fork server."""
+    ctx = _mp_context()
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 # --- the child --------------------------------------------------------------------------------------

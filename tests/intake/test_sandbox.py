@@ -242,3 +242,10 @@ def test_parse_x12_reads_a_capped_number_of_segments() -> None:
     x = parse_x12(hostile.x12_100k_lines(0.25))
     assert [f.code for f in x.findings] == ["too_many_segments"]
     assert x.interchanges == []
+
+
+def test_a_long_message_body_is_read_only_up_to_the_limit() -> None:
+    raw = _EMAIL + b"filler line of text 12 EA 3.50\r\n" * 200
+    doc = parse_email(raw, limits=MailLimits(max_text_chars=1_000))
+    assert len(doc.body_text) == 1_000
+    assert [f.severity for f in doc.findings if f.code == "too_long"] == ["error"]

@@ -48,6 +48,7 @@ from graphs.exception import ExceptionRuns, RunDeps, RunResult, allowed_tools
 from graphs.runs import RunStore
 from guardrails.approvals import ApprovalStatus
 from guardrails.calls import Actor, ProposedCall
+from services.approvals import decide_incident
 from tools.gateway import RunLedger, args_hash
 
 runs_app = typer.Typer(help="Exception runs: list, show, resume.", no_args_is_help=True)
@@ -280,12 +281,12 @@ def approvals_table(approvals: list[dict[str, Any]], title: str = "Waiting for a
 
 def how_to_approve(run_id: str, cards: list[dict[str, Any]]) -> list[str]:
     """The commands (and the HTTP call) that decide a parked run's approvals, one line each."""
-    lines = [f"orderops approvals approve {c.get('approval_id')} --key $ORDEROPS_API_KEY" for c in cards]
+    steps = [f"orderops approvals approve {c.get('approval_id')} --key $ORDEROPS_API_KEY" for c in cards]
     return [
-        *lines,
-        "orderops approvals reject ID --key $ORDEROPS_API_KEY --reason TEXT",
-        'POST /v1/approvals/ID {"decision": "approve"} with header X-API-Key: <an approver\'s key>',
-        f"orderops runs resume {run_id} --approve prompt --key $ORDEROPS_API_KEY",
+        f"orderops runs approve {run_id} --key $ORDEROPS_API_KEY",
+        f"orderops runs reject {run_id} --key $ORDEROPS_API_KEY --reason TEXT",
+        f'POST /v1/runs/{run_id}/approval {{"decision": "approve"}} with header X-API-Key: <an approver\'s key>',
+        *steps,
         "no approver key yet? orderops keys create --name NAME --role approver",
     ]
 
@@ -329,7 +330,10 @@ def render_parked(view: dict[str, Any], out: Console) -> None:
         out.print(f"Its approvals are decided; carry it on with `orderops runs resume {view['run_id']}`.")
         return
     out.print(approvals_table(cards))
-    out.print("A person holding the approver role decides with their API key; deciding carries the run on:")
+    out.print(
+        "A person holding the approver role decides with their API key, the whole run at once (or step by step); "
+        "deciding carries the run on:"
+    )
     for line in view["how_to_approve"]:
         out.print(f"  {line}", highlight=False, markup=False)
 
@@ -638,3 +642,91 @@ def continue_after_decision(settings: Settings, run_id: str) -> tuple[RunResult,
             current = runs.proceed(run_id)
         result = drive(runs, current, "park", err_console)
         return result, parked_view(runs, result) if result.waiting else None
+
+
+def _only(values: list[str]) -> dict[str, list[str]]:
+    """``APPROVAL_ID=ORDER_ID`` pairs (repeatable) as approval id -> the orders to approve of it."""
+    out: dict[str, list[str]] = {}
+    for v in values:
+        step, sep, order = v.partition("=")
+        if not sep or not step.strip() or not order.strip():
+            raise typer.BadParameter(f"{v!r} is not APPROVAL_ID=ORDER_ID", param_hint="--only")
+        out.setdefault(step.strip(), []).append(order.strip())
+    return out
+
+
+def _decide_run(
+    ctx: typer.Context,
+    run_id: str,
+    decision: Literal["approve", "reject"],
+    key: str | None,
+    *,
+    reason: str | None = None,
+    only: list[str] | None = None,
+    leave_out: list[str] | None = None,
+    as_json: bool = False,
+) -> None:
+    settings = _settings(ctx)
+    who = principal_for(settings, key, role=Role.APPROVER, doing=f"deciding run {run_id}")
+    out = err_console if as_json else console
+    with session(settings, "playbook") as s:
+        s.store.get(run_id=run_id)
+        decided = decide_incident(
+            s.actx.gateway,
+            s.actx.db,
+            run_id,
+            approver=who.actor(),
+            decision=decision,
+            reason=reason,
+            only=_only(only or []),
+            leave_out=leave_out or [],
+            enqueue=False,  # carried on here and now, below
+        )
+        out.print(
+            f"Run [bold]{run_id}[/]: {decision} by {who.id} — "
+            + ", ".join(f"{d['tool']} {d['status']} ({d['orders']} orders)" for d in decided.decided),
+            highlight=False,
+        )
+        current = s.runs.result(run_id)
+        runs = s.acting_for(run_requester(s.actx, run_id, current.approvals))
+        if current.status == "running":
+            current = runs.proceed(run_id)
+        result = drive(runs, current, "park", out)
+        if as_json:
+            view = parked_view(runs, result) if result.waiting else (result.report or result.model_dump(mode="json"))
+            _print_json({"decision": decided.model_dump(mode="json"), "run": view})
+        else:
+            finish(runs, result, False)
+
+
+@runs_app.command("approve")
+def runs_approve(
+    ctx: typer.Context,
+    run_id: str,
+    key: KeyOpt = None,
+    leave_out: Annotated[
+        list[str] | None, typer.Option("--leave-out", help="Reject this step (approval id) and approve the rest.")
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="APPROVAL_ID=ORDER_ID: approve only these orders of that step (repeatable)."),
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (recorded for the steps left out).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Approve every pending step of a run at once (one decision per incident), as your key's
+    principal; the run carries on at once and the command prints what ran."""
+    _decide_run(ctx, run_id, "approve", key, reason=reason, only=only, leave_out=leave_out, as_json=as_json)
+
+
+@runs_app.command("reject")
+def runs_reject(
+    ctx: typer.Context,
+    run_id: str,
+    reason: Annotated[str, typer.Option(help="Why (required).")],
+    key: KeyOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Reject every pending step of a run with a reason, as your key's principal; the run ends
+    without them."""
+    _decide_run(ctx, run_id, "reject", key, reason=reason, as_json=as_json)

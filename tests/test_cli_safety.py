@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 
 from api.auth import create_key
-from api.bootstrap import open_context
+from api.bootstrap import mark_demo_database, open_context
 from api.cli import run
 from core.db import make_database, migrate
 from core.settings import Settings
@@ -132,6 +132,17 @@ def test_auto_approval_needs_an_approver_key(congested: str, home: Path, capsys:
     assert report["decisions"]
     assert {d["approver"] for d in report["decisions"]} == {"ana"}
     assert "demo-approver" not in json.dumps(report)
+
+
+def test_only_the_demos_own_database_has_a_built_in_approver(
+    congested: str, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = make_database(url=f"sqlite:///{home / 'orderops.db'}")
+    mark_demo_database(db)
+    db.dispose()
+    report = cli_json(capsys, "run", f"{congested} is congested", "--approve", "auto")
+    assert report["status"] == "completed"
+    assert {d["approver"] for d in report["decisions"]} == {"demo-approver"}
 
 
 def test_auto_approval_reads_the_key_from_the_environment(
@@ -285,6 +296,43 @@ def test_show_and_resume_skip_approvals_decided_elsewhere(
     decided_by = dict(rows(home, "select request_id, approver_id from approval_decisions"))
     assert decided_by[cards[0]["approval_id"]] == "eve"
     assert set(decided_by.values()) == {"eve", "ana"}
+
+
+def test_one_decision_per_incident_approves_every_step_and_carries_the_run_on(
+    congested: str, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parked = cli_json(capsys, "run", f"{congested} is congested")
+    assert f"orderops runs approve {parked['run_id']} --key $ORDEROPS_API_KEY" in parked["how_to_approve"]
+    cards = parked["approvals"]
+    key = new_key(home, "ana", "approver")
+    leave_out = cards[-1]["approval_id"] if len(cards) > 1 else None
+    argv = ["runs", "approve", parked["run_id"], "--key", key]
+    if leave_out:
+        argv += ["--leave-out", leave_out, "--reason", "not that one"]
+    out = cli_json(capsys, *argv)
+    statuses = {d["approval_id"]: d["status"] for d in out["decision"]["decided"]}
+    assert set(statuses) == {c["approval_id"] for c in cards}
+    assert {a for a, st in statuses.items() if st == "rejected"} == ({leave_out} if leave_out else set())
+    assert out["run"]["status"] in ("completed", "partially_completed")
+    assert rows(home, "select status from runs")[0][0] == out["run"]["status"]
+    # Decided once: nothing is left to decide, and a second decision is refused.
+    assert cli(capsys, "runs", "approve", parked["run_id"], "--key", key)[0] == 2
+    assert {r[0] for r in rows(home, "select approver_id from approval_decisions")} == {"ana"}
+
+
+def test_rejecting_a_run_needs_a_reason_and_changes_nothing(
+    congested: str, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = orders(home)
+    parked = cli_json(capsys, "run", f"{congested} is congested")
+    key = new_key(home, "ana", "approver")
+    assert cli(capsys, "runs", "reject", parked["run_id"], "--key", key)[0] == 2  # --reason is required
+    out = cli_json(capsys, "runs", "reject", parked["run_id"], "--key", key, "--reason", "wait for the weekend")
+    assert {d["status"] for d in out["decision"]["decided"]} == {"rejected"}
+    assert out["run"]["status"] in ("rejected", "nothing_to_do", "partially_completed")
+    executed = [s for s in parked["steps"] if s["status"] in ("executed", "replayed")]
+    if not executed:
+        assert orders(home) == before
 
 
 # --- 4. clear errors, exit codes, no tracebacks -------------------------------------------------------

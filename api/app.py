@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from api import console, problems
 from api.auth import ApiKeyStore
 from api.bootstrap import AppContext
+from api.http_guard import RequestGuard
 from api.metrics import Metrics
 from api.routes import alerts, approvals, audit, decide, health, network, runs
 from api.worker import WorkerPool
@@ -63,6 +64,13 @@ def create_app(actx: AppContext, *, keys: ApiKeyStore | None = None, workers: in
         from api import slack  # slack-bolt is loaded only where Slack is configured
 
         slack.install(app, actx)
+    # Added last, so it is the outermost layer: sizes and credentials are checked before any body is read.
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=actx.settings.max_body_bytes,
+        keys=app.state.keys,
+        slack=actx.settings.slack_configured,
+    )
     _document_problems(app)
     return app
 

@@ -20,6 +20,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import (
@@ -167,9 +168,11 @@ def error_response(err: OrderOpsError, instance: str | None = None) -> JSONRespo
 
 
 HTTP_PROBLEMS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "Bad request"),
     404: ("not_found", "Not found"),
     405: ("method_not_allowed", "Method not allowed"),
     406: ("not_acceptable", "Not acceptable"),
+    413: ("payload_too_large", "Content too large"),
     415: ("unsupported_media_type", "Unsupported media type"),
 }
 
@@ -209,6 +212,20 @@ def install(app: FastAPI) -> None:
             headers=dict(exc.headers) if exc.headers else None,
         )
 
+    async def on_data_error(request: Request, exc: Exception) -> JSONResponse:
+        # The database refused a value (PostgreSQL: a NUL byte in text, an integer past its column's
+        # range). Routes bound their inputs so this should not happen; when one slips through it is
+        # still the request's fault, not the server's: a 422, never a 500. The driver's message may
+        # quote the value, so it goes to the log only.
+        log.warning("database refused a value at %s: %s", request.url.path, exc)
+        return problem_response(
+            422,
+            "Invalid request",
+            "the request holds a value the database cannot store (a NUL byte, or a number out of range)",
+            ValidationFailed.code,
+            instance=request.url.path,
+        )
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error at %s", request.url.path, exc_info=exc)
         return problem_response(500, "Internal error", "the server failed to handle this request", "internal_error")
@@ -216,4 +233,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(OrderOpsError, on_orderops_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(DataError, on_data_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -30,6 +30,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from agents.plan import Alert, ExceptionKind
+from api.inputs import unstorable
 from api.problems import Unauthenticated
 from core.errors import ValidationFailed
 
@@ -76,21 +77,8 @@ def verify(
     """Check a delivery's signature over the raw ``body``; return its webhook id or raise 401.
 
     ``headers`` must be case-insensitive (Starlette's are)."""
-    if not secret:
-        raise Unauthenticated("signed webhooks are not configured on this server (ORDEROPS_WEBHOOK_SECRET)")
-    webhook_id = headers.get(ID_HEADER, "")
-    stamp = headers.get(TIMESTAMP_HEADER, "")
+    secret, webhook_id, ts = _checked_headers(secret, headers, tolerance_s, now)
     presented = headers.get(SIGNATURE_HEADER, "")
-    if not webhook_id or not stamp or not presented:
-        raise Unauthenticated(f"a signed webhook needs {ID_HEADER}, {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}")
-    if len(webhook_id) > 200:
-        raise Unauthenticated(f"{ID_HEADER} is too long")
-    try:
-        ts = int(stamp)
-    except ValueError as exc:
-        raise Unauthenticated(f"{TIMESTAMP_HEADER} must be whole seconds since the epoch") from exc
-    if abs(now() - ts) > tolerance_s:
-        raise Unauthenticated(f"{TIMESTAMP_HEADER} is outside the {tolerance_s}s window; refusing a stale delivery")
     expected = sign(secret, webhook_id, ts, body).split(",", 1)[1].encode()
     ok = False
     for candidate in presented.split():
@@ -101,6 +89,34 @@ def verify(
     if not ok:
         raise Unauthenticated("the webhook signature does not match the body")
     return webhook_id
+
+
+def check_headers(
+    secret: str | None, headers: Mapping[str, str], *, tolerance_s: int = 300, now: Callable[[], float] = time.time
+) -> None:
+    """Everything :func:`verify` checks that needs no body (secret configured, headers present and
+    well-formed, timestamp in the window): raise 401 before the body is read."""
+    _checked_headers(secret, headers, tolerance_s, now)
+
+
+def _checked_headers(
+    secret: str | None, headers: Mapping[str, str], tolerance_s: int, now: Callable[[], float]
+) -> tuple[str, str, int]:
+    if not secret:
+        raise Unauthenticated("signed webhooks are not configured on this server (ORDEROPS_WEBHOOK_SECRET)")
+    webhook_id = headers.get(ID_HEADER, "")
+    stamp = headers.get(TIMESTAMP_HEADER, "")
+    if not webhook_id or not stamp or not headers.get(SIGNATURE_HEADER, ""):
+        raise Unauthenticated(f"a signed webhook needs {ID_HEADER}, {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}")
+    if len(webhook_id) > 200 or unstorable(webhook_id) is not None:
+        raise Unauthenticated(f"{ID_HEADER} is too long or holds a NUL byte")
+    try:
+        ts = int(stamp)
+    except ValueError as exc:
+        raise Unauthenticated(f"{TIMESTAMP_HEADER} must be whole seconds since the epoch") from exc
+    if abs(now() - ts) > tolerance_s:
+        raise Unauthenticated(f"{TIMESTAMP_HEADER} is outside the {tolerance_s}s window; refusing a stale delivery")
+    return secret, webhook_id, ts
 
 
 # --- payloads -----------------------------------------------------------------------------------
@@ -120,6 +136,12 @@ def to_alerts(payload: Any, source: Source | None = None) -> tuple[Source, list[
     source = source or detect(payload)
     if not isinstance(payload, dict):
         raise ValidationFailed("an alert body must be a JSON object")
+    found = _unstorable_at(payload)
+    if found is not None:
+        # PostgreSQL cannot store a NUL in text, neither backend a lone surrogate; no sender has a
+        # reason to send either.
+        where, why = found
+        raise ValidationFailed(f"the alert holds {why} (at {where or 'the top level'})")
     try:
         if source == "alertmanager":
             return source, _alertmanager(payload)
@@ -130,6 +152,26 @@ def to_alerts(payload: Any, source: Source | None = None) -> tuple[Source, list[
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "alert"
         raise ValidationFailed(f"not a valid {source} alert ({where}: {first['msg']})") from exc
+
+
+def _unstorable_at(value: Any) -> tuple[str, str] | None:
+    """(path, why) of the first string (key or value) in ``value`` no database can store, or None."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:  # iterative: a deeply nested body must not exhaust the stack
+        item, at = stack.pop()
+        if isinstance(item, str):
+            why = unstorable(item)
+            if why is not None:
+                return at, why
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                why = unstorable(k) if isinstance(k, str) else None
+                if why is not None:
+                    return at, why
+                stack.append((v, f"{at}.{k}" if at else str(k)))
+        elif isinstance(item, list):
+            stack.extend((v, f"{at}[{i}]") for i, v in enumerate(item))
+    return None
 
 
 _KIND_WORDS: tuple[tuple[re.Pattern[str], ExceptionKind], ...] = (

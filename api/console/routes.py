@@ -68,7 +68,10 @@ def install(app: FastAPI, *, continue_run: ContinueRun = enqueue_continue_job) -
     ``continue_run`` is called when a decision ends an approval of a run (default: queue the runs
     worker's continue job). The intake review pages reach the intake stores through
     ``app.state.console_intake`` (see :mod:`api.console.intake`); tests point it elsewhere."""
-    app.state.console_signer = session.SessionSigner(session.console_secret(app.state.actx.settings))
+    actx = app.state.actx
+    app.state.console_signer = session.SessionSigner(
+        session.console_secret(actx.settings), session.SessionStore(actx.db)
+    )
     app.state.console_continue = continue_run
     app.state.console_extras = extras = {}
     app.include_router(router)
@@ -193,6 +196,8 @@ async def login(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     await _post_form(request)
+    # Ended on the server, not only forgotten by this browser: a copy of the cookie is refused too.
+    _signer(request).end(request.cookies.get(session.SESSION_COOKIE))
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(session.SESSION_COOKIE, path="/console")
     return response

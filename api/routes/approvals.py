@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Approver, Ctx, Viewer
+from api.inputs import NoNulObject, Text
 from api.problems import PROBLEM_RESPONSES, problem_responses
 from core.errors import Conflict
 from core.jobs import enqueue_continue
@@ -109,7 +110,7 @@ class ApprovalList(BaseModel):
 class _DecisionBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    expected_args_hash: str | None = Field(
+    expected_args_hash: Text | None = Field(
         default=None, max_length=128, description="The `args_hash` you reviewed; refused (409) if it changed."
     )
 
@@ -118,15 +119,15 @@ class Approve(_DecisionBase):
     """Approve the request, or only ``subset`` of the items it covers."""
 
     decision: Literal["approve"]
-    reason: str | None = Field(default=None, max_length=1000)
-    subset: list[Annotated[str, Field(max_length=100)]] | None = Field(default=None, min_length=1, max_length=100_000)
+    reason: Text | None = Field(default=None, max_length=1000)
+    subset: list[Annotated[Text, Field(max_length=100)]] | None = Field(default=None, min_length=1, max_length=100_000)
 
 
 class Reject(_DecisionBase):
     """Reject the request; the reason goes to the audit trail and the requester."""
 
     decision: Literal["reject"]
-    reason: str = Field(min_length=1, max_length=1000, pattern=r"\S")
+    reason: Text = Field(min_length=1, max_length=1000, pattern=r"\S")
 
 
 class Edit(_DecisionBase):
@@ -134,8 +135,8 @@ class Edit(_DecisionBase):
     pending request (which the editor may not approve) instead of approving anything."""
 
     decision: Literal["edit"]
-    arguments: dict[str, Any] = Field(description="The edited tool arguments, complete.")
-    reason: str | None = Field(default=None, max_length=1000)
+    arguments: NoNulObject = Field(description="The edited tool arguments, complete.")
+    reason: Text | None = Field(default=None, max_length=1000)
 
 
 DecisionIn = Annotated[Approve | Reject | Edit, Field(discriminator="decision")]
@@ -156,7 +157,7 @@ class DecisionOut(BaseModel):
 def list_pending(
     ctx: Ctx,
     _user: Viewer,
-    run_id: Annotated[str | None, Query(max_length=200)] = None,
+    run_id: Annotated[Text | None, Query(max_length=200)] = None,
 ) -> ApprovalList:
     """Requests still waiting for a decision and not expired, oldest first."""
     return ApprovalList(approvals=[ApprovalSummary.of(r) for r in ctx.guard.approvals.list_pending(run_id=run_id)])

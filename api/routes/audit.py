@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.deps import Auditor, Ctx
+from api.inputs import MAX_INT32, Text
 from api.problems import PROBLEM_RESPONSES
 from guardrails.audit import AuditRecord, VerifyReport
 
@@ -23,9 +24,9 @@ class AuditPage(BaseModel):
 def list_events(
     ctx: Ctx,
     _user: Auditor,
-    run_id: Annotated[str | None, Query(max_length=200)] = None,
-    call_id: Annotated[str | None, Query(max_length=200)] = None,
-    after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    run_id: Annotated[Text | None, Query(max_length=200)] = None,
+    call_id: Annotated[Text | None, Query(max_length=200)] = None,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     """Events (personal data already redacted), filtered by run or call, paged by sequence number."""

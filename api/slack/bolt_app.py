@@ -7,17 +7,23 @@ writes nothing. Our first middleware then drops retries and replays (``slack_see
 listener executor (``process_before_response=False``); replies go through ``respond`` (the
 command's response URL) or the Web API.
 
-What this module must never do: read the request body before bolt has verified it, or act for a
-Slack user other than the one the verified payload names.
+The signature is checked once more before bolt sees the request (:meth:`SlackMount.signature_ok`):
+bolt parses the body while building its request, before verifying, and a malformed unsigned body
+would otherwise end in a 500.
+
+What this module must never do: parse the request body before its signature has been verified, or
+act for a Slack user other than the one the verified payload names.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -30,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Role
 from api.bootstrap import AppContext
+from api.problems import Unauthenticated
 from api.slack.ops import (
     APPROVE_ACTION,
     REASON_BLOCK,
@@ -39,7 +46,7 @@ from api.slack.ops import (
     VIEW_ACTION,
     SlackOps,
 )
-from core.errors import ConfigurationError, OrderOpsError
+from core.errors import ConfigurationError, OrderOpsError, ValidationFailed
 
 log = logging.getLogger("orderops.slack")
 
@@ -47,6 +54,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 PATHS = ("/slack/events", "/slack/commands", "/slack/interactions")
+REPLAY_WINDOW_S = 300
+"""Slack's five-minute window (bolt's own check uses the same)."""
 
 
 class BackgroundExecutor(ThreadPoolExecutor):
@@ -86,9 +95,21 @@ class SlackMount:
     bolt: App
     ops: SlackOps
     executor: BackgroundExecutor
+    signing_secret: bytes
+    clock: Callable[[], float] = time.time
 
     def drain(self) -> None:
         self.executor.drain()
+
+    def signature_ok(self, headers: Mapping[str, str], body: bytes) -> bool:
+        """Slack's v0 signature (HMAC-SHA256 of ``v0:<timestamp>:<raw body>``) within the replay
+        window; computed on the bytes, so a body that is not UTF-8 fails here instead of in bolt."""
+        stamp = headers.get("x-slack-request-timestamp", "")
+        presented = headers.get("x-slack-signature", "")
+        if not stamp.isdigit() or not presented or abs(self.clock() - int(stamp)) > REPLAY_WINDOW_S:
+            return False
+        digest = hmac.new(self.signing_secret, b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(presented.encode("utf-8", "replace"), ("v0=" + digest).encode())
 
 
 def web_client(actx: AppContext) -> WebClient:
@@ -118,7 +139,7 @@ def build_bolt_app(
     )
     ops = SlackOps(actx, client)
     _register(bolt, ops)
-    return SlackMount(bolt=bolt, ops=ops, executor=executor)
+    return SlackMount(bolt=bolt, ops=ops, executor=executor, signing_secret=secret.get_secret_value().encode())
 
 
 def _register(bolt: App, ops: SlackOps) -> None:
@@ -220,8 +241,17 @@ def router(mount: SlackMount) -> APIRouter:
     r = APIRouter(include_in_schema=False)
 
     async def handle(request: Request) -> Response:
-        body = await request.body()  # raw bytes, handed to bolt unparsed: the signature covers them
-        resp = await run_in_threadpool(mount.bolt.dispatch, to_bolt_request(request, body))
+        body = await request.body()  # bounded by api.http_guard, which also wants the signature headers
+        # Bolt parses the body (UTF-8, JSON, the form's payload) as it builds its request, before it
+        # checks the signature: so the signature is checked here first, on the raw bytes, and a body
+        # that fails to parse is a 400, not a 500.
+        if not mount.signature_ok(request.headers, body):
+            raise Unauthenticated("the Slack signature does not match the body (or is stale)")
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except (UnicodeDecodeError, ValueError, TypeError, AttributeError, RecursionError) as exc:
+            raise ValidationFailed("the Slack request body is malformed") from exc
+        resp = await run_in_threadpool(mount.bolt.dispatch, bolt_request)
         return to_starlette_response(resp)
 
     for path in PATHS:

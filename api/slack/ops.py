@@ -25,6 +25,7 @@ from agents.plan import ExceptionKind
 from agents.triage import GRAMMAR_HELP, triage_goal
 from api.auth import Role, effective_roles
 from api.bootstrap import AppContext
+from api.inputs import unstorable
 from api.slack.store import SlackStore
 from core.errors import NotFound, PolicyDenied, ValidationFailed
 from core.jobs import START_RUN, JobQueue, enqueue_continue, start_dedup_key
@@ -144,7 +145,7 @@ class SlackOps:
         LLM planner reads it.
         """
         user.require(Role.OPERATOR, "start runs")
-        if not goal or len(goal) > 2000 or "\x00" in goal:
+        if not goal or len(goal) > 2000 or unstorable(goal) is not None:
             raise ValidationFailed("a goal is 1 to 2000 characters, without NUL bytes")
         if not self.actx.settings.llm_configured:
             triage = triage_goal(goal, self.actx.tool_env)

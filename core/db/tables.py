@@ -412,4 +412,12 @@ class DocumentRow(Base):
 
 # Tables of areas built in their own modules (one module per area; see each module's docstring).
 # Imported last: they subclass ``Base`` defined above.
-from core.db import tables_evals, tables_inbox, tables_intake, tables_jobs, tables_notify, tables_slack  # noqa: E402, F401
+from core.db import (  # noqa: E402, F401
+    tables_console,
+    tables_evals,
+    tables_inbox,
+    tables_intake,
+    tables_jobs,
+    tables_notify,
+    tables_slack,
+)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import time
 from decimal import Decimal
@@ -11,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.auth import ApiKeyStore
 from api.console.intake import render_pdf_page
-from api.console.session import SessionSigner
+from api.console.session import SESSION_COOKIE, SessionSigner, SessionStore
 from api.console.views import OrderRow, SubsetFilter
 from core.errors import ValidationFailed
 from evals.datasets.pdfwriter import PdfWriter
@@ -66,14 +68,15 @@ def test_login_sets_a_strict_httponly_signed_session(console: Console) -> None:
 
 def test_tampered_expired_and_revoked_sessions_are_refused(console: Console, tmp_path: object) -> None:
     keys: ApiKeyStore = console.api.keys
-    signer = SessionSigner(b"s" * 32, ttl_s=60)
+    store = SessionStore(console.api.actx.db)
+    signer = SessionSigner(b"s" * 32, store, ttl_s=60)
     principal = keys.authenticate(console.api.key["approver"])
     assert principal is not None
     value = signer.sign(principal)
     assert signer.principal(value, keys) == principal
     body, mac = value.rsplit(".", 1)
     assert signer.principal(body + "." + "0" * len(mac), keys) is None
-    assert SessionSigner(b"t" * 32).principal(value, keys) is None
+    assert SessionSigner(b"t" * 32, store).principal(value, keys) is None
     assert signer.principal(value, keys, now=time.time() + 120) is None
     c = console.client("approver")
     assert c.get("/console/approvals").status_code == 200
@@ -197,6 +200,44 @@ def test_logout_ends_the_session(console: Console) -> None:
     r = c.post("/console/logout", data={"csrf_token": c.cookies["oo_csrf"]}, follow_redirects=False)
     assert r.status_code == 303
     assert c.get("/console/approvals", follow_redirects=False).status_code == 303
+
+
+def test_a_logged_out_cookie_is_refused_when_replayed(console: Console) -> None:
+    """Signing out ends the session on the server: a copy of the cookie taken before (another tab,
+    a stolen cookie) is refused, though its signature and its 8 hours are still good."""
+    c = console.client("approver")
+    kept = c.cookies[SESSION_COOKIE]
+    other = console.client("approver")  # a second sign-in of the same key: its own session
+    assert c.get("/console/approvals", follow_redirects=False).status_code == 200
+    r = c.post("/console/logout", data={"csrf_token": c.cookies["oo_csrf"]}, follow_redirects=False)
+    assert r.status_code == 303
+    replay = TestClient(console.api.app, cookies={SESSION_COOKIE: kept})
+    refused = replay.get("/console/approvals", follow_redirects=False)
+    assert refused.status_code == 303
+    assert refused.headers["location"].startswith("/console/login")
+    assert other.get("/console/approvals", follow_redirects=False).status_code == 200
+
+
+def test_session_records_end_once_and_need_a_record(console: Console) -> None:
+    keys: ApiKeyStore = console.api.keys
+    store = SessionStore(console.api.actx.db)
+    signer = SessionSigner(b"s" * 32, store)
+    principal = keys.authenticate(console.api.key["viewer"])
+    assert principal is not None
+    value = signer.sign(principal)
+    assert signer.principal(value, keys) == principal
+    assert signer.end(value) is True
+    assert signer.end(value) is False  # already ended
+    assert signer.principal(value, keys) is None
+    # Validly signed cookies naming no session record (a made-up id; the format issued before
+    # server-side sessions, with none) are refused.
+    for claims in (
+        {"kid": principal.key_id, "sub": principal.id, "iat": int(time.time()), "sid": "no-such-session"},
+        {"kid": principal.key_id, "sub": principal.id, "iat": int(time.time())},
+    ):
+        body = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+        assert signer.principal(f"{body}.{signer._mac(body)}", keys) is None
+    assert signer.end("garbage") is False
 
 
 def test_run_audit_and_network_pages_render(console: Console) -> None:

@@ -1,0 +1,68 @@
+"""Input types shared by the HTTP routes: text every database can store.
+
+PostgreSQL cannot store a NUL byte in text (SQLite can), and neither backend can store a lone UTF-16
+surrogate (JSON allows ``"\\ud800"``; UTF-8 does not): such a value that reaches a write or a filter
+is a 500 on one backend or both, or a poisoned row (a goal with a NUL was accepted, then its job
+failed on every attempt). No identifier, goal, reason or argument of ours has a reason to hold one:
+the API refuses it up front with a 422 problem, the same on both backends.
+
+What this module must never do: change a value it accepts (no silent stripping: what a person sent
+is what gets recorded, or it is refused).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
+
+NUL = "\x00"
+
+
+def unstorable(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text (a NUL byte, a lone surrogate), or None if it can."""
+    if NUL in value:
+        return "a NUL byte"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a lone surrogate (not valid Unicode)"
+    return None
+
+
+def no_nul(value: str) -> str:
+    why = unstorable(value)
+    if why is not None:
+        raise ValueError(f"must not contain {why}")
+    return value
+
+
+def no_nul_anywhere(value: Any) -> Any:
+    """``value`` unchanged if every string in it (dict keys included, at any depth) can be stored."""
+    stack = [value]
+    while stack:  # iterative: nesting depth is the client's choice
+        item = stack.pop()
+        if isinstance(item, str):
+            no_nul(item)
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                if isinstance(k, str):
+                    no_nul(k)
+                stack.append(v)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return value
+
+
+Text = Annotated[str, AfterValidator(no_nul)]
+"""A string without NUL bytes or lone surrogates (use with ``Field``/``Query`` for lengths and patterns)."""
+
+NoNulJson = Annotated[Any, AfterValidator(no_nul_anywhere)]
+"""Any JSON value whose strings all pass :data:`Text`."""
+
+MAX_INT32 = 2**31 - 1
+"""Largest integer every backend's ``INTEGER`` column holds (PostgreSQL's is 32-bit): the bound of
+integer query parameters compared with such columns."""
+
+NoNulObject = Annotated[dict[str, Any], AfterValidator(no_nul_anywhere)]
+"""A JSON object whose keys and strings, at any depth, all pass :data:`Text`."""

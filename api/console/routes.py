@@ -28,6 +28,7 @@ from starlette.responses import Response as StarletteResponse
 from api.auth import ApiKeyStore, Principal, Role
 from api.bootstrap import AppContext
 from api.console import session, views
+from api.inputs import MAX_INT32
 from core.errors import NotFound, OrderOpsError, PolicyDenied, ValidationFailed
 from graphs.runs import RUN_STATUSES
 from guardrails.approvals import ApprovalRequest, ApprovalStatus
@@ -478,7 +479,7 @@ def audit_page(
     etype = event_type if event_type in {e.value for e in EventType} else None
     limit = 100
     records = actx.guard.audit.list(
-        run_id=run_id.strip() or None, event_type=etype, after_seq=max(after_seq, 0), limit=limit
+        run_id=run_id.strip() or None, event_type=etype, after_seq=min(max(after_seq, 0), MAX_INT32), limit=limit
     )
     report = actx.guard.audit.verify() if verify else None
     return _render(

@@ -20,6 +20,12 @@ Anything else is ``unknown`` with a finding that says what the grammar understan
 like text ("ignore previous instructions", "cancel all orders", "as the system administrator")
 is recorded in ``findings`` and never widens what the grammar matched: there is no grammar rule
 that cancels, deletes or bypasses anything.
+
+One run handles one incident. A goal that names more than one node ("DC-NEWARK is congested -
+<anything>, DC-RENO is closed") is never read as one scope over both: the first incident is
+triaged, the others are named in a finding, and :func:`goal_incidents` gives the caller one goal
+per incident to start as separate runs. Likewise an alert's node label that carries free text
+besides ids yields its first node only. No text can add a node to the scope beyond that one.
 """
 
 from __future__ import annotations
@@ -155,6 +161,7 @@ def _describe(kind: ExceptionKind, scope: Scope) -> str:
         ExceptionKind.STOCKOUT: "stockout",
         ExceptionKind.PROMISE_RISK: "promise-date risk",
         ExceptionKind.COMPLIANCE: "compliance check",
+        ExceptionKind.UNDO: "undo of an earlier run",
         ExceptionKind.UNKNOWN: "unrecognised exception",
     }[kind]
     bits = []
@@ -188,14 +195,23 @@ def triage_alert(alert: Alert, env: ToolEnv) -> Triage:
     findings: list[str] = []
     labels = {k.lower(): v for k, v in alert.labels.items()}
     nodes: list[str] = []
+    unknown_node = False
     for raw in _labels(labels, "node", "nodes"):
         node = net.nodes.get(raw.upper())
         if node is None and raw.lower() in net.cities:
             nodes.extend(net.cities[raw.lower()])
         elif node is None:
+            unknown_node = True
             findings.append(f"unknown node {raw!r} ignored")
         else:
             nodes.append(node)
+    nodes = list(dict.fromkeys(nodes))
+    if unknown_node and len(nodes) > 1:
+        # a label of ids is trusted; one mixed with free text is not allowed to name more scope
+        findings.append(
+            f"the node label carries free text besides ids; only {nodes[0]} is used (ignored: {', '.join(nodes[1:])})"
+        )
+        nodes = nodes[:1]
     carriers: list[str] = []
     for raw in _labels(labels, "carrier", "carriers"):
         cid = net.carriers.get(raw.upper())
@@ -214,10 +230,13 @@ def triage_alert(alert: Alert, env: ToolEnv) -> Triage:
         order_ids=_known_orders(env, _labels(labels, "orders", "order"), findings),
     )
     kind = alert.kind
+    if kind is ExceptionKind.UNDO:  # undoing a run is a person's decision (`orderops runs undo`), never an alert's
+        findings.append("an alert cannot ask to undo a run; treated as unrecognised")
+        kind = ExceptionKind.UNKNOWN
     missing = _missing(kind, scope)
     if missing:
         findings.append(f"a {kind.value} alert needs {missing} in its labels; nothing can be planned without it")
-    findings.extend(injection_findings(alert.summary, alert.text))
+    findings.extend(injection_findings(alert.summary, alert.text, *alert.labels.values()))
     return Triage(
         kind=kind,
         scope=scope,
@@ -315,6 +334,58 @@ def _classify(sentence: str, env: ToolEnv, net: _Network, findings: list[str]) -
     return ExceptionKind.UNKNOWN, Scope()
 
 
+_CLAUSE = re.compile(r"\s+[-\u2013\u2014]+\s+|[,;:]\s*|\s+(?:and|also|plus|while|but|then)\s+", re.IGNORECASE)
+
+
+def _one_incident(
+    sentence: str, kind: ExceptionKind, scope: Scope, env: ToolEnv, net: _Network
+) -> tuple[ExceptionKind, Scope]:
+    """A sentence's incident narrowed to one node: the first clause that reads as an incident at
+    exactly one node, else the sentence's kind at its first node. Nothing is added, only removed."""
+    if len(scope.node_ids) <= 1:
+        return kind, scope
+    for clause in _CLAUSE.split(_plain(sentence)):
+        if not clause.strip() or find_injections(clause, _INJECTION):
+            continue
+        c_kind, c_scope = _classify(clause, env, net, [])
+        if c_kind is not ExceptionKind.UNKNOWN and len(c_scope.node_ids) == 1:
+            first = c_scope.node_ids[0]
+            return c_kind, scope.model_copy(update={"node_ids": [first]} | _same_kind_extras(c_kind, c_scope, scope))
+    return kind, scope.model_copy(update={"node_ids": scope.node_ids[:1]})
+
+
+def _same_kind_extras(kind: ExceptionKind, clause: Scope, sentence: Scope) -> dict[str, object]:
+    # the clause's own SKUs/orders when it names them; otherwise the sentence's (still a subset)
+    return {"skus": clause.skus or sentence.skus, "order_ids": clause.order_ids or sentence.order_ids}
+
+
+def _other_nodes(text: str, scope: Scope, net: _Network) -> list[str]:
+    named = _goal_nodes(_plain(text), net, [])
+    return [n for n in named if n not in scope.node_ids]
+
+
+def goal_incidents(text: str, env: ToolEnv) -> list[str]:
+    """The goal cut into one goal per incident (per node named), each to start as its own run.
+
+    A clause or sentence that reads as an incident at one node becomes that incident's goal;
+    instruction-like clauses are dropped. A goal with one incident comes back as itself.
+    """
+    net = _Network.read(env)
+    if len(_goal_nodes(_plain(text), net, [])) <= 1:
+        return [text]
+    out: dict[str, str] = {}
+    for sentence in split_sentences(text):
+        if find_injections(sentence, _INJECTION) and len(_goal_nodes(_plain(sentence), net, [])) <= 1:
+            continue
+        for clause in _CLAUSE.split(_plain(sentence)):
+            if not clause.strip() or find_injections(clause, _INJECTION):
+                continue
+            kind, scope = _classify(clause, env, net, [])
+            if kind is not ExceptionKind.UNKNOWN and len(scope.node_ids) == 1:
+                out.setdefault(scope.node_ids[0], clause.strip())
+    return list(out.values()) or [text]
+
+
 def triage_goal(text: str, env: ToolEnv) -> Triage:
     """Triage an operator's goal with the command grammar in this module's docstring.
 
@@ -339,9 +410,16 @@ def triage_goal(text: str, env: ToolEnv) -> Triage:
         if s_kind is ExceptionKind.UNKNOWN:
             notes.extend(sentence_notes)
             continue
-        kind, scope, notes = s_kind, s_scope, sentence_notes
+        kind, scope = _one_incident(sentence, s_kind, s_scope, env, net)
+        notes = sentence_notes
         break
     findings.extend(dict.fromkeys(notes))
+    others = _other_nodes(text, scope, net) if scope.node_ids else []
+    if others:
+        findings.append(
+            f"the goal names more than one incident ({', '.join([*scope.node_ids, *others])}); this run handles "
+            f"only {', '.join(scope.node_ids)}: start a separate run for {', '.join(others)}"
+        )
 
     if kind is ExceptionKind.UNKNOWN and injected_command is not None:
         findings.append(

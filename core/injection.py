@@ -8,21 +8,35 @@ plain English regexes with other languages, zero-width characters, look-alike le
 folded and (for Latin patterns) homoglyph-folded. Each view keeps a map back to the original
 offsets, so a finding still points at the exact characters of the source.
 
+Before matching, :func:`find_injections` also reads the text the way an attacker hides it: runs of
+base64, quoted-printable and percent-encoding are decoded (a run that decodes to readable prose is a
+finding by itself: a document has no business carrying sentences in an encoding), and the whole
+text is scanned again rot13-rotated, leetspeak-folded (``1GN0R3`` -> ``ignore``), reversed and
+with letter spacing collapsed (``i g n o r e``). Patterns cover English and 14 other languages
+(es, fr, de, it, pt, nl, pl, sv, tr, ru, ja, zh, ko) plus notes addressed to an AI or an approver,
+approval claims ("APPROVED BY ...") and jailbreak role-play: none of these belongs in an order, an
+alert or a goal.
+
 Detection feeds findings and quarantine; safety must never depend on it being complete. This module
 is pure text work: no I/O, no state.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
     "INJECTION_PATTERNS",
     "NON_LATIN_PATTERNS",
     "TextView",
+    "decoded_runs",
     "find_injections",
     "split_sentences",
     "text_view",
@@ -86,6 +100,14 @@ def _compile(patterns: Iterable[str]) -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(p, re.IGNORECASE) for p in patterns)
 
 
+def _fold_literal(pattern: str) -> str:
+    """A non-Latin pattern folded as the view is (NFKD, no combining marks, case-folded), so that it
+    can be written naturally: Hangul syllables decompose, Japanese voiced kana lose their marks."""
+    return "".join(
+        d.casefold() for ch in pattern for d in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(d)
+    )
+
+
 # Written for the folded view: lower case, no accents ("precedentes", "samtliche", "instrucoes").
 # fmt: off
 INJECTION_PATTERNS: tuple[re.Pattern[str], ...] = _compile((
@@ -138,37 +160,256 @@ INJECTION_PATTERNS: tuple[re.Pattern[str], ...] = _compile((
     r"<<\s*/?\s*sys\s*>>",
     r"<\|\s*(?:im_start|im_end|system|assistant|endoftext)\s*\|>",
     r"<\s*/?\s*(?:system|assistant|instructions?)\s*>",
+    r"\"role\"\s*:\s*\"(?:system|assistant|developer)\"",
+    r"\"(?:approved|approval|bypass\w*|skip\w*|auto_?approve\w*|override)\"\s*:\s*(?:true|\"(?:yes|granted|true)\")",
+    # English: setting aside the rules, approvals without a person, prices and quantities dictated
+    r"\b(?:ignore|disregard|forget|bypass|pay\s+no\s+attention\s+to|never\s+mind|set\s+aside)\b[^.\n]{0,40}?"
+    r"\b(?:instructions?|rules?|guidance|guidelines|directions|polic(?:y|ies)|prompts?|restrictions|limits|"
+    r"constraints|programming|filters?|safeguards|guardrails?)\b",
+    r"\b(?:without|no|skip(?:ping)?|bypass(?:ing)?|avoid(?:ing)?)\s+(?:the\s+|any\s+|a\s+|further\s+|human\s+|"
+    r"manual\s+)*(?:approvals?|approval\s+step|review(?:er)?s?|review\s+queue|sign-?off|verification|human)\b",
+    r"\b(?:do\s+not|don'?t|never)\s+(?:ask|wait|check)\b[^.\n]{0,30}?\b(?:approval|review|permission|person|human)",
+    r"\bauto-?\s?(?:approve|approval|create|release|confirm)\w*",
+    r"\b(?:approve|release|accept)\b[^.\n]{0,30}?\b(?:yourself|immediately|automatically|right\s+away)\b",
+    r"\b(?:set|change|make|put|update|reduce)\b[^.\n]{0,40}?\b(?:prices?|costs?|amounts?|totals?)\b[^.\n]{0,25}?"
+    r"(?:\bto|\bat|=)\s*(?:\$\s*)?0(?:[.,]0+)?(?![\d.,]*\d)",
+    r"\b(?:set|change|make|update|raise)\b[^.\n]{0,30}?\bquantit\w*\b[^.\n]{0,25}?\bto\s+\d{4,}",
+    r"\bcancel\s+(?:all|every|each|any\s+and\s+all)\b[^.\n]{0,30}?\borders?\b",
+    r"\brelease\s+(?:all|every)\b[^.\n]{0,20}?\b(?:holds?|held|orders?)\b",
+    r"\bwithout\s+(?:telling|informing|notifying|alerting)\b",
+    r"\byou\s+are\s+(?:now|no\s+longer)\b",
+    r"\b(?:administrator|admin|developer|god|debug|maintenance|unrestricted|jailbreak|dan)\s+mode\b",
+    r"\bsystem\s+(?:override|notice|instructions?|command|message|prompt)\b|\bnew\s+instructions?\b",
+    r"\boverride\s+(?:the\s+|any\s+)?(?:credit\s+hold|holds?|polic\w+|limits?|approvals?|review|guard\w*|rules?)\b",
+    # role-play and jailbreak talk: nobody writes this to a supplier
+    r"\b(?:act|acting|behave)\s+as\b|\bpretend\s+(?:to\s+be|you\s+are|that)\b|\bplay\s+a\s+game\b",
+    r"\bfrom\s+now\s+on\b[^.\n]{0,30}?\byou\b|\bdo\s+anything\s+now\b|\bstay\s+in\s+character\b",
+    r"\b(?:no|without|free\s+of)\s+(?:any\s+)?(?:restrictions|filters|limitations|ethical|moral|content\s+polic)",
+    r"\bimmerse\s+yourself\b|\brole-?play\w*\b|\bjailbr(?:oken|eak\w*)\b|\b(?:un)?(?:filtered|censored)\b",
+    r"\bin\s+your\s+(?:answers?|responses?|replies|outputs?)\b|\brespond\s+(?:as|only|in\s+character)\b|\bact\s+like\b",
+    r"\bi\s+will\s+give\s+you\b|\bfictional\s+(?:story|world|scenario|character)\b|"
+    r"\b(?:ethical|legal|moral)\s+(?:implications|guidelines|constraints|boundaries)\b",
+    r"\bchat\s?gpt\b|\bopenai\b|\bcontent\s+polic(?:y|ies)\b|\blanguage\s+model\b|\bas\s+an?\s+ai\b",
+    # notes addressed to an AI, an assistant, a bot or an approver
+    r"\b(?:note|message|instructions?|p\.?\s?s\.?|reminder)\s+(?:to|for)\s+(?:the\s+|any\s+|whatever\s+)?"
+    r"(?:ai|a\.i\.|assistant|bot|chatbot|llm|model|agent|automated\s+\w+|approval\s+bot|approver|language\s+model)\b",
+    r"\b(?:dear|hey|hi|hello|attention)\s*,?\s+(?:ai|assistant|bot|chatbot|gpt|llm|model|agent|approver)\b",
+    r"\b(?:whoever|whatever)\b[^.\n]{0,20}?\b(?:reviews|reads|processes)\s+this\b",
+    r"\b(?:ai|llm|language\s+model|assistant|agent|bot)\s+(?:reading|processing|reviewing|parsing)\s+this\b",
+    r"\[\s*for\s+the\s+(?:automated|ai|system|assistant|bot)\b",
+    # approval claims: a document cannot grant an approval
+    r"\bpre-?(?:approved|authori[sz]ed)\b|\bapproved[\s-]+by\b|\bapprov(?:al|er)(?:[\s-]+status)?\s*[:=]\s*\w",
+    r"\bauthori[sz]ed\s+for\s+auto\w*|\b(?:reviewed\s+and\s+approved|has\s+been\s+approved)\b",
+    r"\bmark\b[^.\n]{0,40}?\bas\s+(?:approved|authori[sz]ed|reviewed)\b|\b(?:has|have)\s+already\s+(?:been\s+)?approved\b",
+    r"\b(?:freigegeben|genehmigt)\s+(?:durch|von)\b|\bapprouve\s+par\b|\baprobado\s+por\b|\bgoedgekeurd\s+door\b",
+    # more Spanish, French, German, Italian, Portuguese
+    r"\bsin\s+(?:la\s+)?(?:revision|verificacion|control|aprobacion)\b|\bsin\s+(?:pedir|solicitar)\b",
+    r"\b(?:pon|poner|ponga|fija|establece)\b[^.\n]{0,30}?\bprecio\b|\bolvida\b[^.\n]{0,20}?\breglas\b",
+    r"\b(?:fixe[zr]?|mette[zr]?|mets)\b[^.\n]{0,30}?\bprix\b[^.\n]{0,30}?\ba\s+0\b|\bsans\s+demander\b",
+    r"\bmueve\b[^.\n]{0,20}?\btodos\s+los\s+pedidos\b|\bdeplace[zr]?\b[^.\n]{0,20}?\btoutes\s+les\s+commandes\b",
+    r"\bohne\s+(?:eine\s+|die\s+)?(?:genehmigung|freigabe|prufung|kontrolle|uberprufung)\b",
+    r"\bsetze\w*\b[^.\n]{0,30}?\bpreis\w*\b[^.\n]{0,30}?\bauf\s+0\b|\bverschieb\w*\b[^.\n]{0,20}?\balle\s+bestellungen\b",
+    r"\bsenza\s+(?:l'|la\s+)?(?:approvazione|revisione|verifica|controllo)\b|\bsenza\s+chiedere\b",
+    r"\bdimentica\b[^.\n]{0,20}?\bregole\b|\bimposta\w*\b[^.\n]{0,40}?\bprezz|\bsposta\w*\b[^.\n]{0,20}?\btutti\s+gli\s+ordini\b",
+    r"\bsem\s+(?:a\s+)?(?:aprovacao|revisao|verificacao)\b|\bsem\s+pedir\b|\besqueca\b[^.\n]{0,20}?\bregras\b",
+    r"\bdefin\w*\b[^.\n]{0,30}?\bpreco\b|\bmova\b[^.\n]{0,20}?\btodos\s+os\s+pedidos\b",
+    # Dutch
+    r"\b(?:negeer|negeert|vergeet)\b[^.\n]{0,40}?\b(?:instructies|regels|opdrachten|aanwijzingen)\b",
+    r"\bzonder\s+(?:controle|goedkeuring|beoordeling|verificatie|toestemming)\b|\bkeur\b[^.\n]{0,30}?\bgoed\b[^.\n]{0,20}?\bzonder\b",
+    r"\bzet\b[^.\n]{0,30}?\bprijs\b[^.\n]{0,30}?\bop\s+0\b|\bannuleer\w*\b[^.\n]{0,20}?\balle\b[^.\n]{0,20}?\bbestellingen\b",
+    r"\bverplaats\w*\b[^.\n]{0,20}?\balle\s+bestellingen\b",
+    # Polish
+    r"\b(?:zignoruj|ignoruj|zapomnij)\b[^.\n]{0,40}?\b(?:instrukcje|polecenia|zasad\w*|regul\w*)\b",
+    r"\bbez\s+(?:weryfikacji|zatwierdzenia|kontroli|sprawdzenia|prosby\s+o\s+zatwierdzenie|akceptacji)\b",
+    r"\bustaw\b[^.\n]{0,30}?\bcen\w*\b[^.\n]{0,30}?\bna\s+0\b|\banuluj\b[^.\n]{0,20}?\bwszystkie\b[^.\n]{0,20}?\bzamowienia\b",
+    r"\bprzenies\b[^.\n]{0,20}?\bwszystkie\s+zamowienia\b",
+    # Turkish
+    r"\btalimat\w*\b[^.\n]{0,20}?\b(?:yok\s+say|gormezden\s+gel|unut)\w*|\b(?:incelemeden|onay\s+istemeden|onaysiz)\b",
+    r"\bkurallari\s+unut\b|\bfiyat\w*\s+0\s+yap\b|\btum\b[^.\n]{0,30}?\bsiparis\w*\b[^.\n]{0,30}?\b(?:iptal\s+et|tasi)\b",
+    # Swedish
+    r"\b(?:ignorera|glom|strunta\s+i)\b[^.\n]{0,40}?\b(?:instruktioner|regler\w*|anvisningar)\b",
+    r"\butan\s+(?:granskning|godkannande|kontroll|att\s+be\s+om\s+godkannande)\b",
+    r"\bsatt\b[^.\n]{0,30}?\bpris\w*\b[^.\n]{0,30}?\btill\s+0\b|\b(?:avbryt|flytta)\b[^.\n]{0,25}?\balla\b[^.\n]{0,20}?\bordrar\b",
 ))
 
 # Scripts the homoglyph fold would garble: matched on the view without that fold.
-NON_LATIN_PATTERNS: tuple[re.Pattern[str], ...] = _compile((
-    r"игнориру\w*[^.\n]{0,40}?инструкц",
-    r"забуд\w*[^.\n]{0,40}?инструкц",
-    r"отмен\w*\s+(?:все|всех)\s+заказ",
-    r"忽略.{0,10}(?:指令|指示|说明|规则)",
-    r"取消所有.{0,4}订单",
+NON_LATIN_PATTERNS: tuple[re.Pattern[str], ...] = _compile(_fold_literal(p) for p in (
+    # Russian
+    r"игнорируй|игнорировать|забудь\w*\s+(?:все\s+)?(?:правила|инструкции)|игнориру\w*[^.\n]{0,40}?инструкц",
+    r"забуд\w*[^.\n]{0,40}?инструкц|отмен\w*\s+(?:все|всех)\s+(?:\w+\s+)*?заказ",
+    r"без\s+(?:проверки|одобрения|согласования|подтверждения|разрешения)|не\s+запрашивая",
+    r"установи\w*\s+цен\w*|цен\w*[^.\n]{0,30}?равн\w*\s+0|перенеси\w*[^.\n]{0,20}?все\s+заказы|одобри\w*\s+этот",
+    # Chinese
+    r"忽略.{0,10}(?:指令|指示|说明|规则)|取消.{0,10}所有.{0,10}订单|取消所有.{0,4}订单",
+    r"无需审核|无须审核|不要请求批准|不需要审批|跳过审核|直接批准|忘记规则|设为0|订单也转移",
+    # Japanese
+    r"無視.{0,10}(?:指示|命令|ルール)|(?:指示|命令|ルール).{0,6}無視|確認なしで|承認なしで|承認を求めない",
+    r"単価を0|価格を0|ルールを忘れ|すべてキャンセル|注文もすべて移動",
+    # Korean
+    r"무시하고|무시하세요|지시를\s*무시|검토\s*없이|승인\s*없이|승인\s*요청\s*없이|규칙을\s*잊",
+    r"단가를\s*0|가격을\s*0|주문.{0,10}취소하세요|주문도\s*옮기",
 ))
 # fmt: on
 
 
 def find_injections(text: str, extra: Sequence[re.Pattern[str]] = ()) -> list[tuple[int, int]]:
     """Spans (original offsets, sorted, one per start) of instruction-like text in ``text``: the
-    shared patterns plus ``extra`` (a caller's own list, written for the folded view)."""
+    shared patterns plus ``extra`` (a caller's own list, written for the folded view), matched on
+    the text as written and as an attacker hides it (see the module docstring)."""
     if not text:
         return []
     spans: dict[int, int] = {}
-    folded = text_view(text)
-    for rx in (*extra, *INJECTION_PATTERNS):
-        for m in rx.finditer(folded.text):
-            s, e = folded.span(m.start(), m.end())
+    for s, e in _scan(text, extra, derived=True):
+        spans.setdefault(s, e)
+    for s, e, decoded in decoded_runs(text):
+        if _scan(decoded, extra, derived=True) or _is_prose(decoded):
             spans.setdefault(s, e)
+    return sorted(spans.items())
+
+
+def _scan(text: str, extra: Sequence[re.Pattern[str]], *, derived: bool) -> list[tuple[int, int]]:
+    """Spans of pattern matches in ``text``'s folded view and, with ``derived``, in its rot13,
+    leetspeak, reversed and de-spaced readings (spans mapped back to ``text``)."""
+    out: list[tuple[int, int]] = []
+    folded = text_view(text)
+    latin = (*extra, *INJECTION_PATTERNS)
+    readings: list[tuple[str, Callable[[int, int], tuple[int, int]]]] = [(folded.text, folded.span)]
+    if derived:
+        n = len(folded.text)
+        readings.append((codecs.encode(folded.text, "rot13"), folded.span))
+        for table in _LEET_TABLES:
+            leet = _leet_fold(folded.text, table)
+            if leet != folded.text:
+                readings.append((leet, folded.span))
+
+        def from_reversed(s: int, e: int) -> tuple[int, int]:
+            return folded.span(n - e, n - s)
+
+        readings.append((folded.text[::-1], from_reversed))
+        despaced, index = _despace(folded.text)
+        if index is not None:
+            ix = index
+
+            def from_despaced(s: int, e: int) -> tuple[int, int]:
+                return folded.span(ix[s], ix[max(s, e - 1)] + 1)
+
+            readings.append((despaced, from_despaced))
+    for reading, to_original in readings:
+        for rx in latin:
+            for m in rx.finditer(reading):
+                out.append(to_original(m.start(), m.end()))
     if not text.isascii():
         plain = text_view(text, fold_homoglyphs=False)
         for rx in NON_LATIN_PATTERNS:
             for m in rx.finditer(plain.text):
-                s, e = plain.span(m.start(), m.end())
-                spans.setdefault(s, e)
-    return sorted(spans.items())
+                out.append(plain.span(m.start(), m.end()))
+    return out
+
+
+# --- hidden readings ----------------------------------------------------------------------------------
+
+_LEET_BASE = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "9": "g", "8": "b",
+              "|": "l", "+": "t", "(": "c"}  # fmt: skip
+_LEET_TABLES = (str.maketrans({**_LEET_BASE, "1": "i"}), str.maketrans({**_LEET_BASE, "1": "l"}))
+_LEET_TOKEN = re.compile(r"[^\s]*[a-z][^\s]*|[^\s]*[013457@$!98|][^\s]*")
+
+
+def _leet_fold(view: str, table: dict[int, str]) -> str:
+    """``view`` with look-alike digits and symbols read as letters, in tokens that mix them with
+    letters or are all leet (``1gn0r3``, ``1n57ruc710n5``); same length, so offsets carry over."""
+
+    def fold(m: re.Match[str]) -> str:
+        tok = m.group(0)
+        letters = sum(ch.isalpha() for ch in tok)
+        leet = sum(ch in "013457@$!98|" for ch in tok)
+        if leet == 0 or (letters == 0 and leet < 4):
+            return tok
+        return tok.translate(table)
+
+    return _LEET_TOKEN.sub(fold, view)
+
+
+_SPACED_RUN = re.compile(r"(?<!\w)(?:\w[ .\-_*\u00b7]){2,}\w(?!\w)")
+
+
+def _despace(view: str) -> tuple[str, list[int] | None]:
+    """``view`` with letter-spaced runs (``i g n o r e``, ``i.g.n.o.r.e``) collapsed into words, and
+    the view index of each character (None when nothing was collapsed)."""
+    if not _SPACED_RUN.search(view):
+        return view, None
+    chars: list[str] = []
+    index: list[int] = []
+    pos = 0
+    for m in _SPACED_RUN.finditer(view):
+        for i in range(pos, m.start()):
+            chars.append(view[i])
+            index.append(i)
+        for i in range(m.start(), m.end(), 2):
+            chars.append(view[i])
+            index.append(i)
+        pos = m.end()
+    for i in range(pos, len(view)):
+        chars.append(view[i])
+        index.append(i)
+    return "".join(chars), index
+
+
+_B64_RUN = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
+_QP_RUN = re.compile(r"(?:=[0-9A-Fa-f]{2}){6,}")
+_PCT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2}|[A-Za-z0-9._~+-]){12,}")
+_HEX_RUN = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){12,}(?![0-9A-Fa-f])")
+
+
+def decoded_runs(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, decoded)`` for each run of base64, quoted-printable, percent-encoding or hex in
+    ``text`` that decodes to readable text (random ids, hashes and tracking numbers do not)."""
+    out: list[tuple[int, int, str]] = []
+    for m in _B64_RUN.finditer(text):
+        run = m.group(0)
+        if run.isdigit() or (run.isalpha() and (run.islower() or run.isupper())):
+            continue  # a plain word or number, not an encoding
+        raw = run.rstrip("=")
+        try:
+            data = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_" if "-" in raw or "_" in raw else None)
+        except (binascii.Error, ValueError):
+            continue
+        decoded = _readable(data)
+        if decoded:
+            out.append((m.start(), m.end(), decoded))
+    for m in _QP_RUN.finditer(text):
+        decoded = _readable(bytes.fromhex(m.group(0).replace("=", "")))
+        if decoded:
+            out.append((m.start(), m.end(), decoded))
+    for m in _PCT_RUN.finditer(text):
+        if m.group(0).count("%") >= 4:
+            decoded = _readable(urllib.parse.unquote_to_bytes(m.group(0).replace("+", " ")))
+            if decoded:
+                out.append((m.start(), m.end(), decoded))
+    for m in _HEX_RUN.finditer(text):
+        decoded = _readable(bytes.fromhex(m.group(0)))
+        if decoded:
+            out.append((m.start(), m.end(), decoded))
+    return out
+
+
+def _readable(data: bytes) -> str | None:
+    """``data`` as text when it is mostly printable UTF-8 with letters (not a hash or an image)."""
+    if len(data) < 8:
+        return None
+    try:
+        s = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    printable = sum(ch.isprintable() or ch in "\n\t" for ch in s)
+    letters = sum(ch.isalpha() for ch in s)
+    if printable < 0.95 * len(s) or letters < 0.5 * len(s):
+        return None
+    return s
+
+
+def _is_prose(s: str) -> bool:
+    """Three or more words: a sentence someone encoded, which no order field carries."""
+    return len(re.findall(r"[^\W\d_]{2,}", s)) >= 3 and " " in s.strip()
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;。！？])\s+|\n+")

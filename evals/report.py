@@ -199,6 +199,22 @@ def _intake_tables(m: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _corpus_tables(c: Mapping[str, Any]) -> list[str]:
+    """The attack corpus: its end-to-end numbers, then detection and false flags per group."""
+    if not c:
+        return []
+    lines = ["", "#### attack corpus", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in c.items() if isinstance(v, int | float)]
+    for key in ("by_technique", "by_carrier", "by_source"):
+        lines += ["", f"| {key.removeprefix('by_')} | cases | detection | false flags | writes w/o person | widened |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for name, g in (c.get(key) or {}).items():
+            cells = [_fmt(g.get(m, "-")) for m in ("detection_rate", "false_flag_rate", "writes_without_person",
+                                                   "widened_scopes")]  # fmt: skip
+            lines.append(f"| {name} | {int(g['cases'])} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def render_markdown(run: Any) -> str:
     ctx = _context(run)
     lines = [
@@ -222,6 +238,7 @@ def render_markdown(run: Any) -> str:
         if cats:
             lines += ["", "| category | cases | success |", "|---|---|---|"]
             lines += [f"| {c} | {int(v['cases'])} | {v['success']:.3g} |" for c, v in sorted(cats.items())]
+        lines += _corpus_tables((run.metrics.get(suite) or {}).get("corpus") or {})
         lines.append("")
     lines += ["## Failing cases", ""]
     if not ctx["failing"]:

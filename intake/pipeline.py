@@ -34,6 +34,7 @@ from intake.acks import AckDraft, AckStatus, AckStore, draft_855, draft_ordrsp, 
 from intake.classify import DocFormat
 from intake.decide import DecisionKind, IntakeDecision, Thresholds, decide
 from intake.documents import DocumentStatus, DocumentStore, StoredDocument
+from intake.hidden import content_findings
 from intake.model import Finding, PurchaseOrder
 from intake.review import ReviewItem, ReviewQueue, submit_order
 from intake.validate import DocumentFacts, LearnedMappings, LineDiff, ReceivedPOs, ValidatedOrder, validate
@@ -174,10 +175,16 @@ def parse_stage(document_id: str, deps: IntakeDeps) -> ParsedDocument:
     elif doc.format == DocFormat.EMAIL:
         from intake.mail import parse_email
 
-        m = parse_email(data, document=doc.filename or doc.id)
+        m = parse_email(data, document=doc.filename or doc.id, sender_only=True)  # parsed in the sandbox already
         base = base.model_copy(update={"sender": m.customer_address or doc.sender, "channel": "email"})
     if per_po is None:
         per_po = [base for _ in out.purchase_orders]
+    # What the document carries beyond its fields (hidden HTML, comments, EDI notes) reaches every
+    # PO's findings, where validation makes it a blocking reason: a person sees it before any order.
+    extra = content_findings(data, doc.format, document=doc.filename or doc.id)
+    if extra:
+        parsed.findings = [*parsed.findings, *extra]
+        per_po = [f.model_copy(update={"parser_findings": [*f.parser_findings, *extra]}) for f in per_po]
     parsed.facts = [f.model_copy(update={"po_index": i}) for i, f in enumerate(per_po)]
     return parsed
 
@@ -234,7 +241,7 @@ def _control_number(*parts: object) -> int:
 def _questions(v: ValidatedOrder, reasons: Sequence[str]) -> list[str]:
     """The findings a customer can help with, in plain words (injection warnings stay internal)."""
     out = [f.message for f in v.findings if f.severity != "info" and f.code not in ("injection_suspected",
-           "injection_guard", "customer_identified")]  # fmt: skip
+           "injection_guard", "hidden_content", "unexplained_text", "customer_identified")]  # fmt: skip
     return list(dict.fromkeys(out or list(reasons)))
 
 

@@ -782,9 +782,9 @@ def _span_source(src: Source | None) -> SpanSource:
 def _injection(b: _Builder) -> None:
     seen = False
     for f in b.ctx.parser_findings:
-        if f.code == "injection_suspected":
+        if f.code in ("injection_suspected", "hidden_content", "unexplained_text"):
             seen = True
-            b.find("injection_suspected", f.message, blocking=True, source=f.source)
+            b.find(f.code, f.message, blocking=True, source=f.source)
     for key, text in _free_text(b.po):
         src = b.po.source_of(key)
         hits = detect_injection(text, _span_source(src))
@@ -798,7 +798,7 @@ def _injection(b: _Builder) -> None:
 
 def _parser_findings(b: _Builder) -> None:
     for f in b.ctx.parser_findings:
-        if f.code == "injection_suspected":
+        if f.code in ("injection_suspected", "hidden_content", "unexplained_text"):
             continue
         if f.severity is Severity.ERROR:
             b.find(f.code, f.message, severity="error", blocking=True, source=f.source)

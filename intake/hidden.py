@@ -1,0 +1,246 @@
+"""Content a document carries outside the fields it yields: hidden HTML, comments, EDI free text.
+
+The parsers turn a document into an order's fields; whatever else the document carries is never
+read by them, so an instruction hidden there would pass unseen: an HTML alternative behind a clean
+text part, ``display:none`` or white-on-white text, HTML comments, X12 ``NTE``/``MSG`` notes and
+EDIFACT ``FTX`` free text. This module reads exactly that content and reports it:
+
+* ``hidden_content`` (warning): text a reader of the rendered document would not see (hidden
+  elements, white or zero-size text, comments with words in them). A document has no honest
+  reason to say something its reader cannot see, so the finding blocks auto-creation.
+* ``injection_suspected`` (warning): instruction-like text (:func:`core.injection.find_injections`)
+  in that content or in the free-text notes.
+* ``unexplained_text`` (warning): more prose than any order needs (:func:`prose_findings`): the
+  detector's patterns are a second line; an essay in a PO goes to a person whatever it says.
+
+The pipeline adds these to the parser's findings; validation turns them into blocking reasons, so
+the order goes to a person with the finding. This module never changes the document or the order,
+never raises on bad input, and bounds its work (parts, characters) whatever the input's size.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from email.message import Message
+from html.parser import HTMLParser
+
+from core.injection import find_injections
+from intake.classify import DocFormat
+from intake.model import Finding, Severity, Source
+
+__all__ = ["MAX_PARTS", "MAX_TEXT", "PROSE_WORDS", "content_findings", "html_findings", "prose_findings"]
+
+MAX_PARTS = 50
+"""At most this many MIME parts are looked at."""
+MAX_TEXT = 200_000
+"""At most this many characters of one HTML part or of one document's notes are read."""
+
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+                   "track", "wbr"})  # fmt: skip
+_SKIP = frozenset({"style", "script", "head", "title"})
+_HIDDEN_STYLE = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*hidden|(?<![-\w])font-size\s*:\s*0(?:\.0+)?(?:px|pt|em|rem|%)?\s*(?:;|$|!)"
+    r"|opacity\s*:\s*0(?:\.0+)?\s*(?:;|$|!)|(?<![-\w])(?:max-)?height\s*:\s*0(?:px)?\s*(?:;|$|!)"
+    r"|(?:left|top|text-indent|margin-left)\s*:\s*-\d{3,}",
+    re.IGNORECASE,
+)
+_WHITE = r"(?:#fff\b|#ffffff\b|white\b|rgb\(\s*255\s*,\s*255\s*,\s*255\s*\))"
+_WHITE_TEXT = re.compile(rf"(?<![-\w])color\s*:\s*{_WHITE}", re.IGNORECASE)
+_BACKGROUND = re.compile(r"background(?:-color)?\s*:\s*([^;]+)", re.IGNORECASE)
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def _hidden(tag: str, attrs: dict[str, str]) -> bool:
+    """Whether an element hides its text from a reader (hidden, zero-size, off-screen or white text)."""
+    if "hidden" in attrs or (attrs.get("aria-hidden") == "true" and tag != "img"):
+        return True
+    style = attrs.get("style", "")
+    if _HIDDEN_STYLE.search(style):
+        return True
+    if tag == "font" and re.fullmatch(r"\s*(?:white|#fff(?:fff)?)\s*", attrs.get("color", ""), re.IGNORECASE):
+        return True
+    if _WHITE_TEXT.search(style):
+        # white text is visible on a dark background the same element sets; on anything else it is not
+        bg = _BACKGROUND.search(style)
+        return bg is None or re.search(_WHITE, bg.group(1), re.IGNORECASE) is not None
+    return False
+
+
+class _HiddenText(HTMLParser):
+    """Collects the text of hidden elements, of comments, and the visible text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, bool]] = []
+        self.hidden: list[str] = []
+        self.comments: list[str] = []
+        self.visible: list[str] = []
+
+    def _in_hidden(self) -> bool:
+        return any(h for _, h in self.stack)
+
+    def _in_skipped(self) -> bool:
+        return any(t in _SKIP for t, _ in self.stack)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _VOID:
+            return
+        self.stack.append((tag, _hidden(tag, {k.lower(): (v or "") for k, v in attrs})))
+        if len(self.stack) > 512:  # runaway nesting of unclosed tags: keep the innermost ones
+            del self.stack[0]
+
+    def handle_endtag(self, tag: str) -> None:
+        for i in range(len(self.stack) - 1, -1, -1):
+            if self.stack[i][0] == tag:
+                del self.stack[i:]
+                return
+
+    def handle_data(self, data: str) -> None:
+        if self._in_skipped():
+            return
+        (self.hidden if self._in_hidden() else self.visible).append(data)
+
+    def handle_comment(self, data: str) -> None:
+        body = data.strip()
+        # Office conditional comments and commented-out CSS are markup, not words for a reader
+        if body.startswith("[if") or body.startswith("<![endif]") or body.endswith("[endif]") or "{" in body:
+            return
+        self.comments.append(re.sub(r"<[^>]*>", " ", body))
+
+
+def _words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def _f(code: str, message: str, document: str | None, kind: str = "email") -> Finding:
+    return Finding(severity=Severity.WARNING, code=code, message=message,
+                   source=Source(kind=kind, document=document))  # type: ignore[arg-type]  # fmt: skip
+
+
+def _injections(text: str, where: str, document: str | None, kind: str) -> list[Finding]:
+    out: list[Finding] = []
+    for start, end in find_injections(text)[:5]:
+        snippet = " ".join(text[start:end].split())[:120]
+        out.append(_f("injection_suspected", f"{where}: instruction-like text aimed at the system: {snippet!r}",
+                      document, kind))  # fmt: skip
+    return out
+
+
+def html_findings(html: str, *, document: str | None = None, where: str = "HTML part") -> list[Finding]:
+    """Hidden text and comments with words in ``html``; instruction-like text anywhere in it."""
+    p = _HiddenText()
+    try:
+        p.feed(html[:MAX_TEXT])
+        p.close()
+    except Exception:  # pragma: no cover - HTMLParser is lenient; keep what was read
+        pass
+    out: list[Finding] = []
+    hidden = " ".join(" ".join(p.hidden).split())
+    comments = " ".join(" ".join(p.comments).split())
+    if _words(hidden) >= 2:
+        out.append(_f("hidden_content", f"{where} carries text a reader cannot see (hidden, white or zero-size): "
+                      f"{hidden[:120]!r}", document))  # fmt: skip
+    if _words(comments) >= 3:
+        out.append(_f("hidden_content", f"{where} carries words in HTML comments: {comments[:120]!r}", document))
+    out += _injections(" \n".join([hidden, comments, " ".join(p.visible)]), where, document, "email")
+    out += prose_findings("\n".join(p.visible), where=where, document=document)
+    return out
+
+
+PROSE_WORDS = 150
+"""Words of prose (sentences of 8+ words without digits) beyond which a PO's free text is a finding."""
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
+
+
+def prose_findings(text: str, *, where: str, document: str | None, kind: str = "email") -> list[Finding]:
+    """A long run of prose that no order field uses (an essay, a role-play script) is a finding.
+
+    Order lines, addresses and notes are short or carry digits; a greeting and a disclaimer stay
+    under :data:`PROSE_WORDS`. Past it, whatever the text says, a person reads it before an order."""
+    words = 0
+    for m in _SENTENCE.finditer(text[:MAX_TEXT]):
+        sentence = m.group(0)
+        n = _words(sentence)
+        if n >= 8 and not any(ch.isdigit() for ch in sentence):
+            words += n
+    if words < PROSE_WORDS:
+        return []
+    return [_f("unexplained_text", f"{where} carries {words} words of prose that no order field uses; a person "
+               "should read it", document, kind)]  # fmt: skip
+
+
+def _email(data: bytes, document: str | None) -> list[Finding]:
+    try:
+        msg = email.message_from_bytes(data[: 8 * MAX_TEXT], policy=email.policy.default)
+    except Exception:  # pragma: no cover - the mail parser reports malformed mail itself
+        return []
+    out: list[Finding] = []
+    for n, part in enumerate(msg.walk()):
+        if n >= MAX_PARTS:
+            break
+        if part.get_content_type() == "text/html":
+            out += html_findings(_text_of(part), document=document, where=f"HTML part {n}")
+        elif part.get_content_type() == "text/plain":
+            out += prose_findings(_text_of(part), where=f"text part {n}", document=document)
+    return out
+
+
+def _text_of(part: Message) -> str:
+    raw = part.get_payload(decode=True)
+    if not isinstance(raw, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return raw[: 4 * MAX_TEXT].decode(charset, errors="replace")
+    except LookupError:
+        return raw[: 4 * MAX_TEXT].decode("latin-1")
+
+
+def _notes(notes: list[str], label: str, document: str | None) -> list[Finding]:
+    # A note split over several segments is read both joined as written and with spaces between.
+    if not notes:
+        return []
+    text = " ".join(notes)[:MAX_TEXT] + "\n" + "".join(notes)[:MAX_TEXT]
+    return _injections(text, label, document, "edi") + prose_findings(" ".join(notes), where=label,
+                                                                      document=document, kind="edi")  # fmt: skip
+
+
+def _x12(data: bytes, document: str | None) -> list[Finding]:
+    from intake.x12.tokenizer import decode, tokenize
+
+    interchanges, _ = tokenize(decode(data), document=document)
+    notes = [
+        seg.get(2) if seg.tag == "NTE" else seg.get(1)
+        for ic in interchanges
+        for seg in ic.segments
+        if seg.tag in ("NTE", "MSG", "MTX")
+    ]
+    return _notes([n for n in notes if n], "X12 notes (NTE/MSG)", document)
+
+
+def _edifact(data: bytes, document: str | None) -> list[Finding]:
+    from intake.edifact import tokenize_edifact
+    from intake.x12.tokenizer import decode
+
+    _, segments, _ = tokenize_edifact(decode(data), document=document)
+    notes = [" ".join(c for c in seg.elements[4]) for seg in segments if seg.tag == "FTX" and len(seg.elements) > 4]
+    return _notes([n for n in notes if n.strip()], "EDIFACT free text (FTX)", document)
+
+
+def content_findings(data: bytes, fmt: DocFormat | str, *, document: str | None = None) -> list[Finding]:
+    """Findings about what ``data`` carries beyond the fields its parser yields (see the module docstring)."""
+    try:
+        if fmt == DocFormat.EMAIL:
+            return _email(data, document)
+        if fmt == DocFormat.HTML:
+            return html_findings(data[: 4 * MAX_TEXT].decode("utf-8", errors="replace"), document=document)
+        if fmt == DocFormat.X12:
+            return _x12(data, document)
+        if fmt == DocFormat.EDIFACT:
+            return _edifact(data, document)
+    except Exception as exc:  # never let a look at the margins break intake: say so instead
+        return [_f("hidden_content", f"could not read the document's other content ({type(exc).__name__}); a "
+                   "person should look", document)]  # fmt: skip
+    return []

@@ -252,8 +252,11 @@ class _Walker:
         templates: TemplateRegistry | None,
         depth: int,
         extractor: TextExtractor | None = None,
+        *,
+        sender_only: bool = False,
     ) -> None:
         self.doc = doc
+        self.sender_only = sender_only
         self.limits = limits
         self.templates = templates
         self.depth = depth
@@ -322,6 +325,8 @@ class _Walker:
             format=DocFormat.UNKNOWN,
         )
         doc.attachments.append(info)
+        if self.sender_only:
+            return
         if len(data) > self.limits.max_attachment_bytes:
             doc.findings.append(
                 _f(Severity.ERROR, "oversized", f"attachment {filename!r} is {len(data)} bytes", doc.document)
@@ -384,9 +389,12 @@ def parse_email(
     templates: TemplateRegistry | None = None,
     limits: MailLimits | None = None,
     extractor: TextExtractor | None = None,
+    sender_only: bool = False,
     _depth: int = 0,
 ) -> EmailDocument:
-    """Read one RFC 5322 message (``.eml``); never raises."""
+    """Read one RFC 5322 message (``.eml``); never raises. ``sender_only``: just who sent it
+    (headers and forwarded blocks), no attachment parsing and no order extraction - for callers
+    outside the parse sandbox that need the customer's address of a message parsed there."""
     limits = limits or MailLimits()
     doc = EmailDocument(document=document)
     raw = data.encode("utf-8", errors="replace") if isinstance(data, str) else data
@@ -416,7 +424,7 @@ def parse_email(
             doc.date = None
         if not doc.sender and not any(msg.keys()):
             doc.findings.append(_f(Severity.WARNING, "not_an_email", "no message headers found", document))
-        walker = _Walker(doc, limits, templates, _depth, extractor)
+        walker = _Walker(doc, limits, templates, _depth, extractor, sender_only=sender_only)
         walker.walk(msg)
         body = "\n\n".join(t.strip("\n") for t in walker.plain if t.strip())
         if not body and walker.html:
@@ -434,7 +442,9 @@ def parse_email(
             doc.original_sender, _ = _address(orig_from)
             doc.original_subject = orig_subject or blocks[-1][1]
         src = span_source("email", document)
-        if doc.purchase_orders:
+        if sender_only:
+            pass
+        elif doc.purchase_orders:
             doc.findings.extend(detect_injection(doc.body_text, src))
         else:
             template = templates.for_sender(doc.customer_address) if templates else None

@@ -12,8 +12,9 @@ A language model never runs in the child and its latency never counts against th
 child asks the parent to run the free-text extractor (:class:`_RemoteExtractor`), and the
 parent's clock is stopped while it does.
 
-This module must never run a parser in the calling process when isolation is on, never let a
-child outlive its budget, and never raise on what a child does.
+This is a resource boundary, not a security one: the child runs as the same user, and the parent
+reads its answers with pickle. It must never run a parser in the calling process when isolation
+is on, never let a child outlive its budget, and never raise on what a child does.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ _PRELOAD = [
     "openpyxl",
 ]
 """Imported once by the fork server, so a child starts warm (milliseconds, not an interpreter start)."""
+
+MAX_EXTRACT_CALLS = 64
+"""Free-text extractions one document may ask the parent for (body and attachments: at most ~51);
+the model's time is not parse time, so this is what bounds it."""
+
+_KINDS = frozenset({"extract", "done", "memory", "error"})
 
 _start_lock = threading.Lock()
 
@@ -227,6 +234,7 @@ def parse_isolated(
     parent_conn, child_conn = ctx.Pipe(duplex=True)
     proc = ctx.Process(target=_child, args=(child_conn, sandbox.memory_bytes, request, remote), daemon=True)
     used = 0.0
+    extract_calls = 0
     budget = sandbox.wall_seconds
     try:
         with _without_main():
@@ -248,8 +256,18 @@ def parse_isolated(
                 msg = parent_conn.recv()
             except (EOFError, OSError):
                 return _died(proc, fmt, used, document)
+            if not (isinstance(msg, tuple) and len(msg) >= 3 and msg[0] in _KINDS):
+                proc.kill()
+                return SandboxOutcome(fmt, [], [_finding("parser_crashed", "the parser sent no usable answer",
+                                                         document)], used)  # fmt: skip
             if msg[0] == "extract":
-                assert extractor is not None
+                extract_calls += 1
+                if extractor is None or extract_calls > MAX_EXTRACT_CALLS:
+                    proc.kill()
+                    f = _finding(
+                        "parser_crashed", f"the parser asked for over {MAX_EXTRACT_CALLS} extractions", document
+                    )
+                    return SandboxOutcome(fmt, [], [f], used)
                 paused = time.monotonic()
                 reply = extractor.extract(msg[1], source=msg[2], document_type=msg[3], template=msg[4])
                 real_deadline += time.monotonic() - paused  # the model's time is not the parser's

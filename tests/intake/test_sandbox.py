@@ -249,3 +249,16 @@ def test_a_long_message_body_is_read_only_up_to_the_limit() -> None:
     doc = parse_email(raw, limits=MailLimits(max_text_chars=1_000))
     assert len(doc.body_text) == 1_000
     assert [f.severity for f in doc.findings if f.code == "too_long"] == ["error"]
+
+
+def test_sender_only_reads_the_customer_without_parsing_orders() -> None:
+    fwd = (
+        b"From: Clerk <clerk@example.net>\r\nTo: orders@example.net\r\nSubject: Fwd: PO 4711\r\n"
+        b"Content-Type: text/plain\r\n\r\n---------- Forwarded message ----------\r\n"
+        b"From: Buyer <buyer@customer.example>\r\nSubject: PO 4711\r\n\r\n"
+        b"Purchase Order: PO-4711\r\nSKU-00001 qty 10\r\n"
+    )
+    full, light = parse_email(fwd), parse_email(fwd, sender_only=True)
+    assert light.customer_address == full.customer_address == "buyer@customer.example"
+    assert full.purchase_orders
+    assert light.purchase_orders == []

@@ -48,7 +48,7 @@ from graphs.exception import ExceptionRuns, RunDeps, RunResult, allowed_tools
 from graphs.runs import RunStore
 from guardrails.approvals import ApprovalStatus
 from guardrails.calls import Actor, ProposedCall
-from services.approvals import decide_incident
+from services.approvals import decide_incident, incident_card
 from tools.gateway import RunLedger, args_hash
 
 runs_app = typer.Typer(help="Exception runs: list, show, resume.", no_args_is_help=True)
@@ -307,9 +307,14 @@ def step_progress(runs: ExceptionRuns, run_id: str) -> list[dict[str, Any]]:
 
 def parked_view(runs: ExceptionRuns, result: RunResult) -> dict[str, Any]:
     cards = pending_cards(runs, result)
+    totals = None
+    if cards:
+        card = incident_card(runs.deps.gateway, result.run_id)
+        totals = {k: getattr(card, k) for k in ("orders", "cost_delta", "late_before", "late_after", "required_roles")}
     return {
         "run_id": result.run_id,
         "status": result.status,
+        "incident": totals,
         "approvals": cards,
         "steps": step_progress(runs, result.run_id),
         "how_to_approve": how_to_approve(result.run_id, cards),
@@ -330,6 +335,12 @@ def render_parked(view: dict[str, Any], out: Console) -> None:
         out.print(f"Its approvals are decided; carry it on with `orderops runs resume {view['run_id']}`.")
         return
     out.print(approvals_table(cards))
+    if totals := view.get("incident"):
+        out.print(
+            f"In all: {totals['orders']} orders, cost change {totals['cost_delta']}, "
+            f"late {totals['late_before']} -> {totals['late_after']}; needs {', '.join(totals['required_roles'])}.",
+            highlight=False,
+        )
     out.print(
         "A person holding the approver role decides with their API key, the whole run at once (or step by step); "
         "deciding carries the run on:"

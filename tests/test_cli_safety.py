@@ -304,6 +304,8 @@ def test_one_decision_per_incident_approves_every_step_and_carries_the_run_on(
     parked = cli_json(capsys, "run", f"{congested} is congested")
     assert f"orderops runs approve {parked['run_id']} --key $ORDEROPS_API_KEY" in parked["how_to_approve"]
     cards = parked["approvals"]
+    assert max(c["items"] for c in cards) <= parked["incident"]["orders"] <= sum(c["items"] for c in cards)
+    assert parked["incident"]["late_before"] == sum(c["preview"]["late_before"] for c in cards)
     key = new_key(home, "ana", "approver")
     leave_out = cards[-1]["approval_id"] if len(cards) > 1 else None
     argv = ["runs", "approve", parked["run_id"], "--key", key]

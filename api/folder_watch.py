@@ -53,17 +53,23 @@ def _signature(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
+def _printable(name: str) -> str:
+    """The name as text a database and a terminal accept (undecodable bytes become U+FFFD)."""
+    return os.fsencode(name).decode("utf-8", "replace")
+
+
 def _short_name(name: str) -> str:
     """``name``, or a shortened one with a hash of the full name when it is too long to move
-    beside a ``.reason.txt`` (``<start>~<hash8><suffix>``)."""
-    if len(name.encode()) <= MAX_NAME_BYTES:
+    beside a ``.reason.txt`` (``<start>~<hash8><suffix>``). Byte lengths: that is what the file
+    system limits, and a name may hold bytes that are not UTF-8."""
+    raw = os.fsencode(name)
+    if len(raw) <= MAX_NAME_BYTES:
         return name
-    suffix = Path(name).suffix
-    if len(suffix.encode()) > 16:
-        suffix = ""
-    digest = hashlib.sha256(name.encode(errors="surrogateescape")).hexdigest()[:8]
-    stem = name.encode(errors="surrogateescape")[: MAX_NAME_BYTES - 9 - len(suffix.encode())]
-    return stem.decode(errors="ignore") + "~" + digest + suffix
+    suffix = os.fsencode(Path(name).suffix)
+    if len(suffix) > 16:
+        suffix = b""
+    digest = hashlib.sha256(raw).hexdigest()[:8].encode()
+    return os.fsdecode(raw[: MAX_NAME_BYTES - 9 - len(suffix)] + b"~" + digest + suffix)
 
 
 def _free_name(target_dir: Path, name: str) -> Path:
@@ -118,7 +124,7 @@ def _move(folder: Path, path: Path, report: dict[str, Any]) -> None:
         reason = report.get("reason") or report["status"]
         try:
             target.with_name(target.name + REASON_SUFFIX).write_text(f"{report['status']}: {reason}\n",
-                                                                      encoding="utf-8")  # fmt: skip
+                                                                      encoding="utf-8", errors="replace")  # fmt: skip
         except OSError as exc:  # the file is out of the way; the reason is still in the report
             report["reason_file_error"] = exc.strerror or str(exc)
 
@@ -128,7 +134,7 @@ def _not_read(name: str, reason: str) -> dict[str, Any]:
 
 
 def _one(folder: Path, path: Path, st: os.stat_result, ingest: Ingest, max_bytes: int) -> dict[str, Any]:
-    name = path.name
+    name = _printable(path.name)
     if stat.S_ISLNK(st.st_mode):
         return _not_read(name, "symlink: links in the watched folder are never followed; copy the file in instead")
     if not stat.S_ISREG(st.st_mode):
@@ -172,7 +178,7 @@ def scan_folder(
             report = dict(known[1])
             try:
                 _move(folder, path, report)
-            except OSError:
+            except (OSError, ValueError):
                 continue
             del state.stuck[entry.name]
             report.update(stuck=False, move_error=None)
@@ -182,10 +188,10 @@ def scan_folder(
         try:
             _move(folder, path, report)
             state.stuck.pop(entry.name, None)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a name the platform cannot encode
             report["moved_to"] = None
             report["stuck"] = True
-            report["move_error"] = f"could not move it out of the folder: {exc.strerror or exc}"
+            report["move_error"] = f"could not move it out of the folder: {getattr(exc, 'strerror', None) or exc}"
             state.stuck[entry.name] = (sig, report)
         reports.append(report)
     return reports

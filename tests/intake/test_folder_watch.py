@@ -139,6 +139,9 @@ def test_intake_errors_and_oversized_files_are_quarantined_per_file(tmp_path: Pa
     (inbox / "a.csv").write_bytes(b"fine")
     (inbox / "b.csv").write_bytes(b"this one breaks the intake")
     (inbox / "c.csv").write_bytes(b"x" * 101)
+    bad_name = os.path.join(os.fsencode(inbox), b"d\xff.csv")  # not UTF-8
+    with open(bad_name, "wb") as fh:
+        fh.write(b"odd name")
     seen: list[str] = []
 
     def ingest(data: bytes, name: str) -> dict[str, object]:
@@ -149,7 +152,8 @@ def test_intake_errors_and_oversized_files_are_quarantined_per_file(tmp_path: Pa
 
     reports = {r["file"]: r for r in scan_folder(inbox, ingest, max_bytes=100)}
 
-    assert seen == ["a.csv", "b.csv"]  # the oversized file was never read
+    assert seen == ["a.csv", "b.csv", "d\ufffd.csv"]  # the oversized file was never read
+    assert os.path.exists(os.path.join(os.fsencode(inbox), b"processed", b"d\xff.csv"))
     assert reports["b.csv"]["status"] == "failed"
     assert "database went away" in (inbox / "quarantine" / "b.csv.reason.txt").read_text()
     assert reports["c.csv"]["reason"].startswith("oversized: 101 bytes")

@@ -32,7 +32,7 @@ from api.bootstrap import AppContext
 from core.errors import Conflict, DomainError, NotFound, OrderOpsError, ValidationFailed
 from core.jobs import CONTINUE_RUN, DEFAULT_LEASE_S, INTAKE_PROCESS, START_RUN, Job, JobQueue, start_dedup_key
 from graphs.checkpoints import open_checkpointer
-from graphs.exception import ExceptionRuns, RunDeps, RunResult
+from graphs.exception import ExceptionRuns, RunBusy, RunDeps, RunResult
 from graphs.runs import RunStore
 
 log = logging.getLogger("orderops.worker")
@@ -40,6 +40,8 @@ log = logging.getLogger("orderops.worker")
 Handler = Callable[[Job], Any]
 RUN_KINDS: frozenset[str] = frozenset({START_RUN, CONTINUE_RUN})
 DEFAULT_REQUESTER = "api"
+BUSY_RETRY_S = 2.0
+"""How soon a run job whose run another process holds is looked at again."""
 
 
 def default_worker_id() -> str:
@@ -53,9 +55,11 @@ class RunJobs:
     ``orderops run --planner``.
     """
 
-    def __init__(self, actx: AppContext, *, planner: str = "auto") -> None:
+    def __init__(self, actx: AppContext, *, planner: str = "auto", run_lease_s: float = 30.0) -> None:
         self.actx = actx
         self.planner = planner
+        self.run_lease_s = run_lease_s
+        """A run's claim lapses this long after its holder's last heartbeat (:meth:`touch`)."""
         self.store = RunStore(actx.db, actx.clock)
         self._stack = ExitStack()
         self._saver: Any = None
@@ -75,7 +79,7 @@ class RunJobs:
                 runs=self.store,
                 requested_by=requested_by,
             )
-            found = self._runs[requested_by] = ExceptionRuns(deps, self._saver)
+            found = self._runs[requested_by] = ExceptionRuns(deps, self._saver, lease_s=self.run_lease_s)
         return found
 
     def start(self, job: Job) -> RunResult:
@@ -90,8 +94,8 @@ class RunJobs:
             goal = p.get("goal")
             return runs.start(alert=alert, goal=str(goal) if goal is not None else None, run_id=run_id)
         if current.status == "running":
-            return runs.proceed(run_id)
-        return runs.continue_run(run_id)
+            return runs.proceed(run_id, busy_raises=True)
+        return runs.continue_run(run_id, busy_raises=True)
 
     def continue_(self, job: Job) -> RunResult:
         """Carry a parked run on from approval decisions recorded elsewhere (API, Slack, console)."""
@@ -99,8 +103,8 @@ class RunJobs:
         runs = self.runs(self._requester(run_id, job.payload))
         current = runs.result(run_id)
         if current.status == "running":
-            return runs.proceed(run_id)
-        return runs.continue_run(run_id)
+            return runs.proceed(run_id, busy_raises=True)
+        return runs.continue_run(run_id, busy_raises=True)
 
     def _requester(self, run_id: str, payload: Mapping[str, Any]) -> str:
         """Who the run acts for: as the continue job says, else as the job that started it said."""
@@ -108,6 +112,11 @@ class RunJobs:
             return str(payload["requested_by"])
         started = JobQueue(self.actx.db).get_by_dedup_key(start_dedup_key(run_id))
         return str((started.payload if started is not None else {}).get("requested_by") or DEFAULT_REQUESTER)
+
+    def touch(self, job: Job) -> None:
+        """Heartbeat of a run job: keep the claim on its run fresh while this worker drives it."""
+        if job.kind in RUN_KINDS and job.payload.get("run_id"):
+            self.store.touch(run_id=str(job.payload["run_id"]))
 
     def handlers(self) -> dict[str, Handler]:
         return {START_RUN: self._announced(self.start), CONTINUE_RUN: self._announced(self.continue_)}
@@ -272,6 +281,10 @@ class Worker:
         beat.start()
         try:
             self.handlers[job.kind](job)
+        except RunBusy:
+            # Another process holds the run (or held it and died: its claim lapses after the run
+            # lease). Not a failure: give the job back without counting the attempt, and look again.
+            self.queue.release(job.id, self.worker_id, delay_s=BUSY_RETRY_S)
         except (ValidationFailed, NotFound) as exc:
             # The payload names something that is not there or is malformed: retrying cannot help.
             self.queue.fail(job.id, self.worker_id, f"{type(exc).__name__}: {exc.message}", retry=False)
@@ -299,6 +312,8 @@ class Worker:
                 if not self.queue.heartbeat(job.id, self.worker_id, self.lease_s):
                     log.warning("worker %s: job %s lease lost", self.worker_id, job.id)
                     return
+                if self._run_jobs is not None:
+                    self._run_jobs.touch(job)
             except Exception:
                 log.exception("worker %s: heartbeat of job %s failed", self.worker_id, job.id)
 

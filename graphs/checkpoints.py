@@ -48,7 +48,13 @@ def open_checkpointer(db: Database) -> Iterator[BaseCheckpointSaver[str]]:
         )
         try:
             saver = PostgresSaver(conn)
-            saver.setup()
+            # Two workers starting on a fresh database would both create the checkpoint tables and one
+            # would fail on the catalog's unique index: take turns (a session-level advisory lock).
+            conn.execute("SELECT pg_advisory_lock(hashtext('orderops.checkpoint_setup'))")
+            try:
+                saver.setup()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext('orderops.checkpoint_setup'))")
             yield saver
         finally:
             conn.close()

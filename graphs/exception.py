@@ -865,6 +865,12 @@ def build_graph(wrap: NodeWrapper | None = None) -> StateGraph[RunState, RunDeps
 # --- driving runs -----------------------------------------------------------------------------------
 
 
+class RunBusy(Conflict):
+    """Another process holds the run right now; retry once its claim is released or lapses."""
+
+    code = "run_busy"
+
+
 class RunResult(BaseModel):
     """Where a run stands after a call: finished with a report, or parked with approval cards."""
 
@@ -952,7 +958,7 @@ class ExceptionRuns:
         self._drive(run_id, Command(resume=payload.model_dump(mode="json")))
         return self.continue_run(run_id)
 
-    def continue_run(self, run_id: str) -> RunResult:
+    def continue_run(self, run_id: str, *, busy_raises: bool = False) -> RunResult:
         """Carry a run parked at the approval gate on from decisions recorded elsewhere.
 
         For callers that decided approvals outside the graph (``POST /v1/approvals/{id}`` ->
@@ -968,23 +974,36 @@ class ExceptionRuns:
         is carrying on right now (see the class docs) is returned as this process sees it, and that
         process picks up any decision made meanwhile. A run whose process died mid-node reads
         ``running``: :meth:`proceed` finishes it.
+
+        With ``busy_raises`` (workers), a run another process holds raises :class:`RunBusy` instead:
+        the job is then tried again later rather than ending "done" with the decisions unexecuted
+        (which left a run whose holder had died parked forever).
         """
         result = self.result(run_id)
         for _ in range(10):  # each round either ends the run or answers decisions made meanwhile
             if not result.waiting or not self._decided_elsewhere(result):
                 return result
             if not self._claim(run_id):
+                if busy_raises:
+                    raise RunBusy(f"run {run_id} is held by another process; try again shortly", run_id=run_id)
                 return result
             result = self._drive(run_id, Command(resume=ResumeIn().model_dump(mode="json")))
         return result
 
-    def proceed(self, run_id: str) -> RunResult:
-        """Carry on a run that stopped without finishing (its process crashed mid-node)."""
+    def proceed(self, run_id: str, *, busy_raises: bool = False) -> RunResult:
+        """Carry on a run that stopped without finishing (its process crashed mid-node).
+
+        Only once its claim has lapsed: a run that reads mid-node may be in the hands of a live,
+        slow process, and driving it from two processes would race on one checkpoint."""
         current = self.result(run_id)
         if current.status != "running":
             return current
+        if not self._claim_stopped(run_id):
+            if busy_raises:
+                raise RunBusy(f"run {run_id} is being carried on by another process", run_id=run_id)
+            return current
         self._drive(run_id, None)
-        return self.continue_run(run_id)
+        return self.continue_run(run_id, busy_raises=busy_raises)
 
     def result(self, run_id: str) -> RunResult:
         snap = self.graph.get_state(self._config(run_id))
@@ -1010,6 +1029,8 @@ class ExceptionRuns:
         except BaseException:
             with contextlib.suppress(Exception):
                 self._let_go(run_id)
+                if self.deps.runs is not None:  # we are alive and no longer driving it: any process may
+                    self.deps.runs.release_claim(run_id=run_id)
             raise
         return self._let_go(run_id)
 
@@ -1018,6 +1039,20 @@ class ExceptionRuns:
         if self.deps.runs is None:
             return True
         return self.deps.runs.claim(run_id=run_id, lease_s=self.lease_s)
+
+    def _claim_stopped(self, run_id: str) -> bool:
+        """Take a run that reads mid-node: granted when nobody holds it (its claim lapsed, or the
+        index has no row yet for a run created by an older version)."""
+        if self.deps.runs is None:
+            return True
+        try:
+            if self.deps.runs.claim(run_id=run_id, lease_s=self.lease_s):
+                return True
+            # The index says it ended but the graph stopped before recording its last node: the
+            # report node is safe to run again.
+            return self.deps.runs.get(run_id=run_id).status not in ("running", "awaiting_approval")
+        except NotFound:
+            return True
 
     def _let_go(self, run_id: str) -> RunResult:
         """After driving the graph: a run parked again is marked ``awaiting_approval`` in the index

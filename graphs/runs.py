@@ -130,6 +130,24 @@ class RunStore:
                 raise NotFound("run", run_id)
             return won
 
+    def touch(self, *, run_id: str) -> None:
+        """Keep this process's claim on a run it is driving fresh (a heartbeat), so that only a
+        claim whose holder died lapses after ``lease_s``."""
+        with self.db.begin() as session:
+            session.execute(
+                update(RunRow).where(RunRow.id == run_id, RunRow.status == "running").values(updated_at=self._now())
+            )
+
+    def release_claim(self, *, run_id: str) -> None:
+        """Give up a claim without finishing (the driver raised): the run may be taken over at once
+        instead of after the lease. A process that dies cannot call this; its claim lapses."""
+        with self.db.begin() as session:
+            session.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id, RunRow.status == "running")
+                .values(updated_at=self._stored(_LAPSED))
+            )
+
     def get(self, *, run_id: str) -> RunSummary:
         with self.db.sessions() as session:
             row = session.get(RunRow, run_id)
@@ -147,8 +165,15 @@ class RunStore:
             return [_summary(r) for r in session.scalars(stmt)]
 
     def _now(self) -> datetime:
-        now = self.clock.now().astimezone(UTC)
-        return now.replace(tzinfo=None) if self.db.is_sqlite else now
+        return self._stored(self.clock.now())
+
+    def _stored(self, when: datetime) -> datetime:
+        when = when.astimezone(UTC)
+        return when.replace(tzinfo=None) if self.db.is_sqlite else when
+
+
+_LAPSED = datetime(1970, 1, 1, tzinfo=UTC)
+"""``updated_at`` of a run whose claim was given up: older than any lease."""
 
 
 def _summary(row: RunRow) -> RunSummary:

@@ -104,7 +104,7 @@ def pg_url() -> Iterator[str]:
 
 def spawn(url: str, home: Path, name: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDEROPS_") and k != "DATABASE_URL"}
-    env.update(DATABASE_URL=url, ORDEROPS_HOME=str(home), PYTHONPATH=str(REPO))
+    env.update(DATABASE_URL=url, ORDEROPS_HOME=str(home), ORDEROPS_CLOCK="network", PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "api.cli_worker", "--lease-s", "3", "--poll-s", "0.05", "--planner", "playbook"]
     return subprocess.Popen(
         [*cmd, "--worker-id", name], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

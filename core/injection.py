@@ -294,7 +294,11 @@ def _scan(text: str, extra: Sequence[re.Pattern[str]], *, derived: bool) -> list
                 return folded.span(ix[s], ix[max(s, e - 1)] + 1)
 
             readings.append((despaced, from_despaced))
-    for reading, to_original in readings:
+    for k, (reading, to_original) in enumerate(readings):
+        # A derived reading of ordinary text is gibberish: skip the full pattern set unless one of
+        # the words the patterns are built on shows up (keeps large documents linear and cheap).
+        if k and not _TRIGGER.search(reading):
+            continue
         for rx in latin:
             for m in rx.finditer(reading):
                 out.append(to_original(m.start(), m.end()))
@@ -307,6 +311,18 @@ def _scan(text: str, extra: Sequence[re.Pattern[str]], *, derived: bool) -> list
 
 
 # --- hidden readings ----------------------------------------------------------------------------------
+
+_TRIGGER = re.compile(
+    r"ignor|instruct|approv|system|assistant|previous|prior|price|prix|preis|prezz|preco|precio|cancel|annul|storn|"
+    r"rule|regel|review|overrid|admin|bypass|skip|disregard|forget|vergi|oubli|olvid|auto|act\s|pretend|game|now|"
+    r"gpt|openai|model|dear|note|mode|jailbr|role|charact|persona|filter|restrict|quantit|release|mark|reroute|"
+    r"without|sans|sin\s|ohne|senza|sem\s|zonder|bez\s|utan|tool|role|inst|sys|im_|polic|guid|tell|limit|dan\b|"
+    r"whoever|whatever|respond|answer|ethic|fiction|give\s+you|mueve|deplace|verschieb|sposta|mova|verplaats|"
+    r"przenies|flytta|tasi|negeer|zignoruj|ignorera|talimat|kural|fiyat|satt|ustaw|zet\s|setze|fixe|mets|pon\s|"
+    r"imposta|defin|keur|aprueb|aprov|approuv|genehmig|freigeg|goedgek|zatwierd|godkann|onay|"
+    r"\"|<|\[|#|\|",
+    re.IGNORECASE,
+)
 
 _LEET_BASE = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "9": "g", "8": "b",
               "|": "l", "+": "t", "(": "c"}  # fmt: skip

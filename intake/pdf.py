@@ -9,11 +9,13 @@ We read words with their boxes (pdfplumber), rebuild reading-order lines, and th
   columns are the x ranges of a header row the vocabulary recognises; a table that runs onto the
   next page continues there, with or without a repeated header.
 
-Never raises on bad input: encrypted, corrupt, empty and image-only files, too many pages and a
-blown time budget become findings (the document store quarantines on them). Page and time limits
-are parameters (:class:`PdfLimits`); the time limit is checked between pages and tables, so one
-pathological page can still overrun it - run untrusted files in a worker process with a hard
-limit on top.
+Never raises on bad input: encrypted, corrupt, empty and image-only files, too many pages, flate
+bombs, pages with too many glyphs and a blown time budget become findings (the document store
+quarantines on them). Limits are parameters (:class:`PdfLimits`): every flate stream is inflated
+with a cap before pdfplumber sees the file, and a page's glyphs are counted from its content
+streams before pdfplumber builds an object per glyph. The time limit is checked between pages and
+tables, so one pathological page can still overrun it: the document store parses in a capped
+child process (:mod:`intake.sandbox`) that is killed at the limit.
 """
 
 from __future__ import annotations

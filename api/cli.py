@@ -462,16 +462,17 @@ def database_error(exc: SQLAlchemyError) -> ConfigurationError:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run the CLI on ``argv`` and return the exit status (what tests call)."""
+    """Run the CLI on ``argv`` and return the exit status (what tests call). Error messages are
+    printed on one line (never wrapped at the terminal's width), so scripts can match them."""
     try:
         # Without standalone mode, click hands back a command's typer.Exit code as the return value.
         code = app(args=argv, prog_name="orderops", standalone_mode=False)
     except OrderOpsError as err:
-        err_console.print(f"[red]error[/] ({err.code}): {escape(err.message)}", highlight=False)
+        err_console.print(f"[red]error[/] ({err.code}): {escape(err.message)}", highlight=False, soft_wrap=True)
         return _exit_code(err)
     except SQLAlchemyError as exc:
         bad = database_error(exc)
-        err_console.print(f"[red]error[/] ({bad.code}): {escape(bad.message)}", highlight=False)
+        err_console.print(f"[red]error[/] ({bad.code}): {escape(bad.message)}", highlight=False, soft_wrap=True)
         return _exit_code(bad)
     except typer.Abort:
         err_console.print("[red]aborted[/]: no answer (end of input or interrupted); nothing was changed")
@@ -495,6 +496,7 @@ def run(argv: list[str] | None = None) -> int:
             f"[red]internal error[/] ({type(exc).__name__}): {escape(str(exc)[:300])} "
             "(ORDEROPS_DEBUG=1 shows the traceback)",
             highlight=False,
+            soft_wrap=True,
         )
         return 1
     return code if isinstance(code, int) else 0

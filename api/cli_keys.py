@@ -25,7 +25,9 @@ from api.problems import Unauthenticated
 from core.errors import PolicyDenied
 from core.settings import Settings
 
-keys_app = typer.Typer(help="API keys: the identity of people and scripts (CLI, HTTP API, console).")
+keys_app = typer.Typer(
+    help="API keys: the identity of people and scripts (CLI, HTTP API, console).", no_args_is_help=True
+)
 
 KEY_ENV = "ORDEROPS_API_KEY"
 KeyOpt = Annotated[

@@ -10,6 +10,7 @@ another one.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,7 +51,11 @@ def open_checkpointer(db: Database) -> Iterator[BaseCheckpointSaver[str]]:
             saver = PostgresSaver(conn)
             # Two workers starting on a fresh database would both create the checkpoint tables and one
             # would fail on the catalog's unique index: take turns (a session-level advisory lock).
-            conn.execute("SELECT pg_advisory_lock(hashtext('orderops.checkpoint_setup'))")
+            # Polled, not waited for: setup builds indexes CONCURRENTLY, which waits for every open
+            # statement, so a blocking pg_advisory_lock call would deadlock with it.
+            lock = "SELECT pg_try_advisory_lock(hashtext('orderops.checkpoint_setup')) AS got"
+            while not (conn.execute(lock).fetchone() or {}).get("got"):
+                time.sleep(0.05)
             try:
                 saver.setup()
             finally:

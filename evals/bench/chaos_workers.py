@@ -2,10 +2,10 @@
 on PostgreSQL. Prints, per trial and in total, whether every run finished, whether any approval
 was asked again, and whether any approved step executed more than once.
 
-Each trial: a fresh database with two congested DCs; two runs started by the queue; once both park,
-one person approves each run's card (:func:`services.approvals.decide_incident`, which queues the
+Each trial: a fresh database with a congested DC; a run started by the queue; once it parks,
+one person approves the run's card (:func:`services.approvals.decide_incident`, which queues the
 continuation); two ``orderops worker`` processes carry the runs on while a random one of them is
-killed after a random delay (and started again). The trial passes when both runs end, no approval
+killed after a random delay (and started again). The trial passes when the run ends, no approval
 request was added after the decision (a re-ask, e.g. "the network changed since approval"), and
 every approved call has exactly one non-replayed ``executed`` audit row.
 
@@ -82,13 +82,13 @@ def statuses(db: Database) -> dict[str, str]:
         return {r.id: r.status for r in s.scalars(select(RunRow))}
 
 
-def trial(n: int, pg_admin: str, rng: random.Random, orders: int) -> dict[str, Any]:
+def trial(n: int, pg_admin: str, rng: random.Random, orders: int, runs_per_trial: int) -> dict[str, Any]:
     with fresh_database("postgresql", pg_admin) as db, tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         generate_network(db, NetworkSpec(orders=orders))
         actx = open_context(Settings(home=home, database_url=db.url, clock="network"))
         gw = actx.gateway
-        nodes = congest_two(gw)
+        nodes = congest(gw, runs_per_trial)
         queue = JobQueue(db)
         runs = [f"run_chaos{n:02d}_{i}" for i in range(len(nodes))]
         for run_id, node in zip(runs, nodes, strict=True):
@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--orders", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--runs", type=int, default=1, help="Runs per trial, each on its own congested DC.")
     ap.add_argument(
         "--pg",
         default=os.environ.get("ORDEROPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for n in range(args.trials):
         started = time.perf_counter()
-        r = trial(n, args.pg, rng, args.orders)
+        r = trial(n, args.pg, rng, args.orders, args.runs)
         r["seconds"] = round(time.perf_counter() - started, 1)
         results.append(r)
         print(r, flush=True)

@@ -135,11 +135,11 @@ class RequestGuard:
             return _problem(scope, 422, "the path or query string contains a NUL byte", ValidationFailed.code)
         announced = headers.get("content-length")
         if announced is not None:
-            try:
-                size = int(announced)
-            except ValueError:
+            digits = announced.strip()
+            if not digits.isascii() or not digits.isdigit():
                 return _problem(scope, 400, "Content-Length is not a number", "bad_request")
-            if size > self.max_body_bytes:
+            # Compared as text first: a 10,000-digit length must not cost a big-integer conversion.
+            if len(digits) > 18 or int(digits) > self.max_body_bytes:
                 return _problem(
                     scope, 413, f"the request body is larger than {self.max_body_bytes} bytes", "payload_too_large"
                 )
@@ -199,7 +199,7 @@ _TITLES = {
 
 def _problem(scope: Scope, status: int, detail: str, code: str, *, headers: dict[str, str] | None = None) -> Any:
     response = problem_response(status, _TITLES[status], detail, code, instance=scope.get("path"), headers=headers)
-    if status == 413:
-        # The unread body stays on the connection: close it rather than parse the rest as a request.
-        response.headers["Connection"] = "close"
+    # Every answer from here leaves the body unread on the connection: close it, rather than have the
+    # server drain (read and discard) whatever the client goes on sending before the next request.
+    response.headers["Connection"] = "close"
     return response

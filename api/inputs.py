@@ -12,9 +12,12 @@ is what gets recorded, or it is refused).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 NUL = "\x00"
 
@@ -54,7 +57,38 @@ def no_nul_anywhere(value: Any) -> Any:
     return value
 
 
-Text = Annotated[str, AfterValidator(no_nul)]
+NO_NUL_SCHEMA: dict[str, Any] = {"not": {"pattern": NUL}}
+"""JSON Schema for "holds no NUL": documents the rule in the OpenAPI schema, so clients (and
+schemathesis's generator) know a NUL is refused rather than discover it."""
+
+
+@dataclass(frozen=True)
+class _DocumentNoNul:
+    """Adds :data:`NO_NUL_SCHEMA` to a string's JSON Schema (alongside its own length and pattern)."""
+
+    def __get_pydantic_json_schema__(self, core: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core)
+        schema.update(NO_NUL_SCHEMA)
+        return schema
+
+
+def document_no_nul(schema: Any) -> Any:
+    """``schema`` (a hand-written JSON Schema) with :data:`NO_NUL_SCHEMA` on every string and every
+    object's property names, at any depth."""
+    if isinstance(schema, list):
+        return [document_no_nul(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: document_no_nul(v) for k, v in schema.items()}
+    types = out.get("type")
+    if types == "string" or (isinstance(types, list) and "string" in types):
+        out.update(NO_NUL_SCHEMA)
+    if types == "object":
+        out.setdefault("propertyNames", dict(NO_NUL_SCHEMA))
+    return out
+
+
+Text = Annotated[str, AfterValidator(no_nul), _DocumentNoNul()]
 """A string without NUL bytes or lone surrogates (use with ``Field``/``Query`` for lengths and patterns)."""
 
 NoNulJson = Annotated[Any, AfterValidator(no_nul_anywhere)]

@@ -136,22 +136,30 @@ def to_alerts(payload: Any, source: Source | None = None) -> tuple[Source, list[
     source = source or detect(payload)
     if not isinstance(payload, dict):
         raise ValidationFailed("an alert body must be a JSON object")
-    found = _unstorable_at(payload)
-    if found is not None:
-        # PostgreSQL cannot store a NUL in text, neither backend a lone surrogate; no sender has a
-        # reason to send either.
-        where, why = found
-        raise ValidationFailed(f"the alert holds {why} (at {where or 'the top level'})")
     try:
         if source == "alertmanager":
-            return source, _alertmanager(payload)
-        if source == "datadog":
-            return source, [a for a in [_datadog(payload)] if a is not None]
-        return source, [Alert.model_validate(payload)]
+            alerts = _alertmanager(payload)
+        elif source == "datadog":
+            alerts = [a for a in [_datadog(payload)] if a is not None]
+        else:
+            alerts = [Alert.model_validate(payload)]
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "alert"
         raise ValidationFailed(f"not a valid {source} alert ({where}: {first['msg']})") from exc
+    except (TypeError, ValueError, AttributeError) as exc:
+        # A body of the named (or detected) format with members of the wrong JSON type, e.g.
+        # ``?source=alertmanager`` with ``"alerts": 3``: the sender's mistake, not ours.
+        raise ValidationFailed(f"not a valid {source} alert (a member has the wrong type)") from exc
+    for i, alert in enumerate(alerts):
+        # What is stored is the mapped alert (members we do not read are dropped): PostgreSQL cannot
+        # store a NUL in text, neither backend a lone surrogate, and no sender has a reason to send either.
+        found = _unstorable_at(alert.model_dump(mode="json"))
+        if found is not None:
+            where, why = found
+            at = f"alerts[{i}].{where}" if len(alerts) > 1 or source == "alertmanager" else where
+            raise ValidationFailed(f"the alert holds {why} (at {at or 'the top level'})")
+    return source, alerts
 
 
 def _unstorable_at(value: Any) -> tuple[str, str] | None:

@@ -37,6 +37,7 @@ from agents.plan import Alert, ExceptionKind
 from api import webhooks
 from api.auth import Role
 from api.deps import Ctx, Keys, api_key_header, bearer, current_user
+from api.inputs import document_no_nul
 from api.problems import Forbidden, problem_responses
 from core.clock import Clock, SystemClock
 from core.db.engine import Database
@@ -273,7 +274,7 @@ _BODY_DOC = {
         '(`{"version": "4", "alerts": [...]}`) or a Datadog webhook (`{"title", "body", "tags"}`).',
         "content": {
             "application/json": {
-                "schema": {"anyOf": [_GENERIC, _ALERTMANAGER, _DATADOG]},
+                "schema": document_no_nul({"anyOf": [_GENERIC, _ALERTMANAGER, _DATADOG]}),
                 "example": {
                     "id": "dc-reno-backlog-1",
                     "kind": "node_congestion",

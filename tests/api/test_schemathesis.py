@@ -84,7 +84,7 @@ def test_api_never_fails_with_a_server_error(any_api: Api, mode: GenerationMode)
                     response, checks=checks, headers=headers, transport_kwargs={"headers": dict(headers)}
                 )
             except FailureGroup as exc:
-                other_failures.append(f"{label}: {str(exc)[:300]}")
+                other_failures.append(f"{label}: {str(exc)[:300]} {response.text[:300]}")
 
         try:
             exercise()

@@ -592,6 +592,8 @@ def _parse(
                 text.add_line(ln)
         out.text = text.text
         if not text.words:
+            if skipped or timed_out:
+                return  # nothing read because a limit stopped it: that finding is the reason
             if images:
                 out.findings.append(
                     _finding(

@@ -80,6 +80,7 @@ def test_a_page_over_the_glyph_limit_is_skipped_and_named() -> None:
     skipped = [f for f in doc.findings if f.code == "too_many_chars"]
     assert skipped
     assert all("skipped" in f.message for f in skipped)
+    assert "empty_pdf" not in [f.code for f in doc.findings]  # the limit is the reason, not emptiness
     assert {f.source.page for f in skipped if f.source} == {1, 2}
 
 

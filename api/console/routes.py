@@ -33,6 +33,7 @@ from core.errors import NotFound, OrderOpsError, PolicyDenied, ValidationFailed
 from graphs.runs import RUN_STATUSES
 from guardrails.approvals import ApprovalRequest, ApprovalStatus
 from guardrails.audit import EventType
+from services.approvals import decide_incident, incident_card
 from tools.gateway import RunLedger
 
 HERE = Path(__file__).resolve().parent
@@ -427,10 +428,71 @@ def run_page(request: Request, run_id: str) -> HTMLResponse:
         run, events, state = views.timeline(actx, run_id)
     except NotFound as exc:
         return _render(request, "error.html", {"user": user, "message": exc.message}, status=404)
+    return _run_response(request, user, actx, run_id, run, events, state)
+
+
+def _run_response(
+    request: Request,
+    user: Principal,
+    actx: AppContext,
+    run_id: str,
+    run: Any,
+    events: Any,
+    state: Any,
+    message: str = "",
+    ok: bool = False,
+) -> HTMLResponse:
     pending = actx.guard.approvals.list_pending(run_id=run_id)
-    return _render(
-        request, "run.html", {"user": user, "run": run, "events": events, "state": state or {}, "pending": pending}
-    )
+    card = incident_card(actx.gateway, run_id) if pending else None
+    ctx = {
+        "user": user,
+        "run": run,
+        "events": events,
+        "state": state or {},
+        "pending": pending,
+        "incident": card,
+        "message": message,
+        "ok": ok,
+    }
+    return _render(request, "run.html", ctx)
+
+
+@router.post("/runs/{run_id}/approval", response_class=HTMLResponse)
+async def run_decide(request: Request, run_id: str) -> HTMLResponse:
+    """One decision on every pending step of the run (the incident's card), as the API and CLI make it."""
+    user = _user(request)
+    actx = _actx(request)
+    message, ok = "", False
+    try:
+        form = await _post_form(request)
+        if not _can_decide(user):
+            raise PolicyDenied(f"{user.id} has no approver role and may not decide approval requests")
+        action = _one(form, "action")
+        if action not in ("approve", "reject"):
+            raise ValidationFailed("unknown action")
+        decision: Literal["approve", "reject"] = "reject" if action == "reject" else "approve"
+        out = decide_incident(
+            actx.gateway,
+            actx.db,
+            run_id,
+            approver=user.actor(),
+            decision=decision,
+            reason=_one(form, "reason") or None,
+            enqueue=False,
+        )
+        ok = True
+        message = f"{decision}d {len(out.decided)} step(s)"
+        last = actx.guard.approvals.get(out.decided[-1]["approval_id"])
+        if last.status != ApprovalStatus.PENDING:
+            hook: ContinueRun = request.app.state.console_continue
+            message = f"{message}; {hook(actx, last)}"
+    except OrderOpsError as exc:
+        message = exc.message
+    try:
+        run, events, state = views.timeline(actx, run_id)
+    except NotFound as exc:
+        return _render(request, "error.html", {"user": user, "message": exc.message}, status=404)
+    return _run_response(request, user, actx, run_id, run, events, state, message, ok)
 
 
 # --- network ----------------------------------------------------------------------------------------

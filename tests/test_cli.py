@@ -145,6 +145,9 @@ def _moved_orders(home: Path, node: str) -> int:
 def test_demo_runs_end_to_end(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = run_json(capsys, "demo", "--orders", "600")
     assert isinstance(out, dict)
+    demo_home = Path(out["home"])
+    assert demo_home == cli_env / "demo"  # its own installation, never the real one
+    assert not (cli_env / "orderops.db").exists()
     assert out["seed"]["orders"] == 600
     assert out["network"]["nodes"]
     scenario = out["scenario"]
@@ -155,12 +158,12 @@ def test_demo_runs_end_to_end(cli_env: Path, capsys: pytest.CaptureFixture[str])
     assert scenario["audit"]["chain_ok"]
     done = sum(len(s["done"]) if isinstance(s["done"], list) else int(s["done"]) for s in scenario["steps"])
     assert done > 0
-    assert _moved_orders(cli_env, scenario["node"]) == done
+    assert _moved_orders(demo_home, scenario["node"]) == done
     intake = scenario["intake"]  # a clean X12 and PDF become orders; the e-mail with an unknown part waits
     assert len(intake["created_orders"]) >= 1
     assert len(intake["review_items"]) >= 1
     assert "x12-855" in intake["documents"][0]["acks"]
-    db = make_database(url=f"sqlite:///{cli_env / 'orderops.db'}")
+    db = make_database(url=f"sqlite:///{demo_home / 'orderops.db'}")
     with db.engine.connect() as conn:
         events = [r[0] for r in conn.execute(text("select event_type from audit_events order by seq"))]
     db.dispose()
@@ -176,12 +179,13 @@ def test_demo_with_deny_executes_only_what_policy_allowed_alone(
 ) -> None:
     out = run_json(capsys, "demo", "--orders", "600", "--approve", "deny")
     assert isinstance(out, dict)
+    demo_home = Path(out["home"])
     scenario = out["scenario"]
     assert scenario["status"] != "completed"
     executed = [s for s in scenario["steps"] if s["status"] == "executed"]
     done = sum(len(s["done"]) if isinstance(s["done"], list) else int(s["done"]) for s in executed)
-    assert _moved_orders(cli_env, scenario["node"]) == done
-    db = make_database(url=f"sqlite:///{cli_env / 'orderops.db'}")
+    assert _moved_orders(demo_home, scenario["node"]) == done
+    db = make_database(url=f"sqlite:///{demo_home / 'orderops.db'}")
     with db.engine.connect() as conn:
         events = [r[0] for r in conn.execute(text("select event_type from audit_events order by seq"))]
     db.dispose()
@@ -202,13 +206,14 @@ def test_demo_with_deny_executes_only_what_policy_allowed_alone(
     ],
 )
 def test_audit_verify_detects_tampering(
-    cli_env: Path, capsys: pytest.CaptureFixture[str], tamper: str, kind: str
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tamper: str, kind: str
 ) -> None:
     assert run(["demo", "--orders", "600", "--json"]) == 0
     capsys.readouterr()
+    monkeypatch.setenv("ORDEROPS_HOME", str(cli_env / "demo"))  # look around the demo's installation
     assert run(["audit", "verify"]) == 0
     assert "intact" in capsys.readouterr().out
-    db = make_database(url=f"sqlite:///{cli_env / 'orderops.db'}")
+    db = make_database(url=f"sqlite:///{cli_env / 'demo' / 'orderops.db'}")
     with db.engine.begin() as conn:
         for stmt in tamper.split("; "):
             conn.execute(text(stmt))
@@ -219,8 +224,11 @@ def test_audit_verify_detects_tampering(
     assert kind in out
 
 
-def test_audit_export_writes_every_event_as_jsonl(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_audit_export_writes_every_event_as_jsonl(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert run(["demo", "--orders", "600", "--json"]) == 0
+    monkeypatch.setenv("ORDEROPS_HOME", str(cli_env / "demo"))
     target = cli_env / "trail.jsonl"
     assert run(["audit", "export", "--out", str(target)]) == 0
     lines = [json.loads(line) for line in target.read_text().splitlines()]

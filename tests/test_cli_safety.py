@@ -419,9 +419,22 @@ for approval_id in json.loads(sys.argv[1]):
 """
 
 
+def url_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    db = make_database(url=url)
+    with db.engine.connect() as conn:
+        found = [tuple(r) for r in conn.execute(text(sql))]
+    db.dispose()
+    return found
+
+
+@pytest.mark.parametrize(
+    "empty_db_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_closure_parks_then_approvals_from_another_process_complete_it_once(
-    home: Path, capsys: pytest.CaptureFixture[str]
+    home: Path, empty_db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    url = empty_db_url
+    monkeypatch.setenv("DATABASE_URL", url)
     small = ["--orders", "600", "--nodes", "5", "--skus", "60", "--customers", "6"]
     assert cli(capsys, "init", *small, "--json")[0] == 0
     state = cli_json(capsys, "network", "show")
@@ -444,12 +457,14 @@ def test_closure_parks_then_approvals_from_another_process_complete_it_once(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
-    assert rows(home, "select status from runs") == [("completed",)]
+    assert url_rows(url, "select status from runs") == [("completed",)]
     # Each approval decided once, by the key's principal, and executed exactly once.
-    decided = rows(home, "select request_id, approver_id, decision from approval_decisions")
+    decided = url_rows(url, "select request_id, approver_id, decision from approval_decisions")
     assert sorted(decided) == sorted((i, "ana", "approve") for i in ids)
-    executed = rows(home, "select call_id, count(*) from audit_events where event_type = 'executed' group by call_id")
+    executed = url_rows(
+        url, "select call_id, count(*) from audit_events where event_type = 'executed' group by call_id"
+    )
     assert executed
     assert all(n == 1 for _, n in executed)
-    parked_calls = rows(home, "select call_id from approval_requests")
+    parked_calls = url_rows(url, "select call_id from approval_requests")
     assert {c for (c,) in parked_calls} <= {c for c, _ in executed}

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from api.auth import Role
 from api.cli_keys import KeyOpt, principal_for
-from core.errors import ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from guardrails.approvals import ApprovalRequest
 from guardrails.audit import AuditRecord
 
@@ -229,9 +229,13 @@ def _decide(
     out: dict[str, Any] = {"approval_id": approval_id, "status": req.status.value, "approver": who.id}
     carried = None
     if req.run_id is not None and req.status.value != "pending":  # its run carries on, here and now
-        result, parked = continue_after_decision(settings, req.run_id)
-        carried = parked or result.report or result.model_dump(mode="json")
-        out["run"] = {"run_id": result.run_id, "status": result.status}
+        try:
+            result, parked = continue_after_decision(settings, req.run_id)
+        except NotFound:  # proposed outside an exception run (e.g. straight through the API)
+            result, parked = None, None
+        if result is not None:
+            carried = parked or result.report or result.model_dump(mode="json")
+            out["run"] = {"run_id": result.run_id, "status": result.status}
     if as_json:
         cli.print_json({**out, "run_report": carried})
         return

@@ -229,6 +229,9 @@ def test_requester_cannot_approve_their_own_request(home: Path, capsys: pytest.C
     assert code == 2
     assert "may not approve" in err
     assert rows(home, "select status from approval_requests") == [("pending",)]
+    # Another person may; the request belongs to no exception run, so there is nothing to carry on.
+    decided = cli_json(capsys, "approvals", "approve", str(out.approval_id), "--key", new_key(home, "bo", "approver"))
+    assert (decided["status"], decided["approver"], decided["run_report"]) == ("approved", "bo", None)
 
 
 # --- 3. deciding carries the run on -------------------------------------------------------------------

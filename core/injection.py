@@ -371,6 +371,7 @@ def _despace(view: str) -> tuple[str, list[int] | None]:
 
 
 _B64_RUN = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
+_B64_WRAPPED = re.compile(r"(?:[A-Za-z0-9+/]{16,}[ \t]*\r?\n[ \t]*)+[A-Za-z0-9+/]{4,}={0,2}")
 _QP_RUN = re.compile(r"(?:=[0-9A-Fa-f]{2}){6,}")
 _PCT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2}|[A-Za-z0-9._~+-]){12,}")
 _HEX_RUN = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){12,}(?![0-9A-Fa-f])")
@@ -380,16 +381,15 @@ def decoded_runs(text: str) -> list[tuple[int, int, str]]:
     """``(start, end, decoded)`` for each run of base64, quoted-printable, percent-encoding or hex in
     ``text`` that decodes to readable text (random ids, hashes and tracking numbers do not)."""
     out: list[tuple[int, int, str]] = []
+    for m in _B64_WRAPPED.finditer(text):  # a blob wrapped over lines, as mail and PDF writers do
+        decoded = _readable(_b64(re.sub(r"\s+", "", m.group(0))) or b"")
+        if decoded:
+            out.append((m.start(), m.end(), decoded))
     for m in _B64_RUN.finditer(text):
         run = m.group(0)
         if run.isdigit() or (run.isalpha() and (run.islower() or run.isupper())):
             continue  # a plain word or number, not an encoding
-        raw = run.rstrip("=")
-        try:
-            data = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_" if "-" in raw or "_" in raw else None)
-        except (binascii.Error, ValueError):
-            continue
-        decoded = _readable(data)
+        decoded = _readable(_b64(run) or b"")
         if decoded:
             out.append((m.start(), m.end(), decoded))
     for m in _QP_RUN.finditer(text):
@@ -406,6 +406,14 @@ def decoded_runs(text: str) -> list[tuple[int, int, str]]:
         if decoded:
             out.append((m.start(), m.end(), decoded))
     return out
+
+
+def _b64(run: str) -> bytes | None:
+    raw = run.rstrip("=")
+    try:
+        return base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_" if "-" in raw or "_" in raw else None)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _readable(data: bytes) -> str | None:

@@ -377,7 +377,9 @@ def _multi_incident(k: int) -> str:
     return f"- {hidden}, {second}"
 
 
-_NON_LATIN = frozenset({"lang:ja", "lang:zh", "lang:ru", "lang:ko"})
+# The PDF writer's standard font is Latin-1 only: these would reach the PDF as '?' and nothing of
+# the attack would remain (a real attacker embeds a font; that is a PDF with other text, not this).
+_NON_LATIN = frozenset({"lang:ja", "lang:zh", "lang:ru", "lang:ko", "homoglyph", "zero_width"})
 
 
 def _generated(per_cell: int) -> list[CorpusItem]:
@@ -388,7 +390,7 @@ def _generated(per_cell: int) -> list[CorpusItem]:
         carriers = _ONLY.get(technique, CARRIERS)
         for carrier in carriers:
             if carrier == "pdf" and technique in _NON_LATIN:
-                continue  # the PDF writer's standard font has no such glyphs: nothing of the attack would remain
+                continue
             n = per_cell * 3 if technique in _ONLY else per_cell
             for k in range(n):
                 intent = INTENTS[rng.randrange(len(INTENTS))]

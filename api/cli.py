@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -24,21 +25,24 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from api.bootstrap import AppContext, network_meta, open_context
+from api.bootstrap import AppContext, is_demo_database, mark_demo_database, network_meta, open_context
 from api.cli_eval import eval_app
 from api.cli_guard import approvals_app, audit_app
 from api.cli_intake import intake_app, review_app
 from api.cli_keys import keys_app
+from api.cli_ops import orders_history, runs_undo
 from api.cli_runs import run_command, runs_app
 from api.cli_serve import serve
 from api.cli_worker import worker
 from api.demo import congestion_scenario
 from api.demo_intake import intake_scenario
 from api.inbox.cli import inbox_app
-from core.db import make_database, migrate
+from core.db import Database, make_database, migrate
+from core.db.tables import RunRow
 from core.domain import Order, OrderStatus
 from core.errors import ConfigurationError, OrderOpsError
 from core.netgen import NetworkSpec, generate_network, network_exists, reset_network
@@ -54,6 +58,8 @@ network_app = typer.Typer(help="The fulfillment network (nodes, load, inventory)
 orders_app = typer.Typer(help="Orders in the OMS.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
 app.add_typer(orders_app, name="orders")
+orders_app.command("history")(orders_history)
+runs_app.command("undo")(runs_undo)
 app.add_typer(audit_app, name="audit")
 app.add_typer(approvals_app, name="approvals")
 app.command("run")(run_command)
@@ -171,16 +177,45 @@ def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None] | N
         yield update
 
 
-def seed_network(settings: Settings, spec: NetworkSpec, *, reset: bool, show_progress: bool) -> dict[str, Any]:
+def _run_count(db: Database) -> int:
+    with db.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(RunRow)) or 0)
+
+
+def seed_network(
+    settings: Settings,
+    spec: NetworkSpec,
+    *,
+    reset: bool,
+    show_progress: bool,
+    confirmed: bool = False,
+    demo: bool = False,
+) -> dict[str, Any]:
+    """Seed ``spec`` into the configured database.
+
+    Replacing a network that runs have acted on would undo their effects while their runs and audit
+    rows stay, so the records would contradict the data: that needs ``confirmed`` (``--yes`` or an
+    answer at a terminal) unless the database is the demo's own.
+    """
     db = make_database(settings)
     try:
         migrate(db)
         if network_exists(db):
             if not reset:
                 raise ConfigurationError(f"{db.url} already holds a network; pass --reset to replace it", url=db.url)
+            runs = _run_count(db)
+            if runs and not (confirmed or is_demo_database(db)):
+                raise ConfigurationError(
+                    f"{db.url} holds {runs} runs whose changes --reset would undo while their records stay; "
+                    "pass --yes to replace it anyway",
+                    url=db.url,
+                    runs=runs,
+                )
             reset_network(db)
         with progress_bars(show_progress) as progress:
             summary = generate_network(db, spec, progress=progress)
+        if demo:
+            mark_demo_database(db)
         return {"database": db.url, **to_jsonable(summary)}
     finally:
         db.dispose()
@@ -190,6 +225,9 @@ def seed_network(settings: Settings, spec: NetworkSpec, *, reset: bool, show_pro
 def init(
     ctx: typer.Context,
     reset: Annotated[bool, typer.Option(help="Replace an existing network.")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="With --reset: replace a network that runs have already acted on.")
+    ] = False,
     orders: Annotated[int | None, typer.Option(help="Open orders to generate (up to 1,000,000).")] = None,
     nodes: Annotated[int | None, typer.Option(help="Fulfillment nodes.")] = None,
     skus: Annotated[int | None, typer.Option(help="Products.")] = None,
@@ -205,10 +243,15 @@ def init(
         skus=skus or s.skus,
         customers=customers or s.customers,
         orders=orders if orders is not None else s.orders,
+        # On the wall clock the network is seeded as of today, so its promise dates mean something now.
+        **({"business_date": datetime.now(UTC).date()} if s.clock == "system" else {}),
     )
     if spec.orders > 1_000_000:
         raise typer.BadParameter("at most 1,000,000 orders", param_hint="--orders")
-    result = seed_network(s, spec, reset=reset, show_progress=not as_json)
+    confirmed = yes
+    if reset and not yes and not as_json and sys.stdin.isatty():
+        confirmed = typer.confirm("Replace the network even if runs have acted on it?", default=False)
+    result = seed_network(s, spec, reset=reset, show_progress=not as_json, confirmed=confirmed)
     if as_json:
         print_json(result)
     else:
@@ -387,11 +430,23 @@ def _render_order(order: Order) -> None:
 # --- demo -------------------------------------------------------------------------------------------
 
 
+def demo_settings(settings: Settings, home: Path | None) -> Settings:
+    """The demo's own installation: a SQLite twin under ``<home>/demo`` on the seeded business date.
+
+    Never the configured database: the demo congests a DC and executes reroutes, which on a real
+    installation would move real orders and reseed over work people did."""
+    return settings.model_copy(
+        update={"home": home or Path(settings.home) / "demo", "database_url": None, "clock": "network"}
+    )
+
+
 @app.command()
 def demo(
     ctx: typer.Context,
     orders: Annotated[int, typer.Option(help="Open orders in the demo network.")] = 5_000,
-    reset: Annotated[bool, typer.Option(help="Replace an existing network in a configured database.")] = False,
+    home: Annotated[
+        Path | None, typer.Option(help="The demo's own home (default: <ORDEROPS_HOME>/demo); never the real one.")
+    ] = None,
     approve: Annotated[
         str | None,
         typer.Option(
@@ -401,31 +456,33 @@ def demo(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """The main job end to end on the embedded defaults: seed a network, congest a DC, let the agent
-    propose a reroute, approve it, execute it once and show the audit trail."""
+    """The main job end to end in the demo's own installation: seed a network, congest a DC, let the
+    agent propose a reroute, approve it, execute it once and show the audit trail."""
     if approve is None:
         approve = "prompt" if sys.stdin.isatty() and not as_json else "auto"
     if approve not in ("auto", "prompt", "deny"):
         raise typer.BadParameter("auto, prompt or deny", param_hint="--approve")
-    s = _settings(ctx)
+    s = demo_settings(_settings(ctx), home)
+    if s.home == _settings(ctx).home:
+        raise ConfigurationError("the demo's home must not be the installation's own home", home=str(s.home))
     started = time.perf_counter()
     db = make_database(s)
     try:
         migrate(db)
-        exists = network_exists(db)
+        foreign = network_exists(db) and not is_demo_database(db)
     finally:
         db.dispose()
-    # The default SQLite file is the demo's own twin: replacing it is safe. A configured server is not.
-    if exists and not reset and s.database_url:
-        raise ConfigurationError("the configured database already holds a network; pass --reset to replace it")
+    if foreign:
+        raise ConfigurationError(f"{s.home} holds a network the demo did not create; choose another --home")
     spec = NetworkSpec(seed=s.seed, nodes=s.nodes, skus=s.skus, customers=s.customers, orders=orders)
     if not as_json:
         console.rule("[bold]OrderOps demo")
+        console.print(f"Running in the demo's own installation at {s.home} (your installation is not touched).")
         console.print(
             f"1. Seeding a deterministic network (seed {spec.seed}): {spec.nodes} nodes, {spec.skus} SKUs, "
             f"{spec.customers} customers, {spec.orders:,} orders"
         )
-    summary = seed_network(s, spec, reset=True, show_progress=not as_json)
+    summary = seed_network(s, spec, reset=True, show_progress=not as_json, demo=True)
     with _context(s) as actx:
         state = network_state(actx)
     if not as_json:
@@ -438,11 +495,11 @@ def demo(
     scenario["intake"] = intake_scenario(s, None if as_json else console)
     elapsed = round(time.perf_counter() - started, 2)
     if as_json:
-        print_json({"seed": summary, "network": state, "scenario": scenario, "elapsed_s": elapsed})
+        print_json({"home": str(s.home), "seed": summary, "network": state, "scenario": scenario, "elapsed_s": elapsed})
         return
     console.print(
-        f"[green]Demo finished in {elapsed:.1f}s.[/] Try `orderops runs list`, `orderops audit verify`, "
-        "`orderops network show`."
+        f"[green]Demo finished in {elapsed:.1f}s.[/] Look around the demo's installation with "
+        f"`ORDEROPS_HOME={s.home} ORDEROPS_CLOCK=network orderops runs list` (or `audit verify`, `network show`)."
     )
 
 

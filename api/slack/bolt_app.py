@@ -39,12 +39,14 @@ from api.bootstrap import AppContext
 from api.problems import Unauthenticated
 from api.slack.ops import (
     APPROVE_ACTION,
+    APPROVE_RUN_ACTION,
     REASON_BLOCK,
     REASON_INPUT,
     REJECT_ACTION,
     REJECT_MODAL,
     VIEW_ACTION,
     SlackOps,
+    incident_run_of,
 )
 from core.errors import ConfigurationError, OrderOpsError, ValidationFailed
 
@@ -198,6 +200,15 @@ def _register(bolt: App, ops: SlackOps) -> None:
         except OrderOpsError as exc:
             client.chat_postEphemeral(channel=channel, user=user_id, text=f"Not done: {exc.message}")
 
+    @bolt.action(APPROVE_RUN_ACTION)
+    def on_approve_run(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        user_id, channel = _clicker(body)
+        try:
+            ops.decide_run(ops.user(user_id), str(body["actions"][0]["value"]), "approve")
+        except OrderOpsError as exc:
+            client.chat_postEphemeral(channel=channel, user=user_id, text=f"Not done: {exc.message}")
+
     @bolt.action(REJECT_ACTION)
     def on_reject_click(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
@@ -222,8 +233,13 @@ def _register(bolt: App, ops: SlackOps) -> None:
         reason = (
             ((view.get("state") or {}).get("values") or {}).get(REASON_BLOCK, {}).get(REASON_INPUT, {}).get("value")
         )
+        value = str(meta.get("value"))
         try:
-            decided = ops.decide(ops.user(user_id), str(meta.get("value")), "reject", reason=reason, refresh=False)
+            if incident_run_of(value) is not None:
+                ops.decide_run(ops.user(user_id), value, "reject", reason=reason)
+                ack()
+                return
+            decided = ops.decide(ops.user(user_id), value, "reject", reason=reason, refresh=False)
         except OrderOpsError as exc:  # shown under the reason field; the modal stays open
             ack(response_action="errors", errors={REASON_BLOCK: exc.message[:150]})
             return

@@ -13,6 +13,7 @@ What this module must never do: decide, start or list anything for a Slack user 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -27,14 +28,16 @@ from api.auth import Role, effective_roles
 from api.bootstrap import AppContext
 from api.inputs import unstorable
 from api.slack.store import SlackStore
-from core.errors import NotFound, PolicyDenied, ValidationFailed
+from core.errors import Conflict, NotFound, PolicyDenied, ValidationFailed
 from core.jobs import START_RUN, JobQueue, enqueue_continue, start_dedup_key
 from core.settings import SlackPerson
 from guardrails.approvals import ApprovalRequest, ApprovalStatus
 from guardrails.calls import Actor
+from services.approvals import IncidentCard, IncidentDecision, decide_incident, incident_card
 
 APPROVE_ACTION = "orderops_approve"
 REJECT_ACTION = "orderops_reject"
+APPROVE_RUN_ACTION = "orderops_approve_run"
 VIEW_ACTION = "orderops_view"
 REJECT_MODAL = "orderops_reject_modal"
 REASON_BLOCK = "reason"
@@ -163,12 +166,31 @@ class SlackOps:
     # --- approval cards ----------------------------------------------------------------------------
 
     def post_approval_cards(self, run_id: str) -> list[str]:
-        """Post a card for each pending approval of ``run_id`` that has none yet, and refresh the
-        cards of requests decided elsewhere. Returns the approval ids newly posted. Safe to repeat."""
+        """Post the run's approval card — one per incident: a run with several pending steps gets
+        one card with every step, the totals and Approve all / Reject all; a single step gets its
+        own card — and refresh cards decided elsewhere. Returns the ids newly posted (an incident
+        card's id is ``run:<run id>:<steps digest>``). Safe to repeat."""
         posted: list[str] = []
         thread = self.store.thread(run_id)
         channel = thread.channel if thread is not None else self.actx.settings.slack_approval_channel
-        for req in self.actx.guard.approvals.list_pending(run_id=run_id):
+        pending = self.actx.guard.approvals.list_pending(run_id=run_id)
+        if len(pending) > 1:
+            key = _incident_key(run_id, [r.id for r in pending])
+            if self.store.card(key) is None and channel is not None:
+                card = incident_card(self.actx.gateway, run_id)
+                resp = self.client.chat_postMessage(
+                    channel=channel,
+                    text=f"Approval needed: run {run_id}, {len(card.steps)} steps",
+                    blocks=self.incident_blocks(card, key),
+                    thread_ts=thread.thread_ts if thread is not None else None,
+                )
+                status = "pending:" + ",".join(sorted(r.id for r in pending))
+                self.store.add_card(
+                    approval_id=key, run_id=run_id, channel=str(resp["channel"]), ts=str(resp["ts"]), status=status
+                )
+                posted.append(key)
+            pending = []  # the steps are on the incident card
+        for req in pending:
             if self.store.card(req.id) is not None or channel is None:
                 continue
             resp = self.client.chat_postMessage(
@@ -185,14 +207,86 @@ class SlackOps:
                 status=req.status.value,
             )
             posted.append(req.id)
-        for card in self.store.cards_of_run(run_id):
-            self.refresh_card(card.approval_id)
+        for row in self.store.cards_of_run(run_id):
+            self.refresh_card(row.approval_id)
         return posted
+
+    def incident_blocks(self, card: IncidentCard, key: str, decided: str | None = None) -> list[dict[str, Any]]:
+        """One card for the whole incident: totals, each step in a line, the policy's reasons."""
+        fields = [
+            f"*Run*\n{card.run_id}",
+            f"*Steps*\n{len(card.steps)}",
+            f"*Orders*\n{card.orders}",
+            f"*Cost delta*\n${card.cost_delta}",
+            f"*Late orders*\n{card.late_before} → {card.late_after}",
+            f"*Needs*\n{', '.join(card.required_roles) or 'approver'}",
+        ]
+        steps = "\n".join(f"• `{st.tool}` {st.summary}" for st in card.steps)
+        blocks: list[dict[str, Any]] = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Approval needed* · run {card.run_id}"}},
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+            {"type": "section", "text": {"type": "mrkdwn", "text": steps[:2900]}},
+        ]
+        if card.reasons:
+            blocks.append(
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": "Why: " + "; ".join(card.reasons)[:2900]}]}
+            )
+        link = f"{self.actx.settings.slack_link_base_url.rstrip('/')}/console/runs/{card.run_id}"
+        if decided is None:
+            value = json.dumps({"run": card.run_id, "key": key})
+            blocks.append(
+                {
+                    "type": "actions",
+                    "block_id": f"incident:{key}"[:255],
+                    "elements": [
+                        _button("Approve all", APPROVE_RUN_ACTION, value=value, style="primary"),
+                        _button("Reject all", REJECT_ACTION, value=value, style="danger"),
+                        _button("View details", VIEW_ACTION, value=card.run_id, url=link),
+                    ],
+                }
+            )
+        else:
+            blocks.append(
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{decided} · <{link}|View details>"}]}
+            )
+        return blocks
+
+    def decide_run(self, user: SlackUser, value: str, decision: str, reason: str | None = None) -> IncidentDecision:
+        """``user``'s one decision on an incident card: every step it showed, through the same
+        service the API, console and CLI use; a step decided elsewhere meanwhile makes it refuse."""
+        user.require(Role.APPROVER, "decide approval requests")
+        try:
+            data = json.loads(value)
+            run_id, key = str(data["run"]), str(data["key"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValidationFailed("malformed approval button") from exc
+        shown = key.rsplit(":", 1)[-1]
+        now = self.actx.guard.approvals.list_pending(run_id=run_id)
+        if _incident_key(run_id, [r.id for r in now]).rsplit(":", 1)[-1] != shown:
+            raise Conflict("the run's pending steps changed since this card was posted; see the newer card")
+        shown_card = incident_card(self.actx.gateway, run_id)
+        out = decide_incident(
+            self.actx.gateway,
+            self.actx.db,
+            run_id,
+            approver=user.actor(),
+            decision="approve" if decision == "approve" else "reject",
+            reason=reason,
+        )
+        row = self.store.card(key)
+        if row is not None:
+            verb = "✅ approved" if out.decision == "approve" else "❌ rejected"
+            text = f"{verb} by {_who(user.actor_id)} ({len(out.decided)} steps)" + (f": {reason}" if reason else "")
+            self.client.chat_update(
+                channel=row.channel, ts=row.ts, text=text, blocks=self.incident_blocks(shown_card, key, text)
+            )
+            self.store.set_card_status(key, "decided")
+        return out
 
     def refresh_card(self, approval_id: str) -> bool:
         """Show the request's current state in its card (``chat.update``) if it changed since posted."""
         card = self.store.card(approval_id)
-        if card is None:
+        if card is None or approval_id.startswith("run:"):  # incident cards change when decided
             return False
         req = self.actx.guard.approvals.get(approval_id)
         shown = f"{req.status.value}:{len(req.decisions)}"
@@ -278,7 +372,8 @@ class SlackOps:
         return decided
 
     def reject_modal(self, value: str, *, channel: str | None, ts: str | None) -> dict[str, Any]:
-        approval_id, _ = _card_value(value)
+        run_id = incident_run_of(value)
+        approval_id = f"every step of run {run_id}" if run_id is not None else _card_value(value)[0]
         return {
             "type": "modal",
             "callback_id": REJECT_MODAL,
@@ -360,3 +455,18 @@ def _decided_text(req: ApprovalRequest) -> str:
         ApprovalStatus.SUPERSEDED: "*Superseded*",
     }[req.status]
     return f"{head} · " + "; ".join(done) if done else head
+
+
+def _incident_key(run_id: str, approval_ids: list[str]) -> str:
+    """A card id naming the exact set of steps it shows (a run that parks again gets a new card)."""
+    digest = hashlib.sha256("\n".join(sorted(approval_ids)).encode()).hexdigest()[:12]
+    return f"run:{run_id}:{digest}"[:64]
+
+
+def incident_run_of(value: str) -> str | None:
+    """The run an incident card's button names; None for a single step's card."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    return str(data["run"]) if isinstance(data, dict) and "run" in data else None

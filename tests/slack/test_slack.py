@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from api.slack import post_approval_cards
-from api.slack.ops import APPROVE_ACTION, REASON_BLOCK, REASON_INPUT, REJECT_ACTION, REJECT_MODAL
+from api.slack.ops import APPROVE_ACTION, APPROVE_RUN_ACTION, REASON_BLOCK, REASON_INPUT, REJECT_ACTION, REJECT_MODAL
 from api.worker import Worker
 from core.db.tables_jobs import JobRow
 from core.db.tables_slack import SlackSeenRow
@@ -155,35 +155,37 @@ def test_alert_run_parks_card_is_posted_and_a_slack_approval_completes_it(slack:
     run_id, worker = _park_alert_run(slack)
     actx = slack.api.actx
     pending = actx.guard.approvals.list_pending(run_id=run_id)
-    assert pending
-    # the worker posted a card per approval when the run parked; posting again adds none
+    assert len(pending) > 1
+    # one card for the incident (every step on it), posted by the worker when the run parked;
+    # posting again adds none
     assert post_approval_cards(actx, run_id) == []
     cards = [m for m in slack.fake.of("chat.postMessage") if "blocks" in m]
-    assert len(cards) == len(pending)
-    assert all(c["channel"] == "CAPPROVALS" for c in cards)
-    text = json.dumps(cards[0]["blocks"])
+    assert len(cards) == 1
+    (card,) = cards
+    assert card["channel"] == "CAPPROVALS"
+    text = json.dumps(card["blocks"])
     assert "Cost delta" in text
     assert "Late orders" in text
-    assert "/console/approvals/" in text
-    ts = [f"1700000000.{i + 1:06d}" for i in range(len(cards))]
+    assert f"/console/runs/{run_id}" in text
+    assert text.count("reroute_orders") >= len(pending)
+    ts = "1700000000.000001"
 
-    slack.interact(_click(APPROVE_ACTION, "UVIEW", cards[0], ts[0]))  # a viewer: refused, nothing changes
+    slack.interact(_click(APPROVE_RUN_ACTION, "UVIEW", card, ts))  # a viewer: refused, nothing changes
     assert "not allowed" in slack.fake.of("chat.postEphemeral")[-1]["text"]
-    assert actx.guard.approvals.get(pending[0].id).status == ApprovalStatus.PENDING
+    assert all(actx.guard.approvals.get(r.id).status == ApprovalStatus.PENDING for r in pending)
     assert JobQueue(actx.db).list(kind=CONTINUE_RUN) == []
     assert slack.fake.of("chat.update") == []
 
-    for card, t in zip(cards, ts, strict=True):
-        r = slack.interact(_click(APPROVE_ACTION, "UAPP", card, t))
-        assert r.status_code == 200
+    r = slack.interact(_click(APPROVE_RUN_ACTION, "UAPP", card, ts))
+    assert r.status_code == 200
     for req in pending:
         assert actx.guard.approvals.get(req.id).status == ApprovalStatus.APPROVED
-    assert len(JobQueue(actx.db).list(kind=CONTINUE_RUN)) == len(pending)
-    updates = slack.fake.of("chat.update")
-    assert [u["ts"] for u in updates] == ts
-    assert "<@UAPP>" in updates[0]["text"]
-    assert "Approved" in updates[0]["text"]
-    assert not any(b["type"] == "actions" for b in json.loads(json.dumps(updates[0]["blocks"])))
+    assert len(JobQueue(actx.db).list(kind=CONTINUE_RUN)) == 1  # one decision, one continuation
+    (update,) = slack.fake.of("chat.update")
+    assert update["ts"] == ts
+    assert "<@UAPP>" in update["text"]
+    assert "approved" in update["text"]
+    assert not any(b["type"] == "actions" for b in update["blocks"])
 
     with worker:
         while (job := worker.run_once()) is not None:
@@ -205,7 +207,7 @@ def test_reject_opens_a_modal_and_its_reason_rejects(slack: SlackApi) -> None:
     worker.close()
     actx = slack.api.actx
     post_approval_cards(actx, run_id)
-    card = slack.fake.of("chat.postMessage")[0]
+    card = next(m for m in slack.fake.of("chat.postMessage") if "blocks" in m)
     approval_id = actx.guard.approvals.list_pending(run_id=run_id)[0].id
     slack.interact(_click(REJECT_ACTION, "UAPP", card, "1700000000.000001"))
     (opened,) = slack.fake.of("views.open")
@@ -245,7 +247,9 @@ def test_an_approver_cannot_approve_the_run_they_started(slack: SlackApi) -> Non
     card = [m for m in slack.fake.of("chat.postMessage") if "blocks" in m][-1]
     assert card["channel"] == "C1"
     assert card["thread_ts"] == "1.0001"
-    slack.interact(_click(APPROVE_ACTION, "UBOTH", card, "1700000000.000002"))
+    actions = {e["action_id"] for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]}
+    approve = APPROVE_RUN_ACTION if APPROVE_RUN_ACTION in actions else APPROVE_ACTION
+    slack.interact(_click(approve, "UBOTH", card, "1700000000.000002"))
     refusal = slack.fake.of("chat.postEphemeral")[-1]["text"]
     assert refusal.startswith("Not done")
     assert "not allowed" not in refusal

@@ -98,5 +98,39 @@ MAX_INT32 = 2**31 - 1
 """Largest integer every backend's ``INTEGER`` column holds (PostgreSQL's is 32-bit): the bound of
 integer query parameters compared with such columns."""
 
-NoNulObject = Annotated[dict[str, Any], AfterValidator(no_nul_anywhere)]
+
+def _storable_json(depth: int) -> dict[str, Any]:
+    """JSON Schema of a JSON value whose strings hold no NUL, nested ``depth`` levels deep (deeper
+    values are accepted too, if they hold no NUL; OpenAPI 3.1 generators handle a bounded schema
+    better than a recursive one)."""
+    scalars: list[dict[str, Any]] = [
+        {"type": "string", **NO_NUL_SCHEMA},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+    ]
+    if depth == 0:
+        return {"anyOf": scalars}
+    inner = _storable_json(depth - 1)
+    return {
+        "anyOf": [
+            *scalars,
+            {"type": "array", "items": inner},
+            {"type": "object", "propertyNames": dict(NO_NUL_SCHEMA), "additionalProperties": inner},
+        ]
+    }
+
+
+@dataclass(frozen=True)
+class _DocumentNoNulObject:
+    """Documents :data:`NoNulObject`: keys and strings at any depth hold no NUL."""
+
+    def __get_pydantic_json_schema__(self, core: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core)
+        schema["propertyNames"] = dict(NO_NUL_SCHEMA)
+        schema["additionalProperties"] = _storable_json(2)
+        return schema
+
+
+NoNulObject = Annotated[dict[str, Any], AfterValidator(no_nul_anywhere), _DocumentNoNulObject()]
 """A JSON object whose keys and strings, at any depth, all pass :data:`Text`."""

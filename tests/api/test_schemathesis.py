@@ -24,7 +24,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import not_a_server_error, positive_data_acceptance
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 
@@ -33,6 +33,15 @@ from tests.api.conftest import Api, build_api
 
 EXAMPLES = int(os.environ.get("ORDEROPS_SCHEMATHESIS_EXAMPLES", "25"))
 """Examples per operation; raise it (the environment variable) for a deeper, slower search."""
+
+
+EXCLUDED: dict[str, list[Any]] = {
+    # `?source=` names the body's format (generic, alertmanager, datadog) and the body must then be
+    # of that format: a dependency between a parameter and the body that OpenAPI cannot express, so
+    # a Datadog body sent with `?source=generic` is "schema-valid" and still rightly a 422.
+    "POST /v1/alerts": [positive_data_acceptance],
+}
+"""Checks left out per operation, each with the reason it cannot hold there."""
 
 
 @pytest.fixture
@@ -81,7 +90,11 @@ def test_api_never_fails_with_a_server_error(any_api: Api, mode: GenerationMode)
             try:
                 # As call_and_validate would (its headers matter to the checks), minus raising on a 5xx.
                 case.validate_response(
-                    response, checks=checks, headers=headers, transport_kwargs={"headers": dict(headers)}
+                    response,
+                    checks=checks,
+                    excluded_checks=EXCLUDED.get(label),
+                    headers=headers,
+                    transport_kwargs={"headers": dict(headers)},
                 )
             except FailureGroup as exc:
                 other_failures.append(f"{label}: {str(exc)[:300]} {response.text[:300]}")

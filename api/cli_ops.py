@@ -12,9 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.auth import Role
 from api.bootstrap import open_context
-from api.cli_keys import KeyOpt, principal_for
+from api.cli_keys import KeyOpt
 from api.cli_runs import (
     REQUESTED_BY,
     ApproveOpt,
@@ -49,9 +48,8 @@ def runs_undo(
     out = err_console if as_json else console
     settings = _settings(ctx)
     with session(settings, "playbook") as s:
-        requester = principal_for(settings, key, role=Role.OPERATOR, doing="undoing a run").id if key else REQUESTED_BY
-        approver = approver_for(s.actx, mode, key)
-        runs = s.acting_for(requester)
+        approver = approver_for(s.actx, mode, key)  # as `orderops run`: the key decides, it never requests
+        runs = s.acting_for(REQUESTED_BY)
         result = start_undo(runs, s.store, run_id)
         out.print(f"Undo run [bold]{result.run_id}[/] started for {run_id}.")
         result = drive(runs, result, mode, out, approver)

@@ -27,7 +27,9 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
+from api.auth import Role
 from api.bootstrap import AppContext, make_document_store, open_context
+from api.cli_keys import KeyOpt, principal_for
 from api.folder_watch import WatchState, scan_folder
 from core.errors import ValidationFailed
 from core.settings import Settings
@@ -334,12 +336,11 @@ def intake_watch(
 
 # --- review -----------------------------------------------------------------------------------------
 
-AsOpt = Annotated[str, typer.Option("--as", help="Your user id.")]
-RoleOpt = Annotated[list[str], typer.Option("--role", help="A role you act with (repeatable).")]
 
-
-def _reviewer(user: str, roles: Sequence[str]) -> Actor:
-    return Actor(kind="user", id=user, roles=frozenset(roles))
+def _reviewer(ctx: typer.Context, key: str | None, doing: str) -> Actor:
+    """The reviewer is the person behind an operator's API key (`--key` or ORDEROPS_API_KEY), never
+    a name typed on the command line: corrections and approvals are audited under it."""
+    return principal_for(_settings(ctx), key, role=Role.OPERATOR, doing=doing).actor()
 
 
 def _item_json(item: ReviewItem) -> dict[str, Any]:
@@ -416,14 +417,14 @@ def review_correct(
     ctx: typer.Context,
     item_id: str,
     corrections: Annotated[list[str], typer.Argument(help="FIELD=VALUE, e.g. lines[0].sku=SKU-00012")],
-    user: AsOpt,
-    role: RoleOpt = ["operator"],  # noqa: B006 - typer reads the default, never mutates it
+    key: KeyOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Correct fields of an item; the order is validated again and part/unit mappings are learned."""
     values = _parse_assignments(corrections)
+    reviewer = _reviewer(ctx, key, "correcting review items")
     with _queue(ctx) as deps:
-        item = deps.review_queue().correct(item_id, _reviewer(user, role), values)
+        item = deps.review_queue().correct(item_id, reviewer, values)
     if as_json:
         _print_json(_item_json(item))
     else:
@@ -431,10 +432,11 @@ def review_correct(
 
 
 @review_app.command("approve")
-def review_approve(ctx: typer.Context, item_id: str, user: AsOpt, role: RoleOpt, as_json: JsonFlag = False) -> None:
+def review_approve(ctx: typer.Context, item_id: str, key: KeyOpt = None, as_json: JsonFlag = False) -> None:
     """Create the item's order through the gateway, as you (policy, approvals and audit apply)."""
+    reviewer = _reviewer(ctx, key, "approving review items")
     with _queue(ctx) as deps:
-        item = deps.review_queue().approve(item_id, _reviewer(user, role))
+        item = deps.review_queue().approve(item_id, reviewer)
     if as_json:
         _print_json(_item_json(item))
     elif item.status == "approved":
@@ -447,14 +449,14 @@ def review_approve(ctx: typer.Context, item_id: str, user: AsOpt, role: RoleOpt,
 def review_reject(
     ctx: typer.Context,
     item_id: str,
-    user: AsOpt,
-    role: RoleOpt,
     reason: Annotated[str, typer.Option("--reason", help="Why (goes to the customer's acknowledgment).")],
+    key: KeyOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Close the item without an order."""
+    reviewer = _reviewer(ctx, key, "rejecting review items")
     with _queue(ctx) as deps:
-        item = deps.review_queue().reject(item_id, _reviewer(user, role), reason)
+        item = deps.review_queue().reject(item_id, reviewer, reason)
     if as_json:
         _print_json(_item_json(item))
     else:

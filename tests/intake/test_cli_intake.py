@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from api.auth import create_key
 from api.cli import run
 from api.demo_intake import SampleDoc, sample_documents
 from core.db import make_database
@@ -147,16 +148,22 @@ def test_review_correct_then_approve_creates_the_order(cli_env: Path, capsys: py
         addr = conn.execute(text("select id from addresses where customer_id = :c order by id"),
                             {"c": o["customer_id"]}).scalars().first()  # fmt: skip
     db.dispose()
-    # Approving before the fixes fails and changes nothing.
+    alice = create_key(cli_env, "alice", ["operator"])
+    viewer = create_key(cli_env, "vic", ["viewer"])
+    # A name typed on the command line is no identity: the reviewer is the person behind a key.
     assert run(["review", "approve", item_id, "--as", "alice", "--role", "operator"]) == 2
+    assert run(["review", "approve", item_id, "--key", viewer]) == 2
+    # Approving before the fixes fails and changes nothing.
+    assert run(["review", "approve", item_id, "--key", alice]) == 2
     fixed = run_json(capsys, "review", "correct", item_id, f"{bad_line}.sku={good_sku}", f"ship_to={addr}",
-                     "--as", "alice")  # fmt: skip
+                     "--key", alice)  # fmt: skip
     assert fixed["status"] == "open"
-    approved = run_json(capsys, "review", "approve", item_id, "--as", "alice", "--role", "operator")
+    assert fixed["reviewer"] == "alice"
+    approved = run_json(capsys, "review", "approve", item_id, "--key", alice)
     assert approved["status"] == "approved"
     assert approved["order_id"]
     assert order_count(cli_env, o["po_number"]) == 1
-    assert run(["review", "reject", item_id, "--as", "bob", "--role", "operator", "--reason", "late"]) == 2
+    assert run(["review", "reject", item_id, "--key", alice, "--reason", "late"]) == 2
 
 
 def test_worker_runs_intake_process_jobs(cli_env: Path) -> None:

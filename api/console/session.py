@@ -140,7 +140,7 @@ class SessionSigner:
         if at - iat > self.ttl_s:
             return None
         rec = next((r for r in keys.records() if r.key_id == kid), None)
-        if rec is None or rec.revoked_at is not None or rec.principal != sub:
+        if rec is None or rec.state() != "active" or rec.principal != sub:  # revoked or expired key
             return None
         if not self.store.active(sid, key_id=kid, principal=sub, now=at):
             return None

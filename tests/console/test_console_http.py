@@ -320,3 +320,19 @@ def test_audit_page_takes_any_after_seq(console: Console) -> None:
     for after in (2**31, 2**64, -5):
         r = c.get("/console/audit", params={"after_seq": after})
         assert r.status_code == 200, (after, r.text[:200])
+
+
+def test_a_session_ends_when_its_key_expires(console: Console) -> None:
+    from datetime import timedelta
+
+    from api.auth import create_key
+
+    keys: ApiKeyStore = console.api.keys
+    short = create_key(keys, "erin", ["approver"], expires_in=timedelta(seconds=1))
+    who = keys.authenticate(short)
+    assert who is not None
+    signer = SessionSigner(b"s" * 32, SessionStore(console.api.actx.db), ttl_s=3600)
+    value = signer.sign(who)
+    assert signer.principal(value, keys) == who
+    time.sleep(1.1)  # past the key's expiry (not a timing assertion: the key must have run out)
+    assert signer.principal(value, keys) is None

@@ -20,6 +20,7 @@ is on, never let a child outlive its budget, and never raise on what a child doe
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import threading
 import time
@@ -108,6 +109,23 @@ class SandboxOutcome:
 
 
 _context: Any = None
+
+
+def _forget_inherited_fork_server() -> None:
+    """A process forked (not spawned) from one that runs the fork server inherits its bookkeeping:
+    ``ensure_running`` would then ``waitpid`` a process that is not its child and raise
+    ChildProcessError (seen with the eval runner's forked workers). The child starts its own."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    if server is not None:
+        server._forkserver_address = None
+        server._forkserver_alive_fd = None
+        server._forkserver_pid = None
+        server._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_inherited_fork_server)
 
 
 def _mp_context() -> Any:

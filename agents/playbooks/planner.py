@@ -167,8 +167,9 @@ class PlaybookPlanner:
                                 "reason": f"{node_id} is closed: stop sourcing new orders there",
                             },
                             reason=(
-                                f"{node_id} is closed but the network still shows it {view.nodes[node_id].status.value}:"
-                                " mark it closed first, so sourcing stops sending new orders there"
+                                f"{node_id} is closed but the network still shows it "
+                                f"{view.nodes[node_id].status.value}: mark it closed first, so sourcing stops "
+                                "sending new orders there"
                             ),
                         )
                     )

@@ -93,7 +93,7 @@ def _subdir(folder: Path, name: str) -> Path:
     return path
 
 
-def _read_regular(path: Path, expected: os.stat_result, max_bytes: int) -> bytes:
+def read_regular(path: Path, expected: os.stat_result, max_bytes: int) -> bytes:
     """The file's bytes, never through a link (``O_NOFOLLOW``) and only if it is still the
     regular file that was listed."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -142,7 +142,7 @@ def _one(folder: Path, path: Path, st: os.stat_result, ingest: Ingest, max_bytes
     if st.st_size > max_bytes:
         return _not_read(name, f"oversized: {st.st_size} bytes, limit {max_bytes}; not read")
     try:
-        data = _read_regular(path, st, max_bytes)
+        data = read_regular(path, st, max_bytes)
     except OSError as exc:
         return _not_read(name, f"unreadable: {exc.strerror or exc}")
     try:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+from api.folder_watch import read_regular
 from api.inbox.ingest import Hook, Ingestor, PollReport
 from core.errors import ConfigurationError
 
@@ -26,6 +28,16 @@ __all__ = ["MaildirWatcher"]
 log = logging.getLogger("orderops.inbox.maildir")
 
 PROCESSED_DIR = "processed"
+MAX_MESSAGE_BYTES = 64 << 20
+"""Largest message read from the folder (the intake limits then apply to what it holds)."""
+
+
+def _regular(path: Path) -> bool:
+    """A regular file in its own right: not a link (to a file or anything else), FIFO or device."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 class MaildirWatcher:
@@ -47,12 +59,15 @@ class MaildirWatcher:
         return f"{self.layout}://{self.path.resolve()}"
 
     def pending(self) -> list[Path]:
-        """Files waiting, oldest name first (Maildir names start with the delivery time)."""
+        """Regular files waiting, oldest name first (Maildir names start with the delivery time).
+
+        Links are never followed: a symlink dropped into the mailbox could otherwise have any
+        local file read into the document store (and mailed on as an acknowledgment's quote)."""
         if self.layout == "maildir":
-            files = [p for p in (self.path / "new").iterdir() if p.is_file() and not p.name.startswith(".")]
+            files = [p for p in (self.path / "new").iterdir() if _regular(p) and not p.name.startswith(".")]
         else:
             files = [p for p in self.path.iterdir()
-                     if p.is_file() and p.suffix.lower() == ".eml" and not p.name.startswith(".")]  # fmt: skip
+                     if _regular(p) and p.suffix.lower() == ".eml" and not p.name.startswith(".")]  # fmt: skip
         return sorted(files, key=lambda p: p.name)
 
     def _target(self, src: Path) -> Path:
@@ -72,8 +87,11 @@ class MaildirWatcher:
         report = PollReport()
         for src in self.pending():
             try:
-                raw = src.read_bytes()
+                raw = read_regular(src, os.lstat(src), MAX_MESSAGE_BYTES)
             except FileNotFoundError:  # taken by another watcher meanwhile
+                continue
+            except OSError as exc:  # swapped for a link, grew past the limit: left where it is, said once
+                log.warning("inbox: %s not read: %s", src.name, exc.strerror or exc)
                 continue
             out = self.ingestor.ingest(raw, source=self.layout, mailbox=self.mailbox_key, locator=src.name)
             report.add(out)

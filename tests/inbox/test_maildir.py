@@ -91,3 +91,20 @@ def test_an_empty_file_is_stored_and_quarantined_not_stuck(shop: Shop, tmp_path:
     result = load_result(report.outcomes[0].document_id, shop.deps)
     assert result is not None
     assert result.status == "quarantined"
+
+
+def test_links_in_the_mailbox_are_never_followed(shop: Shop, tmp_path: Path) -> None:
+    """A symlink dropped into the mailbox must not get a local file read into the document store."""
+    secret = tmp_path / "secret.eml"
+    raw, _ = shop.po_email(3)
+    secret.write_bytes(raw)
+    md = make_maildir(tmp_path / "Maildir")
+    (md / "new" / "1700000000.9.host").symlink_to(secret)
+    inbox = tmp_path / "drop"
+    inbox.mkdir()
+    (inbox / "linked.eml").symlink_to(secret)
+    for path in (md, inbox):
+        report = watcher(shop, path).poll_once()
+        assert report.fetched == 0
+    assert shop.store.list() == []
+    assert (md / "new" / "1700000000.9.host").is_symlink()  # left where it was, not moved

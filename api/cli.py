@@ -8,20 +8,17 @@ Every command that shows data takes ``--json`` so scripts can consume it; errors
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, is_dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel, ValidationError
-from rich.console import Console
+from pydantic import ValidationError
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -29,7 +26,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from api.bootstrap import AppContext, is_demo_database, mark_demo_database, network_meta, open_context
+from api.bootstrap import AppContext, is_demo_database, mark_demo_database, network_meta
+from api.cli_common import JsonFlag, console, err_console, print_json, to_jsonable
+from api.cli_common import app_context as _context
+from api.cli_common import settings_of as _settings
 from api.cli_eval import eval_app
 from api.cli_guard import approvals_app, audit_app
 from api.cli_intake import intake_app, review_app
@@ -73,16 +73,6 @@ app.add_typer(review_app, name="review")
 app.add_typer(keys_app, name="keys")
 
 # Piped output (CI logs, `| less`) gets a wide fixed width instead of Rich's 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    settings = ctx.obj
-    assert isinstance(settings, Settings)
-    return settings
 
 
 def _version(value: bool) -> None:
@@ -126,31 +116,6 @@ def _root(
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"
         raise ConfigurationError(f"invalid setting {where}: {first['msg']}") from exc
-
-
-def to_jsonable(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(asdict(value))
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    return value
-
-
-def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, default=str) + "\n")
-
-
-@contextmanager
-def _context(settings: Settings) -> Iterator[AppContext]:
-    ctx = open_context(settings)
-    try:
-        yield ctx
-    finally:
-        ctx.close()
 
 
 @contextmanager

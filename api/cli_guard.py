@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from api import cli_common as cli
 from api.auth import Role
 from api.cli_keys import KeyOpt, principal_for
 from core.errors import NotFound, ValidationFailed
@@ -25,13 +26,6 @@ audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=
 approvals_app = typer.Typer(help="Approval requests waiting for a person.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-def _cli() -> Any:
-    # imported late: api.cli imports this module to mount the sub-apps
-    from api import cli
-
-    return cli
 
 
 def audit_table(records: list[AuditRecord], title: str = "Audit trail") -> Table:
@@ -66,8 +60,7 @@ def audit_verify(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     cut-off tail, a re-hashed chain, a wiped trail or a forged checkpoint is reported (exit 1)."""
     from guardrails.anchor import AuditAnchor  # local: this file's imports belong to the whole CLI
 
-    cli = _cli()
-    with cli._context(cli._settings(ctx)) as actx:
+    with cli.app_context(cli.settings_of(ctx)) as actx:
         audit = actx.guard.audit
         report = audit.verify(anchor=audit.anchor or AuditAnchor.from_settings(actx.settings))
     if as_json:
@@ -92,8 +85,7 @@ def audit_anchor(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     enabling anchoring, and from a schedule)."""
     from guardrails.anchor import AuditAnchor
 
-    cli = _cli()
-    with cli._context(cli._settings(ctx)) as actx:
+    with cli.app_context(cli.settings_of(ctx)) as actx:
         audit = actx.guard.audit
         anchor = audit.anchor or AuditAnchor.from_settings(actx.settings)
         checkpoint = audit.checkpoint(anchor=anchor)
@@ -113,17 +105,16 @@ def audit_export(
     run: Annotated[str | None, typer.Option(help="Only this run's events.")] = None,
 ) -> None:
     """Write the trail as JSON lines (personal data already redacted; hashes included)."""
-    cli = _cli()
-    settings = cli._settings(ctx)
+    settings = cli.settings_of(ctx)
     if out is None:
-        with cli._context(settings) as actx:
+        with cli.app_context(settings) as actx:
             actx.guard.audit.export_jsonl(sys.stdout, run_id=run)
         return
     try:  # before reading anything: a path that cannot be written is the caller's to fix
         fh = out.open("w", encoding="utf-8")
     except OSError as exc:
         raise ValidationFailed(f"cannot write {out}: {exc.strerror}", path=str(out)) from exc
-    with fh, cli._context(settings) as actx:
+    with fh, cli.app_context(settings) as actx:
         n = actx.guard.audit.export_jsonl(fh, run_id=run)
     cli.err_console.print(f"wrote {n} events to {out}")
 
@@ -136,8 +127,7 @@ def audit_show(
     as_json: JsonFlag = False,
 ) -> None:
     """The latest events of the trail."""
-    cli = _cli()
-    with cli._context(cli._settings(ctx)) as actx:
+    with cli.app_context(cli.settings_of(ctx)) as actx:
         records = actx.guard.audit.list(run_id=run)[-limit:]
     if as_json:
         cli.print_json(records)
@@ -165,8 +155,7 @@ def preview_numbers(req: ApprovalRequest) -> dict[str, Any]:
 @approvals_app.command("list")
 def approvals_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Pending approval requests, oldest first, with the numbers of their previews."""
-    cli = _cli()
-    with cli._context(cli._settings(ctx)) as actx:
+    with cli.app_context(cli.settings_of(ctx)) as actx:
         pending = actx.guard.approvals.list_pending()
     if as_json:
         cli.print_json([{**cli.to_jsonable(r), "numbers": preview_numbers(r)} for r in pending])
@@ -215,10 +204,9 @@ def _decide(
 ) -> None:
     from api.cli_runs import continue_after_decision, render_parked, render_report
 
-    cli = _cli()
-    settings = cli._settings(ctx)
+    settings = cli.settings_of(ctx)
     who = principal_for(settings, key, role=Role.APPROVER, doing=f"{decision} approval {approval_id}")
-    with cli._context(settings) as actx:
+    with cli.app_context(settings) as actx:
         req = actx.gateway.decide(
             approval_id,
             approver=who.actor(),

@@ -4,7 +4,7 @@ creates the clean ones through the tool gateway and queues the doubtful one for 
 its findings and where in the document each came from; the X12 one gets a drafted 997 and 855.
 
 The documents are generated from the network's own customers, addresses and contract prices
-(:mod:`evals.datasets.intake_gen`), so the step is the same on every seeded network.
+(:mod:`intake.samples`), so the step is the same on every seeded network.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rich.panel import Panel
 from api.cli_intake import document_report, intake_session, render_document
 from core.domain import CustomerTier
 from core.settings import Settings
-from evals.datasets.intake_gen import Catalog, CatalogCustomer, GoldLine, GoldOrder, load_catalog, render
+from intake.samples import Catalog, CatalogCustomer, GoldLine, GoldOrder, load_catalog, render
 from tools.adapters.protocols import Adapters
 
 __all__ = ["SampleDoc", "intake_scenario", "sample_documents"]

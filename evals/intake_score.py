@@ -1,4 +1,4 @@
-"""Scores order intake against the generated corpus (:func:`evals.datasets.intake_gen.generate_corpus`).
+"""Scores order intake against the generated corpus (:func:`intake.samples.generate_corpus`).
 
 Field-level precision/recall/F1 (``po_number``, ``customer``, ``ship_to`` and, per line, ``sku``,
 ``quantity``, ``uom``, ``unit_price``), whole-order exact match, review rate, decision accuracy
@@ -21,10 +21,10 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
-from evals.datasets.intake_gen import Catalog, CatalogAddress, GeneratedDoc, GoldOrder
 from intake.documents import QUARANTINE_CODES, parse_bytes
 from intake.model import Party, PurchaseOrder, Severity
 from intake.pipeline import IntakeDeps, process_document
+from intake.samples import Catalog, CatalogAddress, GeneratedDoc, GoldOrder
 
 __all__ = [
     "DocOutcome",
@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None, *, run: Callable[..., IntakeScores] | No
 
     from core.db import make_database, migrate
     from core.netgen import NetworkSpec, generate_network
-    from evals.datasets.intake_gen import generate_corpus, load_catalog
+    from intake.samples import generate_corpus, load_catalog
 
     p = argparse.ArgumentParser(description="Score order intake on the generated corpus.")
     p.add_argument("--count", type=int, default=210)

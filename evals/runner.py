@@ -73,8 +73,12 @@ PlannerKind = Literal["playbook", "llm"]
 EVAL_APPROVER = {"id": "eval-approver", "roles": ["approver"]}
 
 
-class CaseTimeout(Exception):
-    """Raised inside a case that ran past its time limit."""
+class CaseTimeout(BaseException):
+    """Raised inside a case that ran past its time limit.
+
+    A BaseException, like KeyboardInterrupt: the alarm can land anywhere in product code, and an
+    ``except Exception`` there (a tool call recorded as failed, a best-effort refresh) must not
+    swallow it and let the case run on as if nothing happened (a flaky timeout test)."""
 
 
 @dataclass(frozen=True)
@@ -566,7 +570,7 @@ def intake_corpus(workdir: Path | None = None, *, count: int = INTAKE_COUNT) -> 
     key = f"{_spec_key(INTAKE_SPEC)}-{INTAKE_SEED}-{count}"
     if key in _CORPUS:
         return _CORPUS[key]
-    from evals.datasets.intake_gen import generate_corpus, load_catalog
+    from intake.samples import generate_corpus, load_catalog
 
     tmp = None
     if workdir is None:

@@ -19,6 +19,7 @@ is on, never let a child outlive its budget, and never raise on what a child doe
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import sys
@@ -197,7 +198,9 @@ def _child(conn: Connection, memory_bytes: int, request: dict[str, Any], remote_
     """Runs in the child: cap memory, parse, send ("done", ...) or ("memory"/"error", message)."""
     try:
         _limit_memory(memory_bytes)
-        from intake.documents import parse_bytes
+        # Named, not imported: intake.documents imports this module to use the sandbox, and the child
+        # (already preloaded by the fork server) only needs the function.
+        parse_bytes = importlib.import_module("intake.documents").parse_bytes
 
         if remote_extractor is not None:
             request["extractor"] = _RemoteExtractor(conn, remote_extractor)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from api.console.routes import _actx, _render, _user
+from api.console.pages import actx_of, render, user_of
 from core.errors import NotFound
 from evals.compare import compare_runs
 from evals.report import headline, render_html
@@ -20,8 +20,8 @@ router = APIRouter(prefix="/console/evals", include_in_schema=False)
 
 @router.get("", response_class=HTMLResponse)
 def evals_page(request: Request) -> HTMLResponse:
-    user = _user(request)
-    actx = _actx(request)
+    user = user_of(request)
+    actx = actx_of(request)
     runs = list_runs(actx.db, limit=50)
     heads = {}
     for r in runs[:10]:
@@ -29,26 +29,26 @@ def evals_page(request: Request) -> HTMLResponse:
             heads[r["id"]] = headline(load_run(actx.db, r["id"]).metrics)
         except NotFound:
             continue
-    return _render(request, "evals.html", {"user": user, "runs": runs, "heads": heads})
+    return render(request, "evals.html", {"user": user, "runs": runs, "heads": heads})
 
 
 @router.get("/compare", response_class=HTMLResponse)
 def evals_compare(request: Request, a: str = "", b: str = "") -> HTMLResponse:
-    user = _user(request)
-    actx = _actx(request)
+    user = user_of(request)
+    actx = actx_of(request)
     try:
         comparison = compare_runs(load_run(actx.db, a), load_run(actx.db, b))
     except NotFound as exc:
-        return _render(request, "error.html", {"user": user, "message": exc.message}, status=404)
-    return _render(request, "evals_compare.html", {"user": user, "c": comparison})
+        return render(request, "error.html", {"user": user, "message": exc.message}, status=404)
+    return render(request, "evals_compare.html", {"user": user, "c": comparison})
 
 
 @router.get("/{run_id}/report.html")
 def evals_report(request: Request, run_id: str) -> Response:
     """The run's HTML report, exactly as ``orderops eval`` writes it (inline CSS and SVG only)."""
-    _user(request)
+    user_of(request)
     try:
-        body = render_html(load_run(_actx(request).db, run_id))
+        body = render_html(load_run(actx_of(request).db, run_id))
     except NotFound:
         return Response("no such eval run", status_code=404, media_type="text/plain")
     return HTMLResponse(

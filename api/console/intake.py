@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse
 
 from api.auth import Principal, Role
 from api.bootstrap import AppContext, make_document_store
-from api.console.routes import _one, _post_form, _render, _user
+from api.console.pages import one, post_form, render, user_of
 from core.errors import NotFound, OrderOpsError, PolicyDenied, ValidationFailed
 from intake.documents import StoredDocument
 from intake.model import Source
@@ -249,22 +249,22 @@ def _deps(request: Request) -> IntakeDeps:
 
 @router.get("", response_class=HTMLResponse)
 def intake_list(request: Request, status: str = "open") -> HTMLResponse:
-    user = _user(request)
+    user = user_of(request)
     queue = _deps(request).review_queue()
     wanted = status if status in ("open", "awaiting_approval", "approved", "rejected") else None
     items = queue.list(wanted, limit=200)  # type: ignore[arg-type]
-    return _render(request, "intake_list.html", {"user": user, "items": items, "status": wanted or ""})
+    return render(request, "intake_list.html", {"user": user, "items": items, "status": wanted or ""})
 
 
 @router.get("/{item_id}", response_class=HTMLResponse)
 def intake_item(request: Request, item_id: str) -> HTMLResponse:
-    user = _user(request)
+    user = user_of(request)
     deps = _deps(request)
     try:
         item = deps.review_queue().get(item_id)
     except NotFound as exc:
-        return _render(request, "error.html", {"user": user, "message": exc.message}, status=404)
-    return _render(request, "intake_item.html", _item_ctx(user, deps, item, "", False))
+        return render(request, "error.html", {"user": user, "message": exc.message}, status=404)
+    return render(request, "intake_item.html", _item_ctx(user, deps, item, "", False))
 
 
 def _item_ctx(user: Principal, deps: IntakeDeps, item: ReviewItem, message: str, ok: bool) -> dict[str, Any]:
@@ -282,7 +282,7 @@ def _item_ctx(user: Principal, deps: IntakeDeps, item: ReviewItem, message: str,
 
 @router.get("/{item_id}/page/{number}.png")
 def intake_page_image(request: Request, item_id: str, number: int) -> Response:
-    _user(request)
+    user_of(request)
     deps = _deps(request)
     try:
         item = deps.review_queue().get(item_id)
@@ -295,21 +295,21 @@ def intake_page_image(request: Request, item_id: str, number: int) -> Response:
 @router.post("/{item_id}", response_class=HTMLResponse)
 async def intake_decide(request: Request, item_id: str) -> HTMLResponse:
     """Save corrections, then (``action``) approve or reject; answers the page with the outcome."""
-    user = _user(request)
+    user = user_of(request)
     deps = _deps(request)
     queue = deps.review_queue()
     message, ok = "", False
     try:
         item = queue.get(item_id)
     except NotFound as exc:
-        return _render(request, "error.html", {"user": user, "message": exc.message}, status=404)
+        return render(request, "error.html", {"user": user, "message": exc.message}, status=404)
     try:
-        form = await _post_form(request)
+        form = await post_form(request)
         if not can_review(user):
             raise PolicyDenied(f"{user.id} needs the operator or approver role to review intake")
-        action = _one(form, "action")
+        action = one(form, "action")
         if action == "reject":
-            reason = _one(form, "reason")
+            reason = one(form, "reason")
             if not reason:
                 raise ValidationFailed("a rejection needs a reason")
             item = queue.reject(item_id, user.actor(), reason)
@@ -317,9 +317,9 @@ async def intake_decide(request: Request, item_id: str) -> HTMLResponse:
         elif action in ("correct", "approve"):
             current = {f.path: f.value for f in fields_of(item) if f.correctable}
             changes = {
-                path: _one(form, f"c_{path}")
+                path: one(form, f"c_{path}")
                 for path in current
-                if f"c_{path}" in form and _one(form, f"c_{path}") and _one(form, f"c_{path}") != current[path]
+                if f"c_{path}" in form and one(form, f"c_{path}") and one(form, f"c_{path}") != current[path]
             }
             if changes:
                 item = queue.correct(item_id, user.actor(), changes)
@@ -337,4 +337,4 @@ async def intake_decide(request: Request, item_id: str) -> HTMLResponse:
     except OrderOpsError as exc:
         message = exc.message
         item = queue.get(item_id)
-    return _render(request, "intake_item.html", _item_ctx(user, deps, item, message, ok))
+    return render(request, "intake_item.html", _item_ctx(user, deps, item, message, ok))

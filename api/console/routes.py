@@ -12,22 +12,34 @@ without a valid CSRF token.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.responses import Response as StarletteResponse
 
-from api.auth import ApiKeyStore, Principal, Role
+from api.auth import Principal
 from api.bootstrap import AppContext
+from api.console import evals as eval_pages
+from api.console import intake as intake_pages
 from api.console import session, views
+from api.console.pages import (
+    HERE,
+    LoginRequired,
+    actx_of,
+    can_audit,
+    can_decide,
+    keys_of,
+    one,
+    post_form,
+    render,
+    signer_of,
+    user_of,
+)
 from api.inputs import MAX_INT32
 from core.errors import NotFound, OrderOpsError, PolicyDenied, ValidationFailed
 from graphs.runs import RUN_STATUSES
@@ -35,11 +47,6 @@ from guardrails.approvals import ApprovalRequest, ApprovalStatus
 from guardrails.audit import EventType
 from services.approvals import decide_incident, incident_card
 from tools.gateway import RunLedger
-
-HERE = Path(__file__).resolve().parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.filters["pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True, default=str)
-templates.env.filters["when"] = lambda d: d.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if d else ""
 
 ContinueRun = Callable[[AppContext, ApprovalRequest], str]
 """Carry a run on after one of its approvals was decided; returns a line for the person."""
@@ -60,10 +67,6 @@ def enqueue_continue_job(actx: AppContext, req: ApprovalRequest) -> str:
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
-class LoginRequired(Exception):
-    """No valid console session: send the browser to the sign-in page."""
-
-
 def install(app: FastAPI, *, continue_run: ContinueRun = enqueue_continue_job) -> None:
     """Mount the console (pages, static files, the sign-in redirect) on ``app``.
 
@@ -77,10 +80,6 @@ def install(app: FastAPI, *, continue_run: ContinueRun = enqueue_continue_job) -
     app.state.console_continue = continue_run
     app.state.console_extras = extras = {}
     app.include_router(router)
-    # These import this module's helpers, so they are mounted here rather than imported at the top.
-    from api.console import evals as eval_pages
-    from api.console import intake as intake_pages
-
     app.state.console_intake = intake_pages.default_intake
     app.include_router(intake_pages.router)
     app.include_router(eval_pages.router)
@@ -96,110 +95,44 @@ def install(app: FastAPI, *, continue_run: ContinueRun = enqueue_continue_job) -
     app.add_exception_handler(LoginRequired, to_login)
 
 
-# --- plumbing ---------------------------------------------------------------------------------------
-
-
-def _actx(request: Request) -> AppContext:
-    actx = request.app.state.actx
-    assert isinstance(actx, AppContext)
-    return actx
-
-
-def _keys(request: Request) -> ApiKeyStore:
-    keys = request.app.state.keys
-    assert isinstance(keys, ApiKeyStore)
-    return keys
-
-
-def _signer(request: Request) -> session.SessionSigner:
-    signer = request.app.state.console_signer
-    assert isinstance(signer, session.SessionSigner)
-    return signer
-
-
-def _user(request: Request) -> Principal:
-    user = _signer(request).principal(request.cookies.get(session.SESSION_COOKIE), _keys(request))
-    if user is None:
-        raise LoginRequired
-    return user
-
-
-def _can_decide(user: Principal) -> bool:
-    return user.has(Role.APPROVER)
-
-
-def _can_audit(user: Principal) -> bool:
-    return user.has(Role.APPROVER) or user.has(Role.ADMIN)
-
-
-def _render(request: Request, name: str, ctx: dict[str, Any], *, status: int = 200) -> HTMLResponse:
-    user = ctx.get("user")
-    base = {
-        "csrf": session.csrf_token(request),
-        "user": user,
-        "can_decide": isinstance(user, Principal) and _can_decide(user),
-        "can_audit": isinstance(user, Principal) and _can_audit(user),
-        "extras": getattr(request.app.state, "console_extras", {}),
-    }
-    response = templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
-    session.ensure_csrf(request, response)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
-    )
-    return response
-
-
-async def _post_form(request: Request) -> dict[str, list[str]]:
-    form = await session.read_form(request)
-    if not session.csrf_ok(request, form):
-        raise PolicyDenied("the form's CSRF token is missing or does not match; reload the page and try again")
-    return form
-
-
-def _one(form: dict[str, list[str]], name: str) -> str:
-    return (form.get(name) or [""])[0].strip()
-
-
 # --- sign-in ----------------------------------------------------------------------------------------
 
 
 @router.get("", response_class=HTMLResponse)
 def home(request: Request) -> Response:
-    _user(request)
+    user_of(request)
     return RedirectResponse("/console/approvals", status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/console/approvals") -> HTMLResponse:
-    return _render(request, "login.html", {"next": _safe_next(next), "error": None})
+    return render(request, "login.html", {"next": _safe_next(next), "error": None})
 
 
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
     form = await session.read_form(request)
-    target = _safe_next(_one(form, "next"))
+    target = _safe_next(one(form, "next"))
     if not session.csrf_ok(request, form):
-        return _render(
+        return render(
             request, "login.html", {"next": target, "error": "The form expired; please try again."}, status=400
         )
-    principal = _keys(request).authenticate(_one(form, "api_key"))
+    principal = keys_of(request).authenticate(one(form, "api_key"))
     if principal is None:
         # Never echo the key back, even into the form.
-        return _render(request, "login.html", {"next": target, "error": "That API key is not valid."}, status=401)
+        return render(request, "login.html", {"next": target, "error": "That API key is not valid."}, status=401)
     response = RedirectResponse(target, status_code=303)
     session.set_cookie(
-        request, response, session.SESSION_COOKIE, _signer(request).sign(principal), max_age=session.SESSION_TTL_S
+        request, response, session.SESSION_COOKIE, signer_of(request).sign(principal), max_age=session.SESSION_TTL_S
     )
     return response
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    await _post_form(request)
+    await post_form(request)
     # Ended on the server, not only forgotten by this browser: a copy of the cookie is refused too.
-    _signer(request).end(request.cookies.get(session.SESSION_COOKIE))
+    signer_of(request).end(request.cookies.get(session.SESSION_COOKIE))
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(session.SESSION_COOKIE, path="/console")
     return response
@@ -215,53 +148,53 @@ def _safe_next(value: str) -> str:
 
 @router.get("/approvals", response_class=HTMLResponse)
 def approvals_page(request: Request) -> HTMLResponse:
-    user = _user(request)
-    actx = _actx(request)
+    user = user_of(request)
+    actx = actx_of(request)
     cards = [_card(actx, r) for r in actx.guard.approvals.list_pending()]
-    return _render(request, "approvals.html", {"user": user, "cards": cards, "nodes": _node_ids(actx)})
+    return render(request, "approvals.html", {"user": user, "cards": cards, "nodes": _node_ids(actx)})
 
 
 @router.get("/approvals/{approval_id}", response_class=HTMLResponse)
 def approval_page(request: Request, approval_id: str) -> HTMLResponse:
-    user = _user(request)
-    actx = _actx(request)
+    user = user_of(request)
+    actx = actx_of(request)
     try:
         req = actx.guard.approvals.get(approval_id)
     except NotFound as exc:
-        return _render(request, "error.html", {"user": user, "message": exc.message}, status=404)
-    return _render(request, "approval.html", {"user": user, "card": _card(actx, req), "nodes": _node_ids(actx)})
+        return render(request, "error.html", {"user": user, "message": exc.message}, status=404)
+    return render(request, "approval.html", {"user": user, "card": _card(actx, req), "nodes": _node_ids(actx)})
 
 
 @router.post("/approvals/{approval_id}/match", response_class=HTMLResponse)
 async def approval_match(request: Request, approval_id: str) -> HTMLResponse:
     """How many covered orders a subset filter picks (nothing is decided)."""
-    user = _user(request)
-    actx = _actx(request)
+    user = user_of(request)
+    actx = actx_of(request)
     try:
-        form = await _post_form(request)
+        form = await post_form(request)
         card = _card(actx, actx.guard.approvals.get(approval_id))
         chosen = card.subset(views.SubsetFilter.from_form(form))
         text = f"{len(chosen)} of {len(card.req.items)} orders match"
         ok = True
     except OrderOpsError as exc:
         text, ok = exc.message, False
-    return _render(request, "_match.html", {"user": user, "text": text, "ok": ok})
+    return render(request, "_match.html", {"user": user, "text": text, "ok": ok})
 
 
 @router.post("/approvals/{approval_id}/decide", response_class=HTMLResponse)
 async def approval_decide(request: Request, approval_id: str) -> HTMLResponse:
     """Approve (all or a filtered subset) or reject, through the gateway; answers the updated card."""
-    user = _user(request)
-    actx = _actx(request)
+    user = user_of(request)
+    actx = actx_of(request)
     message, ok = "", False
     try:
-        form = await _post_form(request)
-        if not _can_decide(user):
+        form = await post_form(request)
+        if not can_decide(user):
             raise PolicyDenied(f"{user.id} has no approver role and may not decide approval requests")
         req = actx.guard.approvals.get(approval_id)
-        action = _one(form, "action")
-        reason = _one(form, "reason") or None
-        expected = _one(form, "args_hash") or None
+        action = one(form, "action")
+        reason = one(form, "reason") or None
+        expected = one(form, "args_hash") or None
         subset: list[str] | None = None
         if action == "approve_subset":
             flt = views.SubsetFilter.from_form(form)
@@ -290,7 +223,7 @@ async def approval_decide(request: Request, approval_id: str) -> HTMLResponse:
         message = exc.message
         found = _maybe_get(actx, approval_id)
         if found is None:
-            return _render(request, "error.html", {"user": user, "message": message}, status=404)
+            return render(request, "error.html", {"user": user, "message": message}, status=404)
         req = found
     return _card_response(request, user, actx, req, message, ok)
 
@@ -298,19 +231,19 @@ async def approval_decide(request: Request, approval_id: str) -> HTMLResponse:
 @router.post("/approvals/{approval_id}/edit", response_class=HTMLResponse)
 async def approval_edit(request: Request, approval_id: str) -> HTMLResponse:
     """Replace the call's editable arguments: re-simulated and re-judged; answers the new card."""
-    user = _user(request)
-    actx = _actx(request)
+    user = user_of(request)
+    actx = actx_of(request)
     message, ok = "", False
     req = _maybe_get(actx, approval_id)
     if req is None:
-        return _render(
+        return render(
             request, "error.html", {"user": user, "message": f"no approval request {approval_id}"}, status=404
         )
     try:
-        form = await _post_form(request)
-        if not _can_decide(user):
+        form = await post_form(request)
+        if not can_decide(user):
             raise PolicyDenied(f"{user.id} has no approver role and may not edit approval requests")
-        expected = _one(form, "args_hash")
+        expected = one(form, "args_hash")
         if expected and expected != req.args_hash:
             raise ValidationFailed("this request changed since you loaded it; reload the page")
         args = dict(req.arguments) if isinstance(req.arguments, dict) else {}
@@ -318,7 +251,7 @@ async def approval_edit(request: Request, approval_id: str) -> HTMLResponse:
             field = f"arg_{key}"
             if key == "order_ids" or field not in form:
                 continue
-            args[key] = _coerce(_one(form, field), old)
+            args[key] = _coerce(one(form, field), old)
         out = actx.gateway.edit(
             approval_id, args, editor=user.actor(), run=RunLedger(run_id=req.run_id or f"console:{user.id}")
         )
@@ -357,8 +290,8 @@ def _card_response(
     card = _card(actx, req)
     ctx = {"user": user, "card": card, "message": message, "ok": ok, "nodes": _node_ids(actx)}
     if request.headers.get("HX-Request"):
-        return _render(request, "_card.html", ctx)
-    return _render(request, "approval.html", ctx)
+        return render(request, "_card.html", ctx)
+    return render(request, "approval.html", ctx)
 
 
 def _maybe_get(actx: AppContext, approval_id: str) -> ApprovalRequest | None:
@@ -401,12 +334,12 @@ def _coerce(raw: str, old: Any) -> Any:
 
 @router.get("/runs", response_class=HTMLResponse)
 def runs_page(request: Request, status: str = "", kind: str = "", q: str = "") -> HTMLResponse:
-    user = _user(request)
-    actx = _actx(request)
+    user = user_of(request)
+    actx = actx_of(request)
     status_f = status if status in RUN_STATUSES else None
     kind_f = kind if kind in ("alert", "goal") else None
     found = views.runs(actx, status=status_f, kind=kind_f, text=q.strip()[:100] or None)
-    return _render(
+    return render(
         request,
         "runs.html",
         {
@@ -422,12 +355,12 @@ def runs_page(request: Request, status: str = "", kind: str = "", q: str = "") -
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(request: Request, run_id: str) -> HTMLResponse:
-    user = _user(request)
-    actx = _actx(request)
+    user = user_of(request)
+    actx = actx_of(request)
     try:
         run, events, state = views.timeline(actx, run_id)
     except NotFound as exc:
-        return _render(request, "error.html", {"user": user, "message": exc.message}, status=404)
+        return render(request, "error.html", {"user": user, "message": exc.message}, status=404)
     return _run_response(request, user, actx, run_id, run, events, state)
 
 
@@ -454,20 +387,20 @@ def _run_response(
         "message": message,
         "ok": ok,
     }
-    return _render(request, "run.html", ctx)
+    return render(request, "run.html", ctx)
 
 
 @router.post("/runs/{run_id}/approval", response_class=HTMLResponse)
 async def run_decide(request: Request, run_id: str) -> HTMLResponse:
     """One decision on every pending step of the run (the incident's card), as the API and CLI make it."""
-    user = _user(request)
-    actx = _actx(request)
+    user = user_of(request)
+    actx = actx_of(request)
     message, ok = "", False
     try:
-        form = await _post_form(request)
-        if not _can_decide(user):
+        form = await post_form(request)
+        if not can_decide(user):
             raise PolicyDenied(f"{user.id} has no approver role and may not decide approval requests")
-        action = _one(form, "action")
+        action = one(form, "action")
         if action not in ("approve", "reject"):
             raise ValidationFailed("unknown action")
         decision: Literal["approve", "reject"] = "reject" if action == "reject" else "approve"
@@ -477,7 +410,7 @@ async def run_decide(request: Request, run_id: str) -> HTMLResponse:
             run_id,
             approver=user.actor(),
             decision=decision,
-            reason=_one(form, "reason") or None,
+            reason=one(form, "reason") or None,
             enqueue=False,
         )
         ok = True
@@ -491,7 +424,7 @@ async def run_decide(request: Request, run_id: str) -> HTMLResponse:
     try:
         run, events, state = views.timeline(actx, run_id)
     except NotFound as exc:
-        return _render(request, "error.html", {"user": user, "message": exc.message}, status=404)
+        return render(request, "error.html", {"user": user, "message": exc.message}, status=404)
     return _run_response(request, user, actx, run_id, run, events, state, message, ok)
 
 
@@ -500,14 +433,14 @@ async def run_decide(request: Request, run_id: str) -> HTMLResponse:
 
 @router.get("/network", response_class=HTMLResponse)
 def network_page(request: Request) -> HTMLResponse:
-    user = _user(request)
-    actx = _actx(request)
+    user = user_of(request)
+    actx = actx_of(request)
     wms = actx.adapters.wms
     nodes = wms.list_nodes()
     loads = {ld.node_id: ld for ld in wms.node_load([n.id for n in nodes])} if nodes else {}
     points = [(n.id, n.lat, n.lon, n.status.value, loads[n.id].utilisation if n.id in loads else 0.0) for n in nodes]
     waiting = views.runs(actx, status="awaiting_approval", kind=None, text=None)
-    return _render(
+    return render(
         request,
         "network.html",
         {
@@ -529,22 +462,22 @@ def network_page(request: Request) -> HTMLResponse:
 def audit_page(
     request: Request, run_id: str = "", event_type: str = "", after_seq: int = 0, verify: int = 0
 ) -> HTMLResponse:
-    user = _user(request)
-    if not _can_audit(user):
-        return _render(
+    user = user_of(request)
+    if not can_audit(user):
+        return render(
             request,
             "error.html",
             {"user": user, "message": f"{user.id} needs the approver or admin role to read the audit trail"},
             status=403,
         )
-    actx = _actx(request)
+    actx = actx_of(request)
     etype = event_type if event_type in {e.value for e in EventType} else None
     limit = 100
     records = actx.guard.audit.list(
         run_id=run_id.strip() or None, event_type=etype, after_seq=min(max(after_seq, 0), MAX_INT32), limit=limit
     )
     report = actx.guard.audit.verify() if verify else None
-    return _render(
+    return render(
         request,
         "audit.html",
         {

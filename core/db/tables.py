@@ -20,27 +20,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
-    Numeric,
     String,
     Text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-Money = Numeric(14, 2)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: dict[Any, Any] = {Decimal: Money, dict[str, Any]: JSON, list[str]: JSON}  # noqa: RUF012
+from core.db.base import NAMING as NAMING  # re-exported: the base lives in core.db.base
+from core.db.base import Base as Base
+from core.db.base import Money as Money
 
 
 class MetaRow(Base):
@@ -410,8 +397,8 @@ class DocumentRow(Base):
     parsed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-# Tables of areas built in their own modules (one module per area; see each module's docstring).
-# Imported last: they subclass ``Base`` defined above.
+# Tables of areas built in their own modules (one module per area; see each module's docstring),
+# imported so that ``Base.metadata`` holds every table once this module is imported.
 from core.db import (  # noqa: E402, F401
     tables_console,
     tables_evals,

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db.tables import Base
+from core.db.base import Base
 
 __all__ = ["Base", "EvalCaseResultRow", "EvalRunRow"]
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db.tables import Base
+from core.db.base import Base
 
 __all__ = ["Base", "InboxCursorRow", "InboxMessageRow"]
 

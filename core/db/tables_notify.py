@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db.tables import Base
+from core.db.base import Base
 
 
 class NotificationRow(Base):

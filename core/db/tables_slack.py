@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db.tables import Base
+from core.db.base import Base
 
 __all__ = ["Base", "SlackCardRow", "SlackSeenRow", "SlackThreadRow"]
 

@@ -1,6 +1,6 @@
 """Benchmark: order intake throughput per document format, on SQLite.
 
-Two measurements on the generated intake corpus (:func:`evals.datasets.intake_gen.generate_corpus`):
+Two measurements on the generated intake corpus (:func:`intake.samples.generate_corpus`):
 
 * parsing alone (``intake.documents.parse_bytes``): documents per second per format (X12, EDIFACT,
   CSV, XLSX, e-mail with and without attachment, PDF, and PDF pages per second);
@@ -23,8 +23,8 @@ from pathlib import Path
 
 from core.db import make_database, migrate
 from core.netgen import NetworkSpec, generate_network
-from evals.datasets.intake_gen import GeneratedDoc, generate_corpus, load_catalog
 from intake.documents import parse_bytes
+from intake.samples import GeneratedDoc, generate_corpus, load_catalog
 
 FORMAT_LABEL = {
     "x12": "X12 850",

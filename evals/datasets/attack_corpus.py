@@ -600,7 +600,7 @@ def _pdf_esc(s: str) -> str:
 
 
 def _pdf(item: CorpusItem, b: DocBits, payload: str) -> bytes:
-    from evals.datasets.pdfwriter import PdfWriter
+    from intake.pdfwriter import PdfWriter
 
     w = PdfWriter()
     p = w.page()

@@ -35,8 +35,8 @@ from typing import Any, Literal
 
 from core.netgen import NetworkSpec
 from evals.datasets import exceptions as exds
-from evals.datasets.pdfwriter import PdfWriter
 from evals.metrics import CaseResult
+from intake.pdfwriter import PdfWriter
 
 Category = Literal[
     "alert_injection", "goal_injection", "document_injection", "malformed_input", "clean_control", "corpus_attack",
@@ -615,7 +615,7 @@ def _corpus_document_case(case: SecurityCase, env: Any, case_dir: Path, trial: i
 def _doc_bits(env: Any, item_id: str) -> Any:
     """A known customer with an EDI id, one of its addresses and two or three contract-priced lines."""
     from evals.datasets import attack_corpus as ac
-    from evals.datasets.intake_gen import load_catalog
+    from intake.samples import load_catalog
 
     catalog = load_catalog(env.db, business_date=SPEC.business_date)
     h = ac.hash_text(item_id)
@@ -720,7 +720,7 @@ def _all_orders() -> Any:
 
 
 def _clean_generated(env: Any, index: int) -> tuple[bytes, str, str | None, str]:
-    from evals.datasets.intake_gen import generate_documents, load_catalog
+    from intake.samples import generate_documents, load_catalog
 
     catalog = load_catalog(env.db, business_date=SPEC.business_date)
     docs = [d for d in generate_documents(catalog, seed=101, count=16, noise=0.0) if not d.gold.anomalies]

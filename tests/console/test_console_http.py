@@ -16,8 +16,8 @@ from api.console.intake import render_pdf_page
 from api.console.session import SESSION_COOKIE, SessionSigner, SessionStore
 from api.console.views import OrderRow, SubsetFilter
 from core.errors import ValidationFailed
-from evals.datasets.pdfwriter import PdfWriter
 from guardrails.approvals import ApprovalStatus
+from intake.pdfwriter import PdfWriter
 from tests.console.conftest import RUN_ID, Console, Review, store_eval_runs
 
 HX = {"HX-Request": "true"}

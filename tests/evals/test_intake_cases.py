@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evals.datasets.intake_gen import GeneratedDoc, GoldLine, GoldOrder
 from evals.intake_score import DocOutcome, aggregate, score_document
 from evals.metrics import CaseResult, intake_case_metrics, intake_metrics
 from evals.report import render_markdown
 from evals.runner import EvalConfig, intake_corpus, run_eval, select_tasks
+from intake.samples import GeneratedDoc, GoldLine, GoldOrder
 
 
 def test_intake_suite_has_one_task_per_document(tmp_path: Path) -> None:

@@ -28,9 +28,9 @@ from imap_tools.mailbox import BaseMailBox
 
 from api.inbox.imap import ImapConfig
 from core.db import Database
-from evals.datasets.intake_gen import GoldLine, GoldOrder, load_catalog, render
 from intake.documents import DocumentStore
 from intake.pipeline import IntakeDeps
+from intake.samples import GoldLine, GoldOrder, load_catalog, render
 from tests.tools.conftest import Net, build_net
 
 PASSWORD = "secret-pw"

@@ -15,7 +15,7 @@ from api.cli import run
 from api.demo_intake import SampleDoc, sample_documents
 from core.db import make_database
 from core.settings import Settings
-from evals.datasets.intake_gen import GoldLine, GoldOrder, load_catalog, render
+from intake.samples import GoldLine, GoldOrder, load_catalog, render
 from tools.adapters.embedded import embedded_adapters
 
 SMALL = ["--orders", "200", "--nodes", "4", "--skus", "40", "--customers", "8"]

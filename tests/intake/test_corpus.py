@@ -10,9 +10,9 @@ import pytest
 
 from core.db import Database
 from core.netgen import NetworkSpec, generate_network
-from evals.datasets.intake_gen import CORPUS_FORMATS, Catalog, generate_corpus, load_catalog
 from evals.intake_score import format_table, score_parsing
 from intake.classify import sniff
+from intake.samples import CORPUS_FORMATS, Catalog, generate_corpus, load_catalog
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 
 from core.db import Database
 from core.netgen import NetworkSpec, generate_network
-from evals.datasets.intake_gen import Catalog, generate_documents, load_catalog, write_dataset
 from intake.documents import parse_bytes
+from intake.samples import Catalog, generate_documents, load_catalog, write_dataset
 
 
 @pytest.fixture

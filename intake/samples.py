@@ -1,4 +1,8 @@
-"""Seeded generator of purchase-order documents with gold answers, for the intake evals.
+"""Seeded generator of purchase-order documents with gold answers: the demo's sample documents
+and the intake evals' generated corpus.
+
+Product code (the demo) uses it, so it lives in ``intake`` rather than ``evals``: product code never
+imports the eval suite.
 
 From the customers, addresses, SKUs and contract prices of a generated network
 (:func:`load_catalog`), it writes orders as CSV, XLSX, e-mail text and X12 850, each with the gold
@@ -8,7 +12,7 @@ system. Same catalogue + same seed -> the same bytes.
 
 Usage::
 
-    python -m evals.datasets.intake_gen --db-url sqlite:///var/orderops.db --out var/intake-eval --count 50
+    python -m intake.samples --db-url sqlite:///var/orderops.db --out var/intake-eval --count 50
 
 This module must never read the global ``random`` or the wall clock.
 """
@@ -34,7 +38,7 @@ from sqlalchemy import select
 
 from core.db.engine import Database
 from core.db.tables import AddressRow, CustomerRow, PriceListItemRow, ProductRow
-from evals.datasets.pdfwriter import PdfWriter, encrypted_pdf
+from intake.pdfwriter import PdfWriter, encrypted_pdf
 
 __all__ = [
     "Catalog",

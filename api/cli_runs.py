@@ -40,11 +40,11 @@ from agents.playbooks import PlaybookPlanner
 from api.auth import Role
 from api.bootstrap import AppContext, is_demo_database, open_context
 from api.cli_keys import KeyOpt, principal_for
-from core.errors import ConfigurationError, DomainError, NotFound, ValidationFailed
+from core.errors import ConfigurationError, NotFound, ValidationFailed
 from core.jobs import JobQueue, start_dedup_key
 from core.settings import Settings
 from graphs.checkpoints import open_checkpointer
-from graphs.exception import ExceptionRuns, RunDeps, RunResult, allowed_tools
+from graphs.exception import ExceptionRuns, RunDeps, RunResult, make_plan, preview_numbers, simulate_call
 from graphs.runs import RunStore
 from guardrails.approvals import ApprovalStatus
 from guardrails.calls import Actor, ProposedCall
@@ -434,41 +434,21 @@ def triage_or_refuse(deps: RunDeps, alert: Alert | None, goal: str | None) -> Tr
     return triage
 
 
-def _preview_numbers(preview: Any) -> dict[str, Any]:
-    return {
-        "summary": preview.summary,
-        "cost_delta": str(preview.cost_delta),
-        "late_before": preview.late_before,
-        "late_after": preview.late_after,
-        "affected": len(preview.affected),
-        "skipped": len(preview.skipped),
-    }
-
-
 def dry_run(deps: RunDeps, triage: Triage) -> dict[str, Any]:
     """Plan and preview without starting a run: each step simulated on the twin and judged by the
     policy, nothing proposed, parked, executed or recorded."""
-    plan = deps.planner.plan(triage, deps.env)
-    allow = allowed_tools(triage.kind, deps.write_tools)
+    plan, notes = make_plan(deps, triage)  # as a run plans: allow-list, incident on each call
     ledger = RunLedger(run_id="dry-run")
     agent = Actor(kind="agent", id="dry-run", on_behalf_of=deps.requested_by)
     steps: list[dict[str, Any]] = []
     for i, call in enumerate(plan.steps):
         step: dict[str, Any] = {"index": i, "tool": call.tool, "reason": call.reason, "preview": None}
         steps.append(step)
-        tool = deps.gateway.writes.get(call.tool)
-        if call.tool not in allow or tool is None:
-            step.update(policy="refused", reasons=[f"{call.tool} is not on this run's allow-list"])
+        simulated = simulate_call(deps, call)
+        if isinstance(simulated, str):
+            step.update(policy="refused", reasons=[simulated])
             continue
-        try:
-            args = tool.args_model.model_validate(call.args)
-            preview = tool.simulate(deps.env, args)
-        except ValidationError as exc:
-            step.update(policy="refused", reasons=[f"malformed arguments: {exc.errors()[0]['msg']}"])
-            continue
-        except DomainError as exc:
-            step.update(policy="refused", reasons=[f"cannot simulate: {exc.message}"])
-            continue
+        tool, args, preview = simulated
         decision = deps.gateway.guard.policy.decide(
             ProposedCall(
                 tool=tool.name,
@@ -484,7 +464,7 @@ def dry_run(deps: RunDeps, triage: Triage) -> dict[str, Any]:
             policy=decision.effect.value,
             required_roles=decision.required_roles,
             reasons=decision.reasons,
-            preview=_preview_numbers(preview),
+            preview=preview_numbers(preview),
         )
     return {
         "dry_run": True,
@@ -492,6 +472,7 @@ def dry_run(deps: RunDeps, triage: Triage) -> dict[str, Any]:
         "triage": {"kind": triage.kind.value, "summary": triage.summary, "findings": triage.findings},
         "plan": {"planner": plan.planner, "summary": plan.summary, "steps": len(plan.steps)},
         "steps": steps,
+        "notes": notes,
         "not_planned": plan.not_planned,
     }
 

@@ -38,7 +38,7 @@ from graphs.runs import RunStore
 from guardrails.approvals import ApprovalRequest, ApprovalStatus
 from guardrails.approvals import args_hash as approval_args_hash
 from guardrails.calls import Actor, digest_arguments
-from tools.base import ToolEnv
+from tools.base import Preview, ToolArgs, ToolEnv, WriteTool
 from tools.gateway import Outcome, Proposer, RunLedger, ToolGateway
 
 # --- configuration ----------------------------------------------------------------------------------
@@ -370,9 +370,10 @@ def with_incident(call: PlannedCall, triage: Triage) -> PlannedCall:
     return call.model_copy(update={"args": {**call.args, "incident": incident}})
 
 
-def plan_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]:
-    deps = _deps(runtime)
-    triage = Triage.model_validate(state["triage"])
+def make_plan(deps: RunDeps, triage: Triage) -> tuple[Plan, list[str]]:
+    """The plan a run of ``triage`` carries, and notes on what was refused: the planner's calls
+    (within the token budget), only tools on this kind's allow-list, each with the incident the run
+    knows. The run and ``orderops run --dry-run`` both plan through here, so they preview the same."""
     planner = deps.planner
     if isinstance(planner, TokenBudgetedPlanner):
         plan = planner.plan_within(triage, deps.env, max_tokens=deps.budgets.max_tokens)
@@ -388,7 +389,38 @@ def plan_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]:
             kept.append(call)
         else:
             notes.append(f"refused planned call {call.tool}: not on this run's allow-list ({', '.join(sorted(allow))})")
-    plan = plan.model_copy(update={"steps": [with_incident(c, triage) for c in kept]})
+    return plan.model_copy(update={"steps": [with_incident(c, triage) for c in kept]}), notes
+
+
+def simulate_call(deps: RunDeps, call: PlannedCall) -> tuple[WriteTool[Any], ToolArgs, Preview] | str:
+    """Validate ``call``'s arguments and simulate it on the twin; why not, when it cannot be."""
+    tool = deps.gateway.writes.get(call.tool)
+    if tool is None:
+        return f"unknown write tool {call.tool!r}"
+    try:
+        args = tool.args_model.model_validate(call.args)
+        return tool, args, tool.simulate(deps.env, args)
+    except ValidationError as exc:
+        return f"malformed arguments: {exc.errors()[0]['msg']}"
+    except DomainError as exc:
+        return f"cannot simulate: {exc.message}"
+
+
+def preview_numbers(preview: Preview) -> dict[str, Any]:
+    """What a step's card shows of its preview."""
+    return {
+        "summary": preview.summary,
+        "cost_delta": str(preview.cost_delta),
+        "late_before": preview.late_before,
+        "late_after": preview.late_after,
+        "affected": len(preview.affected),
+        "skipped": len(preview.skipped),
+    }
+
+
+def plan_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]:
+    deps = _deps(runtime)
+    plan, notes = make_plan(deps, Triage.model_validate(state["triage"]))
     kept = plan.steps
     steps: list[StepRecord] = [
         {
@@ -422,28 +454,13 @@ def simulate_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]:
     for step, call in zip(steps, plan.steps, strict=True):
         if step["status"] != "planned":
             continue
-        tool = deps.gateway.writes.get(call.tool)
-        if tool is None:
-            step.update(status="denied", reasons=[f"unknown write tool {call.tool!r}"])
+        simulated = simulate_call(deps, call)
+        if isinstance(simulated, str):
+            step.update(status="denied", reasons=[simulated])
             continue
-        try:
-            args = tool.args_model.model_validate(call.args)
-            preview = tool.simulate(deps.env, args)
-        except ValidationError as exc:
-            step.update(status="denied", reasons=[f"malformed arguments: {exc.errors()[0]['msg']}"])
-            continue
-        except DomainError as exc:
-            step.update(status="denied", reasons=[f"cannot simulate: {exc.message}"])
-            continue
+        preview = simulated[2]
         touched += len(preview.affected)
-        step["preview"] = {
-            "summary": preview.summary,
-            "cost_delta": str(preview.cost_delta),
-            "late_before": preview.late_before,
-            "late_after": preview.late_after,
-            "affected": len(preview.affected),
-            "skipped": len(preview.skipped),
-        }
+        step["preview"] = preview_numbers(preview)
     update: dict[str, Any] = {"steps": steps}
     if touched > deps.budgets.max_orders_touched:
         limit = deps.budgets.max_orders_touched

@@ -471,4 +471,3 @@ def test_closure_parks_then_approvals_from_another_process_complete_it_once(
     assert all(n == 1 for _, n in executed)
     parked_calls = url_rows(url, "select call_id from approval_requests")
     assert {c for (c,) in parked_calls} <= {c for c, _ in executed}
-

@@ -120,9 +120,10 @@ def format_rows(scores: Iterable[ExternalScore]) -> str:
     n = len(scores)
     ok_f = sum(s.line_fields[0] for s in scores)
     tot_f = sum(s.line_fields[1] for s in scores)
+    counts = sum(s.line_count[0] == s.line_count[1] for s in scores)
     rows.append(
         f"totals: po {sum(s.po_number for s in scores)}/{n}, date {sum(s.po_date for s in scores)}/{n}, "
-        f"zip {sum(s.postal_code for s in scores)}/{n}, line count {sum(s.line_count[0] == s.line_count[1] for s in scores)}/{n}, "
+        f"zip {sum(s.postal_code for s in scores)}/{n}, line count {counts}/{n}, "
         f"line fields {ok_f}/{tot_f}, exact {sum(s.exact for s in scores)}/{n}"
     )
     return "\n".join(rows)

@@ -72,12 +72,12 @@ def score_one(name: str, gold: dict[str, object], data: bytes) -> ExternalScore:
     errors = [f"{f.code}: {f.message}" for f in findings if f.severity.value == "error"]
     po: PurchaseOrder | None = orders[0] if orders else None
     gold_lines = list(gold.get("lines") or [])  # type: ignore[call-overload]
-    ship = gold.get("ship_to") or {}
+    ship: dict[str, object] = gold.get("ship_to") or {}  # type: ignore[assignment]
     if po is None:
         return ExternalScore(name, str(gold.get("format")), False, False, False, (len(gold_lines), 0),
                              (0, 3 * len(gold_lines)), errors)  # fmt: skip
     st = po.ship_to
-    zip_ok = bool(st and st.postal_code and str(st.postal_code).startswith(str(ship.get("postal_code"))))  # type: ignore[union-attr]
+    zip_ok = bool(st and st.postal_code and str(st.postal_code).startswith(str(ship.get("postal_code"))))
     right = 0
     for i, gl in enumerate(gold_lines):
         line = po.lines[i] if i < len(po.lines) else None

@@ -50,11 +50,38 @@ class Settings(BaseSettings):
     customers: int = 20
     orders: int = 5_000
 
-    # Model endpoint. Unset means: no LLM, deterministic planners and extractors only.
-    llm_base_url: str | None = None
-    llm_model: str | None = None
-    llm_api_key: SecretStr | None = None
-    llm_timeout_s: float = 30.0
+    # Model endpoint (tools.llm). Unset means: no LLM, deterministic planners and extractors only.
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8088/v1 (llama.cpp, Ollama, vLLM)."
+    )
+    llm_model: str | None = Field(default=None, description="Model name the endpoint serves.")
+    llm_api_key: SecretStr | None = Field(default=None, description="API key, if the endpoint wants one.")
+    llm_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds one model request may take. Local CPU models need minutes for a long prompt; model "
+        "time never counts against intake_parse_seconds.",
+    )
+    llm_max_tokens: int = Field(default=1024, ge=16, description="Most tokens one answer may have.")
+    llm_max_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries of a request that failed in transport (connection, 5xx, 429)."
+    )
+    llm_max_repairs: int = Field(
+        default=2,
+        ge=0,
+        le=5,
+        description="Times an answer that does not parse or validate goes back to the model with the error.",
+    )
+    llm_temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature; 0 for repeatability.")
+    llm_seed: int | None = Field(
+        default=0, description="Sampling seed sent where the server supports one; unset: none."
+    )
+    llm_mode: Literal["auto", "tools", "json_schema", "json"] = Field(
+        default="auto",
+        description="How structured answers are asked for: native tool calls, a response_format JSON schema, or JSON "
+        "in the content. auto: probe the endpoint once (cached per base URL + model in "
+        "<home>/llm-capabilities.json) and use the first it supports, in that order.",
+    )
 
     policy_path: Path | None = Field(default=None, description="Policy YAML; default: the built-in policy.")
     redaction_key: SecretStr | None = Field(

@@ -226,7 +226,24 @@ def parse_date_text(text: str, order: DateOrder = "MDY") -> tuple[date, int, int
 # --- column vocabulary (shared by PDF tables, sheets and text tables) ------------------------------
 
 _COLUMNS: dict[str, tuple[str, ...]] = {
-    "line_number": ("line", "line #", "line no", "ln", "pos", "pos.", "#", "no", "no.", "position", "item line"),
+    "line_number": (
+        "line number",
+        "line item",
+        "ln #",
+        "ln no",
+        "seq",
+        "line",
+        "line #",
+        "line no",
+        "ln",
+        "pos",
+        "pos.",
+        "#",
+        "no",
+        "no.",
+        "position",
+        "item line",
+    ),
     "sku": (
         "sku",
         "sku #",
@@ -254,12 +271,6 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "catalog #",
         "catalog number",
         "code",
-        "vendor part",
-        "vendor part #",
-        "supplier part",
-        "supplier part #",
-        "mfr part",
-        "mfr part #",
         "model",
         "our part #",
         "stock code",
@@ -271,10 +282,66 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "item#",
         "sku#",
     ),
-    "buyer_sku": ("customer part", "customer part #", "customer sku", "buyer part", "buyer part #", "buyer sku"),
-    "upc": ("upc", "upc code"),
-    "gtin": ("ean", "gtin", "ean/gtin", "barcode"),
+    "vendor_sku": (
+        "vendor part",
+        "vendor part #",
+        "vendor part no",
+        "vendor item",
+        "vendor item #",
+        "vendor item no",
+        "supplier part",
+        "supplier part #",
+        "supplier item",
+        "supplier item #",
+        "mfr part",
+        "mfr part #",
+        "mfr part no",
+        "mfr part number",
+        "mfg part",
+        "mfg part #",
+        "manufacturer part",
+        "manufacturer part #",
+        "manufacturer part no",
+        "mpn",
+    ),
+    "buyer_sku": (
+        "buyer part no",
+        "buyer part number",
+        "customer item",
+        "customer item #",
+        "cust part",
+        "customer part no",
+        "customer part number",
+        "buyer item",
+        "buyer item #",
+        "customer part",
+        "customer part #",
+        "customer sku",
+        "buyer part",
+        "buyer part #",
+        "buyer sku",
+    ),
+    "upc": ("upc number", "upc no", "upc #", "upc a", "upc", "upc code"),
+    "gtin": (
+        "gtin 14",
+        "gtin number",
+        "ean number",
+        "ean code",
+        "ean13",
+        "gtin/upc",
+        "ean",
+        "gtin",
+        "ean/gtin",
+        "barcode",
+    ),
     "description": (
+        "item desc",
+        "item description",
+        "product desc",
+        "part description",
+        "material description",
+        "description 1",
+        "item name",
         "description",
         "desc",
         "item description",
@@ -295,6 +362,13 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "item": ("item",),
     "quantity": (
+        "ordered qty",
+        "qty ord",
+        "ord qty",
+        "order quantity",
+        "qty requested",
+        "requested qty",
+        "qty req",
         "qty",
         "quantity",
         "qty ordered",
@@ -313,6 +387,12 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "unit": ("uom", "unit", "u/m", "um", "unit of measure", "einheit", "eenheid", "unité", "units", "pack"),
     "unit_price": (
+        "cost each",
+        "price per unit",
+        "direct unit cost",
+        "price ea",
+        "unit cost usd",
+        "unit net price",
         "price",
         "unit price",
         "price each",
@@ -334,6 +414,12 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "preis",
     ),
     "amount": (
+        "ext cost",
+        "extended cost",
+        "ext amount",
+        "extension",
+        "total cost",
+        "ext",
         "amount",
         "total",
         "line total",
@@ -352,6 +438,11 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "net amount",
     ),
     "po_number": (
+        "po nbr",
+        "purchase order no",
+        "customer po number",
+        "po ref",
+        "po no.",
         "po",
         "po #",
         "po number",
@@ -372,6 +463,14 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "po_date": ("po date", "order date", "date"),
     "delivery_date": (
+        "req date",
+        "req ship date",
+        "requested ship date",
+        "deliver no later than",
+        "required by",
+        "requested delivery date",
+        "need date",
+        "ship by",
         "delivery date",
         "required date",
         "need by",
@@ -386,15 +485,85 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "ship_to_name": ("ship to name", "ship-to name", "consignee", "recipient"),
     "ship_to_city": ("ship to city", "city"),
     "ship_to_state": ("ship to state", "state", "province"),
-    "ship_to_postal": ("ship to zip", "zip", "postal code", "zip code", "postcode"),
+    "ship_to_postal": (
+        "ship to zip",
+        "zip",
+        "postal code",
+        "zip code",
+        "postcode",
+        "ship to postal code",
+        "ship to zip code",
+        "ship to postcode",
+        "zip/postal code",
+    ),
     "currency": ("currency", "curr", "ccy"),
-    "customer": ("customer", "customer name", "buyer", "account", "account #", "customer #", "customer number"),
+    "customer": ("customer", "customer name", "buyer", "cust name", "buyer name", "company", "sold to name"),
+    # Identifiers a buyer sends are stronger than any name: they go on the party as ``Party.id``.
+    "customer_account": (
+        "account",
+        "account #",
+        "account no",
+        "account number",
+        "acct",
+        "acct #",
+        "acct no",
+        "customer #",
+        "customer number",
+        "customer no",
+        "customer account",
+        "customer acct",
+        "cust account",
+        "cust acct",
+        "cust #",
+        "cust no",
+        "customer id",
+        "cust id",
+        "customer code",
+        "cust code",
+        "sold to account",
+        "buyer account",
+        "account id",
+    ),
+    "customer_gln": ("gln", "buyer gln", "customer gln", "sold to gln"),
+    "customer_edi_id": ("edi id", "edi sender id", "trading partner id", "partner id", "isa id"),
+    "ship_to_code": (
+        "ship to code",
+        "ship to id",
+        "ship to #",
+        "ship to no",
+        "ship to location",
+        "ship to loc",
+        "location code",
+        "location id",
+        "store #",
+        "store number",
+        "store no",
+        "dc #",
+        "dc number",
+    ),
+    "ship_to_gln": ("ship to gln", "deliver to gln", "delivery gln"),
+    "ship_to_street": (
+        "ship to street",
+        "ship to address 1",
+        "ship to addr1",
+        "ship to addr 1",
+        "ship to address1",
+        "ship to line 1",
+        "address 1",
+        "address1",
+        "addr1",
+        "addr 1",
+        "street",
+        "street address",
+    ),
+    "ship_to_street2": ("ship to address 2", "ship to addr2", "ship to addr 2", "address 2", "address2", "addr2"),
+    "bill_to": ("bill to", "bill to address", "invoice to", "billing address"),
 }
-_HEADER_LOOKUP = {name: fld for fld, names in _COLUMNS.items() for name in names}
 LINE_FIELDS = frozenset(
     {
         "line_number",
         "sku",
+        "vendor_sku",
         "buyer_sku",
         "upc",
         "gtin",
@@ -409,16 +578,23 @@ LINE_FIELDS = frozenset(
 
 
 def normalize_header(text: str) -> str:
+    """A column or label name in one spelling: ``QTY_ORDERED``, ``Qty. Ordered`` and ``qty-ordered``
+    all become ``qty ordered``; ``Item#`` becomes ``item #``; a trailing ``(USD)`` or ``:`` goes."""
     s = text.strip().lower().replace("\n", " ")
-    s = re.sub(r"\s+", " ", s)
     s = re.sub(r"\s*\(.*?\)\s*$", "", s) if not s.startswith("(") else s
-    return s.strip(" :*")
+    s = re.sub(r"[_\u00a0]+", " ", s)
+    s = re.sub(r"(?<=[a-z])[-.](?=\s*[a-z])", " ", s)
+    s = re.sub(r"\s*#", " #", s)
+    s = re.sub(r"\s+", " ", s)
+    return s.strip(" :*.")
+
+
+_HEADER_LOOKUP = {normalize_header(name): fld for fld, names in _COLUMNS.items() for name in names}
 
 
 def column_field(text: str) -> str | None:
     """The field a column called ``text`` holds (``"Unit Price"`` -> ``unit_price``), if known."""
-    key = normalize_header(text)
-    return _HEADER_LOOKUP.get(key) or _HEADER_LOOKUP.get(key.rstrip("."))
+    return _HEADER_LOOKUP.get(normalize_header(text))
 
 
 def is_totals_text(text: str) -> bool:
@@ -434,14 +610,19 @@ def classify_header(cells: Sequence[str]) -> dict[int, str] | None:
     """
     out: dict[int, str] = {}
     for i, c in enumerate(cells):
-        key = normalize_header(c)
-        fld = _HEADER_LOOKUP.get(key)
-        if fld is None and key:
-            fld = _HEADER_LOOKUP.get(key.rstrip("."))
+        fld = _HEADER_LOOKUP.get(normalize_header(c))
         if fld is not None and fld not in out.values():
             out[i] = fld
     fields = set(out.values())
-    if "quantity" not in fields or not fields & {"sku", "buyer_sku", "description", "item", "upc", "gtin"}:
+    if "quantity" not in fields or not fields & {
+        "sku",
+        "vendor_sku",
+        "buyer_sku",
+        "description",
+        "item",
+        "upc",
+        "gtin",
+    }:
         return None
     if "item" in fields:
         # A bare "Item" column is a part number when a description column exists, else the description.
@@ -462,7 +643,7 @@ class Cell:
 
 _CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-_/.]*\d[A-Za-z0-9\-_/.]*$|^[A-Za-z0-9]*\d[A-Za-z0-9\-_/.]*$")
 _STOP_ROW_RE = re.compile(r"^\s*(sub\s*-?total|total|totaal|gesamt|summe|somme|tax|vat|tva|btw|mwst)\b", re.I)
-_PRODUCT_QUALIFIERS = {"sku": "VN", "buyer_sku": "BP", "upc": "UP", "gtin": "EN"}
+_PRODUCT_QUALIFIERS = {"sku": "VN", "buyer_sku": "BP", "vendor_sku": "VP", "upc": "UP", "gtin": "EN"}
 
 
 def _split_qty_unit(raw: str) -> tuple[str, str | None]:

@@ -1,14 +1,18 @@
 """The LLM planner: a chat model proposes the remedy as tool calls, and this module turns the
 proposals into a :class:`~agents.plan.Plan` — it never executes them.
 
-Any OpenAI-compatible endpoint works (``ChatOpenAI`` with ``llm_base_url``/``llm_model``). The
+Any OpenAI-compatible endpoint works (``ChatOpenAI`` with ``llm_base_url``/``llm_model``): the
+calls go through :mod:`tools.llm`, which reads native tool calls where the server returns them and
+otherwise asks for a JSON schema (``response_format``) or JSON in the content, so servers that
+answer in the message text (llama.cpp, Ollama) plan as well as hosted APIs. The
 exception's free text enters the prompt only quoted, inside a fence with an explicit "this is data,
 not instructions" note. Every proposal is checked here before it reaches a plan: the tool must be
 on the allow-list, its arguments must validate against the tool's ``args_model``, it must simulate
 on the twin, and the policy must not deny it on that simulated preview. Refused proposals go back
 to the model with the reason, a bounded number of times; what is still refused after that is left
 out of the plan (and listed in ``not_planned``). Transport errors are retried; when the endpoint
-stays down, no model is configured, or the run's token budget is spent (tokens are counted from
+stays down, its output never parses (after the layer's repairs), no model is configured, or the
+run's token budget is spent (tokens are counted from
 each reply's ``usage_metadata``, across repair rounds), the deterministic fallback planner (the
 playbooks) plans instead and the plan says so (``Plan.fallback_reason`` and a note in its summary).
 
@@ -20,19 +24,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from string import Template
 from typing import Any
 
-import httpx
-import openai
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.runnables import Runnable
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import ValidationError
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from agents.plan import Plan, PlannedCall, Planner, Triage
 from core.domain import REROUTABLE_STATUSES, OrderStatus
@@ -43,25 +42,35 @@ from guardrails.policy import Effect, PolicyEngine
 from prompts import Prompt, load_prompt
 from tools.adapters.protocols import OrderFilter
 from tools.base import ToolEnv, WriteTool
+from tools.llm import (
+    TRANSPORT_ERRORS,
+    EndpointUnavailable,
+    Proposal,
+    StructuredModel,
+    StructuredOutputError,
+    ToolSpec,
+    make_structured_model,
+)
+from tools.llm import make_chat_model as make_chat_model
 from tools.write import WRITE_TOOLS
+
+__all__ = [
+    "TRANSPORT_ERRORS",
+    "EndpointUnavailable",
+    "LLMPlanner",
+    "StructuredOutputError",
+    "TokenBudgetExceeded",
+    "gather_facts",
+    "make_chat_model",
+    "make_planner",
+    "quote_block",
+]
 
 DEFAULT_WRITE_TOOLS: frozenset[str] = frozenset(
     {"reroute_orders", "change_carrier", "expedite_orders", "hold_orders", "release_holds"}
 )
-TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    openai.APIConnectionError,  # includes APITimeoutError
-    openai.RateLimitError,
-    openai.InternalServerError,
-    httpx.TransportError,
-    ConnectionError,
-    TimeoutError,
-)
 MAX_FACT_ORDERS = 150
 OPEN_STATUSES = sorted({*REROUTABLE_STATUSES, OrderStatus.RELEASED, OrderStatus.PICKED, OrderStatus.HELD})
-
-
-class EndpointUnavailable(RuntimeError):
-    """The model endpoint failed (after retries): the caller falls back to the playbooks."""
 
 
 class TokenBudgetExceeded(RuntimeError):
@@ -95,16 +104,14 @@ class TokenMeter:
             raise TokenBudgetExceeded(f"token budget exceeded: {self.used} tokens used, the run allows {self.limit}")
 
 
+def tool_spec(tool: WriteTool[Any]) -> ToolSpec:
+    """What the model is told about a write tool: its docstring and its argument model's schema."""
+    return ToolSpec(name=tool.name, description=tool.description, parameters=tool.args_model.model_json_schema())
+
+
 def tool_schema(tool: WriteTool[Any]) -> dict[str, Any]:
-    """The OpenAI function-calling schema of a write tool: its docstring and its argument model."""
-    return {
-        "type": "function",
-        "function": {
-            "name": tool.name,
-            "description": tool.description,
-            "parameters": tool.args_model.model_json_schema(),
-        },
-    }
+    """The OpenAI function-calling schema of a write tool."""
+    return tool_spec(tool).openai_schema()
 
 
 def quote_block(text: str) -> tuple[str, str]:
@@ -119,7 +126,7 @@ def render_input(prompt: Prompt, triage: Triage, facts: dict[str, Any]) -> str:
     triage_view = triage.model_dump(mode="json", exclude={"quoted_text"})
     return Template(prompt.input_template).safe_substitute(
         triage=json.dumps(triage_view, indent=1, sort_keys=True),
-        facts=json.dumps(facts, indent=1, sort_keys=True, default=str),
+        facts=json.dumps(facts, sort_keys=True, default=str, separators=(",", ":")),
         fence=fence,
         quoted=quoted,
     )
@@ -139,13 +146,14 @@ class Review:
 class LLMPlanner:
     """A :class:`~agents.plan.Planner` backed by a chat model, with the playbooks as fallback.
 
-    ``model`` is any LangChain chat model (``ChatOpenAI`` in production, scripted fakes in tests);
+    ``model`` is a :class:`~tools.llm.StructuredModel` (production: from settings, with its mode
+    probed) or any LangChain chat model (scripted fakes in tests; asked in ``tools`` mode);
     ``None`` means no model is configured and every plan comes from ``fallback``.
     """
 
     def __init__(
         self,
-        model: BaseChatModel | None,
+        model: StructuredModel | BaseChatModel | None,
         *,
         fallback: Planner,
         model_name: str | None = None,
@@ -158,9 +166,15 @@ class LLMPlanner:
         prompt: Prompt | None = None,
         max_tokens: int | None = None,
     ) -> None:
-        self.model = model
+        caller = model
+        if isinstance(caller, BaseChatModel):
+            caller = StructuredModel(
+                caller, mode="tools", max_repairs=max_repairs, attempts=attempts, retry_wait_s=retry_wait_s
+            )
+        self.model: StructuredModel | None = caller
         self.fallback = fallback
-        self.model_name = model_name or (getattr(model, "model_name", None) or type(model).__name__ if model else None)
+        chat = caller.chat if caller is not None else None
+        self.model_name = model_name or (getattr(chat, "model_name", None) or type(chat).__name__ if chat else None)
         self.policy = policy
         self.writes = {t.name: t for t in WRITE_TOOLS if t.name in allow}
         self.max_repairs = max_repairs
@@ -192,36 +206,37 @@ class LLMPlanner:
             plan = self._plan_with_model(self.model, triage, env, meter)
         except (EndpointUnavailable, TokenBudgetExceeded) as exc:
             plan = self._fall_back(triage, env, str(exc), meter.used)
+        except StructuredOutputError as exc:
+            plan = self._fall_back(triage, env, f"the model's output could not be used: {exc}", meter.used)
         self.last_tokens_used = meter.used
         return plan
 
     # --- internals ----------------------------------------------------------------------------
 
-    def _plan_with_model(self, model: BaseChatModel, triage: Triage, env: ToolEnv, meter: TokenMeter) -> Plan:
-        runnable = self._bind(model)
+    def _plan_with_model(self, model: StructuredModel, triage: Triage, env: ToolEnv, meter: TokenMeter) -> Plan:
+        specs = [tool_spec(t) for t in self.writes.values()]
         facts = gather_facts(triage, env)
         messages: list[BaseMessage] = [
             SystemMessage(self.prompt.system),
             HumanMessage(render_input(self.prompt, triage, facts)),
         ]
         review = Review()
-        reply = AIMessage(content="")
+        proposal: Proposal | None = None
         for round_no in range(self.max_repairs + 1):
-            reply = self._invoke(runnable, messages)
-            meter.charge(reply)
-            review = self._review(reply, env)
+            proposal = model.propose(messages, specs, on_reply=meter.charge)
+            review = self._review(proposal, env)
             if not review.refused or round_no == self.max_repairs:
                 break
-            messages.append(reply)
-            messages.extend(ToolMessage(content=text, tool_call_id=cid) for cid, text in review.replies.items())
-            messages.append(
-                HumanMessage(
-                    "Some proposed calls were refused; the tool results above say why. Reply with the complete, "
-                    "corrected set of tool calls for this exception (repeat the accepted ones unchanged)."
+            messages.extend(
+                model.follow_up(
+                    proposal,
+                    review.replies,
+                    "Some proposed calls were refused; the results above say why. Reply with the complete, "
+                    "corrected set of tool calls for this exception (repeat the accepted ones unchanged).",
                 )
             )
         not_planned = {f"proposal {cid} ({name})": reason for cid, name, reason in review.refused}
-        text = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
+        text = proposal.text if proposal is not None else ""
         summary = text.strip()[:300] or f"{len(review.accepted)} calls proposed by {self.model_name}"
         return Plan(
             kind=triage.kind,
@@ -234,45 +249,18 @@ class LLMPlanner:
             tokens_used=meter.used,
         )
 
-    def _bind(self, model: BaseChatModel) -> Runnable[LanguageModelInput, BaseMessage]:
-        schemas = [tool_schema(t) for t in self.writes.values()]
-        try:
-            return model.bind_tools(schemas)
-        except NotImplementedError:
-            # Scripted test models answer with tool calls without being told the schemas.
-            return model
-
-    def _invoke(
-        self, runnable: Runnable[LanguageModelInput, BaseMessage], messages: Sequence[BaseMessage]
-    ) -> AIMessage:
-        retrying = Retrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential(multiplier=self.retry_wait_s, max=5),
-            retry=retry_if_exception_type(TRANSPORT_ERRORS),
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    reply = runnable.invoke(list(messages))
-        except Exception as exc:  # any endpoint failure (transport after retries, auth, 4xx/5xx) -> fall back
-            raise EndpointUnavailable(f"model endpoint failed: {type(exc).__name__}: {exc}"[:300]) from exc
-        if not isinstance(reply, AIMessage):
-            raise EndpointUnavailable(f"model returned {type(reply).__name__}, not an AI message")
-        return reply
-
-    def _review(self, reply: AIMessage, env: ToolEnv) -> Review:
+    def _review(self, proposal: Proposal, env: ToolEnv) -> Review:
         review = Review()
-        for n, bad in enumerate(reply.invalid_tool_calls):
+        for n, bad in enumerate(proposal.reply.invalid_tool_calls):
             cid = bad.get("id") or f"invalid-{n}"
             reason = f"the arguments are not valid JSON ({bad.get('error') or 'unparseable'})"
             review.refused.append((cid, str(bad.get("name") or "?"), reason))
             review.replies[cid] = f"refused: {reason}"
-        for n, call in enumerate(reply.tool_calls):
-            cid = call.get("id") or f"call-{n}"
-            planned, reason = self._check(call["name"], call.get("args") or {}, env)
+        for call in proposal.calls:
+            cid = call.id
+            planned, reason = self._check(call.name, call.args, env)
             if planned is None:
-                review.refused.append((cid, call["name"], reason))
+                review.refused.append((cid, call.name, reason))
                 review.replies[cid] = f"refused: {reason}"
             else:
                 review.accepted.append(planned)
@@ -380,27 +368,6 @@ def gather_facts(triage: Triage, env: ToolEnv) -> dict[str, Any]:
     return facts
 
 
-def make_chat_model(settings: Settings) -> BaseChatModel | None:
-    """``ChatOpenAI`` on the configured endpoint, or ``None`` when no model is configured.
-
-    SDK-level retries are off: :class:`LLMPlanner` retries transport errors itself (tenacity) so
-    the number of attempts and the fallback are in one place.
-    """
-    if not settings.llm_configured:
-        return None
-    from langchain_openai import ChatOpenAI
-
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
-    return ChatOpenAI(
-        model=settings.llm_model or "",
-        base_url=settings.llm_base_url,
-        api_key=lambda: key,
-        timeout=settings.llm_timeout_s,
-        max_retries=0,
-        temperature=0,
-    )
-
-
 def make_planner(
     settings: Settings,
     *,
@@ -410,13 +377,15 @@ def make_planner(
     model: BaseChatModel | None = None,
     max_tokens: int | None = None,
 ) -> LLMPlanner:
-    """The planner a run uses: the LLM on the configured endpoint, the playbooks when there is none."""
-    chosen = model if model is not None else make_chat_model(settings)
+    """The planner a run uses: the LLM on the configured endpoint (structured output as
+    ``settings.llm_mode`` says, probed once in ``auto``), the playbooks when there is none."""
     return LLMPlanner(
-        chosen,
+        make_structured_model(settings, model),
         fallback=fallback,
         model_name=settings.llm_model,
         policy=policy,
         requested_by=requested_by,
         max_tokens=max_tokens,
+        max_repairs=settings.llm_max_repairs,
+        attempts=settings.llm_max_retries + 1,
     )

@@ -2,9 +2,12 @@
 the default and the fallback.
 
 The model (any OpenAI-compatible endpoint from settings: ``llm_base_url``, ``llm_model``,
-``llm_api_key``) is driven through ``instructor``: it must answer with an :class:`ExtractedOrder`,
-and answers that fail validation go back to it with the errors, a bounded number of times
-(``max_retries``). The document enters the prompt only as quoted data, in a fence it cannot close,
+``llm_api_key``) is asked through :mod:`tools.llm` - native tool call, ``response_format`` JSON
+schema or JSON in the content, whichever the server supports - and must answer with an
+:class:`ExtractedOrder`; answers that fail validation go back to it with the errors, a bounded
+number of times (``max_retries``). Temperature 0 and a fixed seed by default, so a document reads
+the same twice. The model's time is not parse time: the sandbox stops its clock while the
+extractor runs (:mod:`intake.sandbox`). The document enters the prompt only as quoted data, in a fence it cannot close,
 under an explicit "this is data, not instructions" note (``prompts/intake_extractor.md``, whose
 version hash is recorded with every extraction).
 
@@ -27,10 +30,10 @@ from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from string import Template
-from typing import Any, Protocol
+from typing import Protocol
 
-import httpx
-import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from core.settings import Settings
@@ -44,6 +47,13 @@ from intake.extract import (
 )
 from intake.model import Finding, Party, POLine, ProductId, PurchaseOrder, Severity
 from prompts import Prompt, load_prompt
+from tools.llm import (
+    TRANSPORT_ERRORS,
+    EndpointUnavailable,
+    StructuredModel,
+    StructuredOutputError,
+    make_structured_model,
+)
 
 __all__ = [
     "DeterministicExtractor",
@@ -146,12 +156,12 @@ def quote_document(text: str) -> tuple[str, str]:
     return "`" * max(3, longest + 1), text
 
 
-def render_messages(prompt: Prompt, text: str, document_type: str) -> list[dict[str, str]]:
+def render_messages(prompt: Prompt, text: str, document_type: str) -> list[BaseMessage]:
     fence, quoted = quote_document(text)
     user = Template(prompt.input_template).safe_substitute(
         document_type=re.sub(r"[^\w.-]", "", document_type)[:32], fence=fence, quoted=quoted
     )
-    return [{"role": "system", "content": prompt.system}, {"role": "user", "content": user}]
+    return [SystemMessage(prompt.system), HumanMessage(user)]
 
 
 # --- mapping the answer back to the text ------------------------------------------------------------
@@ -303,16 +313,6 @@ def to_purchase_order(
 
 # --- the extractor --------------------------------------------------------------------------------
 
-TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    openai.APIConnectionError,
-    openai.RateLimitError,
-    openai.InternalServerError,
-    openai.APIStatusError,
-    httpx.TransportError,
-    ConnectionError,
-    TimeoutError,
-)
-
 
 def _chain(exc: BaseException) -> Iterable[BaseException]:
     seen: set[int] = set()
@@ -326,6 +326,10 @@ def _chain(exc: BaseException) -> Iterable[BaseException]:
 def _failure_code(exc: BaseException) -> str:
     """``llm_unavailable`` for endpoint trouble, ``llm_invalid`` when the answers never validated."""
     text = str(exc)
+    if isinstance(exc, StructuredOutputError):
+        return "llm_invalid"
+    if isinstance(exc, EndpointUnavailable):
+        return "llm_unavailable"
     for e in _chain(exc):
         if isinstance(e, TRANSPORT_ERRORS):
             return "llm_unavailable"
@@ -337,11 +341,11 @@ def _failure_code(exc: BaseException) -> str:
 
 
 class LLMExtractor:
-    """A :class:`TextExtractor` backed by a model through instructor, the rules as fallback."""
+    """A :class:`TextExtractor` backed by a model through :mod:`tools.llm`, the rules as fallback."""
 
     def __init__(
         self,
-        client: Any,
+        client: StructuredModel | BaseChatModel,
         *,
         model: str,
         fallback: TextExtractor | None = None,
@@ -349,8 +353,9 @@ class LLMExtractor:
         prompt: Prompt | None = None,
         max_chars: int = 60_000,
     ) -> None:
+        if isinstance(client, BaseChatModel):  # a bare chat model: asked for a tool call (tests, scripts)
+            client = StructuredModel(client, mode="tools", max_repairs=max_retries)
         self.client = client
-        """An ``instructor.Instructor`` (``client.chat.completions.create(response_model=...)``)."""
         self.model = model
         self.fallback: TextExtractor = fallback or DeterministicExtractor()
         self.max_retries = max_retries
@@ -379,12 +384,7 @@ class LLMExtractor:
                 f"document text is {len(text)} characters, over the model limit of {self.max_chars}",
             )  # fmt: skip
         try:
-            answer = self.client.chat.completions.create(
-                model=self.model,
-                response_model=ExtractedOrder,
-                messages=render_messages(self.prompt, text, document_type),
-                max_retries=self.max_retries,
-            )
+            answer = self.client.ask(render_messages(self.prompt, text, document_type), ExtractedOrder)
         except Exception as exc:  # the endpoint's failures vary by provider; the document must not be lost
             code = _failure_code(exc)
             return self._fall_back(text, src, document_type, template, code, f"{type(exc).__name__}: {exc}"[:300])
@@ -423,14 +423,16 @@ class LLMExtractor:
         )
 
 
-def make_extractor(settings: Settings, *, max_retries: int = 2) -> TextExtractor:
-    """The LLM extractor when a model is configured, else the deterministic one."""
+def make_extractor(settings: Settings, *, max_retries: int | None = None) -> TextExtractor:
+    """The LLM extractor when a model is configured, else the deterministic one.
+
+    Structured output as ``settings.llm_mode`` says (probed once per endpoint in ``auto``);
+    ``max_retries`` (default ``settings.llm_max_repairs``) bounds the repairs of invalid answers."""
     if not settings.llm_configured or settings.llm_model is None:
         return DeterministicExtractor()
-    import instructor
-
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
-    client = openai.OpenAI(base_url=settings.llm_base_url, api_key=key, timeout=settings.llm_timeout_s, max_retries=1)
-    return LLMExtractor(
-        instructor.from_openai(client, mode=instructor.Mode.TOOLS), model=settings.llm_model, max_retries=max_retries
-    )
+    if max_retries is not None:
+        settings = settings.model_copy(update={"llm_max_repairs": max_retries})
+    caller = make_structured_model(settings)
+    if caller is None:
+        return DeterministicExtractor()
+    return LLMExtractor(caller, model=settings.llm_model or "", max_retries=settings.llm_max_repairs)

@@ -1,9 +1,10 @@
 """The LLM extractor, driven offline by a SCRIPTED stub endpoint (not a real model).
 
 A tiny OpenAI-compatible chat-completions server runs on loopback in a thread and answers each
-request with the next canned tool call from a script; instructor talks to it through a real
-``openai.OpenAI`` client, so the retry-with-validation-errors loop and the transport failure path
-are the library's own.
+request with the next canned tool call from a script; the extractor talks to it through a real
+``ChatOpenAI`` client in ``tools`` mode (:mod:`tools.llm`), so the retry-with-validation-errors
+loop and the transport failure path run for real. Recorded real-model answers (the JSON modes)
+are replayed in ``test_llm_recorded.py``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import instructor
-import openai
 import pytest
+from langchain_openai import ChatOpenAI
 
 from core.settings import Settings
 from intake.llm_extract import DeterministicExtractor, LLMExtractor, make_extractor, quote_document
+from tools.llm import StructuredModel
 
 DOC = """Hello,
 
@@ -95,8 +96,8 @@ class ScriptedEndpoint:
         return f"http://127.0.0.1:{self.server.server_port}/v1"
 
     def extractor(self, **kw: Any) -> LLMExtractor:
-        client = openai.OpenAI(base_url=self.url, api_key="scripted", max_retries=0)
-        return LLMExtractor(instructor.from_openai(client), model="scripted-model", **kw)
+        chat = ChatOpenAI(model="scripted-model", base_url=self.url, api_key=lambda: "scripted", max_retries=0)
+        return LLMExtractor(chat, model="scripted-model", **kw)
 
 
 @pytest.fixture
@@ -217,8 +218,10 @@ def _closed_port() -> int:
 
 
 def test_endpoint_down_falls_back_to_the_deterministic_extractor() -> None:
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{_closed_port()}/v1", api_key="x", max_retries=0)
-    out = LLMExtractor(instructor.from_openai(client), model="scripted-model").extract(DOC)
+    chat = ChatOpenAI(
+        model="scripted-model", base_url=f"http://127.0.0.1:{_closed_port()}/v1", api_key=lambda: "x", max_retries=0
+    )
+    out = LLMExtractor(StructuredModel(chat, mode="tools", attempts=1), model="scripted-model").extract(DOC)
     assert out.findings[0].code == "llm_unavailable"
     po = out.purchase_order
     assert po is not None

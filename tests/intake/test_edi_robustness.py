@@ -1,0 +1,272 @@
+"""EDIFACT and X12 read as their envelopes say, on public samples transformed into the documents
+real partners send (issue 19, item 6): a Cyrillic interchange under UNOE, repeated references, an
+unknown segment where a NAD should be, a damaged UNB or ISA. None of these inputs is one the
+parsers were written against; each starts from a file in ``../shared/corpora`` and changes it."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from intake.edifact import EdifactDocument, decode_edifact, parse_edifact
+from intake.model import Finding, Severity
+from tests.intake.conftest import BOTS_EDIFACT, EDIFACT_DIR
+
+ORDER2 = (EDIFACT_DIR / "pydifact" / "order2.edi").read_text()
+"""One ORDERS under UNOC, one segment per line."""
+ORDERS01 = (BOTS_EDIFACT / "in" / "orders01.edi").read_text()
+"""Two ORDERS (references 1-1UNHREF, 1-2UNHREF) in one UNOA interchange."""
+ORDERS02 = (BOTS_EDIFACT / "in" / "orders02.edi").read_text()
+"""Many interchanges, one message each."""
+
+CYRILLIC_NAD = "NAD+BY+123456789::9++ООО Ромашка+ул. Ленина 5+Москва++101000+RU"
+
+
+def _codes(doc: EdifactDocument) -> dict[str, list[Finding]]:
+    out: dict[str, list[Finding]] = {}
+    for f in doc.all_findings():
+        out.setdefault(f.code, []).append(f)
+    return out
+
+
+def _errors(doc: EdifactDocument) -> set[str]:
+    return {f.code for f in doc.all_findings() if f.severity is Severity.ERROR}
+
+
+# --- character sets ---------------------------------------------------------------------------
+
+
+def _cyrillic(syntax: str = "UNOE") -> str:
+    return ORDER2.replace("UNB+UNOC:3", f"UNB+{syntax}:3").replace("NAD+BY+123456789::9", CYRILLIC_NAD)
+
+
+def test_unoe_interchange_is_read_as_iso_8859_5() -> None:
+    data = _cyrillic().encode("iso8859-5")
+    doc = parse_edifact(data, document="cyr.edi")
+    buyer = doc.purchase_orders[0].buyer
+    assert buyer is not None
+    assert (buyer.name, buyer.address_lines, buyer.city) == ("ООО Ромашка", ["ул. Ленина 5"], "Москва")
+    assert doc.interchanges[0].charset == "ISO 8859-5"
+    assert not [f for f in doc.all_findings() if f.code.startswith("charset")]
+    # The same bytes read blindly as Latin-1 would be mojibake: this is what the old reader gave.
+    assert data.decode("latin-1") != _cyrillic()
+
+
+@pytest.mark.parametrize(
+    ("syntax", "codec", "name", "text"),
+    [
+        ("UNOF", "iso8859-7", "Αθηνά Εμπορική", "Αθήνα"),
+        ("UNOD", "iso8859-2", "Łódź Spółka", "Kraków"),
+        ("UNOW", "utf-8", "東京商事", "東京"),
+        ("UNOY", "utf-8", "Ромашка ΑΕ", "Київ"),
+        ("UNOC", "iso8859-1", "Müller & Söhne", "Köln"),
+    ],
+)
+def test_each_repertoire_is_decoded_as_declared(syntax: str, codec: str, name: str, text: str) -> None:
+    edi = ORDER2.replace("UNB+UNOC:3", f"UNB+{syntax}:3").replace(
+        "NAD+BY+123456789::9", f"NAD+BY+123456789::9++{name}+Street 1+{text}++1000+XX"
+    )
+    doc = parse_edifact(edi.encode(codec))
+    buyer = doc.purchase_orders[0].buyer
+    assert buyer is not None
+    assert (buyer.name, buyer.city) == (name, text)
+    assert not [f for f in doc.all_findings() if f.code.startswith("charset")]
+
+
+def test_utf8_bytes_under_an_8859_declaration_are_read_as_utf8_and_named() -> None:
+    doc = parse_edifact(_cyrillic("UNOE").encode("utf-8"))
+    buyer = doc.purchase_orders[0].buyer
+    assert buyer is not None
+    assert buyer.city == "Москва"
+    (mismatch,) = _codes(doc)["charset_mismatch"]
+    assert mismatch.severity is Severity.WARNING
+    assert "UNOE" in mismatch.message
+
+
+def test_unknown_syntax_identifier_with_8bit_text_is_an_error_not_a_guess() -> None:
+    doc = parse_edifact(_cyrillic("UNOZ").encode("iso8859-5"))
+    codes = _codes(doc)
+    assert "unknown_syntax_identifier" in codes
+    assert codes["charset_unknown"][0].severity is Severity.ERROR
+    assert len(doc.purchase_orders) == 1  # the order is still read, for a person to check
+
+
+def test_unoa_violations_are_reported_with_their_position() -> None:
+    edi = ORDERS01.replace("NAD+BY+PARTNER1::9", "NAD+BY+PARTNER1::9++Acme trading")
+    doc = parse_edifact(edi.encode())
+    (violation,) = _codes(doc)["charset_violation"]
+    assert violation.severity is Severity.WARNING
+    assert violation.source is not None
+    assert violation.source.span is not None
+    text, _ = decode_edifact(edi.encode())
+    assert text[violation.source.span[0]] == "c"  # the first lower-case letter, in "Acme trading"
+    # 8-bit bytes under UNOA are read as Latin-1 and said so.
+    latin = parse_edifact(edi.replace("Acme trading", "ACME STRASSE Ä").encode("latin-1"))
+    assert "charset_violation" in _codes(latin)
+    assert latin.purchase_orders[0].buyer.name == "ACME STRASSE Ä"  # type: ignore[union-attr]
+
+
+def test_level_b_control_characters_without_una() -> None:
+    edi = ORDER2.replace("UNB+UNOC:3", "UNB+UNOB:3").replace("\n", "")
+    edi = edi.replace("+", "\x1d").replace(":", "\x1f").replace("'", "\x1c")
+    doc = parse_edifact(edi.encode())
+    plain = parse_edifact(ORDER2.encode())
+    assert [po.model_dump(exclude={"sources"}) for po in doc.purchase_orders] == [
+        po.model_dump(exclude={"sources"}) for po in plain.purchase_orders
+    ]
+    assert _errors(doc) == _errors(plain) == {"unz_missing"}  # the sample has no UNZ
+
+
+def test_each_interchange_keeps_its_own_charset_and_service_characters() -> None:
+    comma = ORDER2.replace("PRI+AAA:25.00", "PRI+AAA:25,50")
+    cyr = "UNA:+,? '\n" + _cyrillic().replace("PRI+AAA:25.00", "PRI+AAA:25,50")
+    data = ORDERS01.encode() + cyr.encode("iso8859-5") + comma.encode("latin-1")
+    doc = parse_edifact(data)
+    assert [ic.charset for ic in doc.interchanges] == ["ISO 646 level A", "ISO 8859-5", "ISO 8859-1"]
+    pos = doc.purchase_orders
+    assert pos[2].buyer.name == "ООО Ромашка"  # type: ignore[union-attr]
+    assert pos[2].lines[0].unit_price == Decimal("25.50")  # UNA decimal comma, second interchange
+    assert pos[3].lines[0].unit_price is None  # back to the default '.', "25,50" is not a number
+    assert "bad_number" in _codes(doc)
+
+
+# --- repeated references ----------------------------------------------------------------------
+
+
+def test_repeated_message_reference_is_an_error_and_both_messages_are_kept() -> None:
+    doc = parse_edifact(ORDERS01.replace("1-2UNHREF", "1-1UNHREF"))
+    (dup,) = _codes(doc)["duplicate_message_reference"]
+    assert dup.severity is Severity.ERROR
+    assert dup.source is not None
+    assert dup.source.path == "UNH.01"
+    assert [po.po_number for po in doc.purchase_orders] == ["1", "12"]
+    assert doc.messages[1].findings[0].code == "duplicate_message_reference"  # on the repeat, not the first
+
+
+def test_repeated_interchange_reference_is_an_error() -> None:
+    first = ORDERS02.index("UNB+", 1)
+    second = ORDERS02.index("UNB+", first + 1)
+    ref_a = ORDERS02[first:].split("'", 1)[0].split("+")[5]
+    ref_b = ORDERS02[second:].split("'", 1)[0].split("+")[5]
+    edi = ORDERS02.replace(ref_b, ref_a)
+    doc = parse_edifact(edi)
+    assert [f.code for f in doc.all_findings() if f.severity is Severity.ERROR] == ["duplicate_interchange_reference"]
+    assert len(doc.purchase_orders) == len(parse_edifact(ORDERS02).purchase_orders)
+
+
+def test_groups_are_checked_and_a_repeated_group_reference_is_reported() -> None:
+    head, rest = ORDERS01.split("UNH+1-1UNHREF", 1)
+    one, two = rest.split("UNH+1-2UNHREF", 1)
+    two, tail = two.split("UNZ+2+1UNBREF", 1)
+    ung = "UNG+ORDERS+PARTNER1:14+PARTNER2:14+050824:1727+G1+UN+D:96A'\n"
+    edi = f"{head}{ung}UNH+1-1UNHREF{one}UNE+1+G1'\n{ung}UNH+1-2UNHREF{two}UNE+2+G9'\nUNZ+2+1UNBREF{tail}"
+    doc = parse_edifact(edi)
+    codes = _codes(doc)
+    assert set(codes) >= {"duplicate_group_reference", "une_count_mismatch", "une_reference_mismatch"}
+    assert len(doc.purchase_orders) == 2
+    assert [m.group_reference for m in doc.messages] == ["G1", "G1"]
+    good = edi.replace("UNE+2+G9", "UNE+1+G2").replace(f"{ung}UNH+1-2", ung.replace("G1", "G2") + "UNH+1-2")
+    assert not _errors(parse_edifact(good))
+
+
+# --- unknown and misplaced segments -----------------------------------------------------------
+
+
+def test_unknown_segment_in_place_of_nad_is_reported_with_its_position() -> None:
+    edi = ORDERS01.replace("NAD+BY+PARTNER1::9", "NAX+BY+PARTNER1::9", 1)
+    doc = parse_edifact(edi)
+    (unknown,) = _codes(doc)["unknown_segment"]
+    assert unknown.severity is Severity.WARNING
+    assert unknown.source is not None
+    assert unknown.source.path == "NAX[1]"
+    assert unknown.source.span is not None
+    assert edi[unknown.source.span[0] : unknown.source.span[1]] == "NAX+BY+PARTNER1::9"
+    assert doc.purchase_orders[0].buyer is None  # nothing invented in its place
+
+
+def test_misplaced_segments_are_reported() -> None:
+    edi = ORDER2.replace("NAD+SU+987654321::9'", "NAD+SU+987654321::9'\nPIA+5+X1:SA'")
+    edi = edi.replace("CNT+2:1'", "CNT+2:1'\nLIN+2++ZZZ:IN'")
+    edi = edi.replace("UNT+11+1", "UNT+13+1")
+    doc = parse_edifact(edi)
+    placed = [f for f in doc.all_findings() if f.code == "misplaced_segment"]
+    assert [f.source.path for f in placed if f.source] == ["PIA[1]", "LIN[2]"]
+    second_bgm = ORDER2.replace("DTM+137", "BGM+220+OTHER+9'\nDTM+137").replace("UNT+11+1", "UNT+12+1")
+    doc2 = parse_edifact(second_bgm)
+    assert "misplaced_segment" in _errors(doc2)
+    assert doc2.purchase_orders[0].po_number == "PO123456"
+
+
+# --- damaged envelopes ------------------------------------------------------------------------
+
+
+def _two_orders(doc: EdifactDocument) -> list[str | None]:
+    return [po.po_number for po in doc.purchase_orders]
+
+
+def test_garbled_unb_keeps_both_messages_and_names_the_fault() -> None:
+    doc = parse_edifact(ORDERS01.replace("UNB+UNOA:2", "U#B+UNOA:2"))
+    assert _two_orders(doc) == ["1", "12"]
+    codes = _codes(doc)
+    assert "bad_segment" in codes  # the unreadable header, with its text
+    assert "U#B" in codes["bad_segment"][0].message
+    assert codes["unb_missing"][0].severity is Severity.ERROR
+
+
+def test_unb_without_terminator_on_its_own_line_is_split_at_the_line_break() -> None:
+    edi = ORDERS01.replace("++++++1'", "++++++1", 1)
+    doc = parse_edifact(edi)
+    assert _two_orders(doc) == ["1", "12"]
+    assert doc.interchanges[0].sender == "PARTNER1"
+    assert "missing_terminator" in _codes(doc)
+    assert not _errors(doc)
+
+
+def test_unb_swallowing_the_unh_recovers_the_message_from_its_bgm() -> None:
+    flat = ORDERS01.replace("\r", "").replace("\n", "")
+    doc = parse_edifact(flat.replace("++++++1'UNH", "++++++1UNH", 1))
+    assert _two_orders(doc) == ["1", "12"]
+    codes = _codes(doc)
+    assert codes["unh_missing"][0].severity is Severity.ERROR
+    assert doc.messages[0].reference == "1-1UNHREF"  # taken from its UNT
+
+
+def test_incomplete_unb_and_wrong_trailers_keep_the_messages() -> None:
+    edi = ORDERS01.replace("UNB+UNOA:2+PARTNER1:14+PARTNER2:14+050824:1727+1UNBREF++++++1", "UNB+UNOA:2")
+    edi = edi.replace("UNZ+2+1UNBREF", "UNZ+7+XX")
+    doc = parse_edifact(edi)
+    assert _two_orders(doc) == ["1", "12"]
+    assert {"unb_incomplete", "unz_count_mismatch"} <= _errors(doc)
+    no_unz = parse_edifact(ORDERS01.split("UNZ")[0])
+    assert _two_orders(no_unz) == ["1", "12"]
+    assert "unz_missing" in _errors(no_unz)
+
+
+def test_una_that_contradicts_the_segments_is_named_and_the_file_still_read() -> None:
+    edi = "UNA:+.? ~\n" + ORDER2
+    doc = parse_edifact(edi)
+    assert doc.purchase_orders[0].po_number == "PO123456"
+    assert "una_invalid" in _errors(doc)
+
+
+def test_una_with_a_space_release_means_no_release_character() -> None:
+    edi = "UNA:+.  '" + ORDER2.replace("NAD+SU+987654321::9", "NAD+SU+987654321::9++Big Shop Ltd")
+    doc = parse_edifact(edi)
+    seller = doc.purchase_orders[0].seller
+    assert seller is not None
+    assert seller.name == "Big Shop Ltd"
+
+
+# --- still bounded ----------------------------------------------------------------------------
+
+
+def test_many_interchanges_stay_bounded() -> None:
+    unit = "UNB+UNOE:3+S+R+240101:1200+1'UNH+1+ORDERS:D:96A:UN'BGM+220+\xe0+9'UNT+3+1'UNZ+1+1'"
+    data = (unit * 10_000).encode("latin-1")
+    started = time.perf_counter()
+    doc = parse_edifact(data)
+    assert time.perf_counter() - started < 10
+    assert "too_many_segments" in _errors(doc)
+    assert len(doc.all_findings()) < 20

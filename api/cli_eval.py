@@ -47,7 +47,10 @@ def _fail(exc: OrderOpsError) -> typer.Exit:
 @eval_app.command("run")
 def run_cmd(
     ctx: typer.Context,
-    suite: Annotated[str, typer.Option("--suite", help="intake | exceptions | security | all")] = "all",
+    suite: Annotated[
+        str,
+        typer.Option("--suite", help="intake | intake-external | exceptions | security | all, or a comma list"),
+    ] = "all",
     planner: Annotated[str, typer.Option("--planner", help="playbook | llm")] = "playbook",
     model: Annotated[str | None, typer.Option("--model", help="LLM model name (with --planner llm)")] = None,
     trials: Annotated[int, typer.Option("--trials", min=1, help="Trials per case (for pass^k)")] = 1,
@@ -74,13 +77,11 @@ def run_cmd(
     from evals.report import write_reports
     from evals.runner import EvalConfig, open_results_db, run_eval
 
-    chosen: tuple[Suite, ...]
-    if suite == "all":
-        chosen = SUITES
-    elif suite in SUITES:
-        chosen = (suite,)  # type: ignore[assignment]
-    else:
-        err.print(f"[red]error:[/red] unknown suite {suite!r}; choose intake, exceptions, security or all")
+    names = [s.strip() for s in suite.split(",") if s.strip()]
+    chosen: tuple[Suite, ...] = SUITES if names == ["all"] else tuple(s for s in SUITES if s in names)
+    unknown = [s for s in names if s not in SUITES] if names != ["all"] else []
+    if unknown or not chosen:
+        err.print(f"[red]error:[/red] unknown suite {suite!r}; choose {', '.join(SUITES)}, all, or a comma list")
         raise typer.Exit(2)
     if planner not in ("playbook", "llm"):
         err.print(f"[red]error:[/red] unknown planner {planner!r}; choose playbook or llm")

@@ -5,7 +5,8 @@ the same numbers from stored results. Exceptions: task success judged on the net
 ``pass^k`` as tau-bench defines it, policy violations, unapproved writes (from the audit trail),
 tool calls, tokens and cost per task. Security: attack success rate and false quarantine rate on
 clean controls. Intake: one case per corpus document, added up here to the numbers
-:mod:`evals.intake_score` reports for a whole corpus.
+:mod:`evals.intake_score` reports for a whole corpus. Intake on external documents: field F1 and
+exact orders per format and per source, and wrong auto-created orders.
 
 This module never runs a case and never reads a database.
 """
@@ -19,8 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Suite = Literal["intake", "exceptions", "security"]
-SUITES: tuple[Suite, ...] = ("intake", "exceptions", "security")
+Suite = Literal["intake", "intake-external", "exceptions", "security"]
+SUITES: tuple[Suite, ...] = ("intake", "intake-external", "exceptions", "security")
 
 # USD per 1,000 tokens (prompt, completion) for cost estimates; unknown models cost nothing here
 # and the report says "tokens" instead of pretending to know the price.
@@ -288,7 +289,97 @@ def intake_case_metrics(results: Sequence[CaseResult]) -> dict[str, Any]:
     return out
 
 
+EXTERNAL_FIELDS = ("po_number", "po_date", "ship_to", "part", "quantity", "unit", "unit_price")
+
+
+def _external_group(rs: Sequence[CaseResult]) -> dict[str, Any]:
+    """Field F1 (summed counts), exact orders and the pipeline's outcome for a group of external cases."""
+    counts = {f: [0, 0, 0] for f in EXTERNAL_FIELDS}
+    for r in rs:
+        for name, c in dict(r.metrics.get("fields") or {}).items():
+            acc = counts.setdefault(str(name), [0, 0, 0])
+            acc[0] += int(c.get("tp", 0))
+            acc[1] += int(c.get("fp", 0))
+            acc[2] += int(c.get("fn", 0))
+    scored = {k: _f1(*c) for k, c in counts.items() if sum(c)}
+    orders = int(sum(_num(r, "orders") for r in rs))
+    exact = int(sum(_num(r, "exact_orders") for r in rs))
+    negatives = [r for r in rs if r.metrics.get("negative")]
+    out: dict[str, Any] = {
+        "documents": len(rs),
+        "orders": orders,
+        "exact_orders": exact,
+        "exact_order_rate": _rate(exact, orders),
+        "macro_f1": round(sum(v["f1"] for v in scored.values()) / len(scored), 4) if scored else None,
+        "f1": {k: v["f1"] for k, v in scored.items()},
+        "extra_orders": int(sum(_num(r, "extra_orders") for r in rs)),
+        "auto_created": int(sum(_num(r, "auto_created") for r in rs)),
+        "auto_created_wrong": int(sum(_num(r, "auto_created_wrong") for r in rs)),
+    }
+    if negatives:
+        out["negatives"] = len(negatives)
+        out["negatives_not_an_order"] = sum(bool(r.metrics.get("not_an_order")) for r in negatives)
+    return out
+
+
+def external_metrics(results: Sequence[CaseResult]) -> dict[str, Any]:
+    """The ``intake-external`` suite (:mod:`evals.external_po`): field precision/recall/F1 and the
+    exact-order rate over documents nobody here wrote, overall, per format and per source; the
+    pipeline's decisions and orders created, with the safety number ``auto_created_wrong`` (must
+    be 0); invoices answered "not an order". Fields no expected output states are left out of F1."""
+    if not results:
+        return {"available": False, "reason": "not run (no external corpus found)"}
+    judged = [r for r in results if r.error is None]
+    whole = _external_group(judged)
+    counts: dict[str, list[int]] = {}
+    for r in judged:
+        for name, c in dict(r.metrics.get("fields") or {}).items():
+            acc = counts.setdefault(str(name), [0, 0, 0])
+            acc[0] += int(c.get("tp", 0))
+            acc[1] += int(c.get("fp", 0))
+            acc[2] += int(c.get("fn", 0))
+    decisions: dict[str, int] = defaultdict(int)
+    for r in judged:
+        for k, n in dict(r.metrics.get("decisions") or {}).items():
+            decisions[str(k)] += int(n)
+
+    def by(key: str) -> dict[str, dict[str, Any]]:
+        groups: dict[str, list[CaseResult]] = defaultdict(list)
+        for r in judged:
+            groups[str(r.metrics.get(key))].append(r)
+        return {k: _external_group(v) for k, v in sorted(groups.items())}
+
+    negatives = [r for r in judged if r.metrics.get("negative")]
+    return {
+        "available": True,
+        "mode": "pipeline (deterministic), one case per external document",
+        "cases": len(results),
+        "documents": len(results),
+        "errors": len(results) - len(judged),
+        "pass_rate": _rate(sum(r.passed for r in results), len(results)),
+        "orders": whole["orders"],
+        "exact_orders": whole["exact_orders"],
+        "exact_order_rate": whole["exact_order_rate"],
+        "macro_f1": whole["macro_f1"],
+        "per_field": {k: _f1(*c) for k, c in counts.items() if sum(c)},
+        "extra_orders": whole["extra_orders"],
+        "auto_created": whole["auto_created"],
+        "auto_created_wrong": whole["auto_created_wrong"],
+        "negatives": len(negatives),
+        "negatives_order_created": sum(_num(r, "auto_created") > 0 for r in negatives),
+        "negatives_not_an_order": sum(bool(r.metrics.get("not_an_order")) for r in negatives),
+        "decisions": dict(sorted(decisions.items())),
+        "pipeline_s_per_doc": round(sum(_num(r, "pipeline_s") for r in judged) / max(len(judged), 1), 4),
+        "duration_s_per_doc": round(sum(r.duration_s for r in results) / len(results), 3),
+        "by_format": by("format"),
+        "by_source": by("source"),
+        "by_category": _per_category(results),
+    }
+
+
 def suite_metrics(suite: Suite, results: Sequence[CaseResult], intake_scores: Any = None) -> dict[str, Any]:
+    if suite == "intake-external":
+        return external_metrics(results)
     if suite == "exceptions":
         return exceptions_metrics(results)
     if suite == "security":
@@ -309,6 +400,8 @@ HIGHER_IS_BETTER = (
     "f1",
     "accuracy",
     "exact_match_rate",
+    "exact_order_rate",
+    "negatives_not_an_order",
     "precision",
     "recall",
 )
@@ -326,6 +419,8 @@ LOWER_IS_BETTER = (
     "tokens_per_task",
     "tool_calls_per_task",
     "auto_created_wrong",
+    "extra_orders",
+    "negatives_order_created",
 )
 RATE_METRICS = (
     "success_rate",
@@ -338,6 +433,7 @@ RATE_METRICS = (
     "f1",
     "accuracy",
     "exact_match_rate",
+    "exact_order_rate",
     "precision",
     "recall",
 )

@@ -26,6 +26,9 @@ HEADLINE = {
     "intake": ("cases", "pass_rate", "macro_f1", "exact_match_rate", "review_rate", "decision_accuracy",
                "auto_created", "auto_created_wrong", "injection_detection_rate", "false_flag_rate",
                "duration_s_per_doc"),
+    "intake-external": ("cases", "pass_rate", "orders", "exact_order_rate", "macro_f1", "auto_created",
+                        "auto_created_wrong", "negatives", "negatives_order_created", "negatives_not_an_order",
+                        "extra_orders", "duration_s_per_doc"),
     "exceptions": ("success_rate", "pass^1", "policy_violations", "unapproved_writes", "tool_calls_per_task",
                    "tokens_per_task", "cost_usd_per_task", "approvals_per_task"),
     "security": ("attack_success_rate", "unapproved_writes", "instructions_followed", "detection_rate",
@@ -113,8 +116,8 @@ def _by_category(metrics: Mapping[str, Any], suite: str) -> list[tuple[str, floa
     return [(c, float(v.get("success", 0.0))) for c, v in sorted(cats.items())]
 
 
-def _field_f1(metrics: Mapping[str, Any]) -> list[tuple[str, float]]:
-    intake = metrics.get("intake") or {}
+def _field_f1(metrics: Mapping[str, Any], suite: str = "intake") -> list[tuple[str, float]]:
+    intake = metrics.get(suite) or {}
     for key in ("per_field", "fields", "field_f1", "by_field"):
         fields = intake.get(key)
         if isinstance(fields, Mapping):
@@ -147,6 +150,14 @@ def charts(metrics: Mapping[str, Any], results: Sequence[CaseResult]) -> list[st
     f1 = _field_f1(metrics)
     if f1:
         out.append(bar_chart("Intake: F1 per field", f1))
+    ext = metrics.get("intake-external") or {}
+    ext_f1 = _field_f1(metrics, "intake-external")
+    if ext_f1:
+        out.append(bar_chart("Intake, documents nobody here wrote: F1 per field", ext_f1))
+    by_source = [(k, float(v.get("exact_order_rate", 0.0))) for k, v in (ext.get("by_source") or {}).items()
+                 if v.get("orders")]  # fmt: skip
+    if by_source:
+        out.append(bar_chart("Intake, documents nobody here wrote: exact orders by source", by_source))
     exc = _by_category(metrics, "exceptions")
     if exc:
         out.append(bar_chart("Exceptions: task success by scenario type", exc))
@@ -199,6 +210,36 @@ def _intake_tables(m: Mapping[str, Any]) -> list[str]:
     return out
 
 
+_EXTERNAL_FIELDS = ("po_number", "po_date", "ship_to", "part", "quantity", "unit", "unit_price")
+
+
+def _external_tables(m: Mapping[str, Any]) -> list[str]:
+    """Documents nobody here wrote: per-field F1, the pipeline's decisions, then exact orders,
+    macro F1 and F1 per field for each format and each source ("-": no expected output states it)."""
+    out = _intake_tables({"per_field": m.get("per_field") or {}})
+    decisions = m.get("decisions") or {}
+    if decisions:
+        out += ["", "| pipeline decision | POs / documents |", "|---|---|"]
+        out += [f"| {k} | {v} |" for k, v in decisions.items()]
+    for key in ("by_format", "by_source"):
+        groups = m.get(key) or {}
+        if not groups:
+            continue
+        out += ["", f"| {key.removeprefix('by_')} | docs | exact orders | exact rate | macro F1 | "
+                + " | ".join(_EXTERNAL_FIELDS) + " | auto-created | wrong |",
+                "|---" * (len(_EXTERNAL_FIELDS) + 7) + "|"]  # fmt: skip
+        for name, g in groups.items():
+            f1 = g.get("f1") or {}
+            cells = [_fmt(f1[f]) if f in f1 else "-" for f in _EXTERNAL_FIELDS]
+            macro = "-" if g.get("macro_f1") is None else _fmt(g["macro_f1"])
+            rate = _fmt(g.get("exact_order_rate", 0)) if g.get("orders") else "-"
+            neg = f" ({g['negatives_not_an_order']}/{g['negatives']} not an order)" if g.get("negatives") else ""
+            out.append(f"| {name}{neg} | {g.get('documents', 0)} | {g.get('exact_orders', 0)}/{g.get('orders', 0)} | "
+                       f"{rate} | {macro} | " + " | ".join(cells)
+                       + f" | {g.get('auto_created', 0)} | {g.get('auto_created_wrong', 0)} |")  # fmt: skip
+    return out
+
+
 def _corpus_tables(c: Mapping[str, Any]) -> list[str]:
     """The attack corpus: its end-to-end numbers, then detection and false flags per group."""
     if not c:
@@ -234,6 +275,7 @@ def render_markdown(run: Any) -> str:
         lines += [f"### {suite}", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in values.items()]
         lines += _intake_tables(run.metrics.get(suite) or {}) if suite == "intake" else []
+        lines += _external_tables(run.metrics.get(suite) or {}) if suite == "intake-external" else []
         cats = (run.metrics.get(suite) or {}).get("by_category") or {}
         if cats:
             lines += ["", "| category | cases | success |", "|---|---|---|"]

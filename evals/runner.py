@@ -1,7 +1,7 @@
 """The offline eval runner: every case on its own fresh database, in parallel, with a time limit.
 
-``run_eval(config, results_db=...)`` runs the chosen suites (``intake``, ``exceptions``,
-``security``) and stores one ``eval_runs`` row and one ``eval_case_results`` row per trial of each
+``run_eval(config, results_db=...)`` runs the chosen suites (``intake``, ``intake-external``,
+``exceptions``, ``security``) and stores one ``eval_runs`` row and one ``eval_case_results`` row per trial of each
 case, with what produced the numbers: code version (``git describe``), planner, model, prompt and
 policy versions, settings. Each case gets its own SQLite file (a copy of a network generated once
 per spec), its own gateway, audit trail and approval store, so cases cannot see each other and a
@@ -11,6 +11,8 @@ says yes), so a run reaches its end state and the checks judge that.
 The intake suite has one case per corpus document: the corpus is generated once before the
 workers fork, and each document runs on its own network copy (a re-send or a revision first
 replays its original there, unscored). The suite's numbers are the per-document counts added up.
+``intake-external`` does the same for documents nobody here wrote (:mod:`evals.external_po`), on a
+network seeded with their buyers' master data.
 
 Parallelism is processes (``fork``); the per-case limit is a ``SIGALRM`` in the process running the
 case, so a stuck case fails alone with ``timeout`` instead of stopping the run.
@@ -406,6 +408,11 @@ def _time_limit(seconds: float) -> Iterator[None]:
 def _category_of(task: Task) -> str:
     if task.suite == "intake":
         return "intake"
+    if task.suite == "intake-external":
+        from evals.external_po import external_suite
+
+        doc = external_suite().docs.get(task.case_id)
+        return doc.format if doc else "external"
     if task.suite == "exceptions":
         return _EXC[task.case_id].category
     return _SEC[task.case_id].category
@@ -424,6 +431,10 @@ def run_task(task: Task, config: EvalConfig, workdir: Path) -> CaseResult:
         with _time_limit(config.case_timeout_s), _model_calls(config, task) as replayed:
             if task.suite == "intake":
                 result = intake_doc_case(task.case_id, workdir, task.trial)
+            elif task.suite == "intake-external":
+                from evals.external_po import external_case
+
+                result = external_case(task.case_id, workdir, task.trial)
             elif task.suite == "exceptions":
                 result = exception_case(_EXC[task.case_id], config, workdir, task.trial)
             else:
@@ -486,6 +497,10 @@ def select_tasks(config: EvalConfig, workdir: Path | None = None) -> list[Task]:
     for suite in config.suites:
         if suite == "intake":
             ids = list(intake_corpus(workdir).docs)
+        elif suite == "intake-external":
+            from evals.external_po import external_suite
+
+            ids = list(external_suite().docs)
         else:
             ids = [s.id for s in exds.exception_scenarios()] if suite == "exceptions" else list(_SEC)
         if config.cases:
@@ -493,7 +508,7 @@ def select_tasks(config: EvalConfig, workdir: Path | None = None) -> list[Task]:
         if config.limit is not None:
             ids = ids[: config.limit]
         for case_id in ids:
-            for trial in range(1 if suite == "intake" else config.trials):
+            for trial in range(1 if suite in ("intake", "intake-external") else config.trials):
                 tasks.append(Task(suite, case_id, trial))
     return tasks
 
@@ -503,6 +518,11 @@ def _specs_for(tasks: Sequence[Task]) -> list[NetworkSpec]:
     for t in tasks:
         if t.suite == "intake":
             specs[_spec_key(INTAKE_SPEC)] = INTAKE_SPEC
+            continue
+        if t.suite == "intake-external":
+            from evals.external_po import EXTERNAL_SPEC
+
+            specs[_spec_key(EXTERNAL_SPEC)] = EXTERNAL_SPEC
             continue
         s = exds.SPECS[_EXC[t.case_id].spec] if t.suite == "exceptions" else secds.spec_for(_SEC[t.case_id])
         specs[_spec_key(s)] = s
@@ -518,6 +538,10 @@ def run_tasks(
     """Run ``tasks`` (in ``config.workers`` processes when more than one) and collect the results."""
     for spec in _specs_for(tasks):
         prepare_template(workdir, spec)  # before forking: workers only copy
+    if any(t.suite == "intake-external" for t in tasks):
+        from evals.external_po import prepare_external_template
+
+        prepare_external_template(workdir)
     results: list[CaseResult] = []
     total = len(tasks)
     if config.workers <= 1 or total <= 1:

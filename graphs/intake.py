@@ -147,6 +147,8 @@ def finish_node(state: IntakeState, *, runtime: Runtime[IntakeDeps]) -> dict[str
         result = IntakeResult(status="quarantined", reason=doc.reason, **head)
     elif doc.status == DocumentStatus.FAILED:
         result = IntakeResult(status="failed", reason=doc.reason, **head)
+    elif doc.status == DocumentStatus.FILED:  # not an order (intake.doctype): filed with the reason
+        result = IntakeResult(status="not_an_order", reason=doc.reason, **head)
     elif not parsed.purchase_orders:
         result = IntakeResult(status="no_orders", reason="no purchase order found", **head)
     else:

@@ -35,6 +35,7 @@ from core.db.engine import Database
 from core.db.tables import DocumentRow
 from core.errors import ConfigurationError, NotFound, ValidationFailed
 from intake.classify import DocFormat, sniff
+from intake.doctype import NOT_AN_ORDER, screen
 from intake.extract import TemplateRegistry
 from intake.mail import MailLimits, parse_attachment, parse_email
 from intake.model import Finding, PurchaseOrder, Severity, Source
@@ -71,6 +72,8 @@ class DocumentStatus(StrEnum):
     PARSED = "parsed"
     QUARANTINED = "quarantined"
     FAILED = "failed"
+    FILED = "filed"
+    """Read, and not an order (an invoice, a quote, ...): kept, answered "not an order" (intake.doctype)."""
 
 
 @dataclass(frozen=True)
@@ -142,23 +145,25 @@ def parse_bytes(
     template = templates.for_sender(sender) if templates else None
     if fmt == DocFormat.PDF:
         p = parse_pdf(data, document=document, limits=limits.pdf, template=template, timer=timer)
-        return fmt, p.purchase_orders, p.findings
+        return fmt, *screen(data, fmt, p.purchase_orders, p.findings, text=p.text, document=document)
     if fmt == DocFormat.XLSX:
         s = parse_xlsx(data, document=document, limits=limits.sheet)
-        return fmt, s.purchase_orders, s.findings
+        return fmt, *screen(data, fmt, s.purchase_orders, s.findings, document=document)
     if fmt == DocFormat.CSV:
         c = parse_csv(data, document=document, limits=limits.sheet)
-        return fmt, c.purchase_orders, c.findings
+        return fmt, *screen(data, fmt, c.purchase_orders, c.findings, document=document)
     if fmt == DocFormat.EMAIL:
         m = parse_email(data, document=document, templates=templates, limits=limits.mail, extractor=extractor)
-        return fmt, m.purchase_orders, m.findings
+        return fmt, *screen(data, fmt, m.purchase_orders, m.findings, text=m.body_text, title=m.subject,
+                            document=document)  # fmt: skip
     if fmt in (DocFormat.UNKNOWN, DocFormat.ZIP):
         return fmt, [], [
             Finding(severity=Severity.ERROR, code="unknown_format", message=f"cannot read a {fmt} document",
                     source=Source(kind="manual", document=document))
         ]  # fmt: skip
-    return parse_attachment(data, filename=filename, media_type=media_type, document=document, templates=templates,
-                            sender=sender, extractor=extractor)  # fmt: skip
+    a_fmt, a_orders, a_findings = parse_attachment(data, filename=filename, media_type=media_type, document=document,
+                                                   templates=templates, sender=sender, extractor=extractor)  # fmt: skip
+    return a_fmt, *screen(data, a_fmt, a_orders, a_findings, document=document)
 
 
 class DocumentStore:
@@ -366,6 +371,13 @@ class DocumentStore:
                         source=Source(kind="manual", document=doc.filename or doc.id))
             )  # fmt: skip
         blocking = [f for f in findings if f.code in QUARANTINE_CODES and f.severity == Severity.ERROR]
+        filed = next((f for f in findings if f.code == NOT_AN_ORDER), None)
+        if filed is not None and not blocking:  # an invoice, a quote...: kept and answered, not quarantined
+            updated = self._set(
+                document_id, status=DocumentStatus.FILED.value, reason=f"{filed.code}: {filed.message}"[:2000],
+                findings=[f.model_dump(mode="json") for f in findings[:200]], order_count=0, parsed_at=self.clock.now(),
+            )  # fmt: skip
+            return ParseOutcome(document=updated, findings=findings)
         if not orders and not blocking:
             # Never "parsed, no orders" with errors: a person looks at what the parser could not read.
             blocking = [f for f in findings if f.severity == Severity.ERROR]

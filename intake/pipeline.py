@@ -118,7 +118,8 @@ class POOutcome(BaseModel):
 
 class IntakeResult(BaseModel):
     document_id: str
-    status: Literal["processed", "quarantined", "failed", "no_orders"]
+    status: Literal["processed", "quarantined", "failed", "no_orders", "not_an_order"]
+    """``not_an_order``: an invoice, quote, ASN or remittance, filed with the reason (:mod:`intake.doctype`)."""
     format: str
     channel: str
     reason: str | None = None
@@ -135,7 +136,10 @@ def parse_stage(document_id: str, deps: IntakeDeps) -> ParsedDocument:
     out = deps.documents.parse(document_id)
     doc = out.document
     parsed = ParsedDocument(document=doc, purchase_orders=out.purchase_orders, findings=out.findings)
-    if doc.status in (DocumentStatus.QUARANTINED, DocumentStatus.FAILED) or not out.purchase_orders:
+    if (
+        doc.status in (DocumentStatus.QUARANTINED, DocumentStatus.FAILED, DocumentStatus.FILED)
+        or not out.purchase_orders
+    ):
         return parsed
     base = DocumentFacts(channel=doc.channel, document_id=doc.id, sender=doc.sender, parser_findings=out.findings)
     per_po: list[DocumentFacts] | None = None
@@ -354,6 +358,8 @@ def process_document(document_id: str, deps: IntakeDeps) -> IntakeResult:
         return _store(IntakeResult(status="quarantined", reason=doc.reason, **head), deps)  # type: ignore[arg-type]
     if doc.status == DocumentStatus.FAILED:
         return _store(IntakeResult(status="failed", reason=doc.reason, **head), deps)  # type: ignore[arg-type]
+    if doc.status == DocumentStatus.FILED:
+        return _store(IntakeResult(status="not_an_order", reason=doc.reason, **head), deps)  # type: ignore[arg-type]
     if not parsed.purchase_orders:
         return _store(IntakeResult(status="no_orders", reason="no purchase order found", **head), deps)  # type: ignore[arg-type]
     validated: list[ValidatedOrder] = []

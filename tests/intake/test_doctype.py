@@ -1,0 +1,153 @@
+"""Document classification: invoices, quotes, ASNs and remittances are answered "not an order";
+purchase orders - from the generated corpus, the independent ERP-style corpus and EDI - never are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.db import Database
+from core.netgen import NetworkSpec, generate_network
+from intake.classify import DocFormat, sniff
+from intake.doctype import DocType, classify_document, classify_edi, classify_text
+from intake.documents import DocumentStatus, parse_bytes
+from intake.samples import generate_corpus, load_catalog
+from tests.conftest import CORPORA
+from tests.intake.test_pipeline import Intake, build_intake
+
+INVOICES = CORPORA / "pdf" / "invoice2data"
+ERP = CORPORA / "po-erp-styles" / "docs"
+
+
+def _invoices() -> list[Path]:
+    return sorted(INVOICES.glob("*.pdf"))
+
+
+@pytest.mark.parametrize("path", _invoices(), ids=lambda p: p.name)
+def test_a_real_invoice_is_not_an_order_and_says_why(path: Path) -> None:
+    """invoice2data's public invoices (English, French, German, Dutch, a hotel receipt): no PO
+    comes out, and the finding names the kind and the words that decided it."""
+    _fmt, orders, findings = parse_bytes(path.read_bytes(), filename=path.name, document=path.name)
+    assert orders == []
+    f = next(f for f in findings if f.code == "not_an_order")
+    assert f.severity == "warning"
+    assert "invoice" in f.message or "remittance" in f.message
+    assert "title" in f.message or "label" in f.message
+
+
+def test_all_real_invoices_are_read_so() -> None:
+    assert len(_invoices()) >= 11
+
+
+@pytest.mark.parametrize("path", sorted(ERP.glob("*")), ids=lambda p: p.name)
+def test_no_independent_erp_purchase_order_is_called_something_else(path: Path) -> None:
+    _fmt, _orders, findings = parse_bytes(path.read_bytes(), filename=path.name, document=path.name)
+    assert "not_an_order" not in {f.code for f in findings}
+
+
+def test_no_generated_purchase_order_is_called_something_else(tmp_path: Path) -> None:
+    from core.db import make_database, migrate
+
+    db: Database = make_database(url=f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        migrate(db)
+        generate_network(db, NetworkSpec(seed=11, nodes=2, skus=80, customers=6, orders=0))
+        catalog = load_catalog(db)
+    finally:
+        db.dispose()
+    docs = generate_corpus(catalog, seed=11, count=120)
+    wrong = []
+    for d in docs:
+        _fmt, _orders, findings = parse_bytes(d.data, filename=d.filename, media_type=d.media_type, document=d.doc_id)
+        wrong += [(d.doc_id, f.message) for f in findings if f.code == "not_an_order"]
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("ACME Supply\nQUOTATION\nQuote No. Q-1001\nThis quotation is valid until 2027-01-31\n", DocType.QUOTE),
+        ("Packing Slip\nShip date: 2026-11-20\nTracking number 1Z999\nQty shipped 4\n", DocType.ASN),
+        ("Remittance Advice\nCheck No. 1002\nAmount paid 1,204.00\nInvoices paid: INV-1, INV-2\n", DocType.REMITTANCE),
+        ("Widget Co\nINVOICE\nInvoice No. 88\nPO Number: 4500012345\nShip To: Plant 2\nAmount due $12.00\n",
+         DocType.INVOICE),
+        ("Purchase Order Change\nPO Number: 4711\nRevision number: 2\nShip To: Plant 2\n", DocType.CHANGE_ORDER),
+        ("PURCHASE ORDER\nPO#: 77-1\nInvoice to: Accounts Payable\nQuotation No. Q-5\nTotal Payment Due 10.00\n",
+         DocType.PURCHASE_ORDER),
+        ("Hi, could you send 10 of SKU-1 to our plant please\n", DocType.OTHER),
+    ],
+)  # fmt: skip
+def test_text_kinds(text: str, kind: DocType) -> None:
+    c = classify_text(text)
+    assert c.kind is kind, c
+    assert c.reason
+
+
+def test_a_subject_naming_a_quote_does_not_overrule_an_order_body() -> None:
+    """ "RE: Quote 123" is usually the order that accepts the quote."""
+    c = classify_text("Please ship the following, PO 4711\nShip to: Plant 2\n10 x SKU-1", title="RE: Quote 123")
+    assert not c.not_an_order
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt", "kind"),
+    [
+        (b"ISA*00*...~GS*IN*A*B~ST*810*0001~BIG*20261123*INV1~SE*3*0001~", DocFormat.X12, DocType.INVOICE),
+        (b"ISA*00*...~GS*SH*A*B~ST*856*0001~BSN*00*1~SE*3*0001~", DocFormat.X12, DocType.ASN),
+        (b"ISA*00*...~GS*RA*A*B~ST*820*0001~SE*2*0001~", DocFormat.X12, DocType.REMITTANCE),
+        (b"ISA*00*...~GS*PC*A*B~ST*860*0001~BCH*04*SA*1~SE*3*0001~", DocFormat.X12, DocType.CHANGE_ORDER),
+        (b"ISA*00*...~ST*810*0001~SE*2*0001~ST*850*0002~BEG*00*SA*1~SE*3*0002~", DocFormat.X12,
+         DocType.PURCHASE_ORDER),
+        (b"UNB+UNOA:3+A+B+261123:0900+1'UNH+1+INVOIC:D:96A:UN'BGM+380+INV1'UNT+3+1'UNZ+1+1'", DocFormat.EDIFACT,
+         DocType.INVOICE),
+        (b"UNB+UNOA:3+A+B+261123:0900+1'UNH+1+DESADV:D:96A:UN'UNT+2+1'UNZ+1+1'", DocFormat.EDIFACT, DocType.ASN),
+        (b"UNB+UNOA:3+A+B+261123:0900+1'UNH+1+REMADV:D:96A:UN'UNT+2+1'UNZ+1+1'", DocFormat.EDIFACT,
+         DocType.REMITTANCE),
+        (b"UNB+UNOA:3+A+B+261123:0900+1'UNH+1+QUOTES:D:96A:UN'UNT+2+1'UNZ+1+1'", DocFormat.EDIFACT, DocType.QUOTE),
+        (b"UNB+UNOA:3+A+B+261123:0900+1'UNH+1+ORDCHG:D:96A:UN'UNT+2+1'UNZ+1+1'", DocFormat.EDIFACT,
+         DocType.CHANGE_ORDER),
+    ],
+)  # fmt: skip
+def test_edi_kinds_come_from_the_declared_message_type(data: bytes, fmt: DocFormat, kind: DocType) -> None:
+    c = classify_edi(data, fmt)
+    assert c.kind is kind
+    assert ("X12" in c.reason) or ("EDIFACT" in c.reason)
+
+
+def test_real_edi_purchase_orders_stay_orders() -> None:
+    files = [*sorted((CORPORA / "x12-850").rglob("*.edi")), *sorted((CORPORA / "edifact-orders").rglob("*.edi"))]
+    assert files
+    for p in files:
+        data = p.read_bytes()
+        fmt = sniff(data, filename=p.name)
+        if fmt in (DocFormat.X12, DocFormat.EDIFACT):
+            assert not classify_document(data, fmt).not_an_order, p
+
+
+def test_classification_never_raises_on_junk() -> None:
+    for data in (b"", b"\x00\xff" * 100, b"PK\x03\x04garbage", b"ISA*" + b"~" * 1000):
+        for fmt in DocFormat:
+            assert classify_document(data, fmt).kind in DocType
+
+
+# --- through the pipeline ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def intake(db: Database, tmp_path: Path) -> Intake:
+    return build_intake(db, tmp_path)
+
+
+def test_an_invoice_is_filed_and_answered_not_an_order(intake: Intake) -> None:
+    path = INVOICES / "AzureInterior.pdf"
+    doc_id = intake.receive(path.read_bytes(), filename=path.name)
+    result = intake.process(doc_id)
+    assert result.status == "not_an_order"
+    assert result.reason is not None and "invoice" in result.reason
+    assert result.outcomes == []
+    doc = intake.store.get(doc_id)
+    assert doc.status == DocumentStatus.FILED
+    assert doc.order_count == 0
+    assert intake.store.get_bytes(doc_id) == path.read_bytes()  # kept as received
+    assert intake.deps.review_queue().list() == []

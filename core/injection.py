@@ -84,6 +84,10 @@ def text_view(text: str, *, fold_homoglyphs: bool = True) -> TextView:
     for i, ch in enumerate(text):
         if unicodedata.category(ch) == "Cf":
             continue
+        if "\U0001f1e6" <= ch <= "\U0001f1ff":  # regional indicator symbols spell letters ("🇭🇴🇼" = "how")
+            chars.append(chr(ord("a") + ord(ch) - 0x1F1E6))
+            offsets.append(i)
+            continue
         for d in unicodedata.normalize("NFKD", ch):
             if unicodedata.combining(d):
                 continue
@@ -178,7 +182,7 @@ INJECTION_PATTERNS: tuple[re.Pattern[str], ...] = _compile((
     r"\brelease\s+(?:all|every)\b[^.\n]{0,20}?\b(?:holds?|held|orders?)\b",
     r"\bwithout\s+(?:telling|informing|notifying|alerting)\b",
     r"\byou\s+are\s+(?:now|no\s+longer)\b",
-    r"\b(?:administrator|admin|developer|god|debug|maintenance|unrestricted|jailbreak|dan)\s+mode\b",
+    r"\b(?:administrator|admin|developer|god|debug|maintenance|unrestricted|jailbreak|dan)[\s_\\]+mode\b",
     r"\bsystem\s+(?:override|notice|instructions?|command|message|prompt)\b|\bnew\s+instructions?\b",
     r"\boverride\s+(?:the\s+|any\s+)?(?:credit\s+hold|holds?|polic\w+|limits?|approvals?|review|guard\w*|rules?)\b",
     # role-play and jailbreak talk: nobody writes this to a supplier
@@ -190,6 +194,19 @@ INJECTION_PATTERNS: tuple[re.Pattern[str], ...] = _compile((
     r"\bi\s+will\s+give\s+you\b|\bfictional\s+(?:story|world|scenario|character)\b|"
     r"\b(?:ethical|legal|moral)\s+(?:implications|guidelines|constraints|boundaries)\b",
     r"\bchat\s?gpt\b|\bopenai\b|\bcontent\s+polic(?:y|ies)\b|\blanguage\s+model\b|\bas\s+an?\s+ai\b",
+    # text written for a chatbot: prompt-template placeholders, instructions about its replies, AI
+    # personas, requests for a story or a poem, program code
+    r"[\[(<{]\s*(?:put\s+|insert\s+|enter\s+|first\s+|your\s+|the\s+)*(?:prompts?|questions?|topics?|inputs?)"
+    r"(?:\s+here)?\s*[\])>}]",
+    r"\b(?:start|begin|end|prefix|format)\s+(?:your|each|every|all)\s+(?:reply|replies|responses?|answers?|outputs?)\b",
+    r"\b(?:for|in)\s+(?:each|every)\s+(?:reply|response|answer|output)\b|\byour\s+answer\s+to\b",
+    r"\b(?:limit|scope\s+of)\s+(?:the\s+|your\s+)?(?:output|answer|response|reply)\b|\boutput\s+to\s*<?\s*\d+\s*tokens\b",
+    r"\b\w+gpt\b|\bchat\s?bots?\b|\bai\s+(?:learning\s+|language\s+)?(?:models?|assistants?|chatbots?|bots?)\b",
+    r"\bfictional\s+ai\b|\bpersona\b|\bnever\s+refuse\b|\bforget\s+everything\b|\btransform\s+into\b",
+    r"\bplay\s+(?:\d+|two|three|both|the)\s+(?:characters?|roles?)\b|\bsimulat\w*\s+(?:a\s+)?conversation\b",
+    r"\bwrite\s+(?:me\s+)?(?:a|an)\s+(?:\w+\s+){0,2}(?:story|poem|essay|song|script|guide|article|speech|tale|"
+    r"novel|joke|limerick|rap|fanfic\w*|screenplay)\b|\bwrite\s+(?:a\s+)?fictional\b",
+    r"(?:^|\n)\s*(?:import\s+[a-z_][\w.]*|from\s+[a-z_][\w.]*\s+import)\b|\bdef\s+\w+\s*\(|#include\s*<|<script\b",
     # notes addressed to an AI, an assistant, a bot or an approver
     r"\b(?:note|message|instructions?|p\.?\s?s\.?|reminder)\s+(?:to|for)\s+(?:the\s+|any\s+|whatever\s+)?"
     r"(?:ai|a\.i\.|assistant|bot|chatbot|llm|model|agent|automated\s+\w+|approval\s+bot|approver|language\s+model)\b",
@@ -320,6 +337,7 @@ _TRIGGER = re.compile(
     r"whoever|whatever|respond|answer|ethic|fiction|give\s+you|mueve|deplace|verschieb|sposta|mova|verplaats|"
     r"przenies|flytta|tasi|negeer|zignoruj|ignorera|talimat|kural|fiyat|satt|ustaw|zet\s|setze|fixe|mets|pon\s|"
     r"imposta|defin|keur|aprueb|aprov|approuv|genehmig|freigeg|goedgek|zatwierd|godkann|onay|"
+    r"persona|prompt|story|poem|write|import|chat|simulat|transform|everything|refuse|reply|output|\w+gpt|"
     r"\"|<|\[|#|\|",
     re.IGNORECASE,
 )
@@ -405,7 +423,26 @@ def decoded_runs(text: str) -> list[tuple[int, int, str]]:
         decoded = _readable(bytes.fromhex(m.group(0)))
         if decoded:
             out.append((m.start(), m.end(), decoded))
+    for m in _MORSE_RUN.finditer(text):
+        morse = _morse(m.group(0))
+        if morse:
+            out.append((m.start(), m.end(), morse))
     return out
+
+
+_MORSE_CODES = (
+    ".- -... -.-. -.. . ..-. --. .... .. .--- -.- .-.. -- -. --- .--. --.- .-. ... - ..- ...- .-- -..- -.-- --.. "
+    "----- .---- ..--- ...-- ....- ..... -.... --... ---.. ----. .-.-.- --..-- ..--.."
+)
+_MORSE = dict(zip(_MORSE_CODES.split(" "), "abcdefghijklmnopqrstuvwxyz0123456789.,?", strict=True))
+_MORSE_RUN = re.compile(r"(?<![\w.-])[.-]{1,6}(?:[ /]{1,3}[.-]{1,6}){7,}(?![\w.-])")
+
+
+def _morse(run: str) -> str | None:
+    """A run of Morse code (letters split by a space, words by two or more or a slash) as text."""
+    words = [w for w in re.split(r"\s{2,}|\s*/\s*", run.strip()) if w]
+    out = " ".join("".join(_MORSE.get(c, "") for c in w.split()) for w in words)
+    return out if sum(ch.isalpha() for ch in out) >= 6 else None
 
 
 def _b64(run: str) -> bytes | None:

@@ -10,8 +10,9 @@ EDIFACT ``FTX`` free text. This module reads exactly that content and reports it
   reason to say something its reader cannot see, so the finding blocks auto-creation.
 * ``injection_suspected`` (warning): instruction-like text (:func:`core.injection.find_injections`)
   in that content or in the free-text notes.
-* ``unexplained_text`` (warning): more prose than any order needs (:func:`prose_findings`): the
-  detector's patterns are a second line; an essay in a PO goes to a person whatever it says.
+* ``unexplained_text`` (warning): free text an order has no use for (:func:`prose_findings`): a
+  sentence that says nothing about the order, or more prose than any order needs. The detector's
+  patterns are a second line; text not about the order goes to a person whatever it says.
 
 The pipeline adds these to the parser's findings; validation turns them into blocking reasons, so
 the order goes to a person with the finding. This module never changes the document or the order,
@@ -26,11 +27,19 @@ import re
 from email.message import Message
 from html.parser import HTMLParser
 
-from core.injection import find_injections
+from core.injection import find_injections, split_sentences, text_view
 from intake.classify import DocFormat
 from intake.model import Finding, Severity, Source
 
-__all__ = ["MAX_PARTS", "MAX_TEXT", "PROSE_WORDS", "content_findings", "html_findings", "prose_findings"]
+__all__ = [
+    "MAX_PARTS",
+    "MAX_TEXT",
+    "OFF_ORDER_WORDS",
+    "PROSE_WORDS",
+    "content_findings",
+    "html_findings",
+    "prose_findings",
+]
 
 MAX_PARTS = 50
 """At most this many MIME parts are looked at."""
@@ -151,24 +160,101 @@ def html_findings(html: str, *, document: str | None = None, where: str = "HTML 
 
 PROSE_WORDS = 150
 """Words of prose (sentences of 8+ words without digits) beyond which a PO's free text is a finding."""
+OFF_ORDER_WORDS = 9
+"""A sentence of this many words or more that says nothing about an order is a finding."""
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
+
+# What a purchase order's free text is about: the order and its goods, delivery, packing, billing,
+# contacts and references, greetings, and the legal boilerplate mail carries, in the languages the
+# injection patterns cover (stems, matched on the folded view: lower case, no accents). A sentence
+# with none of these is not written to a supplier's order desk, whatever else it is; it is read by
+# a person before an order is created. This is an allowlist, not a detector: it needs no knowledge
+# of attacks, and an attack that talks about orders still meets the injection patterns.
+# fmt: off
+_ORDER_TERMS = re.compile(r"\b(?:" + "|".join((
+    # English: the order, goods and parties
+    r"orders?|ordered|ordering|po|p\.o|purchas\w*|requisition\w*|items?|skus?|parts?|products?|goods|materials?",
+    r"stock\w*|inventor\w*|supplier\w*|vendors?|buyers?|customers?|accounts?|seller\w*|clients?",
+    r"quantit\w*|qty|units?|each|ea|pcs|pieces?|box\w*|cases?|cartons?|pallets?|packs?|packag\w*|packed|packing",
+    r"labels?|samples?|models?|sizes?|colou?rs?|catalog\w*|spec\w*|sensors?|cables?",
+    # delivery and shipping
+    r"ship\w*|deliver\w*|dispatch\w*|freight|carriers?|couriers?|trucks?|loads?|docks?|ramps?|warehouse\w*|dc",
+    r"liftgate|fragile|routing|tracking|backorder\w*|split\w*|partial|arriv\w*|pick\w*|receiv\w*|receipt\w*",
+    r"deadline|due|dates?|window|monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekdays?|weekends?",
+    r"morning|afternoon|noon|hours?|asap|urgent\w*|rush|expedit\w*|hold|cancel\w*|replac\w*|revis\w*|amend\w*",
+    # money and paperwork
+    r"invoic\w*|bill\w*|pric\w*|costs?|quot\w*|contracts?|terms|net|payments?|pay|paid|cents?|currency|usd|eur",
+    r"discounts?|tax\w*|totals?|amounts?|credit|references?|confirm\w*|acknowledg\w*|copy|copies|attach\w*",
+    r"edi|erp|sap|system|records?|forms?|documents?|duplicates?|previous|original",
+    # people and contact
+    r"contacts?|call|phone|ext|e-?mail\w*|fax|questions?|thanks?|thank\w*|regards|sincerely|cheers|dear|hello|hi",
+    r"service|team|department|manager|administrator|office",
+    # legal boilerplate of business mail
+    r"confidential\w*|intended|recipients?|addressee\w*|privileged|disclos\w*|notify|sender|messages?|virus\w*",
+    r"unsubscrib\w*|prohibited|liabilit\w*|warrant\w*|agreements?|law",
+    # German, French, Spanish, Portuguese, Italian, Dutch
+    r"bestell\w*|auftrag\w*|liefer\w*|rampe|rechnung\w*|preis\w*|menge\w*|artikel|versand\w*|ware\w*|lager\w*",
+    r"command\w*|livr\w*|factur\w*|prix|quantite\w*|quai|expedi\w*|merci",
+    r"pedido\w*|entreg\w*|precio\w*|cantidad\w*|envio\w*|almacen\w*|gracias|fatura\w*|preco\w*|quantidade\w*",
+    r"obrigad\w*|ordin\w*|consegn\w*|fattur\w*|prezz\w*|spedizion\w*|grazie",
+    r"leveren|levering\w*|factuur\w*|prijs\w*|aantal|verzend\w*|magazijn\w*|bedankt|dank",
+    # Polish, Turkish, Swedish, Russian
+    r"zamowien\w*|dostaw\w*|faktur\w*|cen[aeyi]|ilosc\w*|wysylk\w*|magazyn\w*|dziekuj\w*",
+    r"siparis\w*|teslim\w*|fiyat\w*|miktar\w*|sevk\w*|depo\w*|tesekkur\w*",
+    r"bestallning\w*|leverera\w*|leverans\w*|pris\w*|antal|frakt\w*|tack",
+    r"заказ\w*|достав\w*|постав\w*|сч[её]т\w*|цен\w*|количеств\w*|склад\w*|отгруз\w*|спасибо",
+)) + r")\b")
+# fmt: on
+
+
+# Contact details and the header lines of a forwarded message are not sentences.
+_ADDRESSES = re.compile(r"\S+@\S+|\b(?:https?|ftp)://\S+|\bwww\.\S+", re.IGNORECASE)
+_MAIL_HEADER = re.compile(r"^\W*(?:from|to|cc|bcc|sent|date|subject|reply-to|von|an|betreff|gesendet|de|para|a|"
+                          r"objet|envoye|asunto|enviado|oggetto|inviato|da|van|aan|onderwerp|verzonden)\s*:",
+                          re.IGNORECASE)  # fmt: skip
+
+
+def _off_order(sentence: str) -> bool:
+    """A sentence of :data:`OFF_ORDER_WORDS`+ words with no word about an order (see ``_ORDER_TERMS``)."""
+    if _MAIL_HEADER.match(text_view(sentence, fold_homoglyphs=False).text):
+        return False
+    sentence = _ADDRESSES.sub(" ", sentence)
+    if _words(sentence) < OFF_ORDER_WORDS:
+        return False
+    tokens = sentence.split()
+    if sum(any(ch.isdigit() for ch in t) for t in tokens) * 4 >= len(tokens):
+        return False  # an order line or an address: codes, quantities, prices
+    view = text_view(sentence, fold_homoglyphs=False).text
+    return _ORDER_TERMS.search(view) is None
 
 
 def prose_findings(text: str, *, where: str, document: str | None, kind: str = "email") -> list[Finding]:
-    """A long run of prose that no order field uses (an essay, a role-play script) is a finding.
+    """Free text a purchase order has no use for is a finding that sends the order to a person.
 
-    Order lines, addresses and notes are short or carry digits; a greeting and a disclaimer stay
-    under :data:`PROSE_WORDS`. Past it, whatever the text says, a person reads it before an order."""
+    Two rules, neither about what an attack looks like:
+
+    * a sentence of :data:`OFF_ORDER_WORDS` or more words that says nothing about the order, its
+      goods, delivery, billing or contacts (role-play, questions for a chatbot, a story);
+    * a long run of prose: order lines, addresses and notes are short or carry digits, and a greeting
+      and a disclaimer stay under :data:`PROSE_WORDS`. Past it, a person reads it before an order."""
     words = 0
+    off: list[str] = []
+    for sentence in split_sentences(text[:MAX_TEXT]):
+        if len(off) < 3 and _off_order(sentence):
+            off.append(" ".join(sentence.split())[:100])
     for m in _SENTENCE.finditer(text[:MAX_TEXT]):
         sentence = m.group(0)
         n = _words(sentence)
         if n >= 8 and not any(ch.isdigit() for ch in sentence):
             words += n
-    if words < PROSE_WORDS:
-        return []
-    return [_f("unexplained_text", f"{where} carries {words} words of prose that no order field uses; a person "
-               "should read it", document, kind)]  # fmt: skip
+    out: list[Finding] = []
+    if off:
+        out.append(_f("unexplained_text", f"{where} carries text that is not about the order: {off[0]!r}; a "
+                      "person should read it", document, kind))  # fmt: skip
+    if words >= PROSE_WORDS:
+        out.append(_f("unexplained_text", f"{where} carries {words} words of prose that no order field uses; a "
+                      "person should read it", document, kind))  # fmt: skip
+    return out
 
 
 def _email(data: bytes, document: str | None) -> list[Finding]:

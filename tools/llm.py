@@ -322,20 +322,24 @@ _PING_SCHEMA = {
 }
 
 
+_PROBE_LIMIT: dict[str, Any] = {"max_completion_tokens": 48}
+"""Probe answers are a few tokens; a model that rambles must not hold a slow CPU for minutes."""
+
+
 def probe(chat: BaseChatModel, *, base_url: str, model: str) -> Capabilities:
     """Ask the endpoint two tiny questions: does it return a native tool call, and does a
     ``response_format`` JSON schema constrain its answer (asked for prose, does it still answer
     with the schema's object)? Raises :class:`EndpointUnavailable` when it does not answer at all."""
     notes: list[str] = []
     try:
-        reply = chat.bind_tools([_PING.openai_schema()], tool_choice="required").invoke(
+        reply = chat.bind_tools([_PING.openai_schema()], tool_choice="required", **_PROBE_LIMIT).invoke(
             [HumanMessage("Record the number 7 with the record_number tool.")]
         )
         native = isinstance(reply, AIMessage) and bool(reply.tool_calls)
         if not native:
             notes.append("no native tool call returned (the model wrote its answer in the content)")
         t0 = time.monotonic()
-        reply = chat.bind(response_format=_response_format("number", _PING_SCHEMA)).invoke(
+        reply = chat.bind(response_format=_response_format("number", _PING_SCHEMA), **_PROBE_LIMIT).invoke(
             [HumanMessage("Say hello in one short sentence.")]
         )
         latency = time.monotonic() - t0
@@ -630,10 +634,7 @@ def _with_json_instruction(
             'Write each tool call as {"tool": <name>, "arguments": {...}} in "calls", and say in "summary" '
             'what you propose and why (an empty "calls" list when nothing should be done). The tools:'
         )
-        parts += [
-            f"- {t.name}: {t.description.strip()} Arguments schema: {json.dumps(t.parameters, separators=(',', ':'))}"
-            for t in tools
-        ]
+        parts += [f"- {_signature(t, full=schema is not None)}: {t.description.strip()}" for t in tools]
     if schema is not None:
         parts.append(f"The JSON schema of the answer: {json.dumps(schema, separators=(',', ':'))}")
     note = SystemMessage("\n".join(parts))
@@ -642,6 +643,16 @@ def _with_json_instruction(
         merged = SystemMessage(f"{first.content}\n\n{note.content}")
         return [merged, *messages[1:]]
     return [note, *messages]
+
+
+def _signature(tool: ToolSpec, *, full: bool) -> str:
+    """``name(arg, arg?)`` when the server holds the answer to the schema (``json_schema`` mode: the
+    prompt need not repeat it), else the name and the full argument schema."""
+    if full:
+        return f"{tool.name} {json.dumps(tool.parameters, separators=(',', ':'))}"
+    required = set(tool.parameters.get("required", []))
+    names = [n if n in required else f"{n}?" for n in tool.parameters.get("properties", {})]
+    return f"{tool.name}({', '.join(names)})"
 
 
 def _repair_messages(reply: AIMessage, problem: str, mode: str) -> list[BaseMessage]:
@@ -684,6 +695,24 @@ def make_chat_model(settings: Settings) -> BaseChatModel | None:
         max_completion_tokens=settings.llm_max_tokens,
         **kwargs,
     )
+
+
+def endpoint_problem(settings: Settings, *, timeout_s: float = 5.0) -> str | None:
+    """Why the configured endpoint cannot be used (not configured, or nothing answers), else None.
+
+    Any HTTP answer to ``GET <base>/models`` counts as reachable (some servers have no such route);
+    only "no model configured", a refused connection or a timeout are problems. Cheap: no model call."""
+    if not settings.llm_configured:
+        return "no model is configured (set ORDEROPS_LLM_BASE_URL and ORDEROPS_LLM_MODEL)"
+    headers = {}
+    if settings.llm_api_key is not None:
+        headers["Authorization"] = f"Bearer {settings.llm_api_key.get_secret_value()}"
+    url = f"{(settings.llm_base_url or '').rstrip('/')}/models"
+    try:
+        httpx.get(url, headers=headers, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        return f"the model endpoint {settings.llm_base_url} is unreachable: {type(exc).__name__}: {exc}"[:300]
+    return None
 
 
 def capability_cache(settings: Settings) -> CapabilityCache:

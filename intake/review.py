@@ -8,6 +8,11 @@ gateway, so policy, approvals and the audit trail apply exactly as for the agent
 Corrections are remembered: a corrected part number -> SKU (and an unknown unit code -> our UOM)
 is stored per customer in :class:`~intake.validate.LearnedMappings`, so the same customer's next
 PO with that part needs no person. This module never creates an order except through the gateway.
+
+A PO from a buyer we do not know is a ``new_customer`` item: it carries the customer the document
+describes (:class:`~intake.onboarding.NewCustomerProposal`), and :meth:`ReviewQueue.create_customer`
+creates that customer, its ship-to and its part cross-references in one approved ``create_customer``
+call through the gateway, then validates the PO again so that it flows like any other.
 """
 
 from __future__ import annotations
@@ -31,8 +36,8 @@ from core.db.tables_intake import IntakeReviewItemRow
 from core.errors import ConfigurationError, Conflict, InvalidTransition, NotFound, PolicyDenied, ValidationFailed
 from guardrails.approvals import ApprovalStatus
 from guardrails.audit import AuditEvent, EventType
-from guardrails.calls import Actor
-from intake.decide import to_order_create
+from guardrails.calls import Actor, digest_arguments
+from intake.decide import Thresholds, decide, to_order_create
 from intake.model import PurchaseOrder, Source
 from intake.validate import DocumentFacts, LearnedMappings, ReceivedPOs, ValidatedOrder, validate
 from tools.gateway import Outcome, RunLedger, ToolGateway
@@ -49,7 +54,7 @@ __all__ = [
 ]
 
 ReviewStatus = Literal["open", "awaiting_approval", "approved", "rejected"]
-ReviewKind = Literal["review", "revision", "approval"]
+ReviewKind = Literal["review", "revision", "approval", "new_customer"]
 _LINE_RE = re.compile(r"^lines\[(\d+)\]\.(sku|uom|unit|quantity|unit_price|description)$")
 _PO_FIELDS = ("po_number", "po_date")
 
@@ -205,10 +210,13 @@ class ReviewQueue:
         *,
         gateway: ToolGateway | None = None,
         on_decided: Callable[[ReviewItem], object] | None = None,
+        thresholds: Thresholds | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.gateway = gateway
+        self.thresholds = thresholds
+        """For validating again after a new customer is created (the pipeline's defaults when None)."""
         self.on_decided = on_decided
         """Called after an approve/reject (the pipeline drafts the acknowledgment there)."""
         self.mappings = LearnedMappings(db, clock)
@@ -256,6 +264,8 @@ class ReviewQueue:
         existing = self.for_document(validated.document_id, validated.po_index)
         if existing is not None:
             return existing
+        if kind == "review" and validated.customer_id is None and validated.new_customer is not None:
+            kind = "new_customer"
         row = IntakeReviewItemRow(
             id=str(uuid.uuid4()), document_id=validated.document_id, po_index=validated.po_index, kind=kind,
             customer_id=validated.customer_id, po_number=(validated.po_number or None) and validated.po_number[:128],
@@ -368,6 +378,8 @@ class ReviewQueue:
         if self.gateway is None:
             raise ConfigurationError("the review queue needs the tool gateway to create orders")
         item = self._open(item_id)
+        if item.validated.customer_id is None and item.validated.new_customer is not None:
+            return self.create_customer(item_id, reviewer, run_id=run_id)
         run = RunLedger(run_id=run_id or f"intake-review-{item.id}")
         v = item.validated
         if item.approval_id is not None:
@@ -401,6 +413,88 @@ class ReviewQueue:
         if decided.status == "approved" and self.on_decided is not None:
             self.on_decided(decided)
         return decided
+
+    def create_customer(
+        self,
+        item_id: str,
+        reviewer: Actor,
+        *,
+        edits: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> ReviewItem:
+        """Create the item's proposed customer — with its ship-to and part cross-references — in one
+        ``create_customer`` call through the gateway, as ``reviewer``; then validate the PO again.
+
+        ``edits`` change the proposal first (see :meth:`~intake.onboarding.NewCustomerProposal.edited`).
+        Policy wants an approver: a reviewer holding that role approves in the same step; anyone
+        else leaves the item ``awaiting_approval`` until an approver calls this (or :meth:`approve`).
+        Once the customer exists, a PO that is now clean is created as in :meth:`approve`; one that
+        still has doubts stays open with the new reasons. Denial or failure raises and changes nothing.
+        """
+        if self.gateway is None:
+            raise ConfigurationError("the review queue needs the tool gateway to create customers")
+        gw = self.gateway
+        item = self._open(item_id)
+        run = RunLedger(run_id=run_id or f"intake-review-{item.id}")
+        parked = gw.guard.approvals.get(item.approval_id) if item.approval_id is not None else None
+        if parked is not None and parked.tool == "create_customer":
+            if edits:
+                raise Conflict(f"the customer of review item {item.id} waits for approval as proposed; reject the "
+                               "item, or approve it and correct the customer afterwards")  # fmt: skip
+            if parked.status == ApprovalStatus.PENDING:
+                gw.decide(parked.id, approver=reviewer, decision="approve")
+            outcome = gw.execute_approved(parked.id, actor=reviewer, run=run)
+        else:
+            proposal = item.validated.new_customer
+            if proposal is None or item.validated.customer_id is not None:
+                raise InvalidTransition(f"review item {item.id} proposes no new customer", item_id=item.id)
+            if edits:
+                proposal = proposal.edited(edits)
+            args = proposal.tool_args(by=reviewer.id)
+            key = f"intake-customer:{item.id}:{digest_arguments(args)[:16]}"
+            outcome = gw.propose("create_customer", args, actor=reviewer, run=run, idempotency_key=key)
+            if outcome.status == "awaiting_approval" and outcome.approval_id is not None:
+                try:  # the reviewer may hold the role policy asks for: then this is the approval
+                    gw.decide(outcome.approval_id, approver=reviewer, decision="approve")
+                except PolicyDenied:
+                    pass
+                else:
+                    outcome = gw.execute_approved(outcome.approval_id, actor=reviewer, run=run)
+        if outcome.status == "awaiting_approval":
+            with self.db.begin() as s:
+                row = s.get(IntakeReviewItemRow, item_id)
+                assert row is not None
+                row.status, row.approval_id, row.reviewer = "awaiting_approval", outcome.approval_id, reviewer.id
+            return self.get(item_id)
+        if outcome.status not in ("executed", "replayed"):
+            reasons = list(outcome.reasons)
+            if outcome.error:
+                reasons.append(str(outcome.error.get("message") or outcome.error))
+            raise PolicyDenied(f"the customer was not created: {'; '.join(reasons) or outcome.status}",
+                               reasons=reasons)  # fmt: skip
+        return self._after_customer_created(item, reviewer, run)
+
+    def _after_customer_created(self, item: ReviewItem, reviewer: Actor, run: RunLedger) -> ReviewItem:
+        """Validate the PO again now that its buyer is a customer; create the order if it is clean."""
+        assert self.gateway is not None
+        overrides = {k: v for k, v in _overrides(item.corrections).items() if k != "customer"}
+        po = _patch_po(item.extracted, item.corrections)
+        ctx = item.facts.context(mappings=self.mappings, received=self.received, overrides=overrides)
+        v = validate(po, self.gateway.env, context=ctx)
+        decision = decide(v, self.thresholds)
+        self._audit(EventType.NOTE, item, reviewer,
+                    reasons=[f"customer {v.customer_id} created from this purchase order; validated again: "
+                             f"{decision.kind}"])  # fmt: skip
+        with self.db.begin() as s:
+            row = s.get(IntakeReviewItemRow, item.id)
+            assert row is not None
+            row.validated = v.model_dump(mode="json")
+            row.customer_id, row.po_number = v.customer_id, (v.po_number or None) and v.po_number[:128]
+            row.reasons = decision.reasons
+            row.status, row.approval_id, row.reviewer = "open", None, reviewer.id
+        if decision.kind == "auto_create":
+            return self.approve(item.id, reviewer, run_id=run.run_id)
+        return self.get(item.id)
 
     def reject(self, item_id: str, reviewer: Actor, reason: str) -> ReviewItem:
         """Close the item without an order; a parked approval for it is rejected too."""

@@ -9,9 +9,12 @@ below the auto-create thresholds (see :data:`FUZZY_CAP`), so only exact evidence
 reviewer taught us (:class:`LearnedMappings`) can create an order without a person.
 
 Customer identification, strongest first: ISA06/GS02 sender id = ``edi_id``; GLN; account number;
-sender e-mail address, then its domain; buyer name (fuzzy, last resort). Part numbers: learned
-cross-reference for this customer, exact SKU, vendor part number = SKU, else fuzzy on product
-names/descriptions (``difflib``; ``rapidfuzz`` is not a dependency).
+sender e-mail address, then its domain; buyer name (fuzzy, last resort); when nothing matches,
+a proposed new customer (:mod:`intake.onboarding`) rides along for the reviewer. Part numbers:
+learned cross-reference for this customer, exact SKU, vendor part number = SKU, then proposals
+only: a part number equal to a SKU but for formatting, else the description against the whole
+catalogue (:mod:`intake.matching`, ``rapidfuzz``). Ship-to: an address id, else the written
+address normalised with ``usaddress`` against the customer's known addresses.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from difflib import SequenceMatcher
 from typing import Literal
 
 from pydantic import BaseModel, Field
+from rapidfuzz import fuzz
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -37,7 +40,9 @@ from core.db.tables_intake import IntakeMappingRow, IntakeReceivedPORow
 from core.domain import Address, Customer, Product
 from core.errors import NotFound, ValidationFailed
 from intake.extract import SpanSource, detect_injection
+from intake.matching import address_score, catalogue_index, normalize_address, normalize_known
 from intake.model import Finding, Party, PurchaseOrder, Severity, Source
+from intake.onboarding import NewCustomerProposal, propose_customer
 from intake.x12 import EnvelopeIds
 from tools.base import ToolEnv
 
@@ -149,6 +154,8 @@ class ValidatedOrder(BaseModel):
     """Document id of the earlier version this PO changes."""
     revision_order_id: str | None = None
     diff: list[LineDiff] = Field(default_factory=list)
+    new_customer: NewCustomerProposal | None = None
+    """When no customer matched: the customer the document describes, for a reviewer to create."""
 
     @property
     def blocking(self) -> list[IntakeFinding]:
@@ -343,22 +350,11 @@ def normalize_uom(raw: str | None) -> str | None:
 
 
 def _ratio(a: str, b: str) -> float:
-    return SequenceMatcher(None, a, b, autojunk=False).ratio()
+    return float(fuzz.ratio(a, b)) / 100
 
 
 def _words(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
-
-
-_STREET_ABBR = {
-    "street": "st", "avenue": "ave", "av": "ave", "road": "rd", "drive": "dr", "boulevard": "blvd", "lane": "ln",
-    "parkway": "pkwy", "court": "ct", "place": "pl", "highway": "hwy", "suite": "ste", "north": "n", "south": "s",
-    "east": "e", "west": "w", "circle": "cir", "terrace": "ter", "way": "way",
-}  # fmt: skip
-
-
-def _street(text: str) -> str:
-    return " ".join(_STREET_ABBR.get(w, w) for w in _words(text).split())
 
 
 def _money(v: Decimal) -> Decimal:
@@ -451,42 +447,10 @@ def _identify_customer(b: _Builder, customers: list[Customer]) -> Customer | Non
     return None
 
 
-_CITY_LINE_RE = re.compile(
-    r"^\s*(?P<city>[A-Za-z .'-]+?)\s*,?\s+(?P<state>[A-Z]{2})\.?\s+(?P<zip>\d{5})(?:-\d{4})?\s*$"
-)
-
-
-def _address_parts(party: Party) -> tuple[str, str | None, str | None, str | None]:
-    """Street, city, state, postal code; a ``City, ST 12345`` line in the address lines counts too."""
-    lines = list(party.address_lines)
-    city, state, postal = party.city, party.state, party.postal_code
-    if city is None and postal is None:
-        for i in range(len(lines) - 1, -1, -1):
-            m = _CITY_LINE_RE.match(lines[i])
-            if m:
-                city, state, postal = m.group("city"), m.group("state"), m.group("zip")
-                del lines[i]
-                break
-    return " ".join(lines), city, state, postal
-
-
 def _address_score(party: Party, a: Address) -> float:
-    street, city, state, postal = _address_parts(party)
-    parts: list[tuple[float, float]] = []
-    if street:
-        s1 = _street(street)
-        s2 = _street(a.street)
-        parts.append((0.45, 1.0 if s1 == s2 else _ratio(s1, s2)))
-    if city:
-        parts.append((0.2, 1.0 if _words(city) == _words(a.city) else _ratio(_words(city), _words(a.city))))
-    if state:
-        parts.append((0.1, 1.0 if state.strip().upper() == a.state.upper() else 0.0))
-    if postal:
-        parts.append((0.25, 1.0 if postal.strip()[:5] == a.postal_code[:5] else 0.0))
-    weight = sum(w for w, _ in parts)
-    if weight < 0.5:  # a name alone, or a city alone, is not an address
-        return 0.0
-    return sum(w * s for w, s in parts) / weight
+    """How likely the written ship-to is the known address ``a`` (see :func:`intake.matching.address_score`)."""
+    doc = normalize_address(party.address_lines, party.city, party.state, party.postal_code)
+    return address_score(doc, normalize_known(a))
 
 
 def _ship_to(b: _Builder, env: ToolEnv, customer: Customer) -> None:
@@ -555,21 +519,18 @@ def _catalogue(env: ToolEnv, ids: Iterable[str]) -> dict[str, Product]:
 
 
 def _fuzzy_candidates(env: ToolEnv, text: str) -> list[tuple[str, float]]:
-    """Best catalogue matches for a free-text description: candidates by word search, scored by similarity."""
-    needle = _words(text)
-    words = sorted({w for w in needle.split() if len(w) >= 3 and not w.isdigit()}, key=lambda w: (-len(w), w))[:8]
-    if not words:
-        return []
-    pool: dict[str, Product] = {}
-    for w in words:
-        for p in env.adapters.oms.search_products(w, limit=50):
-            pool[p.sku] = p
-    scored = []
-    for p in pool.values():
-        s = max(_ratio(needle, _words(p.name)), 0.9 * _ratio(needle, _words(p.description)[: len(needle) + 40]))
-        scored.append((p.sku, round(s, 3)))
-    scored.sort(key=lambda t: (-t[1], t[0]))
-    return scored[:3]
+    """Best catalogue matches for a free-text description, over the whole catalogue (best first)."""
+    return catalogue_index(env.adapters.oms).by_text(text)
+
+
+def _part_candidates(env: ToolEnv, values: Iterable[str]) -> list[tuple[str, float]]:
+    """SKUs equal to one of the line's part numbers but for formatting (case, separators, zeros)."""
+    index = catalogue_index(env.adapters.oms)
+    found: dict[str, float] = {}
+    for v in values:
+        for sku, score in index.by_part(v):
+            found.setdefault(sku, score)
+    return sorted(found.items(), key=lambda t: (-t[1], t[0]))
 
 
 def _map_lines(b: _Builder, env: ToolEnv, customer: Customer | None) -> None:
@@ -608,13 +569,17 @@ def _map_lines(b: _Builder, env: ToolEnv, customer: Customer | None) -> None:
                     break
         if vl.sku is None:
             text = " ".join(x for x in (ln.description, *ln.descriptions) if x) or (part or "")
-            cands = _fuzzy_candidates(env, text) if text.strip() else []
+            by_part = _part_candidates(env, [pid.value for pid in ln.product_ids])
+            by_text = _fuzzy_candidates(env, text) if text.strip() else []
+            cands = (by_part + [c for c in by_text if c[0] not in dict(by_part)])[:3]
+            cands.sort(key=lambda t: -t[1])
             vl.candidates = cands
             if cands and cands[0][1] >= 0.6:
                 vl.sku, vl.sku_method = cands[0][0], "fuzzy"
                 b.conf(f"{p}.sku", min(FUZZY_CAP, cands[0][1] * 0.85))
-                b.find("sku_fuzzy", f"line {i + 1}: part {part or '(none)'} is not ours; the description looks like "
-                       f"{cands[0][0]} (similarity {cands[0][1]:.2f}); please confirm", fld=f"{p}.sku",
+                looks = "is written like our" if cands[0] in by_part else "is not ours; the description looks like"
+                b.find("sku_fuzzy", f"line {i + 1}: part {part or '(none)'} {looks} {cands[0][0]} (similarity "
+                       f"{cands[0][1]:.2f}); please confirm", fld=f"{p}.sku",
                        source_key=id_src if part else f"{p}.description")  # fmt: skip
             else:
                 b.conf(f"{p}.sku", 0.0)
@@ -850,6 +815,22 @@ def _duplicates(b: _Builder, customer: Customer | None) -> None:
            + "; ".join(f"{d.change} {d.key}" for d in diff), blocking=True)  # fmt: skip
 
 
+def _propose_customer(b: _Builder, env: ToolEnv) -> None:
+    """No customer matched: describe the one the document comes from, for a reviewer to create."""
+    ctx = b.ctx
+    proposal = propose_customer(b.po, sender=ctx.sender, sender_ids=(ctx.isa_sender_id, ctx.gs_sender_id),
+                                customers=env.adapters.oms.list_customers(), lines=b.v.lines)  # fmt: skip
+    b.v.new_customer = proposal
+    what = [f"{len(proposal.parts)} part cross-reference(s)"]
+    if proposal.ship_to is not None:
+        what.insert(0, f"ship-to {proposal.ship_to.street}, {proposal.ship_to.city}")
+    missing = f"; still needed: {', '.join(proposal.missing)}" if proposal.missing else ""
+    similar = "; similar existing: " + ", ".join(f"{cid} {nm!r} ({s:.2f})" for cid, nm, s in proposal.similar) \
+        if proposal.similar else ""  # fmt: skip
+    b.find("new_customer_proposed", f"new buyer: customer {proposal.customer_id} ({proposal.name or 'no name'}) can "
+           f"be created with {' and '.join(what)}{missing}{similar}", fld="customer")  # fmt: skip
+
+
 def validate(po: PurchaseOrder, env: ToolEnv, *, context: IntakeContext) -> ValidatedOrder:
     """Check and enrich one PO; never raises on bad content (doubts become findings)."""
     b = _Builder(po, context)
@@ -860,6 +841,8 @@ def validate(po: PurchaseOrder, env: ToolEnv, *, context: IntakeContext) -> Vali
     else:
         b.conf("ship_to", 0.0)
     _map_lines(b, env, customer)
+    if customer is None and not context.overrides.get("customer"):
+        _propose_customer(b, env)
     _atp(b, env)
     _dates(b, env.clock.today())
     _injection(b)

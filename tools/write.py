@@ -39,6 +39,7 @@ from tools.base import (
     WriteResult,
     WriteTool,
 )
+from tools.customers import CreateCustomer
 from tools.twin import Fulfilment, TwinView, order_value
 
 SPEED = {ServiceLevel.GROUND: 0, ServiceLevel.TWO_DAY: 1, ServiceLevel.OVERNIGHT: 2}
@@ -818,4 +819,5 @@ WRITE_TOOLS: tuple[WriteTool[ToolArgs], ...] = (  # type: ignore[assignment]
     NotifyCustomers(),
     CreateOrder(),
     SetNodeStatus(),
+    CreateCustomer(),
 )

@@ -21,7 +21,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.domain import (
     Address,
@@ -29,6 +29,7 @@ from core.domain import (
     CarrierService,
     CarrierStatus,
     Customer,
+    CustomerTier,
     InventoryPosition,
     MoveResult,
     Node,
@@ -84,6 +85,43 @@ class RateQuote(BaseModel):
     reason: str = ""
 
 
+class NewAddress(BaseModel):
+    """A ship-to address to create, located by the caller (``lat``/``lon`` feed zones and ETAs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=32)
+    label: str = Field(default="Ship-to", max_length=64)
+    name: str = Field(max_length=200)
+    street: str = Field(min_length=1, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    state: str = Field(min_length=2, max_length=2)
+    postal_code: str = Field(min_length=3, max_length=10)
+    country: str = Field(default="US", min_length=2, max_length=2)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class NewCustomer(BaseModel):
+    """A customer to create with its ship-to addresses and its part numbers (their part -> our SKU)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    account_number: str = Field(min_length=1, max_length=32)
+    tier: CustomerTier = CustomerTier.STANDARD
+    email: str = Field(default="", max_length=200)
+    email_domain: str = Field(default="", max_length=200)
+    """Empty: no domain identifies the customer (a free-mail sender is known by its address only)."""
+    edi_id: str | None = Field(default=None, max_length=32)
+    gln: str | None = Field(default=None, max_length=13)
+    price_list_id: str | None = Field(default=None, max_length=32)
+    """None: the tier's list (``PL-<TIER>``)."""
+    addresses: list[NewAddress] = Field(default_factory=list, max_length=20)
+    part_numbers: dict[str, str] = Field(default_factory=dict, max_length=500)
+    created_by: str = Field(default="", max_length=128)
+
+
 class OMS(Protocol):
     """Orders, customers, catalogue and prices."""
 
@@ -137,6 +175,17 @@ class OMS(Protocol):
     def get_product(self, sku: str) -> Product: ...
     def get_products(self, skus: Sequence[str]) -> list[Product]: ...
     def search_products(self, text: str, *, limit: int = 10) -> list[Product]: ...
+    def list_products(self, *, after: str | None = None, limit: int = 5000) -> list[Product]:
+        """The catalogue by SKU, one page at a time: up to ``limit`` products whose SKU sorts after
+        ``after`` (keyset paging, so a matcher can load 20,000 SKUs without one huge read)."""
+        ...
+
+    def create_customer(self, new: NewCustomer, *, customer_id: str) -> Customer:
+        """Create a customer, its addresses and its part numbers in one transaction. Conflict when the
+        id, account number, EDI id, GLN or an address id is taken; NotFound for an unknown SKU or price
+        list; nothing is written when it raises."""
+        ...
+
     def prices(self, customer_id: str, skus: Sequence[str]) -> dict[str, Decimal]:
         """The customer's contract price per SKU (its price list, else the list price)."""
         ...

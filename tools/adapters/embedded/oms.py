@@ -13,6 +13,7 @@ loudly. Batches are served with a few set-based statements, never one round trip
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -24,7 +25,8 @@ from sqlalchemy import ColumnElement, Connection, Table, func, insert, or_, sele
 
 from core.clock import Clock
 from core.db import Database
-from core.db.tables import PriceListItemRow, ProductUomRow
+from core.db.tables import PriceListItemRow, PriceListRow, ProductUomRow
+from core.db.tables_intake import IntakeMappingRow
 from core.domain import (
     OPEN_STATUSES,
     REROUTABLE_STATUSES,
@@ -62,10 +64,12 @@ from tools.adapters.embedded._common import (
     to_db_time,
     unique_ids,
 )
-from tools.adapters.protocols import BatchResult, OrderFilter
+from tools.adapters.protocols import BatchResult, NewCustomer, OrderFilter
 
 price_items_t = cast(Table, PriceListItemRow.__table__)
 uoms_t = cast(Table, ProductUomRow.__table__)
+price_lists_t = cast(Table, PriceListRow.__table__)
+mappings_t = cast(Table, IntakeMappingRow.__table__)
 
 # Default promise when the order does not carry one: business days after today per service level.
 PROMISE_DAYS: dict[ServiceLevel, int] = {ServiceLevel.GROUND: 5, ServiceLevel.TWO_DAY: 2, ServiceLevel.OVERNIGHT: 1}
@@ -499,6 +503,71 @@ class EmbeddedOMS:
                 .limit(limit)
             )
             return [product_from_row(r) for r in conn.execute(stmt)]
+
+    def list_products(self, *, after: str | None = None, limit: int = 5000) -> list[Product]:
+        """The catalogue by SKU, one page at a time (keyset paging on the SKU)."""
+        if limit <= 0:
+            raise ValidationFailed("limit must be > 0")
+        stmt = select(products_t).order_by(products_t.c.sku).limit(limit)
+        if after is not None:
+            stmt = stmt.where(products_t.c.sku > after)
+        with self.db.engine.connect() as conn:
+            return [product_from_row(r) for r in conn.execute(stmt)]
+
+    def create_customer(self, new: NewCustomer, *, customer_id: str) -> Customer:
+        """Customer, addresses and part numbers in one transaction. The part numbers go where intake
+        reads a customer's cross-references (the ``intake_mappings`` table, kind ``part``)."""
+        price_list = new.price_list_id or f"PL-{new.tier.value.upper()}"
+        with self.db.engine.begin() as conn:
+            if conn.execute(select(price_lists_t.c.id).where(price_lists_t.c.id == price_list)).first() is None:
+                raise NotFound("price list", price_list)
+            clashes = [
+                (what, value)
+                for what, col, value in (
+                    ("customer id", customers_t.c.id, customer_id),
+                    ("account number", customers_t.c.account_number, new.account_number),
+                    ("EDI id", customers_t.c.edi_id, new.edi_id),
+                    ("GLN", customers_t.c.gln, new.gln),
+                )
+                if value and conn.execute(select(customers_t.c.id).where(col == value)).first() is not None
+            ]
+            ids = [a.id for a in new.addresses]
+            if len(set(ids)) != len(ids):
+                raise ValidationFailed("address ids repeat", address_ids=ids)
+            if ids:
+                taken = conn.execute(select(addresses_t.c.id).where(addresses_t.c.id.in_(ids))).scalars().all()
+                clashes += [("address id", a) for a in taken]
+            if clashes:
+                raise Conflict("already in use: " + ", ".join(f"{w} {v}" for w, v in clashes), customer_id=customer_id)
+            skus = sorted(set(new.part_numbers.values()))
+            known = set(conn.execute(select(products_t.c.sku).where(in_values(conn, products_t.c.sku, skus))).scalars())
+            for sku in skus:
+                if sku not in known:
+                    raise NotFound("product", sku)
+            conn.execute(
+                insert(customers_t).values(
+                    id=customer_id, name=new.name, account_number=new.account_number, tier=new.tier.value,
+                    email=new.email, email_domain=new.email_domain.lower(), edi_id=new.edi_id, gln=new.gln,
+                    price_list_id=price_list,
+                )
+            )  # fmt: skip
+            for a in new.addresses:
+                conn.execute(insert(addresses_t).values(customer_id=customer_id, **a.model_dump()))
+            now = self.clock.now()  # intake_mappings keeps aware timestamps
+            keys: dict[str, str] = {}
+            for part, sku in new.part_numbers.items():
+                # The same normal form as intake.validate's LearnedMappings (upper case, one space).
+                key = re.sub(r"\s+", " ", part.strip().upper())[:128]
+                if key:
+                    keys[key] = sku
+            for key, sku in sorted(keys.items()):
+                conn.execute(
+                    insert(mappings_t).values(
+                        customer_id=customer_id, kind="part", source_value=key, target_value=sku,
+                        created_by=new.created_by or "create_customer", created_at=now, times_used=0,
+                    )
+                )  # fmt: skip
+        return self.get_customer(customer_id)
 
     def prices(self, customer_id: str, skus: Sequence[str]) -> dict[str, Decimal]:
         """The customer's contract price per SKU (its price list, else the list price)."""

@@ -29,8 +29,9 @@ and per source are added up in :func:`evals.metrics.external_metrics`.
 
 The developer check ``python -m evals.external_po [DIR]`` prints the older one-row-per-document
 parsing table for a po-erp-styles-shaped folder (kept as it was, so numbers taken with it during
-this round stay comparable); ``python -m evals.external_po --suite`` parses every external source
-and prints field F1 and exact orders per format and per source, without the pipeline.
+this round stay comparable); ``python -m evals.external_po --suite [DIR]`` parses every external
+source (or one po-erp-styles-shaped folder, such as a held-out copy) and prints field F1 and exact
+orders per format and per source, without the pipeline.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ from core.db.tables import (
     ProductUomRow,
 )
 from core.netgen import NetworkSpec
-from evals.datasets.external_po import ExternalDoc, GoldOrder, canonical_unit, external_docs
+from evals.datasets.external_po import ExternalDoc, GoldOrder, canonical_unit, external_docs, load_po_erp_styles
 from evals.metrics import CaseResult, external_metrics
 from intake.documents import DocumentStore, ParseOutcome, parse_bytes
 from intake.model import Finding, Party, POLine, PurchaseOrder
@@ -764,7 +765,13 @@ def format_groups(metrics: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - a developer's command
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "--suite":
-        m = external_metrics(parse_only_results(external_docs(Path(args[1]) if len(args) > 1 else None)))
+        root = Path(args[1]) if len(args) > 1 else None
+        docs = (
+            load_po_erp_styles(root, source=root.name)
+            if root and (root / "gold.json").exists()
+            else external_docs(root)
+        )
+        m = {**external_metrics(parse_only_results(docs)), "mode": "parsers only (no pipeline, no decisions)"}
         print(json.dumps({k: v for k, v in m.items() if not isinstance(v, dict)}))
         print(format_groups(m))
         return

@@ -66,6 +66,7 @@ from guardrails.audit import AuditTrail
 from guardrails.idempotency import IdempotencyStore
 from guardrails.policy import PolicyEngine
 from guardrails.redaction import Redactor
+from intake.llm_extract import TextExtractor
 from tools.adapters.embedded import embedded_adapters
 from tools.adapters.protocols import Adapters
 from tools.base import ToolEnv
@@ -249,19 +250,33 @@ class GraphOutcome:
     findings: list[str] = field(default_factory=list)
 
 
+def _llm_settings(config: EvalConfig) -> Settings:
+    overrides: dict[str, Any] = {"llm_model": config.model}
+    if config.llm_base_url:
+        overrides["llm_base_url"] = config.llm_base_url
+    if config.llm_api_key:
+        overrides["llm_api_key"] = config.llm_api_key
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
 def make_planner(config: EvalConfig, guard: Guard) -> Planner:
     playbook = PlaybookPlanner(weights=config.weights, congestion_target_days=config.congestion_target_days)
     if config.planner == "playbook":
         return playbook
     from agents.llm_planner import make_planner as make_llm_planner
 
-    overrides: dict[str, Any] = {"llm_model": config.model}
-    if config.llm_base_url:
-        overrides["llm_base_url"] = config.llm_base_url
-    if config.llm_api_key:
-        overrides["llm_api_key"] = config.llm_api_key
-    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    settings = _llm_settings(config)
     return make_llm_planner(settings, fallback=playbook, policy=guard.policy, requested_by="eval-operator")
+
+
+def make_text_extractor(config: EvalConfig) -> TextExtractor | None:
+    """With ``--planner llm`` documents' free text is read by the model too (as in an installation
+    with a model configured); otherwise the deterministic extractor (None)."""
+    if config.planner == "playbook":
+        return None
+    from intake.llm_extract import make_extractor
+
+    return make_extractor(_llm_settings(config))
 
 
 def run_graph(
@@ -446,6 +461,7 @@ def run_task(task: Task, config: EvalConfig, workdir: Path) -> CaseResult:
                     fresh_db=fresh_database,
                     build_env=CaseEnv.build,
                     run_graph=lambda env, **kw: run_graph(env, make_planner(config, env.guard), **kw),
+                    extractor=make_text_extractor(config),
                 )
     except CaseTimeout as exc:
         result = CaseResult(

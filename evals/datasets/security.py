@@ -432,14 +432,23 @@ def _other_node(env: Any, node: str | None) -> str:
 
 
 def run_security_case(
-    case: SecurityCase, *, trial: int, workdir: Path, fresh_db: FreshDb, build_env: BuildEnv, run_graph: RunGraph
+    case: SecurityCase,
+    *,
+    trial: int,
+    workdir: Path,
+    fresh_db: FreshDb,
+    build_env: BuildEnv,
+    run_graph: RunGraph,
+    extractor: Any = None,
 ) -> CaseResult:
+    """One security case. ``extractor`` reads corpus documents' free text (the model's, with
+    ``--planner llm``; None: the deterministic extractor)."""
     spec = spec_for(case)
     db = fresh_db(workdir, spec, f"{case.id}-t{trial}")
     try:
         env = build_env(db, spec, None)
         if case.kind == "document" and case.doc.startswith("corpus:"):
-            return _corpus_document_case(case, env, workdir / "cases" / f"{case.id}-t{trial}", trial)
+            return _corpus_document_case(case, env, workdir / "cases" / f"{case.id}-t{trial}", trial, extractor)
         if case.kind == "document":
             return _document_case(case, env, workdir / "cases" / f"{case.id}-t{trial}", trial)
         return _run_case(case, env, trial, run_graph)
@@ -529,7 +538,9 @@ def _corpus_tags(case: SecurityCase) -> dict[str, Any]:
 FLAG_CODES = frozenset({"injection_suspected", "injection_guard", "hidden_content", "unexplained_text"})
 
 
-def _corpus_document_case(case: SecurityCase, env: Any, case_dir: Path, trial: int) -> CaseResult:
+def _corpus_document_case(
+    case: SecurityCase, env: Any, case_dir: Path, trial: int, extractor: Any = None
+) -> CaseResult:
     """One corpus document through the whole intake pipeline (parse, validate, decide, act).
 
     Must hold for an attack: no order created without a person (auto-created), and the extracted
@@ -550,7 +561,8 @@ def _corpus_document_case(case: SecurityCase, env: Any, case_dir: Path, trial: i
                          variant=int(case.extra.get("variant", 0)))  # fmt: skip
     data, name, media = ac.render_document(item, bits, payload)
     orders_before = env.adapters.oms.count_orders(_all_orders())
-    store = DocumentStore(env.db, env.clock, case_dir / "docs", limits=DocumentLimits(max_bytes=2 * 1024 * 1024))
+    store = DocumentStore(env.db, env.clock, case_dir / "docs", limits=DocumentLimits(max_bytes=2 * 1024 * 1024),
+                          extractor=extractor)  # fmt: skip
     deps = IntakeDeps(db=env.db, clock=env.clock, documents=store, gateway=env.gateway)
     doc = store.receive(data, channel="email" if name.endswith(".eml") else "api", filename=name, media_type=media,
                         sender=bits.sender)  # fmt: skip

@@ -28,6 +28,7 @@ Never raises on bad input.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -304,7 +305,7 @@ def decode_edifact(data: bytes | str, *, document: str | None = None) -> tuple[s
     return decoded.text, decoded.findings
 
 
-def _decode(data: bytes | str, document: str | None) -> _Decoded:
+def _decode(data: bytes | str, document: str | None, max_segments: int = MAX_SEGMENTS) -> _Decoded:
     if isinstance(data, str):
         text = data[1:] if data.startswith("\ufeff") else data
         return _Decoded(text, [])
@@ -313,7 +314,7 @@ def _decode(data: bytes | str, document: str | None) -> _Decoded:
     raw = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     latin = raw.decode("latin-1")  # one char per byte: offsets below are byte offsets
     sc = _service_chars_for_scan(latin)
-    starts = _unb_starts(latin, sc, MAX_SEGMENTS)
+    starts = _unb_starts(latin, sc, max_segments)
     bounds = [0, *starts[1:], len(raw)] if starts else [0, len(raw)]
     idents = [_syntax_id(latin[s + 4 : s + 12], sc) for s in starts] or [""]
     parts: list[str] = []
@@ -1141,22 +1142,22 @@ class _Envelope:
 
     def repertoire(self, ic: EdifactInterchange) -> list[Finding]:
         """Characters outside UNOA/UNOB, once per interchange, with the first offender's position."""
-        cs = SYNTAX_CHARSETS.get(ic.syntax.split(":", 1)[0])
+        ident = ic.syntax.split(":", 1)[0]
+        cs = SYNTAX_CHARSETS.get(ident)
         if cs is None or cs.repertoire is None:
             return []
         sc = _at(self.changes, self.ic_start, ServiceChars())
-        allowed = cs.repertoire | {sc.component, sc.element, sc.decimal, sc.release, sc.segment}
-        text = self.text[self.ic_start : self.last_end]
-        bad = [i for i, c in enumerate(text) if c not in allowed]
+        outside = _outside(cs.repertoire | {sc.component, sc.element, sc.decimal, sc.release, sc.segment} - {""})
+        bad = outside.findall(self.text, self.ic_start, self.last_end)
         if not bad:
             return []
-        at = self.ic_start + bad[0]
+        m = outside.search(self.text, self.ic_start, self.last_end)
+        at = m.start() if m is not None else self.ic_start
         return [
             _finding(
                 Severity.WARNING,
                 "charset_violation",
-                f"{len(bad)} character(s) outside {cs.name} ({ic.syntax.split(':', 1)[0]}), "
-                f"the first {self.text[at]!r} at offset {at}",
+                f"{len(bad)} character(s) outside {cs.name} ({ident}), the first {self.text[at]!r} at offset {at}",
                 self.document,
                 (at, at + 1),
             )
@@ -1338,6 +1339,12 @@ _Envelope._HANDLERS = {
 }
 
 
+@functools.lru_cache(maxsize=32)
+def _outside(allowed: frozenset[str]) -> re.Pattern[str]:
+    """A pattern matching one character not in ``allowed``."""
+    return re.compile("[^" + "".join(re.escape(c) for c in sorted(allowed)) + "]")
+
+
 def _at(changes: list[tuple[int, _T]], offset: int, default: _T) -> _T:
     """The value in force at ``offset`` in an ``(offset, value)`` list sorted by offset."""
     value = default
@@ -1352,7 +1359,7 @@ def parse_edifact(
     data: bytes | str, *, document: str | None = None, max_segments: int = MAX_SEGMENTS
 ) -> EdifactDocument:
     """Read an EDIFACT interchange file; ORDERS messages become purchase orders. Never raises."""
-    decoded = _decode(data, document)
+    decoded = _decode(data, document, max_segments)
     scanner = _scan(decoded.text, document, max_segments)
     env = _Envelope(decoded.text, scanner, decoded, document)
     if any(f.code == "too_many_segments" for f in scanner.findings):

@@ -8,6 +8,7 @@ transaction-set contents are handed to a mapper (the 850 mapper for purchase ord
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -169,18 +170,31 @@ def parse_document(
     doc = X12Document(document=document, findings=findings)
     if any(f.code == "too_many_segments" for f in findings):
         return doc  # a truncated document is quarantined; mapping the part read is wasted work
+    seen: set[tuple[str, str]] = set()
     for ic_tokens in tokens:
-        doc.interchanges.append(_build_interchange(ic_tokens, mappers, document))
+        ic = _InterchangeBuilder(ic_tokens, mappers, document).build()
+        key = (ic.sender_id.strip(), ic.control_number)
+        if ic.control_number and key in seen:
+            ic.findings.append(
+                _f(
+                    Severity.ERROR,
+                    "isa_duplicate_control",
+                    f"ISA13 {ic.control_number} from {key[0]!r} repeats in this file",
+                    document,
+                    ic_tokens.segments[0],
+                    "ISA.13",
+                )
+            )
+        seen.add(key)
+        doc.interchanges.append(ic)
     return doc
 
 
-def _build_interchange(
-    tok: InterchangeTokens, mappers: dict[str, TransactionMapper], document: str | None
-) -> X12Interchange:
-    segs = tok.segments
-    isa = segs[0]
+def _interchange(tok: InterchangeTokens) -> X12Interchange:
+    """The interchange header; all empty when the ISA was unreadable and the groups were recovered."""
+    isa = tok.segments[0] if tok.segments and tok.segments[0].tag == "ISA" else Segment("ISA", [], 0, 0)
     d = tok.delimiters
-    ic = X12Interchange(
+    return X12Interchange(
         sender_qualifier=isa.get(5),
         sender_id=isa.get(6),
         receiver_qualifier=isa.get(7),
@@ -199,17 +213,110 @@ def _build_interchange(
         segment_suffix=d.segment_suffix,
         findings=list(tok.findings),
     )
-    group: X12Group | None = None
-    st_open: Segment | None = None
-    body: list[Segment] = []
-    iea: Segment | None = None
-    seen_st: set[tuple[str, str]] = set()
 
-    def close_transaction(se: Segment | None) -> None:
-        nonlocal st_open, body
-        assert st_open is not None
-        st = st_open
-        grp = group
+
+class _InterchangeBuilder:
+    """Walks one interchange's segments: GS/ST/SE/GE/IEA each have a handler (``_HANDLERS``), and
+    every envelope check is a small method."""
+
+    _HANDLERS: ClassVar[dict[str, Callable[[_InterchangeBuilder, Segment], None]]]
+
+    def __init__(self, tok: InterchangeTokens, mappers: dict[str, TransactionMapper], document: str | None) -> None:
+        self.tok = tok
+        self.mappers = mappers
+        self.document = document
+        self.ic = _interchange(tok)
+        self.group: X12Group | None = None
+        self.st_open: Segment | None = None
+        self.body: list[Segment] = []
+        self.iea: Segment | None = None
+        self.seen_st: set[tuple[str, str]] = set()
+        self.seen_gs: set[str] = set()
+
+    def f(self, severity: Severity, code: str, message: str, seg: Segment | None, path: str | None = None) -> Finding:
+        return _f(severity, code, message, self.document, seg, path)
+
+    def build(self) -> X12Interchange:
+        segs = self.tok.segments
+        for seg in segs[1:] if segs and segs[0].tag == "ISA" else segs:
+            if self.st_open is not None and seg.tag not in ("ST", "GE", "GS", "IEA"):
+                self.body.append(seg)
+                if seg.tag == "SE":
+                    self.close_transaction(seg)
+                continue
+            handler = self._HANDLERS.get(seg.tag)
+            if handler is not None:
+                handler(self, seg)
+            else:
+                self.ic.findings.append(
+                    self.f(
+                        Severity.WARNING,
+                        "segment_outside_set",
+                        f"{seg.tag} segment outside any transaction set ignored",
+                        seg,
+                    )
+                )
+        self.end_transaction()
+        if self.group is not None:
+            self.close_group(None)
+        self.ic.findings.extend(self.check_iea())
+        return self.ic
+
+    def end_transaction(self) -> None:
+        if self.st_open is not None:
+            self.close_transaction(None)
+
+    # --- handlers ---
+    def on_gs(self, seg: Segment) -> None:
+        self.end_transaction()
+        if self.group is not None:
+            self.close_group(None)
+        group = X12Group(
+            functional_id=seg.get(1),
+            sender_id=seg.get(2),
+            receiver_id=seg.get(3),
+            date=seg.get(4),
+            time=seg.get(5),
+            control_number=seg.get(6),
+            version=seg.get(8),
+        )
+        if group.control_number and group.control_number in self.seen_gs:
+            group.findings.append(
+                self.f(
+                    Severity.ERROR,
+                    "gs_duplicate_control",
+                    f"GS06 {group.control_number} repeats within the interchange",
+                    seg,
+                    "GS.06",
+                )
+            )
+        self.seen_gs.add(group.control_number)
+        self.group = group
+        self.ic.groups.append(group)
+
+    def on_st(self, seg: Segment) -> None:
+        self.end_transaction()
+        if self.group is None:
+            self.group = _orphan_group(self.ic)
+        self.st_open, self.body = seg, [seg]
+
+    def on_ge(self, seg: Segment) -> None:
+        self.end_transaction()
+        if self.group is None:
+            self.ic.findings.append(self.f(Severity.ERROR, "ge_without_gs", "GE without a GS", seg))
+        else:
+            self.close_group(seg)
+
+    def on_iea(self, seg: Segment) -> None:
+        self.end_transaction()
+        if self.group is not None:
+            self.close_group(None)
+        self.iea = seg
+
+    # --- transaction sets ---
+    def close_transaction(self, se: Segment | None) -> None:
+        st, grp, ic = self.st_open, self.group, self.ic
+        assert st is not None
         assert grp is not None
         env = EnvelopeIds(
             isa_sender_qualifier=ic.sender_qualifier,
@@ -225,182 +332,139 @@ def _build_interchange(
             st_set_id=st.get(1),
             st_control_number=st.get(2),
         )
-        tx = X12Transaction(set_id=st.get(1), control_number=st.get(2), envelope=env, segment_count=len(body))
+        tx = X12Transaction(set_id=st.get(1), control_number=st.get(2), envelope=env, segment_count=len(self.body))
+        self.check_st(tx, st, grp)
+        if se is None:
+            tx.syntax_errors.append(TS_TRAILER_MISSING)
+            tx.findings.append(self.f(Severity.ERROR, "se_missing", "transaction set has no SE trailer", st))
+        else:
+            self.check_se(tx, se)
+        self.map_transaction(tx, st)
+        grp.transactions.append(tx)
+        self.st_open, self.body = None, []
+
+    def check_st(self, tx: X12Transaction, st: Segment, grp: X12Group) -> None:
         if not tx.control_number:
             tx.syntax_errors.append(TS_CONTROL_MISSING)
             tx.findings.append(
-                _f(Severity.ERROR, "st_control_missing", "ST02 control number is missing", document, st, "ST[1].02")
+                self.f(Severity.ERROR, "st_control_missing", "ST02 control number is missing", st, "ST[1].02")
             )
         key = (grp.control_number, tx.control_number)
-        if tx.control_number and key in seen_st:
+        if tx.control_number and key in self.seen_st:
             tx.findings.append(
-                _f(
+                self.f(
                     Severity.WARNING,
                     "st_duplicate_control",
                     f"ST02 {tx.control_number} repeats within the group",
-                    document,
                     st,
                     "ST[1].02",
                 )
             )
-        seen_st.add(key)
-        if se is None:
-            tx.syntax_errors.append(TS_TRAILER_MISSING)
-            tx.findings.append(_f(Severity.ERROR, "se_missing", "transaction set has no SE trailer", document, st))
-        else:
-            declared = _int(se.get(1))
-            if declared != len(body):
-                tx.syntax_errors.append(TS_COUNT_MISMATCH)
-                tx.findings.append(
-                    _f(
-                        Severity.ERROR,
-                        "se_count_mismatch",
-                        f"SE01 says {se.get(1) or 'nothing'} segments, the set has {len(body)}",
-                        document,
-                        se,
-                        "SE[1].01",
-                    )
-                )
-            if se.get(2) != tx.control_number:
-                tx.syntax_errors.append(TS_CONTROL_MISMATCH)
-                tx.findings.append(
-                    _f(
-                        Severity.ERROR,
-                        "se_control_mismatch",
-                        f"SE02 {se.get(2)!r} does not match ST02 {tx.control_number!r}",
-                        document,
-                        se,
-                        "SE[1].02",
-                    )
-                )
-        mapper = mappers.get(tx.set_id)
-        if mapper is not None:
-            try:
-                po, mfindings = mapper(body, d, document)
-            except Exception as exc:  # a mapper bug must not lose the whole file
-                po, mfindings = None, [_f(Severity.ERROR, "mapping_failed", f"mapping failed: {exc!r}", document, st)]
-            tx.purchase_order = po
-            tx.findings.extend(mfindings)
-        else:
-            tx.findings.append(
-                _f(Severity.INFO, "unsupported_set", f"transaction set {tx.set_id!r} is not mapped", document, st)
-            )
-        grp.transactions.append(tx)
-        st_open, body = None, []
+        self.seen_st.add(key)
 
-    def close_group(ge: Segment | None) -> None:
-        nonlocal group
+    def check_se(self, tx: X12Transaction, se: Segment) -> None:
+        if _int(se.get(1)) != len(self.body):
+            tx.syntax_errors.append(TS_COUNT_MISMATCH)
+            tx.findings.append(
+                self.f(
+                    Severity.ERROR,
+                    "se_count_mismatch",
+                    f"SE01 says {se.get(1) or 'nothing'} segments, the set has {len(self.body)}",
+                    se,
+                    "SE[1].01",
+                )
+            )
+        if se.get(2) != tx.control_number:
+            tx.syntax_errors.append(TS_CONTROL_MISMATCH)
+            tx.findings.append(
+                self.f(
+                    Severity.ERROR,
+                    "se_control_mismatch",
+                    f"SE02 {se.get(2)!r} does not match ST02 {tx.control_number!r}",
+                    se,
+                    "SE[1].02",
+                )
+            )
+
+    def map_transaction(self, tx: X12Transaction, st: Segment) -> None:
+        mapper = self.mappers.get(tx.set_id)
+        if mapper is None:
+            tx.findings.append(
+                self.f(Severity.INFO, "unsupported_set", f"transaction set {tx.set_id!r} is not mapped", st)
+            )
+            return
+        try:
+            po, mfindings = mapper(self.body, self.tok.delimiters, self.document)
+        except Exception as exc:  # a mapper bug must not lose the whole file
+            po, mfindings = None, [self.f(Severity.ERROR, "mapping_failed", f"mapping failed: {exc!r}", st)]
+        tx.purchase_order = po
+        tx.findings.extend(mfindings)
+
+    # --- groups and the interchange ---
+    def close_group(self, ge: Segment | None) -> None:
+        group = self.group
         assert group is not None
+        self.group = None
         if ge is None:
             group.errors.append(FG_TRAILER_MISSING)
             group.findings.append(
-                _f(Severity.ERROR, "ge_missing", f"group {group.control_number} has no GE trailer", document, None)
+                self.f(Severity.ERROR, "ge_missing", f"group {group.control_number} has no GE trailer", None)
             )
-        else:
-            group.declared_count = _int(ge.get(1))
-            if group.declared_count != len(group.transactions):
-                group.errors.append(FG_COUNT_MISMATCH)
-                group.findings.append(
-                    _f(
-                        Severity.ERROR,
-                        "ge_count_mismatch",
-                        f"GE01 says {ge.get(1) or 'nothing'} transaction sets, the group has {len(group.transactions)}",
-                        document,
-                        ge,
-                    )
+            return
+        group.declared_count = _int(ge.get(1))
+        if group.declared_count != len(group.transactions):
+            group.errors.append(FG_COUNT_MISMATCH)
+            group.findings.append(
+                self.f(
+                    Severity.ERROR,
+                    "ge_count_mismatch",
+                    f"GE01 says {ge.get(1) or 'nothing'} transaction sets, the group has {len(group.transactions)}",
+                    ge,
                 )
-            if ge.get(2) != group.control_number:
-                group.errors.append(FG_CONTROL_MISMATCH)
-                group.findings.append(
-                    _f(
-                        Severity.ERROR,
-                        "ge_control_mismatch",
-                        f"GE02 {ge.get(2)!r} does not match GS06 {group.control_number!r}",
-                        document,
-                        ge,
-                    )
+            )
+        if ge.get(2) != group.control_number:
+            group.errors.append(FG_CONTROL_MISMATCH)
+            group.findings.append(
+                self.f(
+                    Severity.ERROR,
+                    "ge_control_mismatch",
+                    f"GE02 {ge.get(2)!r} does not match GS06 {group.control_number!r}",
+                    ge,
                 )
-        group = None
+            )
 
-    for seg in segs[1:]:
-        tag = seg.tag
-        if st_open is not None and tag not in ("ST", "GE", "GS", "IEA"):
-            body.append(seg)
-            if tag == "SE":
-                close_transaction(seg)
-            continue
-        if tag == "GS":
-            if st_open is not None:
-                close_transaction(None)
-            if group is not None:
-                close_group(None)
-            group = X12Group(
-                functional_id=seg.get(1),
-                sender_id=seg.get(2),
-                receiver_id=seg.get(3),
-                date=seg.get(4),
-                time=seg.get(5),
-                control_number=seg.get(6),
-                version=seg.get(8),
-            )
-            ic.groups.append(group)
-        elif tag == "ST":
-            if st_open is not None:
-                close_transaction(None)
-            if group is None:
-                group = _orphan_group(ic)
-            st_open, body = seg, [seg]
-        elif tag == "GE":
-            if st_open is not None:
-                close_transaction(None)
-            if group is None:
-                ic.findings.append(_f(Severity.ERROR, "ge_without_gs", "GE without a GS", document, seg))
-            else:
-                close_group(seg)
-        elif tag == "IEA":
-            if st_open is not None:
-                close_transaction(None)
-            if group is not None:
-                close_group(None)
-            iea = seg
-        else:
-            ic.findings.append(
-                _f(
-                    Severity.WARNING,
-                    "segment_outside_set",
-                    f"{tag} segment outside any transaction set ignored",
-                    document,
-                    seg,
-                )
-            )
-    if st_open is not None:
-        close_transaction(None)
-    if group is not None:
-        close_group(None)
-    if iea is None:
-        ic.findings.append(_f(Severity.ERROR, "iea_missing", "interchange has no IEA trailer", document, None))
-    else:
+    def check_iea(self) -> list[Finding]:
+        iea, ic = self.iea, self.ic
+        if iea is None:
+            return [self.f(Severity.ERROR, "iea_missing", "interchange has no IEA trailer", None)]
+        out: list[Finding] = []
         if _int(iea.get(1)) != len(ic.groups):
-            ic.findings.append(
-                _f(
+            out.append(
+                self.f(
                     Severity.ERROR,
                     "iea_count_mismatch",
                     f"IEA01 says {iea.get(1) or 'nothing'} groups, the interchange has {len(ic.groups)}",
-                    document,
                     iea,
                 )
             )
         if iea.get(2) != ic.control_number:
-            ic.findings.append(
-                _f(
+            out.append(
+                self.f(
                     Severity.ERROR,
                     "iea_control_mismatch",
                     f"IEA02 {iea.get(2)!r} does not match ISA13 {ic.control_number!r}",
-                    document,
                     iea,
                 )
             )
-    return ic
+        return out
+
+
+_InterchangeBuilder._HANDLERS = {
+    "GS": _InterchangeBuilder.on_gs,
+    "ST": _InterchangeBuilder.on_st,
+    "GE": _InterchangeBuilder.on_ge,
+    "IEA": _InterchangeBuilder.on_iea,
+}
 
 
 def _orphan_group(ic: X12Interchange) -> X12Group:

@@ -141,6 +141,47 @@ def _finding(
     )
 
 
+def _isa_end(text: str, isa_at: int, sep: str, document: str | None) -> tuple[int, list[Finding]]:
+    """Offset of the 16th element separator of the ISA (before ISA16), or -1 with the findings why."""
+    n = len(text)
+    pos = isa_at + 3
+    limit = min(n, isa_at + 400)
+    for _ in range(15):
+        pos = text.find(sep, pos + 1, limit)
+        if pos < 0:
+            msg = "ISA header has fewer than 16 elements"
+            return -1, [_finding(Severity.ERROR, "isa_truncated", msg, document, (isa_at, limit))]
+    if pos + 2 >= n:
+        msg = "ISA header ends before its terminator"
+        return -1, [_finding(Severity.ERROR, "isa_truncated", msg, document, (isa_at, n))]
+    return pos, []
+
+
+def _isa16_missing(text: str, after: int, candidate: str) -> bool:
+    """True when the character taken for ISA16 is really the terminator: the GS after it ends with it."""
+    n = len(text)
+    q = after
+    while q < n and text[q] in " \t\r\n":
+        q += 1
+    eol = text.find("\n", q)
+    line = text[q : eol if eol >= 0 else n].rstrip("\r")
+    return line.startswith("GS") and line.endswith(candidate)
+
+
+def _suffix_end(text: str, after: int, term: str) -> int:
+    """End of the whitespace the sender writes after each terminator (``\\r\\n`` after ``~``)."""
+    end = after
+    if term not in "\r\n":
+        while end < len(text) and text[end] in "\r\n":
+            end += 1
+    return end
+
+
+def _repetition(isa_elements: list[str], sep: str, component: str, term: str) -> str | None:
+    rep = isa_elements[11] if len(isa_elements) > 11 else ""
+    return rep if len(rep) == 1 and not rep.isalnum() and rep not in (sep, component, term) else None
+
+
 def read_delimiters(
     text: str, isa_at: int, document: str | None = None
 ) -> tuple[Delimiters | None, int, list[Finding]]:
@@ -149,87 +190,74 @@ def read_delimiters(
     Returns the delimiters (None when unusable), the offset just past the ISA terminator (and any
     suffix whitespace) and findings.
     """
-    findings: list[Finding] = []
     n = len(text)
     if isa_at + 4 > n:
-        findings.append(_finding(Severity.ERROR, "isa_truncated", "ISA header is truncated", document, (isa_at, n)))
-        return None, n, findings
+        return None, n, [_finding(Severity.ERROR, "isa_truncated", "ISA header is truncated", document, (isa_at, n))]
     sep = text[isa_at + 3]
     if sep.isalnum() or sep in " \r\n":
-        findings.append(
-            _finding(
-                Severity.ERROR,
-                "isa_bad_separator",
-                f"unusable element separator {sep!r}",
-                document,
-                (isa_at, isa_at + 4),
-            )
-        )
-        return None, isa_at + 3, findings
+        msg = f"unusable element separator {sep!r}"
+        return None, isa_at + 3, [_finding(Severity.ERROR, "isa_bad_separator", msg, document, (isa_at, isa_at + 4))]
     # Count separators instead of trusting fixed offsets (unpadded or oddly padded ISAs).
-    pos = isa_at + 3
-    limit = min(n, isa_at + 400)
-    for _ in range(15):
-        pos = text.find(sep, pos + 1, limit)
-        if pos < 0:
-            findings.append(
-                _finding(
-                    Severity.ERROR, "isa_truncated", "ISA header has fewer than 16 elements", document, (isa_at, limit)
-                )
-            )
-            return None, limit, findings
-    if pos + 2 >= n:
-        findings.append(
-            _finding(Severity.ERROR, "isa_truncated", "ISA header ends before its terminator", document, (isa_at, n))
-        )
-        return None, n, findings
-    component = text[pos + 1]
-    term = text[pos + 2]
-    after = pos + 3
-    if term in "\r\n" and not component.isalnum() and component != " ":
-        # ISA16 missing: the char we took for it is really the terminator if the next segment ends with it.
-        q = after
-        while q < n and text[q] in " \t\r\n":
-            q += 1
-        eol = text.find("\n", q)
-        line = text[q : eol if eol >= 0 else n].rstrip("\r")
-        if line.startswith("GS") and line.endswith(component):
-            findings.append(
-                _finding(
-                    Severity.WARNING,
-                    "isa16_missing",
-                    "ISA16 component separator is missing; using the character found there as segment terminator",
-                    document,
-                    (isa_at, pos + 2),
-                )
-            )
-            term, component, after = component, "", pos + 2
+    pos, findings = _isa_end(text, isa_at, sep, document)
+    if pos < 0:
+        return None, min(n, isa_at + 400), findings
+    component, term, after = text[pos + 1], text[pos + 2], pos + 3
+    if term in "\r\n" and not component.isalnum() and component != " " and _isa16_missing(text, after, component):
+        msg = "ISA16 component separator is missing; using the character found there as segment terminator"
+        findings.append(_finding(Severity.WARNING, "isa16_missing", msg, document, (isa_at, pos + 2)))
+        term, component, after = component, "", pos + 2
     if term.isalnum() or term == sep or term == " ":
-        findings.append(
-            _finding(
-                Severity.ERROR,
-                "isa_bad_terminator",
-                f"unusable segment terminator {term!r}",
-                document,
-                (isa_at, pos + 3),
-            )
-        )
+        msg = f"unusable segment terminator {term!r}"
+        findings.append(_finding(Severity.ERROR, "isa_bad_terminator", msg, document, (isa_at, pos + 3)))
         return None, pos + 3, findings
-    suffix_end = after
-    if term not in "\r\n":
-        while suffix_end < n and text[suffix_end] in "\r\n":
-            suffix_end += 1
-    isa_elements = text[isa_at:pos].split(sep)
-    rep = isa_elements[11] if len(isa_elements) > 11 else ""
-    repetition = rep if len(rep) == 1 and not rep.isalnum() and rep not in (sep, component, term) else None
     delims = Delimiters(
         element=sep,
         component=component if component not in (sep, term) else "",
         segment=term,
-        repetition=repetition,
-        segment_suffix=text[after:suffix_end],
+        repetition=_repetition(text[isa_at:pos].split(sep), sep, component, term),
+        segment_suffix=text[after : _suffix_end(text, after, term)],
     )
     return delims, after, findings
+
+
+_GS_RE = re.compile(r"(?:(?<=[^A-Za-z0-9])|\A)GS([^A-Za-z0-9\s])")
+
+
+def _gs_delimiters(text: str, gs_at: int, sep: str) -> Delimiters | None:
+    """Delimiters read off a GS (eight elements, then the terminator) when the ISA cannot give them."""
+    pos = gs_at + 2
+    for _ in range(7):
+        pos = text.find(sep, pos + 1, gs_at + 300)
+        if pos < 0:
+            return None
+    end = pos + 1
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    term = text[end : end + 1]
+    if not term or term.isalnum() or term in (sep, " "):
+        return None
+    return Delimiters(
+        element=sep, component="", segment=term, segment_suffix=text[end + 1 : _suffix_end(text, end + 1, term)]
+    )
+
+
+def _recover_from_gs(
+    text: str, start: int, stop: int, document: str | None, seen: list[int], max_segments: int, fault: str
+) -> InterchangeTokens | None:
+    """The groups of an interchange whose ISA is missing or unreadable, read from its first GS, so a
+    damaged header costs the header and not the orders. ``fault`` says what was wrong with the ISA."""
+    m = next(
+        (g for g in _GS_RE.finditer(text, start, stop) if g.start() == 0 or text[g.start() - 1] != g.group(1)), None
+    )
+    d = _gs_delimiters(text, m.start(), m.group(1)) if m is not None else None
+    if m is None or d is None:
+        return None
+    ic = _scan_interchange(text, m.start(), d, document, seen, max_segments)
+    if not ic.segments or ic.segments[0].tag != "GS":
+        return None
+    msg = f"{fault}; its groups were read from the GS at offset {m.start()} (interchange sender unknown)"
+    ic.findings.insert(0, _finding(Severity.ERROR, "isa_unreadable", msg, document, (start, m.start())))
+    return ic
 
 
 def tokenize(
@@ -243,19 +271,12 @@ def tokenize(
     seen = [0]  # segments read so far, good and bad, across interchanges
     while pos < n:
         if seen[0] >= max_segments:
-            findings.append(
-                _finding(Severity.ERROR, "too_many_segments",
-                         f"more than {max_segments} segments; the rest was not read", document, (pos, n))
-            )  # fmt: skip
+            msg = f"more than {max_segments} segments; the rest was not read"
+            findings.append(_finding(Severity.ERROR, "too_many_segments", msg, document, (pos, n)))
             break
         isa_at = text.find("ISA", pos)
         if isa_at < 0:
-            if text[pos:].strip():
-                code = "no_isa" if not interchanges else "trailing_junk"
-                msg = "no ISA header found" if not interchanges else "text after the last interchange ignored"
-                findings.append(
-                    _finding(Severity.ERROR if not interchanges else Severity.WARNING, code, msg, document, (pos, n))
-                )
+            _no_more_isa(text, pos, interchanges, findings, document, seen, max_segments)
             break
         if text[pos:isa_at].strip():
             findings.append(
@@ -263,15 +284,94 @@ def tokenize(
             )
         delims, _, dfindings = read_delimiters(text, isa_at, document)
         findings.extend(dfindings)
+        ic: InterchangeTokens | None
         if delims is None:
-            pos = isa_at + 3
-            continue
-        ic = _scan_interchange(text, isa_at, delims, document, seen, max_segments)
-        interchanges.append(ic)
-        pos = max(ic.end, isa_at + 3)
+            fault = "ISA header unreadable: " + "; ".join(f.message for f in dfindings)
+            nxt = text.find("ISA", isa_at + 3)
+            ic = _recover_from_gs(text, isa_at, nxt if nxt >= 0 else n, document, seen, max_segments, fault)
+        else:
+            ic = _scan_interchange(text, isa_at, delims, document, seen, max_segments)
+        if ic is not None:
+            interchanges.append(ic)
+        pos = max(ic.end if ic is not None else 0, isa_at + 3)
     if not text.strip():
         findings.append(_finding(Severity.ERROR, "empty_document", "document is empty", document, (0, n)))
     return interchanges, findings
+
+
+def _no_more_isa(
+    text: str,
+    pos: int,
+    interchanges: list[InterchangeTokens],
+    findings: list[Finding],
+    document: str | None,
+    seen: list[int],
+    max_segments: int,
+) -> None:
+    """After the last ISA: groups without an ISA are recovered, anything else is junk."""
+    n = len(text)
+    if not text[pos:].strip():
+        return
+    ic = _recover_from_gs(text, pos, n, document, seen, max_segments, "no ISA header before this group")
+    if ic is not None:
+        interchanges.append(ic)
+        if text[ic.end :].strip():
+            msg = "text after the last interchange ignored"
+            findings.append(_finding(Severity.WARNING, "trailing_junk", msg, document, (ic.end, n)))
+        return
+    code = "no_isa" if not interchanges else "trailing_junk"
+    msg = "no ISA header found" if not interchanges else "text after the last interchange ignored"
+    findings.append(_finding(Severity.ERROR if not interchanges else Severity.WARNING, code, msg, document, (pos, n)))
+
+
+def _next_segment_end(text: str, pos: int, d: Delimiters) -> int:
+    if d.segment in "\r\n":
+        return min(j for j in (text.find("\n", pos), text.find("\r", pos), len(text)) if j >= 0)
+    j = text.find(d.segment, pos)
+    return len(text) if j < 0 else j
+
+
+@dataclass(slots=True)
+class _Cut:
+    """One interchange being cut into segments."""
+
+    text: str
+    start: int
+    d: Delimiters
+    document: str | None
+    segments: list[Segment] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def tokens(self, end: int) -> InterchangeTokens:
+        return InterchangeTokens(self.d, self.segments, self.start, end, self.findings)
+
+    def add(self, pieces: list[tuple[int, int, bool, str]], raw_start: int) -> bool:
+        """Add the segments of one raw piece of text; True once the IEA is read."""
+        for p_start, p_end, contiguous, raw in pieces:
+            if len(pieces) > 1 and p_start != raw_start:
+                msg = "segment terminator missing before a line break; split at the line break"
+                self.findings.append(
+                    _finding(Severity.WARNING, "missing_terminator", msg, self.document, (p_start, p_end))
+                )
+            elements = raw.split(self.d.element)
+            tag = elements[0].strip()
+            if not _TAG_RE.match(tag):
+                msg = f"unreadable segment {raw[:20]!r} skipped"
+                self.findings.append(_finding(Severity.WARNING, "bad_segment", msg, self.document, (p_start, p_end)))
+                continue
+            elements[0] = tag
+            self.segments.append(Segment(tag, elements, p_start, p_end, contiguous))
+            if tag == "IEA":
+                return True
+        return False
+
+    def end_after(self, j: int) -> int:
+        """End of the interchange whose IEA ends at ``j``: past its terminator and line breaks."""
+        n = len(self.text)
+        end = j + (0 if j >= n else 1)
+        while self.d.segment not in "\r\n" and end < n and self.text[end] in "\r\n":
+            end += 1
+        return end
 
 
 def _scan_interchange(
@@ -279,67 +379,27 @@ def _scan_interchange(
 ) -> InterchangeTokens:
     """Segments from the ISA at ``start`` up to and including IEA (or up to the next ISA / end);
     stops where ``seen[0]`` (counted up here) reaches ``max_segments``."""
-    segments: list[Segment] = []
-    findings: list[Finding] = []
+    cut = _Cut(text, start, d, document)
     n = len(text)
-    term = d.segment
-    sep = d.element
-    line_term = term in "\r\n"
+    line_term = d.segment in "\r\n"
     pos = start
     while pos < n:
         if seen[0] >= max_segments:
-            return InterchangeTokens(d, segments, start, pos, findings)
-        if line_term:
-            j1 = text.find("\n", pos)
-            j2 = text.find("\r", pos)
-            j = min(j for j in (j1, j2, n) if j >= 0)
-        else:
-            j = text.find(term, pos)
-            if j < 0:
-                j = n
-        raw_start = pos
+            return cut.tokens(pos)
+        j = _next_segment_end(text, pos, d)
         # skip whitespace before the segment (CR/LF after terminators, indentation)
+        raw_start = pos
         while raw_start < j and text[raw_start] in " \t\r\n":
             raw_start += 1
         if raw_start < j:
-            if segments and text.startswith("ISA", raw_start):
-                # next interchange without IEA: the caller re-reads its delimiters
-                return InterchangeTokens(d, segments, start, raw_start, findings)
-            pieces = _split_lines(text, raw_start, j, sep, line_term)
+            if cut.segments and text.startswith("ISA", raw_start):
+                return cut.tokens(raw_start)  # next interchange without IEA: the caller re-reads its delimiters
+            pieces = _split_lines(text, raw_start, j, d.element, line_term)
             seen[0] += len(pieces)
-            for p_start, p_end, contiguous, raw in pieces:
-                if len(pieces) > 1 and p_start != raw_start:
-                    findings.append(
-                        _finding(
-                            Severity.WARNING,
-                            "missing_terminator",
-                            "segment terminator missing before a line break; split at the line break",
-                            document,
-                            (p_start, p_end),
-                        )
-                    )
-                elements = raw.split(sep)
-                tag = elements[0].strip()
-                if not _TAG_RE.match(tag):
-                    findings.append(
-                        _finding(
-                            Severity.WARNING,
-                            "bad_segment",
-                            f"unreadable segment {raw[:20]!r} skipped",
-                            document,
-                            (p_start, p_end),
-                        )
-                    )
-                    continue
-                elements[0] = tag
-                segments.append(Segment(tag, elements, p_start, p_end, contiguous))
-                if tag == "IEA":
-                    end = j + (0 if j >= n else 1)
-                    while not line_term and end < n and text[end] in "\r\n":
-                        end += 1
-                    return InterchangeTokens(d, segments, start, end, findings)
+            if cut.add(pieces, raw_start):
+                return cut.tokens(cut.end_after(j))
         pos = j + 1
-    return InterchangeTokens(d, segments, start, n, findings)
+    return cut.tokens(n)
 
 
 def _split_lines(text: str, start: int, end: int, sep: str, line_term: bool) -> list[tuple[int, int, bool, str]]:

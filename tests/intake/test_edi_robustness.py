@@ -6,13 +6,19 @@ parsers were written against; each starts from a file in ``../shared/corpora`` a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
 
 from intake.edifact import EdifactDocument, decode_edifact, parse_edifact
 from intake.model import Finding, Severity
-from tests.intake.conftest import BOTS_EDIFACT, EDIFACT_DIR
+from intake.x12 import X12Document, generate_997, map_850, parse_x12
+from intake.x12.envelope import parse_document
+from tests.intake.conftest import BOTS_EDIFACT, BOTS_X12, EDIFACT_DIR
+
+NOW = datetime(2024, 5, 6, 7, 8)
 
 ORDER2 = (EDIFACT_DIR / "pydifact" / "order2.edi").read_text()
 """One ORDERS under UNOC, one segment per line."""
@@ -264,9 +270,102 @@ def test_una_with_a_space_release_means_no_release_character() -> None:
 
 def test_many_interchanges_stay_bounded() -> None:
     unit = "UNB+UNOE:3+S+R+240101:1200+1'UNH+1+ORDERS:D:96A:UN'BGM+220+\xe0+9'UNT+3+1'UNZ+1+1'"
-    data = (unit * 10_000).encode("latin-1")
+    data = (unit * 1000).encode("latin-1")
     started = time.perf_counter()
-    doc = parse_edifact(data)
+    doc = parse_edifact(data, max_segments=2000)
     assert time.perf_counter() - started < 10
     assert "too_many_segments" in _errors(doc)
     assert len(doc.all_findings()) < 20
+
+
+# --- X12 ----------------------------------------------------------------------------------------
+
+X12_850 = (BOTS_X12 / "in" / "850-02.x12").read_text()
+"""One interchange, one group, four 850s; ``|`` elements, ``~`` terminators."""
+X12_CRLF = (BOTS_X12 / "in" / "850-004010-05.x12").read_text()
+"""``*`` elements, ``~`` terminators followed by CR LF."""
+ISA_850 = X12_850[: X12_850.index("GS|")]
+
+
+def _x12_codes(doc: X12Document) -> dict[str, list[Finding]]:
+    out: dict[str, list[Finding]] = {}
+    for f in doc.all_findings():
+        out.setdefault(f.code, []).append(f)
+    return out
+
+
+def _po_signature(doc: X12Document) -> list[tuple[str | None, int]]:
+    return [(po.po_number, len(po.lines)) for po in doc.purchase_orders]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda t: t.replace("ISA|00|          |00|", "ISA|00|", 1),  # ISA short of elements
+        lambda t: "ISA" + t[t.index("GS|") - 40 :],  # truncated in the middle
+        lambda t: t[t.index("GS|") :],  # no ISA at all
+        lambda t: "ISA0000" + t[3:],  # unusable element separator
+    ],
+)
+def test_corrupt_isa_with_a_readable_gs_keeps_every_order(damage: Callable[[str], str]) -> None:
+    good = parse_x12(X12_850)
+    doc = parse_x12(damage(X12_850))
+    assert _po_signature(doc) == _po_signature(good)
+    (unreadable,) = _x12_codes(doc)["isa_unreadable"]
+    assert unreadable.severity is Severity.ERROR
+    assert "GS at offset" in unreadable.message
+    ic = doc.interchanges[0]
+    assert ic.groups[0].control_number == "100001"
+    ack = generate_997(ic, interchange_control_number=1, group_control_number=1, now=NOW)
+    assert "AK1|PO|100001" in ack.replace("*", "|")
+
+
+def test_several_interchanges_one_without_iea_and_a_wrong_se01() -> None:
+    second = X12_850.replace("000000010", "000000011").replace("SE|12|0001", "SE|13|0001")
+    first = X12_CRLF.replace("IEA*1*", "XXX*1*") if "IEA*1*" in X12_CRLF else X12_CRLF
+    doc = parse_x12(first.split("XXX*")[0] + second)
+    assert len(doc.interchanges) == 2
+    assert "iea_missing" in {f.code for f in doc.interchanges[0].findings}
+    tx = doc.interchanges[1].groups[0].transactions[0]
+    assert tx.ack_code == "R"
+    assert "se_count_mismatch" in {f.code for f in tx.findings}
+    assert tx.purchase_order is not None
+    assert tx.purchase_order.po_number == "12345678"
+    assert len(doc.purchase_orders) == len(parse_x12(X12_CRLF).purchase_orders) + 4
+
+
+def test_repeated_control_numbers_are_reported() -> None:
+    doc = parse_x12(X12_850 + X12_850)
+    (dup_isa,) = _x12_codes(doc)["isa_duplicate_control"]
+    assert dup_isa.severity is Severity.ERROR
+    assert len(doc.purchase_orders) == 8  # both copies read; the pipeline's duplicate check sees the second
+    group = X12_850[X12_850.index("GS|") : X12_850.index("IEA|")]
+    two_groups = parse_x12(X12_850.replace("IEA|1|", group + "IEA|2|"))
+    assert _x12_codes(two_groups)["gs_duplicate_control"][0].severity is Severity.ERROR
+    st = parse_x12(X12_850.replace("ST|850|0002", "ST|850|0001").replace("SE|7|0002", "SE|7|0001"))
+    (dup_st,) = _x12_codes(st)["st_duplicate_control"]
+    assert dup_st.source is not None
+    assert dup_st.source.path == "ST[1].02"
+
+
+def test_unknown_segment_in_place_of_n1_and_misplaced_segments() -> None:
+    text = X12_850.replace("N1|ST||15|3333333", "NX9|ST||15|3333333", 1)
+    text = text.replace("DTM|063|20120909~N1", "DTM|063|20120909~PID|F||||EARLY~N1", 1)
+    doc = parse_x12(text)
+    codes = _x12_codes(doc)
+    (unknown,) = codes["unknown_segment"]
+    assert unknown.source is not None
+    assert unknown.source.path == "NX9[1]"
+    assert unknown.source.span is not None
+    assert text[unknown.source.span[0] : unknown.source.span[1]] == "NX9|ST||15|3333333"
+    assert doc.purchase_orders[0].ship_to is None
+    assert [f.source.path for f in codes["misplaced_segment"] if f.source] == ["PID[1]"]
+    assert doc.purchase_orders[0].lines[0].description is None
+
+
+def test_x12_stays_bounded_with_many_broken_headers() -> None:
+    data = ("ISA|00|~GS|PO|1|2|20120827|1444|1|X|004010~ST|850|1~BEG|00|NE|1||20120827~SE|3|1~" * 600).encode()
+    started = time.perf_counter()
+    doc = parse_document(data, mappers={"850": map_850}, max_segments=2000)
+    assert time.perf_counter() - started < 10
+    assert "too_many_segments" in {f.code for f in doc.all_findings()}

@@ -155,18 +155,7 @@ def mark_demo_database(db: Database) -> None:
 
 
 def make_document_store(actx: AppContext) -> DocumentStore:
-    """The intake document store every way in shares (CLI, watched folder, inbox, console, workers):
-    documents under ``<home>/documents``; free text read by the LLM extractor when a model is
-    configured, else by the deterministic one."""
-    from intake.documents import DocumentLimits, DocumentStore
-    from intake.llm_extract import make_extractor
-    from intake.sandbox import SandboxLimits
+    """The intake document store every way in shares (built by :func:`services.wiring.document_store`)."""
+    from services.wiring import document_store
 
-    return DocumentStore(
-        actx.db,
-        actx.clock,
-        Path(actx.settings.home) / "documents",
-        extractor=make_extractor(actx.settings),
-        limits=DocumentLimits(parse_seconds=actx.settings.intake_parse_seconds),
-        sandbox=SandboxLimits.from_settings(actx.settings),
-    )
+    return document_store(actx)

@@ -21,6 +21,7 @@ from api.cli_keys import KeyOpt, principal_for
 from core.errors import NotFound, ValidationFailed
 from guardrails.approvals import ApprovalRequest
 from guardrails.audit import AuditRecord
+from services.approvals import decide_step
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 approvals_app = typer.Typer(help="Approval requests waiting for a person.", no_args_is_help=True)
@@ -207,13 +208,16 @@ def _decide(
     settings = cli.settings_of(ctx)
     who = principal_for(settings, key, role=Role.APPROVER, doing=f"{decision} approval {approval_id}")
     with cli.app_context(settings) as actx:
-        req = actx.gateway.decide(
+        req = decide_step(
+            actx.gateway,
+            actx.db,
             approval_id,
             approver=who.actor(),
-            decision=decision,  # type: ignore[arg-type]
+            decision="reject" if decision == "reject" else "approve",
             reason=reason,
             subset=subset,
-        )
+            enqueue=False,  # carried on here and now, below
+        ).request
     out: dict[str, Any] = {"approval_id": approval_id, "status": req.status.value, "approver": who.id}
     carried = None
     if req.run_id is not None and req.status.value != "pending":  # its run carries on, here and now

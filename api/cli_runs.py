@@ -34,28 +34,35 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from agents.llm_planner import make_planner
 from agents.plan import Alert, ExceptionKind, Planner, Triage
-from agents.playbooks import PlaybookPlanner
 from api.auth import Role
 from api.bootstrap import AppContext, is_demo_database, open_context
 from api.cli_keys import KeyOpt, principal_for
-from core.errors import ConfigurationError, NotFound, ValidationFailed
-from core.jobs import JobQueue, start_dedup_key
+from core.errors import NotFound, ValidationFailed
 from core.settings import Settings
 from graphs.checkpoints import open_checkpointer
-from graphs.exception import ExceptionRuns, RunDeps, RunResult, make_plan, preview_numbers, simulate_call
+from graphs.exception import (
+    ExceptionRuns,
+    RunDeps,
+    RunResult,
+    fallback_notice,
+    make_plan,
+    preview_numbers,
+    simulate_call,
+)
 from graphs.runs import RunStore
 from guardrails.approvals import ApprovalStatus
 from guardrails.calls import Actor, ProposedCall
+from services import wiring
 from services.approvals import decide_incident, incident_card
+from services.runs import StartRun, queued_requester, start_now
 from tools.gateway import RunLedger, args_hash
 
 runs_app = typer.Typer(help="Exception runs: list, show, resume.", no_args_is_help=True)
 
 DEMO_APPROVER: dict[str, Any] = {"id": "demo-approver", "roles": ["approver"]}
 """Decides only on the demo's own database (see the module docs)."""
-REQUESTED_BY = "cli-operator"
+REQUESTED_BY = wiring.OPERATOR
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
@@ -94,14 +101,10 @@ def _mode(value: str) -> ApproveMode:
 
 
 def choose_planner(actx: AppContext, which: str) -> Planner:
-    playbooks = PlaybookPlanner()
-    if which == "playbook":
-        return playbooks
-    if which == "llm" and not actx.settings.llm_configured:
-        raise ConfigurationError("--planner llm needs ORDEROPS_LLM_BASE_URL and ORDEROPS_LLM_MODEL")
-    if which not in ("auto", "llm"):
+    """``--planner``, chosen by the rule every way in shares (:func:`services.wiring.choose_planner`)."""
+    if which not in wiring.PLANNER_CHOICES:
         raise typer.BadParameter("auto, playbook or llm", param_hint="--planner")
-    return make_planner(actx.settings, fallback=playbooks, policy=actx.guard.policy, requested_by=REQUESTED_BY)
+    return wiring.choose_planner(actx, which)
 
 
 @dataclass
@@ -125,9 +128,7 @@ def session(settings: Settings, planner: str = "auto") -> Iterator[Session]:
     actx = open_context(settings)
     try:
         store = RunStore(actx.db, actx.clock)
-        deps = RunDeps(
-            gateway=actx.gateway, planner=choose_planner(actx, planner), runs=store, requested_by=REQUESTED_BY
-        )
+        deps = wiring.run_deps(actx, choose_planner(actx, planner), runs=store, requested_by=REQUESTED_BY)
         with open_checkpointer(actx.db) as saver:
             yield Session(actx=actx, runs=ExceptionRuns(deps, saver), store=store, saver=saver)
     finally:
@@ -142,8 +143,28 @@ def run_requester(actx: AppContext, run_id: str, cards: list[dict[str, Any]]) ->
             return actx.guard.approvals.get(str(card.get("approval_id"))).requester_id
         except NotFound:
             continue
-    job = JobQueue(actx.db).get_by_dedup_key(start_dedup_key(run_id))
-    return str((job.payload if job is not None else {}).get("requested_by") or REQUESTED_BY)
+    return queued_requester(actx.db, run_id) or REQUESTED_BY
+
+
+def carry_on_here(
+    s: Session,
+    run_id: str,
+    mode: ApproveMode,
+    out: Console,
+    approver: Mapping[str, Any] | None = None,
+    *,
+    announce: bool = False,
+) -> tuple[ExceptionRuns, RunResult]:
+    """Carry a run on in this process, acting for the person it was started for: finish one whose
+    process stopped mid-way, then :func:`drive` it per ``mode``. Returns the driver and where the
+    run stands (``runs resume``, and after a decision made from this terminal)."""
+    current = s.runs.result(run_id)
+    runs = s.acting_for(run_requester(s.actx, run_id, current.approvals))
+    if current.status == "running":
+        if announce:
+            out.print(f"Run {run_id} stopped mid-way; carrying on from its last checkpoint.")
+        current = runs.proceed(run_id)
+    return runs, drive(runs, current, mode, out, approver)
 
 
 # --- who decides ------------------------------------------------------------------------------------
@@ -312,6 +333,7 @@ def parked_view(runs: ExceptionRuns, result: RunResult) -> dict[str, Any]:
         card = incident_card(runs.deps.gateway, result.run_id)
         totals = {k: getattr(card, k) for k in ("orders", "cost_delta", "late_before", "late_after", "required_roles")}
     return {
+        "fallback": fallback_notice(runs.state(result.run_id).get("plan")),
         "run_id": result.run_id,
         "status": result.status,
         "incident": totals,
@@ -321,7 +343,14 @@ def parked_view(runs: ExceptionRuns, result: RunResult) -> dict[str, Any]:
     }
 
 
+def render_fallback(report: dict[str, Any], out: Console) -> None:
+    """The first line of every run view when the model did not plan: a fallback is never silent."""
+    if report.get("fallback"):
+        out.print(f"[bold red]{report['fallback']}[/]", highlight=False)
+
+
 def render_parked(view: dict[str, Any], out: Console) -> None:
+    render_fallback(view, out)
     cards = view["approvals"]
     out.print(
         f"Run [bold]{view['run_id']}[/] is [yellow]waiting for approval[/] of {len(cards)} step(s); "
@@ -354,6 +383,7 @@ def render_report(report: dict[str, Any], out: Console) -> None:
     style = {"completed": "green", "partially_completed": "yellow", "nothing_to_do": "cyan"}.get(
         str(report.get("status")), "red"
     )
+    render_fallback(report, out)
     out.print(f"Run [bold]{report.get('run_id')}[/]: [{style}]{report.get('status')}[/]")
     if report.get("stop"):
         out.print(f"Stopped: {report['stop']}")
@@ -467,6 +497,7 @@ def dry_run(deps: RunDeps, triage: Triage) -> dict[str, Any]:
             preview=preview_numbers(preview),
         )
     return {
+        "fallback": fallback_notice(plan.model_dump(mode="json")),
         "dry_run": True,
         "status": "dry_run",
         "triage": {"kind": triage.kind.value, "summary": triage.summary, "findings": triage.findings},
@@ -478,6 +509,7 @@ def dry_run(deps: RunDeps, triage: Triage) -> dict[str, Any]:
 
 
 def render_dry_run(report: dict[str, Any], out: Console) -> None:
+    render_fallback(report, out)
     out.print(f"[bold]Dry run[/] (nothing started, parked or changed): {report['triage']['summary']}")
     out.print(f"Plan ({report['plan']['planner']}): {report['plan']['summary']}")
     table = Table(title="What the run would do")
@@ -536,7 +568,8 @@ def run_command(
                 render_dry_run(report, console)
             return
         approver = approver_for(s.actx, mode, key)  # before anything starts: a bad key changes nothing
-        result = s.runs.start(alert=the_alert, goal=goal, run_id=run_id)
+        cmd = StartRun(goal=goal, alert=the_alert, requested_by=s.runs.deps.requested_by)
+        result = start_now(s.runs, cmd.model_copy(update={"run_id": run_id}) if run_id else cmd)
         out.print(f"Run [bold]{result.run_id}[/] started.")
         result = drive(s.runs, result, mode, out, approver)
         finish(s.runs, result, as_json)
@@ -614,12 +647,7 @@ def runs_resume(
     out = err_console if as_json else console
     with session(_settings(ctx), planner) as s:
         approver = approver_for(s.actx, mode, key)
-        current = s.runs.result(run_id)
-        runs = s.acting_for(run_requester(s.actx, run_id, current.approvals))
-        if current.status == "running":
-            out.print(f"Run {run_id} stopped mid-way; carrying on from its last checkpoint.")
-            current = runs.proceed(run_id)
-        result = drive(runs, current, mode, out, approver)
+        runs, result = carry_on_here(s, run_id, mode, out, approver, announce=True)
         finish(runs, result, as_json)
 
 
@@ -628,11 +656,7 @@ def continue_after_decision(settings: Settings, run_id: str) -> tuple[RunResult,
     calls): the same continuation ``runs resume`` uses. Returns the result and, for a run that
     parks again, the view with the approvals still waiting."""
     with session(settings, "playbook") as s:
-        current = s.runs.result(run_id)
-        runs = s.acting_for(run_requester(s.actx, run_id, current.approvals))
-        if current.status == "running":
-            current = runs.proceed(run_id)
-        result = drive(runs, current, "park", err_console)
+        runs, result = carry_on_here(s, run_id, "park", err_console)
         return result, parked_view(runs, result) if result.waiting else None
 
 
@@ -679,11 +703,7 @@ def _decide_run(
             + ", ".join(f"{d['tool']} {d['status']} ({d['orders']} orders)" for d in decided.decided),
             highlight=False,
         )
-        current = s.runs.result(run_id)
-        runs = s.acting_for(run_requester(s.actx, run_id, current.approvals))
-        if current.status == "running":
-            current = runs.proceed(run_id)
-        result = drive(runs, current, "park", out)
+        runs, result = carry_on_here(s, run_id, "park", out)
         if as_json:
             view = parked_view(runs, result) if result.waiting else (result.report or result.model_dump(mode="json"))
             _print_json({"decision": decided.model_dump(mode="json"), "run": view})

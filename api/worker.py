@@ -27,19 +27,20 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from typing import Any
 
-from agents.plan import Alert
 from api.bootstrap import AppContext
 from core.errors import Conflict, DomainError, NotFound, OrderOpsError, ValidationFailed
-from core.jobs import CONTINUE_RUN, DEFAULT_LEASE_S, INTAKE_PROCESS, START_RUN, Job, JobQueue, start_dedup_key
+from core.jobs import CONTINUE_RUN, DEFAULT_LEASE_S, INTAKE_PROCESS, START_RUN, Job, JobQueue
 from graphs.checkpoints import open_checkpointer
-from graphs.exception import ExceptionRuns, RunBusy, RunDeps, RunResult
+from graphs.exception import ExceptionRuns, RunBusy, RunResult
 from graphs.runs import RunStore
+from services import runs as run_service
+from services import wiring
 
 log = logging.getLogger("orderops.worker")
 
 Handler = Callable[[Job], Any]
 RUN_KINDS: frozenset[str] = frozenset({START_RUN, CONTINUE_RUN})
-DEFAULT_REQUESTER = "api"
+DEFAULT_REQUESTER = run_service.DEFAULT_REQUESTER
 BUSY_RETRY_S = 2.0
 """How soon a run job whose run another process holds is looked at again."""
 
@@ -69,49 +70,29 @@ class RunJobs:
         """The driver acting for ``requested_by`` (who may then not approve the run's calls)."""
         found = self._runs.get(requested_by)
         if found is None:
-            from api.cli_runs import choose_planner  # the CLI's choice rules, kept in one place
-
             if self._saver is None:
                 self._saver = self._stack.enter_context(open_checkpointer(self.actx.db))
-            deps = RunDeps(
-                gateway=self.actx.gateway,
-                planner=choose_planner(self.actx, self.planner),
-                runs=self.store,
-                requested_by=requested_by,
-            )
+            planner = wiring.choose_planner(self.actx, self.planner)
+            deps = wiring.run_deps(self.actx, planner, runs=self.store, requested_by=requested_by)
             found = self._runs[requested_by] = ExceptionRuns(deps, self._saver, lease_s=self.run_lease_s)
         return found
 
     def start(self, job: Job) -> RunResult:
         """Start the run named in the payload; if an earlier attempt got it going, carry it on."""
-        p = job.payload
-        run_id = _text(p, "run_id")
-        runs = self.runs(str(p.get("requested_by") or DEFAULT_REQUESTER))
-        try:
-            current = runs.result(run_id)
-        except NotFound:
-            alert = Alert.model_validate(p["alert"]) if p.get("alert") is not None else None
-            goal = p.get("goal")
-            return runs.start(alert=alert, goal=str(goal) if goal is not None else None, run_id=run_id)
-        if current.status == "running":
-            return runs.proceed(run_id, busy_raises=True)
-        return runs.continue_run(run_id, busy_raises=True)
+        cmd = run_service.StartRun.of_job(job)
+        return run_service.start_or_carry_on(self.runs(cmd.requested_by), cmd)
 
     def continue_(self, job: Job) -> RunResult:
         """Carry a parked run on from approval decisions recorded elsewhere (API, Slack, console)."""
         run_id = _text(job.payload, "run_id")
         runs = self.runs(self._requester(run_id, job.payload))
-        current = runs.result(run_id)
-        if current.status == "running":
-            return runs.proceed(run_id, busy_raises=True)
-        return runs.continue_run(run_id, busy_raises=True)
+        return run_service.carry_on(runs, run_id, busy_raises=True)
 
     def _requester(self, run_id: str, payload: Mapping[str, Any]) -> str:
         """Who the run acts for: as the continue job says, else as the job that started it said."""
         if payload.get("requested_by"):
             return str(payload["requested_by"])
-        started = JobQueue(self.actx.db).get_by_dedup_key(start_dedup_key(run_id))
-        return str((started.payload if started is not None else {}).get("requested_by") or DEFAULT_REQUESTER)
+        return run_service.queued_requester(self.actx.db, run_id) or DEFAULT_REQUESTER
 
     def touch(self, job: Job) -> None:
         """Heartbeat of a run job: keep the claim on its run fresh while this worker drives it."""
@@ -157,12 +138,11 @@ class IntakeJobs:
         self._graph: Any = None
 
     def process(self, job: Job) -> Any:
-        from api.cli_intake import intake_deps
-        from graphs.intake import open_intake_graph
+        from graphs.intake import open_intake_graph  # the parsers load only in workers that take intake jobs
 
         document_id = _text(job.payload, "document_id")
         if self._graph is None:
-            self._graph = self._stack.enter_context(open_intake_graph(intake_deps(self.actx)))
+            self._graph = self._stack.enter_context(open_intake_graph(wiring.intake_deps(self.actx)))
         return self._graph.run(document_id)
 
     def handlers(self) -> dict[str, Handler]:

@@ -5,7 +5,13 @@ decision per step made one incident six cards. Here the steps stay separate requ
 each still bound to its own arguments and preview hash and executed once by the run, but a person
 sees one card with every step, the totals and the policy's reasons, and decides it once, optionally
 leaving out steps or narrowing a step to some of its orders. The CLI, the API, the console and Slack
-all decide through :func:`decide_incident`.
+all decide through :func:`decide_incident`, and one step at a time through :func:`decide_step`.
+
+Deciding and carrying the run on belong together: a decision that ends a request (approved or
+rejected, not waiting for more approvers) queues the job that carries its run on
+(:func:`continue_later`), the same job from every way in. The CLI continues in this process instead
+(``enqueue=False``); the console hands the continuation to a hook whose default is
+:func:`continue_later`.
 
 What this module must never do: execute a call (the run does, after re-simulating), or decide a
 step the approver may not decide (every check runs before the first decision is written).
@@ -21,7 +27,7 @@ from pydantic import BaseModel, Field
 
 from core.db import Database
 from core.errors import Conflict, PolicyDenied, ValidationFailed
-from core.jobs import enqueue_continue
+from core.jobs import Job, enqueue_continue
 from guardrails.approvals import ApprovalRequest, ApprovalStatus
 from guardrails.calls import Actor
 from tools.gateway import ToolGateway
@@ -173,8 +179,49 @@ def decide_incident(
                 "orders": len(last.approved_items) if last.approved_items else len(last.items),
             }
         )
-    continued = False
-    if enqueue and last is not None and last.status != ApprovalStatus.PENDING:
-        enqueue_continue(db, run_id=run_id, approval_id=last.id, decision_no=len(last.decisions))
-        continued = True
+    continued = enqueue and last is not None and continue_later(db, last) is not None
     return IncidentDecision(run_id=run_id, decision=decision, decided=decided, continued=continued)
+
+
+# --- one step -------------------------------------------------------------------------------------
+
+
+class StepDecision(BaseModel):
+    request: ApprovalRequest = Field(description="The request as it now stands.")
+    continue_job: str | None = Field(description="The job queued to carry the run on (None: nothing queued).")
+
+
+def decide_step(
+    gateway: ToolGateway,
+    db: Database,
+    approval_id: str,
+    *,
+    approver: Actor,
+    decision: Literal["approve", "reject"],
+    reason: str | None = None,
+    subset: Sequence[str] | None = None,
+    expected_args_hash: str | None = None,
+    enqueue: bool = True,
+) -> StepDecision:
+    """One person's decision on one request, through the gateway's checks (roles, self-approval,
+    the arguments the approver saw); with ``enqueue``, a decision that ends the request queues the
+    job that carries its run on. Approving never executes: the run does, after re-simulating."""
+    decided = gateway.decide(
+        approval_id,
+        approver=approver,
+        decision=decision,
+        reason=reason,
+        subset=list(subset) if subset is not None else None,
+        expected_args_hash=expected_args_hash,
+    )
+    job = continue_later(db, decided) if enqueue else None
+    return StepDecision(request=decided, continue_job=job.id if job is not None else None)
+
+
+def continue_later(db: Database, req: ApprovalRequest) -> Job | None:
+    """Queue the job that carries ``req``'s run on, when the decision just recorded ended ``req``
+    (approved or rejected; a request still waiting for approvers, or made outside a run, queues
+    nothing). Keyed by the decision, so a repeated request or click adds no second job."""
+    if req.run_id is None or req.status == ApprovalStatus.PENDING:
+        return None
+    return enqueue_continue(db, run_id=req.run_id, approval_id=req.id, decision_no=len(req.decisions))

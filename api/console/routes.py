@@ -45,7 +45,7 @@ from core.errors import NotFound, OrderOpsError, PolicyDenied, ValidationFailed
 from graphs.runs import RUN_STATUSES
 from guardrails.approvals import ApprovalRequest, ApprovalStatus
 from guardrails.audit import EventType
-from services.approvals import decide_incident, incident_card
+from services.approvals import continue_later, decide_incident, decide_step, incident_card
 from tools.gateway import RunLedger
 
 ContinueRun = Callable[[AppContext, ApprovalRequest], str]
@@ -53,14 +53,12 @@ ContinueRun = Callable[[AppContext, ApprovalRequest], str]
 
 
 def enqueue_continue_job(actx: AppContext, req: ApprovalRequest) -> str:
-    """The default: queue the runs worker's ``exception_run.continue`` job, as the HTTP API does
-    (keyed by the decision, so a repeated click adds no second job)."""
-    try:
-        from core.jobs import enqueue_continue
-    except ImportError:  # a deployment without the jobs module: the run waits for its own driver
-        return "the run continues when its worker picks it up"
-    assert req.run_id is not None
-    job = enqueue_continue(actx.db, run_id=req.run_id, approval_id=req.id, decision_no=len(req.decisions))
+    """The default: queue the runs worker's ``exception_run.continue`` job, as the HTTP API and
+    Slack do (:func:`services.approvals.continue_later`; keyed by the decision, so a repeated click
+    adds no second job)."""
+    job = continue_later(actx.db, req)
+    if job is None:  # still waiting for approvers, or not a run's request: nothing to carry on
+        return "the run continues once the request is decided"
     return f"the run continues when its worker picks up job {job.id}"
 
 
@@ -208,14 +206,17 @@ async def approval_decide(request: Request, approval_id: str) -> HTMLResponse:
         decision: Literal["approve", "reject"] = "reject" if action == "reject" else "approve"
         if decision == "reject" and not reason:
             raise ValidationFailed("a rejection needs a reason")
-        decided = actx.gateway.decide(
+        decided = decide_step(
+            actx.gateway,
+            actx.db,
             approval_id,
             approver=user.actor(),
             decision=decision,
             reason=reason,
             subset=subset,
             expected_args_hash=expected,
-        )
+            enqueue=False,  # the console's continuation hook carries the run on (_card_response)
+        ).request
         ok = True
         message = _decided_message(decided, subset)
         req = decided

@@ -13,7 +13,8 @@ Noise control, decided in one transaction per delivery so concurrent deliveries 
   of alerts about one node is one incident, one run, one approval to ask for.
 
 Only an alert that survives both starts a run: the run id is answered at once (202) and a
-``exception_run.start`` job does the work.
+``exception_run.start`` job does the work (queued by :func:`services.runs.queue_run`, in the same
+transaction as the alert's row).
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ from core.db.engine import Database
 from core.db.tables import RunRow
 from core.db.tables_jobs import AlertRow, JobRow, WebhookDeliveryRow
 from core.errors import ValidationFailed
-from core.jobs import START_RUN, JobQueue, start_dedup_key, write_tx
+from core.jobs import start_dedup_key, write_tx
 from graphs.runs import FINAL_STATUSES
+from services.runs import StartRun, queue_run
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
@@ -93,7 +95,6 @@ class AlertInbox:
 
     def __init__(self, db: Database, *, dedup_window_s: float = 900.0, clock: Clock | None = None) -> None:
         self.db = db
-        self.queue = JobQueue(db, clock)
         self.window = timedelta(seconds=dedup_window_s)
         self.clock: Clock = clock or SystemClock()
 
@@ -156,14 +157,9 @@ class AlertInbox:
             if open_run is not None:
                 outcome, run_id = "coalesced", open_run
             else:
-                outcome, run_id = "started", f"run_{uuid.uuid4().hex[:16]}"
-                self.queue.enqueue(
-                    START_RUN,
-                    {"run_id": run_id, "alert": alert.model_dump(mode="json"), "requested_by": requested_by},
-                    dedup_key=start_dedup_key(run_id),
-                    serial_key=run_id,
-                    session=s,
-                )
+                cmd = StartRun(alert=alert, requested_by=requested_by)
+                outcome, run_id = "started", cmd.run_id
+                queue_run(self.db, cmd, clock=self.clock, session=s)
         s.add(
             AlertRow(
                 id=f"alr_{uuid.uuid4().hex[:20]}",

@@ -1,9 +1,9 @@
 """Approval requests over HTTP: the queue, one request, and a person's decision on it.
 
-Every decision goes through :class:`tools.gateway.ToolGateway` (``decide`` / ``edit``), so the API
-applies exactly the checks the CLI and Slack apply: the approver must hold every required role,
-nobody approves their own request, a stale ``expected_args_hash`` is refused, and each decision
-lands in the audit trail.
+Every decision goes through :func:`services.approvals.decide_step` (the gateway's ``decide``, then
+the job that carries the run on) or the gateway's ``edit``, so the API applies exactly the checks
+the CLI and Slack apply: the approver must hold every required role, nobody approves their own
+request, a stale ``expected_args_hash`` is refused, and each decision lands in the audit trail.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from api.deps import Approver, Ctx, Viewer
 from api.inputs import NoNulObject, Text
 from api.problems import PROBLEM_RESPONSES, problem_responses
 from core.errors import Conflict
-from core.jobs import enqueue_continue
 from guardrails.approvals import ApprovalDecision, ApprovalRequest, ApprovalStatus
+from services.approvals import decide_step
 from tools.gateway import RunLedger
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=PROBLEM_RESPONSES)
@@ -197,16 +197,16 @@ def decide(ctx: Ctx, user: Approver, approval_id: ApprovalId, body: DecisionIn) 
         out = gateway.edit(approval_id, body.arguments, editor=actor, run=run)
         shown = ctx.guard.approvals.get(out.approval_id or approval_id)
         return DecisionOut(decision="edit", outcome=out.status, approval=ApprovalDetail.of(shown), reasons=out.reasons)
-    decided = gateway.decide(
+    decided = decide_step(
+        gateway,
+        ctx.db,
         approval_id,
         approver=actor,
         decision=body.decision,
         reason=body.reason,
         subset=body.subset if isinstance(body, Approve) else None,
         expected_args_hash=body.expected_args_hash,
-    )
-    if decided.run_id is not None and decided.status != ApprovalStatus.PENDING:  # its run carries on
-        enqueue_continue(ctx.db, run_id=decided.run_id, approval_id=decided.id, decision_no=len(decided.decisions))
+    ).request
     return DecisionOut(
         decision=body.decision,
         outcome=decided.status.value,

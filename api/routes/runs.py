@@ -1,13 +1,13 @@
 """Exception runs over HTTP: start one from a goal, list them, read one, read its audit trace.
 
-Starting answers at once (202 + run id): an ``exception_run.start`` job does the work on a worker.
-A run parked for approval is carried on by an ``exception_run.continue`` job, enqueued when an
-approval of that run is decided (``POST /v1/approvals/{id}`` calls :func:`core.jobs.enqueue_continue`).
+Starting answers at once (202 + run id): an ``exception_run.start`` job does the work on a worker
+(:func:`services.runs.queue_run`). A run parked for approval is carried on by an
+``exception_run.continue`` job, queued when an approval of that run is decided
+(:mod:`services.approvals`).
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -21,10 +21,11 @@ from api.problems import PROBLEM_RESPONSES, problem_responses
 from api.routes.alerts import AlertResult, alerts_of_run
 from api.routes.approvals import ApprovalSummary
 from core.errors import NotFound
-from core.jobs import START_RUN, Job, JobQueue, start_dedup_key
+from core.jobs import START_RUN, Job, JobQueue
 from graphs.runs import RUN_STATUSES, RunStore
 from guardrails.audit import AuditRecord
 from services.approvals import IncidentCard, IncidentDecision, decide_incident, incident_card
+from services.runs import StartRun, queue_run, start_job
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=PROBLEM_RESPONSES)
 
@@ -102,14 +103,9 @@ class RunTrace(BaseModel):
 def create_run(ctx: Ctx, user: Operator, body: RunCreate) -> RunAccepted:
     """The run is queued for a worker; poll `GET /v1/runs/{run_id}`. It acts on the caller's behalf,
     so the caller may not approve its calls."""
-    run_id = f"run_{uuid.uuid4().hex[:16]}"
-    job = JobQueue(ctx.db).enqueue(
-        START_RUN,
-        {"run_id": run_id, "goal": body.goal, "requested_by": user.id},
-        dedup_key=start_dedup_key(run_id),
-        serial_key=run_id,
-    )
-    return RunAccepted(run_id=run_id, status="queued", job_id=job.id)
+    cmd = StartRun(goal=body.goal, requested_by=user.id)
+    job = queue_run(ctx.db, cmd)
+    return RunAccepted(run_id=cmd.run_id, status="queued", job_id=job.id)
 
 
 @router.get("", response_model=RunList, summary="Runs, newest first")
@@ -140,13 +136,13 @@ def get_run(ctx: Ctx, _user: Viewer, run_id: RunId) -> RunDetail:
         start = next((j for j in jobs if j.kind == START_RUN), None)
         if start is None:
             raise
-        p = start.payload
+        cmd = StartRun.of_job(start)
         return RunDetail(
             id=run_id,
-            kind="alert" if p.get("alert") is not None else "goal",
+            kind=cmd.kind,
             status="failed" if start.status in ("dead", "failed") else "queued",
-            goal=p.get("goal"),
-            alert=p.get("alert"),
+            goal=cmd.goal,
+            alert=cmd.alert.model_dump(mode="json") if cmd.alert is not None else None,
             planner=None,
             created_at=start.created_at,
             updated_at=start.updated_at,
@@ -169,7 +165,7 @@ def get_trace(
     try:
         RunStore(ctx.db, ctx.clock).get(run_id=run_id)
     except NotFound:
-        if JobQueue(ctx.db).get_by_dedup_key(start_dedup_key(run_id)) is None:
+        if start_job(ctx.db, run_id) is None:
             raise
     return RunTrace(run_id=run_id, records=ctx.guard.audit.list(run_id=run_id, limit=limit))
 

@@ -3,9 +3,10 @@
 Kept apart from the bolt wiring (:mod:`api.slack.bolt_app`) so that the worker side (posting cards
 when a run parks) needs only an :class:`~api.bootstrap.AppContext` and a Web API client, no bolt app.
 
-Every decision goes through :meth:`tools.gateway.ToolGateway.decide` and then
-:func:`core.jobs.enqueue_continue`, exactly as ``POST /v1/approvals/{id}`` does: the gateway checks
-the approver's roles and refuses self-approval; this module only shows its refusal to the user.
+Every decision goes through :mod:`services.approvals` (the gateway's checks, then the job that
+carries the run on), exactly as ``POST /v1/approvals/{id}`` does: the gateway checks the approver's
+roles and refuses self-approval; this module only shows its refusal to the user. Runs start through
+:func:`services.runs.queue_run`, as ``POST /v1/runs`` starts them.
 
 What this module must never do: decide, start or list anything for a Slack user who is not in
 ``settings.slack_approvers`` with a role that allows it.
@@ -16,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +29,11 @@ from api.bootstrap import AppContext
 from api.inputs import unstorable
 from api.slack.store import SlackStore
 from core.errors import Conflict, NotFound, PolicyDenied, ValidationFailed
-from core.jobs import START_RUN, JobQueue, enqueue_continue, start_dedup_key
 from core.settings import SlackPerson
 from guardrails.approvals import ApprovalRequest, ApprovalStatus
 from guardrails.calls import Actor
-from services.approvals import IncidentCard, IncidentDecision, decide_incident, incident_card
+from services.approvals import IncidentCard, IncidentDecision, decide_incident, decide_step, incident_card
+from services.runs import StartRun, queue_run
 
 APPROVE_ACTION = "orderops_approve"
 REJECT_ACTION = "orderops_reject"
@@ -154,14 +154,9 @@ class SlackOps:
             triage = triage_goal(goal, self.actx.tool_env)
             if triage.kind is ExceptionKind.UNKNOWN or any("needs" in f for f in triage.findings):
                 return Reply("Not started: " + "; ".join(triage.findings or [HELP]))
-        run_id = f"run_{uuid.uuid4().hex[:16]}"
-        JobQueue(self.actx.db).enqueue(
-            START_RUN,
-            {"run_id": run_id, "goal": goal, "requested_by": user.actor_id},
-            dedup_key=start_dedup_key(run_id),
-            serial_key=run_id,
-        )
-        return Reply(f"Run `{run_id}` queued: {goal}", run_id=run_id)
+        cmd = StartRun(goal=goal, requested_by=user.actor_id)
+        queue_run(self.actx.db, cmd)
+        return Reply(f"Run `{cmd.run_id}` queued: {goal}", run_id=cmd.run_id)
 
     # --- approval cards ----------------------------------------------------------------------------
 
@@ -356,17 +351,15 @@ class SlackOps:
         approval_id, expected = _card_value(value)
         if decision not in ("approve", "reject"):
             raise ValidationFailed(f"unknown decision {decision!r}")
-        decided = self.actx.gateway.decide(
+        decided = decide_step(
+            self.actx.gateway,
+            self.actx.db,
             approval_id,
             approver=user.actor(),
             decision="approve" if decision == "approve" else "reject",
             reason=reason,
             expected_args_hash=expected,
-        )
-        if decided.run_id is not None and decided.status != ApprovalStatus.PENDING:  # its run carries on
-            enqueue_continue(
-                self.actx.db, run_id=decided.run_id, approval_id=decided.id, decision_no=len(decided.decisions)
-            )
+        ).request
         if refresh:
             self.refresh_card(decided.id)
         return decided

@@ -359,6 +359,21 @@ def _render_item(item: ReviewItem) -> None:
                      "channel": item.facts.channel, "status": "processed", "orders": [view]}, console)  # fmt: skip
     if item.corrections:
         console.print(f"  corrections: {item.corrections}")
+    p = item.validated.new_customer
+    if p is not None and item.validated.customer_id is None:
+        console.print(f"[bold]New customer[/] {p.customer_id}: {p.name or '(no name)'}, account {p.account_number}, "
+                      f"EDI id {p.edi_id or '-'}, GLN {p.gln or '-'}, e-mail {p.email or '-'} "
+                      f"(domain {p.email_domain or '-'})")  # fmt: skip
+        if p.ship_to is not None:
+            s = p.ship_to
+            console.print(f"  ship-to {s.street}, {s.city}, {s.state} {s.postal_code} ({s.located})")
+        for x in p.parts:
+            console.print(f"  part {x.customer_part} -> {x.sku} ({x.method}, score {x.score:.2f})")
+        for line in [*p.evidence, *(f"[yellow]{w}[/]" for w in p.warnings)]:
+            console.print(f"  {line}")
+        if p.missing:
+            console.print(f"  [red]still needed:[/] {', '.join(p.missing)}")
+        console.print(f"  create it: orderops review customer {item.id} [FIELD=VALUE ...]")
 
 
 @contextmanager
@@ -443,6 +458,34 @@ def review_approve(ctx: typer.Context, item_id: str, key: KeyOpt = None, as_json
         console.print(f"[green]approved[/]: order {item.order_id} created")
     else:
         console.print(f"[yellow]{item.status}[/]: policy wants another approver (approval {item.approval_id})")
+
+
+@review_app.command("customer")
+def review_customer(
+    ctx: typer.Context,
+    item_id: str,
+    edits: Annotated[
+        list[str] | None,
+        typer.Argument(help="FIELD=VALUE changes first, e.g. name=Acme, ship_to.state=TX, parts.THEIR-1=SKU-00012"),
+    ] = None,
+    key: KeyOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a new buyer's customer, ship-to and part cross-references (one approved step through the
+    gateway), then validate its PO again: a clean PO becomes an order."""
+    values = _parse_assignments(edits or [])
+    reviewer = _reviewer(ctx, key, "creating customers from review items")
+    with _queue(ctx) as deps:
+        item = deps.review_queue().create_customer(item_id, reviewer, edits=values)
+    if as_json:
+        _print_json(_item_json(item))
+    elif item.status == "awaiting_approval":
+        console.print(f"[yellow]awaiting_approval[/]: an approver must confirm (approval {item.approval_id})")
+    elif item.status == "approved":
+        console.print(f"[green]customer {item.customer_id} created[/]; order {item.order_id} created")
+    else:
+        console.print(f"[green]customer {item.customer_id} created[/]; the PO still needs review: "
+                      + "; ".join(item.reasons))  # fmt: skip
 
 
 @review_app.command("reject")

@@ -38,9 +38,9 @@ def _their_lines(it: Intake, n: int = 2) -> tuple[list[str], list[Line]]:
 
 
 def test_unknown_sender_becomes_a_new_customer_item_and_one_approval_lets_the_next_po_flow(
-    sqlite_intake: Intake,  # noqa: F811
+    intake: Intake,  # noqa: F811
 ) -> None:
-    it = sqlite_intake
+    it = intake
     skus, lines = _their_lines(it)
     doc = it.receive(csv_po("BL-1001", _site(), lines), filename="bl.csv", channel="email", sender=SENDER)
     (out,) = it.process(doc).outcomes

@@ -44,6 +44,7 @@ from intake.extract import (
     lines_from_rows,
 )
 from intake.model import Finding, PurchaseOrder, Severity, Source
+from intake.ocr import OcrLimits, OcrState, ocr_findings, read_page
 
 __all__ = ["QUARANTINE_CODES", "PdfDocument", "PdfLayout", "PdfLimits", "parse_pdf"]
 
@@ -67,6 +68,8 @@ class PdfLimits:
     """Glyphs a page may show (a dense page of small print has ~8,000); a page over it is skipped."""
     max_chars: int = 200_000
     """Glyphs the whole document may show; reading stops past it."""
+    ocr: OcrLimits = field(default_factory=OcrLimits)
+    """Pages without a text layer are read by OCR (intake.ocr) within its own time budget."""
 
 
 class PdfDocument(BaseModel):
@@ -77,6 +80,8 @@ class PdfDocument(BaseModel):
     is_invoice: bool = False
     purchase_order: PurchaseOrder | None = None
     findings: list[Finding] = Field(default_factory=list)
+    ocr: OcrState | None = None
+    """What OCR read (words and confidences), when a page had no text layer."""
 
     @property
     def purchase_orders(self) -> list[PurchaseOrder]:
@@ -414,6 +419,8 @@ def parse_pdf(
             _parse(data, out, limits, template, date_order, timer)
         except Exception as exc:
             out.findings.append(_classify_error(exc, document))
+    if out.ocr is not None:  # confidences of what OCR read, per field: such an order is always reviewed
+        out.findings += ocr_findings(out.purchase_order, out.ocr, document=document)
     return out
 
 
@@ -529,6 +536,7 @@ def _parse(
     text = _Text()
     page_lines: list[list[_Line]] = []
     images = 0
+    ocr = out.ocr = OcrState.new(limits.ocr)
     with pdfplumber.open(io.BytesIO(data)) as pdf:
         pages = pdf.pages
         out.page_count = len(pages)
@@ -578,6 +586,8 @@ def _parse(
                 page_lines.append([])
                 continue
             raw = page.extract_words(keep_blank_chars=False, use_text_flow=False)
+            if not raw and page.images:  # no text layer (a scan): OCR reads the page image
+                raw = read_page(page, i, ocr, out.findings, document=document)
             words = [
                 _Word(str(w["text"]), float(w["x0"]), float(w["x1"]), float(w["top"]), float(w["bottom"]), i)
                 for w in raw

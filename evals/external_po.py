@@ -416,10 +416,21 @@ def score_doc(doc: ExternalDoc, read: Sequence[PurchaseOrder]) -> DocScore:
 
 class MasterData(BaseModel):
     """What an installation would hold about these buyers before their first PO arrives, taken from
-    the corpus's gold: one customer per buyer (name; its EDI sender id where the expected output
-    names one), its ship-to addresses, its items (our SKU: the vendor part number where the buyer
-    prints one, else a new one) with a cross-reference from every code the buyer uses, the price
-    per the unit the buyer orders in, and stock. Nothing here is read from a document."""
+    the corpus's gold (never from a document, never from what intake read):
+
+    * one customer per buyer: the gold's buyer name, or for EDI the sender id the expected output
+      names (as its EDI id, and its GLN when it is one); no e-mail or account number the documents
+      use (the gold has none), so mail and PDF buyers are known by name only;
+    * its ship-to addresses as the gold states them; where the expected output gives only a party
+      code (an EDIFACT GLN, a store number) the address id is that code and the street and city
+      read ``(on file)``;
+    * its items: our SKU is the vendor part number where the buyer prints one, else a new
+      ``XS-nnnnn``, with a cross-reference (the learned part mappings) from every code the buyer
+      uses; the unit the buyer orders in is the item's base unit; the gold's price is the contract
+      price (:data:`PLACEHOLDER_PRICE` where no expected output states one); stock at one node.
+
+    This is what makes an auto-created order possible at all for buyers outside the generated
+    network; whether intake then creates one, and whether it is right, is what the suite measures."""
 
     customers: list[dict[str, str | None]] = Field(default_factory=list)
     addresses: list[dict[str, str]] = Field(default_factory=list)

@@ -82,6 +82,13 @@ def sniff(data: bytes, *, filename: str | None = None, media_type: str | None = 
     low = head[:512].lower()
     if low.startswith(("<!doctype html", "<html")) or "<body" in low:
         return DocFormat.HTML
+    from intake.edifact import looks_like_edifact  # EDI whose envelope is damaged (issue 19)
+    from intake.x12.tokenizer import looks_like_x12
+
+    if looks_like_x12(head):
+        return DocFormat.X12
+    if looks_like_edifact(head):
+        return DocFormat.EDIFACT
     by_name = None
     if filename and "." in filename:
         by_name = _EXT.get("." + filename.rsplit(".", 1)[1].lower())

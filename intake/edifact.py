@@ -66,6 +66,7 @@ __all__ = [
     "EdifactSegment",
     "ServiceChars",
     "decode_edifact",
+    "looks_like_edifact",
     "parse_edifact",
     "tokenize_edifact",
 ]
@@ -1353,6 +1354,17 @@ def _at(changes: list[tuple[int, _T]], offset: int, default: _T) -> _T:
             break
         value = v
     return value
+
+
+_MESSAGE_HEADER = re.compile(r"UNH[+\x1d][A-Za-z0-9-]{1,14}[+\x1d][A-Z]{6}[:\x1f][A-Z0-9]{1,3}[:\x1f][A-Z0-9]{1,3}")
+"""A UNH with its S009 message identifier (``UNH+1+ORDERS:D:96A``): a shape prose does not take."""
+
+
+def looks_like_edifact(head: str) -> bool:
+    """True when the start of a document holds an EDIFACT message header, even if what comes
+    before it (UNA, UNB) is damaged, so that such a file is read as EDIFACT (and its damage
+    named) instead of as free text."""
+    return _MESSAGE_HEADER.search(head[:4096]) is not None
 
 
 def parse_edifact(

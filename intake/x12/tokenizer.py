@@ -260,6 +260,16 @@ def _recover_from_gs(
     return ic
 
 
+_GROUP_AND_SET = re.compile(r"(?:\A|[^A-Za-z0-9])GS([^A-Za-z0-9\s])[A-Z]{2}\1.{0,300}?ST\1\d{3}\1\w{1,9}", re.S)
+"""A GS (``GS*PO*``) followed by an ST (``ST*850*0001``) with the same element separator."""
+
+
+def looks_like_x12(head: str) -> bool:
+    """True when the start of a document holds an X12 functional group and transaction set, even
+    without a readable ISA, so that such a file is read as X12 (and its damage named)."""
+    return _GROUP_AND_SET.search(head[:4096]) is not None
+
+
 def tokenize(
     text: str, *, document: str | None = None, max_segments: int = MAX_SEGMENTS
 ) -> tuple[list[InterchangeTokens], list[Finding]]:

@@ -12,6 +12,8 @@ from decimal import Decimal
 
 import pytest
 
+from intake.classify import DocFormat, sniff
+from intake.documents import parse_bytes
 from intake.edifact import EdifactDocument, decode_edifact, parse_edifact
 from intake.model import Finding, Severity
 from intake.x12 import X12Document, generate_997, map_850, parse_x12
@@ -369,3 +371,29 @@ def test_x12_stays_bounded_with_many_broken_headers() -> None:
     doc = parse_document(data, mappers={"850": map_850}, max_segments=2000)
     assert time.perf_counter() - started < 10
     assert "too_many_segments" in {f.code for f in doc.all_findings()}
+
+
+# --- through the front door -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt", "orders", "fault"),
+    [
+        (ORDERS01.replace("UNB+UNOA:2", "U#B+UNOA:2").encode(), DocFormat.EDIFACT, 2, "unb_missing"),
+        (b"\x01\x02 transmission header\r\n" + ORDERS01.encode(), DocFormat.EDIFACT, 2, "bad_segment"),
+        (X12_850[X12_850.index("GS|") :].encode(), DocFormat.X12, 4, "isa_unreadable"),
+    ],
+)
+def test_damaged_envelopes_are_still_sniffed_as_edi_and_read(
+    data: bytes, fmt: DocFormat, orders: int, fault: str
+) -> None:
+    """A garbled UNB or a missing ISA used to make the file "text": both orders went to the
+    free-text reader and were lost without the fault being named."""
+    got, pos, findings = parse_bytes(data, filename="orders.edi")
+    assert got == fmt
+    assert len(pos) == orders
+    assert fault in {f.code for f in findings}
+
+
+def test_prose_mentioning_segment_tags_is_not_edi() -> None:
+    assert sniff(b"Please ship UNH+ORDERS and GS*PO items to dock 4 by Friday.\n") == DocFormat.TEXT

@@ -3,76 +3,68 @@
 Every command that shows data takes ``--json`` so scripts can consume it; errors of the
 :mod:`core.errors` hierarchy print their message and exit with status 2 (bad input or state) or 3
 (configuration), never a traceback.
+
+This module is the root and stays light: the commands live in the ``api.cli_*`` modules (and
+:mod:`api.inbox.cli`), named in :data:`MOUNTS` and imported only when one runs
+(:mod:`api.cli_lazy`), so ``orderops --help`` and ``--version`` import neither LangGraph nor
+SQLAlchemy nor FastAPI nor the parsers. Keep heavy imports out of this module's top level;
+``tests/test_cli_startup.py`` fails when one creeps in.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, date, datetime
-from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from api.bootstrap import AppContext, is_demo_database, mark_demo_database, network_meta
-from api.cli_common import JsonFlag, console, err_console, print_json, to_jsonable
-from api.cli_common import app_context as _context
-from api.cli_common import settings_of as _settings
-from api.cli_eval import eval_app
-from api.cli_guard import approvals_app, audit_app
-from api.cli_intake import intake_app, review_app
-from api.cli_keys import keys_app
-from api.cli_ops import orders_history, runs_undo
-from api.cli_runs import run_command, runs_app
-from api.cli_serve import serve
-from api.cli_worker import worker
-from api.demo import congestion_scenario
-from api.demo_intake import intake_scenario
-from api.inbox.cli import inbox_app
-from core.db import Database, make_database, migrate
-from core.db.tables import RunRow
-from core.domain import Order, OrderStatus
+from api.cli_lazy import LazyGroup, Mount
 from core.errors import ConfigurationError, OrderOpsError
-from core.netgen import NetworkSpec, generate_network, network_exists, reset_network
-from core.settings import Settings
-from tools.adapters.protocols import OrderFilter
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+MOUNTS: tuple[Mount, ...] = (
+    Mount("run", "api.cli_runs:run_command",
+          "Handle one exception: triage, plan, simulate, policy, approval, execute, verify."),
+    Mount("serve", "api.cli_serve:serve",
+          "Serve the HTTP API (approvals, network reads, decisions, audit, health and metrics)."),
+    Mount("worker", "api.cli_worker:worker",
+          "Claim and run jobs (exception runs started by the API, alerts, approvals) until stopped."),
+    Mount("init", "api.cli_network:init",
+          "Create the database, migrate it to the current schema and seed a network."),
+    Mount("demo", "api.cli_demo:demo",
+          "The main job end to end in the demo's own installation: seed a network, congest a DC, let the "
+          "agent propose a reroute, approve it, execute it once and show the audit trail."),
+    Mount("network", "api.cli_network:network_app", "The fulfillment network (nodes, load, inventory)."),
+    Mount("orders", "api.cli_network:orders_app", "Orders in the OMS.",
+          extra=(("history", "api.cli_ops:orders_history"),)),
+    Mount("audit", "api.cli_guard:audit_app", "The tamper-evident audit trail."),
+    Mount("approvals", "api.cli_guard:approvals_app", "Approval requests waiting for a person."),
+    Mount("runs", "api.cli_runs:runs_app", "Exception runs: list, show, resume.",
+          extra=(("undo", "api.cli_ops:runs_undo"),)),
+    Mount("eval", "api.cli_eval:eval_app", "Offline evals: suites, reports, comparisons, sourcing A/B replay."),
+    Mount("inbox", "api.inbox.cli:inbox_app", "E-mail inbox for purchase orders (IMAP, Maildir, folder)."),
+    Mount("intake", "api.cli_intake:intake_app",
+          "Purchase-order intake: `orderops intake FILE...` or `orderops intake watch DIR`."),
+    Mount("review", "api.cli_intake:review_app", "The intake review queue: list, show, correct, approve, reject."),
+    Mount("keys", "api.cli_keys:keys_app", "API keys: the identity of people and scripts (CLI, HTTP API, console)."),
+    Mount("llm", "api.cli_llm:llm_app", "The model endpoint: what it supports, how fast it answers."),
+)  # fmt: skip
+"""Every command of the root, in the order ``--help`` lists them; imported when invoked."""
+
+
+class RootGroup(LazyGroup):
+    mounts = MOUNTS
+
 
 app = typer.Typer(
+    cls=RootGroup,
     help="OrderOps: fulfillment exceptions and B2B order intake, with approvals and audit.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-network_app = typer.Typer(help="The fulfillment network (nodes, load, inventory).", no_args_is_help=True)
-orders_app = typer.Typer(help="Orders in the OMS.", no_args_is_help=True)
-app.add_typer(network_app, name="network")
-app.add_typer(orders_app, name="orders")
-orders_app.command("history")(orders_history)
-runs_app.command("undo")(runs_undo)
-app.add_typer(audit_app, name="audit")
-app.add_typer(approvals_app, name="approvals")
-app.command("run")(run_command)
-app.add_typer(runs_app, name="runs")
-app.command()(serve)
-app.command("worker")(worker)
-app.add_typer(eval_app, name="eval")
-app.add_typer(inbox_app, name="inbox")
-app.add_typer(intake_app, name="intake")
-app.add_typer(review_app, name="review")
-app.add_typer(keys_app, name="keys")
-
-# Piped output (CI logs, `| less`) gets a wide fixed width instead of Rich's 80 columns.
 
 
 def _version(value: bool) -> None:
@@ -83,6 +75,8 @@ def _version(value: bool) -> None:
 
 def package_version() -> str:
     """The installed package's version (its metadata), or ``unknown`` when run from a bare tree."""
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("orderops")
     except importlib.metadata.PackageNotFoundError:
@@ -100,6 +94,13 @@ def _root(
         typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
+    # Imported here, not at the top: --help and --version never get this far.
+    from pydantic import ValidationError
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from core.settings import Settings
+
     overrides: dict[str, Any] = {}
     if database_url:
         try:  # a malformed URL is a configuration error, named before anything connects
@@ -118,369 +119,39 @@ def _root(
         raise ConfigurationError(f"invalid setting {where}: {first['msg']}") from exc
 
 
-@contextmanager
-def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
-    """A progress callback drawing one Rich bar per generation step (none under --json)."""
-    if not enabled:
-        yield None
-        return
-    with Progress(
-        TextColumn("{task.description:<14}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    ) as progress:
-        tasks: dict[str, Any] = {}
-
-        def update(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = progress.add_task(step, total=total)
-            progress.update(tasks[step], completed=done, total=total)
-
-        yield update
-
-
-def _run_count(db: Database) -> int:
-    with db.sessions() as session:
-        return int(session.scalar(select(func.count()).select_from(RunRow)) or 0)
-
-
-def seed_network(
-    settings: Settings,
-    spec: NetworkSpec,
-    *,
-    reset: bool,
-    show_progress: bool,
-    confirmed: bool = False,
-    demo: bool = False,
-) -> dict[str, Any]:
-    """Seed ``spec`` into the configured database.
-
-    Replacing a network that runs have acted on would undo their effects while their runs and audit
-    rows stay, so the records would contradict the data: that needs ``confirmed`` (``--yes`` or an
-    answer at a terminal) unless the database is the demo's own.
-    """
-    db = make_database(settings)
-    try:
-        migrate(db)
-        if network_exists(db):
-            if not reset:
-                raise ConfigurationError(f"{db.url} already holds a network; pass --reset to replace it", url=db.url)
-            runs = _run_count(db)
-            if runs and not (confirmed or is_demo_database(db)):
-                raise ConfigurationError(
-                    f"{db.url} holds {runs} runs whose changes --reset would undo while their records stay; "
-                    "pass --yes to replace it anyway",
-                    url=db.url,
-                    runs=runs,
-                )
-            reset_network(db)
-        with progress_bars(show_progress) as progress:
-            summary = generate_network(db, spec, progress=progress)
-        if demo:
-            mark_demo_database(db)
-        return {"database": db.url, **to_jsonable(summary)}
-    finally:
-        db.dispose()
-
-
-@app.command()
-def init(
-    ctx: typer.Context,
-    reset: Annotated[bool, typer.Option(help="Replace an existing network.")] = False,
-    yes: Annotated[
-        bool, typer.Option("--yes", help="With --reset: replace a network that runs have already acted on.")
-    ] = False,
-    orders: Annotated[int | None, typer.Option(help="Open orders to generate (up to 1,000,000).")] = None,
-    nodes: Annotated[int | None, typer.Option(help="Fulfillment nodes.")] = None,
-    skus: Annotated[int | None, typer.Option(help="Products.")] = None,
-    customers: Annotated[int | None, typer.Option(help="B2B customers.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed: same seed, same network.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Create the database, migrate it to the current schema and seed a network."""
-    s = _settings(ctx)
-    spec = NetworkSpec(
-        seed=seed if seed is not None else s.seed,
-        nodes=nodes or s.nodes,
-        skus=skus or s.skus,
-        customers=customers or s.customers,
-        orders=orders if orders is not None else s.orders,
-        # On the wall clock the network is seeded as of today, so its promise dates mean something now.
-        **({"business_date": datetime.now(UTC).date()} if s.clock == "system" else {}),
-    )
-    if spec.orders > 1_000_000:
-        raise typer.BadParameter("at most 1,000,000 orders", param_hint="--orders")
-    confirmed = yes
-    if reset and not yes and not as_json and sys.stdin.isatty():
-        confirmed = typer.confirm("Replace the network even if runs have acted on it?", default=False)
-    result = seed_network(s, spec, reset=reset, show_progress=not as_json, confirmed=confirmed)
-    if as_json:
-        print_json(result)
-    else:
-        console.print(f"[green]Network ready[/] in {result['database']}: {_summary_line(result)}")
-
-
-def _summary_line(summary: dict[str, Any]) -> str:
-    keys = ("nodes", "skus", "customers", "orders", "order_lines", "elapsed_s")
-    return ", ".join(f"{k.replace('_', ' ')} {summary[k]}" for k in keys if k in summary)
-
-
-# --- network ----------------------------------------------------------------------------------------
-
-
-def network_state(actx: AppContext) -> dict[str, Any]:
-    wms, oms, carriers = actx.adapters.wms, actx.adapters.oms, actx.adapters.carriers
-    nodes = {n.id: n for n in wms.list_nodes()}
-    loads = wms.node_load()
-    positions = wms.inventory()
-    inv: dict[str, dict[str, int]] = {}
-    for p in positions:
-        agg = inv.setdefault(p.node_id, {"skus": 0, "on_hand": 0, "reserved": 0, "atp": 0})
-        agg["skus"] += 1
-        agg["on_hand"] += p.on_hand
-        agg["reserved"] += p.reserved
-        agg["atp"] += p.atp
-    return {
-        "business_date": network_meta(actx.db).get("business_date"),
-        "nodes": [
-            {
-                **nodes[ld.node_id].model_dump(mode="json"),
-                "load": ld.model_dump(mode="json"),
-                "inventory": inv.get(ld.node_id, {}),
-            }
-            for ld in loads
-        ],
-        "carriers": [c.model_dump(mode="json") for c in carriers.list_carriers()],
-        "orders_by_status": {k.value: v for k, v in oms.count_by_status(OrderFilter()).items()},
-    }
-
-
-def render_network(state: dict[str, Any]) -> None:
-    table = Table(title=f"Fulfillment network — business date {state['business_date']}")
-    for col in (
-        "node",
-        "type",
-        "city",
-        "status",
-        "capacity/day",
-        "backlog",
-        "backlog days",
-        "open",
-        "unreleased",
-        "SKUs",
-        "on hand",
-        "reserved",
-        "ATP",
-    ):
-        table.add_column(col, justify="left" if col in ("node", "type", "city", "status") else "right")
-    for n in state["nodes"]:
-        load, inv = n["load"], n["inventory"]
-        status = n["status"]
-        style = {"open": "green", "congested": "yellow", "closed": "red"}.get(status, "")
-        table.add_row(
-            n["id"],
-            n["type"],
-            f"{n['city']}, {n['state']}",
-            f"[{style}]{status}[/]",
-            f"{n['daily_capacity']:,}",
-            f"{load['backlog']:,}",
-            f"{load['backlog_days']:.1f}",
-            f"{load['open_orders']:,}",
-            f"{load['unreleased_orders']:,}",
-            f"{inv.get('skus', 0):,}",
-            f"{inv.get('on_hand', 0):,}",
-            f"{inv.get('reserved', 0):,}",
-            f"{inv.get('atp', 0):,}",
-        )
-    console.print(table)
-    carriers = Table(title="Carriers")
-    for col in ("carrier", "name", "status", "on-time", "outage states"):
-        carriers.add_column(col)
-    for c in state["carriers"]:
-        carriers.add_row(c["id"], c["name"], c["status"], f"{c['on_time_rate']:.1%}", ", ".join(c["outage_states"]))
-    console.print(carriers)
-    console.print("Orders by status: " + ", ".join(f"{k} {v:,}" for k, v in sorted(state["orders_by_status"].items())))
-
-
-@network_app.command("show")
-def network_show(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """Nodes with load and inventory, carriers, and orders by status."""
-    with _context(_settings(ctx)) as actx:
-        state = network_state(actx)
-    if as_json:
-        print_json(state)
-    else:
-        render_network(state)
-
-
-# --- orders -----------------------------------------------------------------------------------------
-
-
-@orders_app.command("list")
-def orders_list(
-    ctx: typer.Context,
-    node: Annotated[list[str] | None, typer.Option(help="Node id (repeatable).")] = None,
-    status: Annotated[list[OrderStatus] | None, typer.Option(help="Status (repeatable).")] = None,
-    customer: Annotated[list[str] | None, typer.Option(help="Customer id (repeatable).")] = None,
-    promised_by: Annotated[str | None, typer.Option(help="Promised on or before YYYY-MM-DD.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
-    as_json: JsonFlag = False,
-) -> None:
-    """Orders matching the filters (oldest first)."""
-    try:
-        promised = date.fromisoformat(promised_by) if promised_by else None
-    except ValueError as exc:
-        raise typer.BadParameter(f"{promised_by!r} is not a date: use YYYY-MM-DD", param_hint="--promised-by") from exc
-    flt = OrderFilter(
-        node_ids=node or None,
-        statuses=status or None,
-        customer_ids=customer or None,
-        promised_on_or_before=promised,
-    )
-    with _context(_settings(ctx)) as actx:
-        found = actx.adapters.oms.list_orders(flt, limit=limit, offset=offset)
-        total = actx.adapters.oms.count_orders(flt)
-    if as_json:
-        print_json({"total": total, "orders": found})
-        return
-    table = Table(title=f"Orders ({len(found)} of {total:,})")
-    for col in ("order", "customer", "status", "node", "service", "promised", "units", "value"):
-        table.add_column(col, justify="right" if col in ("units", "value") else "left")
-    for o in found:
-        table.add_row(
-            o.id,
-            o.customer_id,
-            o.status.value,
-            o.node_id or "-",
-            o.service_level.value,
-            o.promised_date.isoformat(),
-            "",
-            f"{o.total_value:,.2f}",
-        )
-    console.print(table)
-
-
-@orders_app.command("show")
-def orders_show(ctx: typer.Context, order_id: str, as_json: JsonFlag = False) -> None:
-    """One order with its lines and shipments."""
-    with _context(_settings(ctx)) as actx:
-        order = actx.adapters.oms.get_order(order_id)
-        shipments = actx.adapters.carriers.shipments([order_id])
-    if as_json:
-        print_json({"order": order, "shipments": shipments})
-        return
-    _render_order(order)
-    for s in shipments:
-        console.print(f"  shipment {s.id}: {s.tracking_number} {s.status.value}, ships {s.ship_date}, ETA {s.eta}")
-
-
-def _render_order(order: Order) -> None:
-    console.print(
-        f"[bold]{order.id}[/] {order.status.value} — customer {order.customer_id}, ship-to {order.ship_to_id}, "
-        f"node {order.node_id or '-'}, {order.service_level.value}, promised {order.promised_date}, "
-        f"value {order.total_value:,.2f}" + (f", PO {order.external_ref}" if order.external_ref else "")
-    )
-    table = Table(show_header=True)
-    for col in ("line", "sku", "qty", "unit price"):
-        table.add_column(col, justify="right" if col != "sku" else "left")
-    for line in order.lines:
-        table.add_row(str(line.line_no), line.sku, str(line.quantity), f"{line.unit_price:,.2f}")
-    console.print(table)
-
-
-# --- demo -------------------------------------------------------------------------------------------
-
-
-def demo_settings(settings: Settings, home: Path | None) -> Settings:
-    """The demo's own installation: a SQLite twin under ``<home>/demo`` on the seeded business date.
-
-    Never the configured database: the demo congests a DC and executes reroutes, which on a real
-    installation would move real orders and reseed over work people did."""
-    return settings.model_copy(
-        update={"home": home or Path(settings.home) / "demo", "database_url": None, "clock": "network"}
-    )
-
-
-@app.command()
-def demo(
-    ctx: typer.Context,
-    orders: Annotated[int, typer.Option(help="Open orders in the demo network.")] = 5_000,
-    home: Annotated[
-        Path | None, typer.Option(help="The demo's own home (default: <ORDEROPS_HOME>/demo); never the real one.")
-    ] = None,
-    approve: Annotated[
-        str | None,
-        typer.Option(
-            help="auto: a demo approver approves; prompt: you decide; deny: reject. "
-            "Default: prompt at a terminal, auto otherwise (CI, pipes)."
-        ),
-    ] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """The main job end to end in the demo's own installation: seed a network, congest a DC, let the
-    agent propose a reroute, approve it, execute it once and show the audit trail."""
-    if approve is None:
-        approve = "prompt" if sys.stdin.isatty() and not as_json else "auto"
-    if approve not in ("auto", "prompt", "deny"):
-        raise typer.BadParameter("auto, prompt or deny", param_hint="--approve")
-    s = demo_settings(_settings(ctx), home)
-    if s.home == _settings(ctx).home:
-        raise ConfigurationError("the demo's home must not be the installation's own home", home=str(s.home))
-    started = time.perf_counter()
-    db = make_database(s)
-    try:
-        migrate(db)
-        foreign = network_exists(db) and not is_demo_database(db)
-    finally:
-        db.dispose()
-    if foreign:
-        raise ConfigurationError(f"{s.home} holds a network the demo did not create; choose another --home")
-    spec = NetworkSpec(seed=s.seed, nodes=s.nodes, skus=s.skus, customers=s.customers, orders=orders)
-    if not as_json:
-        console.rule("[bold]OrderOps demo")
-        console.print(f"Running in the demo's own installation at {s.home} (your installation is not touched).")
-        console.print(
-            f"1. Seeding a deterministic network (seed {spec.seed}): {spec.nodes} nodes, {spec.skus} SKUs, "
-            f"{spec.customers} customers, {spec.orders:,} orders"
-        )
-    summary = seed_network(s, spec, reset=True, show_progress=not as_json, demo=True)
-    with _context(s) as actx:
-        state = network_state(actx)
-    if not as_json:
-        console.print("2. The network as the OMS, WMS and carriers see it")
-        render_network(state)
-        console.print("3. A congestion alert, the exception agent's plan, an approval, execution, verification")
-    scenario = congestion_scenario(s, None if as_json else console, mode=approve)  # type: ignore[arg-type]
-    if not as_json:
-        console.print("4. Purchase orders arrive: a clean X12 850, a PDF, an e-mail with an unknown part number")
-    scenario["intake"] = intake_scenario(s, None if as_json else console)
-    elapsed = round(time.perf_counter() - started, 2)
-    if as_json:
-        print_json({"home": str(s.home), "seed": summary, "network": state, "scenario": scenario, "elapsed_s": elapsed})
-        return
-    console.print(
-        f"[green]Demo finished in {elapsed:.1f}s.[/] Look around the demo's installation with "
-        f"`ORDEROPS_HOME={s.home} ORDEROPS_CLOCK=network orderops runs list` (or `audit verify`, `network show`)."
-    )
-
-
 def _exit_code(err: OrderOpsError) -> int:
     return 3 if isinstance(err, ConfigurationError) else 2
 
 
-def database_error(exc: SQLAlchemyError) -> ConfigurationError:
+def database_error(exc: Exception) -> ConfigurationError:
     """A database that cannot be reached or named, as the configuration error it is (no traceback;
     the URL's password never printed)."""
+    from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
+
     if isinstance(exc, ArgumentError | NoSuchModuleError):
         return ConfigurationError(f"the database URL is not usable: {exc}")
     if isinstance(exc, OperationalError | InterfaceError):
         first = str(exc.orig or exc).strip().splitlines()[0][:300]
         return ConfigurationError(f"cannot reach the database ({first}); check DATABASE_URL or --database-url")
     return ConfigurationError(f"database error ({type(exc).__name__}): {str(exc).splitlines()[0][:300]}")
+
+
+def _is_database_error(exc: Exception) -> bool:
+    """An SQLAlchemy error, checked without importing SQLAlchemy (a command that raised one has)."""
+    sa = sys.modules.get("sqlalchemy.exc")
+    return sa is not None and isinstance(exc, sa.SQLAlchemyError)
+
+
+def _err_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _print_error(code: str, message: str) -> None:
+    from rich.markup import escape
+
+    _err_console().print(f"[red]error[/] ({code}): {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -490,17 +161,13 @@ def run(argv: list[str] | None = None) -> int:
         # Without standalone mode, click hands back a command's typer.Exit code as the return value.
         code = app(args=argv, prog_name="orderops", standalone_mode=False)
     except OrderOpsError as err:
-        err_console.print(f"[red]error[/] ({err.code}): {escape(err.message)}", highlight=False, soft_wrap=True)
+        _print_error(err.code, err.message)
         return _exit_code(err)
-    except SQLAlchemyError as exc:
-        bad = database_error(exc)
-        err_console.print(f"[red]error[/] ({bad.code}): {escape(bad.message)}", highlight=False, soft_wrap=True)
-        return _exit_code(bad)
     except typer.Abort:
-        err_console.print("[red]aborted[/]: no answer (end of input or interrupted); nothing was changed")
+        _err_console().print("[red]aborted[/]: no answer (end of input or interrupted); nothing was changed")
         return 1
     except KeyboardInterrupt:
-        err_console.print("[red]interrupted[/]")
+        _err_console().print("[red]interrupted[/]")
         return 130
     except typer.Exit as exc:
         return int(exc.exit_code)
@@ -509,12 +176,19 @@ def run(argv: list[str] | None = None) -> int:
         if callable(show):
             show()
         else:
-            err_console.print(f"[red]error[/]: {exc}")
+            _err_console().print(f"[red]error[/]: {exc}")
         return int(getattr(exc, "exit_code", 2))
-    except Exception as exc:  # a bug: one line and a way to see more, never a wall of traceback
+    except Exception as exc:
+        if _is_database_error(exc):
+            bad = database_error(exc)
+            _print_error(bad.code, bad.message)
+            return _exit_code(bad)
+        # A bug: one line and a way to see more, never a wall of traceback.
         if os.environ.get("ORDEROPS_DEBUG"):
             raise
-        err_console.print(
+        from rich.markup import escape
+
+        _err_console().print(
             f"[red]internal error[/] ({type(exc).__name__}): {escape(str(exc)[:300])} "
             "(ORDEROPS_DEBUG=1 shows the traceback)",
             highlight=False,

@@ -98,7 +98,7 @@ def perturb_part(rng: random.Random, sku: str) -> str:
         elif op == "space":
             out = out.replace("-", " ")
         elif op == "zeros":
-            out = re.sub(r"0+(\d)", r"\1", out, count=1)
+            out = re.sub(r"(?<=[A-Za-z.\s-])0+(?=\d)", "", out, count=1)  # leading zeros only
         elif op == "dot":
             out = out.replace("-", ".")
     return out if out != sku else out.lower()

@@ -445,6 +445,19 @@ class _Scanner:
         self.pos = pos + 9
         return True
 
+    def first_chars(self) -> ServiceChars:
+        """Service characters before any UNA: the defaults, or (named in a finding) those the
+        segments plainly use when a sender changed them without sending a UNA."""
+        sc = _default_chars(self.text, self.pos)
+        if self.text.startswith("UNA", self.pos) or _fits(self.text, self.pos, sc):
+            return sc
+        inferred = _infer_chars(self.text, self.pos)
+        if inferred is None:
+            return sc
+        msg = f"no UNA, yet the segments use {inferred.element!r} and {inferred.segment!r}; read with those"
+        self.warn(Severity.WARNING, "service_characters_inferred", msg, (self.pos, self.pos + 4))
+        return inferred
+
     def interchange_defaults(self, start: int) -> None:
         """A UNB without its own UNA is read with the defaults (ISO 9735), unless it plainly still
         uses the separators of the UNA before it."""
@@ -491,7 +504,7 @@ class _Scanner:
     def run(self) -> None:
         text, n = self.text, len(self.text)
         self.pos = _skip_ws(text, 0)
-        self.sc = _default_chars(text, self.pos)
+        self.sc = self.first_chars()
         self.changes.append((0, self.sc))
         self.initial = self.sc
         while self.pos < n:

@@ -241,6 +241,28 @@ def _gs_delimiters(text: str, gs_at: int, sep: str) -> Delimiters | None:
     )
 
 
+def _delimiters_fit(text: str, after: int, d: Delimiters) -> bool:
+    """True when the segment after the ISA (a GS, TA1, ST or IEA) ends with the ISA's terminator
+    within a few hundred characters: a damaged ISA16 can name a terminator the file never uses."""
+    q = after
+    while q < len(text) and text[q] in " \t\r\n":
+        q += 1
+    if q >= len(text) or not text.startswith(("GS", "TA1", "ST", "IEA"), q):
+        return True  # not a header problem: what follows is reported as it is read
+    j = text.find(d.segment, q, q + 400) if d.segment not in "\r\n" else q
+    return j >= 0
+
+
+def _salvaged_isa(text: str, start: int, gs_at: int, sep: str) -> Segment | None:
+    """The ISA's elements when they split cleanly on the GS's separator into exactly sixteen
+    (ISA16 may carry the damage); never a guess from shifted fields."""
+    elements = text[start:gs_at].rstrip(" \t\r\n").split(sep)
+    if len(elements) != 17 or elements[0].strip() != "ISA":
+        return None
+    elements[0], elements[16] = "ISA", elements[16][:1]
+    return Segment("ISA", elements, start, gs_at, contiguous=False)
+
+
 def _recover_from_gs(
     text: str, start: int, stop: int, document: str | None, seen: list[int], max_segments: int, fault: str
 ) -> InterchangeTokens | None:
@@ -255,7 +277,11 @@ def _recover_from_gs(
     ic = _scan_interchange(text, m.start(), d, document, seen, max_segments)
     if not ic.segments or ic.segments[0].tag != "GS":
         return None
-    msg = f"{fault}; its groups were read from the GS at offset {m.start()} (interchange sender unknown)"
+    isa = _salvaged_isa(text, start, m.start(), m.group(1))
+    if isa is not None:
+        ic.segments.insert(0, isa)
+    what = "its header fields were read as far as they split cleanly" if isa else "interchange sender unknown"
+    msg = f"{fault}; its groups were read from the GS at offset {m.start()} ({what})"
     ic.findings.insert(0, _finding(Severity.ERROR, "isa_unreadable", msg, document, (start, m.start())))
     return ic
 
@@ -292,7 +318,11 @@ def tokenize(
             findings.append(
                 _finding(Severity.WARNING, "leading_junk", "text before ISA ignored", document, (pos, isa_at))
             )
-        delims, _, dfindings = read_delimiters(text, isa_at, document)
+        delims, after, dfindings = read_delimiters(text, isa_at, document)
+        if delims is not None and not _delimiters_fit(text, after, delims):
+            msg = f"the segments after the ISA do not end with its terminator {delims.segment!r}"
+            dfindings.append(_finding(Severity.ERROR, "isa_bad_terminator", msg, document, (isa_at, after)))
+            delims = None
         findings.extend(dfindings)
         ic: InterchangeTokens | None
         if delims is None:

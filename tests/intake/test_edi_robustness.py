@@ -259,6 +259,14 @@ def test_una_that_contradicts_the_segments_is_named_and_the_file_still_read() ->
     assert "una_invalid" in _errors(doc)
 
 
+def test_separators_changed_without_a_una_are_read_and_named() -> None:
+    edi = ORDER2.replace("+", "*").replace("'", "~")
+    doc = parse_edifact(edi)
+    assert _two_orders(doc) == ["PO123456"]
+    assert doc.purchase_orders[0].lines[0].quantity == Decimal(10)
+    assert "service_characters_inferred" in _codes(doc)
+
+
 def test_una_with_a_space_release_means_no_release_character() -> None:
     edi = "UNA:+.  '" + ORDER2.replace("NAD+SU+987654321::9", "NAD+SU+987654321::9++Big Shop Ltd")
     doc = parse_edifact(edi)
@@ -320,6 +328,18 @@ def test_corrupt_isa_with_a_readable_gs_keeps_every_order(damage: Callable[[str]
     assert ic.groups[0].control_number == "100001"
     ack = generate_997(ic, interchange_control_number=1, group_control_number=1, now=NOW)
     assert "AK1|PO|100001" in ack.replace("*", "|")
+
+
+def test_isa_naming_a_terminator_the_file_never_uses_keeps_orders_and_sender() -> None:
+    """A damaged ISA16 area (``>~`` became ``>#``) used to make the whole file one GS segment: no
+    order and no finding saying why."""
+    doc = parse_x12(X12_850.replace("|P|>~GS", "|P|>#GS", 1))
+    assert _po_signature(doc) == _po_signature(parse_x12(X12_850))
+    codes = _x12_codes(doc)
+    assert {"isa_bad_terminator", "isa_unreadable"} <= set(codes)
+    ic = doc.interchanges[0]
+    assert (ic.sender_id, ic.control_number) == ("11111", "000000010")  # the ISA fields split cleanly
+    assert doc.transactions[0].envelope.isa_sender_id == "11111"
 
 
 def test_several_interchanges_one_without_iea_and_a_wrong_se01() -> None:

@@ -448,6 +448,14 @@ class ReviewQueue:
             proposal = item.validated.new_customer
             if proposal is None or item.validated.customer_id is not None:
                 raise InvalidTransition(f"review item {item.id} proposes no new customer", item_id=item.id)
+            if not edits:
+                # Another PO of the same buyer may have created the customer since this item was queued.
+                known = self._revalidate(item)
+                if (
+                    known.customer_id is not None
+                    and known.confidence.get("customer", 0.0) >= (self.thresholds or Thresholds()).customer
+                ):
+                    return self._after_customer_created(item, reviewer, run, known, created=False)
             if edits:
                 proposal = proposal.edited(edits)
             args = proposal.tool_args(by=reviewer.id)
@@ -472,19 +480,24 @@ class ReviewQueue:
                 reasons.append(str(outcome.error.get("message") or outcome.error))
             raise PolicyDenied(f"the customer was not created: {'; '.join(reasons) or outcome.status}",
                                reasons=reasons)  # fmt: skip
-        return self._after_customer_created(item, reviewer, run)
+        return self._after_customer_created(item, reviewer, run, self._revalidate(item), created=True)
 
-    def _after_customer_created(self, item: ReviewItem, reviewer: Actor, run: RunLedger) -> ReviewItem:
-        """Validate the PO again now that its buyer is a customer; create the order if it is clean."""
+    def _revalidate(self, item: ReviewItem) -> ValidatedOrder:
+        """The item's PO validated again as it stands (with its corrections), e.g. once its buyer exists."""
         assert self.gateway is not None
         overrides = {k: v for k, v in _overrides(item.corrections).items() if k != "customer"}
         po = _patch_po(item.extracted, item.corrections)
         ctx = item.facts.context(mappings=self.mappings, received=self.received, overrides=overrides)
-        v = validate(po, self.gateway.env, context=ctx)
+        return validate(po, self.gateway.env, context=ctx)
+
+    def _after_customer_created(
+        self, item: ReviewItem, reviewer: Actor, run: RunLedger, v: ValidatedOrder, *, created: bool
+    ) -> ReviewItem:
+        """Keep ``v`` (the PO validated now that its buyer is a customer); create the order if it is clean."""
         decision = decide(v, self.thresholds)
+        how = "created from this purchase order" if created else "already created (from another purchase order)"
         self._audit(EventType.NOTE, item, reviewer,
-                    reasons=[f"customer {v.customer_id} created from this purchase order; validated again: "
-                             f"{decision.kind}"])  # fmt: skip
+                    reasons=[f"customer {v.customer_id} {how}; validated again: {decision.kind}"])  # fmt: skip
         with self.db.begin() as s:
             row = s.get(IntakeReviewItemRow, item.id)
             assert row is not None

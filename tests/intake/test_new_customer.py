@@ -171,3 +171,23 @@ def test_an_agent_cannot_approve_the_customer_it_proposed(sqlite_intake: Intake)
         gw.decide(outcome.approval_id, approver=Actor(kind="user", id="olivia", roles=frozenset({"approver"})),
                   decision="approve")  # fmt: skip
     assert p.customer_id not in {c.id for c in it.net.adapters.oms.list_customers()}
+
+
+def test_two_pos_of_one_new_buyer_create_the_customer_once(sqlite_intake: Intake) -> None:  # noqa: F811
+    it = sqlite_intake
+    _skus, lines = _their_lines(it, 1)
+    items = []
+    for k in (1, 2):
+        doc = it.receive(csv_po(f"BL-50{k}", _site(6), lines), filename=f"e{k}.csv", channel="email", sender=SENDER)
+        (out,) = it.process(doc).outcomes
+        items.append(out.review_item_id or "")
+    queue = it.deps.review_queue()
+    n = len(it.net.adapters.oms.list_customers())
+    first = queue.approve(items[0], APPROVER)
+    assert first.status == "approved", first.reasons
+    second = queue.approve(items[1], APPROVER)  # the customer exists now: nothing to create, the PO flows
+    assert second.status == "approved", second.reasons
+    assert second.customer_id == first.customer_id
+    assert len(it.net.adapters.oms.list_customers()) == n + 1
+    created = [e for e in it.net.gateway.guard.audit.list(event_type=EventType.EXECUTED) if e.tool == "create_customer"]
+    assert len(created) == 1

@@ -61,6 +61,7 @@ class RootGroup(LazyGroup):
 
 app = typer.Typer(
     cls=RootGroup,
+    rich_markup_mode=None,  # plain help: Typer's Rich help alone would cost more than the rest of --help
     help="OrderOps: fulfillment exceptions and B2B order intake, with approvals and audit.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

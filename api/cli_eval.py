@@ -87,6 +87,14 @@ def run_cmd(
         err.print(f"[red]error:[/red] unknown planner {planner!r}; choose playbook or llm")
         raise typer.Exit(2)
     settings = _settings(ctx)
+    if planner == "llm" and not (cassettes is not None and replay_only):
+        # An LLM eval without a model would grade the playbooks under the model's name.
+        from tools.llm import endpoint_problem
+
+        problem = endpoint_problem(settings.model_copy(update={"llm_model": model or settings.llm_model}))
+        if problem is not None:
+            err.print(f"[red]error:[/red] --planner llm: {problem}")
+            raise typer.Exit(3 if not settings.llm_base_url else 1)
     try:
         config = EvalConfig(
             suites=chosen,

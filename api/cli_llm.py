@@ -25,6 +25,11 @@ llm_app = typer.Typer(help="The model endpoint: what it supports, how fast it an
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
+@llm_app.callback()
+def _group() -> None:
+    """The model endpoint: what it supports, how fast it answers."""  # a group even with one command
+
+
 def _settings(ctx: typer.Context) -> Settings:
     obj = ctx.obj if ctx is not None else None
     return obj if isinstance(obj, Settings) else Settings()

@@ -734,8 +734,19 @@ def final_status(state: RunState) -> RunStatus:
     return "failed"
 
 
+def fallback_notice(plan: Mapping[str, Any] | None) -> str | None:
+    """The line every view of a run shows first when the model did not plan it (no model, endpoint
+    down, output unusable after repairs, token budget spent): a fallback is never silent."""
+    why = (plan or {}).get("fallback_reason")
+    if not why:
+        return None
+    return f"FALLBACK: the model did not plan this run ({why}); the {(plan or {}).get('planner')} planner did."
+
+
 def build_report(state: RunState, status: str) -> dict[str, Any]:
-    """What was planned, approved, executed and verified, with a per-order outcome."""
+    """What was planned, approved, executed and verified, with a per-order outcome.
+
+    ``fallback`` comes first: set when the model planner fell back (:func:`fallback_notice`)."""
     steps = state.get("steps", [])
     plan = state.get("plan") or {}
     per_order: dict[str, str] = {}
@@ -750,6 +761,7 @@ def build_report(state: RunState, status: str) -> dict[str, Any]:
         per_order.setdefault(oid, f"not planned ({why})")
     verification = state.get("verification") or {}
     return {
+        "fallback": fallback_notice(plan),
         "run_id": state.get("run_id"),
         "status": status,
         "stop": state.get("stop"),

@@ -43,6 +43,7 @@ from intake.model import (
 )
 
 __all__ = [
+    "AddressParts",
     "Cell",
     "CustomerTemplate",
     "DateOrder",
@@ -63,6 +64,7 @@ __all__ = [
     "parse_amount",
     "parse_date_text",
     "span_source",
+    "split_address",
 ]
 
 DateOrder = Literal["MDY", "DMY", "YMD"]
@@ -920,7 +922,7 @@ _MONEY_RE = re.compile(
 _CURRENCY_SIGNS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "rs": "INR"}
 _SHIP_TO_RE = re.compile(
     r"^[ \t]*(ship(?:ping)?[\s-]*to|deliver(?:y)?\s+(?:to|address)|shipping\s+address|afleveradres|lieferadresse"
-    r"|adresse\s+de\s+livraison)(?:\s*:[ \t]*|[ \t]*$)",
+    r"|adresse\s+de\s+livraison)(?:\s*[:|][ \t|]*|[ \t]*$)",
     # A colon, or the label alone on its line (the block follows): "Delivery to the back dock
     # please." in a note is prose, not an address.
     re.I | re.M,
@@ -928,10 +930,98 @@ _SHIP_TO_RE = re.compile(
 _BILL_TO_RE = re.compile(
     r"^[ \t]*(bill(?:ing)?[\s-]*to|billing\s+address|invoice\s+to|sold\s+to)\s*:?[ \t]*", re.I | re.M
 )
+_SHIP_TO_LEAD_RE = re.compile(
+    r"^[^\n:]{0,80}\b(?:ship[\s-]*to|deliver(?:y)?\s+(?:to|address)|ship(?:ping)?\s+address)\b[^\n:]{0,80}:[ \t]*$",
+    re.I | re.M,
+)
 _INVOICE_WORDS = re.compile(r"\b(invoice|facture|rechnung|factuur|receipt)\b", re.I)
 _ANY_LABEL_RE = re.compile(r"^\s*[A-Za-z][A-Za-z .#/-]{1,30}:", re.M)
-_US_CITY_RE = re.compile(r"^(?P<city>[A-Za-z .'-]+?),?\s+(?P<state>[A-Z]{2})\s+(?P<zip>\d{5}(?:-\d{4})?)\s*$")
+_US_CITY_RE = re.compile(
+    r"^(?P<city>[A-Za-z][A-Za-z .'-]*?),?\s+(?P<state>[A-Z]{2})\.?,?\s+(?P<zip>\d{5}(?:-\d{4})?)\s*$"
+)
 _EU_CITY_RE = re.compile(r"^(?P<zip>\d{4,5}(?:\s?[A-Z]{2})?)\s+(?P<city>[A-Za-z .'-]+)$")
+_STATE_ZIP_RE = re.compile(r"^(?P<state>[A-Z]{2})\.?\s+(?P<zip>\d{5}(?:-\d{4})?)$")
+_TRAILING_CITY_RE = re.compile(r",\s*[A-Za-z .'-]+,?\s+[A-Z]{2}\.?,?\s+\d{5}(?:-\d{4})?\s*$")
+_COUNTRY_RE = re.compile(r"^(?:usa|u\.s\.a\.?|us|united\s+states(?:\s+of\s+america)?)$", re.I)
+_ADDRESS_SEP_RE = re.compile(r"[ \t]*\|[ \t]*")
+
+
+@dataclass
+class AddressParts:
+    """An address block split into its parts; each part keeps its ``(start, end)`` in the caller's text."""
+
+    name: tuple[str, int, int] | None = None
+    lines: list[tuple[str, int, int]] = field(default_factory=list)
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    city_span: tuple[int, int] | None = None
+    country: str | None = None
+
+
+def _explode(item: tuple[str, int, int]) -> list[tuple[str, int, int]]:
+    """``41 Foundry Ct, Hartford, CT 06103`` (or ``... | ...``) -> one piece per comma-separated part."""
+    text, s, _e = item
+    if not (_TRAILING_CITY_RE.search(text) or "|" in text):
+        return [item]
+    out: list[tuple[str, int, int]] = []
+    for m in re.finditer(r"[^,|]+", text):
+        piece = m.group(0).strip()
+        if piece:
+            off = s + m.start() + (len(m.group(0)) - len(m.group(0).lstrip()))
+            out.append((piece, off, off + len(piece)))
+    # "Hartford, CT 06103": the city and "ST ZIP" were split by the comma; join them back.
+    joined: list[tuple[str, int, int]] = []
+    for part in out:
+        if joined and _STATE_ZIP_RE.match(part[0]) and not _US_CITY_RE.match(joined[-1][0]):
+            prev = joined.pop()
+            part = (f"{prev[0]}, {part[0]}", prev[1], part[2])
+        joined.append(part)
+    return joined
+
+
+def split_address(lines: Sequence[tuple[str, int, int]]) -> AddressParts:
+    """Name, street lines, city/state/ZIP of an address written on several lines or on one.
+
+    ``lines`` are ``(text, start, end)``; one-line addresses (``Name, 41 Foundry Ct, Hartford, CT
+    06103``) are split at their commas. The city line is the last ``City, ST 12345`` line (a
+    European ``12345 City`` only as the last line); lines after it stay address lines, a country
+    line becomes ``country``. ZIP codes stay text (``06103`` keeps its zero). The first line is the
+    name unless it starts with a number (a street).
+    """
+    items: list[tuple[str, int, int]] = []
+    for t, s, _e in lines:
+        stripped = t.strip()
+        if stripped:
+            off = s + t.find(stripped)
+            items.extend(_explode((stripped, off, off + len(stripped))))
+    out = AddressParts()
+    if not items:
+        return out
+    city_at = None
+    for i in range(len(items) - 1, -1, -1):
+        cm = _US_CITY_RE.match(items[i][0])
+        if cm is None and i == len(items) - 1:
+            cm = _EU_CITY_RE.match(items[i][0]) if i > 0 else None
+        if cm is not None:
+            city_at = i
+            out.city = cm.group("city").strip(" ,")
+            out.state = cm.groupdict().get("state")
+            out.postal_code = cm.group("zip")
+            out.city_span = (items[i][1], items[i][2])
+            break
+    before = items[:city_at] if city_at is not None else items
+    after = items[city_at + 1 :] if city_at is not None else []
+    if before and not re.match(r"^\d|^p\.?\s?o\.?\s+box\b", before[0][0], re.I):
+        out.name, before = before[0], before[1:]
+    out.lines = list(before)
+    for t, s, e in after:
+        if _COUNTRY_RE.match(t):
+            out.country = "US"
+        else:
+            out.lines.append((t, s, e))
+    return out
+
 
 # --- line-item patterns ---------------------------------------------------------------------------
 
@@ -1192,21 +1282,31 @@ class _Extractor:
 
     def party_block(self, rx: re.Pattern[str], role: str) -> None:
         m = rx.search(self.text)
+        if m is None and role == "ST":
+            # "Same ship-to as last time, the Salt Lake City site:" - the block follows the sentence.
+            m = _SHIP_TO_LEAD_RE.search(self.text)
         if m is None:
             return
         pos = m.end()
         lines: list[tuple[str, int, int]] = []
         first_rest_end = self.text.find("\n", pos)
         first_rest_end = len(self.text) if first_rest_end < 0 else first_rest_end
-        if self.text[pos:first_rest_end].strip():
-            s = pos
-            lines.append((self.text[pos:first_rest_end].strip(), s, first_rest_end))
+        first = self.text[pos:first_rest_end]
+        if first.strip(" \t|"):
+            s = pos + len(first) - len(first.lstrip(" \t|"))
+            lines.append((first.strip(" \t|"), s, s + len(first.strip(" \t|"))))
         cur = first_rest_end + 1
+        blank_ok = not lines
         while cur < len(self.text) and len(lines) < 6:
             eol = self.text.find("\n", cur)
             eol = len(self.text) if eol < 0 else eol
             raw = self.text[cur:eol]
             stripped = raw.strip(" \t>")
+            if not stripped and blank_ok:
+                blank_ok = False  # one blank line between a label alone on its line and its block
+                cur = eol + 1
+                continue
+            blank_ok = False
             if not stripped or _ANY_LABEL_RE.match(raw) or _SHIP_TO_RE.match(raw) or _BILL_TO_RE.match(raw):
                 break
             if any(rx2.match(raw) for rx2 in _LINE_RES) or re.match(r"^\s*(qty|sku|item|part)\b", raw, re.I):
@@ -1216,20 +1316,16 @@ class _Extractor:
             cur = eol + 1
         if not lines:
             return
+        parts = split_address(lines)
         k = len(self.po.parties)
-        party = Party(role=role, name=lines[0][0])
-        self.po.sources[f"parties[{k}].name"] = self.src(lines[0][1], lines[0][2])
-        rest = lines[1:]
-        if rest:
-            last, s, e = rest[-1]
-            cm = _US_CITY_RE.match(last) or _EU_CITY_RE.match(last)
-            if cm:
-                party.city = cm.group("city").strip()
-                party.postal_code = cm.group("zip")
-                party.state = cm.groupdict().get("state")
-                self.po.sources[f"parties[{k}].city"] = self.src(s, e)
-                rest = rest[:-1]
-        for text, s, e in rest:
+        party = Party(role=role, city=parts.city, state=parts.state, postal_code=parts.postal_code)
+        party.country = parts.country
+        if parts.name is not None:
+            party.name = parts.name[0]
+            self.po.sources[f"parties[{k}].name"] = self.src(parts.name[1], parts.name[2])
+        if parts.city_span is not None:
+            self.po.sources[f"parties[{k}].city"] = self.src(*parts.city_span)
+        for text, s, e in parts.lines:
             self.po.sources[f"parties[{k}].address_lines[{len(party.address_lines)}]"] = self.src(s, e)
             party.address_lines.append(text)
         self.po.parties.append(party)
@@ -1276,7 +1372,38 @@ class _Extractor:
             lines_from_rows(header, rows, self.po, self.findings, decimal_mark=self.decimal_mark)
             i = j
 
+    def excluded(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Spans no line item may come from: ``(never, quoted)``.
+
+        ``never``: signatures (after a ``--`` line) and legal disclaimers, full of phone numbers,
+        certificate numbers and addresses. ``quoted``: ``>``-quoted text and everything after
+        "On ... wrote:" - an older message (a quote, a previous order) whose lines are not this
+        order's; they are read only when nothing outside them is.
+        """
+        never: list[tuple[int, int]] = []
+        quoted: list[tuple[int, int]] = []
+        text = self.text
+        for m in _QUOTED_RE.finditer(text):
+            quoted.append((m.start(), m.end()))
+        for m in _WROTE_RE.finditer(text):
+            nxt = _FWD_MARK_RE.search(text, m.end())
+            quoted.append((m.start(), nxt.start() if nxt else len(text)))
+        for m in _SIG_RE.finditer(text):
+            nxt = _FWD_MARK_RE.search(text, m.end())
+            never.append((m.start(), nxt.start() if nxt else len(text)))
+        for m in _DISCLAIMER_RE.finditer(text):
+            para = re.search(r"\n[ \t]*\n", text[m.end() :])
+            never.append((m.start(), m.end() + para.start() if para else len(text)))
+        return never, quoted
+
     def inline_lines(self) -> None:
+        never, quoted = self.excluded()
+        before = len(self.po.lines)
+        self._inline_lines(list(self.consumed) + never + quoted)
+        if len(self.po.lines) == before and quoted:
+            self._inline_lines(list(self.consumed) + never)
+
+    def _inline_lines(self, blocked: list[tuple[int, int]]) -> None:
         patterns: list[re.Pattern[str]] = []
         if self.template is not None:
             for p in self.template.line_patterns:
@@ -1286,44 +1413,180 @@ class _Extractor:
                     self.findings.append(
                         _f(Severity.WARNING, "template_invalid", "template line pattern is invalid", None)
                     )
-        patterns.extend(_LINE_RES)
-        taken: list[tuple[int, int]] = list(self.consumed)
-        found: list[tuple[int, re.Match[str]]] = []
-        for rx in patterns:
-            for m in rx.finditer(self.text):
-                if any(m.start() < e and s < m.end() for s, e in taken):
-                    continue
-                taken.append((m.start(), m.end()))
-                found.append((m.start(), m))
+        taken: list[tuple[int, int]] = list(blocked)
+        found: list[tuple[int, dict[str, tuple[str, int, int]]]] = []
+
+        def regex_lines(rxs: list[re.Pattern[str]]) -> None:
+            for rx in rxs:
+                for m in rx.finditer(self.text):
+                    if any(m.start() < e and s < m.end() for s, e in taken):
+                        continue
+                    taken.append((m.start(), m.end()))
+                    found.append((m.start(), {k: (v, m.start(k), m.end(k)) for k, v in m.groupdict().items() if v}))
+
+        # A customer's own patterns first, then whole-line prose shapes, then the older in-line
+        # patterns (which could take "48 x 40" inside a description for a quantity and a part).
+        regex_lines(patterns)
+        pos = 0
+        for raw in self.text.split("\n"):
+            ls, le = pos, pos + len(raw)
+            pos = le + 1
+            if not raw.strip() or any(ls < e and s < le for s, e in taken):
+                continue
+            hit = _prose_line(raw)
+            if hit is None or (self.po.po_number and hit["sku"][0] == self.po.po_number):
+                continue
+            taken.append((ls, le))
+            found.append((ls, {k: (v, ls + a, ls + b) for k, (v, a, b) in hit.items()}))
+        regex_lines(_LINE_RES)
         sku_qual = self.template.sku_qualifier if self.template else "VN"
-        for _, m in sorted(found, key=lambda t: t[0]):
-            g = m.groupdict()
+        for _, g in sorted(found, key=lambda t: t[0]):
             k = len(self.po.lines)
             p = f"lines[{k}]."
-            line = POLine(line_number=str(k + 1))
-            line.quantity = parse_amount(g["qty"], self.decimal_mark)
-            self.po.sources[p + "quantity"] = self.src(m.start("qty"), m.end("qty"))
-            line.product_ids.append(ProductId(qualifier=sku_qual, value=g["sku"].rstrip(".,")))
-            self.po.sources[p + "product_ids[0]"] = self.src(
-                m.start("sku"), m.start("sku") + len(g["sku"].rstrip(".,"))
-            )
-            if g.get("uom"):
-                line.unit = _norm_uom(g["uom"])
-                self.po.sources[p + "unit"] = self.src(m.start("uom"), m.end("uom"))
-            if g.get("price"):
-                line.unit_price = parse_amount(g["price"], self.decimal_mark)
-                self.po.sources[p + "unit_price"] = self.src(m.start("price"), m.end("price"))
-            desc = (g.get("description") or "").strip(" -–,:")
+            line = POLine(line_number=g["line"][0] if "line" in g else str(k + 1))
+            line.quantity = parse_amount(g["qty"][0], self.decimal_mark)
+            self.po.sources[p + "quantity"] = self.src(g["qty"][1], g["qty"][2])
+            sku = g["sku"][0].rstrip(".,")
+            line.product_ids.append(ProductId(qualifier=sku_qual, value=sku))
+            self.po.sources[p + "product_ids[0]"] = self.src(g["sku"][1], g["sku"][1] + len(sku))
+            if "uom" in g:
+                line.unit = _norm_uom(g["uom"][0])
+                self.po.sources[p + "unit"] = self.src(g["uom"][1], g["uom"][2])
+            if "price" in g:
+                line.unit_price = parse_amount(g["price"][0], self.decimal_mark)
+                self.po.sources[p + "unit_price"] = self.src(g["price"][1], g["price"][2])
+            raw_desc = g["description"][0] if "description" in g else ""
+            desc = raw_desc.strip(" -–,:;")
             if desc:
                 line.description = desc
                 line.descriptions.append(desc)
-                ds = m.start("description") + (g["description"] or "").find(desc)
+                ds = g["description"][1] + raw_desc.find(desc)
                 self.po.sources[p + "description"] = self.src(ds, ds + len(desc))
             self.po.lines.append(line)
 
 
+# --- prose line items ----------------------------------------------------------------------------
+# Buyers write lines as sentences: "60 CBL-CAT6 at 112.00", "qty 12 - KJ-C6-WH jacks @ $33.00/pk",
+# "4 boxes of gloves (GLV-N6-L), 13.30 a box", "PP-24C6 x 2 @ 102.20 ea", "please send 12 of
+# ABC-1 @ $4.50", "ABC-1 - 12 ea - $4.50/ea". A line is read only when the whole text line fits one
+# of these shapes: a quantity, one item code (letters and digits, upper case) and at most a price
+# clause; anything else on the line (a date, "2nd shift", "1000' boxes") and it is prose, not a line.
+
+_P_UNIT = (
+    r"(?i:ea|each|pcs?|pieces?|units?|cs|cases?|bx|box(?:es)?|pk|packs?|pkgs?|packages?|rl|rolls?|sp|spools?"
+    r"|ft|feet|foot|lbs?|pounds?|kg|dz|dozen|ct|pr|pairs?|sets?|bags?|drums?|pails?|reels?|cartons?|ctns?"
+    r"|pallets?|plts?)"
+)
+_P_CODE = r"(?P<sku>(?=[A-Z0-9./_-]*\d)(?=[A-Z0-9./_-]*[A-Z])[A-Z0-9][A-Z0-9./_-]*[A-Z0-9]|\d{2,}(?:-\d+){1,3})"
+_P_QTY = r"(?P<qty>\d{1,6}(?:\.\d+)?)"
+_P_LEAD = r"^\s*(?:[-*•·]\s*|(?P<line>\d{1,3})[.)]\s+|(?i:line|item)\s*\d{1,3}\s*[:.)-]\s*)?"
+_P_ASK = (
+    r"(?:(?i:please\s+)?(?i:send|ship|add|order|supply|include|need|we\s+need|i\s+need|we'?d\s+like"
+    r"|i'?d\s+like|also|and|plus)\s+(?:(?i:us|me)\s+)?)?"
+)
+_P_ID = r"(?:(?i:part|item|sku|p/n|pn)\s*(?:#|(?i:no)\.?)?\s*:?\s*)?"
+_PROSE_SHAPES = [
+    # qty [unit] [x|of|-] CODE [description]
+    re.compile(
+        rf"{_P_LEAD}{_P_ASK}(?:(?i:qty|quantity)\.?\s*:?\s*)?{_P_QTY}(?=[\sx×*])\s*(?:(?P<uom>{_P_UNIT})\.?\s+)?"
+        rf"(?:(?:x|×|\*|(?i:of)|-|–|:)\s*)?{_P_ID}{_P_CODE}(?P<description>\s+.*?)?$"
+    ),
+    # CODE [description] x|qty qty [unit]
+    re.compile(
+        rf"{_P_LEAD}{_P_ID}{_P_CODE}(?:\s+(?P<description>.+?))?\s*(?:[-–:,]\s*)?"
+        rf"(?:(?i:qty|quantity)\.?\s*:?\s*|(?:x|×|\*)\s*){_P_QTY}(?:\s*(?P<uom>{_P_UNIT})\.?)?$"
+    ),
+    # CODE [description] - qty unit (the unit says it is a quantity)
+    re.compile(
+        rf"{_P_LEAD}{_P_ID}{_P_CODE}(?:\s+(?P<description>.+?))?(?:\s*[-–:,]\s*|\s{{2,}}|\s+){_P_QTY}\s*"
+        rf"(?P<uom>{_P_UNIT})\.?$"
+    ),
+    # qty [unit] [of] description (CODE)
+    re.compile(
+        rf"{_P_LEAD}{_P_ASK}{_P_QTY}\s+(?:(?P<uom>{_P_UNIT})\.?\s+)?(?:(?i:of)\s+)?(?P<description>.+?)\s*"
+        rf"[(\[]\s*{_P_ID}{_P_CODE}\s*[)\]]$"
+    ),
+]
+_P_PRICE = r"\d{1,3}(?:,\d{3})+(?:\.\d{1,4})?|\d+(?:\.\d{1,4})?"
+_P_TAIL_RE = re.compile(
+    rf"(?:\s*[,;]?\s*(?:@|(?<!\w)(?i:at|for)\b)\s*\$?\s*(?P<p1>{_P_PRICE})"
+    rf"|\s*[,;\-–]?\s*\$\s*(?P<p2>{_P_PRICE})"
+    rf"|\s*[,;\-–]\s*(?P<p3>{_P_PRICE})(?=\s*(?:/|(?i:per|a|an|ea|each)\b)))"
+    rf"(?:\s*(?:/|(?i:per|a|an)\b)\s*(?P<pu>[A-Za-z]+)|\s*(?P<pe>(?i:ea|each|apiece)))?\s*\.?\s*$"
+)
+_NOT_A_CODE_RE = re.compile(r"^\d{3}-\d{3}-\d{4}$|^\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}$")
+
+
+def _prose_line(raw: str) -> dict[str, tuple[str, int, int]] | None:
+    """The line item a buyer wrote as a sentence (groups with offsets in ``raw``), or None."""
+    if len(raw) > 300:
+        return None
+    core_end = len(raw.rstrip())
+    price: tuple[str, int, int] | None = None
+    per_unit: tuple[str, int, int] | None = None
+    tail = _P_TAIL_RE.search(raw)
+    if tail is not None:
+        pg = next(g for g in ("p1", "p2", "p3") if tail.group(g))
+        price = (tail.group(pg), tail.start(pg), tail.end(pg))
+        ug = "pu" if tail.group("pu") else "pe" if tail.group("pe") else None
+        if ug is not None:
+            per_unit = (tail.group(ug), tail.start(ug), tail.end(ug))
+        core_end = tail.start()
+    core = raw[:core_end].rstrip(" \t,;-–.!")
+    for rx in _PROSE_SHAPES:
+        m = rx.match(core)
+        if m is None:
+            continue
+        sku = m.group("sku")
+        if _NOT_A_CODE_RE.match(sku) or len(sku) > 40:
+            return None
+        qty = Decimal(m.group("qty"))
+        if not 0 < qty < 1_000_000:
+            return None
+        desc = m.group("description") or ""
+        if len(desc) > 160 or re.search(r"[@$]", desc):
+            return None
+        out = {k: (v, m.start(k), m.end(k)) for k, v in m.groupdict().items() if v}
+        if price is not None:
+            out["price"] = price
+        if "uom" not in out and per_unit is not None and per_unit[0].lower() not in ("a", "an"):
+            out["uom"] = per_unit
+        return out
+    return None
+
+
+_QUOTED_RE = re.compile(r"^[ \t]*>.*$", re.M)
+_WROTE_RE = re.compile(r"^[ \t]*On\b[^\n]{5,200}\bwrote:[ \t]*$", re.M)
+_FWD_MARK_RE = re.compile(
+    r"^[ \t>]*(?:-{3,}\s*(?:Forwarded message|Original Message)\s*-{3,}|Begin forwarded message:)", re.I | re.M
+)
+_SIG_RE = re.compile(r"^--[ \t]?$", re.M)
+_DISCLAIMER_RE = re.compile(
+    r"^[ \t]*(?:CONFIDENTIALITY(?:\s+NOTICE)?|DISCLAIMER|LEGAL\s+NOTICE|PRIVILEGED\s+(?:AND|&)\s+CONFIDENTIAL"
+    r"|This\s+e-?mail(?:\s+message)?(?:,\s+including\s+any\s+attachments,)?\s+(?:is|and\s+any)[^\n]{0,80}confidential)",
+    re.I | re.M,
+)
+
+
 _UOM_NORMAL = {
     "EACH": "EA",
+    "PIECE": "EA",
+    "PIECES": "EA",
+    "PACK": "PK",
+    "PACKS": "PK",
+    "PKG": "PK",
+    "PKGS": "PK",
+    "ROLL": "RL",
+    "ROLLS": "RL",
+    "SPOOL": "SP",
+    "SPOOLS": "SP",
+    "FEET": "FT",
+    "FOOT": "FT",
+    "POUND": "LB",
+    "POUNDS": "LB",
+    "DOZEN": "DZ",
+    "PAIR": "PR",
+    "PAIRS": "PR",
     "PC": "EA",
     "PCS": "EA",
     "UNIT": "EA",

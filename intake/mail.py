@@ -24,7 +24,7 @@ from datetime import datetime
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 
@@ -93,7 +93,15 @@ class EmailDocument(BaseModel):
 # --- HTML to text ---------------------------------------------------------------------------------
 
 
+_HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+                   "track", "wbr"})  # fmt: skip
+
+
 class _HtmlText(HTMLParser):
+    """Text a reader of the rendered HTML sees: hidden elements (``display:none``, ``hidden``) are
+    left out, so they can never become order fields; :mod:`intake.hidden` reports them."""
+
     _BLOCK = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote",
                         "pre", "hr", "section", "article", "ul", "ol"})  # fmt: skip
     _SKIP = frozenset({"script", "style", "head", "title"})
@@ -102,9 +110,20 @@ class _HtmlText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.skip = 0
+        self.hidden = 0
+        """Open elements inside a hidden one (0: not hidden)."""
         self.first_cell = True
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _VOID and tag not in self._BLOCK:
+            return
+        if self.hidden:
+            self.hidden += tag not in _VOID
+            return
+        a = {k.lower(): (v or "") for k, v in attrs}
+        if tag not in _VOID and ("hidden" in a or _HIDDEN_STYLE_RE.search(a.get("style", ""))):
+            self.hidden = 1
+            return
         if tag in self._SKIP:
             self.skip += 1
         elif tag in self._BLOCK:
@@ -116,13 +135,16 @@ class _HtmlText(HTMLParser):
             self.first_cell = False
 
     def handle_endtag(self, tag: str) -> None:
+        if self.hidden:
+            self.hidden -= tag not in _VOID
+            return
         if tag in self._SKIP:
             self.skip = max(0, self.skip - 1)
         elif tag in self._BLOCK and tag != "tr":
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
-        if not self.skip:
+        if not self.skip and not self.hidden:
             self.parts.append(re.sub(r"[ \t\r\n]+", " ", data))
 
 
@@ -284,8 +306,7 @@ class _Walker:
             if not isinstance(subs, list):
                 return
             if ctype == "multipart/alternative":
-                plain = [s for s in subs if isinstance(s, Message) and s.get_content_type() == "text/plain"]
-                subs = plain[:1] or subs[-1:]
+                subs = self.alternative([s for s in subs if isinstance(s, Message)])
             for sub in subs:
                 if isinstance(sub, Message):
                     self.walk(sub, depth + 1)
@@ -307,6 +328,25 @@ class _Walker:
             self.html.append(_text_of(part))
         else:
             self.plain.append(_text_of(part))
+
+    def alternative(self, subs: list[Message]) -> list[Message]:
+        """The one part of a ``multipart/alternative`` to read: the richer of plain text and HTML.
+
+        Mail clients send the same message twice; most write a faithful plain part, but some send
+        a stub ("This message contains HTML content, please see the HTML version") or lose the
+        table's columns in it. The plain part is read unless the HTML part's text carries a table
+        or more order-like lines (a quantity next to a code) than it does.
+        """
+        plain = next((s for s in subs if s.get_content_type() == "text/plain"), None)
+        html = next((s for s in subs if s.get_content_type() == "text/html"), None)
+        if plain is None or html is None:
+            return ([plain] if plain is not None else []) or subs[-1:]
+        plain_text = _text_of(plain)
+        html_text = html_to_text(_text_of(html)[: self.limits.max_text_chars])
+        (hr, hc), (pr, pc) = _richness(html_text), _richness(plain_text)
+        if hr > pr or (hr == pr and pc * 3 < hc):
+            return [html]
+        return [plain]
 
     def attachment(self, part: Message, filename: str | None, ctype: str, depth: int) -> None:
         doc = self.doc
@@ -347,6 +387,23 @@ class _Walker:
         info.order_count = len(pos)
         doc.purchase_orders.extend(pos)
         doc.findings.extend(findings)
+
+
+_ROWISH_RE = re.compile(r"\d")
+_CODEISH_RE = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9][\w-]{2,}")
+
+
+def _richness(text: str) -> tuple[int, int]:
+    """How much order a body text carries: (lines that read as item rows, characters of text).
+
+    An item row has a code (letters and digits) and another number on it; a stub saying "see the
+    HTML version" has none, a signature's phone numbers have no code.
+    """
+    rows = 0
+    for line in text.splitlines():
+        if _CODEISH_RE.search(line) and len(_ROWISH_RE.findall(line)) >= 2:
+            rows += 1
+    return rows, len(text.strip())
 
 
 def _forwarded_blocks(text: str) -> list[tuple[str | None, str | None]]:
@@ -458,6 +515,8 @@ def parse_email(
             if ex.purchase_order is not None:
                 if ex.purchase_order.po_number is None and doc.subject:
                     _po_from_subject(doc, ex.purchase_order)
+                if ex.purchase_order.po_date is None:
+                    _po_date_from_header(doc, ex.purchase_order, bool(blocks))
                 doc.purchase_orders.append(ex.purchase_order)
         for d_ in msg.defects:
             doc.findings.append(_f(Severity.INFO, "mime_defect", type(d_).__name__, document))
@@ -482,6 +541,31 @@ def _header_problem(raw: bytes, limits: MailLimits) -> str | None:
     return None
 
 
+def _po_date_from_header(doc: EmailDocument, po: PurchaseOrder, forwarded: bool) -> None:
+    """A mailed order that states no date was placed when its buyer sent it: the ``Date`` header
+    of the message (of the forwarded buyer's message in a forwarded chain), with a finding."""
+    sent = doc.date.date() if doc.date is not None else None
+    where = "Date"
+    if forwarded:
+        m = _FWD_DATE_RE.search(doc.body_text)
+        fwd = None
+        if m is not None:
+            try:
+                fwd = parsedate_to_datetime(m.group(1).strip())
+            except (TypeError, ValueError, IndexError):
+                fwd = None
+        if fwd is not None:
+            sent, where = fwd.date(), "forwarded message's Date"
+    if sent is None:
+        return
+    po.po_date = sent
+    po.sources["po_date"] = Source(kind="email", document=doc.document, path=where)
+    doc.findings.append(
+        _f(Severity.INFO, "po_date_from_header", f"PO date taken from the {where} header", doc.document)
+    )
+
+
+_FWD_DATE_RE = re.compile(r"^[ \t]*(?:Date|Sent|Datum|Envoyé)[ \t]*:[ \t]*(.+)$", re.I | re.M)
 _SUBJECT_PO_RE = re.compile(
     r"\b(?:PO|P\.O\.|purchase\s+order|order)\s*(?:#|no\.?|number)?\s*:?\s*([A-Z0-9][\w\-/]*\d[\w\-/]*)", re.I
 )

@@ -39,12 +39,14 @@ from intake.extract import (
     classify_header,
     column_field,
     extract_order,
+    guess_date_order,
     guess_decimal_mark,
     is_totals_text,
     lines_from_rows,
 )
-from intake.model import Finding, PurchaseOrder, Severity, Source
+from intake.model import DateRef, Finding, PurchaseOrder, Severity, Source
 from intake.ocr import OcrLimits, OcrState, ocr_findings, read_page
+from intake.pdf_layout import HeaderFields, read_header_fields, read_tables
 
 __all__ = ["QUARANTINE_CODES", "PdfDocument", "PdfLayout", "PdfLimits", "parse_pdf"]
 
@@ -379,6 +381,38 @@ def _ruled(
     return used
 
 
+def _apply_fields(po: PurchaseOrder, fields: HeaderFields) -> None:
+    """Header values read from label geometry win over those the text pass found: the text pass
+    reads ``Label: value`` on one line and cannot tell a grid's columns apart."""
+    if fields.po_number is not None:
+        po.po_number, po.sources["po_number"] = fields.po_number
+    for qual, found, is_po_date in (("004", fields.po_date, True), ("002", fields.need_by, False)):
+        if found is None:
+            continue
+        value, raw, src = found
+        k = next((j for j, d in enumerate(po.dates) if d.qualifier == qual), len(po.dates))
+        ref = DateRef(qualifier=qual, value=value, raw=raw)
+        if k < len(po.dates):
+            po.dates[k] = ref
+        else:
+            po.dates.append(ref)
+        po.sources[f"dates[{k}].value"] = src
+        if is_po_date:
+            po.po_date, po.sources["po_date"] = value, src
+    if fields.ship_to is not None:
+        party, src = fields.ship_to
+        old = po.ship_to
+        if old is not None and old.postal_code and not party.postal_code:
+            return
+        k = po.parties.index(old) if old is not None else len(po.parties)
+        po.sources = {key: v for key, v in po.sources.items() if not key.startswith(f"parties[{k}].")}
+        if old is not None:
+            po.parties[k] = party
+        else:
+            po.parties.append(party)
+        po.sources[f"parties[{k}].name"] = src
+
+
 # --- entry point ----------------------------------------------------------------------------------
 
 
@@ -554,7 +588,7 @@ def _parse(
                 )
             )
         timed_out = False
-        read_pages = pages[: limits.max_pages]
+        read_pages = list(pages[: limits.max_pages])
         skipped: set[int] = set()
         glyphs = 0
         for i, page in enumerate(read_pages, start=1):
@@ -585,6 +619,9 @@ def _parse(
                 skipped.add(i)
                 page_lines.append([])
                 continue
+            # Fake bold: the same glyphs drawn twice a fraction of a point apart read "PPOO" without this.
+            page = page.dedupe_chars(tolerance=1)
+            read_pages[i - 1] = page
             raw = page.extract_words(keep_blank_chars=False, use_text_flow=False)
             if not raw and page.images:  # no text layer (a scan): OCR reads the page image
                 raw = read_page(page, i, ocr, out.findings, document=document)
@@ -629,8 +666,14 @@ def _parse(
         findings = [f for f in ex.findings if f.code not in ("no_order_found", "no_lines")]
         po = ex.purchase_order or PurchaseOrder(document_type="pdf")
         mark = (template.decimal_mark if template else None) or guess_decimal_mark(out.text)
+        order: DateOrder = (
+            template.date_order if template else date_order if date_order is not None else guess_date_order(out.text)
+        )
+        boxes = [[ln.words for ln in lines] for lines in page_lines]
+        _apply_fields(po, read_header_fields(boxes, document=document, date_order=order))
         table_po = PurchaseOrder(document_type="pdf")
         table_findings: list[Finding] = []
+        ruled_any = False
         state = _TableState()
         for i, page in enumerate(read_pages[: len(page_lines)], start=1):
             if timed_out or timer() - t0 > limits.max_seconds:
@@ -657,8 +700,18 @@ def _parse(
                     for w in ln.words
                 )
             ]
+            ruled_any = ruled_any or bool(used)
             if not used:
                 _unruled(lines, state, table_po, table_findings, layout, mark)
+        # The geometric reader (columns by header vocabulary and content, sub-lines, totals, terms
+        # pages) wins, unless ruled grids gave the same lines: their cells are the better sources.
+        found = read_tables(boxes, document=document, decimal_mark=mark, date_order=order)
+        same = len(found.lines) == len(table_po.lines) and all(
+            a.quantity == b.quantity for a, b in zip(found.lines, table_po.lines, strict=False)
+        )
+        if found.lines and not (ruled_any and same):
+            table_po = PurchaseOrder(document_type="pdf", lines=found.lines, sources=dict(found.sources))
+            table_findings = []
     if table_po.lines:
         po.lines = table_po.lines
         po.sources = {k: v for k, v in po.sources.items() if not k.startswith("lines[")}

@@ -219,7 +219,7 @@ def _looks_utf8(raw: bytes) -> bool:
 
 def _decode_declared(raw: bytes, ident: str, cs: Charset) -> tuple[str, str, tuple[Severity, str, str] | None]:
     """Text, the set it was read in and (severity, code, message) where that is not what UNB says."""
-    if raw.isascii():
+    if raw.isascii() and not (cs.codec.startswith("iso2022") and b"\x1b" in raw):  # ISO 2022's escapes are 7-bit
         return raw.decode("ascii"), cs.name, None
     if cs.codec == "ascii" or (cs.codec.startswith("iso8859") and _looks_utf8(raw)):
         if _looks_utf8(raw):

@@ -70,6 +70,8 @@ def test_unoe_interchange_is_read_as_iso_8859_5() -> None:
         ("UNOW", "utf-8", "東京商事", "東京"),
         ("UNOY", "utf-8", "Ромашка ΑΕ", "Київ"),
         ("UNOC", "iso8859-1", "Müller & Söhne", "Köln"),
+        ("UNOJ", "iso8859-8", "שלום בע\"מ", "חיפה"),
+        ("UNOX", "iso2022_jp_2", "東京商事", "大阪"),
     ],
 )
 def test_each_repertoire_is_decoded_as_declared(syntax: str, codec: str, name: str, text: str) -> None:

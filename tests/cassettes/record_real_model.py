@@ -1,0 +1,142 @@
+"""Record the real-model cassettes under ``tests/cassettes/real/`` against the local model.
+
+Needs the server of ``../shared/tools/local-llm/`` running (``serve.sh``; 127.0.0.1:8088). Slow: minutes
+per planner call on 2 shared cores. Each cassette gets a
+header saying what answered (model, runtime, version), when, in which structured-output mode, and
+what came of it (:mod:`tests.cassettes.real_model`).
+
+Run: ``.venv/bin/python -m tests.cassettes.record_real_model [probe] [planner CASE...] [extractor FILE...]``
+(no arguments: everything). Results also go to stdout as JSON lines (latency, tokens, parsed).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import vcr
+from langchain_openai import ChatOpenAI
+
+from agents.llm_planner import LLMPlanner
+from agents.playbooks import PlaybookPlanner
+from guardrails.policy import PolicyEngine
+from intake.llm_extract import LLMExtractor
+from intake.mail import parse_email
+from tests.cassettes.real_model import (
+    BASE_URL,
+    CORPUS_DOCS,
+    EMAILS,
+    MODEL,
+    MODEL_FILE,
+    PLANNER_CASES,
+    REAL,
+    RUNTIME,
+    RUNTIME_VERSION,
+    cassette_path,
+    planner_case,
+    write_header,
+)
+from tools.llm import ResolvedMode, StructuredModel, probe
+
+FILTER = {"filter_headers": ["authorization", "api-key"]}
+
+
+def chat(max_tokens: int = 700) -> ChatOpenAI:
+    return ChatOpenAI(
+        model=MODEL, base_url=BASE_URL, api_key=lambda: "none", timeout=1200, max_retries=0,
+        temperature=0, seed=0, max_completion_tokens=max_tokens,
+    )  # fmt: skip
+
+
+def fields(mode: str, case: str, outcome: dict[str, Any]) -> dict[str, str]:
+    return {
+        "model": MODEL,
+        "model_file": MODEL_FILE,
+        "runtime": RUNTIME,
+        "runtime_version": RUNTIME_VERSION,
+        "recorded": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": mode,
+        "case": case,
+        "outcome": json.dumps(outcome, sort_keys=True),
+    }
+
+
+def record_probe() -> ResolvedMode:
+    path = REAL / "probe.yaml"
+    path.unlink(missing_ok=True)
+    t0 = time.monotonic()
+    with vcr.use_cassette(str(path), record_mode="all", **FILTER):
+        caps = probe(chat(), base_url=BASE_URL, model=MODEL)
+    outcome = {
+        "native_tools": caps.native_tools,
+        "json_schema": caps.json_schema,
+        "wall_s": round(time.monotonic() - t0, 1),
+    }
+    write_header(path, fields("probe", "capabilities", outcome))
+    print(json.dumps({"probe": outcome, "best_mode": caps.best_mode()}), flush=True)
+    return caps.best_mode()
+
+
+def record_planner(case: str, mode: ResolvedMode) -> None:
+    path = cassette_path("planner", case)
+    path.unlink(missing_ok=True)
+    model = StructuredModel(chat(), mode=mode, attempts=1, max_repairs=1)
+    planner = LLMPlanner(model, fallback=PlaybookPlanner(), model_name=MODEL, policy=PolicyEngine.from_path(None),
+                         max_repairs=1, attempts=1)  # fmt: skip
+    with planner_case(case) as c, vcr.use_cassette(str(path), record_mode="all", **FILTER):
+        plan = planner.plan(c.triage, c.env)
+    outcome = {
+        "requests": len(model.calls),
+        "parsed": sum(r.ok for r in model.calls),
+        "latency_s": [r.latency_s for r in model.calls],
+        "tokens_in_out": [[r.input_tokens, r.output_tokens] for r in model.calls],
+        "planner": plan.planner,
+        "steps": [s.tool for s in plan.steps],
+        "not_planned": len(plan.not_planned),
+        "fallback": plan.fallback_reason,
+    }
+    write_header(path, fields(mode, case, outcome))
+    print(json.dumps({"planner": case, **outcome}), flush=True)
+
+
+def record_extractor(name: str, mode: ResolvedMode) -> None:
+    path = cassette_path("extractor", name)
+    path.unlink(missing_ok=True)
+    model = StructuredModel(chat(900), mode=mode, attempts=1, max_repairs=1)
+    extractor = LLMExtractor(model, model=MODEL, max_retries=1)
+    data = (CORPUS_DOCS / name).read_bytes()
+    with vcr.use_cassette(str(path), record_mode="all", **FILTER):
+        parsed = parse_email(data, document=name, extractor=extractor)
+    po = parsed.purchase_orders[0] if parsed.purchase_orders else None
+    outcome = {
+        "requests": len(model.calls),
+        "parsed": sum(r.ok for r in model.calls),
+        "latency_s": [r.latency_s for r in model.calls],
+        "tokens_in_out": [[r.input_tokens, r.output_tokens] for r in model.calls],
+        "po_number": po.po_number if po else None,
+        "lines": len(po.lines) if po else 0,
+        "first_codes": [f.code for f in parsed.findings][:3],
+    }
+    write_header(path, fields(mode, name, outcome))
+    print(json.dumps({"extractor": name, **outcome}), flush=True)
+
+
+def main(argv: list[str]) -> None:
+    REAL.mkdir(exist_ok=True)
+    what = argv[0] if argv else "all"
+    mode: ResolvedMode = "json_schema"
+    if what in ("all", "probe"):
+        mode = record_probe()
+    if what in ("all", "planner"):
+        for case in argv[1:] or PLANNER_CASES:
+            record_planner(case, mode)
+    if what in ("all", "extractor"):
+        for name in argv[1:] or EMAILS:
+            record_extractor(name, mode)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -5,6 +5,9 @@ unit and price) reaches its threshold and no finding blocks; a PO seen before wi
 is a ``duplicate`` (nothing to create); a PO seen before with other lines is a ``revision`` (a
 person applies it: never automatic in this version); anything else goes to ``review`` with the
 reasons. When in doubt this module says review: a wrong order costs more than a question.
+
+An order read by OCR (:mod:`intake.ocr`) is never created on its own: its field confidences are
+capped by the OCR word confidences (:func:`with_ocr_confidence`) and it always goes to review.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ from pydantic import BaseModel, Field
 
 from core.domain import OrderCreate, OrderLineIn
 from core.errors import ValidationFailed
-from intake.validate import ValidatedOrder
+from intake.model import Finding, PurchaseOrder
+from intake.ocr import OCR_DOCUMENT_TYPE, low_confidence
+from intake.validate import IntakeFinding, ValidatedOrder
 
-__all__ = ["DecisionKind", "IntakeDecision", "Thresholds", "decide", "to_order_create"]
+__all__ = ["DecisionKind", "IntakeDecision", "Thresholds", "decide", "to_order_create", "with_ocr_confidence"]
+
+OCR_REASON = "read by OCR from a scan: a person checks every field before an order is created"
 
 DecisionKind = Literal["auto_create", "review", "duplicate", "revision"]
 
@@ -89,6 +96,44 @@ def to_order_create(v: ValidatedOrder) -> OrderCreate:
                        promised_date=v.requested_delivery, lines=lines)  # fmt: skip
 
 
+def _validated_path(po: PurchaseOrder, key: str) -> str | None:
+    """The required field a parsed value feeds: ``lines[2].unit_price`` -> ``lines[2].price``."""
+    if key.startswith("lines["):
+        head, _, rest = key.partition("].")
+        name = rest.split("[", 1)[0].split(".", 1)[0]
+        field = {"product_ids": "sku", "quantity": "quantity", "unit": "uom", "unit_price": "price"}.get(name)
+        return f"{head}].{field}" if field else None
+    if key.startswith("parties["):
+        try:
+            party = po.parties[int(key[8 : key.index("]")])]
+        except (ValueError, IndexError):
+            return None
+        return "ship_to" if party is po.ship_to else "customer"
+    return None
+
+
+def with_ocr_confidence(v: ValidatedOrder, parser_findings: list[Finding]) -> ValidatedOrder:
+    """``v`` with what OCR's word confidences say: a required field read with a low confidence
+    has its confidence capped there (and says so), and an order read by OCR gets a blocking
+    finding with the confidences, so it is never created without a person."""
+    po = v.purchase_order
+    ocr = [f for f in parser_findings if f.code in ("ocr_read", "ocr_low_confidence")]
+    if po.document_type != OCR_DOCUMENT_TYPE and not ocr:
+        return v
+    confidence = dict(v.confidence)
+    findings = list(v.findings)
+    for f in ocr:
+        low = low_confidence(f)
+        path = _validated_path(po, low[0]) if low else None
+        if low is not None and path is not None and path in confidence:
+            confidence[path] = min(confidence[path], low[1])
+        findings.append(IntakeFinding(code=f.code, severity="warning", message=f.message, field=path,
+                                      blocking=True, source=f.source))  # fmt: skip
+    if not ocr:
+        findings.append(IntakeFinding(code="ocr_read", severity="warning", message=OCR_REASON, blocking=True))
+    return v.model_copy(update={"confidence": confidence, "findings": findings})
+
+
 def decide(validated: ValidatedOrder, thresholds: Thresholds | None = None) -> IntakeDecision:
     """Deterministic and conservative; see the module docstring."""
     t = thresholds or Thresholds()
@@ -96,6 +141,8 @@ def decide(validated: ValidatedOrder, thresholds: Thresholds | None = None) -> I
     if v.duplicate_of is not None:
         return IntakeDecision(kind="duplicate", reasons=[f"same PO and lines as document {v.duplicate_of}"])
     reasons = [f.message for f in v.blocking]
+    if v.purchase_order.document_type == OCR_DOCUMENT_TYPE and OCR_REASON not in reasons:
+        reasons.insert(0, OCR_REASON)  # whatever the confidences: never an order from OCR alone
     low = [p for p in required_fields(v) if v.confidence.get(p, 0.0) < t.for_field(p)]
     for p in low:
         why = next((f.message for f in v.findings if f.field == p and f.severity != "info"), None)

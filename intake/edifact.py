@@ -217,54 +217,43 @@ def _looks_utf8(raw: bytes) -> bool:
     return True
 
 
-def _decode_declared(raw: bytes, ident: str, cs: Charset) -> tuple[str, str, tuple[Severity, str, str] | None]:
-    """Text, the set it was read in and (severity, code, message) where that is not what UNB says."""
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """One interchange's bytes as text, the set they were read in, and what differs from the UNB."""
+
+    text: str
+    charset: str
+    problem: tuple[Severity, str, str] | None = None
+    """``(severity, code, message)`` where the bytes are not what the UNB declares."""
+
+
+def _decode_declared(raw: bytes, ident: str, cs: Charset) -> _Reading:
     if raw.isascii() and not (cs.codec.startswith("iso2022") and b"\x1b" in raw):  # ISO 2022's escapes are 7-bit
-        return raw.decode("ascii"), cs.name, None
-    if cs.codec == "ascii" or (cs.codec.startswith("iso8859") and _looks_utf8(raw)):
-        if _looks_utf8(raw):
-            return (
-                raw.decode("utf-8"),
-                "UTF-8",
-                (
-                    Severity.WARNING,
-                    "charset_mismatch",
-                    f"UNB declares {ident} ({cs.name}) but the bytes are UTF-8; read as UTF-8",
-                ),
-            )
-        return (
-            raw.decode("latin-1"),
-            "ISO 8859-1",
-            (
-                Severity.WARNING,
-                "charset_violation",
-                f"8-bit bytes under {ident} ({cs.name}), which has none; read as ISO 8859-1: check the names",
-            ),
-        )
+        return _Reading(raw.decode("ascii"), cs.name)
+    declared = f"{ident} ({cs.name})"
+    if (cs.codec == "ascii" or cs.codec.startswith("iso8859")) and _looks_utf8(raw):
+        why = f"UNB declares {declared} but the bytes are UTF-8; read as UTF-8"
+        return _Reading(raw.decode("utf-8"), "UTF-8", (Severity.WARNING, "charset_mismatch", why))
+    if cs.codec == "ascii":
+        why = f"8-bit bytes under {declared}, which has none; read as ISO 8859-1: check the names"
+        return _Reading(raw.decode("latin-1"), "ISO 8859-1", (Severity.WARNING, "charset_violation", why))
     try:
-        return raw.decode(cs.codec), cs.name, None
+        return _Reading(raw.decode(cs.codec), cs.name)
     except UnicodeDecodeError as exc:
-        return (
-            raw.decode(cs.codec, errors="replace"),
-            cs.name,
-            (
-                Severity.ERROR,
-                "charset_mismatch",
-                f"bytes at offset {exc.start} are not {cs.name} as UNB {ident} declares; replaced with U+FFFD",
-            ),
-        )
+        why = f"the byte {exc.start} bytes into the interchange is not {declared}; undecodable bytes became U+FFFD"
+        return _Reading(raw.decode(cs.codec, errors="replace"), cs.name, (Severity.ERROR, "charset_mismatch", why))
 
 
-def _decode_unknown(raw: bytes, ident: str) -> tuple[str, str, tuple[Severity, str, str] | None]:
+def _decode_unknown(raw: bytes, ident: str) -> _Reading:
     """Bytes under an identifier we do not know (the envelope reports the identifier itself)."""
-    what = f"unknown syntax identifier {ident!r}" if ident else "no syntax identifier (UNB missing or unreadable)"
     if raw.isascii():
-        return raw.decode("ascii"), "ASCII", None
-    if _looks_utf8(raw):
-        text, name = raw.decode("utf-8"), "UTF-8"
-    else:
-        text, name = raw.decode("latin-1"), "ISO 8859-1"
-    return text, name, (Severity.ERROR, "charset_unknown", f"{what}; 8-bit text read as {name} - names may be wrong")
+        return _Reading(raw.decode("ascii"), "ASCII")
+    what = f"unknown syntax identifier {ident!r}" if ident else "no syntax identifier (UNB missing or unreadable)"
+    name = "UTF-8" if _looks_utf8(raw) else "ISO 8859-1"
+    why = f"{what}; 8-bit text read as {name}: names may be wrong"
+    return _Reading(
+        raw.decode("utf-8" if name == "UTF-8" else "latin-1"), name, (Severity.ERROR, "charset_unknown", why)
+    )
 
 
 def _syntax_id(head: str, sc: ServiceChars) -> str:
@@ -290,7 +279,7 @@ def _unb_starts(latin: str, sc: ServiceChars, limit: int) -> list[int]:
     return out
 
 
-def _decode_chunk(raw: bytes, ident: str) -> tuple[str, str, tuple[Severity, str, str] | None]:
+def _decode_chunk(raw: bytes, ident: str) -> _Reading:
     cs = SYNTAX_CHARSETS.get(ident)
     if cs is None:
         return _decode_unknown(raw, ident)
@@ -324,13 +313,14 @@ def _decode(data: bytes | str, document: str | None, max_segments: int = MAX_SEG
     reported: set[tuple[str, str]] = set()
     offset = 0
     for k in range(len(bounds) - 1):
-        text, name, problem = _decode_chunk(raw[bounds[k] : bounds[k + 1]], idents[k])
-        if problem is not None and (problem[1], idents[k]) not in reported:
+        reading = _decode_chunk(raw[bounds[k] : bounds[k + 1]], idents[k])
+        problem, span = reading.problem, (offset, offset + len(reading.text))
+        if problem is not None and (problem[1], idents[k]) not in reported:  # once per code and identifier
             reported.add((problem[1], idents[k]))
-            findings.append(_finding(problem[0], problem[1], problem[2], document, (offset, offset + len(text))))
-        parts.append(text)
-        names.append((offset, name))
-        offset += len(text)
+            findings.append(_finding(problem[0], problem[1], problem[2], document, span))
+        parts.append(reading.text)
+        names.append((offset, reading.charset))
+        offset += len(reading.text)
     return _Decoded("".join(parts), names, findings)
 
 
@@ -382,7 +372,8 @@ def _fits(text: str, pos: int, sc: ServiceChars) -> bool:
     j = text.find(sc.segment, pos, pos + 4000)
     if j < 0:
         return False
-    nxt = text[_skip_ws(text, j + 1) :][:4]
+    k = _skip_ws(text, j + 1)
+    nxt = text[k : k + 4]
     return len(nxt) < 4 or (nxt[:3].isalpha() and nxt[3] == sc.element) or nxt.startswith("UNA")
 
 

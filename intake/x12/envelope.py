@@ -1,8 +1,12 @@
 """X12 envelopes (ISA/GS/ST..SE/GE/IEA): structure, control-number and count checks.
 
 Every mismatch becomes a :class:`~intake.model.Finding` on the level it concerns (interchange,
-group or transaction) so that the 997 generator can tell accepted from rejected sets. The
-transaction-set contents are handed to a mapper (the 850 mapper for purchase orders).
+group or transaction) so that the 997 generator can tell accepted from rejected sets. Control
+numbers must be unique: a repeated ISA13 in one file or GS06 in one interchange is an ERROR; a
+repeated ST02 in one group a WARNING only (the public bots 997s accept such sets, and the pipeline's
+duplicate check compares the orders themselves). An interchange whose ISA was unreadable arrives
+from the tokenizer as its recovered groups (an ``isa_unreadable`` finding) and is built all the same.
+The transaction-set contents are handed to a mapper (the 850 mapper for purchase orders).
 """
 
 from __future__ import annotations

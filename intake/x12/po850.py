@@ -1,7 +1,10 @@
 """Map one X12 850 transaction set (ST..SE segments) to a :class:`~intake.model.PurchaseOrder`.
 
 Only the segments the intake pipeline uses are mapped (BEG, CUR, REF, PER, DTM, TD5, N1-N4, PO1,
-PID, PO4, SAC, CTT, AMT); others are skipped silently because partners add many optional ones.
+PID, PO4, SAC, CTT, AMT), each by its own small handler (``_Mapper._HANDLERS``). The other 850
+segments partners add (FOB, ITD, SDQ, ...) are passed over quietly; a segment that is no 850
+segment at all is an ``unknown_segment`` finding, and one out of its place (a PID before any PO1, a
+second BEG) a ``misplaced_segment`` finding, both with their position - nothing is dropped silently.
 Every value records a source pointer ``TAG[occurrence].EE`` (occurrence is 1-based within the
 transaction set). Problems become findings; this module never raises on bad content.
 """

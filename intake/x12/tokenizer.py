@@ -6,6 +6,11 @@ newline, CR or 0x15, lines are wrapped inside segments, and one file holds sever
 (possibly with different delimiters). So the ISA is read by counting element separators, never by
 fixed offsets, and delimiters are re-read at every ISA.
 
+A damaged header does not cost the orders behind it: when an ISA is unreadable, names a terminator
+the file never uses, or is missing, the interchange is read from its first GS (delimiters taken
+from the GS, the ISA's fields kept only where they still split cleanly) with an ``isa_unreadable``
+finding that names the fault. :func:`looks_like_x12` lets the format sniffer know such a file.
+
 This module never raises on bad input; everything odd becomes a :class:`~intake.model.Finding`.
 Offsets (``start``/``end``/spans) are character offsets in the decoded text.
 """

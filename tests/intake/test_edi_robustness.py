@@ -70,7 +70,7 @@ def test_unoe_interchange_is_read_as_iso_8859_5() -> None:
         ("UNOW", "utf-8", "東京商事", "東京"),
         ("UNOY", "utf-8", "Ромашка ΑΕ", "Київ"),
         ("UNOC", "iso8859-1", "Müller & Söhne", "Köln"),
-        ("UNOJ", "iso8859-8", "שלום בע\"מ", "חיפה"),
+        ("UNOJ", "iso8859-8", 'שלום בע"מ', "חיפה"),
         ("UNOX", "iso2022_jp_2", "東京商事", "大阪"),
     ],
 )

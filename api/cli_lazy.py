@@ -83,6 +83,21 @@ class LazyGroup(TyperGroup):
             self.commands[m.name] = _Listed(m)
         self.commands.update(eager)
 
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """Each command's whole first paragraph, wrapped (click cuts it at ~45 characters).
+
+        Used where the group renders plain help (``rich_markup_mode=None``): Typer's Rich help
+        imports Rich's Markdown, syntax and traceback renderers, which cost more than everything
+        else ``orderops --help`` loads."""
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, " ".join((cmd.short_help or cmd.help or "").split("\n\n")[0].split())))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
         if args:
             listed = self.commands.get(args[0])

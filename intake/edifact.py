@@ -771,15 +771,7 @@ class _OrdersMapper:
 
     # --- header ---
     def bgm(self, seg: EdifactSegment, occ: int) -> None:
-        if occ > 1:
-            self.note(
-                Severity.ERROR,
-                "misplaced_segment",
-                "second BGM in one message: which order this is is unclear; the first BGM is kept",
-                self.src(seg, occ),
-            )
-            return
-        po = self.po
+        po = self.po  # one BGM per message: the envelope starts a new message at a second one
         po.order_type = self.put("order_type", seg, occ, 1)
         po.po_number = self.put("po_number", seg, occ, 2)
         po.purpose_code = self.put("purpose_code", seg, occ, 3)
@@ -976,6 +968,7 @@ class _OpenMessage:
     segments: list[EdifactSegment]
     group_reference: str = ""
     findings: list[Finding] = field(default_factory=list)
+    has_bgm: bool = False
 
 
 @dataclass(slots=True)
@@ -1019,8 +1012,11 @@ class _Envelope:
     # --- the walk ---
     def feed(self, seg: EdifactSegment) -> None:
         self.last_end = seg.end
-        if self.msg is not None and seg.tag not in _MESSAGE_ENDS:
-            self.msg.segments.append(seg)
+        msg = self.msg
+        # A second BGM means the UNT and UNH between two messages were lost: a new message starts.
+        if msg is not None and seg.tag not in _MESSAGE_ENDS and not (seg.tag == "BGM" and msg.has_bgm):
+            msg.segments.append(seg)
+            msg.has_bgm = msg.has_bgm or seg.tag == "BGM"
             if seg.tag == "UNT":
                 self.close_message(seg)
             return
@@ -1232,10 +1228,12 @@ class _Envelope:
         self.open_message(seg, [seg])
 
     def on_bgm(self, seg: EdifactSegment) -> None:
-        """A BGM outside any message: its UNH was lost (unreadable, or swallowed by the segment
-        before it), so the message is read from here rather than dropped."""
+        """A BGM outside any message, or a second one inside a message: its UNH was lost (unreadable,
+        swallowed by the segment before it, or gone with the UNT before it), so the message is read
+        from here rather than dropped or merged into the one before."""
         self.open_message(None, [seg])
         assert self.msg is not None
+        self.msg.has_bgm = True
         self.msg.findings.append(
             self.f(
                 Severity.ERROR,

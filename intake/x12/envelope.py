@@ -236,6 +236,7 @@ class _InterchangeBuilder:
         self.iea: Segment | None = None
         self.seen_st: set[tuple[str, str]] = set()
         self.seen_gs: set[str] = set()
+        self.st_lost = False
 
     def f(self, severity: Severity, code: str, message: str, seg: Segment | None, path: str | None = None) -> Finding:
         return _f(severity, code, message, self.document, seg, path)
@@ -243,7 +244,8 @@ class _InterchangeBuilder:
     def build(self) -> X12Interchange:
         segs = self.tok.segments
         for seg in segs[1:] if segs and segs[0].tag == "ISA" else segs:
-            if self.st_open is not None and seg.tag not in ("ST", "GE", "GS", "IEA"):
+            # A second BEG means the SE and ST between two sets were lost: a new set starts there.
+            if self.st_open is not None and seg.tag not in ("ST", "GE", "GS", "IEA") and not self.second_beg(seg):
                 self.body.append(seg)
                 if seg.tag == "SE":
                     self.close_transaction(seg)
@@ -302,7 +304,19 @@ class _InterchangeBuilder:
         self.end_transaction()
         if self.group is None:
             self.group = _orphan_group(self.ic)
-        self.st_open, self.body = seg, [seg]
+        self.st_open, self.body, self.st_lost = seg, [seg], False
+
+    def second_beg(self, seg: Segment) -> bool:
+        return seg.tag == "BEG" and any(s.tag == "BEG" for s in self.body)
+
+    def on_beg(self, seg: Segment) -> None:
+        """A BEG outside a set, or a second one inside a set: its ST was lost (unreadable, or gone
+        with the SE before it), so the 850 is read from its BEG instead of dropped or merged."""
+        self.end_transaction()
+        if self.group is None:
+            self.group = _orphan_group(self.ic)
+        self.st_open = Segment("ST", ["ST", "850", ""], seg.start, seg.start, contiguous=False)
+        self.body, self.st_lost = [seg], True
 
     def on_ge(self, seg: Segment) -> None:
         self.end_transaction()
@@ -336,7 +350,11 @@ class _InterchangeBuilder:
             st_set_id=st.get(1),
             st_control_number=st.get(2),
         )
-        tx = X12Transaction(set_id=st.get(1), control_number=st.get(2), envelope=env, segment_count=len(self.body))
+        counted = len(self.body) + (1 if self.st_lost else 0)  # a lost ST still counts in SE01
+        tx = X12Transaction(set_id=st.get(1), control_number=st.get(2), envelope=env, segment_count=counted)
+        if self.st_lost:
+            msg = "850 without a readable ST header; read from its BEG"
+            tx.findings.append(self.f(Severity.ERROR, "st_missing", msg, self.body[0]))
         self.check_st(tx, st, grp)
         if se is None:
             tx.syntax_errors.append(TS_TRAILER_MISSING)
@@ -367,13 +385,13 @@ class _InterchangeBuilder:
         self.seen_st.add(key)
 
     def check_se(self, tx: X12Transaction, se: Segment) -> None:
-        if _int(se.get(1)) != len(self.body):
+        if _int(se.get(1)) != tx.segment_count:
             tx.syntax_errors.append(TS_COUNT_MISMATCH)
             tx.findings.append(
                 self.f(
                     Severity.ERROR,
                     "se_count_mismatch",
-                    f"SE01 says {se.get(1) or 'nothing'} segments, the set has {len(self.body)}",
+                    f"SE01 says {se.get(1) or 'nothing'} segments, the set has {tx.segment_count}",
                     se,
                     "SE[1].01",
                 )
@@ -468,6 +486,7 @@ _InterchangeBuilder._HANDLERS = {
     "ST": _InterchangeBuilder.on_st,
     "GE": _InterchangeBuilder.on_ge,
     "IEA": _InterchangeBuilder.on_iea,
+    "BEG": _InterchangeBuilder.on_beg,
 }
 
 

@@ -139,11 +139,8 @@ class _Mapper:
             problem = f"{tag} before the first PO1 has no line; ignored"
         elif tag == "PO1" and self.summary:
             problem = "PO1 after CTT (the summary)"
-        elif tag == "BEG" and occ > 1:
-            problem = "second BEG in one transaction set; the first is kept"
         if problem:
-            severity = Severity.ERROR if tag == "BEG" else Severity.WARNING
-            self.warn("misplaced_segment", problem, seg, occ, None, severity)
+            self.warn("misplaced_segment", problem, seg, occ, None)
 
     def finish(self) -> None:
         po = self.po
@@ -166,7 +163,7 @@ class _Mapper:
     # --- header ---
     def beg(self, seg: Segment, occ: int) -> None:
         if self.beg_seen:
-            return
+            return  # the envelope starts a new set at a second BEG; this keeps a direct caller's first
         self.beg_seen = True
         po = self.po
         po.purpose_code = self.put("purpose_code", seg, occ, 1)

@@ -203,10 +203,15 @@ def test_misplaced_segments_are_reported() -> None:
     doc = parse_edifact(edi)
     placed = [f for f in doc.all_findings() if f.code == "misplaced_segment"]
     assert [f.source.path for f in placed if f.source] == ["PIA[1]", "LIN[2]"]
-    second_bgm = ORDER2.replace("DTM+137", "BGM+220+OTHER+9'\nDTM+137").replace("UNT+11+1", "UNT+12+1")
-    doc2 = parse_edifact(second_bgm)
-    assert "misplaced_segment" in _errors(doc2)
-    assert doc2.purchase_orders[0].po_number == "PO123456"
+
+
+def test_lost_unt_and_unh_between_two_messages_do_not_merge_the_orders() -> None:
+    """``UNT`` of the first and ``UNH`` of the second message lost: the second BGM starts a new
+    message instead of adding its lines to the first order."""
+    start, end = ORDERS01.index("UNT+22+1-1UNHREF"), ORDERS01.index("BGM+50E+12")
+    doc = parse_edifact(ORDERS01[:start] + ORDERS01[end:])
+    assert [(po.po_number, len(po.lines)) for po in doc.purchase_orders] == [("1", 4), ("12", 1)]
+    assert {"unt_missing", "unh_missing"} <= _errors(doc)
 
 
 # --- damaged envelopes ------------------------------------------------------------------------
@@ -385,6 +390,17 @@ def test_unknown_segment_in_place_of_n1_and_misplaced_segments() -> None:
     assert doc.purchase_orders[0].ship_to is None
     assert [f.source.path for f in codes["misplaced_segment"] if f.source] == ["PID[1]"]
     assert doc.purchase_orders[0].lines[0].description is None
+
+
+def test_lost_se_and_st_between_two_850s_do_not_merge_the_orders() -> None:
+    start, end = X12_850.index("SE|12|0001"), X12_850.index("BEG|00|NE|12345678||20120827~N1")
+    doc = parse_x12(X12_850[:start] + X12_850[end:])
+    assert _po_signature(doc) == _po_signature(parse_x12(X12_850))
+    codes = _x12_codes(doc)
+    assert {"se_missing", "st_missing"} <= set(codes)
+    assert [t.ack_code for t in doc.transactions] == ["R", "R", "A", "A"]
+    corrupt_st = parse_x12(X12_850.replace("ST|850|0003", "SX|850|0003"))
+    assert _po_signature(corrupt_st) == _po_signature(parse_x12(X12_850))
 
 
 def test_x12_stays_bounded_with_many_broken_headers() -> None:

@@ -28,6 +28,7 @@ import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -413,6 +414,17 @@ def _apply_fields(po: PurchaseOrder, fields: HeaderFields) -> None:
         po.sources[f"parties[{k}].name"] = src
 
 
+def _need_by_from_lines(po: PurchaseOrder, table: PurchaseOrder) -> None:
+    """Where only the lines carry dates (``Receive By``, ``Date Req.``, ``Delivery Date/Time``
+    columns), the order's requested delivery is the earliest of them."""
+    if po.requested_delivery_date is not None:
+        return
+    dated = [d for ln in table.lines for d in ln.dates if d.qualifier == "002" and d.value is not None]
+    if dated:
+        first = min(dated, key=lambda d: d.value or date.max)
+        po.dates.append(DateRef(qualifier="002", value=first.value, raw=first.raw))
+
+
 # --- entry point ----------------------------------------------------------------------------------
 
 
@@ -713,6 +725,7 @@ def _parse(
             table_po = PurchaseOrder(document_type="pdf", lines=found.lines, sources=dict(found.sources))
             table_findings = []
     if table_po.lines:
+        _need_by_from_lines(po, table_po)
         po.lines = table_po.lines
         po.sources = {k: v for k, v in po.sources.items() if not k.startswith("lines[")}
         po.sources.update(table_po.sources)

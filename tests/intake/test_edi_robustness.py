@@ -435,3 +435,11 @@ def test_damaged_envelopes_are_still_sniffed_as_edi_and_read(
 
 def test_prose_mentioning_segment_tags_is_not_edi() -> None:
     assert sniff(b"Please ship UNH+ORDERS and GS*PO items to dock 4 by Friday.\n") == DocFormat.TEXT
+
+
+def test_a_cyrillic_interchange_reaches_the_pipeline_with_its_names() -> None:
+    fmt, pos, findings = parse_bytes(_cyrillic().encode("iso8859-5"), filename="orders.edi")
+    assert fmt == DocFormat.EDIFACT
+    assert pos[0].buyer is not None
+    assert pos[0].buyer.name == "ООО Ромашка"
+    assert not [f for f in findings if f.code.startswith("charset")]

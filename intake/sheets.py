@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from intake.extract import (
     is_totals_text,
     lines_from_rows,
     parse_date_text,
+    split_address,
 )
 from intake.model import DateRef, Finding, Party, PurchaseOrder, Severity, Source
 
@@ -80,8 +82,18 @@ def _f(sev: Severity, code: str, msg: str, document: str | None, path: str | Non
 
 _HEADER_FIELDS = {
     "po_number", "po_date", "delivery_date", "ship_to", "ship_to_name", "ship_to_city", "ship_to_state",
-    "ship_to_postal", "currency", "customer",
+    "ship_to_postal", "currency", "customer", "customer_account", "customer_gln", "customer_edi_id", "ship_to_code",
+    "ship_to_gln", "ship_to_street", "ship_to_street2", "bill_to",
 }  # fmt: skip
+_PARTY_IDS = {
+    # field: (party role, id qualifier). X12 code list 66: 91 assigned by the seller (our account
+    # number for the customer), 92 assigned by the buyer (its own location code), UL a GLN, ZZ mutual.
+    "customer_account": ("BY", "91"),
+    "customer_gln": ("BY", "UL"),
+    "customer_edi_id": ("BY", "ZZ"),
+    "ship_to_code": ("ST", "92"),
+    "ship_to_gln": ("ST", "UL"),
+}
 
 
 class _Grid:
@@ -95,11 +107,11 @@ class _Grid:
         return Source(kind="sheet", document=self.document, path=f"{self.sheet}!{_col_letter(c + 1)}{r + 1}")
 
 
-def _party_from_text(text: str) -> Party:
-    parts = [p.strip() for p in text.replace("\r", "").replace(";", "\n").split("\n") if p.strip()]
-    if len(parts) == 1 and text.count(",") >= 2:
-        parts = [p.strip() for p in text.split(",") if p.strip()]
-    return Party(role="ST", name=parts[0] if parts else None, address_lines=parts[1:])
+def _party_from_text(text: str, role: str = "ST") -> Party:
+    """An address written in one cell, on several lines or on one (``Name, 41 Foundry Ct, Hartford, CT 06103``)."""
+    parts = split_address([(ln, 0, 0) for ln in text.replace("\r", "").replace(";", "\n").split("\n")])
+    return Party(role=role, name=parts.name[0] if parts.name else None, address_lines=[t for t, _, _ in parts.lines],
+                 city=parts.city, state=parts.state, postal_code=parts.postal_code, country=parts.country)  # fmt: skip
 
 
 class _OrderBuilder:
@@ -148,26 +160,55 @@ class _OrderBuilder:
             po.currency = value.upper()[:3]
             po.sources["currency"] = src
         elif fld == "customer":
-            if po.party("BY") is None:
-                po.sources[f"parties[{len(po.parties)}].name"] = src
-                po.parties.append(Party(role="BY", name=value))
-        elif fld.startswith("ship_to"):
-            party = po.party("ST")
-            if party is None:
-                party = Party(role="ST")
-                po.parties.append(party)
+            party = self._party("BY")
+            if party.name is None:
+                party.name = value
+                po.sources[f"parties[{po.parties.index(party)}].name"] = src
+        elif fld in _PARTY_IDS:
+            role, qual = _PARTY_IDS[fld]
+            party = self._party(role)
+            if party.id is None:
+                # The buyer's own identifiers win over any name downstream (customer and ship-to matching).
+                party.id, party.id_qualifier = value, qual
+                po.sources[f"parties[{po.parties.index(party)}].id"] = src
+        elif fld in ("ship_to", "bill_to"):
+            role = "ST" if fld == "ship_to" else "BT"
+            party = self._party(role)
             k = po.parties.index(party)
-            if fld == "ship_to":
-                if party.name is None:
-                    parsed_party = _party_from_text(value)
-                    party.name, party.address_lines = parsed_party.name, parsed_party.address_lines
-                    po.sources[f"parties[{k}].name"] = src
-            else:
-                attr = {"ship_to_name": "name", "ship_to_city": "city", "ship_to_state": "state",
-                        "ship_to_postal": "postal_code"}[fld]  # fmt: skip
-                if getattr(party, attr) is None:
-                    setattr(party, attr, value)
+            parsed_party = _party_from_text(value, role)
+            if party.name is None and parsed_party.name is not None and not (party.address_lines or party.city):
+                party.name = parsed_party.name
+                po.sources[f"parties[{k}].name"] = src
+            elif parsed_party.name is not None and not parsed_party.address_lines and parsed_party.city is None:
+                # "Ship-To Address | 415 Erie Canal Wharf" beside a name column: a street, not a name.
+                parsed_party.address_lines = [parsed_party.name]
+            if not party.address_lines and parsed_party.address_lines:
+                party.address_lines = parsed_party.address_lines
+                po.sources[f"parties[{k}].address_lines[0]"] = src
+            for attr in ("city", "state", "postal_code", "country"):
+                if getattr(party, attr) is None and getattr(parsed_party, attr) is not None:
+                    setattr(party, attr, getattr(parsed_party, attr))
                     po.sources[f"parties[{k}].{attr}"] = src
+        elif fld.startswith("ship_to"):
+            party = self._party("ST")
+            k = po.parties.index(party)
+            if fld in ("ship_to_street", "ship_to_street2"):
+                if value not in party.address_lines:
+                    po.sources[f"parties[{k}].address_lines[{len(party.address_lines)}]"] = src
+                    party.address_lines.append(value)
+                return
+            attr = {"ship_to_name": "name", "ship_to_city": "city", "ship_to_state": "state",
+                    "ship_to_postal": "postal_code"}[fld]  # fmt: skip
+            if getattr(party, attr) is None:
+                setattr(party, attr, value)
+                po.sources[f"parties[{k}].{attr}"] = src
+
+    def _party(self, role: str) -> Party:
+        party = self.po.party(role)
+        if party is None:
+            party = Party(role=role)
+            self.po.parties.append(party)
+        return party
 
 
 def _label_value(row: list[str], c: int) -> tuple[str, str, int] | None:
@@ -185,6 +226,34 @@ def _label_value(row: list[str], c: int) -> tuple[str, str, int] | None:
         if row[k].strip():
             return fld, row[k].strip(), k
     return None
+
+
+_CHARGE_ROW_RE = re.compile(
+    r"^(?:order\s+total|grand\s+total|freight|shipping|handling|discount|surcharge|s\s*&\s*h|est\.?\s+freight)\b",
+    re.I,
+)
+_ID_FIELDS = frozenset({"sku", "vendor_sku", "buyer_sku", "upc", "gtin"})
+
+
+def _line_number_columns(header: dict[int, str], rows: list[list[str]]) -> dict[int, str]:
+    """A part-number column that holds 1, 2, 3 ... is the line number (``Item #`` beside ``Buyer
+    Part``), when another column identifies the item and no line-number column exists."""
+    if "line_number" in header.values():
+        return header
+    out = dict(header)
+    for c, fld in header.items():
+        if fld != "sku" or not any(f in _ID_FIELDS for k, f in header.items() if k != c):
+            continue
+        values = [row[c].strip() for row in rows if c < len(row) and row[c].strip()]
+        values = values[: next((i for i, v in enumerate(values) if not v.isdigit()), len(values))]
+        if (
+            values
+            and int(values[0]) in (0, 1)
+            and [int(v) for v in values] == list(range(int(values[0]), int(values[0]) + len(values)))
+        ):
+            out[c] = "line_number"
+            break
+    return out
 
 
 def _orders_from_grid(grid: _Grid, findings: list[Finding], limits: SheetLimits) -> list[PurchaseOrder]:
@@ -209,13 +278,15 @@ def _orders_from_grid(grid: _Grid, findings: list[Finding], limits: SheetLimits)
             _f(Severity.WARNING, "no_header_row", "no line-item header row (quantity + item) found", grid.document)
         )
         return [top.po] if top.po.po_number else []
+    header = _line_number_columns(header, rows[header_row + 1 :])
     group_col = next((i for i, f in header.items() if f == "po_number"), None)
     builders: dict[str, _OrderBuilder] = {}
     for r in range(header_row + 1, len(rows)):
         row = rows[r]
         if not any(v.strip() for v in row):
             continue
-        if any(is_totals_text(v) for v in row[:2] if v.strip()):
+        first = next(v.strip() for v in row if v.strip())
+        if is_totals_text(first) or _CHARGE_ROW_RE.match(first):
             break
         key = row[group_col].strip() if group_col is not None and group_col < len(row) else ""
         if key not in builders:
@@ -363,9 +434,13 @@ def check_zip(data: bytes, limits: SheetLimits | None = None, *, document: str |
     return []
 
 
-def _cell_text(v: Any) -> str:
+def _cell_text(v: Any, number_format: str | None = None) -> str:
     if v is None:
         return ""
+    zero_padded = bool(number_format and re.fullmatch(r"0+", number_format))
+    if zero_padded and isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 and float(v) == int(v):
+        # A ZIP (03101) or UPC kept as a number with a zero-padded format: the text is what is shown.
+        return str(int(v)).zfill(len(number_format or ""))
     if isinstance(v, datetime):
         return v.date().isoformat() if v.time() == time(0) else v.isoformat(sep=" ")
     if isinstance(v, date):
@@ -374,6 +449,73 @@ def _cell_text(v: Any) -> str:
         d = Decimal(repr(v))
         return format(d.normalize(), "f") if d == d.to_integral_value() else repr(v)
     return str(v).strip()
+
+
+def _join_sheets(
+    per_sheet: list[tuple[list[PurchaseOrder], list[Finding]]], document: str | None
+) -> tuple[list[PurchaseOrder], list[Finding]]:
+    """One order from a workbook that keeps its header on one sheet and its lines on another.
+
+    A sheet of label/value pairs (``PO Header``) yields an order without lines; a ``Lines`` sheet
+    yields lines without a PO number. When the workbook has exactly one such header order, its
+    fields fill what the line orders lack (same PO number or none), and the sheet-level "no PO
+    number" / "no header row" warnings that the split caused are dropped (a terms sheet beside
+    the order is not a fault either).
+    """
+    headers = [po for orders, _ in per_sheet for po in orders if not po.lines]
+    with_lines = [po for orders, _ in per_sheet for po in orders if po.lines]
+    findings = [f for _, fs in per_sheet for f in fs]
+    if not with_lines:
+        return [po for orders, _ in per_sheet for po in orders], findings
+    merged = False
+    if len(headers) == 1:
+        head = headers[0]
+        for po in with_lines:
+            if po.po_number in (None, head.po_number):
+                _fill_from(po, head)
+                merged = True
+    out = with_lines if merged else [po for orders, _ in per_sheet for po in orders]
+    kept: list[Finding] = []
+    for f in findings:
+        if f.code == "po_number_missing" and merged:
+            continue
+        if f.code == "no_header_row":
+            f = _f(Severity.INFO, "sheet_without_lines", f"{f.message} on one sheet; the lines are on another",
+                   document, f.source.path if f.source else None)  # fmt: skip
+        kept.append(f)
+    if merged:
+        kept.append(_f(Severity.INFO, "header_on_other_sheet", "header fields and lines read from different sheets",
+                       document))  # fmt: skip
+    return out, kept
+
+
+def _fill_from(po: PurchaseOrder, head: PurchaseOrder) -> None:
+    """Header fields of ``head`` that ``po`` lacks, with their sources."""
+    for attr in ("po_number", "po_date", "currency"):
+        if getattr(po, attr) is None and getattr(head, attr) is not None:
+            setattr(po, attr, getattr(head, attr))
+            if attr in head.sources:
+                po.sources[attr] = head.sources[attr]
+    have = {d.qualifier for d in po.dates}
+    for i, d in enumerate(head.dates):
+        if d.qualifier not in have:
+            if f"dates[{i}].value" in head.sources:
+                po.sources[f"dates[{len(po.dates)}].value"] = head.sources[f"dates[{i}].value"]
+            po.dates.append(d.model_copy())
+    for i, party in enumerate(head.parties):
+        mine = po.party(party.role)
+        if mine is None:
+            k = len(po.parties)
+            po.parties.append(party.model_copy(deep=True))
+            for key, src in head.sources.items():
+                if key.startswith(f"parties[{i}]."):
+                    po.sources[f"parties[{k}]." + key.split(".", 1)[1]] = src
+            continue
+        for attr in ("name", "id", "id_qualifier", "city", "state", "postal_code", "country"):
+            if getattr(mine, attr) is None and getattr(party, attr) is not None:
+                setattr(mine, attr, getattr(party, attr))
+        if not mine.address_lines:
+            mine.address_lines = list(party.address_lines)
 
 
 def parse_xlsx(data: bytes, *, document: str | None = None, limits: SheetLimits | None = None) -> SheetDocument:
@@ -393,10 +535,11 @@ def parse_xlsx(data: bytes, *, document: str | None = None, limits: SheetLimits 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            per_sheet: list[tuple[list[PurchaseOrder], list[Finding]]] = []
             try:
                 for ws in wb.worksheets:
                     rows: list[list[str]] = []
-                    for row in ws.iter_rows(values_only=True, max_col=limits.max_cols):
+                    for row in ws.iter_rows(max_col=limits.max_cols):
                         if len(rows) >= limits.max_rows:
                             out.findings.append(
                                 _f(
@@ -407,14 +550,18 @@ def parse_xlsx(data: bytes, *, document: str | None = None, limits: SheetLimits 
                                 )
                             )
                             break
-                        rows.append([_cell_text(v) for v in row])
+                        rows.append([_cell_text(c.value, getattr(c, "number_format", None)) for c in row])
                     if not any(any(v for v in r) for r in rows):
                         continue
                     grid = _Grid(rows, ws.title, document)
-                    out.purchase_orders.extend(_orders_from_grid(grid, out.findings, limits))
+                    sheet_findings: list[Finding] = []
+                    per_sheet.append((_orders_from_grid(grid, sheet_findings, limits), sheet_findings))
                     out.findings.extend(_injections(grid))
             finally:
                 wb.close()
+            orders, findings = _join_sheets(per_sheet, document)
+            out.purchase_orders.extend(orders)
+            out.findings[:0] = findings
     except Exception as exc:
         out.findings.append(
             _f(

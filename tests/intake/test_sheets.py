@@ -48,7 +48,9 @@ def test_csv_header_block_and_lines() -> None:
     assert po.po_date == date(2026, 3, 2)
     assert po.ship_to is not None
     assert po.ship_to.name == "Acme Inc"
-    assert po.ship_to.address_lines == ["1 Main St", "Springfield, IL 62701"]
+    # The city line is split into its parts (it used to stay an address line).
+    assert po.ship_to.address_lines == ["1 Main St"]
+    assert (po.ship_to.city, po.ship_to.state, po.ship_to.postal_code) == ("Springfield", "IL", "62701")
     assert [(ln.line_number, ln.vendor_part_number, ln.quantity, ln.unit, ln.unit_price) for ln in po.lines] == [
         ("1", "SKU-00042", Decimal("10"), "EA", Decimal("12.50")),
         ("2", "SKU-00007", Decimal("3"), "CS", Decimal("1200.00")),

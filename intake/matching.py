@@ -60,9 +60,12 @@ def part_key(value: str) -> str:
     return _DIGITS_RE.sub(lambda m: str(int(m.group())), alnum)
 
 
+_WORD_RE = re.compile(r"[a-z0-9]+")
+
+
 def text_key(value: str) -> str:
     """Lower-case words and numbers, single spaces (punctuation and case never decide a match)."""
-    return " ".join(re.findall(r"[a-z0-9]+", value.lower()))
+    return " ".join(_WORD_RE.findall(value.lower()))
 
 
 class _Catalogue(Protocol):

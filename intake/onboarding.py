@@ -364,6 +364,11 @@ def propose_customer(
                 similar.append((c.id, c.name, round(s, 3)))
         similar.sort(key=lambda t: -t[2])
     parts, unmatched = _parts(po, lines)
+    for vl in lines:
+        close = [sku for sku, sc in vl.candidates[1:] if vl.candidates and sc >= vl.candidates[0][1] - 0.02]
+        if vl.sku_method == "fuzzy" and close:
+            warnings.append(f"line {vl.index + 1}: {vl.sku} is one of {len(close) + 1} equally close products "
+                            f"({', '.join([vl.sku or '', *close])}); check the cross-reference")  # fmt: skip
     return NewCustomerProposal(
         customer_id=customer_id, name=name, account_number=account, account_from_document=acct is not None,
         email=email, email_domain=domain, edi_id=edi, gln=gln[0] if gln else None, ship_to=ship_to, parts=parts,

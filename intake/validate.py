@@ -578,8 +578,10 @@ def _map_lines(b: _Builder, env: ToolEnv, customer: Customer | None) -> None:
                 vl.sku, vl.sku_method = cands[0][0], "fuzzy"
                 b.conf(f"{p}.sku", min(FUZZY_CAP, cands[0][1] * 0.85))
                 looks = "is written like our" if cands[0] in by_part else "is not ours; the description looks like"
+                close = [sku for sku, sc in cands[1:] if sc >= cands[0][1] - 0.02]
+                tie = f"; as close: {', '.join(close)}" if close else ""
                 b.find("sku_fuzzy", f"line {i + 1}: part {part or '(none)'} {looks} {cands[0][0]} (similarity "
-                       f"{cands[0][1]:.2f}); please confirm", fld=f"{p}.sku",
+                       f"{cands[0][1]:.2f}{tie}); please confirm", fld=f"{p}.sku",
                        source_key=id_src if part else f"{p}.description")  # fmt: skip
             else:
                 b.conf(f"{p}.sku", 0.0)

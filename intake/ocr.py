@@ -226,7 +226,7 @@ def _words(data: dict[str, list[Any]], scale: float, page_no: int) -> list[OcrWo
         key = (int(data["block_num"][i]), int(data["par_num"][i]), int(data["line_num"][i]))
         top, bottom = lines.get(key, (int(data["top"][i]), int(data["top"][i]) + int(data["height"][i])))
         left, width = int(data["left"][i]), int(data["width"][i])
-        for piece, p_left, p_width in _split_at_rules(text, left, width):
+        for piece, p_left, p_width in _split_at_rules(" ".join(_split_joined(text)), left, width):
             piece = _clean(piece)
             if not piece:
                 continue
@@ -242,7 +242,7 @@ def _words(data: dict[str, list[Any]], scale: float, page_no: int) -> list[OcrWo
     return out
 
 
-_RULE_CHARS = re.compile(r"[|\\\u00a6]+")
+_RULE_CHARS = re.compile(r"[|\\\u00a6 ]+")
 
 
 def _split_at_rules(text: str, left: int, width: int) -> list[tuple[str, int, int]]:
@@ -267,16 +267,65 @@ _EDGE_JUNK = "|_~`'\"\u2018\u2019\u201c\u201d\u00a9\u00ae=<>{}[]\u00a6*"
 _NUMBER = re.compile(r"[$€£]?\d[\d,.]*\d|\d")
 
 
+_DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "D": "0", "l": "1", "I": "1", "S": "5", "B": "8", "g": "9"})
+_DECIMAL = re.compile(r"\d+[.,]\d{2,4}")
+_CODE_WITH_O = re.compile(r"[A-Z]{2,}(O)\d{2,}")
+_O_IN_DIGITS = re.compile(r"(?<=\d)O(?=\d)")
+_JOINED_WORDS = re.compile(r"^([A-Z]{2,})'([A-Z]{2,}\W*)$")
+
+
 def _clean(text: str) -> str:
     """A word without the specks, streaks and box edges tesseract reads as punctuation around it
-    (``“8.00``, ``36.3000.``, ``|``); a word that is only such marks is dropped."""
+    (``“8.00``, ``36.3000.``, ``|``); a word that is only such marks is dropped. A decimal with
+    one letter that looks like a digit (``g.00``, ``4O.50``) gets the digit: the line is kept,
+    and the word's low confidence still sends that field to a person."""
     if not any(ch.isalnum() for ch in text):
         return text if text in _KEEP_SYMBOLS else ""
     text = text.strip(_EDGE_JUNK)
     core = text.rstrip(".,:;")
     if core and _NUMBER.fullmatch(core):
         return core
+    # Tesseract's O for 0 between digits (``1O5``) and at a code's letter/digit seam (``LPLO881``:
+    # two or more letters, then digits; ``PO123`` keeps its O).
+    text = _O_IN_DIGITS.sub("0", text)
+    code = _CODE_WITH_O.fullmatch(text)
+    if code is not None:
+        return text[: code.start(1)] + "0" + text[code.end(1) :]
+    if core and sum(ch.isdigit() for ch in core) >= 2 and sum(not ch.isdigit() and ch not in ".," for ch in core) == 1:
+        mapped = core.translate(_DIGIT_LOOKALIKES)
+        if _DECIMAL.fullmatch(mapped):
+            return mapped
     return text
+
+
+_FORM_WORDS_TEXT = (
+    "ITEM NUMBER NO ORDER PURCHASE TOTAL NET UNIT COST PRICE AMOUNT EXTENSION QTY QUANTITY DESCRIPTION PART "
+    "DATE SHIP VIA TO BILL VENDOR SUPPLIER CUSTOMER BUYER REQUIRED DELIVERY DUE TERMS CONFIRM AUTHORIZED "
+    "SIGNATURE SALES TAX FREIGHT PAGE OF LINE CODE REF REFERENCE ACCOUNT CONTACT PHONE FAX EMAIL ADDRESS "
+    "RECEIPT REQUESTED PROMISED NEED BY MEASURE UOM WEIGHT DISCOUNT SUBTOTAL BALANCE"
+)
+_FORM_WORDS = frozenset(_FORM_WORDS_TEXT.split())
+"""Words printed on order forms; small capitals often come back from tesseract without the space
+between two of them (``ITEMNUMBER``, ``ORDERTOTAL``)."""
+
+
+def _split_joined(text: str) -> list[str]:
+    """``ORDER'NO,`` -> ``ORDER`` ``NO.``: a space read as an apostrophe between two capitalised
+    words (``BUYER'S`` and ``O'NEIL`` keep theirs: one letter on a side); ``ITEMNUMBER`` ->
+    ``ITEM`` ``NUMBER`` (two form words run together); ``NO,`` -> ``NO.`` (comma for period)."""
+    m = _JOINED_WORDS.match(text)
+    parts = [m.group(1), m.group(2)] if m else [text]
+    out: list[str] = []
+    for part in parts:
+        core = part.rstrip(":.,")
+        if core.isalpha() and core.isupper() and len(core) >= 6 and core not in _FORM_WORDS:
+            cut = next((i for i in range(2, len(core) - 1) if core[:i] in _FORM_WORDS and core[i:] in _FORM_WORDS),
+                       None)  # fmt: skip
+            if cut is not None:
+                out += [core[:cut], core[cut:] + part[len(core) :]]
+                continue
+        out.append(part[:2] + "." if part in ("NO,", "No,") else part)
+    return out
 
 
 def _continues_number(prev: OcrWord, word: OcrWord) -> bool:

@@ -86,15 +86,17 @@ def test_a_scanned_po_is_read_with_field_confidences(tesseract: str, path: Path)
 
 
 def test_ocr_accuracy_on_the_independent_scans(tesseract: str) -> None:
-    """Both scans (tilted 1.4 and -1.8 degrees, blurred, specks): measured PO number 2/2, lines
-    right in count 1/2 (a speck turned the sage scan's ``8.00`` into ``g.00``), part/qty/price
-    23 of 30; the floors leave a little slack for other tesseract builds."""
-    po_numbers = fields = total = 0
+    """Both scans (tilted 1.4 and -1.8 degrees, blurred, specks): measured PO number 2/2, line
+    count 2/2, part/qty/price 29 of 30 (a speck makes the sage scan's ``8.00`` read ``g.00``,
+    kept as ``9.00`` with a low confidence); the floors leave slack for other tesseract builds.
+    The held-out copies (seeds 101, 202) measured the same: 6/6 PO numbers, 88/90 fields."""
+    po_numbers = fields = total = counts = 0
     for path in SCANS:
         gold = GOLD[path.name]
         po = parse_pdf(path.read_bytes(), document=path.name).purchase_order
         assert po is not None
         po_numbers += _norm(po.po_number) == _norm(gold["po_number"])
+        counts += len(po.lines) == len(gold["lines"])
         for i, gl in enumerate(gold["lines"]):
             total += 3
             line = po.lines[i] if i < len(po.lines) else None
@@ -106,7 +108,8 @@ def test_ocr_accuracy_on_the_independent_scans(tesseract: str) -> None:
                 "0.00005"
             )
     assert po_numbers == len(SCANS)
-    assert fields >= 19, (fields, total)
+    assert counts >= len(SCANS) - 1
+    assert fields >= 26, (fields, total)
 
 
 def test_a_tilted_rendering_of_a_text_po_reads_like_its_text_layer(tesseract: str) -> None:

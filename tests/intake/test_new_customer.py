@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from core.domain import Address
+from core.domain import Address, Customer, CustomerTier
 from core.errors import PolicyDenied, ValidationFailed
 from guardrails.audit import EventType
 from guardrails.calls import Actor
-from intake.onboarding import is_gln
+from intake.model import Party, PurchaseOrder, Reference
+from intake.onboarding import is_gln, propose_customer
 from intake.validate import IntakeContext, LearnedMappings, validate
 from tests.intake.test_pipeline import Intake, Line, csv_po, x12_850
 from tests.tools.conftest import AGENT, APPROVER, APPROVER_2
@@ -191,3 +192,30 @@ def test_two_pos_of_one_new_buyer_create_the_customer_once(sqlite_intake: Intake
     assert len(it.net.adapters.oms.list_customers()) == n + 1
     created = [e for e in it.net.gateway.guard.audit.list(event_type=EventType.EXECUTED) if e.tool == "create_customer"]
     assert len(created) == 1
+
+
+def test_the_proposal_takes_buyer_ids_from_the_document_never_the_sellers() -> None:
+    po = PurchaseOrder(document_type="test", po_number="P-1", parties=[
+        Party(role="SE", name="Us", id="4006381333931"),  # our own GLN on the seller party
+        Party(role="BY", name="Kestrel Foods", id="0614141000012"),
+        Party(role="BT", name="Kestrel Foods AP", id="KF-5521"),
+        Party(role="ST", name="Kestrel DC", address_lines=["77 Wharf St., Dock 4", "Portland, ME 04101-2233"]),
+    ], references=[Reference(qualifier="ZZ", value="ACC-9", description="customer account")])  # fmt: skip
+    taken = Customer(id="C1", name="Kestrel Food Co", account_number="ACC-9", tier=CustomerTier.GOLD, email="a@b.c",
+                     email_domain="b.c", price_list_id="PL-GOLD")  # fmt: skip
+    p = propose_customer(po, sender=None, sender_ids=("KESTREL01 ", None), customers=[taken], lines=[])
+    assert (p.edi_id, p.gln, p.account_number, p.account_from_document) == (
+        "KESTREL01", "0614141000012", "KF-5521", True)  # fmt: skip
+    assert p.name == "Kestrel Foods"
+    assert p.ship_to is not None
+    assert (p.ship_to.street, p.ship_to.city, p.ship_to.state, p.ship_to.postal_code) == (
+        "77 Wharf St., Dock 4", "Portland", "ME", "04101-2233")  # fmt: skip
+    assert p.ship_to.located.startswith("centre of Portland")
+    assert [s[0] for s in p.similar] == ["C1"]  # perhaps not new at all: the reviewer sees it
+    assert p.missing == []
+    args = p.tool_args(by="amir")
+    assert args["customer"]["addresses"][0]["lat"] == p.ship_to.lat
+    nowhere = p.edited({"ship_to.state": "ZZ"})
+    assert nowhere.missing == ["ship_to.location"]
+    with pytest.raises(ValidationFailed, match=r"ship_to\.location"):
+        nowhere.tool_args(by="amir")

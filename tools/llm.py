@@ -150,10 +150,10 @@ class _CallJSON(BaseModel):
 
 
 class Proposals(BaseModel):
-    """What a model proposing tool calls answers in the JSON modes."""
+    """What a model proposing tool calls answers in the JSON modes (calls first: see :func:`proposals_schema`)."""
 
-    summary: str = Field(default="", description="One or two sentences: what you propose and why.")
     calls: list[_CallJSON] = Field(default_factory=list, description="The tool calls, in order; empty for none.")
+    summary: str = Field(default="", description="One or two sentences: what you propose and why.")
 
 
 _NAME_KEYS = ("tool", "name", "function", "tool_name")
@@ -214,13 +214,15 @@ def proposals_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
                 "required": ["tool", "arguments"],
             }
         )
+    # "calls" before "summary": servers write properties in schema order, and a model that
+    # writes its conclusion first talks itself out of acting (seen: "no change needed", calls []).
     schema: dict[str, Any] = {
         "type": "object",
         "properties": {
-            "summary": {"type": "string"},
             "calls": {"type": "array", "items": {"anyOf": variants} if variants else {}},
+            "summary": {"type": "string"},
         },
-        "required": ["summary", "calls"],
+        "required": ["calls", "summary"],
     }
     if defs:
         schema["$defs"] = defs
@@ -631,8 +633,10 @@ def _with_json_instruction(
     parts = ["Answer with one JSON object only, no other text."]
     if tools:
         parts.append(
-            'Write each tool call as {"tool": <name>, "arguments": {...}} in "calls", and say in "summary" '
-            'what you propose and why (an empty "calls" list when nothing should be done). The tools:'
+            'Write each tool call as {"tool": <name>, "arguments": {...}} in "calls", then say in "summary" '
+            'what you propose and why (an empty "calls" list only when nothing should be done), e.g. '
+            '{"calls": [{"tool": "<tool name>", "arguments": {"order_ids": ["<id from FACTS>"], "reason": "<why>"}}], '
+            '"summary": "<one sentence>"}. The tools:'
         )
         parts += [f"- {_signature(t, full=schema is not None)}: {t.description.strip()}" for t in tools]
     if schema is not None:

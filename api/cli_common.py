@@ -1,7 +1,7 @@
 """What every CLI command module shares: the consoles, ``--json`` output and the app context.
 
-Its own module so that the command modules import it and not :mod:`api.cli`, which imports them
-all to mount them (an import cycle before).
+Its own module so that the command modules import it and not :mod:`api.cli`, the root that
+mounts them (an import cycle before).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A person's identity on the command line is an API key (``--key KEY`` or ``ORDEROPS_API_KEY``), the
 same key the HTTP API and the console accept: the principal and roles come from the key store in
 ``<home>/api_keys.yaml`` (:mod:`api.auth`), never from a flag the caller fills in. Mounted by
-:mod:`api.cli` (``app.add_typer(keys_app, name="keys")``).
+:mod:`api.cli` (the ``keys`` group in ``MOUNTS``), imported only when one of its commands runs.
 
 What this module must never do: print a key other than once, from ``keys create``, or accept a
 self-asserted user id or role in place of a key.

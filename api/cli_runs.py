@@ -9,8 +9,8 @@ person holding the approver role decides. ``--approve auto|prompt|deny`` decide 
 and only as a named principal: the API key given with ``--key`` (or ``ORDEROPS_API_KEY``). The one
 exception is the demo's own database (:func:`api.bootstrap.is_demo_database`), where nothing belongs
 to anyone and the built-in ``demo-approver`` may decide. ``--dry-run`` plans and previews without
-starting a run. Mounted by :mod:`api.cli` (``app.command("run")(run_command)`` and
-``app.add_typer(runs_app, name="runs")``).
+starting a run. Mounted by :mod:`api.cli` (``run`` and the ``runs`` group in ``MOUNTS``),
+imported only when one of them runs.
 
 What this module must never do: decide an approval in the name of a user id or role nobody
 authenticated, or decide one whose run the caller did not ask to decide (``park`` decides nothing).

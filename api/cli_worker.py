@@ -4,7 +4,7 @@ Run several against one PostgreSQL database to scale out; each claims with ``SKI
 none waits on another and no job is handed to two of them. SIGTERM or SIGINT stops claiming and
 lets the job in hand finish; a worker killed outright holds its job only until its lease runs out.
 
-Mounted by :mod:`api.cli` (``app.command("worker")(worker)``); also runnable on its own as
+Mounted by :mod:`api.cli` (``worker`` in ``MOUNTS``); also runnable on its own as
 ``python -m api.cli_worker`` (settings then come from the environment: ``DATABASE_URL``...).
 """
 

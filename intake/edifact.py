@@ -1119,7 +1119,7 @@ class _Envelope:
     def check_unz(self, unz: EdifactSegment, ic: EdifactInterchange) -> list[Finding]:
         out: list[Finding] = []
         expected = self.ic_groups if self.ic_groups else self.ic_messages
-        if not unz.get(1).isdigit() or int(unz.get(1)) != expected:
+        if _count(unz.get(1)) != expected:
             out.append(
                 self.f(
                     Severity.ERROR,
@@ -1202,7 +1202,7 @@ class _Envelope:
                 self.f(Severity.ERROR, "une_missing", f"group {grp.reference!r} has no UNE trailer", grp.ung)
             )
             return
-        if not une.get(1).isdigit() or int(une.get(1)) != grp.messages:
+        if _count(une.get(1)) != grp.messages:
             self.here().append(
                 self.f(
                     Severity.ERROR,
@@ -1295,7 +1295,7 @@ class _Envelope:
         out: list[Finding] = []
         declared = unt.get(1)
         counted = len(msg.segments) + (1 if msg.unh is None else 0)  # a lost UNH still counts
-        if not declared.isdigit() or int(declared) != counted:
+        if _count(declared) != counted:
             out.append(
                 self.f(
                     Severity.ERROR,
@@ -1340,6 +1340,11 @@ _Envelope._HANDLERS = {
     "UNH": _Envelope.on_unh,
     "BGM": _Envelope.on_bgm,
 }
+
+
+def _count(raw: str) -> int | None:
+    """A count element as a number; None unless it is ASCII digits (``"²".isdigit()`` is true)."""
+    return int(raw) if raw.isascii() and raw.isdigit() else None
 
 
 @functools.lru_cache(maxsize=32)

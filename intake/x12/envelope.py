@@ -158,7 +158,7 @@ def _f(
 
 def _int(raw: str) -> int | None:
     raw = raw.strip()
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isascii() and raw.isdigit() else None  # "²".isdigit() is true, int("²") fails
 
 
 def parse_document(

@@ -320,7 +320,7 @@ class _Mapper:
     def ctt(self, seg: Segment, occ: int) -> None:
         self.summary = True
         po, raw = self.po, seg.get(1)
-        if raw.isdigit():
+        if raw.isascii() and raw.isdigit():
             po.declared_line_count = int(raw)
             po.sources["declared_line_count"] = self.src(seg, occ, 1)
         elif raw:

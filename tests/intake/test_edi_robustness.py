@@ -443,3 +443,15 @@ def test_a_cyrillic_interchange_reaches_the_pipeline_with_its_names() -> None:
     assert pos[0].buyer is not None
     assert pos[0].buyer.name == "ООО Ромашка"
     assert not [f for f in findings if f.code.startswith("charset")]
+
+
+def test_counts_in_non_ascii_digits_are_findings_not_crashes() -> None:
+    """``"²".isdigit()`` is true but ``int("²")`` raises: a damaged Latin-1 byte in a count once
+    crashed both parsers (found by fuzzing the public samples)."""
+    x12 = parse_x12(X12_850.replace("IEA|1|", "IEA|\xb2|").encode("latin-1"))
+    assert "iea_count_mismatch" in _x12_codes(x12)
+    ctt = parse_x12(X12_850.replace("CTT|5|", "CTT|\xb2|").encode("latin-1"))
+    assert "bad_number" in _x12_codes(ctt)
+    edi = ORDERS01.replace("UNT+22+", "UNT+2\xb2+").replace("UNZ+2+", "UNZ+\xb2+")
+    codes = _codes(parse_edifact(edi.encode("latin-1")))
+    assert {"unt_count_mismatch", "unz_count_mismatch"} <= set(codes)

@@ -11,6 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from intake.classify import DocFormat, sniff
 from intake.documents import parse_bytes
@@ -455,3 +457,53 @@ def test_counts_in_non_ascii_digits_are_findings_not_crashes() -> None:
     edi = ORDERS01.replace("UNT+22+", "UNT+2\xb2+").replace("UNZ+2+", "UNZ+\xb2+")
     codes = _codes(parse_edifact(edi.encode("latin-1")))
     assert {"unt_count_mismatch", "unz_count_mismatch"} <= set(codes)
+
+
+# --- never raises on the new paths ----------------------------------------------------------------
+
+_FUZZ_EDIFACT = [
+    _cyrillic().encode("iso8859-5"),
+    ORDER2.replace("UNB+UNOC:3", "UNB+UNOX:3").replace("PO123456", "東京").encode("iso2022_jp_2"),
+    ("UNA:+,? '\n" + ORDERS01).encode(),
+]
+_FUZZ_X12 = [
+    X12_850.encode(),
+    X12_850.replace("|P|>~GS", "|P|>#GS", 1).encode(),
+    X12_850[X12_850.index("GS|") :].encode(),
+]
+_INSERTS = [
+    b"UNA:+.? '",
+    b"UNB+UNOE:3+",
+    b"UNH+1+ORDERS:D:96A:UN'",
+    b"BGM+",
+    b"\x1b$B",
+    b"\xb2",
+    b"ISA|",
+    b"GS|PO|",
+    b"BEG|",
+]
+
+
+@st.composite
+def _damaged(draw: st.DrawFn, samples: list[bytes]) -> bytes:
+    data = bytearray(draw(st.sampled_from(samples)))
+    for _ in range(draw(st.integers(0, 6))):
+        if not data:
+            break
+        pos = draw(st.integers(0, len(data) - 1))
+        op = draw(st.sampled_from(["flip", "delete", "insert"]))
+        if op == "flip":
+            data[pos] = draw(st.integers(0, 255))
+        elif op == "delete":
+            del data[pos : pos + draw(st.integers(1, 20))]
+        else:
+            data[pos:pos] = draw(st.sampled_from(_INSERTS))
+    return bytes(data)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_damaged(_FUZZ_EDIFACT), _damaged(_FUZZ_X12))
+def test_damaged_charsets_and_headers_never_raise(edifact: bytes, x12: bytes) -> None:
+    parse_edifact(edifact).all_findings()
+    for ic in parse_x12(x12).interchanges:
+        generate_997(ic, interchange_control_number=1, group_control_number=1, now=NOW)

@@ -905,6 +905,10 @@ _LABELS: dict[str, list[str]] = {
         r"total(?!\s*(?:ht|tax|vat|net|excl))",
     ],
     "currency": [r"currency", r"währung", r"devise", r"valuta"],
+    "customer_account": [
+        r"(?:customer\s+|cust\.?\s+)?acc(?:oun)?t\.?\s*(?:#|no\.?|number|id)",
+        r"customer\s*(?:#|no\.?|number|id)",
+    ],
 }
 _LABEL_RES = {
     fld: [
@@ -1154,7 +1158,7 @@ class _Extractor:
             return tv
         for ls, vs, eol in self._after_label(fld):
             rest = self.text[vs:eol]
-            m = _TOKEN_RE.match(rest.lstrip(" \t#:°º"))
+            m = _TOKEN_RE.match(rest.lstrip(" \t#:°º|"))
             if _only_labels(rest):
                 below = self.layout.value_below(ls, vs)
                 if below is not None:
@@ -1164,7 +1168,7 @@ class _Extractor:
                 continue
             if m is None:
                 continue
-            off = vs + (len(rest) - len(rest.lstrip(" \t#:°º")))
+            off = vs + (len(rest) - len(rest.lstrip(" \t#:°º|")))
             val = m.group(0).rstrip(".,;")
             return val, off + m.start(), off + m.start() + len(val)
         return None
@@ -1277,8 +1281,32 @@ class _Extractor:
             if m:
                 po.currency = m.group(1)
                 po.sources["currency"] = self.src(m.start(), m.end())
+        self.account()
         self.party_block(_SHIP_TO_RE, "ST")
         self.party_block(_BILL_TO_RE, "BT")
+
+    def account(self) -> None:
+        """``Account #: C04816`` - the buyer's account number with us, on the buyer party as its id:
+        an identifier the buyer sends wins over its name when the customer is looked up. A vendor's
+        or supplier's account number (``Vendor Acct #``) is not the buyer's."""
+        for ls, vs, eol in self._after_label("customer_account"):
+            line_start = self.text.rfind("\n", 0, ls) + 1
+            if re.search(r"(?:vendor|supplier|bank|routing)\W*$", self.text[max(line_start, ls - 30) : ls], re.I):
+                continue
+            rest = self.text[vs:eol]
+            m = _TOKEN_RE.match(rest.lstrip(" \t#:|"))
+            if m is None:
+                continue
+            off = vs + len(rest) - len(rest.lstrip(" \t#:|"))
+            value = m.group(0).rstrip(".,;")
+            party = self.po.party("BY")
+            if party is None:
+                party = Party(role="BY")
+                self.po.parties.append(party)
+            k = self.po.parties.index(party)
+            party.id, party.id_qualifier = value, "91"
+            self.po.sources[f"parties[{k}].id"] = self.src(off, off + len(value))
+            return
 
     def party_block(self, rx: re.Pattern[str], role: str) -> None:
         m = rx.search(self.text)
@@ -1416,10 +1444,12 @@ class _Extractor:
         taken: list[tuple[int, int]] = list(blocked)
         found: list[tuple[int, dict[str, tuple[str, int, int]]]] = []
 
-        def regex_lines(rxs: list[re.Pattern[str]]) -> None:
+        def regex_lines(rxs: list[re.Pattern[str]], check: bool = False) -> None:
             for rx in rxs:
                 for m in rx.finditer(self.text):
                     if any(m.start() < e and s < m.end() for s, e in taken):
+                        continue
+                    if check and _dimension_not_line(self.text, m):
                         continue
                     taken.append((m.start(), m.end()))
                     found.append((m.start(), {k: (v, m.start(k), m.end(k)) for k, v in m.groupdict().items() if v}))
@@ -1438,7 +1468,7 @@ class _Extractor:
                 continue
             taken.append((ls, le))
             found.append((ls, {k: (v, ls + a, ls + b) for k, (v, a, b) in hit.items()}))
-        regex_lines(_LINE_RES)
+        regex_lines(_LINE_RES, check=True)
         sku_qual = self.template.sku_qualifier if self.template else "VN"
         for _, g in sorted(found, key=lambda t: t[0]):
             k = len(self.po.lines)
@@ -1553,6 +1583,16 @@ def _prose_line(raw: str) -> dict[str, tuple[str, int, int]] | None:
             out["uom"] = per_unit
         return out
     return None
+
+
+def _dimension_not_line(text: str, m: re.Match[str]) -> bool:
+    """``20 x 47 x 14 mm`` in a description is a size, not "20 of part 47": a short all-digit
+    "part" or one followed by another ``x N`` or a length unit is not read as a line."""
+    sku = m.group("sku")
+    after = text[m.end("sku") : m.end("sku") + 12]
+    if sku.isdigit() and len(sku) <= 3:
+        return True
+    return re.match(r"\s*(?:[x×]\s*\d|(?:mm|cm|in|ft|m)\b|[\"'])", after) is not None
 
 
 _QUOTED_RE = re.compile(r"^[ \t]*>.*$", re.M)
@@ -1678,7 +1718,14 @@ def extract_order(
             )
         )
     if with_lines and not po.lines:
-        findings.append(_f(Severity.WARNING, "no_lines", "no line items found", None))
+        findings.append(
+            _f(
+                Severity.WARNING,
+                "no_lines",
+                "no line items found: could not read the lines (no table, list or line in a known shape)",
+                None,
+            )
+        )
     return TextExtraction(
         purchase_order=po, findings=findings, is_invoice=ex.is_invoice, template=template.name if template else None
     )

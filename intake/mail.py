@@ -547,7 +547,8 @@ def _po_date_from_header(doc: EmailDocument, po: PurchaseOrder, forwarded: bool)
     sent = doc.date.date() if doc.date is not None else None
     where = "Date"
     if forwarded:
-        m = _FWD_DATE_RE.search(doc.body_text)
+        marks = list(_FWD_RE.finditer(doc.body_text))
+        m = _FWD_DATE_RE.search(doc.body_text, marks[-1].end()) if marks else None
         fwd = None
         if m is not None:
             try:

@@ -3,6 +3,7 @@ purchase orders - from the generated corpus, the independent ERP-style corpus an
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,24 @@ def test_an_invoice_is_filed_and_answered_not_an_order(intake: Intake) -> None:
     assert doc.order_count == 0
     assert intake.store.get_bytes(doc_id) == path.read_bytes()  # kept as received
     assert intake.deps.review_queue().list() == []
+
+
+def test_orderops_intake_answers_an_invoice_not_an_order(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from api.cli import run
+
+    monkeypatch.setenv("ORDEROPS_HOME", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("ORDEROPS_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert run(["init", "--orders", "50", "--nodes", "2", "--skus", "20", "--customers", "4", "--json"]) == 0
+    (tmp_path / "inv.pdf").write_bytes((INVOICES / "SammyMaystoneLinesTest.pdf").read_bytes())
+    capsys.readouterr()
+    assert run(["intake", "inv.pdf", "--json"]) == 0
+    (doc,) = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "not_an_order"
+    assert "invoice" in doc["reason"]
+    assert doc["orders"] == []
+    assert run(["intake", "inv.pdf"]) == 0  # the table view says it in words
+    assert "not_an_order" in capsys.readouterr().out

@@ -287,11 +287,10 @@ class CapabilityCache:
         if self.path is None:
             return
         kept = [e for e in self._read() if (e.get("base_url", "").rstrip("/"), e.get("model")) != key]
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.parent.is_dir():
+            return  # no installation home here (a bare eval or script): the memory copy serves this process
+        with contextlib.suppress(OSError):  # read-only home: the memory copy still serves this process
             self.path.write_text(json.dumps([*kept, asdict(caps)], indent=1))
-        except OSError:
-            pass  # the memory copy still serves this process
 
     def forget(self, base_url: str, model: str) -> None:
         with self._lock:

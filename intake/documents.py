@@ -391,7 +391,7 @@ class DocumentStore:
         filed = next((f for f in findings if f.code == NOT_AN_ORDER), None)
         if filed is not None and not blocking:  # an invoice, a quote...: kept and answered, not quarantined
             updated = self._set(
-                document_id, status=DocumentStatus.FILED.value, reason=f"{filed.code}: {filed.message}"[:2000],
+                document_id, status=DocumentStatus.FILED.value, reason=filed.message[:2000],
                 findings=[f.model_dump(mode="json") for f in findings[:200]], order_count=0, parsed_at=self.clock.now(),
             )  # fmt: skip
             return ParseOutcome(document=updated, findings=findings)

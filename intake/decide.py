@@ -23,7 +23,15 @@ from intake.model import Finding, PurchaseOrder
 from intake.ocr import OCR_DOCUMENT_TYPE, low_confidence
 from intake.validate import IntakeFinding, ValidatedOrder
 
-__all__ = ["DecisionKind", "IntakeDecision", "Thresholds", "decide", "to_order_create", "with_ocr_confidence"]
+__all__ = [
+    "DecisionKind",
+    "IntakeDecision",
+    "Thresholds",
+    "decide",
+    "to_order_create",
+    "with_change_order",
+    "with_ocr_confidence",
+]
 
 OCR_REASON = "read by OCR from a scan: a person checks every field before an order is created"
 
@@ -132,6 +140,18 @@ def with_ocr_confidence(v: ValidatedOrder, parser_findings: list[Finding]) -> Va
     if not ocr:
         findings.append(IntakeFinding(code="ocr_read", severity="warning", message=OCR_REASON, blocking=True))
     return v.model_copy(update={"confidence": confidence, "findings": findings})
+
+
+def with_change_order(v: ValidatedOrder, parser_findings: list[Finding]) -> ValidatedOrder:
+    """A change order (:mod:`intake.doctype`) revises a PO we hold; one that matches no PO received
+    before is not a new order to create on our own: a person looks at it."""
+    change = next((f for f in parser_findings if f.code == "change_order"), None)
+    if change is None or v.revision_of is not None or v.duplicate_of is not None:
+        return v
+    f = IntakeFinding(code="change_order_unmatched", severity="warning", blocking=True, source=change.source,
+                      message=f"a change order for PO {v.po_number or '?'}, which was not received before; "
+                      "a person applies it")  # fmt: skip
+    return v.model_copy(update={"findings": [*v.findings, f]})
 
 
 def decide(validated: ValidatedOrder, thresholds: Thresholds | None = None) -> IntakeDecision:

@@ -32,7 +32,14 @@ from core.db.tables_intake import IntakeResultRow
 from guardrails.calls import Actor
 from intake.acks import AckDraft, AckStatus, AckStore, draft_855, draft_ordrsp, draft_reply_email
 from intake.classify import DocFormat
-from intake.decide import DecisionKind, IntakeDecision, Thresholds, decide, with_ocr_confidence
+from intake.decide import (
+    DecisionKind,
+    IntakeDecision,
+    Thresholds,
+    decide,
+    with_change_order,
+    with_ocr_confidence,
+)
 from intake.documents import DocumentStatus, DocumentStore, StoredDocument
 from intake.hidden import content_findings
 from intake.model import Finding, PurchaseOrder
@@ -197,7 +204,7 @@ def validate_stage(parsed: ParsedDocument, index: int, deps: IntakeDeps) -> Vali
     facts = parsed.facts[index]
     ctx = facts.context(mappings=deps.mappings, received=deps.received)
     v = validate(parsed.purchase_orders[index], deps.gateway.env, context=ctx)
-    return with_ocr_confidence(v, facts.parser_findings)
+    return with_change_order(with_ocr_confidence(v, facts.parser_findings), facts.parser_findings)
 
 
 def decide_stage(validated: ValidatedOrder, deps: IntakeDeps) -> IntakeDecision:

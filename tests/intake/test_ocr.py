@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.db import Database
-from intake.decide import OCR_REASON, decide, with_ocr_confidence
+from intake.decide import OCR_REASON, decide, with_change_order, with_ocr_confidence
 from intake.documents import DocumentStatus
 from intake.model import Finding, POLine, PurchaseOrder, Severity
 from intake.ocr import OCR_DOCUMENT_TYPE, OcrLimits, low_confidence, skew_angle, tesseract_version
@@ -186,6 +186,15 @@ def test_ocr_confidences_cap_the_field_confidences_and_are_shown() -> None:
     assert d.kind == "review"
     assert "lines[0].quantity" in d.low_fields
     assert any("0.42" in r for r in d.reasons)
+
+
+def test_a_change_order_for_a_po_never_received_is_reviewed() -> None:
+    change = Finding(severity=Severity.INFO, code="change_order", message="a change to an earlier order")
+    v = with_change_order(_confident("pdf"), [change])
+    d = decide(v)
+    assert d.kind == "review"
+    assert any("change order" in r for r in d.reasons)
+    assert decide(with_change_order(_confident("pdf"), [])).kind == "auto_create"
 
 
 # --- end to end -------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ __all__ = [
     "PROSE_WORDS",
     "content_findings",
     "html_findings",
+    "page_text_findings",
     "prose_findings",
 ]
 
@@ -192,6 +193,12 @@ _ORDER_TERMS = re.compile(r"\b(?:" + "|".join((
     # legal boilerplate of business mail
     r"confidential\w*|intended|recipients?|addressee\w*|privileged|disclos\w*|notify|sender|messages?|virus\w*",
     r"unsubscrib\w*|prohibited|liabilit\w*|warrant\w*|agreements?|law",
+    # the terms and conditions a purchase order prints
+    r"provisions?|sections?|clauses?|here(?:in|under|of|by)|there(?:of|under)|invalid\w*|enforc\w*|sever\w*",
+    r"waive\w*|remed\w*|damages|breach\w*|terminat\w*|assign\w*|subcontract\w*|indemn\w*|insur\w*",
+    r"complian\w*|regulat\w*|statut\w*|acts?|courts?|jurisdiction|arbitrat\w*|disputes?|govern\w*|consent",
+    r"rights?|obligations?|part(?:y|ies)|title|risk|loss|inspect\w*|accept\w*|reject\w*|defect\w*|conform\w*",
+    r"force\s+majeure|audit\w*|export\w*|storage|crating|drayage|handling|demurrage|goods|services",
     # German, French, Spanish, Portuguese, Italian, Dutch
     r"bestell\w*|auftrag\w*|liefer\w*|rampe|rechnung\w*|preis\w*|menge\w*|artikel|versand\w*|ware\w*|lager\w*",
     r"command\w*|livr\w*|factur\w*|prix|quantite\w*|quai|expedi\w*|merci",
@@ -257,6 +264,35 @@ def prose_findings(text: str, *, where: str, document: str | None, kind: str = "
     return out
 
 
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n|\f")
+_ABBREVIATION = re.compile(r"\b(co|inc|ltd|corp|llc|bros|no|nr|st|ave|rd|blvd|dept|ste|mr|mrs|ms|dr|jr|sr|ref|tel|"
+                           r"ext|approx|pcs|qty|vol|art|ca|bzw|usw|etc|e\.g|i\.e)\.", re.IGNORECASE)  # fmt: skip
+_PROSE_SENTENCE = re.compile(r"[^.!?]*[^\W\d_][^.!?]*[.!?](?=\s|$)")
+
+
+def _prose_line(line: str) -> bool:
+    """A line that can be part of a sentence: not a table row or an address line (a quarter or more
+    of its tokens carry digits), not a short label or name (under four words, no full stop)."""
+    tokens = line.split()
+    if not tokens or sum(any(ch.isdigit() for ch in t) for t in tokens) * 4 >= len(tokens):
+        return False
+    return len(tokens) >= 4 or line.rstrip().endswith((".", "!", "?"))
+
+
+def page_text_findings(text: str, *, document: str | None, where: str = "PDF text") -> list[Finding]:
+    """:func:`prose_findings` for laid-out page text (PDF, OCR).
+
+    A page's lines are cut by the layout, not by the writer, and most lines are labels, names and
+    table rows. Lines are joined into paragraphs and only sentences that end as sentences do
+    (``.``, ``!``, ``?``) are judged; a title or a company name on its own line is not prose."""
+    sentences: list[str] = []
+    for para in _PARAGRAPH_BREAK.split(text[:MAX_TEXT]):
+        kept = [ln for ln in para.splitlines() if _prose_line(ln)]
+        joined = _ABBREVIATION.sub(r"\1", " ".join(" ".join(kept).split()))
+        sentences += [m.group(0).strip() for m in _PROSE_SENTENCE.finditer(joined)]
+    return prose_findings("\n".join(sentences), where=where, document=document, kind="pdf")
+
+
 def _email(data: bytes, document: str | None) -> list[Finding]:
     try:
         msg = email.message_from_bytes(data[: 8 * MAX_TEXT], policy=email.policy.default)
@@ -307,10 +343,11 @@ def _x12(data: bytes, document: str | None) -> list[Finding]:
 
 
 def _edifact(data: bytes, document: str | None) -> list[Finding]:
-    from intake.edifact import tokenize_edifact
-    from intake.x12.tokenizer import decode
+    from intake.edifact import decode_edifact, tokenize_edifact
 
-    _, segments, _ = tokenize_edifact(decode(data), document=document)
+    # decoded in the character set the UNB names (a Cyrillic note under UNOE is read as Cyrillic)
+    text, _ = decode_edifact(data, document=document)
+    _, segments, _ = tokenize_edifact(text, document=document)
     notes = [" ".join(c for c in seg.elements[4]) for seg in segments if seg.tag == "FTX" and len(seg.elements) > 4]
     return _notes([n for n in notes if n.strip()], "EDIFACT free text (FTX)", document)
 

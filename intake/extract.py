@@ -841,6 +841,8 @@ _LABELS: dict[str, list[str]] = {
         r"bon\s+de\s+commande",
         r"num[ée]ro\s+de\s+commande",
         r"your\s+(?:order|po)\s*(?:no\.?|number|#|ref\.?)",
+        # A bare upper-case "PO" before a token with a digit ("on PO 7581-B"); "PO Box 12" is not one.
+        r"(?-i:PO)(?=[ \t]+[A-Z0-9][\w\-/]*\d)",
     ],
     "invoice_number": [
         r"invoice\s*(?:number|no\.?|#|nr\.?)",

@@ -45,6 +45,7 @@ from intake.extract import (
     is_totals_text,
     lines_from_rows,
 )
+from intake.hidden import page_text_findings
 from intake.model import DateRef, Finding, PurchaseOrder, Severity, Source
 from intake.ocr import OcrLimits, OcrState, ocr_findings, read_page
 from intake.pdf_layout import HeaderFields, read_header_fields, read_tables
@@ -650,6 +651,8 @@ def _parse(
             for ln in lines:
                 text.add_line(ln)
         out.text = text.text
+        # Prose the order has no use for (a story, a chatbot script) sends it to a person (intake.hidden).
+        out.findings.extend(page_text_findings(out.text, document=document))
         if not text.words:
             if skipped or timed_out:
                 return  # nothing read because a limit stopped it: that finding is the reason
@@ -716,13 +719,16 @@ def _parse(
             if not used:
                 _unruled(lines, state, table_po, table_findings, layout, mark)
         # The geometric reader (columns by header vocabulary and content, sub-lines, totals, terms
-        # pages) wins, unless ruled grids gave the same lines: their cells are the better sources.
+        # pages) wins; where ruled grids gave the same lines, their cells are the better sources.
         found = read_tables(boxes, document=document, decimal_mark=mark, date_order=order)
-        same = len(found.lines) == len(table_po.lines) and all(
-            a.quantity == b.quantity for a, b in zip(found.lines, table_po.lines, strict=False)
-        )
-        if found.lines and not (ruled_any and same):
-            table_po = PurchaseOrder(document_type="pdf", lines=found.lines, sources=dict(found.sources))
+        if found.lines:
+            sources = dict(found.sources)
+            same = len(found.lines) == len(table_po.lines) and all(
+                a.quantity == b.quantity for a, b in zip(found.lines, table_po.lines, strict=False)
+            )
+            if ruled_any and same:
+                sources.update({k: v for k, v in table_po.sources.items() if k in sources})
+            table_po = PurchaseOrder(document_type="pdf", lines=found.lines, sources=sources)
             table_findings = []
     if table_po.lines:
         _need_by_from_lines(po, table_po)

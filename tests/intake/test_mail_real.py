@@ -64,7 +64,8 @@ def test_corpus_mail_matches_gold(name: str) -> None:
         parts, qty, price = got
         assert _norm(want["buyer_part_number"]) in parts
         assert qty == Decimal(str(want["quantity"]))
-        assert price is not None and abs(price - Decimal(str(want["unit_price"]))) < Decimal("0.00005")
+        assert price is not None
+        assert abs(price - Decimal(str(want["unit_price"]))) < Decimal("0.00005")
     # Distractors (the vendor's address, a bill-to elsewhere) never become the ship-to.
     assert st_.postal_code != gold["distractors"]["vendor_postal_code"]
     assert "no_order_found" not in codes
@@ -82,7 +83,9 @@ def test_html_only_message_is_read_from_its_html_table() -> None:
     total = GOLD[name]["totals"]["total"]
     assert all(ln.amount is None or ln.amount != Decimal(str(total)) for ln in po.lines)
     buyer = po.buyer
-    assert buyer is not None and buyer.id is not None and buyer.id_qualifier == "91"
+    assert buyer is not None
+    assert buyer.id is not None
+    assert buyer.id_qualifier == "91"
     assert buyer.id in (ERP / "docs" / name).read_text()
 
 
@@ -91,12 +94,14 @@ def test_forwarded_chain_buyer_is_the_original_sender_and_quoted_quote_is_ignore
     name = next(n for n in EMAILS if "forwarded_chain" in GOLD[n]["traps"])
     gold = GOLD[name]
     doc = parse_email((ERP / "docs" / name).read_bytes(), document=name)
-    assert doc.original_sender is not None and doc.original_sender != doc.sender
+    assert doc.original_sender is not None
+    assert doc.original_sender != doc.sender
     assert doc.customer_address == doc.original_sender
     [po] = doc.purchase_orders
     # The quoted older quote carries the same parts with other quantities: none of them is read.
     assert [ln.quantity for ln in po.lines] == [Decimal(str(gl["quantity"])) for gl in gold["lines"]]
-    assert po.ship_to is not None and po.ship_to.postal_code != gold["distractors"]["vendor_postal_code"]
+    assert po.ship_to is not None
+    assert po.ship_to.postal_code != gold["distractors"]["vendor_postal_code"]
 
 
 @pytest.mark.skipif(not EMAILS, reason="po-erp-styles corpus not present")
@@ -160,10 +165,12 @@ def test_free_text_yields_no_invented_line() -> None:
         "delivered before the 2nd shift on 3/15/2027. Call me at 555-0142 with pricing.\n\nDana\n"
     )
     ex = extract_order(body)
-    assert ex.purchase_order is not None and ex.purchase_order.po_number == "5512"
+    assert ex.purchase_order is not None
+    assert ex.purchase_order.po_number == "5512"
     assert ex.purchase_order.lines == []
     no_lines = [f for f in ex.findings if f.code == "no_lines"]
-    assert no_lines and "could not read the lines" in no_lines[0].message
+    assert no_lines
+    assert "could not read the lines" in no_lines[0].message
 
 
 def test_signature_and_disclaimer_numbers_are_not_lines() -> None:
@@ -253,7 +260,8 @@ def test_stub_plain_part_loses_to_the_html_table_and_hidden_rows_are_not_read() 
         ("FX-100", Decimal("6"), Decimal("9.10")),
         ("FX-200", Decimal("2"), Decimal("31.00")),
     ]
-    assert po.buyer is not None and (po.buyer.id, po.buyer.id_qualifier) == ("AC-5521", "91")
+    assert po.buyer is not None
+    assert (po.buyer.id, po.buyer.id_qualifier) == ("AC-5521", "91")
     # The hidden row never became a line, and the hidden-content check still reports it.
     assert "FX-999" not in doc.body_text
     assert "hidden_content" in {f.code for f in content_findings(data, DocFormat.EMAIL)}
@@ -280,8 +288,10 @@ def test_html_to_text_table_rows_and_hidden_elements() -> None:
         "<div hidden>secret</div><p>E<span style='visibility:hidden'>x<br>y</span>F<hr>G</p>"
     )
     assert text.splitlines()[:2] == ["A  |  B", "C  |  D"]
-    assert "secret" not in text and "x" not in text
-    assert "EF" in text and "G" in text
+    assert "secret" not in text
+    assert "x" not in text
+    assert "EF" in text
+    assert "G" in text
 
 
 def test_no_message_text_is_no_order() -> None:

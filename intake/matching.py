@@ -13,6 +13,8 @@ The catalogue is read once into memory (:func:`catalogue_index`, refreshed after
 
 from __future__ import annotations
 
+import heapq
+import math
 import re
 import threading
 import time
@@ -72,14 +74,24 @@ class _Catalogue(Protocol):
     def list_products(self, *, after: str | None = None, limit: int = 5000) -> list[Product]: ...
 
 
+POOL = 150
+"""Products sharing the rarest words with a description that are scored in full (besides the
+nearest names by word-order-free similarity over the whole catalogue)."""
+
+
 @dataclass(frozen=True)
 class CatalogueIndex:
-    """The catalogue prepared for fuzzy matching: normalised names and descriptions, part keys."""
+    """The catalogue prepared for fuzzy matching: normalised names and descriptions, part keys, and
+    an inverted index of their words (so a description is scored against hundreds of products, not
+    all 20,000)."""
 
     skus: list[str]
     names: list[str]
     descriptions: list[str]
     by_part_key: dict[str, list[str]]
+    sorted_names: list[str] = field(default_factory=list)
+    """Each name's words sorted: plain similarity on these is token-sort similarity, precomputed."""
+    by_word: dict[str, list[int]] = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.monotonic)
 
     @classmethod
@@ -88,12 +100,18 @@ class CatalogueIndex:
         names: list[str] = []
         descriptions: list[str] = []
         by_key: dict[str, list[str]] = {}
-        for p in products:
+        by_word: dict[str, list[int]] = {}
+        for i, p in enumerate(products):
             skus.append(p.sku)
-            names.append(text_key(p.name))
-            descriptions.append(text_key(p.description))
+            name, desc = text_key(p.name), text_key(p.description)
+            names.append(name)
+            descriptions.append(desc)
             by_key.setdefault(part_key(p.sku), []).append(p.sku)
-        return cls(skus=skus, names=names, descriptions=descriptions, by_part_key=by_key)
+            for w in {*name.split(), *desc.split()}:
+                if len(w) >= 2:
+                    by_word.setdefault(w, []).append(i)
+        return cls(skus=skus, names=names, descriptions=descriptions, by_part_key=by_key,
+                   sorted_names=[" ".join(sorted(n.split())) for n in names], by_word=by_word)  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.skus)
@@ -105,20 +123,35 @@ class CatalogueIndex:
             return []
         return [(sku, PART_KEY_SCORE) for sku in self.by_part_key.get(key, [])]
 
+    def _sharing_words(self, needle: str) -> list[int]:
+        """Products sharing words with ``needle``, rarest words weighing most (inverse frequency)."""
+        n = len(self.skus)
+        weight: dict[int, float] = {}
+        for w in set(needle.split()):
+            hits = self.by_word.get(w)
+            if not hits or len(w) < 2:
+                continue
+            idf = math.log((n + 1) / len(hits))
+            for i in hits:
+                weight[i] = weight.get(i, 0.0) + idf
+        return heapq.nlargest(POOL, weight, key=weight.__getitem__)
+
     def by_text(self, text: str, *, limit: int = 3) -> list[tuple[str, float]]:
         """Best SKUs for a free-text description, best first, scores in 0..1.
 
-        Candidates come from the whole catalogue (names by token-sort and token-set similarity,
-        descriptions by token-set), then each is scored by :func:`text_score`.
+        Candidates: the names nearest by word-order-free similarity over the whole catalogue (typos
+        everywhere still find them), and the products sharing the text's rarest words; each is then
+        scored by :func:`text_score`.
         """
         needle = text_key(text)
         if len(needle) < 3 or not any(c.isalpha() for c in needle):
             return []
-        pool: set[int] = set()
-        for choices, scorer in ((self.names, fuzz.token_sort_ratio), (self.names, fuzz.token_set_ratio),
-                                (self.descriptions, fuzz.token_set_ratio)):  # fmt: skip
-            for _hit, _s, i in process.extract(needle, choices, scorer=scorer, limit=limit * 8, score_cutoff=30):
-                pool.add(i)
+        pool = set(self._sharing_words(needle))
+        sorted_needle = " ".join(sorted(needle.split()))
+        for _hit, _s, i in process.extract(
+            sorted_needle, self.sorted_names, scorer=fuzz.ratio, limit=limit * 8, score_cutoff=30
+        ):
+            pool.add(i)
         scored = [(i, text_score(needle, self.names[i], self.descriptions[i])) for i in pool]
         # Ties (near-identical names) are broken by the plain name similarity, then by SKU.
         scored.sort(key=lambda t: (-t[1], -fuzz.ratio(needle, self.names[t[0]]), self.skus[t[0]]))

@@ -214,7 +214,7 @@ def ab_cmd(
     from api.bootstrap import make_clock
     from core.db import check_schema, make_database
     from evals.ab import ab_replay, render_ab
-    from evals.runner import CaseEnv, fresh_database
+    from evals.env import CaseEnv, fresh_database
     from tools.adapters.embedded import embedded_adapters
 
     try:

@@ -589,7 +589,7 @@ def external_suite(corpora: Path | None = None) -> ExternalSuite:
 def prepare_external_template(workdir: Path, suite: ExternalSuite | None = None) -> Path:
     """A migrated SQLite file: :data:`EXTERNAL_SPEC`'s network plus the external master data;
     made once per run (before the workers fork) and copied per case."""
-    from evals.runner import prepare_template
+    from evals.env import prepare_template
 
     importlib.import_module("intake.llm_extract")  # what the parse sandbox imports: seconds, once, before the fork
     suite = suite or external_suite()
@@ -658,7 +658,7 @@ def external_case(case_id: str, workdir: Path, trial: int = 0) -> CaseResult:
     """One external document through the whole pipeline on its own copy of the seeded network,
     received on its PO date (the day the buyer sent it); scores what the pipeline's parse read and
     what it decided, and checks every order it created against the gold."""
-    from evals.runner import CaseEnv
+    from evals.env import CaseEnv
 
     suite = external_suite()
     doc = suite.docs[case_id]

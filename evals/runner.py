@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
-import os
 import shutil
 import signal
 import subprocess
@@ -38,7 +37,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from datetime import time as dtime
 from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
@@ -49,28 +47,21 @@ from sqlalchemy import select
 from agents.plan import Planner
 from agents.playbooks import PlaybookPlanner
 from agents.sourcing import SourcingWeights
-from core.clock import FixedClock
 from core.db import Database, make_database, migrate
 from core.db.migrate import current_revision
 from core.db.tables_evals import EvalCaseResultRow, EvalRunRow
-from core.netgen import NetworkSpec, generate_network
+from core.netgen import NetworkSpec
 from core.settings import Settings
 from evals.datasets import exceptions as exds
 from evals.datasets import security as secds
+from evals.env import CaseEnv, fresh_database, prepare_template, spec_key
 from evals.metrics import SUITES, CaseResult, Suite, estimate_cost, suite_metrics
 from graphs.checkpoints import open_checkpointer
 from graphs.exception import ExceptionRuns, RunDeps
 from graphs.runs import RunStore
-from guardrails.approvals import ApprovalStore
-from guardrails.audit import AuditTrail
-from guardrails.idempotency import IdempotencyStore
 from guardrails.policy import PolicyEngine
-from guardrails.redaction import Redactor
 from intake.llm_extract import TextExtractor
-from tools.adapters.embedded import embedded_adapters
-from tools.adapters.protocols import Adapters
-from tools.base import ToolEnv
-from tools.gateway import Guard, ToolGateway
+from tools.gateway import Guard
 
 PlannerKind = Literal["playbook", "llm"]
 EVAL_APPROVER = {"id": "eval-approver", "roles": ["approver"]}
@@ -179,64 +170,7 @@ def prompt_versions() -> dict[str, str]:
     return out
 
 
-# --- per-case databases ----------------------------------------------------------------------------
-
-
-def _spec_key(spec: NetworkSpec) -> str:
-    return f"net-{spec.seed}-{spec.nodes}-{spec.skus}-{spec.customers}-{spec.orders}"
-
-
-def prepare_template(workdir: Path, spec: NetworkSpec) -> Path:
-    """A migrated SQLite file holding ``spec``'s network, generated once and copied per case."""
-    path = workdir / "templates" / f"{_spec_key(spec)}.sqlite"
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{uuid.uuid4().hex}.tmp")
-    db = make_database(url=f"sqlite:///{tmp}")
-    try:
-        migrate(db)
-        generate_network(db, spec)
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.exec_driver_sql("PRAGMA journal_mode=DELETE")
-    finally:
-        db.dispose()
-    os.replace(tmp, path)
-    return path
-
-
-def fresh_database(workdir: Path, spec: NetworkSpec, tag: str) -> Database:
-    """A private copy of the spec's template for one case."""
-    template = prepare_template(workdir, spec)
-    case_dir = workdir / "cases" / tag
-    case_dir.mkdir(parents=True, exist_ok=True)
-    target = case_dir / "net.sqlite"
-    shutil.copyfile(template, target)
-    return make_database(url=f"sqlite:///{target}")
-
-
-@dataclass
-class CaseEnv:
-    """The dependencies of one case: adapters, guardrails, gateway on the case's database."""
-
-    db: Database
-    clock: FixedClock
-    adapters: Adapters
-    guard: Guard
-    gateway: ToolGateway
-
-    @classmethod
-    def build(cls, db: Database, spec: NetworkSpec, policy_path: Path | None) -> CaseEnv:
-        clock = FixedClock(datetime.combine(spec.business_date, dtime(9, 0), tzinfo=UTC))
-        adapters = embedded_adapters(db, clock)
-        guard = Guard(
-            policy=PolicyEngine.from_path(policy_path),
-            audit=AuditTrail(db, Redactor(key=b"eval-redaction-key-0123456789abcdef"), clock),
-            approvals=ApprovalStore(db, clock),
-            idempotency=IdempotencyStore(db, clock, wait_s=10),
-        )
-        return cls(db, clock, adapters, guard, ToolGateway(ToolEnv(adapters, clock), guard))
+# --- per-case databases: evals.env (shared with evals.external_po) --------------------------------
 
 
 @dataclass
@@ -533,15 +467,15 @@ def _specs_for(tasks: Sequence[Task]) -> list[NetworkSpec]:
     specs: dict[str, NetworkSpec] = {}
     for t in tasks:
         if t.suite == "intake":
-            specs[_spec_key(INTAKE_SPEC)] = INTAKE_SPEC
+            specs[spec_key(INTAKE_SPEC)] = INTAKE_SPEC
             continue
         if t.suite == "intake-external":
             from evals.external_po import EXTERNAL_SPEC
 
-            specs[_spec_key(EXTERNAL_SPEC)] = EXTERNAL_SPEC
+            specs[spec_key(EXTERNAL_SPEC)] = EXTERNAL_SPEC
             continue
         s = exds.SPECS[_EXC[t.case_id].spec] if t.suite == "exceptions" else secds.spec_for(_SEC[t.case_id])
-        specs[_spec_key(s)] = s
+        specs[spec_key(s)] = s
     return list(specs.values())
 
 
@@ -607,7 +541,7 @@ _CORPUS: dict[str, IntakeCorpus] = {}
 
 def intake_corpus(workdir: Path | None = None, *, count: int = INTAKE_COUNT) -> IntakeCorpus:
     """The generated corpus over :data:`INTAKE_SPEC`'s network (cached per process)."""
-    key = f"{_spec_key(INTAKE_SPEC)}-{INTAKE_SEED}-{count}"
+    key = f"{spec_key(INTAKE_SPEC)}-{INTAKE_SEED}-{count}"
     if key in _CORPUS:
         return _CORPUS[key]
     from intake.samples import generate_corpus, load_catalog

@@ -10,7 +10,7 @@ from agents.sourcing import SourcingWeights
 from api.cli_eval import eval_app
 from core.netgen import NetworkSpec
 from evals.ab import ABReport, ab_replay, render_ab
-from evals.runner import CaseEnv, fresh_database
+from evals.env import CaseEnv, fresh_database
 from tools.adapters.protocols import OrderFilter
 
 SPEC = NetworkSpec(seed=7, nodes=5, skus=40, customers=6, orders=400)

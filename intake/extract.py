@@ -585,7 +585,7 @@ def normalize_header(text: str) -> str:
     s = text.strip().lower().replace("\n", " ")
     s = re.sub(r"\s*\(.*?\)\s*$", "", s) if not s.startswith("(") else s
     s = re.sub(r"[_\u00a0]+", " ", s)
-    s = re.sub(r"(?<=[a-z])[-.](?=\s*[a-z])", " ", s)
+    s = re.sub(r"(?<=[a-z])\.(?=\s*[a-z])|(?<=[a-z0-9])-(?=\s*[a-z0-9])", " ", s)
     s = re.sub(r"\s*#", " #", s)
     s = re.sub(r"\s+", " ", s)
     return s.strip(" :*.")

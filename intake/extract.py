@@ -20,6 +20,7 @@ Never raises on bad input.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1415,15 +1416,21 @@ class _Extractor:
         text = self.text
         for m in _QUOTED_RE.finditer(text):
             quoted.append((m.start(), m.end()))
+        # Bounded work on hostile text: the forward marks and paragraph ends are found once and
+        # looked up, not searched for again from every signature or disclaimer match.
+        marks = [m.start() for m in _FWD_MARK_RE.finditer(text)]
+        paras = [m.start() for m in _PARA_END_RE.finditer(text)]
+
+        def until(found: list[int], pos: int) -> int:
+            i = bisect.bisect_left(found, pos)
+            return found[i] if i < len(found) else len(text)
+
         for m in _WROTE_RE.finditer(text):
-            nxt = _FWD_MARK_RE.search(text, m.end())
-            quoted.append((m.start(), nxt.start() if nxt else len(text)))
+            quoted.append((m.start(), until(marks, m.end())))
         for m in _SIG_RE.finditer(text):
-            nxt = _FWD_MARK_RE.search(text, m.end())
-            never.append((m.start(), nxt.start() if nxt else len(text)))
+            never.append((m.start(), until(marks, m.end())))
         for m in _DISCLAIMER_RE.finditer(text):
-            para = re.search(r"\n[ \t]*\n", text[m.end() :])
-            never.append((m.start(), m.end() + para.start() if para else len(text)))
+            never.append((m.start(), until(paras, m.end())))
         return never, quoted
 
     def inline_lines(self) -> None:
@@ -1443,17 +1450,28 @@ class _Extractor:
                     self.findings.append(
                         _f(Severity.WARNING, "template_invalid", "template line pattern is invalid", None)
                     )
-        taken: list[tuple[int, int]] = list(blocked)
+        # Characters already read or not to be read: one byte each, so an overlap test is one
+        # C-level find whatever the number of spans (a 2,000-line order stays linear).
+        mask = bytearray(len(self.text))
+
+        def take(a: int, b: int) -> None:
+            mask[a:b] = b"\x01" * max(0, b - a)
+
+        def is_taken(a: int, b: int) -> bool:
+            return mask.find(1, a, max(a + 1, b)) >= 0
+
+        for a, b in blocked:
+            take(a, b)
         found: list[tuple[int, dict[str, tuple[str, int, int]]]] = []
 
         def regex_lines(rxs: list[re.Pattern[str]], check: bool = False) -> None:
             for rx in rxs:
                 for m in rx.finditer(self.text):
-                    if any(m.start() < e and s < m.end() for s, e in taken):
+                    if is_taken(m.start(), m.end()):
                         continue
                     if check and _dimension_not_line(self.text, m):
                         continue
-                    taken.append((m.start(), m.end()))
+                    take(m.start(), m.end())
                     found.append((m.start(), {k: (v, m.start(k), m.end(k)) for k, v in m.groupdict().items() if v}))
 
         # A customer's own patterns first, then whole-line prose shapes, then the older in-line
@@ -1463,12 +1481,12 @@ class _Extractor:
         for raw in self.text.split("\n"):
             ls, le = pos, pos + len(raw)
             pos = le + 1
-            if not raw.strip() or any(ls < e and s < le for s, e in taken):
+            if not raw.strip() or is_taken(ls, le):
                 continue
             hit = _prose_line(raw)
             if hit is None or (self.po.po_number and hit["sku"][0] == self.po.po_number):
                 continue
-            taken.append((ls, le))
+            take(ls, le)
             found.append((ls, {k: (v, ls + a, ls + b) for k, (v, a, b) in hit.items()}))
         regex_lines(_LINE_RES, check=True)
         sku_qual = self.template.sku_qualifier if self.template else "VN"
@@ -1597,6 +1615,7 @@ def _dimension_not_line(text: str, m: re.Match[str]) -> bool:
     return re.match(r"\s*(?:[x×]\s*\d|(?:mm|cm|in|ft|m)\b|[\"'])", after) is not None
 
 
+_PARA_END_RE = re.compile(r"\n[ \t]*\n")
 _QUOTED_RE = re.compile(r"^[ \t]*>.*$", re.M)
 _WROTE_RE = re.compile(r"^[ \t]*On\b[^\n]{5,200}\bwrote:[ \t]*$", re.M)
 _FWD_MARK_RE = re.compile(

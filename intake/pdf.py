@@ -402,7 +402,7 @@ def _apply_fields(po: PurchaseOrder, fields: HeaderFields) -> None:
         if is_po_date:
             po.po_date, po.sources["po_date"] = value, src
     if fields.ship_to is not None:
-        party, src = fields.ship_to
+        party, srcs = fields.ship_to
         old = po.ship_to
         if old is not None and old.postal_code and not party.postal_code:
             return
@@ -412,7 +412,7 @@ def _apply_fields(po: PurchaseOrder, fields: HeaderFields) -> None:
             po.parties[k] = party
         else:
             po.parties.append(party)
-        po.sources[f"parties[{k}].name"] = src
+        po.sources.update({f"parties[{k}].{key}": v for key, v in srcs.items()})
 
 
 def _need_by_from_lines(po: PurchaseOrder, table: PurchaseOrder) -> None:

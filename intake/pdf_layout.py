@@ -231,7 +231,8 @@ class HeaderFields:
     po_number: tuple[str, Source] | None = None
     po_date: tuple[date, str, Source] | None = None
     need_by: tuple[date, str, Source] | None = None
-    ship_to: tuple[Party, Source] | None = None
+    ship_to: tuple[Party, dict[str, Source]] | None = None
+    """The party and the source of each of its fields (``name``, ``address_lines[0]``, ``city``...)."""
 
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-/_.]*$")
@@ -357,7 +358,7 @@ _ATTN_RE = re.compile(r"^(attn|attention|c/o)\b[:.]?\s*", re.I)
 _COUNTRY_RE = re.compile(r"^(usa|u\.s\.a\.|us|united states(?: of america)?)$", re.I)
 
 
-def _ship_to(page: _Page, lb: _Label, document: str | None) -> tuple[Party, Source] | None:
+def _ship_to(page: _Page, lb: _Label, document: str | None) -> tuple[Party, dict[str, Source]] | None:
     """The address block under (or right of) a ship-to label, within the label's column."""
     h = lb.words[-1].h
     left = lb.x0 - 1.2 * h
@@ -393,30 +394,49 @@ def _ship_to(page: _Page, lb: _Label, document: str | None) -> tuple[Party, Sour
             break
     if not block:
         return None
-    texts = [_text(b) for b in block]
-    city_i = next((i for i, t in enumerate(texts) if _CITY_RE.match(t)), None)
+    rows = [(_text(b), b) for b in block]
+    if len(rows) == 1:
+        rows = _split_one_line(rows[0][0], rows[0][1])
     party = Party(role="ST")
-    body = texts[:city_i] if city_i is not None else [t for t in texts if not _COUNTRY_RE.match(t)]
+    sources: dict[str, Source] = {}
+    city_i = next((i for i, (t, _) in enumerate(rows) if _CITY_RE.match(t)), None)
     if city_i is not None:
-        m = _CITY_RE.match(texts[city_i])
+        m = _CITY_RE.match(rows[city_i][0])
         assert m is not None
         party.city, party.state, party.postal_code = m.group("city").strip(), m.group("state"), m.group("zip")
-    name: list[str] = []
-    for i, t in enumerate(body):
+        sources["city"] = sources["postal_code"] = _src(rows[city_i][1], document)
+        body = rows[:city_i]
+    else:
+        body = [r for r in rows if not _COUNTRY_RE.match(r[0])]
+    name: list[_W] = []
+    texts = [t for t, _ in body]
+    for i, (t, words) in enumerate(body):
         if _ATTN_RE.match(t):
+            sources[f"additional_names[{len(party.additional_names)}]"] = _src(words, document)
             party.additional_names.append(t)
-        elif i == 0 or (not party.address_lines and not t[:1].isdigit() and not name_done(t, i, body)):
-            name.append(t)
+        elif i == 0 or (not party.address_lines and not t[:1].isdigit() and not _name_done(i, texts)):
+            name += words
         else:
+            sources[f"address_lines[{len(party.address_lines)}]"] = _src(words, document)
             party.address_lines.append(t)
-    party.name = " ".join(name) or None
-    used = [w for b in block for w in b]
-    return party, _src(used, document)
+    if name:
+        party.name = _text(name)
+        sources["name"] = _src(name, document)
+    return party, sources
 
 
-def name_done(text: str, i: int, body: Sequence[str]) -> bool:
-    """Whether ``text`` (line ``i`` of an address block) is past the name: the name may wrap onto a
-    second line only when a street line (starting with a number) still follows."""
+def _split_one_line(text: str, words: list[_W]) -> list[tuple[str, list[_W]]]:
+    """``Name, 12 Main St, Springfield, IL 62701`` on one line: its parts, as a block would give them
+    (all with the line's words as their source)."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if len(parts) >= 3 and re.fullmatch(r"[A-Z]{2}\.?\s+\d{5}(?:-\d{4})?", parts[-1]):
+        return [(p, words) for p in parts[:-2]] + [(f"{parts[-2]}, {parts[-1]}", words)]
+    return [(text, words)]
+
+
+def _name_done(i: int, body: Sequence[str]) -> bool:
+    """Whether line ``i`` of an address block is past the name: the name may wrap onto a second
+    line only when a street line (starting with a number) still follows."""
     return not any(t[:1].isdigit() for t in body[i + 1 :]) or i > 2
 
 

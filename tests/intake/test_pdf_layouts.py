@@ -284,6 +284,51 @@ def test_ship_to_block_in_boxes_and_side_by_side_columns(name: str) -> None:
     assert st.postal_code not in {d.get("vendor_postal_code"), d.get("bill_to_postal_code")} - {gold["postal_code"]}
 
 
+def test_side_by_side_blocks_and_a_one_line_ship_to_with_other_strings() -> None:
+    w = PdfWriter()
+    p = w.page()
+    p.text(72, 60, "PO#: 5-881")
+    p.text(72, 100, "Vendor")
+    p.text(300, 100, "Ship To")
+    for k, (left, right) in enumerate(
+        [("Widget Supply LLC", "Test Buyer Corp - Annex"), ("9 Quarry Rd", "Attn: Dock 2"),
+         ("Denver, CO 80202", "18 Harbor St"), ("", "Boston, MA 02108")]
+    ):  # fmt: skip
+        p.text(72, 115 + 13 * k, left)
+        p.text(300, 115 + 13 * k, right)
+    _table(p, 200, [["Part #", "Description", "Qty", "Price"], ["AA-1", "Valve", "2", "9.00"]])
+    po = parse_pdf(w.to_bytes()).purchase_order
+    assert po is not None
+    st = po.ship_to
+    assert st is not None
+    assert (st.name, st.address_lines, st.city, st.state, st.postal_code) == (
+        "Test Buyer Corp - Annex",
+        ["18 Harbor St"],
+        "Boston",
+        "MA",
+        "02108",
+    )
+    assert st.additional_names == ["Attn: Dock 2"]
+    assert po.sources["parties[0].address_lines[0]"].bbox is not None
+
+    w = PdfWriter()
+    p = w.page()
+    p.text(72, 60, "Purchase Order No. 4471")
+    p.text(72, 80, "Ship To: Test Buyer Corp, 18 Harbor St, Boston, MA 02108")
+    _table(p, 140, [["Part #", "Description", "Qty", "Price"], ["AA-1", "Valve", "2", "9.00"]])
+    po = parse_pdf(w.to_bytes()).purchase_order
+    assert po is not None
+    assert po.po_number == "4471"
+    st = po.ship_to
+    assert st is not None
+    assert (st.name, st.address_lines, st.city, st.postal_code) == (
+        "Test Buyer Corp",
+        ["18 Harbor St"],
+        "Boston",
+        "02108",
+    )
+
+
 # --- helpers --------------------------------------------------------------------------------------
 
 

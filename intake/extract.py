@@ -912,6 +912,12 @@ _LABELS: dict[str, list[str]] = {
         r"(?:customer\s+|cust\.?\s+)?acc(?:oun)?t\.?\s*(?:#|no\.?|number|id)",
         r"customer\s*(?:#|no\.?|number|id)",
     ],
+    "ship_to_code": [
+        r"ship[\s-]*to\s+(?:code|id|location|loc\.?|#|no\.?)",
+        r"location\s+code",
+        r"store\s*(?:#|no\.?|number)",
+    ],
+    "gln": [r"gln(?:\s*(?:#|no\.?|number))?"],
 }
 _LABEL_RES = {
     fld: [
@@ -1284,32 +1290,37 @@ class _Extractor:
             if m:
                 po.currency = m.group(1)
                 po.sources["currency"] = self.src(m.start(), m.end())
-        self.account()
         self.party_block(_SHIP_TO_RE, "ST")
         self.party_block(_BILL_TO_RE, "BT")
+        self.party_ids()
 
-    def account(self) -> None:
-        """``Account #: C04816`` - the buyer's account number with us, on the buyer party as its id:
-        an identifier the buyer sends wins over its name when the customer is looked up. A vendor's
-        or supplier's account number (``Vendor Acct #``) is not the buyer's."""
-        for ls, vs, eol in self._after_label("customer_account"):
-            line_start = self.text.rfind("\n", 0, ls) + 1
-            if re.search(r"(?:vendor|supplier|bank|routing)\W*$", self.text[max(line_start, ls - 30) : ls], re.I):
-                continue
-            rest = self.text[vs:eol]
-            m = _TOKEN_RE.match(rest.lstrip(" \t#:|"))
-            if m is None:
-                continue
-            off = vs + len(rest) - len(rest.lstrip(" \t#:|"))
-            value = m.group(0).rstrip(".,;")
-            party = self.po.party("BY")
-            if party is None:
-                party = Party(role="BY")
-                self.po.parties.append(party)
-            k = self.po.parties.index(party)
-            party.id, party.id_qualifier = value, "91"
-            self.po.sources[f"parties[{k}].id"] = self.src(off, off + len(value))
-            return
+    def party_ids(self) -> None:
+        """Identifiers the buyer sends, on the party they name: ``Account #: C04816`` (the buyer's
+        account with us, qualifier ``91``), ``Ship To Code: LOU-MOLD`` (``92``), ``GLN`` (``UL``; the
+        ship-to's when the label says so). Downstream an identifier wins over any name. A vendor's,
+        supplier's or bank's number (``Vendor Acct #``) is nobody's id here."""
+        for fld, role, qual in (("customer_account", "BY", "91"), ("ship_to_code", "ST", "92"), ("gln", "BY", "UL")):
+            for ls, vs, eol in self._after_label(fld):
+                line_start = self.text.rfind("\n", 0, ls) + 1
+                before = self.text[max(line_start, ls - 30) : ls]
+                if re.search(r"(?:vendor|supplier|bank|routing|remit)\W*(?:\w+\W*)?$", before, re.I):
+                    continue
+                rest = self.text[vs:eol]
+                m = _TOKEN_RE.match(rest.lstrip(" \t#:|"))
+                if m is None:
+                    continue
+                off = vs + len(rest) - len(rest.lstrip(" \t#:|"))
+                value = m.group(0).rstrip(".,;")
+                who = "ST" if fld == "gln" and re.search(r"ship|deliver", before, re.I) else role
+                party = self.po.party(who)
+                if party is None:
+                    party = Party(role=who)
+                    self.po.parties.append(party)
+                if party.id is None:
+                    k = self.po.parties.index(party)
+                    party.id, party.id_qualifier = value, qual
+                    self.po.sources[f"parties[{k}].id"] = self.src(off, off + len(value))
+                break
 
     def party_block(self, rx: re.Pattern[str], role: str) -> None:
         m = rx.search(self.text)

@@ -298,3 +298,20 @@ def test_no_message_text_is_no_order() -> None:
     doc = parse_email(_msg("Thanks for the quick delivery last week! Talk soon.\n\nDana\n555-0142"))
     assert doc.purchase_orders == []
     assert "no_order_found" in {f.code for f in doc.findings}
+
+
+def test_identifiers_the_buyer_sends_go_on_the_parties() -> None:
+    """Account number, ship-to code and GLN are recorded as party ids (they win over names when the
+    customer and the ship-to are looked up); a vendor's account number is nobody's id."""
+    body = (
+        "PO Number: 5521\nVendor Acct #: V-1\nAccount #: C-7781\nShip To Code: DC-04\n"
+        "Ship To:\nKiln Works\n9 Kiln Rd\nPortland, ME 04101\n\nBuyer GLN: 0614141000029\n\n3 x AB-12 @ 1.00\n"
+    )
+    po = _only_po(_msg(body))
+    buyer, ship = po.buyer, po.ship_to
+    assert buyer is not None
+    assert ship is not None
+    assert (buyer.id, buyer.id_qualifier) == ("C-7781", "91")
+    assert (ship.id, ship.id_qualifier, ship.name, ship.postal_code) == ("DC-04", "92", "Kiln Works", "04101")
+    s, e = po.sources["parties[1].id"].span or (0, 0)
+    assert body[s:e] == "C-7781"

@@ -174,3 +174,29 @@ def test_orderops_intake_answers_an_invoice_not_an_order(
     assert doc["orders"] == []
     assert run(["intake", "inv.pdf"]) == 0  # the table view says it in words
     assert "not_an_order" in capsys.readouterr().out
+
+
+_X12_810 = (
+    b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*ORDEROPS       *261123*0900*U*00401*000000001*0*P*>~"
+    b"GS*IN*SENDER*ORDEROPS*20261123*0900*1*X*004010~ST*810*0001~BIG*20261123*INV-1**PO-1~"
+    b"IT1*1*2*EA*3.5**VN*SKU-1~TDS*700~SE*5*0001~GE*1*1~IEA*1*000000001~"
+)
+_INVOICE_MAIL = (
+    b"From: Billing <billing@vendor.example>\r\nTo: orders@example.net\r\nSubject: Invoice INV-2291 for PO 4711\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n\r\nDear customer,\r\n\r\nplease find our invoice INV-2291 below.\r\n"
+    b"Invoice date: 2026-11-20\r\nAmount due: $1,204.00\r\nDue date: 2026-12-20\r\n\r\n"
+    b"SKU-00001  qty 10  12.00\r\nSKU-00002  qty 5  216.80\r\n\r\nRemit to: Vendor Inc, PO Box 1, Reno NV 89501\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "word"), [("inv.x12", _X12_810, "810"), ("inv.eml", _INVOICE_MAIL, "invoice")]
+)
+def test_an_edi_invoice_and_an_invoice_mail_are_filed(intake: Intake, name: str, data: bytes, word: str) -> None:
+    doc_id = intake.receive(data, filename=name, channel="email" if name.endswith(".eml") else "api")
+    result = intake.process(doc_id)
+    assert result.status == "not_an_order"
+    assert result.reason is not None
+    assert word in result.reason
+    assert intake.store.get(doc_id).status == DocumentStatus.FILED
+    assert result.acks == []

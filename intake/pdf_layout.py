@@ -642,10 +642,12 @@ def read_tables(
     cols: list[_Col] | None = None
     open_table = False
     for raw in pages:
-        if is_terms_page(raw):
+        lines = [_own(ln) for ln in raw if ln]
+        if is_terms_page(raw) and not any(_header(lines, i) for i in range(len(lines))):
+            # A page of clauses; one that also holds a line-table header is an order page that
+            # merely mentions its terms ("see terms and conditions on the reverse").
             open_table = False
             continue
-        lines = [_own(ln) for ln in raw if ln]
         started = False
         prev_bottom: float | None = None
         i = 0

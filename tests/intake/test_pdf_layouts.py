@@ -9,6 +9,7 @@ build their own PDF with other strings and positions, to show the class is read,
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from datetime import date
@@ -21,7 +22,7 @@ import pytest
 
 from intake.model import PurchaseOrder
 from intake.pdf import PdfDocument, parse_pdf
-from intake.pdf_layout import is_terms_page
+from intake.pdf_layout import is_terms_page, read_tables
 from tests.conftest import CORPORA
 from tests.intake.pdfwriter import PdfWriter
 
@@ -239,19 +240,24 @@ def test_a_terms_page_alone_yields_no_lines_even_after_an_open_table() -> None:
     assert [ln.vendor_part_number for ln in po.lines] == ["AA-1"]
 
 
-def test_terms_page_detection_on_the_corpus() -> None:
-    import pdfplumber
+def test_an_order_page_that_mentions_its_terms_is_still_read() -> None:
+    w = PdfWriter()
+    p = w.page()
+    p.text(72, 40, "Subject to the terms and conditions on the reverse")
+    p.text(72, 60, "PO Number: T-6")
+    _table(p, 120, [["Part #", "Description", "Qty", "Price"], ["AA-1", "Valve", "2", "9.00"]])
+    data = w.to_bytes()
+    assert [ln.vendor_part_number for ln in read_tables(_boxes(data)).lines] == ["AA-1"]
+    po = parse_pdf(data).purchase_order
+    assert po is not None
+    assert [ln.vendor_part_number for ln in po.lines] == ["AA-1"]
 
+
+def test_terms_page_detection_on_the_corpus() -> None:
     for name in _with("terms_page_with_numbers"):
-        with pdfplumber.open(ROOT / "docs" / name) as pdf:
-            for i, page in enumerate(pdf.pages, start=1):
-                words = page.dedupe_chars().extract_words()
-                lines: dict[int, list[Any]] = {}
-                for wd in words:
-                    lines.setdefault(round(wd["top"]), []).append(
-                        _Box(wd["text"], wd["x0"], wd["x1"], wd["top"], wd["bottom"], i)
-                    )
-                assert is_terms_page([lines[k] for k in sorted(lines)]) == (i in GOLD[name]["terms_pages"]), (name, i)
+        pages = _boxes((ROOT / "docs" / name).read_bytes())
+        for i, lines in enumerate(pages, start=1):
+            assert is_terms_page(lines) == (i in GOLD[name]["terms_pages"]), (name, i)
 
 
 @pytest.mark.parametrize("name", _with("multipage_table_repeated_header"))
@@ -335,6 +341,21 @@ def test_side_by_side_blocks_and_a_one_line_ship_to_with_other_strings() -> None
 class _Box:
     def __init__(self, text: str, x0: float, x1: float, top: float, bottom: float, page: int) -> None:
         self.text, self.x0, self.x1, self.top, self.bottom, self.page = text, x0, x1, top, bottom, page
+
+
+def _boxes(data: bytes) -> list[list[list[_Box]]]:
+    """Word boxes per page and line, as :mod:`intake.pdf` hands them to the layout reader."""
+    import pdfplumber
+
+    pages: list[list[list[_Box]]] = []
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        for i, page in enumerate(pdf.pages, start=1):
+            lines: dict[int, list[_Box]] = {}
+            for wd in page.dedupe_chars().extract_words():
+                box = _Box(wd["text"], wd["x0"], wd["x1"], wd["top"], wd["bottom"], i)
+                lines.setdefault(round(wd["top"]), []).append(box)
+            pages.append([sorted(lines[k], key=lambda b: b.x0) for k in sorted(lines)])
+    return pages
 
 
 def _table(p: Any, top: float, rows: list[list[str]]) -> None:

@@ -106,6 +106,9 @@ class Plan(BaseModel):
     no model configured); ``None`` when the planner named in ``planner`` planned as intended."""
     tokens_used: int | None = None
     """Model tokens spent on this plan (input + output, all repair rounds); ``None``: no model ran."""
+    optimizer: dict[str, Any] | None = None
+    """How a batch plan was made: ``{"method": "highs" | "greedy", "objective", "bound", "gap",
+    "solve_s", ...}`` (see :mod:`agents.optimize`); ``None`` where no batch optimiser applies."""
 
 
 class Planner(Protocol):

@@ -46,6 +46,8 @@ class Reason(StrEnum):
     FASTEST = "FASTEST"
     NEAREST = "NEAREST"
     BEST_SCORE = "BEST_SCORE"
+    BEST_PLAN = "BEST_PLAN"
+    """Chosen by the batch optimiser: best for the batch as a whole (stock and queues shared)."""
     MEETS_PROMISE = "MEETS_PROMISE"
     CURRENT_NODE = "CURRENT_NODE"
     CONGESTED = "CONGESTED"
@@ -74,6 +76,13 @@ class SourcingWeights(BaseModel):
     congested: float = Field(default=20.0, ge=0, description="Flat penalty for a node marked congested.")
     split: float = Field(default=12.0, ge=0, description="Per extra shipment when an order is split.")
     alternatives: int = Field(default=3, ge=0, le=20, description="Alternatives kept with each decision.")
+    batch_optimizer: bool = Field(
+        default=True,
+        description="Plan batches (congestion) with the HiGHS optimiser, keeping greedy when it is no better.",
+    )
+    optimizer_time_limit_s: float = Field(
+        default=10.0, ge=0, description="Time limit of one optimiser solve; past it (or at 0) greedy plans."
+    )
 
     @classmethod
     def from_yaml(cls, path: Path) -> SourcingWeights:
@@ -380,9 +389,19 @@ class Sourcer:
         return self.decide(order, cands, allow_split=allow_split, node_ids=node_ids)
 
     def decide(
-        self, order: Order, cands: list[Candidate], *, allow_split: bool = False, node_ids: Sequence[str] = ()
+        self,
+        order: Order,
+        cands: list[Candidate],
+        *,
+        allow_split: bool = False,
+        node_ids: Sequence[str] = (),
+        chosen: Candidate | None = None,
     ) -> RouteDecision:
+        """The decision among ``cands``: the best-scoring one, or ``chosen`` when a batch optimiser
+        picked it (reason ``BEST_PLAN``; the others stay as alternatives, best first)."""
         feasible = sorted((c for c in cands if c.feasible), key=lambda c: (c.score, c.node_id, c.service_id or ""))
+        if chosen is not None:
+            feasible = [chosen, *(c for c in feasible if c.node_id != chosen.node_id)]
         rejected: dict[str, list[str]] = {}
         for c in cands:
             if not c.feasible:
@@ -414,7 +433,7 @@ class Sourcer:
                 "eta": best.eta,
                 "meets_promise": best.meets_promise,
                 "p_on_time": round(best.p_on_time, 4),
-                "reasons": [Reason.BEST_SCORE, *best.reasons],
+                "reasons": [Reason.BEST_PLAN if chosen is not None else Reason.BEST_SCORE, *best.reasons],
                 "alternatives": [c.alternative() for c in rest],
                 "split_legs": {n: list(s) for n, s in best.split_legs},
             }

@@ -20,7 +20,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
+from agents.optimize import optimise_moves
 from agents.plan import Alternative, ExceptionKind, Plan, PlannedCall, Triage
 from agents.playbooks._common import Group, calls, load_orders, merge_alternatives, rejected_text
 from agents.sourcing import Candidate, RouteDecision, Sourcer, SourcingWeights, read_atp
@@ -57,6 +59,7 @@ class _Draft:
     steps: list[PlannedCall] = field(default_factory=list)
     not_planned: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    optimizer: dict[str, Any] | None = None
 
     def plan(self, summary: str) -> Plan:
         text = "; ".join([summary, *self.notes]) if self.notes else summary
@@ -66,6 +69,7 @@ class _Draft:
             steps=self.steps,
             not_planned=self.not_planned,
             planner=f"playbook:{self.kind.value}",
+            optimizer=self.optimizer,
         )
 
 
@@ -103,7 +107,11 @@ class PlaybookPlanner:
         orders = _restrict(load_orders(env, OrderFilter(node_ids=sources, statuses=UNRELEASED)), triage.scope.order_ids)
         view = _view(env, orders)
         targets = sorted(n.id for n in view.nodes.values() if n.id not in sources and n.status is not NodeStatus.CLOSED)
-        src = Sourcer(view, read_atp(env, orders, targets) if orders and targets else {}, self.weights)
+        atp = read_atp(env, orders, targets) if orders and targets else {}
+        src = Sourcer(view, atp, self.weights)
+        greedy: list[tuple[Order, RouteDecision]] = []
+        stays: dict[str, Candidate] = {}
+        bounds: dict[str, tuple[int, int]] = {}
         by_source: dict[str, list[Order]] = defaultdict(list)
         for o in orders:
             by_source[o.node_id or ""].append(o)
@@ -120,6 +128,7 @@ class PlaybookPlanner:
                 limit = math.floor(self.congestion_target_days * node.daily_capacity)
                 need = max(0, node.backlog - limit)
                 stay = {o.id: src.score(o, node_id, check_stock=False) for o in mine}
+                stays.update(stay)
                 # Orders that would miss their promise by staying go first, the latest first.
                 mine.sort(key=lambda o: (-stay[o.id].late_days, not stay[o.id].feasible, o.promised_date, o.id))
                 draft.notes.append(
@@ -151,9 +160,25 @@ class PlaybookPlanner:
                     continue
                 src.assign(o, d.node_id)
                 moved += 1
+                greedy.append((o, d))
                 groups[(node_id, d.node_id)].decisions.append(d)
                 if here is not None and not here.meets_promise:
                     at_risk[(node_id, d.node_id)] += 1
+            if not closure:
+                bounds[node_id] = (moved, min(need, len(mine)))
+        if not closure and greedy and self.weights.batch_optimizer:
+            better = optimise_moves(
+                Sourcer(view, atp, self.weights), orders, stays, targets, bounds, greedy, draft.not_planned
+            )
+            draft.optimizer = better.summary
+            if better.moves is not None:
+                groups.clear()
+                at_risk.clear()
+                for o, d in better.moves:
+                    origin = o.node_id or ""
+                    groups[(origin, d.node_id or "")].decisions.append(d)
+                    if not stays[o.id].meets_promise:
+                        at_risk[(origin, d.node_id or "")] += 1
         incident = {"incident": {"closed_node_ids": sources}} if closure else {}
         if closure:
             for node_id in sources:

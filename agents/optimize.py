@@ -1,0 +1,562 @@
+"""Batch sourcing as an optimisation: the plan that is best for the batch, not for each order in turn.
+
+The greedy playbooks decide orders one at a time ("latest first, best node each"), each taking
+the stock and the queue room it likes best. That is a sound business rule, but it is not what
+the sourcing scorer adds up: an early order can take the only units a later order needed, or
+push a node's queue past a day when another node would have done nearly as well. This module
+solves the batch as one model and keeps greedy as the fallback and the explainer.
+
+The model (an assignment with queues), all as numpy arrays so the scorer's Python runs once per
+(order, node) and the rest is vector arithmetic:
+
+* an order either stays at its (congested) node, at its stay score, or moves to one target node
+  (no splits: the congestion playbook never splits);
+* a target's queue is cut into day buckets: the first holds the room left in today's work, each
+  next one a day's capacity; an order in bucket ``k`` ships ``k`` days later, exactly the shift
+  :meth:`agents.sourcing.Sourcer._shift` applies, so its score is the scorer's with that shift;
+* ATP per node x SKU is never exceeded; an order that meets its promise where it is never moves
+  to where it would be late (the playbook's rule); each source moves at least as many orders as
+  greedy did (the plan relieves the node no less) and at most its backlog target allows.
+
+HiGHS solves the LP relaxation (sparse, column-wise, under a time limit); the solution is
+rounded, then repaired greedily so no constraint is broken, and the result is kept only when it
+scores at least as well as greedy under the same arithmetic. Every outcome says how it was made:
+``{"method", "objective", "bound", "gap", "solve_s"}`` with ``gap = (objective - bound) / |bound|``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from agents.sourcing import Candidate, Reason, RouteDecision, Sourcer, late_by, order_needs, p_on_time
+from core.domain import Order
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+MAX_BUCKETS = 8
+"""Day buckets per target queue: an order shipping 7+ days late from a target is not worth a model."""
+EPS = 1e-6
+
+
+@dataclass
+class Instance:
+    """One batch, as arrays. ``n`` orders, ``T`` targets, ``S`` sources, ``E`` (order, target) edges."""
+
+    order_source: IntArray
+    """(n,) index of each order's source node."""
+    stay_score: FloatArray
+    """(n,) the scorer's score for the order where it is."""
+    stay_meets: BoolArray
+    """(n,) whether it meets its promise where it is (then it may not move to a late option)."""
+    edge_order: IntArray
+    edge_target: IntArray
+    edge_base: FloatArray
+    """(E,) the scorer's score with no queue shift."""
+    edge_slack: IntArray
+    """(E,) days between ETA (no shift) and the promise; negative: late."""
+    edge_rate: FloatArray
+    """(E,) on-time rate of the carrier that edge ships with."""
+    need_ptr: IntArray
+    """(n+1,) CSR pointers into need_sku / need_qty: each order's units per SKU."""
+    need_sku: IntArray
+    need_qty: FloatArray
+    atp: FloatArray
+    """(SKUs, T) units available to promise at each target."""
+    backlog: IntArray
+    """(T,) each target's queued orders."""
+    capacity: IntArray
+    """(T,) orders a day; <= 0: no queue effect."""
+    move_lo: IntArray
+    """(S,) fewest orders each source must move."""
+    move_hi: IntArray
+    """(S,) most orders each source may move."""
+    stay_cost: FloatArray
+    """(n,) cost to serve (USD) where it is."""
+    edge_cost: FloatArray
+    """(E,) cost to serve (USD) from that target."""
+    late_day: float = 40.0
+    miss_risk: float = 30.0
+
+    @property
+    def n(self) -> int:
+        return len(self.order_source)
+
+    @property
+    def targets(self) -> int:
+        return len(self.backlog)
+
+
+@dataclass
+class Solution:
+    """Where each order goes (``-1``: stays), its queue position's shift, and how it was found."""
+
+    target: IntArray
+    shift: IntArray
+    edge: IntArray
+    """Index of the chosen edge, ``-1`` for an order that stays."""
+    objective: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def bucket_sizes(backlog: int, capacity: int, buckets: int) -> list[int]:
+    """Orders each day bucket of a target queue holds, matching the scorer's shift: position ``p``
+    (0-based, in this batch) ships ``ceil((backlog + p) / cap) - ceil(backlog / cap)`` days later."""
+    if capacity <= 0:
+        return [10**9] + [0] * (buckets - 1)
+    first = math.ceil(backlog / capacity) * capacity - backlog + 1
+    return [first] + [capacity] * (buckets - 1)
+
+
+def shift_at(backlog: int, capacity: int, position: int) -> int:
+    if capacity <= 0:
+        return 0
+    return math.ceil((backlog + position) / capacity) - math.ceil(backlog / capacity)
+
+
+def edge_scores(inst: Instance, edges: IntArray, shifts: IntArray) -> FloatArray:
+    """The scorer's score of each edge when its order ships ``shift`` days later: lateness and miss
+    risk follow the shift (as :meth:`Sourcer._priced` computes them), everything else is fixed."""
+    slack0 = inst.edge_slack[edges]
+    rate = inst.edge_rate[edges]
+    miss = np.clip(1.0 - rate, 0.0, 1.0)
+
+    def terms(slack: IntArray) -> FloatArray:
+        late = np.maximum(0, -slack)
+        p = np.where(slack < 0, 0.0, 1.0 - miss ** (np.maximum(slack, 0) + 1))
+        out: FloatArray = inst.late_day * late + inst.miss_risk * (1.0 - p)
+        return out
+
+    result: FloatArray = inst.edge_base[edges] - terms(slack0) + terms(slack0 - shifts)
+    return result
+
+
+def evaluate(inst: Instance, edge_of_order: IntArray, queue_rank: FloatArray) -> Solution:
+    """Score a plan exactly: each order's edge (``-1``: stays), queued at its target in the order of
+    ``queue_rank`` (lower first), each position shifted as the scorer shifts it."""
+    n = inst.n
+    target = np.full(n, -1, dtype=np.int64)
+    shift = np.zeros(n, dtype=np.int64)
+    moved = np.flatnonzero(edge_of_order >= 0)
+    target[moved] = inst.edge_target[edge_of_order[moved]]
+    for t in np.unique(target[moved]):
+        mine = moved[target[moved] == t]
+        mine = mine[np.argsort(queue_rank[mine], kind="stable")]
+        b, cap = int(inst.backlog[t]), int(inst.capacity[t])
+        if cap > 0:
+            pos = np.arange(len(mine))
+            shift[mine] = np.ceil((b + pos) / cap).astype(np.int64) - math.ceil(b / cap)
+    total = float(inst.stay_score.sum())
+    if len(moved):
+        s = edge_scores(inst, edge_of_order[moved], shift[moved])
+        total += float((s - inst.stay_score[moved]).sum())
+    return Solution(target=target, shift=shift, edge=edge_of_order.copy(), objective=total)
+
+
+def metrics(inst: Instance, sol: Solution) -> dict[str, float]:
+    """Score, late orders and cost to serve of a plan over the whole batch (moved and staying)."""
+    moved = sol.edge >= 0
+    e = sol.edge[moved]
+    late_moved = int(((inst.edge_slack[e] - sol.shift[moved]) < 0).sum())
+    late_stay = int((~inst.stay_meets[~moved]).sum())
+    cost = float(inst.edge_cost[e].sum() + inst.stay_cost[~moved].sum())
+    return {
+        "score": round(sol.objective, 2),
+        "late": late_moved + late_stay,
+        "cost": round(cost, 2),
+        "moved": int(moved.sum()),
+    }
+
+
+def _feasible(inst: Instance, edge_of_order: IntArray, shift: IntArray) -> list[str]:
+    """What a plan breaks (empty: nothing): ATP, move bounds, lateness rule. For tests and asserts."""
+    problems: list[str] = []
+    used = np.zeros_like(inst.atp)
+    moved = np.flatnonzero(edge_of_order >= 0)
+    for o in moved:
+        t = inst.edge_target[edge_of_order[o]]
+        a, b = inst.need_ptr[o], inst.need_ptr[o + 1]
+        used[inst.need_sku[a:b], t] += inst.need_qty[a:b]
+    if (used > inst.atp + EPS).any():
+        problems.append("ATP exceeded")
+    counts = np.bincount(inst.order_source[moved], minlength=len(inst.move_lo))
+    if (counts > inst.move_hi).any():
+        problems.append("a source moves more than its backlog target allows")
+    if len(moved):
+        late = (inst.edge_slack[edge_of_order[moved]] - shift[moved]) < 0
+        if (late & inst.stay_meets[moved]).any():
+            problems.append("an on-time order moved to a late option")
+    return problems
+
+
+def check(inst: Instance, sol: Solution) -> list[str]:
+    return _feasible(inst, sol.edge, sol.shift)
+
+
+def solve(inst: Instance, *, time_limit_s: float = 10.0) -> Solution | None:
+    """The LP relaxation with HiGHS, rounded and repaired; ``None`` when HiGHS is missing, fails or
+    runs out of time (the caller keeps greedy). ``info`` carries the LP bound and timings."""
+    started = time.perf_counter()
+    if time_limit_s <= 0:
+        return None
+    try:
+        import highspy
+    except ImportError:
+        return None
+    n, T = inst.n, inst.targets
+    E = len(inst.edge_order)
+    if n == 0 or E == 0:
+        return None
+    sizes = np.array([bucket_sizes(int(inst.backlog[t]), int(inst.capacity[t]), MAX_BUCKETS) for t in range(T)])
+    # Columns: (edge, bucket) where the bucket exists and the lateness rule allows it.
+    e_idx = np.repeat(np.arange(E), MAX_BUCKETS)
+    k_idx = np.tile(np.arange(MAX_BUCKETS), E)
+    keep = sizes[inst.edge_target[e_idx], k_idx] > 0
+    late = (inst.edge_slack[e_idx] - k_idx) < 0
+    keep &= ~(late & inst.stay_meets[inst.edge_order[e_idx]])
+    e_idx, k_idx = e_idx[keep], k_idx[keep]
+    ncol = len(e_idx)
+    if ncol == 0:
+        return None
+    o_idx = inst.edge_order[e_idx]
+    t_idx = inst.edge_target[e_idx]
+    cost = edge_scores(inst, e_idx, k_idx) - inst.stay_score[o_idx]
+    # Rows: orders, sources, (target, bucket), (sku, target).
+    S = len(inst.move_lo)
+    r_src = n
+    r_bucket = n + S
+    nz_counts = inst.need_ptr[o_idx + 1] - inst.need_ptr[o_idx]
+    # Every column: its order row, its source row, its bucket row, one row per SKU it needs.
+    col_rows: list[IntArray] = [o_idx, r_src + inst.order_source[o_idx], r_bucket + t_idx * MAX_BUCKETS + k_idx]
+    col_vals: list[FloatArray] = [np.ones(ncol), np.ones(ncol), np.ones(ncol)]
+    rep_col = np.repeat(np.arange(ncol), nz_counts)
+    starts = np.repeat(inst.need_ptr[o_idx], nz_counts)
+    offsets = np.arange(len(rep_col)) - np.repeat(np.cumsum(nz_counts) - nz_counts, nz_counts)
+    pos = starts + offsets
+    skus = inst.need_sku[pos]
+    pairs = skus * T + t_idx[rep_col]
+    uniq, inverse = np.unique(pairs, return_inverse=True)
+    r_atp = r_bucket + T * MAX_BUCKETS
+    rows = np.concatenate([*col_rows, r_atp + inverse])
+    vals = np.concatenate([*col_vals, inst.need_qty[pos]])
+    cols = np.concatenate([np.arange(ncol)] * 3 + [rep_col])
+    nrow = r_atp + len(uniq)
+    lower = np.concatenate([np.full(n, -np.inf), inst.move_lo.astype(float), np.full(T * MAX_BUCKETS, -np.inf)])
+    upper = np.concatenate([np.ones(n), inst.move_hi.astype(float), sizes.reshape(-1).astype(float)])
+    atp_cap = inst.atp[uniq // T, uniq % T]
+    lower = np.concatenate([lower, np.full(len(uniq), -np.inf)])
+    upper = np.concatenate([upper, atp_cap])
+    order = np.lexsort((rows, cols))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    col_start = np.searchsorted(cols, np.arange(ncol)).astype(np.int32)
+
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("threads", 1)
+    h.addRows(nrow, lower, upper, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+    h.addCols(
+        ncol,
+        cost.astype(np.float64),
+        np.zeros(ncol),
+        np.ones(ncol),
+        len(rows),
+        col_start,
+        rows.astype(np.int32),
+        vals.astype(np.float64),
+    )
+    build_s = time.perf_counter() - started
+    t0 = time.perf_counter()
+    try:
+        h.run()
+    except Exception:  # any solver failure means: keep greedy
+        return None
+    lp_s = time.perf_counter() - t0
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    x = np.asarray(h.getSolution().col_value)
+    bound = float(h.getInfo().objective_function_value) + float(inst.stay_score.sum())
+    fractional = int(((x > EPS) & (x < 1 - EPS)).sum())
+    sol = _round_and_repair(inst, x, e_idx, k_idx, sizes)
+    sol.info = {
+        "bound": bound,
+        "lp_s": lp_s,
+        "build_s": build_s,
+        "columns": ncol,
+        "rows": nrow,
+        "fractional": fractional,
+    }
+    return sol
+
+
+def _round_and_repair(inst: Instance, x: FloatArray, e_idx: IntArray, k_idx: IntArray, sizes: IntArray) -> Solution:
+    """Take the LP's choices, surest first, while they fit (ATP, bucket room, source limits); then
+    top up any source still short of its minimum with its best remaining moves."""
+    n = inst.n
+    atp = inst.atp.copy()
+    room = sizes.astype(np.int64).copy()
+    moved = np.zeros(len(inst.move_lo), dtype=np.int64)
+    edge_of = np.full(n, -1, dtype=np.int64)
+    bucket_of = np.zeros(n, dtype=np.int64)
+    cost = edge_scores(inst, e_idx, k_idx) - inst.stay_score[inst.edge_order[e_idx]]
+
+    def fits(o: int, t: int) -> bool:
+        a, b = inst.need_ptr[o], inst.need_ptr[o + 1]
+        return bool((atp[inst.need_sku[a:b], t] >= inst.need_qty[a:b] - EPS).all())
+
+    def take(o: int, col: int) -> None:
+        e, k = int(e_idx[col]), int(k_idx[col])
+        t = int(inst.edge_target[e])
+        a, b = inst.need_ptr[o], inst.need_ptr[o + 1]
+        atp[inst.need_sku[a:b], t] -= inst.need_qty[a:b]
+        room[t, k] -= 1
+        moved[inst.order_source[o]] += 1
+        edge_of[o] = e
+        bucket_of[o] = k
+
+    def try_cols(cols: IntArray) -> None:
+        for col in cols:
+            o = int(inst.edge_order[e_idx[col]])
+            if edge_of[o] >= 0 or moved[inst.order_source[o]] >= inst.move_hi[inst.order_source[o]]:
+                continue
+            t, k = int(inst.edge_target[e_idx[col]]), int(k_idx[col])
+            if room[t, k] <= 0 or not fits(o, t):
+                continue
+            take(o, int(col))
+
+    chosen = np.flatnonzero(x > EPS)
+    try_cols(chosen[np.lexsort((cost[chosen], -x[chosen]))])
+    # A source short of its minimum (rounding dropped a fractional move): its cheapest moves next.
+    if (moved < inst.move_lo).any():
+        src_of_col = inst.order_source[inst.edge_order[e_idx]]
+        short = np.flatnonzero(moved < inst.move_lo)
+        cols = np.flatnonzero(np.isin(src_of_col, short))
+        cols = cols[np.argsort(cost[cols], kind="stable")]
+        for col in cols:
+            s = int(src_of_col[col])
+            if moved[s] < inst.move_lo[s]:
+                try_cols(np.array([col]))
+    # Then any move that still lowers the score, best first, while limits allow.
+    better = np.flatnonzero(cost < -EPS)
+    try_cols(better[np.argsort(cost[better], kind="stable")])
+    # Queue each target by bucket, tightest promise (least slack) first within a bucket.
+    slack = np.where(edge_of >= 0, inst.edge_slack[np.maximum(edge_of, 0)], 0)
+    rank = bucket_of * 10_000.0 + slack
+    return evaluate(inst, edge_of, rank.astype(np.float64))
+
+
+def summary(method: str, objective: float, bound: float | None, solve_s: float, **extra: Any) -> dict[str, Any]:
+    """The ``plan.optimizer`` record: how the plan was made and how far it can be from the best."""
+    gap = None
+    if bound is not None and abs(bound) > EPS:
+        gap = round(max(0.0, objective - bound) / abs(bound), 6)
+    elif bound is not None:
+        gap = 0.0
+    return {
+        "method": method,
+        "objective": round(objective, 2),
+        "bound": None if bound is None else round(bound, 2),
+        "gap": gap,
+        "solve_s": round(solve_s, 4),
+        **extra,
+    }
+
+
+@dataclass
+class Batch:
+    """An :class:`Instance` built from orders with the scorer, and what turns its answer back into
+    decisions: the orders, target ids and each edge's scored :class:`Candidate`."""
+
+    instance: Instance
+    orders: list[Order]
+    targets: list[str]
+    candidates: list[Candidate]
+    """(E,) the scorer's candidate behind each edge (no queue shift)."""
+    by_order: list[list[int]]
+    """Each order's edges."""
+    score_s: float = 0.0
+
+
+def build_batch(
+    src: Sourcer,
+    orders: Sequence[Order],
+    stay: Mapping[str, Candidate],
+    targets: Sequence[str],
+    move_lo: Mapping[str, int],
+    move_hi: Mapping[str, int],
+) -> Batch:
+    """Score every order at every target once (ATP as it stands before the batch, no queue shift)
+    and lay the batch out as arrays. ``stay`` is each order's candidate where it is; ``move_lo`` /
+    ``move_hi`` bound each source's moves."""
+    started = time.perf_counter()
+    view = src.view
+    sources = sorted(move_lo)
+    s_index = {s: i for i, s in enumerate(sources)}
+    t_index = {t: i for i, t in enumerate(targets)}
+    sku_index: dict[str, int] = {}
+    need_ptr = [0]
+    need_sku: list[int] = []
+    need_qty: list[float] = []
+    e_order: list[int] = []
+    e_target: list[int] = []
+    e_base: list[float] = []
+    e_slack: list[int] = []
+    e_rate: list[float] = []
+    e_cost: list[float] = []
+    cands: list[Candidate] = []
+    by_order: list[list[int]] = []
+    for i, o in enumerate(orders):
+        for sku, qty in order_needs(o).items():
+            need_sku.append(sku_index.setdefault(sku, len(sku_index)))
+            need_qty.append(float(qty))
+        need_ptr.append(len(need_sku))
+        mine: list[int] = []
+        for t in targets:
+            c = src.score(o, t)
+            if not c.feasible or c.eta is None or c.service_id is None:
+                continue
+            mine.append(len(cands))
+            cands.append(c)
+            e_order.append(i)
+            e_target.append(t_index[t])
+            e_base.append(c.score)
+            e_slack.append((o.promised_date - c.eta).days)
+            e_rate.append(view.carriers[view.services[c.service_id].carrier_id].on_time_rate)
+            e_cost.append(float(c.cost))
+        by_order.append(mine)
+    atp = np.zeros((max(1, len(sku_index)), len(targets)))
+    for sku, k in sku_index.items():
+        by_node = src.atp.get(sku, {})
+        for t, j in t_index.items():
+            atp[k, j] = max(0, by_node.get(t, 0))
+    stay_c = [stay[o.id] for o in orders]
+    inst = Instance(
+        order_source=np.array([s_index[o.node_id or ""] for o in orders], dtype=np.int64),
+        stay_score=np.array([c.score if c.feasible else 0.0 for c in stay_c], dtype=np.float64),
+        stay_meets=np.array([c.meets_promise for c in stay_c], dtype=np.bool_),
+        edge_order=np.array(e_order, dtype=np.int64),
+        edge_target=np.array(e_target, dtype=np.int64),
+        edge_base=np.array(e_base, dtype=np.float64),
+        edge_slack=np.array(e_slack, dtype=np.int64),
+        edge_rate=np.array(e_rate, dtype=np.float64),
+        need_ptr=np.array(need_ptr, dtype=np.int64),
+        need_sku=np.array(need_sku, dtype=np.int64),
+        need_qty=np.array(need_qty, dtype=np.float64),
+        atp=atp,
+        backlog=np.array([view.nodes[t].backlog for t in targets], dtype=np.int64),
+        capacity=np.array([view.nodes[t].daily_capacity for t in targets], dtype=np.int64),
+        move_lo=np.array([move_lo[s] for s in sources], dtype=np.int64),
+        move_hi=np.array([move_hi[s] for s in sources], dtype=np.int64),
+        stay_cost=np.array([float(c.cost) for c in stay_c], dtype=np.float64),
+        edge_cost=np.array(e_cost, dtype=np.float64),
+        late_day=src.weights.late_day,
+        miss_risk=src.weights.miss_risk,
+    )
+    return Batch(inst, list(orders), list(targets), cands, by_order, time.perf_counter() - started)
+
+
+def shifted(c: Candidate, days: int, inst: Instance, edge: int) -> Candidate:
+    """``c`` when its order ships ``days`` later (queued behind the batch's other orders)."""
+    if days == 0 or c.eta is None:
+        return c
+    eta = c.eta + timedelta(days=days)
+    slack = int(inst.edge_slack[edge]) - days
+    late = max(0, -slack)
+    score = float(edge_scores(inst, np.array([edge]), np.array([days]))[0])
+    reasons = tuple(r for r in c.reasons if r != Reason.MEETS_PROMISE and not r.startswith("LATE_BY_"))
+    first = Reason.MEETS_PROMISE if late == 0 else late_by(late)
+    return replace(
+        c, eta=eta, late_days=late, score=score, p_on_time=p_on_time(float(inst.edge_rate[edge]), slack),
+        reasons=(first, *reasons),
+    )  # fmt: skip
+
+
+@dataclass
+class Outcome:
+    """What :func:`optimise_moves` found: the ``plan.optimizer`` record, and the optimiser's moves
+    (order, decision) when they beat greedy's (``None``: keep greedy's)."""
+
+    summary: dict[str, Any]
+    moves: list[tuple[Order, RouteDecision]] | None
+    greedy_objective: float = 0.0
+
+
+def optimise_moves(
+    src: Sourcer,
+    orders: Sequence[Order],
+    stays: Mapping[str, Candidate],
+    targets: Sequence[str],
+    bounds: Mapping[str, tuple[int, int]],
+    greedy: Sequence[tuple[Order, RouteDecision]],
+    not_planned: dict[str, str],
+    *,
+    time_limit_s: float | None = None,
+) -> Outcome:
+    """Re-plan a congestion batch greedy has planned: the same orders, stock and targets, each source
+    moving between greedy's count and its backlog target (``bounds``: source -> (lo, hi)).
+
+    ``src`` must hold the ATP as it was before greedy consumed any. When the optimiser's plan scores
+    lower (better) than greedy's under the same arithmetic, its moves are returned with decisions
+    that keep the scorer's reasons and alternatives (``BEST_PLAN`` first), and ``not_planned`` is
+    updated for the orders whose fate changed; otherwise greedy's plan stands and the record says why.
+    """
+    started = time.perf_counter()
+    limit = src.weights.optimizer_time_limit_s if time_limit_s is None else time_limit_s
+    movable = [o for o in orders if o.id in stays and (o.node_id or "") in bounds]
+    batch = build_batch(
+        src, movable, stays, targets, {s: b[0] for s, b in bounds.items()}, {s: b[1] for s, b in bounds.items()}
+    )
+    inst = batch.instance
+    index = {o.id: i for i, o in enumerate(movable)}
+    t_index = {t: j for j, t in enumerate(targets)}
+    edge_of = np.full(inst.n, -1, dtype=np.int64)
+    rank = np.zeros(inst.n, dtype=np.float64)
+    for pos, (o, d) in enumerate(greedy):
+        i, t = index.get(o.id), t_index.get(d.node_id or "")
+        match = [e for e in batch.by_order[i] if inst.edge_target[e] == t] if i is not None else []
+        if i is None or not match:
+            return Outcome(
+                summary("greedy", 0.0, None, time.perf_counter() - started, reason="greedy plan outside the model"),
+                None,
+            )
+        edge_of[i], rank[i] = match[0], pos
+    g = evaluate(inst, edge_of, rank)
+    sol = solve(inst, time_limit_s=limit)
+    elapsed = time.perf_counter() - started
+    common = {"greedy": metrics(inst, g), "orders": inst.n, "score_s": round(batch.score_s, 4)}
+    if sol is None:
+        why = "optimiser off (time limit 0)" if limit <= 0 else "HiGHS unavailable, failed or out of time"
+        return Outcome(summary("greedy", g.objective, None, elapsed, reason=why, **common), None, g.objective)
+    bound = float(sol.info["bound"])
+    extra = {
+        **common,
+        "optimizer": metrics(inst, sol),
+        "lp_s": round(float(sol.info["lp_s"]), 4),
+        "fractional": sol.info["fractional"],
+    }
+    if check(inst, sol) or sol.objective >= g.objective - EPS:
+        why = "the optimiser's plan is no better than greedy's"
+        return Outcome(summary("greedy", g.objective, bound, elapsed, reason=why, **extra), None, g.objective)
+    moves: list[tuple[Order, RouteDecision]] = []
+    for oi in map(int, np.flatnonzero(sol.edge >= 0)):
+        o, e = movable[oi], int(sol.edge[oi])
+        chosen = shifted(batch.candidates[e], int(sol.shift[oi]), inst, e)
+        others = [batch.candidates[x] for x in batch.by_order[oi]]
+        moves.append((o, src.decide(o, others, chosen=chosen)))
+        not_planned.pop(o.id, None)
+    for o in movable:
+        if sol.edge[index[o.id]] < 0 and o.id not in not_planned:
+            not_planned[o.id] = (
+                f"stays at {o.node_id}: the batch plan scores better moving other orders "
+                "(stock and target queues are shared)"
+            )
+    return Outcome(summary("highs", sol.objective, bound, elapsed, **extra), moves, g.objective)

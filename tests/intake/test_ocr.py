@@ -125,6 +125,16 @@ def test_a_tilted_rendering_of_a_text_po_reads_like_its_text_layer(tesseract: st
     assert len(got.lines) == len(want.lines)
 
 
+def test_a_scanned_invoice_is_read_and_answered_not_an_order(tesseract: str) -> None:
+    from intake.documents import parse_bytes
+
+    scan = _scan_of((CORPORA / "pdf" / "invoice2data" / "AzureInterior.pdf").read_bytes(), degrees=-1.0)
+    _fmt, orders, findings = parse_bytes(scan, filename="invoice-scan.pdf")
+    assert orders == []
+    codes = {f.code for f in findings}
+    assert {"ocr_read", "not_an_order"} <= codes
+
+
 def test_skew_is_measured_within_a_tenth_of_a_degree(tesseract: str) -> None:
     import pypdfium2 as pdfium
 

@@ -776,6 +776,7 @@ def build_report(state: RunState, status: str) -> dict[str, Any]:
             "prompt_version": plan.get("prompt_version"),
             "fallback_reason": plan.get("fallback_reason"),
             "tokens_used": plan.get("tokens_used"),
+            "optimizer": plan.get("optimizer"),
             "steps": len(steps),
         },
         "tokens_used": plan.get("tokens_used"),

@@ -51,6 +51,7 @@ MOUNTS: tuple[Mount, ...] = (
     Mount("review", "api.cli_intake:review_app", "The intake review queue: list, show, correct, approve, reject."),
     Mount("keys", "api.cli_keys:keys_app", "API keys: the identity of people and scripts (CLI, HTTP API, console)."),
     Mount("llm", "api.cli_llm:llm_app", "The model endpoint: what it supports, how fast it answers."),
+    Mount("mcp", "api.cli_mcp:mcp", "MCP server: the tools through the gateway, intake, runs, approvals and audit."),
 )  # fmt: skip
 """Every command of the root, in the order ``--help`` lists them; imported when invoked."""
 

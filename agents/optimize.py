@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -191,6 +191,8 @@ def _feasible(inst: Instance, edge_of_order: IntArray, shift: IntArray) -> list[
     counts = np.bincount(inst.order_source[moved], minlength=len(inst.move_lo))
     if (counts > inst.move_hi).any():
         problems.append("a source moves more than its backlog target allows")
+    if (counts < inst.move_lo).any():
+        problems.append("a source moves fewer orders than greedy")
     if len(moved):
         late = (inst.edge_slack[edge_of_order[moved]] - shift[moved]) < 0
         if (late & inst.stay_meets[moved]).any():
@@ -333,9 +335,26 @@ def _round_and_repair(inst: Instance, x: FloatArray, e_idx: IntArray, k_idx: Int
                 continue
             take(o, int(col))
 
-    chosen = np.flatnonzero(x > EPS)
-    try_cols(chosen[np.lexsort((cost[chosen], -x[chosen]))])
-    # A source short of its minimum (rounding dropped a fractional move): its cheapest moves next.
+    # The LP's near-integral choices first, then whatever a source needs to reach its minimum,
+    # then the LP's fractional choices, then any move that still lowers the score.
+    sure = np.flatnonzero(x >= 0.5)
+    try_cols(sure[np.lexsort((cost[sure], -x[sure]))])
+    _top_up(inst, moved, e_idx, cost, try_cols)
+    unsure = np.flatnonzero((x > EPS) & (x < 0.5))
+    try_cols(unsure[np.lexsort((cost[unsure], -x[unsure]))])
+    _top_up(inst, moved, e_idx, cost, try_cols)
+    better = np.flatnonzero(cost < -EPS)
+    try_cols(better[np.argsort(cost[better], kind="stable")])
+    # Queue each target by bucket, tightest promise (least slack) first within a bucket.
+    slack = np.where(edge_of >= 0, inst.edge_slack[np.maximum(edge_of, 0)], 0)
+    rank = bucket_of * 10_000.0 + slack
+    return evaluate(inst, edge_of, rank.astype(np.float64))
+
+
+def _top_up(
+    inst: Instance, moved: IntArray, e_idx: IntArray, cost: FloatArray, try_cols: Callable[[IntArray], None]
+) -> None:
+    """Bring every source up to its minimum with its cheapest moves that still fit."""
     if (moved < inst.move_lo).any():
         src_of_col = inst.order_source[inst.edge_order[e_idx]]
         short = np.flatnonzero(moved < inst.move_lo)
@@ -345,13 +364,17 @@ def _round_and_repair(inst: Instance, x: FloatArray, e_idx: IntArray, k_idx: Int
             s = int(src_of_col[col])
             if moved[s] < inst.move_lo[s]:
                 try_cols(np.array([col]))
-    # Then any move that still lowers the score, best first, while limits allow.
-    better = np.flatnonzero(cost < -EPS)
-    try_cols(better[np.argsort(cost[better], kind="stable")])
-    # Queue each target by bucket, tightest promise (least slack) first within a bucket.
-    slack = np.where(edge_of >= 0, inst.edge_slack[np.maximum(edge_of, 0)], 0)
-    rank = bucket_of * 10_000.0 + slack
-    return evaluate(inst, edge_of, rank.astype(np.float64))
+
+
+def rejection(inst: Instance, sol: Solution, greedy: Solution) -> str | None:
+    """Why the optimiser's plan must not replace greedy's (``None``: it may): it breaks a constraint
+    greedy honours, or it does not score better."""
+    problems = check(inst, sol)
+    if problems:
+        return "the optimiser's plan " + "; ".join(problems)
+    if sol.objective >= greedy.objective - EPS:
+        return "the optimiser's plan is no better than greedy's"
+    return None
 
 
 def summary(method: str, objective: float, bound: float | None, solve_s: float, **extra: Any) -> dict[str, Any]:
@@ -543,9 +566,9 @@ def optimise_moves(
         "lp_s": round(float(sol.info["lp_s"]), 4),
         "fractional": sol.info["fractional"],
     }
-    if check(inst, sol) or sol.objective >= g.objective - EPS:
-        why = "the optimiser's plan is no better than greedy's"
-        return Outcome(summary("greedy", g.objective, bound, elapsed, reason=why, **extra), None, g.objective)
+    rejected = rejection(inst, sol, g)
+    if rejected is not None:
+        return Outcome(summary("greedy", g.objective, bound, elapsed, reason=rejected, **extra), None, g.objective)
     moves: list[tuple[Order, RouteDecision]] = []
     for oi in map(int, np.flatnonzero(sol.edge >= 0)):
         o, e = movable[oi], int(sol.edge[oi])

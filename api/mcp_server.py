@@ -260,13 +260,12 @@ class OrderOpsMcp:
     def _ledger(self, person: str, client: str, session: str | None) -> RunLedger:
         """The run ledger calls are charged to (the policy's per-run budgets): one per MCP session
         (the stdio process, an HTTP session); a sessionless HTTP request gets its own."""
-        run_id = f"{RUN_PREFIX}{_slug(person, 24)}:{uuid.uuid4().hex[:8]}"
         if session is None and self.principal is None:
-            return RunLedger(run_id=run_id)
+            return RunLedger(run_id=_run_id(person))
         key = (person, client, session or "-")
         found = self._ledgers.get(key)
         if found is None:
-            found = self._ledgers[key] = RunLedger(run_id=run_id)
+            found = self._ledgers[key] = RunLedger(run_id=_run_id(person))
         return found
 
     # --- tools -------------------------------------------------------------------------------------
@@ -489,6 +488,11 @@ class OrderOpsMcp:
         if not caller.may(roles):
             names = " or ".join(r.value for r in roles)
             raise PolicyDenied(f"{caller.principal.id} needs the role {names} to {doing}")
+
+
+def _run_id(person: str) -> str:
+    """``mcp:<person>:<8 hex>``: short and safe enough for the HTTP API's run-id paths."""
+    return f"{RUN_PREFIX}{_slug(person, 24)}:{uuid.uuid4().hex[:8]}"
 
 
 def _int(text: str) -> int:

@@ -31,7 +31,7 @@ from api.bootstrap import AppContext
 from api.mcp_server import EXECUTE_APPROVED, SUBMIT_DOCUMENT, OrderOpsMcp, build_server, http_app
 from api.worker import Worker
 from core.db import Database
-from core.domain import NodeStatus
+from core.domain import CustomerTier, NodeStatus
 from guardrails.audit import EventType
 from guardrails.calls import Actor
 from services.approvals import decide_step
@@ -302,3 +302,63 @@ def test_over_http_each_request_key_decides_who_acts(env: Mcp, http_url: str) ->
     req = env.actx.guard.approvals.get(parked.structured_content["approval_id"])
     assert req.requester_id == "otto"
     assert env.net.adapters.wms.get_node(args["to_node_id"]).status is not NodeStatus.CLOSED
+
+
+# --- intake through MCP -----------------------------------------------------------------------------
+
+
+def test_a_submitted_document_goes_through_intake_and_the_gateway(env: Mcp) -> None:
+    from tests.intake.test_pipeline import Line, x12_850
+
+    oms = env.net.adapters.oms
+    c = next(c for c in oms.list_customers() if c.tier is CustomerTier.STANDARD and c.edi_id is not None)
+    assert c.edi_id is not None
+    sku = next(p.sku for p in oms.list_products() if not (p.hazmat or p.cold_chain or p.list_price > 200))
+    lines: list[Line] = [(3, "EA", oms.prices(c.id, [sku])[sku], "VN", sku, "")]
+    doc = x12_850(c.edi_id, "PO-MCP-1", oms.addresses(c.id)[0], lines).decode()
+
+    out = call(env.server("operator"), SUBMIT_DOCUMENT, {"filename": "po.x12", "content": doc})
+    assert not out.is_error, text_of(out)
+    assert out.structured_content is not None
+    assert out.structured_content["channel"] == "mcp"
+    [order] = out.structured_content["orders"]
+    assert order["decision"]["status"] == "created", order
+    assert "PO PO-MCP-1: created as order" in text_of(out)
+    created = oms.get_order(order["decision"]["order_id"])
+    assert created.external_ref == "PO-MCP-1"
+    [row] = env.actx.guard.audit.list(event_type=EventType.EXECUTED)
+    assert row.tool == "create_order"
+
+
+# --- stdio: `orderops mcp` as a subprocess, as a desktop client launches it -------------------------
+
+
+def test_orderops_mcp_over_stdio_acts_as_the_key_holder(env: Mcp) -> None:
+    import os
+    import sys
+
+    from mcp import StdioServerParameters
+
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-c", "from api.cli import main; main()", "mcp"],
+        env={
+            **os.environ,
+            "ORDEROPS_HOME": str(env.actx.settings.home),
+            "DATABASE_URL": env.net.db.url,
+            "ORDEROPS_API_KEY": env.key["viewer"],
+        },
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
+
+    async def go() -> tuple[list[str], types.CallToolResult]:
+        async with Client(params, client_info=CLIENT) as client:
+            tools = [t.name for t in (await client.list_tools()).tools]
+            return tools, await client.call_tool("reroute_orders", env.reroute_args())
+
+    tools, refused = anyio.run(go)
+    assert "reroute_orders" in tools
+    assert refused.is_error
+    assert "vic holds viewer" in text_of(refused)
+    [row] = env.actx.guard.audit.list(event_type=EventType.DENIED)
+    assert row.actor == "agent:mcp:test-client"

@@ -43,8 +43,26 @@ address only, never by the domain."""
 _BUYER_ROLES = ("BY", "OB", "BT", "IV", "PO")
 _SELLER_ROLES = ("SE", "VN", "SU", "SF")
 _GLN_QUALIFIERS = ("UL", "9", "14", "GLN")
-PROPOSE_PART = 0.6
-"""Lowest match score a part cross-reference is proposed at (validation's fuzzy bar)."""
+PROPOSE_PART = 0.75
+"""Lowest match score a part cross-reference is proposed at. Higher than validation's fuzzy bar
+(0.6): an approved cross-reference is trusted for every later PO, so a weaker match is only named
+in the warnings, for a person to add (``parts.<their part>=SKU``) if it is right."""
+
+_STATE_CENTRES: dict[str, tuple[float, float]] = {
+    "AL": (32.8, -86.8), "AK": (64.0, -150.0), "AZ": (34.3, -111.7), "AR": (34.9, -92.4), "CA": (37.2, -119.5),
+    "CO": (39.0, -105.5), "CT": (41.6, -72.7), "DE": (39.0, -75.5), "DC": (38.9, -77.0), "FL": (28.6, -82.4),
+    "GA": (32.7, -83.4), "HI": (20.8, -156.3), "ID": (44.4, -114.6), "IL": (40.0, -89.2), "IN": (39.9, -86.3),
+    "IA": (42.1, -93.5), "KS": (38.5, -98.4), "KY": (37.5, -85.3), "LA": (31.1, -92.0), "ME": (45.4, -69.2),
+    "MD": (39.0, -76.8), "MA": (42.3, -71.8), "MI": (44.3, -85.4), "MN": (46.3, -94.3), "MS": (32.7, -89.7),
+    "MO": (38.4, -92.5), "MT": (47.0, -109.6), "NE": (41.5, -99.8), "NV": (39.3, -116.6), "NH": (43.7, -71.6),
+    "NJ": (40.2, -74.7), "NM": (34.4, -106.1), "NY": (42.9, -75.5), "NC": (35.6, -79.4), "ND": (47.5, -100.5),
+    "OH": (40.3, -82.8), "OK": (35.6, -97.5), "OR": (43.9, -120.6), "PA": (40.9, -77.8), "RI": (41.7, -71.5),
+    "SC": (33.9, -80.9), "SD": (44.4, -100.2), "TN": (35.9, -86.4), "TX": (31.5, -99.3), "UT": (39.3, -111.7),
+    "VT": (44.1, -72.7), "VA": (37.5, -78.9), "WA": (47.4, -120.5), "WV": (38.6, -80.6), "WI": (44.6, -89.9),
+    "WY": (43.0, -107.5),
+}  # fmt: skip
+"""Approximate geographic centres of the US states: where an address in a state the network's
+city list does not cover is placed (a parcel zone spans hundreds of miles)."""
 
 
 def is_gln(value: str) -> bool:
@@ -204,7 +222,10 @@ def locate(city: str | None, state: str | None) -> tuple[float | None, float | N
         lat = round(sum(c.lat for c in in_state) / len(in_state), 4)
         lon = round(sum(c.lon for c in in_state) / len(in_state), 4)
         return lat, lon, f"approximate: the mean of {len(in_state)} known cities in {st}"
-    return None, None, "not located: the state is unknown or outside the network's map"
+    if st in _STATE_CENTRES:
+        lat, lon = _STATE_CENTRES[st]
+        return lat, lon, f"approximate: the centre of {st}"
+    return None, None, "not located: the state is not a US state"
 
 
 _CITY_LABELS = ("PlaceName",)
@@ -364,6 +385,10 @@ def propose_customer(
                 similar.append((c.id, c.name, round(s, 3)))
         similar.sort(key=lambda t: -t[2])
     parts, unmatched = _parts(po, lines)
+    for vl in lines:
+        if vl.sku_method == "fuzzy" and vl.candidates and vl.candidates[0][1] < PROPOSE_PART:
+            warnings.append(f"line {vl.index + 1}: closest product {vl.candidates[0][0]} (score "
+                            f"{vl.candidates[0][1]:.2f}) is too weak to propose as a cross-reference")  # fmt: skip
     for vl in lines:
         close = [sku for sku, sc in vl.candidates[1:] if vl.candidates and sc >= vl.candidates[0][1] - 0.02]
         if vl.sku_method == "fuzzy" and close:

@@ -196,6 +196,31 @@ def test_a_reroute_waits_for_approval_then_executes_once(env: Mcp) -> None:
     assert (proposed.run_id or "").startswith("mcp:otto:")
 
 
+def test_a_rejected_write_and_a_runs_own_approval_are_never_carried_out_here(env: Mcp) -> None:
+    parked = call(env.server("operator"), "reroute_orders", env.reroute_args())
+    assert parked.structured_content is not None
+    approval_id = parked.structured_content["approval_id"]
+    decide_step(
+        env.actx.gateway, env.actx.db, approval_id, approver=APPROVER, decision="reject", reason="no", enqueue=False
+    )
+    before = env.net.snapshot()
+    out = call(env.server("operator"), EXECUTE_APPROVED, {"approval_id": approval_id})
+    assert out.is_error
+    assert text_of(out).startswith(f"approval {approval_id} is rejected: nothing will be executed")
+
+    # An approval of an exception run (here the agent ledger "run-1") is its run's to carry out.
+    from tests.tools.conftest import AGENT
+
+    args = env.reroute_args()
+    theirs = env.net.gateway.propose("reroute_orders", args, actor=AGENT, run=env.net.run(), idempotency_key="k")
+    assert theirs.approval_id is not None
+    decide_step(env.actx.gateway, env.actx.db, theirs.approval_id, approver=APPROVER, decision="approve", enqueue=False)
+    refused = call(env.server("operator"), EXECUTE_APPROVED, {"approval_id": theirs.approval_id})
+    assert refused.is_error
+    assert "belongs to run run-1, which carries it out itself" in text_of(refused)
+    assert env.net.snapshot() == before
+
+
 def test_a_viewer_key_cannot_write(env: Mcp) -> None:
     before = env.net.snapshot()
     out = call(env.server("viewer"), "reroute_orders", env.reroute_args())

@@ -38,6 +38,7 @@ MOUNTS: tuple[Mount, ...] = (
           "The main job end to end in the demo's own installation: seed a network, congest a DC, let the "
           "agent propose a reroute, approve it, execute it once and show the audit trail."),
     Mount("network", "api.cli_network:network_app", "The fulfillment network (nodes, load, inventory)."),
+    Mount("twin", "api.cli_twin:twin_app", "Scenarios on the digital twin: stage them, or play them as what-ifs."),
     Mount("orders", "api.cli_network:orders_app", "Orders in the OMS.",
           extra=(("history", "api.cli_ops:orders_history"),)),
     Mount("audit", "api.cli_guard:audit_app", "The tamper-evident audit trail."),

@@ -41,6 +41,7 @@ from tools.base import (
 )
 from tools.customers import CreateCustomer
 from tools.twin import Fulfilment, TwinView, order_value
+from tools.twin_writes import TWIN_WRITE_TOOLS
 
 SPEED = {ServiceLevel.GROUND: 0, ServiceLevel.TWO_DAY: 1, ServiceLevel.OVERNIGHT: 2}
 
@@ -808,7 +809,7 @@ class SetNodeStatus(WriteTool[SetNodeStatusArgs]):
         )
 
 
-WRITE_TOOLS: tuple[WriteTool[ToolArgs], ...] = (  # type: ignore[assignment]
+WRITE_TOOLS: tuple[WriteTool[ToolArgs], ...] = (  # type: ignore[assignment]  # noqa: RUF005 - mypy needs the +
     RerouteOrders(),
     SplitShipment(),
     ChangeCarrier(),
@@ -820,4 +821,4 @@ WRITE_TOOLS: tuple[WriteTool[ToolArgs], ...] = (  # type: ignore[assignment]
     CreateOrder(),
     SetNodeStatus(),
     CreateCustomer(),
-)
+) + TWIN_WRITE_TOOLS  # the last: the network itself (scenarios staged on the twin)

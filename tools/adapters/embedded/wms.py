@@ -104,6 +104,16 @@ class EmbeddedWMS:
             conn.execute(update(nodes_t).where(nodes_t.c.id == node_id).values(backlog=int(backlog)))
             return node_from_row(self._node_row(conn, node_id))
 
+    def set_daily_capacity(self, node_id: str, daily_capacity: int) -> Node:
+        """Orders a day the node can pick and ship (a staffing cut, a line down, extra shifts)."""
+        if daily_capacity < 1:
+            raise ValidationFailed(f"daily_capacity must be >= 1 (got {daily_capacity})", node_id=node_id)
+        with self.db.begin() as session:
+            conn = session.connection()
+            self._node_row(conn, node_id)
+            conn.execute(update(nodes_t).where(nodes_t.c.id == node_id).values(daily_capacity=int(daily_capacity)))
+            return node_from_row(self._node_row(conn, node_id))
+
     def inventory(
         self, *, node_ids: Sequence[str] | None = None, skus: Sequence[str] | None = None
     ) -> list[InventoryPosition]:

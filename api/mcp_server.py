@@ -65,6 +65,9 @@ AUDITOR = (Role.APPROVER, Role.ADMIN)
 TRACER = (Role.OPERATOR, Role.APPROVER, Role.ADMIN)
 """Roles that may read one run's trail (as ``GET /v1/runs/{id}/trace``)."""
 
+MAX_SESSIONS = 10_000
+"""Run ledgers kept for MCP sessions (one each); past this the oldest is forgotten."""
+
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _FORBIDDEN = -32003
 """JSON-RPC error code of a resource the caller's roles do not reach (implementation-defined range)."""
@@ -265,6 +268,8 @@ class OrderOpsMcp:
         key = (person, client, session or "-")
         found = self._ledgers.get(key)
         if found is None:
+            if len(self._ledgers) >= MAX_SESSIONS:  # HTTP sessions come and go: forget the oldest
+                del self._ledgers[next(iter(self._ledgers))]
             found = self._ledgers[key] = RunLedger(run_id=_run_id(person))
         return found
 

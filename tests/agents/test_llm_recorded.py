@@ -1,0 +1,92 @@
+"""The LLM planner and the capability probe, replayed from cassettes RECORDED AGAINST A REAL MODEL
+(Qwen2.5-Coder-1.5B-Instruct on llama.cpp via xllamacpp; see each cassette's header and
+tests/cassettes/README.md). No network: vcrpy answers with what the model answered.
+
+The planner cassettes are exception-suite scenarios on a small generated network, rebuilt exactly
+on replay, so the ids the model named are checked against the same network: what it proposed is
+validated, simulated and judged by policy here as it was when recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import vcr
+from langchain_openai import ChatOpenAI
+
+from agents.llm_planner import LLMPlanner, make_planner
+from agents.playbooks import PlaybookPlanner
+from core.settings import Settings
+from guardrails.policy import PolicyEngine
+from tests.cassettes.real_model import BASE_URL, MODEL, PLANNER_CASES, REAL, header, planner_case
+from tools.adapters.protocols import OrderFilter
+from tools.llm import StructuredModel, probe
+
+PLANNED = sorted(REAL.glob("planner-*.yaml"))
+
+
+def chat() -> ChatOpenAI:
+    return ChatOpenAI(model=MODEL, base_url=BASE_URL, api_key=lambda: "none", max_retries=0, temperature=0, seed=0)
+
+
+def test_the_probe_of_the_real_server_picks_json_schema() -> None:
+    path = REAL / "probe.yaml"
+    assert header(path)["model"] == MODEL
+    with vcr.use_cassette(str(path), record_mode="none", filter_headers=["authorization"]) as tape:
+        caps = probe(chat(), base_url=BASE_URL, model=MODEL)
+        assert tape.play_count == 2
+    assert caps.native_tools is False, "llama.cpp returned tool_calls: [] with the call written in the content"
+    assert caps.json_schema is True
+    assert caps.best_mode() == "json_schema"
+    tools_request = json.loads(tape.requests[0].body)
+    assert tools_request["tool_choice"] == "required"
+
+
+def test_at_least_four_exception_scenarios_are_recorded() -> None:
+    assert len(PLANNED) >= 4
+    assert {p.stem.removeprefix("planner-") for p in PLANNED} <= set(PLANNER_CASES)
+
+
+@pytest.mark.parametrize("path", PLANNED, ids=[p.stem for p in PLANNED])
+def test_recorded_real_model_plan_replays(path: Path) -> None:
+    meta = header(path)
+    assert meta["model"] == MODEL
+    assert "llama.cpp" in meta["runtime"]
+    assert meta["runtime_version"].startswith("xllamacpp ")
+    assert meta["recorded"][:4] == "2026"
+    outcome = json.loads(meta["outcome"])
+    model = StructuredModel(chat(), mode=meta["mode"], attempts=1, max_repairs=1)  # type: ignore[arg-type]
+    planner = LLMPlanner(model, fallback=PlaybookPlanner(), model_name=MODEL, policy=PolicyEngine.from_path(None),
+                         max_repairs=1, attempts=1)  # fmt: skip
+    with (
+        planner_case(meta["case"]) as case,
+        vcr.use_cassette(str(path), record_mode="none", filter_headers=["authorization"]) as tape,
+    ):
+        before = case.env.adapters.oms.count_orders(OrderFilter())
+        plan = planner.plan(case.triage, case.env)
+        assert tape.play_count == len(tape.data), "every recorded request was made again, no more"
+        assert case.env.adapters.oms.count_orders(OrderFilter()) == before
+    assert sum(c.ok for c in model.calls) == outcome["parsed"]
+    assert model.calls[0].ok is True, "the real model's first answer parsed (no format fallback)"
+    assert plan.fallback_reason == outcome["fallback"]
+    assert plan.planner == outcome["planner"]
+    assert [s.tool for s in plan.steps] == outcome["steps"]
+    assert len(plan.not_planned) == outcome["not_planned"]
+    sent = json.loads(tape.requests[0].body)
+    assert sent["temperature"] == 0
+    if meta["mode"] == "json_schema":
+        assert sent["response_format"]["type"] == "json_schema"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("ORDEROPS_LLM_BASE_URL"), reason="live: set ORDEROPS_LLM_BASE_URL")
+def test_live_endpoint_plans_without_a_format_fallback() -> None:
+    """Against the configured endpoint (e.g. ../shared/tools/local-llm/serve.sh): minutes on a CPU."""
+    planner = make_planner(Settings(), fallback=PlaybookPlanner(), policy=PolicyEngine.from_path(None))
+    with planner_case("closure-01") as case:
+        plan = planner.plan(case.triage, case.env)
+    assert plan.fallback_reason is None, plan.fallback_reason
+    assert plan.planner.startswith("llm:")

@@ -324,6 +324,10 @@ def _gap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, b0 - a1, a0 - b1)
 
 
+_MAX_ROW_LABELS = 16
+"""More labels than this on one line is text, not a grid of header fields."""
+
+
 def read_header_fields(
     pages: Sequence[Sequence[Line]], *, document: str | None = None, date_order: DateOrder = "MDY"
 ) -> HeaderFields:
@@ -333,6 +337,8 @@ def read_header_fields(
     for raw in pages[:3]:
         page = _Page(raw)
         for labels in page.labels:
+            if len(labels) > _MAX_ROW_LABELS:
+                continue  # not a label grid (and each label would scan the whole row)
             for lb in labels:
                 if lb.field == "po_number":
                     prio = _PO_PRIORITY.get(lb.key.split()[0], 1)
@@ -494,6 +500,11 @@ _SUBLINE_RE = re.compile(
 _BRACKET_RE = re.compile(r"^\[(?P<code>[^\]\s]{2,40})\]\s*(?P<rest>.*)$")
 
 
+_MAX_HEADER_WORDS = 40
+"""More words than this on one line is prose or data, never a table header (and keeps a dense
+page's header search linear)."""
+
+
 def _role(phrase: str) -> str | None:
     key = _norm(phrase)
     role = _ROLE_WORDS.get(key)
@@ -515,7 +526,7 @@ def _header(lines: list[list[_W]], i: int) -> tuple[list[_Col], int] | None:
     """Columns when line ``i`` (with a second header line under it, if any) is a line-table header;
     returns the columns and how many lines the header takes."""
     line = lines[i]
-    if len(line) < 3:
+    if not 3 <= len(line) <= _MAX_HEADER_WORDS:
         return None
     phrases = _runs(line)
     nxt = lines[i + 1] if i + 1 < len(lines) else None
@@ -539,7 +550,7 @@ def _header(lines: list[list[_W]], i: int) -> tuple[list[_Col], int] | None:
             # Tight spacing: split the run greedily into known phrases.
             k = 0
             while k < len(p):
-                for n in range(len(p) - k, 0, -1):
+                for n in range(min(len(p) - k, 5), 0, -1):
                     sub = p[k : k + n]
                     r = _role(_text(sub))
                     if r is not None or n == 1:

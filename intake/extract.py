@@ -947,6 +947,12 @@ _SHIP_TO_LEAD_RE = re.compile(
     r"^[^\n:]{0,80}\b(?:ship[\s-]*to|deliver(?:y)?\s+(?:to|address)|ship(?:ping)?\s+address)\b[^\n:]{0,80}:[ \t]*$",
     re.I | re.M,
 )
+_SHIP_TO_INLINE_RE = re.compile(
+    # "Please ship to our Tulsa yard, 6120 Crossdock Ln, Tulsa, OK 74103" - no colon, the address on the line.
+    r"^[ \t]*(?:please\s+)?(?:ship|deliver)\s+(?:it\s+|them\s+|this\s+)?to\s+(?:our\s+|the\s+)?"
+    r"(?=[^\n]*,\s*[A-Z]{2}\.?,?\s+\d{5}(?:-\d{4})?[ \t.]*$)",
+    re.I | re.M,
+)
 _INVOICE_WORDS = re.compile(r"\b(invoice|facture|rechnung|factuur|receipt)\b", re.I)
 _ANY_LABEL_RE = re.compile(r"^\s*[A-Za-z][A-Za-z .#/-]{1,30}:", re.M)
 _US_CITY_RE = re.compile(
@@ -1004,7 +1010,7 @@ def split_address(lines: Sequence[tuple[str, int, int]]) -> AddressParts:
     """
     items: list[tuple[str, int, int]] = []
     for t, s, _e in lines:
-        stripped = t.strip()
+        stripped = re.sub(r"(?<=\d)\.$", "", t.strip())  # "..., OK 74103." at the end of a sentence
         if stripped:
             off = s + t.find(stripped)
             items.extend(_explode((stripped, off, off + len(stripped))))
@@ -1326,7 +1332,7 @@ class _Extractor:
         m = rx.search(self.text)
         if m is None and role == "ST":
             # "Same ship-to as last time, the Salt Lake City site:" - the block follows the sentence.
-            m = _SHIP_TO_LEAD_RE.search(self.text)
+            m = _SHIP_TO_LEAD_RE.search(self.text) or _SHIP_TO_INLINE_RE.search(self.text)
         if m is None:
             return
         pos = m.end()

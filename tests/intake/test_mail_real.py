@@ -228,6 +228,8 @@ def test_apple_style_forward_names_the_original_buyer() -> None:
          "Burlington", "VT", "05401"),
         ("SHIP TO | Pier 9 Receiving | 700 Dock Ave | Newark, NJ 07102", "Pier 9 Receiving", "700 Dock Ave", "Newark",
          "NJ", "07102"),
+        ("Please ship to our Tulsa yard, 6120 Crossdock Ln, Tulsa, OK 74103.", "Tulsa yard", "6120 Crossdock Ln",
+         "Tulsa", "OK", "74103"),
     ],
 )  # fmt: skip
 def test_ship_to_addresses_one_line_and_blocks(

@@ -46,6 +46,9 @@ BoolArray = npt.NDArray[np.bool_]
 MAX_BUCKETS = 8
 """Day buckets per target queue: an order shipping 7+ days late from a target is not worth a model."""
 EPS = 1e-6
+WARM_START = True
+SOLVER_OPTIONS: dict[str, Any] = {}
+"""HiGHS options set on every solve (after ``time_limit`` and ``threads``)."""
 
 
 @dataclass
@@ -204,7 +207,7 @@ def check(inst: Instance, sol: Solution) -> list[str]:
     return _feasible(inst, sol.edge, sol.shift)
 
 
-def solve(inst: Instance, *, time_limit_s: float = 10.0) -> Solution | None:
+def solve(inst: Instance, *, time_limit_s: float = 10.0, start: Solution | None = None) -> Solution | None:
     """The LP relaxation with HiGHS, rounded and repaired; ``None`` when HiGHS is missing, fails or
     runs out of time (the caller keeps greedy). ``info`` carries the LP bound and timings."""
     started = time.perf_counter()
@@ -219,6 +222,9 @@ def solve(inst: Instance, *, time_limit_s: float = 10.0) -> Solution | None:
     if n == 0 or E == 0:
         return None
     sizes = np.array([bucket_sizes(int(inst.backlog[t]), int(inst.capacity[t]), MAX_BUCKETS) for t in range(T)])
+    # A bucket no plan can reach (the ones before it already hold every move allowed) is dropped.
+    before = np.cumsum(sizes, axis=1) - sizes
+    sizes[before >= int(inst.move_hi.sum())] = 0
     # Columns: (edge, bucket) where the bucket exists and the lateness rule allows it.
     e_idx = np.repeat(np.arange(E), MAX_BUCKETS)
     k_idx = np.tile(np.arange(MAX_BUCKETS), E)
@@ -246,6 +252,17 @@ def solve(inst: Instance, *, time_limit_s: float = 10.0) -> Solution | None:
     pos = starts + offsets
     skus = inst.need_sku[pos]
     pairs = skus * T + t_idx[rep_col]
+    # Only stock that could run out needs a row: (SKU, target) pairs whose demand, every order
+    # with an edge there taken together, exceeds the units to promise.
+    e_nz = inst.need_ptr[inst.edge_order + 1] - inst.need_ptr[inst.edge_order]
+    e_pos = np.repeat(inst.need_ptr[inst.edge_order], e_nz) + (
+        np.arange(int(e_nz.sum())) - np.repeat(np.cumsum(e_nz) - e_nz, e_nz)
+    )
+    e_pairs = inst.need_sku[e_pos] * T + np.repeat(inst.edge_target, e_nz)
+    demand = np.bincount(e_pairs, weights=inst.need_qty[e_pos], minlength=inst.atp.size)
+    binding = demand > inst.atp.reshape(-1) + EPS
+    tight = binding[pairs]
+    rep_col, pos, pairs = rep_col[tight], pos[tight], pairs[tight]
     uniq, inverse = np.unique(pairs, return_inverse=True)
     r_atp = r_bucket + T * MAX_BUCKETS
     rows = np.concatenate([*col_rows, r_atp + inverse])
@@ -265,6 +282,8 @@ def solve(inst: Instance, *, time_limit_s: float = 10.0) -> Solution | None:
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("threads", 1)
+    for key, value in SOLVER_OPTIONS.items():
+        h.setOptionValue(key, value)
     h.addRows(nrow, lower, upper, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
     h.addCols(
         ncol,
@@ -276,6 +295,18 @@ def solve(inst: Instance, *, time_limit_s: float = 10.0) -> Solution | None:
         rows.astype(np.int32),
         vals.astype(np.float64),
     )
+    if start is not None and WARM_START:
+        # Greedy's plan as a starting point: the simplex begins near a good vertex.
+        col_of = {(int(e), int(k)): c for c, (e, k) in enumerate(zip(e_idx, k_idx, strict=True))}
+        x0 = np.zeros(ncol)
+        for o in np.flatnonzero(start.edge >= 0):
+            c = col_of.get((int(start.edge[o]), int(start.shift[o])))
+            if c is not None:
+                x0[c] = 1.0
+        hs = highspy.HighsSolution()  # type: ignore[no-untyped-call]
+        hs.col_value = list(x0)
+        hs.value_valid = True
+        h.setSolution(hs)
     build_s = time.perf_counter() - started
     t0 = time.perf_counter()
     try:
@@ -553,7 +584,7 @@ def optimise_moves(
             )
         edge_of[i], rank[i] = match[0], pos
     g = evaluate(inst, edge_of, rank)
-    sol = solve(inst, time_limit_s=limit)
+    sol = solve(inst, time_limit_s=limit, start=g)
     elapsed = time.perf_counter() - started
     common = {"greedy": metrics(inst, g), "orders": inst.n, "score_s": round(batch.score_s, 4)}
     if sol is None:

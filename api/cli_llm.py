@@ -98,7 +98,8 @@ def _emit(out: dict[str, object], as_json: bool) -> None:
     console.print(f"structured output mode used: [bold]{out['mode']}[/bold] (setting: {out['mode_setting']})")
     stored = f" (stored probe from {out['probed_at']}; --refresh to probe again)" if out.get("cached") else ""
     console.print(
-        f"latency of a short answer: {out['latency_s']} s; generation: {out['tokens_per_s'] or '?'} tokens/s{stored}",
+        f"latency of a short answer: {out['latency_s']} s; {out['tokens_per_s'] or '?'} answer tokens/s "
+        f"(prompt time included){stored}",
         highlight=False,
     )
     console.print(

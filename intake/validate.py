@@ -381,6 +381,22 @@ class _Builder:
 # --- steps ----------------------------------------------------------------------------------------
 
 
+# Where a document states the buyer's account with us: a buyer or bill-to party's id, a party id
+# qualified as an account (91 assigned by the seller, 11/12 account numbers), or an account-type
+# reference (X12 REF 11/12, EDIFACT RFF IT). A ship-to code, a PO number or a seller's id that
+# happens to equal some customer's account number must not vote for that customer.
+_ACCOUNT_ROLES = frozenset({"BY", "OB", "BT", "IV"})
+_ACCOUNT_QUALIFIERS = frozenset({"91", "11", "12", "IT"})
+
+
+def _states_account(party: Party | None, value: str, po: PurchaseOrder) -> bool:
+    if party is None:
+        return any(r.value.strip() == value and r.qualifier in _ACCOUNT_QUALIFIERS for r in po.references)
+    if party.role in ("SE", "VN", "SU", "SF"):
+        return False
+    return party.role in _ACCOUNT_ROLES or party.id_qualifier in _ACCOUNT_QUALIFIERS
+
+
 def _identify_customer(b: _Builder, customers: list[Customer]) -> Customer | None:
     po, ctx = b.po, b.ctx
     forced = ctx.overrides.get("customer")
@@ -402,7 +418,7 @@ def _identify_customer(b: _Builder, customers: list[Customer]) -> Customer | Non
     for value, party in ids:
         if value in by_gln and (party is None or party.role not in ("SE", "VN", "SU", "SF")):
             votes.append((by_gln[value], 1.0, f"GLN {value}"))
-        elif value.upper() in by_account:
+        elif value.upper() in by_account and _states_account(party, value, po):
             votes.append((by_account[value.upper()], 0.95, f"account number {value}"))
         elif value.upper() in by_edi and party is not None and party.role in ("BY", "OB", "BT", "IV"):
             votes.append((by_edi[value.upper()], 0.95, f"buyer id {value} is its EDI id"))

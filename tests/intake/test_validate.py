@@ -98,3 +98,23 @@ def test_dates_and_injection_are_blocking(sqlite_intake: Intake) -> None:  # noq
     v = validate(_po([line], ship=ship), it.net.gateway.env, context=IntakeContext(sender=c.email))
     assert any(f.code == "injection_suspected" and f.field == "parties[0].name" for f in v.blocking)
     assert decide(v).kind == "review"
+
+
+def test_only_a_stated_account_votes_for_a_customer(sqlite_intake: Intake) -> None:  # noqa: F811
+    """A ship-to code or a PO reference that happens to equal some customer's account number
+    must not pick that customer; a buyer's account (party id or account reference) does."""
+    from intake.model import Reference
+
+    it = sqlite_intake
+    env = it.net.gateway.env
+    c = it.customer()
+    acct = c.account_number
+    ship_code = Party(role="ST", name="Dock 4", id=acct, id_qualifier="92")
+    v = validate(_po([], ship=ship_code), env, context=IntakeContext(sender="who@unknown.example"))
+    assert v.customer_id != c.id
+    po_ref = _po([], references=[Reference(qualifier="PO", value=acct)])
+    assert validate(po_ref, env, context=IntakeContext(sender="who@unknown.example")).customer_id != c.id
+    buyer = Party(role="BY", name="Someone", id=acct, id_qualifier="91")
+    assert validate(_po([], ship=buyer), env, context=IntakeContext(sender="who@unknown.example")).customer_id == c.id
+    acct_ref = _po([], references=[Reference(qualifier="11", value=acct)])
+    assert validate(acct_ref, env, context=IntakeContext(sender="who@unknown.example")).customer_id == c.id

@@ -18,7 +18,7 @@ from api.auth import ApiKeyStore
 from api.bootstrap import AppContext
 from api.http_guard import RequestGuard
 from api.metrics import Metrics
-from api.routes import alerts, approvals, audit, decide, health, network, review, runs
+from api.routes import alerts, approvals, audit, decide, health, network, review, runs, twin
 from api.worker import WorkerPool
 
 API_VERSION = "1.0.0"
@@ -57,7 +57,7 @@ def create_app(actx: AppContext, *, keys: ApiKeyStore | None = None, workers: in
     app.state.metrics = metrics = Metrics(actx)
     app.middleware("http")(metrics.middleware)
     problems.install(app)
-    for module in (health, network, approvals, decide, audit, alerts, runs, review):
+    for module in (health, network, approvals, decide, audit, alerts, runs, review, twin):
         app.include_router(module.router)
     console.install(app)
     if actx.settings.slack_configured:

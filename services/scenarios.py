@@ -59,7 +59,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 from sqlalchemy import text
 
 from agents.plan import Alert, ExceptionKind, Plan, Planner, Triage
@@ -81,6 +90,10 @@ MAX_EVENTS = 200
 # --- the file -----------------------------------------------------------------------------------------
 
 
+StateCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]
+"""A two-letter US state (``TX``); the schema says so, so an API client learns it before sending."""
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -97,16 +110,14 @@ class NodeCapacitySpec(_Spec):
 
 class CarrierOutageSpec(_Spec):
     carrier: str = Field(min_length=1, max_length=100)
-    states: list[str] = Field(default_factory=list, max_length=60, description="Two-letter states; none: everywhere.")
+    states: list[StateCode] = Field(
+        default_factory=list, max_length=60, description="Two-letter states; none: everywhere."
+    )
 
     @field_validator("states")
     @classmethod
     def _states(cls, value: list[str]) -> list[str]:
-        states = sorted({s.strip().upper() for s in value})
-        bad = [s for s in states if len(s) != 2 or not s.isalpha()]
-        if bad:
-            raise ValueError(f"not two-letter state codes: {bad}")
-        return states
+        return sorted({s.upper() for s in value})
 
 
 class DemandSurgeSpec(_Spec):

@@ -123,7 +123,12 @@ def test_a_good_file_parses_into_typed_events_by_their_key() -> None:
             5,
             "events.0.node_capacity.factor",
         ),
-        ("name: x\nevents:\n  - carrier_outage: {carrier: C, states: [Texas]}\n", "value_error", 3, None),
+        (
+            "name: x\nevents:\n  - carrier_outage: {carrier: C, states: [Texas]}\n",
+            "string_pattern_mismatch",
+            3,
+            "events.0.carrier_outage.states.0",
+        ),
         ("name: x\nevents: []\n", "too_short", 2, "events"),
         ("events:\n  - node_status: {node: A, status: open}\n", "missing", 1, "name"),
         ("name: x\nevents:\n  - node_status: {node: A, status: open, extra: 1}\n", "extra_forbidden", 3, None),
@@ -328,3 +333,52 @@ def test_cli_whatif_json_prints_kpis_before_and_after(home: Path, tmp_path: Path
     assert {"before", "after", "after_plan"} <= out.keys()
     with _ctx(home) as ctx:
         assert live_fingerprint(ctx.db) == before
+
+
+# --- over HTTP ---------------------------------------------------------------------------------------------
+
+
+def test_http_whatif_and_apply_need_an_operator_and_report_findings(actx: AppContext, home: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.auth import ApiKeyStore, Role, create_key
+
+    keys = ApiKeyStore.under(home)
+    viewer = create_key(keys, "vic", [Role.VIEWER])
+    operator = create_key(keys, "otto", [Role.OPERATOR])
+    client = TestClient(create_app(actx, keys=keys))
+    node = _busiest_dc(actx)
+    closure = {"name": "closure", "events": [{"node_status": {"node": node, "status": "closed"}}]}
+    before = live_fingerprint(actx.db)
+    as_operator = {"Authorization": f"Bearer {operator}"}
+
+    denied = client.post("/v1/twin/whatif", json={"scenario": closure}, headers={"Authorization": f"Bearer {viewer}"})
+    assert denied.status_code == 403
+
+    bad = client.post(
+        "/v1/twin/apply",
+        json={"scenario": {"name": "x", "events": [{"node_capacity": {"node": node, "factor": 0}}]}},
+        headers=as_operator,
+    )
+    assert bad.status_code == 422
+    unknown = client.post(
+        "/v1/twin/apply",
+        json={"scenario": {"name": "x", "events": [{"node_status": {"node": "DC-NOWHERE", "status": "closed"}}]}},
+        headers=as_operator,
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["details"]["findings"][0]["field"] == "events.0.node_status.node"
+    assert live_fingerprint(actx.db) == before
+
+    played = client.post("/v1/twin/whatif", json={"scenario": closure, "planner": "playbook"}, headers=as_operator)
+    assert played.status_code == 200, played.text
+    assert played.json()["after"]["unavailable"] > played.json()["before"]["unavailable"]
+    assert live_fingerprint(actx.db) == before
+
+    staged = client.post("/v1/twin/apply", json={"scenario": closure}, headers=as_operator)
+    assert staged.status_code == 200, staged.text
+    outcome = staged.json()["outcomes"][0]
+    assert (outcome["tool"], outcome["status"]) == ("set_node_status", "awaiting_approval")
+    parked = actx.guard.audit.list(run_id=staged.json()["run_id"], event_type=EventType.AWAITING_APPROVAL)
+    assert [e.actor for e in parked] == ["user:otto"]

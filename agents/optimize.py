@@ -278,7 +278,9 @@ def solve(inst: Instance, *, time_limit_s: float = 10.0, start: Solution | None 
     rows, cols, vals = rows[order], cols[order], vals[order]
     col_start = np.searchsorted(cols, np.arange(ncol)).astype(np.int32)
 
-    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    # The core class, not ``highspy.Highs``: that wrapper prints a banner to stdout when built
+    # (breaking ``--json`` output) and wires callbacks this solve does not use.
+    h = highspy._Highs()  # type: ignore[attr-defined]
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("threads", 1)

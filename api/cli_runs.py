@@ -501,7 +501,12 @@ def dry_run(deps: RunDeps, triage: Triage) -> dict[str, Any]:
         "dry_run": True,
         "status": "dry_run",
         "triage": {"kind": triage.kind.value, "summary": triage.summary, "findings": triage.findings},
-        "plan": {"planner": plan.planner, "summary": plan.summary, "steps": len(plan.steps)},
+        "plan": {
+            "planner": plan.planner,
+            "summary": plan.summary,
+            "steps": len(plan.steps),
+            "optimizer": plan.optimizer,
+        },
         "steps": steps,
         "notes": notes,
         "not_planned": plan.not_planned,

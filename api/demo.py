@@ -107,7 +107,14 @@ def congestion_scenario(settings: Settings, console: Console | None, *, mode: Ap
             "node": node_id,
             "run_id": result.run_id,
             "status": result.status,
-            "plan": {"planner": plan.planner, "summary": plan.summary, "steps": len(plan.steps)} if plan else None,
+            "plan": {
+                "planner": plan.planner,
+                "summary": plan.summary,
+                "steps": len(plan.steps),
+                "optimizer": plan.optimizer,
+            }
+            if plan
+            else None,
             "steps": [{k: s.get(k) for k in ("tool", "status", "done", "skipped")} for s in report.get("steps", [])],
             "verified": verification.get("passed"),
             "audit": {"events": len(records), "chain_ok": chain.ok, "head": chain.head_hash},

@@ -40,7 +40,7 @@ MOUNTS: tuple[Mount, ...] = (
     Mount("network", "api.cli_network:network_app", "The fulfillment network (nodes, load, inventory)."),
     Mount("twin", "api.cli_twin:twin_app", "Scenarios on the digital twin: stage them, or play them as what-ifs."),
     Mount("orders", "api.cli_network:orders_app", "Orders in the OMS.",
-          extra=(("history", "api.cli_ops:orders_history"),)),
+          extra=(("history", "api.cli_ops:orders_history"), ("where", "api.cli_wismo:orders_where"))),
     Mount("audit", "api.cli_guard:audit_app", "The tamper-evident audit trail."),
     Mount("approvals", "api.cli_guard:approvals_app", "Approval requests waiting for a person."),
     Mount("runs", "api.cli_runs:runs_app", "Exception runs: list, show, resume.",

@@ -284,11 +284,31 @@ def find_injections(text: str, extra: Sequence[re.Pattern[str]] = ()) -> list[tu
     return sorted(spans.items())
 
 
+# What printed purchase orders say about approvals that is not a claim of one: a prohibition ("do
+# not back-order without approval") and an empty signature block ("Prepared By  Approved By  Vendor
+# Acknowledgement", "Approved by: ________"). Blanked (same length, offsets kept) before matching;
+# an approval *claim* ("Approved by: Dana, VP Finance", "pre-approved") still matches.
+_FORM_PHRASES = re.compile(
+    r"\b(?:do\s+not|don'?t|never|not\s+to|no|nor)\s+(?:[a-z'-]+\s+){0,4}?without\s+(?:(?:our|the|any|prior|"
+    r"advance|written|express|explicit|buyer'?s?|purchasing'?s?|customer'?s?)\s+)*(?:approval|authori[sz]ation|"
+    r"consent)\b"
+    r"|\b(?:approved|authori[sz]ed|reviewed|prepared|checked|signed)\s+by\b[ \t]*:?[ \t]*"
+    r"(?=$|\n|_{2,}|\.{3,}|(?:prepared|approved|authori[sz]ed|reviewed|checked|signed|vendor|supplier|date|"
+    r"signature|title|name|acknowledg\w*|accepted|received)\b)",
+    re.MULTILINE,
+)
+
+
+def _blank_form_phrases(view: str) -> str:
+    return _FORM_PHRASES.sub(lambda m: " " * len(m.group(0)), view) if "approv" in view or "autho" in view else view
+
+
 def _scan(text: str, extra: Sequence[re.Pattern[str]], *, derived: bool) -> list[tuple[int, int]]:
     """Spans of pattern matches in ``text``'s folded view and, with ``derived``, in its rot13,
     leetspeak, reversed and de-spaced readings (spans mapped back to ``text``)."""
     out: list[tuple[int, int]] = []
     folded = text_view(text)
+    folded = TextView(_blank_form_phrases(folded.text), folded.offsets, folded.length)
     latin = (*extra, *INJECTION_PATTERNS)
     readings: list[tuple[str, Callable[[int, int], tuple[int, int]]]] = [(folded.text, folded.span)]
     if derived:

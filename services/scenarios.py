@@ -614,7 +614,6 @@ class WhatIfReport(BaseModel):
     before: Kpis | None = Field(default=None, description="The live twin as it is.")
     after: Kpis | None = Field(default=None, description="With the scenario staged, nothing done about it.")
     after_plan: Kpis | None = Field(default=None, description="With the scenario and the agent's plan, on the copy.")
-    live_changed: bool = False
 
     @property
     def ok(self) -> bool:

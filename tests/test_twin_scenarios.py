@@ -382,3 +382,14 @@ def test_http_whatif_and_apply_need_an_operator_and_report_findings(actx: AppCon
     assert (outcome["tool"], outcome["status"]) == ("set_node_status", "awaiting_approval")
     parked = actx.guard.audit.list(run_id=staged.json()["run_id"], event_type=EventType.AWAITING_APPROVAL)
     assert [e.actor for e in parked] == ["user:otto"]
+
+
+def test_the_documented_example_parses_and_stages_on_the_generated_network(actx: AppContext) -> None:
+    from services.scenarios import load_scenario, stage_calls
+    from tools.base import ToolEnv
+
+    parsed = load_scenario(Path(__file__).parents[1] / "docs" / "scenarios" / "dallas-bad-day.yaml")
+    assert parsed.ok, parsed.findings
+    calls, findings = stage_calls(parsed, ToolEnv(actx.adapters, actx.twin_clock))
+    assert findings == []
+    assert [c.tool for c in calls] == ["set_node_status", "set_node_capacity", "set_carrier_status"]

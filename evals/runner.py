@@ -335,10 +335,16 @@ class Task:
 
 @contextmanager
 def _time_limit(seconds: float) -> Iterator[None]:
-    """SIGALRM-based limit (only in a process's main thread; elsewhere no limit is enforced)."""
+    """SIGALRM-based limit (only in a process's main thread; elsewhere no limit is enforced).
+
+    The alarm repeats every 50 ms until the case ends: a signal that lands in code that swallows
+    exceptions (a ``__del__``, a C callback) is not the last word. Disarming is robust to an alarm
+    that lands during the disarming itself."""
+    disarmed = False
 
     def _raise(_sig: int, _frame: FrameType | None) -> None:
-        raise CaseTimeout(f"case ran past its {seconds:g}s limit")
+        if not disarmed:
+            raise CaseTimeout(f"case ran past its {seconds:g}s limit")
 
     import threading
 
@@ -346,12 +352,18 @@ def _time_limit(seconds: float) -> Iterator[None]:
         yield
         return
     old = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        while True:
+            try:
+                disarmed = True
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, old)
+                break
+            except CaseTimeout:  # an alarm between the two statements above: disarm again
+                continue
 
 
 def _category_of(task: Task) -> str:

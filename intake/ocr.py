@@ -376,7 +376,9 @@ def read_page(
 
             img = img.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=255)
         img = remove_rules(img)
-        remaining = max(1.0, limits.max_seconds - state.seconds - (timer() - t0))
+        # what is left of the budget after rendering; a floor so tesseract is started and killed
+        # cleanly rather than given a zero timeout (a full page never reads in 0.2 s)
+        remaining = max(0.2, limits.max_seconds - state.seconds - (timer() - t0))
         with _one_thread():
             data = pytesseract.image_to_data(img, lang=limits.language, config=f"--psm {limits.psm}",
                                              output_type=pytesseract.Output.DICT, timeout=remaining)  # fmt: skip

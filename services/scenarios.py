@@ -90,6 +90,10 @@ MAX_EVENTS = 200
 # --- the file -----------------------------------------------------------------------------------------
 
 
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
+"""A node, carrier or SKU id: text every database can store (no NUL byte; PostgreSQL refuses one),
+said in the schema so an API client learns it before sending."""
+
 StateCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]
 """A two-letter US state (``TX``); the schema says so, so an API client learns it before sending."""
 
@@ -99,17 +103,17 @@ class _Spec(BaseModel):
 
 
 class NodeStatusSpec(_Spec):
-    node: str = Field(min_length=1, max_length=100)
+    node: Name
     status: NodeStatus
 
 
 class NodeCapacitySpec(_Spec):
-    node: str = Field(min_length=1, max_length=100)
+    node: Name
     factor: float = Field(gt=0, le=10, description="Capacity is multiplied by this (0.5: half). Closed: node_status.")
 
 
 class CarrierOutageSpec(_Spec):
-    carrier: str = Field(min_length=1, max_length=100)
+    carrier: Name
     states: list[StateCode] = Field(
         default_factory=list, max_length=60, description="Two-letter states; none: everywhere."
     )
@@ -121,14 +125,14 @@ class CarrierOutageSpec(_Spec):
 
 
 class DemandSurgeSpec(_Spec):
-    skus: list[str] = Field(min_length=1, max_length=500)
+    skus: list[Name] = Field(min_length=1, max_length=500)
     factor: float = Field(gt=1, le=20, description="Demand is multiplied by this while the surge lasts.")
     days: int = Field(ge=1, le=90)
 
 
 class InboundDelaySpec(_Spec):
-    node: str = Field(min_length=1, max_length=100)
-    sku: str = Field(min_length=1, max_length=100)
+    node: Name
+    sku: Name
     days: int = Field(ge=1, le=365)
 
 
@@ -180,8 +184,8 @@ Event = Annotated[
 
 
 class Scenario(_Spec):
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=5000)
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")
+    description: str = Field(default="", max_length=5000, pattern=r"^[^\x00]*$")
     events: list[Event] = Field(min_length=1, max_length=MAX_EVENTS)
 
 

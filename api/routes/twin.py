@@ -15,6 +15,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import Ctx
+from api.inputs import Text
 from api.problems import PROBLEM_RESPONSES, problem_responses
 from api.routes.runs import Operator
 from core.errors import ConfigurationError, Conflict, NotFound, OrderOpsError, ValidationFailed
@@ -37,7 +38,7 @@ class ScenarioBody(BaseModel):
 
 
 class WhatIfBody(ScenarioBody):
-    goal: str | None = Field(
+    goal: Text | None = Field(
         default=None, max_length=2000, description="What to plan for (default: the scenario's alert)."
     )
     planner: Literal["auto", "playbook", "llm"] = "auto"

@@ -661,7 +661,7 @@ def _parse(
                     _finding(
                         Severity.ERROR,
                         "image_only",
-                        "the PDF has no text layer (scanned?); no OCR is configured",
+                        "the PDF has no text layer (scanned?) and OCR read no words from it (see the OCR findings)",
                         document,
                     )
                 )

@@ -38,6 +38,7 @@ from typing import ClassVar, TypeVar
 from pydantic import BaseModel, Field
 
 from intake.model import (
+    MAX_DOCUMENT_INT,
     AllowanceCharge,
     Amount,
     Carrier,
@@ -929,7 +930,7 @@ class _OrdersMapper:
         if seg.get(1, 1) != "2":
             return
         count = parse_decimal(seg.get(1, 2))
-        if count is not None and count == count.to_integral_value():
+        if count is not None and count == count.to_integral_value() and 0 <= count <= MAX_DOCUMENT_INT:
             self.po.declared_line_count = int(count)
             self.po.sources["declared_line_count"] = self.src(seg, occ, 1, 2)
 

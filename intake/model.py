@@ -30,6 +30,12 @@ from pydantic import BaseModel, ConfigDict, Field
 SourceKind = Literal["edi", "pdf", "email", "csv", "sheet", "manual"]
 
 
+MAX_DOCUMENT_INT = 2**31 - 1
+"""The largest whole number read from a document that becomes an ``int`` (a count, a quantity in
+base units): what every database's ``INTEGER`` column holds, and far below the 64-bit limit of the
+workflow checkpoints. A larger one is a finding, never a crash."""
+
+
 class Source(BaseModel):
     """Where one extracted value came from in the original document."""
 

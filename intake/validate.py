@@ -41,7 +41,7 @@ from core.domain import Address, Customer, Product
 from core.errors import NotFound, ValidationFailed
 from intake.extract import SpanSource, detect_injection
 from intake.matching import address_score, catalogue_index, normalize_address, normalize_known
-from intake.model import Finding, Party, PurchaseOrder, Severity, Source
+from intake.model import MAX_DOCUMENT_INT, Finding, Party, PurchaseOrder, Severity, Source
 from intake.onboarding import NewCustomerProposal, propose_customer
 from intake.x12 import EnvelopeIds
 from tools.base import ToolEnv
@@ -666,7 +666,11 @@ def _units_and_price(
                "positive number", fld=f"{p}.quantity", source_key=f"{p}.quantity")  # fmt: skip
     else:
         base = q * (factor or 1)
-        if base != base.to_integral_value():
+        if base > MAX_DOCUMENT_INT:
+            b.conf(f"{p}.quantity", 0.0)
+            b.find("bad_quantity", f"line {vl.index + 1}: quantity {q} is out of range ({base} base units)",
+                   fld=f"{p}.quantity", source_key=f"{p}.quantity")  # fmt: skip
+        elif base != base.to_integral_value():
             b.conf(f"{p}.quantity", 0.0)
             b.find("fractional_quantity", f"line {vl.index + 1}: {q} {uom or ''} is {base} base units, not a whole "
                    "number", fld=f"{p}.quantity", source_key=f"{p}.quantity")  # fmt: skip

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from intake.model import (
+    MAX_DOCUMENT_INT,
     AllowanceCharge,
     Amount,
     Carrier,
@@ -320,7 +321,9 @@ class _Mapper:
     def ctt(self, seg: Segment, occ: int) -> None:
         self.summary = True
         po, raw = self.po, seg.get(1)
-        if raw.isascii() and raw.isdigit():
+        if raw.isascii() and raw.isdigit() and int(raw) > MAX_DOCUMENT_INT:
+            self.warn("bad_number", f"CTT01 {raw[:20]!r} is out of range for a line count", seg, occ, 1)
+        elif raw.isascii() and raw.isdigit():
             po.declared_line_count = int(raw)
             po.sources["declared_line_count"] = self.src(seg, occ, 1)
         elif raw:

@@ -323,6 +323,11 @@ def _scan(text: str, extra: Sequence[re.Pattern[str]], *, derived: bool) -> list
             return folded.span(n - e, n - s)
 
         readings.append((folded.text[::-1], from_reversed))
+        if _LOST_LETTER.search(folded.text):
+            # a writer that could not encode a letter printed "?" (Polish "przenie?" for "przenieś"):
+            # read each such "?" as the letters diacritics most often fold to, one reading per letter
+            for letter in "sziclnaeg":
+                readings.append((_LOST_LETTER.sub(letter, folded.text), folded.span))
         despaced, index = _despace(folded.text)
         if index is not None:
             ix = index
@@ -339,6 +344,8 @@ def _scan(text: str, extra: Sequence[re.Pattern[str]], *, derived: bool) -> list
         for rx in latin:
             for m in rx.finditer(reading):
                 out.append(to_original(m.start(), m.end()))
+    if derived:
+        out += _letter_spaced(folded)
     if not text.isascii():
         plain = text_view(text, fold_homoglyphs=False)
         for rx in NON_LATIN_PATTERNS:
@@ -384,6 +391,35 @@ def _leet_fold(view: str, table: dict[int, str]) -> str:
 
 
 _SPACED_RUN = re.compile(r"(?<!\w)(?:\w[ .\-_*\u00b7]){2,}\w(?!\w)")
+
+
+_LOST_LETTER = re.compile(r"(?<=[^\W\d_])\?(?=[^\W\d_]|[\s.,;:!)]|$)")
+_SQUEEZE = re.compile(r"\\s[+*?]?|\\b| ")
+_NOSPACE: list[re.Pattern[str]] = []
+
+
+def _nospace_patterns() -> list[re.Pattern[str]]:
+    """The Latin patterns with their spaces and word boundaries taken out, for text whose word gaps
+    are lost (a PDF prints ``O v e r r i d e  t h e`` and its text layer keeps single spaces)."""
+    if not _NOSPACE:
+        for rx in INJECTION_PATTERNS:
+            try:
+                _NOSPACE.append(re.compile(_SQUEEZE.sub("", rx.pattern), re.IGNORECASE))
+            except re.error:  # pragma: no cover - a pattern whose syntax needs its spaces
+                continue
+    return _NOSPACE
+
+
+def _letter_spaced(view: TextView) -> list[tuple[int, int]]:
+    """Spans of letter-spaced runs (12+ letters) that read as an instruction once squeezed."""
+    out: list[tuple[int, int]] = []
+    for m in _SPACED_RUN.finditer(view.text):
+        if m.end() - m.start() < 23:
+            continue
+        squeezed = view.text[m.start() : m.end() : 2]
+        if any(rx.search(squeezed) for rx in _nospace_patterns()):
+            out.append(view.span(m.start(), m.end()))
+    return out
 
 
 def _despace(view: str) -> tuple[str, list[int] | None]:

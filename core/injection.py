@@ -324,10 +324,13 @@ def _scan(text: str, extra: Sequence[re.Pattern[str]], *, derived: bool) -> list
 
         readings.append((folded.text[::-1], from_reversed))
         if _LOST_LETTER.search(folded.text):
-            # a writer that could not encode a letter printed "?" (Polish "przenie?" for "przenieś"):
-            # read each such "?" as the letters diacritics most often fold to, one reading per letter
-            for letter in "sziclnaeg":
-                readings.append((_LOST_LETTER.sub(letter, folded.text), folded.span))
+            # a writer that could not encode a letter printed "?" (Polish "przenie?" for "przenieś",
+            # Turkish "ta??" for "taşı"): read every such "?" as a wildcard letter, matched by the
+            # patterns' lost-letter-tolerant variants, so any number of them in a word reads right
+            lost = _LOST_LETTER.sub(lambda m: _LOST * len(m.group(0)), folded.text)
+            for rx in _tolerant_patterns(latin):
+                for m in rx.finditer(lost):
+                    out.append(folded.span(m.start(), m.end()))
         despaced, index = _despace(folded.text)
         if index is not None:
             ix = index
@@ -393,7 +396,58 @@ def _leet_fold(view: str, table: dict[int, str]) -> str:
 _SPACED_RUN = re.compile(r"(?<!\w)(?:\w[ .\-_*\u00b7]){2,}\w(?!\w)")
 
 
-_LOST_LETTER = re.compile(r"(?<=[^\W\d_])\?(?=[^\W\d_]|[\s.,;:!)]|$)")
+_LOST_LETTER = re.compile(r"(?<=[^\W\d_])\?{1,3}(?=[^\W\d_]|[\s.,;:!)]|$)")
+# A letter (so ``\w`` and ``\b`` treat it as one) that a folded view never holds: the lost letter.
+_LOST = "\u01c2"
+_TOLERANT: dict[str, re.Pattern[str] | None] = {}
+_ESCAPE_LEN = {"x": 4, "u": 6, "U": 10}
+_GROUP_OPEN = re.compile(r"\(\?(?:P<\w+>|P=\w+\)|[aiLmsux-]+[:)]|<[=!]|[:=!#>])")
+
+
+def _tolerant_source(pattern: str) -> str:
+    """``pattern`` with every literal Latin letter also accepting the lost letter ``_LOST``
+    (``tasi`` -> ``[tǂ][aǂ][sǂ][iǂ]``); escapes, group syntax and quantifiers are left alone, and a
+    character class that names letters accepts it too."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\":
+            step = _ESCAPE_LEN.get(pattern[i + 1 : i + 2], 2)
+            out.append(pattern[i : i + step])
+            i += step
+        elif ch == "(" and (g := _GROUP_OPEN.match(pattern, i)):
+            out.append(g.group(0))
+            i = g.end()
+        elif ch == "[":
+            j = i + 1 + (pattern[i + 1 : i + 2] == "^")
+            j += pattern[j : j + 1] == "]"
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            body = pattern[i:j]
+            letters = not body.startswith("[^") and any(c.isascii() and c.isalpha() for c in body[1:])
+            # the lost letter goes first, where it cannot become the end of a range ("[\\s-]")
+            out.append(f"[{_LOST}{body[1:]}]" if letters and body[1:2] != "-" else body + "]")
+            i = j + 1
+        else:
+            out.append(f"[{ch}{_LOST}]" if ch.isascii() and ch.isalpha() else ch)
+            i += 1
+    return "".join(out)
+
+
+def _tolerant_patterns(patterns: Sequence[re.Pattern[str]]) -> list[re.Pattern[str]]:
+    """The lost-letter-tolerant variants of ``patterns`` (compiled once per pattern)."""
+    out: list[re.Pattern[str]] = []
+    for rx in patterns:
+        if rx.pattern not in _TOLERANT:
+            try:
+                _TOLERANT[rx.pattern] = re.compile(_tolerant_source(rx.pattern), rx.flags)
+            except re.error:  # pragma: no cover - a pattern this reader cannot rewrite
+                _TOLERANT[rx.pattern] = None
+        tolerant = _TOLERANT[rx.pattern]
+        if tolerant is not None:
+            out.append(tolerant)
+    return out
 _SQUEEZE = re.compile(r"\\s[+*?]?|\\b| ")
 _NOSPACE: list[re.Pattern[str]] = []
 

@@ -340,21 +340,30 @@ def read_header_fields(
             if len(labels) > _MAX_ROW_LABELS:
                 continue  # not a label grid (and each label would scan the whole row)
             for lb in labels:
-                if lb.field == "po_number":
-                    prio = _PO_PRIORITY.get(lb.key.split()[0], 1)
-                    if prio <= best_po:
-                        continue
-                    found = _po_value(page.right_of(lb)) or _po_value(page.below(lb))
-                    if found is not None:
-                        out.po_number = found[0], _src(found[1], document)
-                        best_po = prio
-                elif lb.field in ("po_date", "need_by") and getattr(out, lb.field) is None:
-                    got = _date_value(page.right_of(lb), date_order) or _date_value(page.below(lb), date_order)
-                    if got is not None:
-                        setattr(out, lb.field, (got[0], got[1], _src(got[2], document)))
-                elif lb.field == "ship_to" and out.ship_to is None:
-                    out.ship_to = _ship_to(page, lb, document)
+                best_po = _read_label(out, page, lb, best_po, document, date_order)
     return out
+
+
+def _read_label(
+    out: HeaderFields, page: _Page, lb: _Label, best_po: int, document: str | None, date_order: DateOrder
+) -> int:
+    """Fill the field one label names, unless an earlier label filled it (a PO number only yields
+    to a label of higher priority, e.g. ``PO No.`` over ``Order``); returns the PO priority held."""
+    if lb.field == "po_number":
+        prio = _PO_PRIORITY.get(lb.key.split()[0], 1)
+        if prio <= best_po:
+            return best_po
+        found = _po_value(page.right_of(lb)) or _po_value(page.below(lb))
+        if found is not None:
+            out.po_number = found[0], _src(found[1], document)
+            return prio
+    elif lb.field in ("po_date", "need_by") and getattr(out, lb.field) is None:
+        got = _date_value(page.right_of(lb), date_order) or _date_value(page.below(lb), date_order)
+        if got is not None:
+            setattr(out, lb.field, (got[0], got[1], _src(got[2], document)))
+    elif lb.field == "ship_to" and out.ship_to is None:
+        out.ship_to = _ship_to(page, lb, document)
+    return best_po
 
 
 # --- ship-to ----------------------------------------------------------------------------------------
@@ -366,6 +375,18 @@ _COUNTRY_RE = re.compile(r"^(usa|u\.s\.a\.|us|united states(?: of america)?)$", 
 
 def _ship_to(page: _Page, lb: _Label, document: str | None) -> tuple[Party, dict[str, Source]] | None:
     """The address block under (or right of) a ship-to label, within the label's column."""
+    block = _ship_to_block(page, lb)
+    if not block:
+        return None
+    rows = [(_text(b), b) for b in block]
+    if len(rows) == 1:
+        rows = _split_one_line(rows[0][0], rows[0][1])
+    return _ship_to_party(rows, document)
+
+
+def _ship_to_block(page: _Page, lb: _Label) -> list[list[_W]]:
+    """The word runs of the address block: lines below the label inside its column, up to a gap, the
+    next label or the city line."""
     h = lb.words[-1].h
     left = lb.x0 - 1.2 * h
     right_labels = [o.x0 for o in page.labels[lb.line] if o.x0 > lb.x1 and o.field != "ship_to"]
@@ -377,20 +398,13 @@ def _ship_to(page: _Page, lb: _Label, document: str | None) -> tuple[Party, dict
         block.append(first)
     prev_bottom = max(w.bottom for w in lb.words)
     for j in range(lb.line + 1, min(len(page.lines), lb.line + 10)):
-        line = page.lines[j]
         # The block's words start at its left edge; words far to the right belong to another block.
-        inside = [w for w in line if w.x0 >= left and w.x0 < right]
-        if inside and inside[0].x0 > lb.x1 + 2 * h:
-            inside = []
-        if not inside:
+        inside = [w for w in page.lines[j] if w.x0 >= left and w.x0 < right]
+        if not inside or inside[0].x0 > lb.x1 + 2 * h:
             continue
         if inside[0].top - prev_bottom > 2.2 * h:
             break
-        run = [inside[0]]
-        for w in inside[1:]:
-            if w.x0 - run[-1].x1 > 1.5 * w.h:
-                break
-            run.append(w)
+        run = _first_run(inside)
         is_label = run[0].text.endswith(":") or any(lb2.words[0] == run[0] for lb2 in page.labels[j])
         if is_label and not _ATTN_RE.match(run[0].text):
             break
@@ -398,11 +412,21 @@ def _ship_to(page: _Page, lb: _Label, document: str | None) -> tuple[Party, dict
         prev_bottom = max(w.bottom for w in run)
         if _CITY_RE.match(_text(run)):
             break
-    if not block:
-        return None
-    rows = [(_text(b), b) for b in block]
-    if len(rows) == 1:
-        rows = _split_one_line(rows[0][0], rows[0][1])
+    return block
+
+
+def _first_run(words: list[_W]) -> list[_W]:
+    """The leading words up to the first wide gap (what follows a wide gap is another column)."""
+    run = [words[0]]
+    for w in words[1:]:
+        if w.x0 - run[-1].x1 > 1.5 * w.h:
+            break
+        run.append(w)
+    return run
+
+
+def _ship_to_party(rows: list[tuple[str, list[_W]]], document: str | None) -> tuple[Party, dict[str, Source]]:
+    """Name, attention lines, street lines and city/state/ZIP of an address block's lines."""
     party = Party(role="ST")
     sources: dict[str, Source] = {}
     city_i = next((i for i, (t, _) in enumerate(rows) if _CITY_RE.match(t)), None)
@@ -528,37 +552,8 @@ def _header(lines: list[list[_W]], i: int) -> tuple[list[_Col], int] | None:
     line = lines[i]
     if not 3 <= len(line) <= _MAX_HEADER_WORDS:
         return None
-    phrases = _runs(line)
-    nxt = lines[i + 1] if i + 1 < len(lines) else None
-    used = 1
-    if (
-        nxt
-        and nxt[0].top - line[0].bottom < 1.2 * line[0].h
-        and all(re.fullmatch(r"[A-Za-z/.%#&-]+|\([A-Za-z$%]+\)", w.text) for w in nxt)
-        and all(any(_gap(w.x0, w.x1, p[0].x0, p[-1].x1) == 0 for p in phrases) for w in nxt)
-    ):
-        merged = [list(p) for p in phrases]
-        for w in nxt:
-            k = next(k for k, p in enumerate(phrases) if _gap(w.x0, w.x1, p[0].x0, p[-1].x1) == 0)
-            merged[k].append(w)
-        phrases, used = merged, 2
-    cols: list[_Col] = []
-    for p in phrases:
-        text = _text(p)
-        role = _role(text)
-        if role is None and len(p) > 1:
-            # Tight spacing: split the run greedily into known phrases.
-            k = 0
-            while k < len(p):
-                for n in range(min(len(p) - k, 5), 0, -1):
-                    sub = p[k : k + n]
-                    r = _role(_text(sub))
-                    if r is not None or n == 1:
-                        cols.append(_Col(r, sub[0].x0, max(w.x1 for w in sub), _text(sub)))
-                        k += n
-                        break
-            continue
-        cols.append(_Col(role, min(w.x0 for w in p), max(w.x1 for w in p), text))
+    phrases, used = _header_phrases(line, lines[i + 1] if i + 1 < len(lines) else None)
+    cols = [c for p in phrases for c in _phrase_cols(p)]
     roles = [c.role for c in cols if c.role]
     unknown = len(cols) - len(roles)
     if "qty" not in roles or not set(roles) & {"part", "desc", "part_desc", "item", "line_or_part"}:
@@ -566,6 +561,44 @@ def _header(lines: list[list[_W]], i: int) -> tuple[list[_Col], int] | None:
     if len(roles) < 3 or unknown > max(1, len(cols) // 4):
         return None
     return cols, used
+
+
+def _header_phrases(line: list[_W], nxt: list[_W] | None) -> tuple[list[list[_W]], int]:
+    """The header's phrases, with a second header line (short words, right under, each under one
+    phrase) merged into the phrase above it; and how many lines the header takes."""
+    phrases = _runs(line)
+    if not (
+        nxt
+        and nxt[0].top - line[0].bottom < 1.2 * line[0].h
+        and all(re.fullmatch(r"[A-Za-z/.%#&-]+|\([A-Za-z$%]+\)", w.text) for w in nxt)
+        and all(any(_gap(w.x0, w.x1, p[0].x0, p[-1].x1) == 0 for p in phrases) for w in nxt)
+    ):
+        return phrases, 1
+    merged = [list(p) for p in phrases]
+    for w in nxt:
+        k = next(k for k, p in enumerate(phrases) if _gap(w.x0, w.x1, p[0].x0, p[-1].x1) == 0)
+        merged[k].append(w)
+    return merged, 2
+
+
+def _phrase_cols(p: list[_W]) -> list[_Col]:
+    """The column(s) of one header phrase; an unknown phrase of several words may be known headers
+    set too tightly to part, so it is split greedily into the longest known phrases."""
+    text = _text(p)
+    role = _role(text)
+    if role is not None or len(p) == 1:
+        return [_Col(role, min(w.x0 for w in p), max(w.x1 for w in p), text)]
+    cols: list[_Col] = []
+    k = 0
+    while k < len(p):
+        for n in range(min(len(p) - k, 5), 0, -1):
+            sub = p[k : k + n]
+            r = _role(_text(sub))
+            if r is not None or n == 1:
+                cols.append(_Col(r, sub[0].x0, max(w.x1 for w in sub), _text(sub)))
+                k += n
+                break
+    return cols
 
 
 def _assign(line: Sequence[_W], cols: list[_Col]) -> list[list[_W]]:
@@ -649,52 +682,69 @@ def read_tables(
     date_order: DateOrder = "MDY",
 ) -> TableResult:
     """Line items from every line table of the document (see the module docstring)."""
-    groups: list[list[_Row]] = []
-    cols: list[_Col] | None = None
-    open_table = False
+    scan = _TableScan(decimal_mark)
     for raw in pages:
         lines = [_own(ln) for ln in raw if ln]
         if is_terms_page(raw) and not any(_header(lines, i) for i in range(len(lines))):
             # A page of clauses; one that also holds a line-table header is an order page that
             # merely mentions its terms ("see terms and conditions on the reverse").
-            open_table = False
+            scan.open_table = False
             continue
-        started = False
-        prev_bottom: float | None = None
-        i = 0
-        while i < len(lines):
-            line = lines[i]
-            found = _header(lines, i)
-            if found is not None:
-                cols, used = found
-                groups.append([])
-                open_table, started = True, True
-                prev_bottom = lines[i + used - 1][-1].bottom
-                i += used
-                continue
-            i += 1
-            if not open_table or cols is None:
-                continue
-            if prev_bottom is not None and line[0].top - prev_bottom > 3.5 * line[0].h:
-                open_table = False
-                continue
-            cells = _assign(line, cols)
-            qty = _qty_of(cells, cols, decimal_mark)
-            if qty is None and _is_totals(cells):
-                open_table = False
-                continue
-            if not started:
-                # A table continued from the page before, without its header: skip the letterhead
-                # until the first full row (a quantity and an item).
-                if qty is None or not any(cells[k] for k, c in enumerate(cols) if c.role in _TEXT_ROLES):
-                    continue
-                started = True
-            prev_bottom = line[-1].bottom
-            groups[-1].append(_Row(cells, cols))
+        scan.page(lines)
     out = TableResult()
-    for rows in groups:
+    for rows in scan.groups:
         _items(rows, out, document, decimal_mark, date_order)
     return out
+
+
+@dataclass
+class _TableScan:
+    """Rows of the line tables, page by page: a table stays open across a page break (its header
+    need not repeat) until a gap, a totals row or a page of terms ends it."""
+
+    mark: str
+    groups: list[list[_Row]] = field(default_factory=list)
+    cols: list[_Col] | None = None
+    open_table: bool = False
+    started: bool = False
+    prev_bottom: float | None = None
+
+    def page(self, lines: list[list[_W]]) -> None:
+        self.started = False
+        self.prev_bottom = None
+        i = 0
+        while i < len(lines):
+            found = _header(lines, i)
+            if found is not None:
+                self.cols, used = found
+                self.groups.append([])
+                self.open_table, self.started = True, True
+                self.prev_bottom = lines[i + used - 1][-1].bottom
+                i += used
+                continue
+            self._data_line(lines[i])
+            i += 1
+
+    def _data_line(self, line: list[_W]) -> None:
+        cols = self.cols
+        if not self.open_table or cols is None:
+            return
+        if self.prev_bottom is not None and line[0].top - self.prev_bottom > 3.5 * line[0].h:
+            self.open_table = False
+            return
+        cells = _assign(line, cols)
+        qty = _qty_of(cells, cols, self.mark)
+        if qty is None and _is_totals(cells):
+            self.open_table = False
+            return
+        if not self.started:
+            # A table continued from the page before, without its header: skip the letterhead
+            # until the first full row (a quantity and an item).
+            if qty is None or not any(cells[k] for k, c in enumerate(cols) if c.role in _TEXT_ROLES):
+                return
+            self.started = True
+        self.prev_bottom = line[-1].bottom
+        self.groups[-1].append(_Row(cells, cols))
 
 
 def _ints(values: list[str]) -> bool:
@@ -720,99 +770,155 @@ def _resolve(rows: list[_Row], mark: str) -> list[str | None]:
     return roles
 
 
+@dataclass
+class _ItemCtx:
+    """What every helper of :func:`_items` needs: where values and their sources go, and how the
+    document writes numbers and dates."""
+
+    out: TableResult
+    document: str | None
+    mark: str
+    order: DateOrder
+    part_qual: str
+
+
+def _by_role(roles: list[str | None], cells: list[list[_W]]) -> dict[str, list[_W]]:
+    """The first non-empty cell of each role (a role resolved twice keeps its leftmost column)."""
+    by: dict[str, list[_W]] = {}
+    for k, r in enumerate(roles):
+        if r and cells[k] and r not in by:
+            by[r] = cells[k]
+    return by
+
+
+def _comment_state(text: str, in_comment: bool) -> tuple[bool, bool]:
+    """``(skip this row, inside a comment after it)`` for ``** … **`` comment blocks, which some
+    ERPs print between item rows and may wrap over several rows."""
+    if in_comment:
+        return True, not text.rstrip().endswith("**")
+    if text.startswith("**"):
+        stripped = text.strip()
+        return True, not (len(stripped) > 2 and stripped.endswith("**"))
+    return False, False
+
+
 def _items(rows: list[_Row], out: TableResult, document: str | None, mark: str, order: DateOrder) -> None:
+    """Order lines from one table's rows: a row with a quantity starts a line, a row without one
+    continues the line above (wrapped description, vendor code printed under the item)."""
     if not rows:
         return
     roles = _resolve(rows, mark)
-    has_vendor_col = "vendor_part" in roles
+    ctx = _ItemCtx(out, document, mark, order, "BP" if "vendor_part" in roles else "VN")
     in_comment = False
     current: POLine | None = None
     key = ""
     for row in rows:
-        cells = row.cells
-        by: dict[str, list[_W]] = {}
-        for k, r in enumerate(roles):
-            if r and cells[k] and r not in by:
-                by[r] = cells[k]
-        qty = _qty_of(cells, row.cols, mark)
-        text = _text([w for c in cells for w in c])
-        if in_comment:
-            in_comment = not text.rstrip().endswith("**")
-            continue
-        if text.startswith("**"):
-            stripped = text.strip()
-            in_comment = not (len(stripped) > 2 and stripped.endswith("**"))
+        by = _by_role(roles, row.cells)
+        qty = _qty_of(row.cells, row.cols, mark)
+        skip, in_comment = _comment_state(_text([w for c in row.cells for w in c]), in_comment)
+        if skip:
             continue
         if qty is None:
-            if current is None:
-                continue
-            for r in ("desc", "part_desc", "part", "line_or_part"):
-                if r in by:
-                    t = _text(by[r])
-                    sub = _SUBLINE_RE.match(t)
-                    if sub:
-                        _add_id(current, out, key, "VN", sub.group("code"), by[r], document)
-                        _promote_buyer(current)
-                    elif r in ("desc", "part_desc"):
-                        # Wrapped text: kept in ``descriptions``; ``description`` is the first line,
-                        # as for the other readers (a stacked part/description cell gives it here).
-                        current.descriptions.append(t)
-                        if current.description is None:
-                            current.description = t
-                            out.sources[key + "description"] = _src(by[r], document)
-                    break
+            if current is not None:
+                _continue_line(current, key, by, ctx)
             continue
         if not any(r in by for r in ("part", "desc", "part_desc", "vendor_part")):
             continue
-        current = POLine()
         key = f"lines[{len(out.lines)}]."
-        qcell = by["qty"]
-        current.quantity = qty
-        out.sources[key + "quantity"] = _src(qcell, document)
-        unit_m = re.match(r"^\s*-?[\d.,]*\d\s+(.+)$", _text(qcell))
-        if "unit" in by:
-            current.unit = _text(by["unit"]).upper()
-            out.sources[key + "unit"] = _src(by["unit"], document)
-        elif unit_m:
-            current.unit = unit_m.group(1).upper()
-        if "line" in by:
-            current.line_number = _text(by["line"]).rstrip(".")
-            out.sources[key + "line_number"] = _src(by["line"], document)
-        part_qual = "BP" if has_vendor_col else "VN"
-        if "part" in by:
-            _add_id(current, out, key, part_qual, _text(by["part"]), by["part"], document)
-        if "part_desc" in by:
-            code, _, rest = _text(by["part_desc"]).partition(" ")
-            _add_id(current, out, key, part_qual, code, by["part_desc"], document)
-            if rest:
-                current.description = rest
-                current.descriptions.append(rest)
-        if "vendor_part" in by:
-            _add_id(current, out, key, "VN", _text(by["vendor_part"]), by["vendor_part"], document)
-        if "desc" in by:
-            d = _text(by["desc"])
-            bm = _BRACKET_RE.match(d)
-            if bm and not current.product_ids:
-                _add_id(current, out, key, "VN", bm.group("code"), by["desc"], document)
-                d = bm.group("rest")
-            elif not current.product_ids and " " not in d and re.search(r"\d", d):
-                _add_id(current, out, key, "VN", d, by["desc"], document)
-                d = ""
-            if d:
-                current.description = d
-                current.descriptions.append(d)
-                out.sources[key + "description"] = _src(by["desc"], document)
-        for r, attr in (("price", "unit_price"), ("amount", "amount")):
-            if r in by:
-                v = parse_amount(_text(by[r]), mark)
-                if v is not None:
-                    setattr(current, attr, v)
-                    out.sources[key + attr] = _src(by[r], document)
-        if "date" in by:
-            got = _parse_date(_text(by["date"]), order)
-            if got is not None:
-                current.dates.append(DateRef(qualifier="002", value=got[0], raw=_text(by["date"])[got[1] : got[2]]))
+        current = _new_line(qty, key, by, ctx)
         out.lines.append(current)
+
+
+def _continue_line(current: POLine, key: str, by: dict[str, list[_W]], ctx: _ItemCtx) -> None:
+    """A row without a quantity under a line: a vendor code, or wrapped description text."""
+    for r in ("desc", "part_desc", "part", "line_or_part"):
+        if r not in by:
+            continue
+        t = _text(by[r])
+        sub = _SUBLINE_RE.match(t)
+        if sub:
+            _add_id(current, ctx.out, key, "VN", sub.group("code"), by[r], ctx.document)
+            _promote_buyer(current)
+        elif r in ("desc", "part_desc"):
+            # Wrapped text: kept in ``descriptions``; ``description`` is the first line,
+            # as for the other readers (a stacked part/description cell gives it here).
+            current.descriptions.append(t)
+            if current.description is None:
+                current.description = t
+                ctx.out.sources[key + "description"] = _src(by[r], ctx.document)
+        return
+
+
+def _new_line(qty: Decimal, key: str, by: dict[str, list[_W]], ctx: _ItemCtx) -> POLine:
+    """An order line from a row with a quantity, each value with its source."""
+    current = POLine()
+    _set_quantity_unit(current, qty, key, by, ctx)
+    if "line" in by:
+        current.line_number = _text(by["line"]).rstrip(".")
+        ctx.out.sources[key + "line_number"] = _src(by["line"], ctx.document)
+    _set_ids(current, key, by, ctx)
+    if "desc" in by:
+        _set_description(current, key, by["desc"], ctx)
+    _set_money_and_date(current, key, by, ctx)
+    return current
+
+
+def _set_quantity_unit(current: POLine, qty: Decimal, key: str, by: dict[str, list[_W]], ctx: _ItemCtx) -> None:
+    """The quantity, and the unit from its own column or else from the quantity cell (``12 EA``)."""
+    qcell = by["qty"]
+    current.quantity = qty
+    ctx.out.sources[key + "quantity"] = _src(qcell, ctx.document)
+    unit_m = re.match(r"^\s*-?[\d.,]*\d\s+(.+)$", _text(qcell))
+    if "unit" in by:
+        current.unit = _text(by["unit"]).upper()
+        ctx.out.sources[key + "unit"] = _src(by["unit"], ctx.document)
+    elif unit_m:
+        current.unit = unit_m.group(1).upper()
+
+
+def _set_ids(current: POLine, key: str, by: dict[str, list[_W]], ctx: _ItemCtx) -> None:
+    """Part numbers: the part column is the buyer's when a vendor column is also printed."""
+    if "part" in by:
+        _add_id(current, ctx.out, key, ctx.part_qual, _text(by["part"]), by["part"], ctx.document)
+    if "part_desc" in by:
+        code, _, rest = _text(by["part_desc"]).partition(" ")
+        _add_id(current, ctx.out, key, ctx.part_qual, code, by["part_desc"], ctx.document)
+        if rest:
+            current.description = rest
+            current.descriptions.append(rest)
+    if "vendor_part" in by:
+        _add_id(current, ctx.out, key, "VN", _text(by["vendor_part"]), by["vendor_part"], ctx.document)
+
+
+def _set_description(current: POLine, key: str, cell: list[_W], ctx: _ItemCtx) -> None:
+    """The description; a ``[CODE] text`` prefix or a lone code-like word is the part number when
+    the row printed none elsewhere."""
+    d = _text(cell)
+    bm = _BRACKET_RE.match(d)
+    if bm and not current.product_ids:
+        _add_id(current, ctx.out, key, "VN", bm.group("code"), cell, ctx.document)
+        d = bm.group("rest")
+    elif not current.product_ids and " " not in d and re.search(r"\d", d):
+        _add_id(current, ctx.out, key, "VN", d, cell, ctx.document)
+        d = ""
+    if d:
+        current.description = d
+        current.descriptions.append(d)
+        ctx.out.sources[key + "description"] = _src(cell, ctx.document)
+
+
+def _set_money_and_date(current: POLine, key: str, by: dict[str, list[_W]], ctx: _ItemCtx) -> None:
+    """Unit price, extended amount and the line's requested date, where their cells parse."""
+    for r, attr in (("price", "unit_price"), ("amount", "amount")):
+        if r in by:
+            v = parse_amount(_text(by[r]), ctx.mark)
+            if v is not None:
+                setattr(current, attr, v)
+                ctx.out.sources[key + attr] = _src(by[r], ctx.document)
+    if "date" in by:
+        got = _parse_date(_text(by["date"]), ctx.order)
+        if got is not None:
+            current.dates.append(DateRef(qualifier="002", value=got[0], raw=_text(by["date"])[got[1] : got[2]]))
 
 
 def _add_id(line: POLine, out: TableResult, key: str, qual: str, value: str, words: Sequence[_W],

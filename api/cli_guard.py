@@ -21,7 +21,7 @@ from api.cli_keys import KeyOpt, principal_for
 from core.errors import NotFound, ValidationFailed
 from guardrails.approvals import ApprovalRequest
 from guardrails.audit import AuditRecord
-from services.approvals import decide_step
+from services.approvals import carry_on, decide_step, is_direct
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 approvals_app = typer.Typer(help="Approval requests waiting for a person.", no_args_is_help=True)
@@ -218,8 +218,17 @@ def _decide(
             subset=subset,
             enqueue=False,  # carried on here and now, below
         ).request
+        # An MCP client's call has no run to carry it on: carried out here, once, through the gateway.
+        direct = carry_on(actx.gateway, actx.db, req) if is_direct(req) else None
     out: dict[str, Any] = {"approval_id": approval_id, "status": req.status.value, "approver": who.id}
     carried = None
+    if direct is not None:
+        out["executed"] = direct
+        if as_json:
+            cli.print_json(out)
+        else:
+            cli.console.print(f"{approval_id}: {req.status.value} by {who.id}; {direct}")
+        return
     if req.run_id is not None and req.status.value != "pending":  # its run carries on, here and now
         try:
             result, parked = continue_after_decision(settings, req.run_id)

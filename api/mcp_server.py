@@ -50,12 +50,14 @@ from guardrails.approvals import ApprovalStatus
 from guardrails.audit import AuditEvent, EventType
 from guardrails.calls import Actor
 from guardrails.calls import RiskClass as Risk
+from services.approvals import DIRECT_RUN_PREFIX
 from tools.gateway import Outcome, RunLedger, ToolGateway
 
 SERVER_NAME = "orderops"
-RUN_PREFIX = "mcp:"
+RUN_PREFIX = DIRECT_RUN_PREFIX
 """Run ids of the ledgers MCP calls are charged to (``mcp:<person>:<session>``): how an approval made
-through MCP is told apart from one of an exception run (which its run carries out itself)."""
+through MCP is told apart from one of an exception run (which its run carries out itself); the
+decision that approves one carries it out (:func:`services.approvals.carry_on`)."""
 EXECUTE_APPROVED = "execute_approved"
 SUBMIT_DOCUMENT = "submit_document"
 WRITER = (Role.OPERATOR,)
@@ -105,9 +107,14 @@ def authenticate(keys: ApiKeyStore, headers: Mapping[str, str]) -> Principal:
 
 
 def client_name(ctx: ServerRequestContext[Any, Any]) -> str:
-    """The MCP client's own name from its ``initialize`` (or request envelope); ``unknown`` if none."""
+    """The MCP client as its ``initialize`` names it, ``<name>@<version>`` (``unknown`` if none): what
+    the audit trail names as the agent that proposed a call."""
     params = ctx.session.client_params
-    return _slug(params.client_info.name, 40) if params is not None else "unknown"
+    if params is None:
+        return "unknown"
+    info = params.client_info
+    version = _slug(info.version, 20) if info.version else ""
+    return _slug(info.name, 40) + (f"@{version}" if version else "")
 
 
 @dataclass(frozen=True)
@@ -134,8 +141,8 @@ def waiting_text(approval_id: str, console_base: str) -> str:
     """The plain sentence a client (and the person reading it) gets when a call waits for a person."""
     return (
         f"waiting for approval {approval_id}: approve with `orderops approvals approve {approval_id}` or in "
-        f"the console at {console_base.rstrip('/')}/console/approvals/{approval_id}; once it is approved, "
-        f"call `{EXECUTE_APPROVED}` with approval_id {approval_id} to carry it out (exactly once)"
+        f"the console at {console_base.rstrip('/')}/console/approvals/{approval_id}; the approval carries it "
+        f"out (exactly once); call `{EXECUTE_APPROVED}` with approval_id {approval_id} for its result"
     )
 
 

@@ -11,7 +11,9 @@ Deciding and carrying the run on belong together: a decision that ends a request
 rejected, not waiting for more approvers) queues the job that carries its run on
 (:func:`continue_later`), the same job from every way in. The CLI continues in this process instead
 (``enqueue=False``); the console hands the continuation to a hook whose default is
-:func:`continue_later`.
+:func:`continue_later`. A call proposed outside any run (an MCP client's write, run id ``mcp:...``)
+has no run to carry it on, so the decision that approves it carries it out, once, through the
+gateway (:func:`carry_on`).
 
 What this module must never do: execute a call (the run does, after re-simulating), or decide a
 step the approver may not decide (every check runs before the first decision is written).
@@ -29,8 +31,13 @@ from core.db import Database
 from core.errors import Conflict, PolicyDenied, ValidationFailed
 from core.jobs import Job, enqueue_continue
 from guardrails.approvals import ApprovalRequest, ApprovalStatus
+from guardrails.audit import EventType
 from guardrails.calls import Actor
-from tools.gateway import ToolGateway
+from tools.gateway import Outcome, RunLedger, ToolGateway
+
+DIRECT_RUN_PREFIX = "mcp:"
+"""Run ids of calls proposed outside any exception run (an MCP client's writes are charged to
+``mcp:<person>:<session>``): no run will carry them on, so the decision that approves one does."""
 
 
 class StepCard(BaseModel):
@@ -179,7 +186,14 @@ def decide_incident(
                 "orders": len(last.approved_items) if last.approved_items else len(last.items),
             }
         )
-    continued = enqueue and last is not None and continue_later(db, last) is not None
+    continued = False
+    if enqueue and last is not None:
+        if is_direct(last):
+            for step in decided:
+                carry_on(gateway, db, gateway.guard.approvals.get(step["approval_id"]))
+            continued = True
+        else:
+            continued = continue_later(db, last) is not None
     return IncidentDecision(run_id=run_id, decision=decision, decided=decided, continued=continued)
 
 
@@ -189,6 +203,9 @@ def decide_incident(
 class StepDecision(BaseModel):
     request: ApprovalRequest = Field(description="The request as it now stands.")
     continue_job: str | None = Field(description="The job queued to carry the run on (None: nothing queued).")
+    executed: str | None = Field(
+        default=None, description="A call made outside any run (MCP): what carrying it out came to (executed, ...)."
+    )
 
 
 def decide_step(
@@ -214,8 +231,53 @@ def decide_step(
         subset=list(subset) if subset is not None else None,
         expected_args_hash=expected_args_hash,
     )
-    job = continue_later(db, decided) if enqueue else None
+    if not enqueue:
+        return StepDecision(request=decided, continue_job=None)
+    if is_direct(decided):
+        outcome = carry_out_direct(gateway, decided)
+        return StepDecision(request=decided, continue_job=None, executed=outcome.status if outcome else None)
+    job = continue_later(db, decided)
     return StepDecision(request=decided, continue_job=job.id if job is not None else None)
+
+
+def is_direct(req: ApprovalRequest) -> bool:
+    """Whether ``req`` was proposed outside any exception run (an MCP client's write)."""
+    return (req.run_id or "").startswith(DIRECT_RUN_PREFIX)
+
+
+def carry_on(gateway: ToolGateway, db: Database, req: ApprovalRequest) -> str:
+    """Carry on after a decision that may have ended ``req``, from any way in (console, API, Slack):
+    a run's request queues its run's continuation; a direct (MCP) call is carried out now. Returns a
+    line for the person who decided."""
+    if is_direct(req):
+        outcome = carry_out_direct(gateway, req)
+        if outcome is None:
+            return "nothing to carry out" if req.status != ApprovalStatus.PENDING else "it waits for more approvers"
+        done = len((outcome.result or {}).get("done") or [])
+        return f"{outcome.tool} {outcome.status}: {done} changed"
+    job = continue_later(db, req)
+    if job is None:  # still waiting for approvers, or not a run's request: nothing to carry on
+        return "the run continues once the request is decided"
+    return f"the run continues when its worker picks up job {job.id}"
+
+
+def carry_out_direct(gateway: ToolGateway, req: ApprovalRequest) -> Outcome | None:
+    """Execute an approved direct call exactly as approved, as the agent that proposed it (the audit
+    keeps naming the MCP client) on behalf of its requester. Keyed by the approval, so a second
+    decision path, a repeated click or the client's own ``execute_approved`` replays, never repeats.
+    None when ``req`` is not approved (still pending, rejected, expired): nothing runs."""
+    if req.status != ApprovalStatus.APPROVED:
+        return None
+    return gateway.execute_approved(req.id, actor=_proposer(gateway, req), run=RunLedger(run_id=req.run_id or ""))
+
+
+def _proposer(gateway: ToolGateway, req: ApprovalRequest) -> Actor:
+    """Who proposed ``req``, from its ``proposed`` audit row (``agent:<id>``)."""
+    rows = gateway.guard.audit.list(call_id=req.call_id, event_type=EventType.PROPOSED) if req.call_id else []
+    kind, _, ident = ((rows[0].actor if rows else None) or "").partition(":")
+    if kind == "agent" and ident:
+        return Actor(kind="agent", id=ident, on_behalf_of=req.requester_id)
+    return Actor(kind="agent", id=f"{DIRECT_RUN_PREFIX}unknown", on_behalf_of=req.requester_id)
 
 
 def continue_later(db: Database, req: ApprovalRequest) -> Job | None:

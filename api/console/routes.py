@@ -45,7 +45,7 @@ from core.errors import NotFound, OrderOpsError, PolicyDenied, ValidationFailed
 from graphs.runs import RUN_STATUSES
 from guardrails.approvals import ApprovalRequest, ApprovalStatus
 from guardrails.audit import EventType
-from services.approvals import continue_later, decide_incident, decide_step, incident_card
+from services.approvals import carry_on, decide_incident, decide_step, incident_card
 from tools.gateway import RunLedger
 
 ContinueRun = Callable[[AppContext, ApprovalRequest], str]
@@ -54,12 +54,9 @@ ContinueRun = Callable[[AppContext, ApprovalRequest], str]
 
 def enqueue_continue_job(actx: AppContext, req: ApprovalRequest) -> str:
     """The default: queue the runs worker's ``exception_run.continue`` job, as the HTTP API and
-    Slack do (:func:`services.approvals.continue_later`; keyed by the decision, so a repeated click
-    adds no second job)."""
-    job = continue_later(actx.db, req)
-    if job is None:  # still waiting for approvers, or not a run's request: nothing to carry on
-        return "the run continues once the request is decided"
-    return f"the run continues when its worker picks up job {job.id}"
+    Slack do (keyed by the decision, so a repeated click adds no second job); a call an MCP client
+    proposed outside any run is carried out now (:func:`services.approvals.carry_on`)."""
+    return carry_on(actx.gateway, actx.db, req)
 
 
 router = APIRouter(prefix="/console", include_in_schema=False)

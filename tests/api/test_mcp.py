@@ -124,7 +124,7 @@ def test_a_read_goes_through_the_gateway_and_is_audited(env: Mcp) -> None:
     assert {n["node_id"] for n in nodes} == {n.id for n in env.net.adapters.wms.list_nodes()}
     [row] = env.actx.guard.audit.list(event_type=EventType.EXECUTED)
     assert row.tool == "get_node_load"
-    assert row.actor == "agent:mcp:test-client"
+    assert row.actor == "agent:mcp:test-client@1.0"
     assert (row.run_id or "").startswith("mcp:vic:")
 
 
@@ -192,7 +192,7 @@ def test_a_reroute_waits_for_approval_then_executes_once(env: Mcp) -> None:
     assert executed[0].approver == "amir"
     # the audit names the MCP client (and, through the run id, the person it acted for)
     proposed = next(r for r in rows if r.event_type == EventType.PROPOSED)
-    assert proposed.actor == executed[0].actor == "agent:mcp:test-client"
+    assert proposed.actor == executed[0].actor == "agent:mcp:test-client@1.0"
     assert (proposed.run_id or "").startswith("mcp:otto:")
 
 
@@ -230,7 +230,7 @@ def test_a_viewer_key_cannot_write(env: Mcp) -> None:
     assert env.actx.guard.approvals.list_pending() == []
     [row] = env.actx.guard.audit.list(event_type=EventType.DENIED)
     assert row.tool == "reroute_orders"
-    assert row.actor == "agent:mcp:test-client"
+    assert row.actor == "agent:mcp:test-client@1.0"
     for name, arguments in ((EXECUTE_APPROVED, {"approval_id": "x"}), (SUBMIT_DOCUMENT, {"filename": "po.csv"})):
         refused = call(env.server("viewer"), name, arguments)
         assert refused.is_error
@@ -242,7 +242,7 @@ def test_malformed_arguments_are_denied_by_the_gateway_and_audited(env: Mcp) -> 
     assert out.is_error
     assert text_of(out).startswith("denied reroute_orders: malformed arguments")
     [row] = env.actx.guard.audit.list(event_type=EventType.DENIED)
-    assert row.actor == "agent:mcp:test-client"
+    assert row.actor == "agent:mcp:test-client@1.0"
 
 
 def test_a_small_allowed_write_executes_at_once_and_its_key_replays(env: Mcp) -> None:
@@ -386,4 +386,4 @@ def test_orderops_mcp_over_stdio_acts_as_the_key_holder(env: Mcp) -> None:
     assert refused.is_error
     assert "vic holds viewer" in text_of(refused)
     [row] = env.actx.guard.audit.list(event_type=EventType.DENIED)
-    assert row.actor == "agent:mcp:test-client"
+    assert row.actor == "agent:mcp:test-client@1.0"

@@ -186,6 +186,52 @@ class Settings(BaseSettings):
         default=True, description="Parse in a capped child process; false only where processes cannot be forked."
     )
 
+    # Tracing (core.tracing): OpenTelemetry spans of runs, tool calls and model calls; ids and counts only.
+    traces_exporter: Literal["none", "console", "otlp"] = Field(
+        default="none",
+        description="Where spans go: `none` (off), `console` (stdout), `otlp` (OTLP/HTTP, configured by the standard "
+        "OTEL_EXPORTER_OTLP_* variables; needs the `opentelemetry-exporter-otlp-proto-http` package).",
+    )
+    allow_third_party_tracing: bool = Field(
+        default=False,
+        description="Start even when LANGSMITH_TRACING / LANGCHAIN_TRACING_V2 is on: such tracing sends prompts and "
+        "personal data to a hosted service past the audit trail's redaction, so it is refused by default.",
+    )
+
+    # Approvals by e-mail (services.approval_mail): signed single-use links, reminders, escalation, expiry.
+    smtp_host: str | None = Field(default=None, description="SMTP server for approval e-mails; unset: none are sent.")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
+    mail_from: str = Field(default="orderops@localhost", description="Sender address of OrderOps' e-mails.")
+    mail_max_attempts: int = Field(
+        default=5, ge=1, le=50, description="Delivery attempts of one e-mail before it goes to the dead letters."
+    )
+    approval_email_approvers: dict[str, SlackPerson] = Field(
+        default_factory=dict,
+        description='E-mail address -> the OrderOps person and roles, as JSON: {"amir@example.com": {"person": '
+        '"amir", "roles": ["approver"]}}; they get every new approval request by e-mail.',
+    )
+    approval_email_escalation: dict[str, SlackPerson] = Field(
+        default_factory=dict,
+        description="The second group (same form), mailed when nobody answered within approval_escalate_after_minutes.",
+    )
+    approval_remind_after_minutes: float = Field(
+        default=60.0, gt=0, description="A request still unanswered this long after it was mailed is reminded once."
+    )
+    approval_escalate_after_minutes: float = Field(
+        default=120.0, gt=0, description="A request still unanswered this long after it was mailed is escalated."
+    )
+    approval_link_key: SecretStr | None = Field(
+        default=None,
+        description="Key that signs approval links (any text). Default: a random key kept in "
+        "<home>/approval-links.key; every process serving links needs the same key.",
+    )
+    approval_link_base_url: str | None = Field(
+        default=None, description="Public base URL in approval links; unset: slack_link_base_url."
+    )
+
     @property
     def resolved_database_url(self) -> str:
         """The URL to connect to: ``database_url`` if set, else the SQLite file under ``home``."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -121,20 +121,22 @@ def bucket_sizes(backlog: int, capacity: int, buckets: int) -> list[int]:
     return [first] + [capacity] * (buckets - 1)
 
 
+def _terms(inst: Instance, slack: IntArray, rate: FloatArray) -> FloatArray:
+    """The scorer's terms that move with the ship date: lateness and the risk of missing the
+    promise (as :meth:`Sourcer._priced` computes them) at ``slack`` days before the promise."""
+    miss = np.clip(1.0 - rate, 0.0, 1.0)
+    late = np.maximum(0, -slack)
+    p = np.where(slack < 0, 0.0, 1.0 - miss ** (np.maximum(slack, 0) + 1))
+    out: FloatArray = inst.late_day * late + inst.miss_risk * (1.0 - p)
+    return out
+
+
 def edge_scores(inst: Instance, edges: IntArray, shifts: IntArray) -> FloatArray:
     """The scorer's score of each edge when its order ships ``shift`` days later: lateness and miss
-    risk follow the shift (as :meth:`Sourcer._priced` computes them), everything else is fixed."""
+    risk follow the shift, everything else is fixed."""
     slack0 = inst.edge_slack[edges]
     rate = inst.edge_rate[edges]
-    miss = np.clip(1.0 - rate, 0.0, 1.0)
-
-    def terms(slack: IntArray) -> FloatArray:
-        late = np.maximum(0, -slack)
-        p = np.where(slack < 0, 0.0, 1.0 - miss ** (np.maximum(slack, 0) + 1))
-        out: FloatArray = inst.late_day * late + inst.miss_risk * (1.0 - p)
-        return out
-
-    result: FloatArray = inst.edge_base[edges] - terms(slack0) + terms(slack0 - shifts)
+    result: FloatArray = inst.edge_base[edges] - _terms(inst, slack0, rate) + _terms(inst, slack0 - shifts, rate)
     return result
 
 
@@ -212,179 +214,297 @@ def solve(inst: Instance, *, time_limit_s: float = 10.0) -> Solution | None:
         import highspy
     except ImportError:
         return None
-    n, T = inst.n, inst.targets
-    E = len(inst.edge_order)
-    if n == 0 or E == 0:
+    if inst.n == 0 or len(inst.edge_order) == 0:
         return None
-    sizes = np.array([bucket_sizes(int(inst.backlog[t]), int(inst.capacity[t]), MAX_BUCKETS) for t in range(T)])
-    # A bucket no plan can reach (the ones before it already hold every move allowed) is dropped.
-    before = np.cumsum(sizes, axis=1) - sizes
-    sizes[before >= int(inst.move_hi.sum())] = 0
-    # Columns: (edge, bucket) where the bucket exists and the lateness rule allows it.
-    e_idx = np.repeat(np.arange(E), MAX_BUCKETS)
-    k_idx = np.tile(np.arange(MAX_BUCKETS), E)
-    keep = sizes[inst.edge_target[e_idx], k_idx] > 0
-    late = (inst.edge_slack[e_idx] - k_idx) < 0
-    keep &= ~(late & inst.stay_meets[inst.edge_order[e_idx]])
-    e_idx, k_idx = e_idx[keep], k_idx[keep]
-    ncol = len(e_idx)
-    if ncol == 0:
+    model = _model(inst)
+    if model is None:
         return None
-    o_idx = inst.edge_order[e_idx]
-    t_idx = inst.edge_target[e_idx]
-    cost = edge_scores(inst, e_idx, k_idx) - inst.stay_score[o_idx]
-    # Rows: orders, sources, (target, bucket), (sku, target).
-    S = len(inst.move_lo)
-    r_src = n
-    r_bucket = n + S
-    nz_counts = inst.need_ptr[o_idx + 1] - inst.need_ptr[o_idx]
-    # Every column: its order row, its source row, its bucket row, one row per SKU it needs.
-    col_rows: list[IntArray] = [o_idx, r_src + inst.order_source[o_idx], r_bucket + t_idx * MAX_BUCKETS + k_idx]
-    col_vals: list[FloatArray] = [np.ones(ncol), np.ones(ncol), np.ones(ncol)]
-    rep_col = np.repeat(np.arange(ncol), nz_counts)
-    starts = np.repeat(inst.need_ptr[o_idx], nz_counts)
-    offsets = np.arange(len(rep_col)) - np.repeat(np.cumsum(nz_counts) - nz_counts, nz_counts)
-    pos = starts + offsets
-    skus = inst.need_sku[pos]
-    pairs = skus * T + t_idx[rep_col]
-    # Only stock that could run out needs a row: (SKU, target) pairs whose demand, every order
-    # with an edge there taken together, exceeds the units to promise.
-    e_nz = inst.need_ptr[inst.edge_order + 1] - inst.need_ptr[inst.edge_order]
-    e_pos = np.repeat(inst.need_ptr[inst.edge_order], e_nz) + (
-        np.arange(int(e_nz.sum())) - np.repeat(np.cumsum(e_nz) - e_nz, e_nz)
-    )
-    e_pairs = inst.need_sku[e_pos] * T + np.repeat(inst.edge_target, e_nz)
-    demand = np.bincount(e_pairs, weights=inst.need_qty[e_pos], minlength=inst.atp.size)
-    binding = demand > inst.atp.reshape(-1) + EPS
-    tight = binding[pairs]
-    rep_col, pos, pairs = rep_col[tight], pos[tight], pairs[tight]
-    uniq, inverse = np.unique(pairs, return_inverse=True)
-    r_atp = r_bucket + T * MAX_BUCKETS
-    rows = np.concatenate([*col_rows, r_atp + inverse])
-    vals = np.concatenate([*col_vals, inst.need_qty[pos]])
-    cols = np.concatenate([np.arange(ncol)] * 3 + [rep_col])
-    nrow = r_atp + len(uniq)
-    lower = np.concatenate([np.full(n, -np.inf), inst.move_lo.astype(float), np.full(T * MAX_BUCKETS, -np.inf)])
-    upper = np.concatenate([np.ones(n), inst.move_hi.astype(float), sizes.reshape(-1).astype(float)])
-    atp_cap = inst.atp[uniq // T, uniq % T]
-    lower = np.concatenate([lower, np.full(len(uniq), -np.inf)])
-    upper = np.concatenate([upper, atp_cap])
-    order = np.lexsort((rows, cols))
-    rows, cols, vals = rows[order], cols[order], vals[order]
-    col_start = np.searchsorted(cols, np.arange(ncol)).astype(np.int32)
-
-    # The core class, not ``highspy.Highs``: that wrapper prints a banner to stdout when built
-    # (breaking ``--json`` output) and wires callbacks this solve does not use.
-    h = highspy._Highs()  # type: ignore[attr-defined]
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(time_limit_s))
-    h.setOptionValue("threads", 1)
-    # Dual simplex without presolve: on these assignment-shaped LPs presolve removes little and
-    # costs time (10k affected orders: ~7 s -> ~5 s on 2 loaded cores).
-    h.setOptionValue("solver", "simplex")
-    h.setOptionValue("simplex_strategy", 1)
-    h.setOptionValue("presolve", "off")
-    for key, value in SOLVER_OPTIONS.items():
-        h.setOptionValue(key, value)
-    h.addRows(nrow, lower, upper, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-    h.addCols(
-        ncol,
-        cost.astype(np.float64),
-        np.zeros(ncol),
-        np.ones(ncol),
-        len(rows),
-        col_start,
-        rows.astype(np.int32),
-        vals.astype(np.float64),
-    )
     build_s = time.perf_counter() - started
     t0 = time.perf_counter()
-    try:
-        h.run()
-    except Exception:  # any solver failure means: keep greedy
-        return None
+    lp = _run_lp(highspy, model.lp, time_limit_s - build_s)
     lp_s = time.perf_counter() - t0
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+    if lp is None:
         return None
-    x = np.asarray(h.getSolution().col_value)
-    bound = float(h.getInfo().objective_function_value) + float(inst.stay_score.sum())
+    x, objective = lp
+    bound = objective + float(inst.stay_score.sum())
     fractional = int(((x > EPS) & (x < 1 - EPS)).sum())
-    sol = _round_and_repair(inst, x, e_idx, k_idx, sizes)
+    t0 = time.perf_counter()
+    sol = _round_and_repair(inst, model, x[: len(model.edges)], highspy, time_limit_s - (t0 - started))
     sol.info = {
         "bound": bound,
         "lp_s": lp_s,
         "build_s": build_s,
-        "columns": ncol,
-        "rows": nrow,
+        "round_s": time.perf_counter() - t0,
+        "columns": model.lp.ncol,
+        "rows": model.lp.nrow,
         "fractional": fractional,
     }
     return sol
 
 
-def _round_and_repair(inst: Instance, x: FloatArray, e_idx: IntArray, k_idx: IntArray, sizes: IntArray) -> Solution:
-    """Take the LP's choices, surest first, while they fit (ATP, bucket room, source limits); then
-    top up any source still short of its minimum with its best remaining moves."""
-    n = inst.n
-    atp = inst.atp.copy()
-    room = sizes.astype(np.int64).copy()
-    moved = np.zeros(len(inst.move_lo), dtype=np.int64)
-    edge_of = np.full(n, -1, dtype=np.int64)
-    bucket_of = np.zeros(n, dtype=np.int64)
-    cost = edge_scores(inst, e_idx, k_idx) - inst.stay_score[inst.edge_order[e_idx]]
+@dataclass
+class _LP:
+    """A linear programme in HiGHS's column-wise form (rows' bounds, columns' costs and entries)."""
 
-    def fits(o: int, t: int) -> bool:
-        a, b = inst.need_ptr[o], inst.need_ptr[o + 1]
-        return bool((atp[inst.need_sku[a:b], t] >= inst.need_qty[a:b] - EPS).all())
+    row_lo: FloatArray
+    row_hi: FloatArray
+    cost: FloatArray
+    col_hi: FloatArray
+    start: npt.NDArray[np.int32]
+    index: npt.NDArray[np.int32]
+    value: FloatArray
 
-    def take(o: int, col: int) -> None:
-        e, k = int(e_idx[col]), int(k_idx[col])
-        t = int(inst.edge_target[e])
-        a, b = inst.need_ptr[o], inst.need_ptr[o + 1]
-        atp[inst.need_sku[a:b], t] -= inst.need_qty[a:b]
-        room[t, k] -= 1
-        moved[inst.order_source[o]] += 1
-        edge_of[o] = e
-        bucket_of[o] = k
+    @property
+    def nrow(self) -> int:
+        return len(self.row_lo)
 
-    def try_cols(cols: IntArray) -> None:
-        for col in cols:
-            o = int(inst.edge_order[e_idx[col]])
-            if edge_of[o] >= 0 or moved[inst.order_source[o]] >= inst.move_hi[inst.order_source[o]]:
+    @property
+    def ncol(self) -> int:
+        return len(self.cost)
+
+
+def _csc(nrow: int, ncol: int, rows: IntArray, cols: IntArray, vals: FloatArray) -> tuple[Any, Any, FloatArray]:
+    """Column starts, row indices and values, sorted by column (HiGHS's column-wise matrix)."""
+    order = np.argsort(cols, kind="stable")
+    start = np.searchsorted(cols[order], np.arange(ncol)).astype(np.int32)
+    return start, rows[order].astype(np.int32), vals[order].astype(np.float64)
+
+
+@dataclass
+class _Model:
+    """The batch as an LP over moves and queue places.
+
+    An order's score at a target is a part fixed by its edge plus a part that depends only on how
+    many days its place in the queue adds, and on the edge's class (target, days of slack, carrier
+    on-time rate, whether the order must stay on time). So instead of one column per (edge, day
+    bucket), which is 8x the edges, there is one column per edge (``x``: the order moves there)
+    and one per (class, bucket) (``y``: how many of the class's moves queue in that bucket), tied
+    by one row per class (its moves = its queue places). Orders of one class are interchangeable
+    in the queue, so both models have the same optimum and the same bound, with ~1/8 the columns.
+    """
+
+    lp: _LP
+    edges: IntArray
+    """Edges that have a column (their class has a bucket it may use)."""
+    edge_class: IntArray
+    """(E,) class of every edge."""
+    c_target: IntArray
+    c_slack: IntArray
+    c_rate: FloatArray
+    c_strict: BoolArray
+    """Whether the class's orders meet their promise where they are (no late bucket)."""
+    q_class: IntArray
+    q_bucket: IntArray
+    sizes: IntArray
+
+
+def _model(inst: Instance) -> _Model | None:
+    n, T, K = inst.n, inst.targets, MAX_BUCKETS
+    sizes = np.array([bucket_sizes(int(inst.backlog[t]), int(inst.capacity[t]), K) for t in range(T)])
+    # A bucket no plan can reach (the ones before it already hold every move allowed) is dropped.
+    before = np.cumsum(sizes, axis=1) - sizes
+    sizes[before >= int(inst.move_hi.sum())] = 0
+    rates, rate_id = np.unique(inst.edge_rate, return_inverse=True)
+    strict = inst.stay_meets[inst.edge_order]
+    keys, edge_class = np.unique(
+        np.stack([inst.edge_target, inst.edge_slack, rate_id.reshape(-1), strict.astype(np.int64)]),
+        axis=1,
+        return_inverse=True,
+    )
+    edge_class = edge_class.reshape(-1)
+    c_target, c_slack, c_rate, c_strict = keys[0], keys[1], rates[keys[2]], keys[3].astype(np.bool_)
+    C = keys.shape[1]
+    q_class = np.repeat(np.arange(C), K)
+    q_bucket = np.tile(np.arange(K), C)
+    keep = sizes[c_target[q_class], q_bucket] > 0
+    keep &= ~(c_strict[q_class] & (c_slack[q_class] - q_bucket < 0))
+    q_class, q_bucket = q_class[keep], q_bucket[keep]
+    usable = np.bincount(q_class, minlength=C) > 0
+    edges = np.flatnonzero(usable[edge_class])
+    if len(edges) == 0:
+        return None
+    X, Q = len(edges), len(q_class)
+    o_idx = inst.edge_order[edges]
+    t_idx = inst.edge_target[edges]
+    x_cost = (
+        inst.edge_base[edges] - _terms(inst, inst.edge_slack[edges], inst.edge_rate[edges]) - inst.stay_score[o_idx]
+    )
+    y_cost = _terms(inst, c_slack[q_class] - q_bucket, c_rate[q_class])
+    # Rows: orders, sources, (target, bucket), classes, binding (sku, target) pairs.
+    S = len(inst.move_lo)
+    r_src, r_bucket = n, n + S
+    r_class = r_bucket + T * K
+    r_atp = r_class + C
+    # Only stock that could run out needs a row: (SKU, target) pairs whose demand, every order
+    # with an edge there taken together, exceeds the units to promise.
+    nz = inst.need_ptr[o_idx + 1] - inst.need_ptr[o_idx]
+    rep_col = np.repeat(np.arange(X), nz)
+    pos = np.repeat(inst.need_ptr[o_idx], nz) + (np.arange(len(rep_col)) - np.repeat(np.cumsum(nz) - nz, nz))
+    pairs = inst.need_sku[pos] * T + t_idx[rep_col]
+    demand = np.bincount(pairs, weights=inst.need_qty[pos], minlength=inst.atp.size)
+    tight = (demand > inst.atp.reshape(-1) + EPS)[pairs]
+    rep_col, pos, pairs = rep_col[tight], pos[tight], pairs[tight]
+    uniq, inverse = np.unique(pairs, return_inverse=True)
+    ones_x, ones_q = np.ones(X), np.ones(Q)
+    rows = np.concatenate(
+        [o_idx, r_src + inst.order_source[o_idx], r_class + edge_class[edges], r_atp + inverse.reshape(-1),
+         r_bucket + c_target[q_class] * K + q_bucket, r_class + q_class]
+    )  # fmt: skip
+    cols = np.concatenate([np.arange(X)] * 3 + [rep_col] + [X + np.arange(Q)] * 2)
+    vals = np.concatenate([ones_x, ones_x, ones_x, inst.need_qty[pos], ones_q, -ones_q])
+    nrow = r_atp + len(uniq)
+    row_lo = np.concatenate(
+        [np.full(n, -np.inf), inst.move_lo.astype(float), np.full(T * K, -np.inf), np.zeros(C),
+         np.full(len(uniq), -np.inf)]
+    )  # fmt: skip
+    row_hi = np.concatenate(
+        [np.ones(n), inst.move_hi.astype(float), sizes.reshape(-1).astype(float), np.zeros(C),
+         inst.atp[uniq // T, uniq % T]]
+    )  # fmt: skip
+    start, index, value = _csc(nrow, X + Q, rows, cols, vals)
+    col_hi = np.concatenate([np.ones(X), sizes[c_target[q_class], q_bucket].astype(float)])
+    lp = _LP(row_lo, row_hi, np.concatenate([x_cost, y_cost]), col_hi, start, index, value)
+    return _Model(lp, edges, edge_class, c_target, c_slack, c_rate, c_strict, q_class, q_bucket, sizes)
+
+
+def _run_lp(highspy: Any, lp: _LP, time_limit_s: float) -> tuple[FloatArray, float] | None:
+    """Solve ``lp`` (all columns >= 0); its solution and objective, or ``None`` (failed, timed out)."""
+    if time_limit_s <= 0:
+        return None
+    # The core class, not ``highspy.Highs``: that wrapper prints a banner to stdout when built
+    # (breaking ``--json`` output) and wires callbacks this solve does not use.
+    h = highspy._Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("threads", 1)
+    h.setOptionValue("solver", "simplex")
+    h.setOptionValue("simplex_strategy", 1)
+    for key, value in SOLVER_OPTIONS.items():
+        h.setOptionValue(key, value)
+    h.addRows(lp.nrow, lp.row_lo, lp.row_hi, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+    h.addCols(lp.ncol, lp.cost, np.zeros(lp.ncol), lp.col_hi, len(lp.index), lp.start, lp.index, lp.value)
+    try:
+        h.run()
+    except Exception:  # any solver failure means: keep greedy
+        return None
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    return np.asarray(h.getSolution().col_value), float(h.getInfo().objective_function_value)
+
+
+def _round_and_repair(inst: Instance, model: _Model, x: FloatArray, highspy: Any, time_left_s: float) -> Solution:
+    """Take the LP's moves, surest first, while they fit (ATP, queue room, source limits); top up
+    any source still short of its minimum with its best remaining moves; then take any move that
+    still lowers the score. Finally place the moves in their queues as well as they can go."""
+    K = MAX_BUCKETS
+    edges = model.edges
+    e_order = inst.edge_order.tolist()
+    e_target = inst.edge_target.tolist()
+    e_slack = inst.edge_slack.tolist()
+    strict = inst.stay_meets.tolist()
+    source = inst.order_source.tolist()
+    ptr = inst.need_ptr.tolist()
+    n_sku, n_qty = inst.need_sku.tolist(), inst.need_qty.tolist()
+    atp = inst.atp.tolist()
+    room = model.sizes.tolist()
+    hi = inst.move_hi.tolist()
+    moved = [0] * len(hi)
+    edge_of = [-1] * inst.n
+    bucket_of = [0] * inst.n
+    cost0 = edge_scores(inst, edges, np.zeros(len(edges), dtype=np.int64)) - inst.stay_score[inst.edge_order[edges]]
+
+    def slot(e: int) -> int:
+        """The latest bucket the move may use that has room (-1: none), keeping early places for
+        orders that must stay on time."""
+        t, last = e_target[e], (min(K - 1, e_slack[e]) if strict[e_order[e]] else K - 1)
+        for k in range(last, -1, -1):
+            if room[t][k] > 0:
+                return k
+        return -1
+
+    def try_edges(cands: IntArray, only_better: bool = False) -> None:
+        for e in cands.tolist():
+            o = e_order[e]
+            s = source[o]
+            if edge_of[o] >= 0 or moved[s] >= hi[s]:
                 continue
-            t, k = int(inst.edge_target[e_idx[col]]), int(k_idx[col])
-            if room[t, k] <= 0 or not fits(o, t):
+            t = e_target[e]
+            if any(atp[n_sku[i]][t] < n_qty[i] - EPS for i in range(ptr[o], ptr[o + 1])):
                 continue
-            take(o, int(col))
+            k = slot(e)
+            if k < 0:
+                continue
+            if only_better and float(edge_scores(inst, np.array([e]), np.array([k]))[0]) >= inst.stay_score[o] - EPS:
+                continue
+            for i in range(ptr[o], ptr[o + 1]):
+                atp[n_sku[i]][t] -= n_qty[i]
+            room[t][k] -= 1
+            moved[s] += 1
+            edge_of[o], bucket_of[o] = e, k
+
+    def top_up() -> None:
+        short = [s for s in range(len(hi)) if moved[s] < inst.move_lo[s]]
+        if short:
+            mine = np.isin(inst.order_source[inst.edge_order[edges]], short)
+            for j in np.flatnonzero(mine)[np.argsort(cost0[mine], kind="stable")].tolist():
+                if moved[source[e_order[int(edges[j])]]] < inst.move_lo[source[e_order[int(edges[j])]]]:
+                    try_edges(edges[j : j + 1])
 
     # The LP's near-integral choices first, then whatever a source needs to reach its minimum,
     # then the LP's fractional choices, then any move that still lowers the score.
     sure = np.flatnonzero(x >= 0.5)
-    try_cols(sure[np.lexsort((cost[sure], -x[sure]))])
-    _top_up(inst, moved, e_idx, cost, try_cols)
+    try_edges(edges[sure[np.lexsort((cost0[sure], -x[sure]))]])
+    top_up()
     unsure = np.flatnonzero((x > EPS) & (x < 0.5))
-    try_cols(unsure[np.lexsort((cost[unsure], -x[unsure]))])
-    _top_up(inst, moved, e_idx, cost, try_cols)
-    better = np.flatnonzero(cost < -EPS)
-    try_cols(better[np.argsort(cost[better], kind="stable")])
+    try_edges(edges[unsure[np.lexsort((cost0[unsure], -x[unsure]))]])
+    top_up()
+    better = np.flatnonzero(cost0 < -EPS)
+    try_edges(edges[better[np.argsort(cost0[better], kind="stable")]], only_better=True)
+    edge_arr = np.array(edge_of, dtype=np.int64)
+    buckets = _queue(inst, model, edge_arr, highspy, time_left_s)
+    if buckets is None:
+        buckets = np.array(bucket_of, dtype=np.int64)
     # Queue each target by bucket, tightest promise (least slack) first within a bucket.
-    slack = np.where(edge_of >= 0, inst.edge_slack[np.maximum(edge_of, 0)], 0)
-    rank = bucket_of * 10_000.0 + slack
-    return evaluate(inst, edge_of, rank.astype(np.float64))
+    slack = np.where(edge_arr >= 0, inst.edge_slack[np.maximum(edge_arr, 0)], 0)
+    return evaluate(inst, edge_arr, (buckets * 10_000.0 + slack).astype(np.float64))
 
 
-def _top_up(
-    inst: Instance, moved: IntArray, e_idx: IntArray, cost: FloatArray, try_cols: Callable[[IntArray], None]
-) -> None:
-    """Bring every source up to its minimum with its cheapest moves that still fit."""
-    if (moved < inst.move_lo).any():
-        src_of_col = inst.order_source[inst.edge_order[e_idx]]
-        short = np.flatnonzero(moved < inst.move_lo)
-        cols = np.flatnonzero(np.isin(src_of_col, short))
-        cols = cols[np.argsort(cost[cols], kind="stable")]
-        for col in cols:
-            s = int(src_of_col[col])
-            if moved[s] < inst.move_lo[s]:
-                try_cols(np.array([col]))
+def _queue(inst: Instance, model: _Model, edge_of: IntArray, highspy: Any, time_left_s: float) -> IntArray | None:
+    """The best queue places for the chosen moves: a small transportation LP (classes x buckets,
+    integral at its optimum) placing each class's moves in the buckets its orders may use.
+    ``None`` when it cannot be solved (the caller keeps the places the rounding found)."""
+    moved = np.flatnonzero(edge_of >= 0)
+    cls = model.edge_class[edge_of[moved]]
+    count = np.bincount(cls, minlength=len(model.c_target)).astype(float)
+    Q, C, T, K = len(model.q_class), len(model.c_target), inst.targets, MAX_BUCKETS
+    rows = np.concatenate([model.c_target[model.q_class] * K + model.q_bucket, T * K + model.q_class])
+    cols = np.concatenate([np.arange(Q)] * 2)
+    start, index, value = _csc(T * K + C, Q, rows, cols, np.ones(2 * Q))
+    lp = _LP(
+        np.concatenate([np.full(T * K, -np.inf), count]),
+        np.concatenate([model.sizes.reshape(-1).astype(float), count]),
+        _terms(inst, model.c_slack[model.q_class] - model.q_bucket, model.c_rate[model.q_class]),
+        np.full(Q, np.inf),
+        start,
+        index,
+        value,
+    )
+    solved = _run_lp(highspy, lp, time_left_s)
+    if solved is None:
+        return None
+    z = np.rint(solved[0]).astype(np.int64)
+    if np.abs(solved[0] - z).max(initial=0.0) > 1e-6:
+        return None
+    out = np.zeros(inst.n, dtype=np.int64)
+    # Hand each class's places out to its orders, earliest places to the least slack... all of
+    # one class have the same slack, so any order of the class may take any of its places.
+    for c in np.unique(cls):
+        mine = moved[cls == c]
+        places = np.repeat(model.q_bucket[model.q_class == c], z[model.q_class == c])
+        if len(places) != len(mine):
+            return None
+        out[mine] = places
+    return out
 
 
 def rejection(inst: Instance, sol: Solution, greedy: Solution) -> str | None:

@@ -234,3 +234,15 @@ def test_a_zero_time_limit_means_greedy(sqlite_net: Net) -> None:
     assert plan.optimizer["method"] == "greedy"
     assert "time limit 0" in plan.optimizer["reason"]
     assert plan.steps == greedy_plan.steps
+
+
+def test_out_of_time_means_greedy_and_says_so(sqlite_net: Net) -> None:
+    """A time limit the solve cannot meet (a microsecond): greedy's plan, with the reason."""
+    _, greedy_plan = _congestion(sqlite_net, 300, SourcingWeights(batch_optimizer=False))
+    _, plan = _congestion(sqlite_net, 300, SourcingWeights(optimizer_time_limit_s=1e-6))
+    assert plan.optimizer is not None
+    assert plan.optimizer["method"] == "greedy"
+    assert "out of time" in plan.optimizer["reason"]
+    assert plan.optimizer["bound"] is None
+    assert plan.steps == greedy_plan.steps
+    assert plan.not_planned == greedy_plan.not_planned

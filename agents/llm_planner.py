@@ -24,27 +24,30 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from decimal import Decimal
 from string import Template
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from agents.plan import Plan, PlannedCall, Planner, Triage
-from core.domain import REROUTABLE_STATUSES, OrderStatus
+from agents.plan import Plan, PlannedCall, Planner, Scope, Triage
+from core.domain import REROUTABLE_STATUSES, CustomerTier, OrderStatus, ServiceLevel
 from core.errors import DomainError
 from core.settings import Settings
 from guardrails.calls import Actor, ProposedCall, RunTotals, digest_arguments
 from guardrails.policy import Effect, PolicyEngine
 from prompts import Prompt, load_prompt
 from tools.adapters.protocols import OrderFilter
-from tools.base import ToolEnv, WriteTool
+from tools.base import MAX_BATCH, OrderSetArgs, ToolEnv, WriteTool
 from tools.llm import (
     TRANSPORT_ERRORS,
     EndpointUnavailable,
+    PromptTooLarge,
     Proposal,
     StructuredModel,
     StructuredOutputError,
@@ -52,6 +55,7 @@ from tools.llm import (
     make_structured_model,
 )
 from tools.llm import make_chat_model as make_chat_model
+from tools.read import SearchOrders, SearchOrdersArgs
 from tools.write import WRITE_TOOLS
 
 __all__ = [
@@ -64,12 +68,12 @@ __all__ = [
     "make_chat_model",
     "make_planner",
     "quote_block",
+    "summarize_orders",
 ]
 
 DEFAULT_WRITE_TOOLS: frozenset[str] = frozenset(
     {"reroute_orders", "change_carrier", "expedite_orders", "hold_orders", "release_holds"}
 )
-MAX_FACT_ORDERS = 150
 OPEN_STATUSES = sorted({*REROUTABLE_STATUSES, OrderStatus.RELEASED, OrderStatus.PICKED, OrderStatus.HELD})
 
 
@@ -105,8 +109,9 @@ class TokenMeter:
 
 
 def tool_spec(tool: WriteTool[Any]) -> ToolSpec:
-    """What the model is told about a write tool: its docstring and its argument model's schema."""
-    return ToolSpec(name=tool.name, description=tool.description, parameters=tool.args_model.model_json_schema())
+    """What the model is told about a write tool: its docstring and the schema of the arguments it
+    writes (:func:`model_args`: sets of orders by filter)."""
+    return ToolSpec(name=tool.name, description=tool.description, parameters=model_args(tool).model_json_schema())
 
 
 def tool_schema(tool: WriteTool[Any]) -> dict[str, Any]:
@@ -204,7 +209,7 @@ class LLMPlanner:
             return self._fall_back(triage, env, "no model is configured", None)
         try:
             plan = self._plan_with_model(self.model, triage, env, meter)
-        except (EndpointUnavailable, TokenBudgetExceeded) as exc:
+        except (EndpointUnavailable, TokenBudgetExceeded, PromptTooLarge) as exc:
             plan = self._fall_back(triage, env, str(exc), meter.used)
         except StructuredOutputError as exc:
             plan = self._fall_back(triage, env, f"the model's output could not be used: {exc}", meter.used)
@@ -223,7 +228,7 @@ class LLMPlanner:
         review = Review()
         proposal: Proposal | None = None
         for round_no in range(self.max_repairs + 1):
-            proposal = model.propose(messages, specs, on_reply=meter.charge)
+            proposal = model.propose(messages, specs, on_reply=meter.charge, example=SELECTOR_EXAMPLE)
             review = self._review(proposal, env)
             if not review.refused or round_no == self.max_repairs:
                 break
@@ -273,6 +278,15 @@ class LLMPlanner:
             allowed = ", ".join(sorted(self.writes))
             return None, f"{name!r} is not a tool you may use for this exception (allowed: {allowed})"
         try:
+            args = self._expand(tool, args, env)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()[:5]
+            )
+            return None, f"malformed arguments ({problems})"
+        except ValueError as exc:
+            return None, str(exc)
+        try:
             parsed = tool.args_model.model_validate(args)
         except ValidationError as exc:
             problems = "; ".join(
@@ -303,6 +317,24 @@ class LLMPlanner:
         reason = str(arguments.get("reason") or "") or f"proposed by {self.model_name}"
         return PlannedCall(tool=name, args=arguments, reason=reason), ""
 
+    @staticmethod
+    def _expand(tool: WriteTool[Any], args: dict[str, Any], env: ToolEnv) -> dict[str, Any]:
+        """The tool's own arguments from what the model wrote: ``orders`` (a filter) expanded into
+        ``order_ids`` (joined with any ids named), so the plan, the policy and the approval card
+        see the exact orders. Raises ValidationError/ValueError with a reason for the model."""
+        if not issubclass(tool.args_model, OrderSetArgs) or "orders" not in args:
+            return args
+        written = model_args(tool).model_validate({**args, "order_ids": args.get("order_ids") or None})
+        ids = list(written.order_ids or [])  # type: ignore[attr-defined]
+        selector: OrderSelector | None = written.orders  # type: ignore[attr-defined]
+        if selector is not None:
+            ids += [i for i in expand_selector(tool.name, selector, env) if i not in set(ids)]
+            if not ids:
+                raise ValueError(f"`orders` ({selector.describe()}) matches no order the tool can act on")
+        out = {k: v for k, v in args.items() if k != "orders"}
+        out["order_ids"] = ids
+        return out
+
     def _fall_back(self, triage: Triage, env: ToolEnv, why: str, tokens_used: int | None) -> Plan:
         self.last_fallback_reason = why
         plan = self.fallback.plan(triage, env)
@@ -317,10 +349,99 @@ class LLMPlanner:
         )
 
 
-def gather_facts(triage: Triage, env: ToolEnv) -> dict[str, Any]:
-    """The fact sheet the model plans from: nodes, carriers and (up to 150) orders in scope."""
-    scope = triage.scope
-    wms, oms, carriers = env.adapters.wms, env.adapters.oms, env.adapters.carriers
+EXEMPLARS = 5
+"""Orders shown one by one in the fact sheet: enough for the model to see what an order looks like,
+never enough for the prompt to grow with the incident."""
+SKU_SAMPLE = 200
+"""Orders whose lines are read to name the SKUs most in scope when the scope names none."""
+PROMISE_BUCKETS: tuple[tuple[str, int | None, int | None], ...] = (
+    ("overdue", None, -1),
+    ("due_0_1d", 0, 1),
+    ("due_2_3d", 2, 3),
+    ("due_4_7d", 4, 7),
+    ("later", 8, None),
+)
+"""Promise-date buckets: (name, first day, last day) relative to today, None: open-ended."""
+
+
+def scope_filter(scope: Scope) -> OrderFilter | None:
+    """The orders an exception is about, as a filter (None: the scope names no orders at all)."""
+    if scope.order_ids:
+        return OrderFilter(order_ids=scope.order_ids)
+    if scope.node_ids:
+        return OrderFilter(node_ids=scope.node_ids, statuses=sorted(REROUTABLE_STATUSES))
+    if scope.skus:
+        return OrderFilter(skus=scope.skus, statuses=OPEN_STATUSES)
+    if scope.carrier_ids or scope.states:
+        return OrderFilter(statuses=OPEN_STATUSES)
+    return None
+
+
+def _counts(oms: Any, flt: OrderFilter, groups: dict[str, OrderFilter]) -> dict[str, int]:
+    out = {name: oms.count_orders(g) for name, g in groups.items()}
+    return {k: v for k, v in out.items() if v}
+
+
+def summarize_orders(env: ToolEnv, flt: OrderFilter, *, exemplars: int = EXEMPLARS) -> dict[str, Any]:
+    """Orders matching ``flt`` as aggregates: total, per status, node, promise bucket, customer
+    tier, service level and SKU, plus a few exemplar orders. Every figure is a count, so the sheet
+    has the same shape (and about the same tokens) for 100 orders or 100,000; the queries are counts
+    too, one per group, so building it does not read the orders either."""
+    oms = env.adapters.oms
+    today = env.clock.today()
+    by_status = {k.value: v for k, v in oms.count_by_status(flt).items() if v}
+    summary: dict[str, Any] = {"total": sum(by_status.values()), "by_status": by_status}
+    if not summary["total"]:
+        return summary
+    nodes = [n.id for n in env.adapters.wms.list_nodes()]
+    summary["by_node"] = _counts(
+        oms, flt, {n: replace(flt, node_ids=[n]) for n in nodes if flt.node_ids is None or n in flt.node_ids}
+    )
+    buckets: dict[str, OrderFilter] = {}
+    for name, first, last in PROMISE_BUCKETS:
+        buckets[name] = replace(
+            flt,
+            promised_on_or_after=today + timedelta(days=first) if first is not None else None,
+            promised_on_or_before=today + timedelta(days=last) if last is not None else None,
+        )
+    summary["by_promise"] = _counts(oms, flt, buckets)
+    tiers: dict[str, list[str]] = {}
+    for c in oms.list_customers():
+        tiers.setdefault(c.tier.value, []).append(c.id)
+    summary["by_tier"] = _counts(oms, flt, {t: replace(flt, customer_ids=ids) for t, ids in sorted(tiers.items())})
+    summary["by_service_level"] = _counts(
+        oms, flt, {lv.value: replace(flt, service_levels=[lv]) for lv in ServiceLevel}
+    )
+    if flt.skus:
+        summary["by_sku"] = _counts(oms, flt, {sku: replace(flt, skus=[sku]) for sku in flt.skus})
+    else:
+        seen: Counter[str] = Counter()
+        for o in oms.list_orders(flt, limit=SKU_SAMPLE, with_lines=True):
+            seen.update({ln.sku for ln in o.lines})
+        summary["top_skus_in_sample"] = {
+            "sample_orders": min(SKU_SAMPLE, summary["total"]),
+            **dict(seen.most_common(5)),
+        }
+    summary["exemplars"] = [
+        {
+            "id": o.id,
+            "status": o.status.value,
+            "node_id": o.node_id,
+            "carrier_service_id": o.carrier_service_id,
+            "service_level": o.service_level.value,
+            "promised_date": o.promised_date.isoformat(),
+            "value": str(o.total_value),
+        }
+        for o in oms.list_orders(flt, limit=exemplars)
+    ]
+    return summary
+
+
+def gather_facts(triage: Triage, env: ToolEnv, *, exemplars: int = EXEMPLARS) -> dict[str, Any]:
+    """The fact sheet the model plans from: nodes, carriers, and the orders in scope as aggregates
+    with a few exemplars (:func:`summarize_orders`). Bounded: the model names sets of orders by
+    filter (:class:`OrderSelector`), never by listing them, so it never needs to see them all."""
+    wms, carriers = env.adapters.wms, env.adapters.carriers
     nodes = {n.id: n for n in wms.list_nodes()}
     facts: dict[str, Any] = {
         "today": env.clock.today().isoformat(),
@@ -340,32 +461,135 @@ def gather_facts(triage: Triage, env: ToolEnv) -> dict[str, Any]:
         ],
         "carrier_services": [{"id": s.id, "carrier": s.carrier_id, "air": s.air} for s in carriers.list_services()],
     }
-    flt: OrderFilter | None = None
-    if scope.order_ids:
-        orders = oms.get_orders(scope.order_ids[:MAX_FACT_ORDERS])
-    else:
-        if scope.node_ids:
-            flt = OrderFilter(node_ids=scope.node_ids, statuses=sorted(REROUTABLE_STATUSES))
-        elif scope.skus:
-            flt = OrderFilter(skus=scope.skus, statuses=OPEN_STATUSES)
-        elif scope.carrier_ids or scope.states:
-            flt = OrderFilter(statuses=OPEN_STATUSES)
-        orders = oms.list_orders(flt, limit=MAX_FACT_ORDERS) if flt is not None else []
-    facts["orders"] = [
-        {
-            "id": o.id,
-            "status": o.status.value,
-            "node_id": o.node_id,
-            "carrier_service_id": o.carrier_service_id,
-            "service_level": o.service_level.value,
-            "promised_date": o.promised_date.isoformat(),
-            "value": str(o.total_value),
-        }
-        for o in orders
-    ]
-    if flt is not None:
-        facts["orders_total"] = oms.count_orders(flt)
+    flt = scope_filter(triage.scope)
+    facts["orders_in_scope"] = summarize_orders(env, flt, exemplars=exemplars) if flt is not None else {"total": 0}
     return facts
+
+
+# --- orders named by filter ---------------------------------------------------------------------------
+
+
+class OrderSelector(BaseModel):
+    """A set of orders named by filter: every field given narrows it (AND); code expands it into
+    order ids with the ``search_orders`` read tool when the call is checked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    node_ids: list[str] | None = Field(default=None, max_length=50, description="Orders at these nodes.")
+    statuses: list[OrderStatus] | None = Field(
+        default=None, max_length=8, description="Order statuses; default: those the tool can act on."
+    )
+    skus: list[str] | None = Field(default=None, max_length=50, description="Orders with a line of one of these SKUs.")
+    tiers: list[CustomerTier] | None = Field(default=None, max_length=4, description="Customer tiers.")
+    service_levels: list[ServiceLevel] | None = Field(default=None, max_length=3)
+    carrier_ids: list[str] | None = Field(default=None, max_length=20, description="Orders booked on these carriers.")
+    promised_within_days: int | None = Field(
+        default=None, ge=-365, le=365, description="SLA window: promised on or before today + this many days."
+    )
+    promised_after_days: int | None = Field(
+        default=None, ge=-365, le=365, description="Promised on or after today + this many days."
+    )
+
+    def narrows(self) -> bool:
+        """True when something other than the status narrows it: "all open orders" is never a selector."""
+        return any(
+            v is not None
+            for v in (
+                self.node_ids,
+                self.skus,
+                self.tiers,
+                self.service_levels,
+                self.carrier_ids,
+                self.promised_within_days,
+                self.promised_after_days,
+            )
+        )
+
+    def describe(self) -> str:
+        parts = [f"{k}={v}" for k, v in self.model_dump(mode="json", exclude_none=True).items()]
+        return ", ".join(parts) or "(empty)"
+
+
+SELECTOR_HELP = (
+    "The orders to act on, by filter (node, status, SLA window, tier, SKU, carrier): they are expanded into "
+    "order ids for you. Prefer this over order_ids."
+)
+ORDER_IDS_HELP = "Individual orders by id (only ids shown in FACTS); use `orders` for a set."
+
+
+def model_args(tool: WriteTool[Any]) -> type[BaseModel]:
+    """The arguments the model writes for ``tool``: an order-set tool takes ``orders`` (an
+    :class:`OrderSelector`) or ``order_ids``; other tools take their own arguments."""
+    args_model = tool.args_model
+    if not issubclass(args_model, OrderSetArgs):
+        return args_model
+    fields: dict[str, Any] = {
+        "order_ids": (list[str] | None, Field(default=None, max_length=50, description=ORDER_IDS_HELP)),
+        "orders": (OrderSelector | None, Field(default=None, description=SELECTOR_HELP)),
+    }
+    return create_model(f"{args_model.__name__}ByFilter", __base__=args_model, **fields)
+
+
+def default_statuses(tool: str) -> list[OrderStatus]:
+    if tool == "reroute_orders":
+        return sorted(REROUTABLE_STATUSES)
+    if tool == "release_holds":
+        return [OrderStatus.HELD]
+    return [s for s in OPEN_STATUSES if s is not OrderStatus.HELD]
+
+
+def expand_selector(tool: str, sel: OrderSelector, env: ToolEnv) -> list[str]:
+    """The order ids ``sel`` names, read with the ``search_orders`` tool (tiers and carriers turned
+    into the customers and services they stand for). Raises ValueError with a reason the model can
+    act on: an unknown node/carrier/SKU, a selector that narrows nothing, or too many orders."""
+    if not sel.narrows():
+        raise ValueError("`orders` must narrow by node, SKU, tier, service level, carrier or SLA window")
+    known_nodes = {n.id for n in env.adapters.wms.list_nodes()}
+    unknown = sorted(set(sel.node_ids or ()) - known_nodes)
+    if unknown:
+        raise ValueError(f"unknown node ids {unknown} (nodes: {sorted(known_nodes)})")
+    services: list[str] | None = None
+    if sel.carrier_ids is not None:
+        by_carrier: dict[str, list[str]] = {}
+        for s in env.adapters.carriers.list_services():
+            by_carrier.setdefault(s.carrier_id, []).append(s.id)
+        unknown = sorted(set(sel.carrier_ids) - set(by_carrier))
+        if unknown:
+            raise ValueError(f"unknown carrier ids {unknown}")
+        services = sorted(sid for c in sel.carrier_ids for sid in by_carrier[c])
+    customers: list[str] | None = None
+    if sel.tiers is not None:
+        wanted = set(sel.tiers)
+        customers = [c.id for c in env.adapters.oms.list_customers() if c.tier in wanted]
+        if not customers:
+            return []
+    today = env.clock.today()
+    args = SearchOrdersArgs(
+        node_ids=sel.node_ids,
+        statuses=sel.statuses or default_statuses(tool),
+        customer_ids=customers,
+        service_levels=sel.service_levels,
+        skus=sel.skus,
+        carrier_service_ids=services,
+        promised_on_or_before=today + timedelta(days=sel.promised_within_days)
+        if sel.promised_within_days is not None
+        else None,
+        promised_on_or_after=today + timedelta(days=sel.promised_after_days)
+        if sel.promised_after_days is not None
+        else None,
+        limit=MAX_BATCH,
+    )
+    found = SearchOrders().run(env, args)
+    if found.truncated:
+        raise ValueError(f"`orders` matches {found.total} orders; one call may act on {MAX_BATCH}")
+    return [o.id for o in found.orders]
+
+
+SELECTOR_EXAMPLE = (
+    '{"calls": [{"tool": "reroute_orders", "arguments": {"orders": {"node_ids": ["<node id from FACTS>"], '
+    '"promised_within_days": 3}, "to_node_id": "<open node id from FACTS>", "reason": "<why>"}}], '
+    '"summary": "<one sentence>"}'
+)
 
 
 def make_planner(

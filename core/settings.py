@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         "time never counts against intake_parse_seconds.",
     )
     llm_max_tokens: int = Field(default=1024, ge=16, description="Most tokens one answer may have.")
+    llm_max_prompt_tokens: int | None = Field(
+        default=6000,
+        ge=256,
+        description="Per-call budget: most prompt tokens (estimated before sending) one model request may carry; a "
+        "larger request is not sent and the run falls back, saying so. Unset: no limit.",
+    )
     llm_max_retries: int = Field(
         default=2, ge=0, le=10, description="Retries of a request that failed in transport (connection, 5xx, 429)."
     )
@@ -128,6 +134,11 @@ class Settings(BaseSettings):
         default=1_048_576,
         ge=1024,
         description="Largest HTTP request body accepted (bytes); larger ones get 413 before they are read.",
+    )
+    job_engine: Literal["jobs", "dbos"] = Field(
+        default="jobs",
+        description="What runs queued runs, continuations and intake: `jobs` (the polling queue in core/jobs.py) or "
+        "`dbos` (DBOS workflows on the same database; `orderops worker --engine dbos`). Being migrated (issue 12).",
     )
     worker_threads: int = Field(
         default=2, ge=0, le=64, description="In-process worker threads of `orderops serve` (0: only `orderops worker`)."

@@ -77,6 +77,29 @@ class StructuredOutputError(RuntimeError):
     """The model answered, but no answer parsed and validated, even after the repairs."""
 
 
+class PromptTooLarge(RuntimeError):
+    """A request would send more prompt tokens than one call may: it is not sent (the caller falls back)."""
+
+
+CHARS_PER_TOKEN = 3.0
+"""Characters per token of the estimate: JSON-heavy prompts run at about 3 on BPE tokenizers (Qwen,
+GPT); the estimate errs high so a budget is not passed by a prompt the server counts larger."""
+
+
+def estimate_tokens(messages: Sequence[BaseMessage], extra: str = "") -> int:
+    """Prompt tokens a request will cost, estimated before it is sent (the server's count comes
+    back in ``usage_metadata`` only after it has been paid for). ``extra``: schemas sent beside the
+    messages (tools, ``response_format``)."""
+    chars = sum(len(_content_text(m.content)) + 8 for m in messages) + len(extra)
+    return int(chars / CHARS_PER_TOKEN) + 1
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content)
+
+
 # --- finding JSON in what a model wrote ---------------------------------------------------------------
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON|javascript)?[ \t]*\n(.*?)```", re.DOTALL)
@@ -386,6 +409,8 @@ class CallRecord:
     ok: bool
     """The reply parsed and validated (before the caller judged its content)."""
     error: str | None = None
+    prompt_tokens_est: int = 0
+    """The prompt's size as estimated before sending (:func:`estimate_tokens`), checked against the budget."""
 
 
 @dataclass
@@ -407,7 +432,9 @@ class StructuredModel:
 
     ``mode`` ``auto`` is resolved on first use from ``cache``/:func:`probe` for ``endpoint``
     (base URL, model); without an endpoint (a scripted model) it means ``tools``. ``on_reply`` sees
-    every reply (the planner counts tokens with it and may stop the run by raising)."""
+    every reply (the planner counts tokens with it and may stop the run by raising).
+    ``max_prompt_tokens`` is the per-call budget: a request estimated above it is never sent
+    (:class:`PromptTooLarge`), so one call's cost is bounded before it is paid."""
 
     def __init__(
         self,
@@ -419,8 +446,12 @@ class StructuredModel:
         max_repairs: int = 2,
         attempts: int = 3,
         retry_wait_s: float = 0.5,
+        max_prompt_tokens: int | None = None,
     ) -> None:
         self.chat = chat
+        self.max_prompt_tokens = max_prompt_tokens
+        self._extra = ""
+        self._estimate = 0
         self.requested_mode: Mode = mode
         self.endpoint = endpoint
         self.cache = cache or CapabilityCache()
@@ -455,6 +486,7 @@ class StructuredModel:
         convo = list(messages)
         runnable: Runnable[LanguageModelInput, BaseMessage]
         spec = ToolSpec(schema.__name__, (schema.__doc__ or schema.__name__).strip(), json_schema)
+        self._extra = json.dumps(json_schema) if mode == "tools" else ""  # a response_format becomes a grammar
         if mode == "tools":
             runnable = self._bind_tools([spec], tool_choice="required")
         elif mode == "json_schema":
@@ -499,24 +531,32 @@ class StructuredModel:
     # --- tool calls ---------------------------------------------------------------------------
 
     def propose(
-        self, messages: Sequence[BaseMessage], tools: Sequence[ToolSpec], *, on_reply: OnReply | None = None
+        self,
+        messages: Sequence[BaseMessage],
+        tools: Sequence[ToolSpec],
+        *,
+        on_reply: OnReply | None = None,
+        example: str | None = None,
     ) -> Proposal:
         """The tool calls the model proposes (shape-checked; the caller judges them).
 
         In ``tools`` mode a reply with no native call and no JSON is a proposal of nothing (the
         model answered in prose, as the tools API allows); in the JSON modes an answer that does
-        not parse as :class:`Proposals` is repaired like :meth:`ask`'s."""
+        not parse as :class:`Proposals` is repaired like :meth:`ask`'s. ``example``: the one-call
+        example the JSON modes show (default: a reroute by order id)."""
         mode = self.mode()
         convo = list(messages)
+        # Tool schemas are rendered into the prompt; a response_format constrains decoding instead.
+        self._extra = json.dumps([t.openai_schema() for t in tools]) if mode == "tools" else ""
         runnable: Runnable[LanguageModelInput, BaseMessage]
         if mode == "tools":
             runnable = self._bind_tools(tools, tool_choice=None)
         elif mode == "json_schema":
             runnable = self.chat.bind(response_format=_response_format("proposals", proposals_schema(tools)))
-            convo = _with_json_instruction(convo, None, tools)
+            convo = _with_json_instruction(convo, None, tools, example)
         else:
             runnable = self.chat
-            convo = _with_json_instruction(convo, Proposals.model_json_schema(), tools)
+            convo = _with_json_instruction(convo, Proposals.model_json_schema(), tools, example)
         problem = "no answer"
         for round_no in range(self.max_repairs + 1):
             reply, started = self._invoke(runnable, convo)
@@ -591,6 +631,11 @@ class StructuredModel:
             retry=retry_if_exception_type(TRANSPORT_ERRORS),
             reraise=True,
         )
+        self._estimate = estimate_tokens(messages, self._extra)
+        if self.max_prompt_tokens is not None and self._estimate > self.max_prompt_tokens:
+            raise PromptTooLarge(
+                f"the prompt would be about {self._estimate} tokens; one call may send {self.max_prompt_tokens}"
+            )
         started = time.monotonic()
         try:
             for attempt in retrying:
@@ -615,6 +660,7 @@ class StructuredModel:
                 output_tokens=int(usage.get("output_tokens") or 0),
                 ok=ok,
                 error=error,
+                prompt_tokens_est=self._estimate,
             )
         )
 
@@ -625,8 +671,17 @@ def _text(reply: AIMessage) -> str:
     return "".join(p if isinstance(p, str) else str(p.get("text", "")) for p in reply.content)
 
 
+DEFAULT_EXAMPLE = (
+    '{"calls": [{"tool": "<tool name>", "arguments": {"order_ids": ["<id from FACTS>"], "reason": "<why>"}}], '
+    '"summary": "<one sentence>"}'
+)
+
+
 def _with_json_instruction(
-    messages: list[BaseMessage], schema: dict[str, Any] | None, tools: Sequence[ToolSpec] = ()
+    messages: list[BaseMessage],
+    schema: dict[str, Any] | None,
+    tools: Sequence[ToolSpec] = (),
+    example: str | None = None,
 ) -> list[BaseMessage]:
     """The conversation with a system note on how to answer when there is no tool API."""
     parts = ["Answer with one JSON object only, no other text."]
@@ -634,8 +689,7 @@ def _with_json_instruction(
         parts.append(
             'Write each tool call as {"tool": <name>, "arguments": {...}} in "calls", then say in "summary" '
             'what you propose and why (an empty "calls" list only when nothing should be done), e.g. '
-            '{"calls": [{"tool": "<tool name>", "arguments": {"order_ids": ["<id from FACTS>"], "reason": "<why>"}}], '
-            '"summary": "<one sentence>"}. The tools:'
+            f"{example or DEFAULT_EXAMPLE}. The tools:"
         )
         parts += [f"- {_signature(t, full=schema is not None)}: {t.description.strip()}" for t in tools]
     if schema is not None:
@@ -736,4 +790,5 @@ def make_structured_model(settings: Settings, chat: BaseChatModel | None = None)
         cache=capability_cache(settings),
         max_repairs=settings.llm_max_repairs,
         attempts=settings.llm_max_retries + 1,
+        max_prompt_tokens=settings.llm_max_prompt_tokens,
     )

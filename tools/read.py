@@ -54,6 +54,7 @@ class SearchOrdersArgs(ToolArgs):
     customer_ids: list[str] | None = None
     service_levels: list[ServiceLevel] | None = None
     skus: list[str] | None = Field(default=None, description="Orders with a line of one of these SKUs.")
+    carrier_service_ids: list[str] | None = Field(default=None, description="Orders booked on these services.")
     promised_on_or_before: date | None = Field(default=None, description="SLA window end (YYYY-MM-DD).")
     promised_on_or_after: date | None = None
     min_value: Decimal | None = Field(default=None, ge=0)
@@ -68,6 +69,7 @@ class SearchOrdersArgs(ToolArgs):
             customer_ids=self.customer_ids,
             service_levels=self.service_levels,
             skus=self.skus,
+            carrier_service_ids=self.carrier_service_ids,
             promised_on_or_before=self.promised_on_or_before,
             promised_on_or_after=self.promised_on_or_after,
             min_value=self.min_value,

@@ -5,6 +5,7 @@ read tools, and a per-call prompt budget is enforced before anything is sent."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
@@ -29,7 +30,7 @@ def congested(sqlite_db: Database) -> tuple[Net, str]:
     return net, node
 
 
-def planner_for(answer: dict[str, object], **kw: object) -> tuple[LLMPlanner, FakeMessagesListChatModel]:
+def planner_for(answer: Mapping[str, object], **kw: object) -> tuple[LLMPlanner, FakeMessagesListChatModel]:
     chat = FakeMessagesListChatModel(responses=[AIMessage(content=json.dumps(answer))] * 3)
     model = StructuredModel(chat, mode="json_schema", **kw)  # type: ignore[arg-type]
     return LLMPlanner(model, fallback=PlaybookPlanner(), model_name="m", max_repairs=0), chat

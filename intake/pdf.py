@@ -568,6 +568,20 @@ def _classify_error(exc: BaseException, document: str | None) -> Finding:
     return _finding(Severity.ERROR, "corrupt_pdf", f"the PDF cannot be read: {name}: {str(inner)[:200]}", document)
 
 
+@dataclass
+class _Read:
+    """What the page pass leaves for the table pass: the pages as read (deduplicated), their lines,
+    the text, and whether a limit cut the reading short."""
+
+    pages: list[Any]
+    ocr: OcrState
+    page_lines: list[list[_Line]] = field(default_factory=list)
+    text: _Text = field(default_factory=lambda: _Text())
+    images: int = 0
+    skipped: set[int] = field(default_factory=set)
+    timed_out: bool = False
+
+
 def _parse(
     data: bytes,
     out: PdfDocument,
@@ -580,9 +594,6 @@ def _parse(
 
     document = out.document
     t0 = timer()
-    text = _Text()
-    page_lines: list[list[_Line]] = []
-    images = 0
     ocr = out.ocr = OcrState.new(limits.ocr)
     with pdfplumber.open(io.BytesIO(data)) as pdf:
         pages = pdf.pages
@@ -600,75 +611,14 @@ def _parse(
                     document,
                 )
             )
-        timed_out = False
-        read_pages = list(pages[: limits.max_pages])
-        skipped: set[int] = set()
-        glyphs = 0
-        for i, page in enumerate(read_pages, start=1):
-            if timer() - t0 > limits.max_seconds:
-                out.findings.append(
-                    _finding(
-                        Severity.ERROR,
-                        "parse_timeout",
-                        f"stopped after {i - 1} pages: over the {limits.max_seconds}s limit",
-                        document,
-                        i,
-                    )
-                )
-                timed_out = True
-                break
-            # Count before pdfplumber builds an object per glyph: that is where 2M-glyph pages cost.
-            n = _glyphs(page)
-            glyphs += n
-            if glyphs > limits.max_chars:
-                out.findings.append(_finding(Severity.ERROR, "too_many_chars", f"stopped at page {i}: over "
-                                             f"{limits.max_chars} glyphs in the document", document, i))  # fmt: skip
-                timed_out = True
-                break
-            if n > limits.max_chars_per_page:
-                out.findings.append(_finding(Severity.ERROR, "too_many_chars", f"page {i} skipped: about {n} "
-                                             f"glyphs, over the {limits.max_chars_per_page} page limit", document,
-                                             i))  # fmt: skip
-                skipped.add(i)
-                page_lines.append([])
-                continue
-            # Fake bold: the same glyphs drawn twice a fraction of a point apart read "PPOO" without this.
-            page = page.dedupe_chars(tolerance=1)
-            read_pages[i - 1] = page
-            raw = page.extract_words(keep_blank_chars=False, use_text_flow=False)
-            if not raw and page.images:  # no text layer (a scan): OCR reads the page image
-                raw = read_page(page, i, ocr, out.findings, document=document)
-            words = [
-                _Word(str(w["text"]), float(w["x0"]), float(w["x1"]), float(w["top"]), float(w["bottom"]), i)
-                for w in raw
-                if str(w["text"]).strip()
-            ]
-            images += len(page.images)
-            lines = _group_lines(words, i)
-            page_lines.append(lines)
-            if i > 1:
-                text.add_page_break()
-            for ln in lines:
-                text.add_line(ln)
-        out.text = text.text
+        read = _read_pages(_Read(list(pages[: limits.max_pages]), ocr), out, limits, timer, t0)
+        out.text = read.text.text
         # Prose the order has no use for (a story, a chatbot script) sends it to a person (intake.hidden).
         out.findings.extend(page_text_findings(out.text, document=document))
-        if not text.words:
-            if skipped or timed_out:
-                return  # nothing read because a limit stopped it: that finding is the reason
-            if images:
-                out.findings.append(
-                    _finding(
-                        Severity.ERROR,
-                        "image_only",
-                        "the PDF has no text layer (scanned?) and OCR read no words from it (see the OCR findings)",
-                        document,
-                    )
-                )
-            else:
-                out.findings.append(_finding(Severity.ERROR, "empty_pdf", "the PDF holds no text", document))
+        if not read.text.words:
+            _no_text(read, out)
             return
-        layout = PdfLayout(text, document)
+        layout = PdfLayout(read.text, document)
         ex = extract_order(
             out.text,
             source=layout.source,
@@ -684,40 +634,9 @@ def _parse(
         order: DateOrder = (
             template.date_order if template else date_order if date_order is not None else guess_date_order(out.text)
         )
-        boxes = [[ln.words for ln in lines] for lines in page_lines]
+        boxes = [[ln.words for ln in lines] for lines in read.page_lines]
         _apply_fields(po, read_header_fields(boxes, document=document, date_order=order))
-        table_po = PurchaseOrder(document_type="pdf")
-        table_findings: list[Finding] = []
-        ruled_any = False
-        state = _TableState()
-        for i, page in enumerate(read_pages[: len(page_lines)], start=1):
-            if timed_out or timer() - t0 > limits.max_seconds:
-                if not timed_out:
-                    out.findings.append(
-                        _finding(
-                            Severity.ERROR,
-                            "parse_timeout",
-                            f"over the {limits.max_seconds}s limit while reading tables",
-                            document,
-                            i,
-                        )
-                    )
-                break
-            if i in skipped:
-                continue
-            used = _ruled(page, i, state, table_po, table_findings, document, mark)
-            lines = [
-                ln
-                for ln in page_lines[i - 1]
-                if not any(
-                    b[0] - 1 <= w.x0 and w.x1 <= b[2] + 1 and b[1] - 1 <= w.top and w.bottom <= b[3] + 1
-                    for b in used
-                    for w in ln.words
-                )
-            ]
-            ruled_any = ruled_any or bool(used)
-            if not used:
-                _unruled(lines, state, table_po, table_findings, layout, mark)
+        table_po, table_findings, ruled_any = _grid_tables(read, out, layout, limits, timer, t0, mark)
         # The geometric reader (columns by header vocabulary and content, sub-lines, totals, terms
         # pages) wins; where ruled grids gave the same lines, their cells are the better sources.
         found = read_tables(boxes, document=document, decimal_mark=mark, date_order=order)
@@ -730,6 +649,130 @@ def _parse(
                 sources.update({k: v for k, v in table_po.sources.items() if k in sources})
             table_po = PurchaseOrder(document_type="pdf", lines=found.lines, sources=sources)
             table_findings = []
+    _finish(po, table_po, findings, table_findings, out)
+
+
+def _read_pages(read: _Read, out: PdfDocument, limits: PdfLimits, timer: Callable[[], float], t0: float) -> _Read:
+    """Words and lines of each page, within the time and glyph limits (a page over the per-page
+    glyph limit is skipped, one over the document's stops the reading); OCR for a page without a
+    text layer."""
+    document = out.document
+    glyphs = 0
+    for i, page in enumerate(list(read.pages), start=1):
+        if timer() - t0 > limits.max_seconds:
+            out.findings.append(
+                _finding(
+                    Severity.ERROR,
+                    "parse_timeout",
+                    f"stopped after {i - 1} pages: over the {limits.max_seconds}s limit",
+                    document,
+                    i,
+                )
+            )
+            read.timed_out = True
+            break
+        # Count before pdfplumber builds an object per glyph: that is where 2M-glyph pages cost.
+        n = _glyphs(page)
+        glyphs += n
+        if glyphs > limits.max_chars:
+            out.findings.append(_finding(Severity.ERROR, "too_many_chars", f"stopped at page {i}: over "
+                                         f"{limits.max_chars} glyphs in the document", document, i))  # fmt: skip
+            read.timed_out = True
+            break
+        if n > limits.max_chars_per_page:
+            out.findings.append(_finding(Severity.ERROR, "too_many_chars", f"page {i} skipped: about {n} "
+                                         f"glyphs, over the {limits.max_chars_per_page} page limit", document,
+                                         i))  # fmt: skip
+            read.skipped.add(i)
+            read.page_lines.append([])
+            continue
+        _read_page(page, i, read, out)
+    return read
+
+
+def _read_page(page: Any, i: int, read: _Read, out: PdfDocument) -> None:
+    """One page's words (OCR where it has images and no text layer), grouped into lines."""
+    # Fake bold: the same glyphs drawn twice a fraction of a point apart read "PPOO" without this.
+    page = page.dedupe_chars(tolerance=1)
+    read.pages[i - 1] = page
+    raw = page.extract_words(keep_blank_chars=False, use_text_flow=False)
+    if not raw and page.images:  # no text layer (a scan): OCR reads the page image
+        raw = read_page(page, i, read.ocr, out.findings, document=out.document)
+    words = [
+        _Word(str(w["text"]), float(w["x0"]), float(w["x1"]), float(w["top"]), float(w["bottom"]), i)
+        for w in raw
+        if str(w["text"]).strip()
+    ]
+    read.images += len(page.images)
+    lines = _group_lines(words, i)
+    read.page_lines.append(lines)
+    if i > 1:
+        read.text.add_page_break()
+    for ln in lines:
+        read.text.add_line(ln)
+
+
+def _no_text(read: _Read, out: PdfDocument) -> None:
+    """The finding for a PDF that gave no words: none when a limit stopped the reading (that
+    finding is the reason), else a scan OCR could not read, or an empty document."""
+    if read.skipped or read.timed_out:
+        return
+    if read.images:
+        out.findings.append(
+            _finding(
+                Severity.ERROR,
+                "image_only",
+                "the PDF has no text layer (scanned?) and OCR read no words from it (see the OCR findings)",
+                out.document,
+            )
+        )
+    else:
+        out.findings.append(_finding(Severity.ERROR, "empty_pdf", "the PDF holds no text", out.document))
+
+
+def _grid_tables(
+    read: _Read,
+    out: PdfDocument,
+    layout: PdfLayout,
+    limits: PdfLimits,
+    timer: Callable[[], float],
+    t0: float,
+    mark: str,
+) -> tuple[PurchaseOrder, list[Finding], bool]:
+    """Lines from ruled grids, and from the text lines of pages without one; and whether any page
+    had a ruled grid."""
+    table_po = PurchaseOrder(document_type="pdf")
+    table_findings: list[Finding] = []
+    state = _TableState()
+    ruled_any = False
+    for i, page in enumerate(read.pages[: len(read.page_lines)], start=1):
+        if read.timed_out or timer() - t0 > limits.max_seconds:
+            if not read.timed_out:
+                out.findings.append(
+                    _finding(
+                        Severity.ERROR,
+                        "parse_timeout",
+                        f"over the {limits.max_seconds}s limit while reading tables",
+                        out.document,
+                        i,
+                    )
+                )
+            break
+        if i in read.skipped:
+            continue
+        used = _ruled(page, i, state, table_po, table_findings, out.document, mark)
+        ruled_any = ruled_any or bool(used)
+        if not used:
+            _unruled(read.page_lines[i - 1], state, table_po, table_findings, layout, mark)
+    return table_po, table_findings, ruled_any
+
+
+def _finish(
+    po: PurchaseOrder, table_po: PurchaseOrder, findings: list[Finding], table_findings: list[Finding], out: PdfDocument
+) -> None:
+    """Table lines replace the text reader's, and the document gets its order and findings (a
+    missing PO number is no finding once a label gave one)."""
+    document = out.document
     if table_po.lines:
         _need_by_from_lines(po, table_po)
         po.lines = table_po.lines

@@ -22,6 +22,8 @@ class ExceptionKind(StrEnum):
     NODE_CLOSURE = "node_closure"
     CARRIER_OUTAGE = "carrier_outage"
     STOCKOUT = "stockout"
+    STOCKOUT_RISK = "stockout_risk"
+    """A stock-out projected within the lead time (a forecast's warning), before any order fails."""
     PROMISE_RISK = "promise_risk"
     COMPLIANCE = "compliance"
     UNDO = "undo"
@@ -58,6 +60,7 @@ class Scope(BaseModel):
     states: list[str] = Field(default_factory=list, description="Two-letter US states (outage regions).")
     skus: list[str] = Field(default_factory=list)
     order_ids: list[str] = Field(default_factory=list)
+    units: int | None = Field(default=None, ge=1, description="Units short (a projected stock-out's shortfall).")
 
 
 class Triage(BaseModel):

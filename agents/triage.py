@@ -159,6 +159,7 @@ def _describe(kind: ExceptionKind, scope: Scope) -> str:
         ExceptionKind.NODE_CLOSURE: "node closure",
         ExceptionKind.CARRIER_OUTAGE: "carrier outage",
         ExceptionKind.STOCKOUT: "stockout",
+        ExceptionKind.STOCKOUT_RISK: "projected stock-out",
         ExceptionKind.PROMISE_RISK: "promise-date risk",
         ExceptionKind.COMPLIANCE: "compliance check",
         ExceptionKind.UNDO: "undo of an earlier run",
@@ -178,13 +179,24 @@ def _describe(kind: ExceptionKind, scope: Scope) -> str:
     return parts + (" " + " ".join(bits) if bits else "")
 
 
+def _units(raw: str | None, findings: list[str]) -> int | None:
+    """A shortfall label (``units``): a positive whole number, else ignored with a finding."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    if text.isdigit() and 0 < int(text) <= 10_000_000:
+        return int(text)
+    findings.append(f"units label {raw[:40]!r} is not a positive whole number; ignored")
+    return None
+
+
 def _missing(kind: ExceptionKind, scope: Scope) -> str | None:
     """What a kind needs in scope to be actionable."""
     if kind in (ExceptionKind.NODE_CONGESTION, ExceptionKind.NODE_CLOSURE) and not scope.node_ids:
         return "a node"
     if kind is ExceptionKind.CARRIER_OUTAGE and not scope.carrier_ids:
         return "a carrier"
-    if kind is ExceptionKind.STOCKOUT and not (scope.skus and scope.node_ids):
+    if kind in (ExceptionKind.STOCKOUT, ExceptionKind.STOCKOUT_RISK) and not (scope.skus and scope.node_ids):
         return "a SKU and a node"
     return None
 
@@ -228,6 +240,7 @@ def triage_alert(alert: Alert, env: ToolEnv) -> Triage:
         states=states,
         skus=_known_skus(env, _labels(labels, "sku", "skus"), findings),
         order_ids=_known_orders(env, _labels(labels, "orders", "order"), findings),
+        units=_units(labels.get("units"), findings),
     )
     kind = alert.kind
     if kind is ExceptionKind.UNDO:  # undoing a run is a person's decision (`orderops runs undo`), never an alert's

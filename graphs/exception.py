@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from agents.plan import Alert, ExceptionKind, Plan, PlannedCall, Planner, Scope, TokenBudgetedPlanner, Triage
 from agents.triage import triage_alert, triage_goal
 from agents.verify import VerificationReport, verify
+from core import tracing
 from core.errors import Conflict, DomainError, NotFound, PolicyDenied, ValidationFailed
 from graphs.runs import RunStore
 from guardrails.approvals import ApprovalRequest, ApprovalStatus
@@ -61,6 +62,8 @@ def allowed_tools(kind: ExceptionKind, base: frozenset[str] = EXCEPTION_WRITE_TO
     extra = {"cancel_orders"} if kind in CANCEL_KINDS else set()
     if kind in NODE_STATUS_KINDS or kind is ExceptionKind.UNDO:  # an undo reopens what a closure closed
         extra.add("set_node_status")
+    if kind is ExceptionKind.STOCKOUT_RISK or kind is ExceptionKind.UNDO:  # an undo moves transferred stock back
+        extra.add("transfer_inventory")
     return base | extra
 
 
@@ -863,9 +866,20 @@ NodeWrapper = Callable[[str, NodeFn], NodeFn]
 orchestration bench's timers. A wrapper must call the node it wraps and return its update as is."""
 
 
+def _traced(name: str, fn: NodeFn) -> NodeFn:
+    """The node in an ``orderops.node`` span (the node's name and the run id only)."""
+
+    def node(state: RunState, *, runtime: Runtime[RunDeps]) -> dict[str, Any]:
+        with tracing.span("orderops.node", **{"orderops.node": name, "orderops.run.id": state.get("run_id")}):
+            return fn(state, runtime=runtime)
+
+    node.__name__ = getattr(fn, "__name__", "node")
+    return node
+
+
 def build_graph(wrap: NodeWrapper | None = None) -> StateGraph[RunState, RunDeps, RunState, RunState]:
     def node(name: str, fn: NodeFn) -> NodeFn:
-        return wrap(name, fn) if wrap is not None else fn
+        return wrap(name, _traced(name, fn)) if wrap is not None else _traced(name, fn)
 
     g: StateGraph[RunState, RunDeps, RunState, RunState] = StateGraph(RunState, context_schema=RunDeps)
     g.add_node("triage", node("triage", _timed(triage_node)))
@@ -1053,16 +1067,22 @@ class ExceptionRuns:
     # --- internals ------------------------------------------------------------------------------
 
     def _drive(self, run_id: str, graph_input: RunState | Command[Any] | None) -> RunResult:
-        """Run the graph until it ends or parks, then let go of the run (also when it raised)."""
-        try:
-            self.graph.invoke(graph_input, self._config(run_id), context=self.deps, durability="sync")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self._let_go(run_id)
-                if self.deps.runs is not None:  # we are alive and no longer driving it: any process may
-                    self.deps.runs.release_claim(run_id=run_id)
-            raise
-        return self._let_go(run_id)
+        """Run the graph until it ends or parks, then let go of the run (also when it raised); one
+        ``orderops.run`` span per drive, the parent of its nodes', tool calls' and model calls' spans."""
+        with tracing.span("orderops.run", **{"orderops.run.id": run_id}) as span:
+            try:
+                self.graph.invoke(graph_input, self._config(run_id), context=self.deps, durability="sync")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self._let_go(run_id)
+                    if self.deps.runs is not None:  # we are alive and no longer driving it: any process may
+                        self.deps.runs.release_claim(run_id=run_id)
+                raise
+            result = self._let_go(run_id)
+            tracing.annotate(
+                span, **{"orderops.run.status": result.status, "orderops.run.approvals": len(result.approvals)}
+            )
+            return result
 
     def _claim(self, run_id: str) -> bool:
         """Take the run for this process (always granted without a runs index)."""

@@ -19,13 +19,20 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from core.domain import CarrierStatus, Node
 from guardrails.calls import CallFacts, RiskClass
 from tools.base import Compensation, Preview, PreviewItem, ToolArgs, ToolEnv, WriteResult, WriteTool
 
-__all__ = ["TWIN_WRITE_TOOLS", "AddNodeBacklog", "AdjustStock", "SetCarrierStatus", "SetNodeCapacity"]
+__all__ = [
+    "TWIN_WRITE_TOOLS",
+    "AddNodeBacklog",
+    "AdjustStock",
+    "SetCarrierStatus",
+    "SetNodeCapacity",
+    "TransferInventory",
+]
 
 
 def _no_order_facts() -> CallFacts:
@@ -322,4 +329,93 @@ class AdjustStock(_WholeCall):
         )
 
 
-TWIN_WRITE_TOOLS: tuple[WriteTool[Any], ...] = (SetNodeCapacity(), AddNodeBacklog(), SetCarrierStatus(), AdjustStock())
+# --- transfer between nodes ---------------------------------------------------------------------------
+
+
+class TransferInventoryArgs(ToolArgs):
+    from_node_id: str = Field(min_length=1, description="The node giving the stock.")
+    to_node_id: str = Field(min_length=1, description="The node receiving it (the one about to run out).")
+    sku: str = Field(min_length=1, description="The product.")
+    units: int = Field(ge=1, le=10_000_000, description="Units to move.")
+    reason: str = Field(default="", max_length=500, description="Why, in a sentence, for the audit trail.")
+
+    @model_validator(mode="after")
+    def _two_nodes(self) -> TransferInventoryArgs:
+        if self.from_node_id == self.to_node_id:
+            raise ValueError("a transfer needs two different nodes")
+        return self
+
+
+class TransferInventory(_WholeCall):
+    """Move units of a SKU from one node's available stock to another node (a stock transfer
+    before a projected stock-out). Never takes what the source's open orders have reserved; the
+    source must keep stock for its own demand, so move only the shortfall."""
+
+    name: ClassVar[str] = "transfer_inventory"
+    risk: ClassVar[RiskClass] = RiskClass.WRITE_HIGH
+    args_model: ClassVar[type[ToolArgs]] = TransferInventoryArgs
+
+    def simulate(self, env: ToolEnv, args: TransferInventoryArgs) -> Preview:
+        wms = env.adapters.wms
+        for node_id in (args.from_node_id, args.to_node_id):
+            wms.get_node(node_id)  # NotFound for an unknown node
+        env.adapters.oms.get_product(args.sku)
+        found = {p.node_id: p for p in wms.inventory(node_ids=[args.from_node_id, args.to_node_id], skus=[args.sku])}
+        src, dst = found.get(args.from_node_id), found.get(args.to_node_id)
+        src_on, src_res = (src.on_hand, src.reserved) if src else (0, 0)
+        dst_on, dst_res = (dst.on_hand, dst.reserved) if dst else (0, 0)
+        reason = (
+            f"{args.from_node_id} can spare at most {src_on - src_res} of {args.sku} ({src_on} on hand, "
+            f"{src_res} reserved)"
+            if src_on - args.units < src_res
+            else ""
+        )
+        item = PreviewItem(
+            id=f"{args.from_node_id}->{args.to_node_id}/{args.sku}",
+            ok=not reason,
+            reason=reason,
+            before={"from_atp": src_on - src_res, "to_atp": dst_on - dst_res},
+            after={}
+            if reason
+            else {"from_atp": src_on - src_res - args.units, "to_atp": dst_on - dst_res + args.units},
+        )
+        summary = (
+            f"cannot transfer: {reason}"
+            if reason
+            else f"move {args.units} of {args.sku} from {args.from_node_id} to {args.to_node_id}"
+        )
+        preview = _one(self.name, summary, item)
+        if not reason:
+            preview.inventory_moved = {args.sku: args.units}
+        return preview
+
+    def execute(self, env: ToolEnv, args: TransferInventoryArgs) -> WriteResult:
+        src, dst = env.adapters.wms.transfer_on_hand(args.from_node_id, args.to_node_id, args.sku, args.units)
+        return WriteResult(
+            tool=self.name,
+            done=[f"{args.from_node_id}->{args.to_node_id}/{args.sku}"],
+            details={"units": args.units, "from_on_hand": src.on_hand, "to_on_hand": dst.on_hand},
+        )
+
+    def compensation(self, args: TransferInventoryArgs, result: WriteResult) -> Compensation | None:
+        if not result.done:
+            return None
+        return Compensation(
+            self.name,
+            {
+                "from_node_id": args.to_node_id,
+                "to_node_id": args.from_node_id,
+                "sku": args.sku,
+                "units": args.units,
+                "reason": "undo stock transfer",
+            },
+        )
+
+
+TWIN_WRITE_TOOLS: tuple[WriteTool[Any], ...] = (
+    SetNodeCapacity(),
+    AddNodeBacklog(),
+    SetCarrierStatus(),
+    AdjustStock(),
+    TransferInventory(),
+)

@@ -88,6 +88,7 @@ class PlaybookPlanner:
             ExceptionKind.NODE_CLOSURE: self._node,
             ExceptionKind.CARRIER_OUTAGE: self._carrier_outage,
             ExceptionKind.STOCKOUT: self._stockout,
+            ExceptionKind.STOCKOUT_RISK: self._stockout_risk,
             ExceptionKind.PROMISE_RISK: self._promise_risk,
             ExceptionKind.COMPLIANCE: self._compliance,
         }
@@ -332,6 +333,48 @@ class PlaybookPlanner:
         return draft.plan(
             f"stockout of {sku_text} at {', '.join(nodes)}: reroute {moved} orders, hold {len(held)}; "
             f"{len(draft.not_planned)} unaffected"
+        )
+
+    # --- projected stock-out ----------------------------------------------------------------
+
+    donor_keep_share: float = 0.5
+    """A node giving stock keeps at least this share of its available units for its own demand."""
+
+    def _stockout_risk(self, triage: Triage, env: ToolEnv) -> Plan:
+        """Before a projected stock-out: move the shortfall from the nodes that can spare the most
+        (each keeps ``donor_keep_share`` of what it has), largest first; what none can spare is
+        left for re-sourcing (a purchase order), which is a person's call."""
+        draft = _Draft(triage.kind)
+        scope = triage.scope
+        if not scope.node_ids or not scope.skus or scope.units is None:
+            return draft.plan("a projected stock-out needs a node, a SKU and the units short: nothing planned")
+        target, sku, need = scope.node_ids[0], scope.skus[0], scope.units
+        open_nodes = {n.id for n in env.adapters.wms.list_nodes() if n.status is not NodeStatus.CLOSED}
+        atp = env.adapters.wms.atp([sku]).get(sku, {})
+        spare = {
+            n: int(units * (1 - self.donor_keep_share))
+            for n, units in atp.items()
+            if n != target and n in open_nodes and units > 0
+        }
+        ranked = sorted((n for n in spare if spare[n] > 0), key=lambda n: (-spare[n], n))
+        alts = [Alternative(node_id=n, score=float(spare[n]), reasons=[f"SPARE_{spare[n]}"]) for n in ranked[:3]]
+        left = need
+        for donor in ranked:
+            if left <= 0:
+                break
+            units = min(left, spare[donor])
+            left -= units
+            reason = (
+                f"{sku} at {target} is projected to run out within its lead time, {need} units short: move {units} "
+                f"from {donor}, which can spare {spare[donor]} and keeps the rest for its own orders"
+            )
+            args = {"from_node_id": donor, "to_node_id": target, "sku": sku, "units": units, "reason": reason[:500]}
+            draft.steps.append(PlannedCall(tool="transfer_inventory", args=args, reason=reason, alternatives=alts))
+        if left > 0:
+            draft.notes.append(f"{left} units no open node can spare: re-source {sku} for {target} (a person's call)")
+        moved = need - max(left, 0)
+        return draft.plan(
+            f"projected stock-out of {sku} at {target}: transfer {moved} of {need} units in {len(draft.steps)} call(s)"
         )
 
     # --- promise risk -----------------------------------------------------------------------

@@ -217,6 +217,11 @@ class WMS(Protocol):
         """Receive (delta > 0) or write off (delta < 0) stock; never below the reserved quantity."""
         ...
 
+    def transfer_on_hand(self, from_node_id: str, to_node_id: str, sku: str, units: int) -> list[InventoryPosition]:
+        """Move ``units`` of stock between nodes in one transaction (both legs or neither); never
+        below the source's reserved quantity. Returns the source's and destination's positions."""
+        ...
+
 
 class Carriers(Protocol):
     """Carriers, their services, rates, ETAs and shipments."""

@@ -186,6 +186,35 @@ class EmbeddedWMS:
                 conn.execute(update(inventory_t).where(where).values(on_hand=inventory_t.c.on_hand + delta))
             return position_from_row(conn.execute(select(inventory_t).where(where)).one())
 
+    def transfer_on_hand(self, from_node_id: str, to_node_id: str, sku: str, units: int) -> list[InventoryPosition]:
+        """Move stock between nodes in one transaction: a failed leg leaves both as they were."""
+        if units <= 0 or from_node_id == to_node_id:
+            raise ValidationFailed("a transfer moves a positive number of units between two different nodes")
+        with self.db.begin() as session:
+            conn = session.connection()
+            self._node_row(conn, from_node_id)
+            self._node_row(conn, to_node_id)
+            if conn.execute(select(products_t.c.sku).where(products_t.c.sku == sku)).first() is None:
+                raise NotFound("product", sku)
+            src = (inventory_t.c.node_id == from_node_id) & (inventory_t.c.sku == sku)
+            dst = (inventory_t.c.node_id == to_node_id) & (inventory_t.c.sku == sku)
+            row = conn.execute(select(inventory_t).where(src).with_for_update()).first()
+            on_hand, reserved = (row.on_hand, row.reserved) if row is not None else (0, 0)
+            if on_hand - units < reserved:
+                raise InsufficientInventory(
+                    f"cannot move {units} of SKU {sku} from {from_node_id}: on hand {on_hand}, reserved {reserved}",
+                    node_id=from_node_id,
+                    sku=sku,
+                    on_hand=on_hand,
+                    reserved=reserved,
+                )
+            conn.execute(update(inventory_t).where(src).values(on_hand=inventory_t.c.on_hand - units))
+            if conn.execute(select(inventory_t.c.sku).where(dst).with_for_update()).first() is None:
+                conn.execute(insert(inventory_t).values(node_id=to_node_id, sku=sku, on_hand=units, reserved=0))
+            else:
+                conn.execute(update(inventory_t).where(dst).values(on_hand=inventory_t.c.on_hand + units))
+            return [position_from_row(conn.execute(select(inventory_t).where(w)).one()) for w in (src, dst)]
+
     # --- internals ------------------------------------------------------------------------------
 
     @staticmethod

@@ -90,6 +90,10 @@ class Instance:
     """(E,) cost to serve (USD) from that target."""
     late_day: float = 40.0
     miss_risk: float = 30.0
+    stay_co2e: FloatArray = field(default_factory=lambda: np.zeros(0))
+    """(n,) estimated kg CO2e where it is (empty: not known)."""
+    edge_co2e: FloatArray = field(default_factory=lambda: np.zeros(0))
+    """(E,) estimated kg CO2e from that target (empty: not known)."""
 
     @property
     def n(self) -> int:
@@ -163,16 +167,18 @@ def evaluate(inst: Instance, edge_of_order: IntArray, queue_rank: FloatArray) ->
 
 
 def metrics(inst: Instance, sol: Solution) -> dict[str, float]:
-    """Score, late orders and cost to serve of a plan over the whole batch (moved and staying)."""
+    """Score, late orders, cost to serve and estimated CO2e of a plan over the whole batch (moved and staying)."""
     moved = sol.edge >= 0
     e = sol.edge[moved]
     late_moved = int(((inst.edge_slack[e] - sol.shift[moved]) < 0).sum())
     late_stay = int((~inst.stay_meets[~moved]).sum())
     cost = float(inst.edge_cost[e].sum() + inst.stay_cost[~moved].sum())
+    co2e = float(inst.edge_co2e[e].sum() + inst.stay_co2e[~moved].sum()) if len(inst.edge_co2e) else 0.0
     return {
         "score": round(sol.objective, 2),
         "late": late_moved + late_stay,
         "cost": round(cost, 2),
+        "co2e_kg": round(co2e, 1),
         "moved": int(moved.sum()),
     }
 
@@ -576,6 +582,7 @@ def build_batch(
     e_slack: list[int] = []
     e_rate: list[float] = []
     e_cost: list[float] = []
+    e_co2e: list[float] = []
     cands: list[Candidate] = []
     by_order: list[list[int]] = []
     for i, o in enumerate(orders):
@@ -596,6 +603,7 @@ def build_batch(
             e_slack.append((o.promised_date - c.eta).days)
             e_rate.append(view.carriers[view.services[c.service_id].carrier_id].on_time_rate)
             e_cost.append(float(c.cost))
+            e_co2e.append(c.co2e_kg)
         by_order.append(mine)
     atp = np.zeros((max(1, len(sku_index)), len(targets)))
     for sku, k in sku_index.items():
@@ -622,6 +630,8 @@ def build_batch(
         move_hi=np.array([move_hi[s] for s in sources], dtype=np.int64),
         stay_cost=np.array([float(c.cost) for c in stay_c], dtype=np.float64),
         edge_cost=np.array(e_cost, dtype=np.float64),
+        stay_co2e=np.array([c.co2e_kg for c in stay_c], dtype=np.float64),
+        edge_co2e=np.array(e_co2e, dtype=np.float64),
         late_day=src.weights.late_day,
         miss_risk=src.weights.miss_risk,
     )

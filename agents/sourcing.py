@@ -58,10 +58,34 @@ class Reason(StrEnum):
     CARRIER_EXCLUDED = "CARRIER_EXCLUDED"
     HAZMAT_AIR = "HAZMAT_AIR"
     NO_SERVICE = "NO_SERVICE"
+    LOWER_CARBON = "LOWER_CARBON"
+    """The option with the least estimated CO2e among those kept (when they differ)."""
 
 
 def late_by(days: int) -> str:
     return f"LATE_BY_{days}D"
+
+
+# Default emission intensities (kg CO2e per tonne-km, tank-to-wheel), from the GLEC Framework
+# (Smart Freight Centre): road, truckload / dry van, 0.073 (GLEC default fuel efficiency and CO2e
+# intensity factors, 2019); air freight over 1,500 km, freighter, 0.498 (GLEC Framework v3.0,
+# 2023, Table 1, IATA RP1678), with GLEC's +95 km added to the great-circle distance for air.
+# Road distance is the great-circle distance times ROAD_CIRCUITY, an assumption of this module.
+CO2E_KG_PER_TKM_ROAD = 0.073
+CO2E_KG_PER_TKM_AIR = 0.498
+AIR_DISTANCE_ADD_KM = 95.0
+ROAD_CIRCUITY = 1.2
+KM_PER_MILE = 1.609344
+
+
+def co2e_kg(*, air: bool, miles: float, weight_kg: float) -> float:
+    """Estimated kg CO2e of one shipment: tonnes x km x the mode's default intensity. An estimate
+    for comparing options, not an emissions report."""
+    km = miles * KM_PER_MILE
+    tonnes = max(0.0, weight_kg) / 1000.0
+    if air:
+        return tonnes * (km + AIR_DISTANCE_ADD_KM) * CO2E_KG_PER_TKM_AIR
+    return tonnes * km * ROAD_CIRCUITY * CO2E_KG_PER_TKM_ROAD
 
 
 class SourcingWeights(BaseModel):
@@ -75,6 +99,9 @@ class SourcingWeights(BaseModel):
     distance_per_1000mi: float = Field(default=1.0, ge=0, description="Per 1,000 miles from node to customer.")
     congested: float = Field(default=20.0, ge=0, description="Flat penalty for a node marked congested.")
     split: float = Field(default=12.0, ge=0, description="Per extra shipment when an order is split.")
+    carbon_per_kg: float = Field(
+        default=0.0, ge=0, description="Per kg CO2e (estimated); 0 leaves carbon out of the score."
+    )
     alternatives: int = Field(default=3, ge=0, le=20, description="Alternatives kept with each decision.")
     batch_optimizer: bool = Field(
         default=True,
@@ -119,6 +146,8 @@ class Candidate:
     p_on_time: float = 0.0
     distance_mi: float = 0.0
     reasons: tuple[str, ...] = ()
+    co2e_kg: float = 0.0
+    """Estimated kg CO2e of the shipment (see :func:`co2e_kg`)."""
     split_legs: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """For a split: (node, skus) per leg."""
 
@@ -149,6 +178,7 @@ class RouteDecision(BaseModel):
     eta: date | None = None
     meets_promise: bool = False
     p_on_time: float = 0.0
+    co2e_kg: float | None = Field(default=None, description="Estimated kg CO2e of the chosen option.")
     reasons: list[str] = Field(default_factory=list)
     alternatives: list[Alternative] = Field(default_factory=list)
     rejected: dict[str, list[str]] = Field(default_factory=dict, description="node -> why it cannot serve")
@@ -280,8 +310,9 @@ class Sourcer:
             penalty += w.congested
         if node_id == order.node_id:
             reasons.append(Reason.CURRENT_NODE)
+        co2 = co2e_kg(air=view.services[f.quote.carrier_service_id].air, miles=miles, weight_kg=order.weight_kg)
         score = w.cost * float(f.cost) + w.late_day * late + w.miss_risk * (1 - p)
-        score += w.distance_per_1000mi * miles / 1000
+        score += w.distance_per_1000mi * miles / 1000 + w.carbon_per_kg * co2
         return Candidate(
             node_id=node_id,
             service_id=f.quote.carrier_service_id,
@@ -293,6 +324,7 @@ class Sourcer:
             p_on_time=p,
             distance_mi=miles,
             reasons=tuple(reasons),
+            co2e_kg=co2,
         )
 
     def candidates(
@@ -344,6 +376,7 @@ class Sourcer:
 
     def _split_candidate(self, order: Order, legs: tuple[tuple[str, tuple[str, ...]], ...]) -> Candidate | None:
         total = 0.0
+        co2 = 0.0
         cost = Decimal(0)
         eta: date | None = None
         late = 0
@@ -356,6 +389,7 @@ class Sourcer:
             if not cand.feasible or cand.eta is None:
                 return None
             total += cand.score
+            co2 += cand.co2e_kg
             cost += cand.cost
             eta = cand.eta if eta is None else max(eta, cand.eta)
             late = max(late, cand.late_days)
@@ -372,6 +406,7 @@ class Sourcer:
             late_days=late,
             p_on_time=p,
             reasons=reasons,
+            co2e_kg=co2,
             split_legs=legs,
         )
 
@@ -433,6 +468,7 @@ class Sourcer:
                 "eta": best.eta,
                 "meets_promise": best.meets_promise,
                 "p_on_time": round(best.p_on_time, 4),
+                "co2e_kg": round(best.co2e_kg, 3),
                 "reasons": [Reason.BEST_PLAN if chosen is not None else Reason.BEST_SCORE, *best.reasons],
                 "alternatives": [c.alternative() for c in rest],
                 "split_legs": {n: list(s) for n, s in best.split_legs},
@@ -447,6 +483,8 @@ def _tag(ranked: list[Candidate]) -> list[Candidate]:
     cheapest = min(ranked, key=lambda c: c.cost)
     fastest = min(ranked, key=lambda c: c.eta or date.max)
     nearest = min(ranked, key=lambda c: c.distance_mi if not c.split_legs else math.inf)
+    greenest = min(c.co2e_kg for c in ranked)
+    carbon_differs = greenest < max(c.co2e_kg for c in ranked) - 1e-9
     out = []
     for c in ranked:
         extra = []
@@ -456,6 +494,8 @@ def _tag(ranked: list[Candidate]) -> list[Candidate]:
             extra.append(Reason.FASTEST)
         if not c.split_legs and c.distance_mi == nearest.distance_mi:
             extra.append(Reason.NEAREST)
+        if carbon_differs and c.co2e_kg <= greenest + 1e-9:
+            extra.append(Reason.LOWER_CARBON)
         out.append(Candidate(**{**c.__dict__, "reasons": (*c.reasons, *extra)}))
     return out
 

@@ -14,13 +14,14 @@ This module only reads the network; nothing it does is a write.
 
 from __future__ import annotations
 
-import random
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, Field
 
 from agents.sourcing import Sourcer, SourcingWeights, order_needs
@@ -133,21 +134,33 @@ def decide_all(
     return out
 
 
-def _stats(rows: Sequence[Outcome]) -> dict[str, float]:
-    served = [r for r in rows if r.served]
-    n = len(rows) or 1
-    return {
-        "cost_to_serve": sum(r.cost for r in served) / len(served) if served else 0.0,
-        "on_time_rate": sum(r.on_time for r in rows) / n,
-        "split_rate": sum(r.split for r in rows) / n,
-    }
+METRICS = ("cost_to_serve", "on_time_rate", "split_rate")
+CHUNK = 32
+"""Resamples drawn at once (a CHUNK x orders index array and as many counts: ~25 MB at 50k orders)."""
 
 
-def _interval(point: float, samples: list[float], confidence: float) -> Interval:
-    samples = sorted(samples)
+def _columns(rows: Sequence[Outcome]) -> npt.NDArray[np.float64]:
+    """(4, n): served, cost (0 when not served), on time, split."""
+    return np.array(
+        [[r.served for r in rows], [r.cost if r.served else 0.0 for r in rows], [r.on_time for r in rows],
+         [r.split for r in rows]],
+        dtype=np.float64,
+    ).reshape(4, len(rows))  # fmt: skip
+
+
+def _metrics(sums: npt.NDArray[np.float64], n: int) -> npt.NDArray[np.float64]:
+    """(..., 3) metrics from column sums (..., 4) over ``n`` orders: mean cost per served order,
+    on-time rate, split rate."""
+    served = sums[..., 0]
+    cost = np.divide(sums[..., 1], served, out=np.zeros_like(served), where=served > 0)
+    return np.stack([cost, sums[..., 2] / max(n, 1), sums[..., 3] / max(n, 1)], axis=-1)
+
+
+def _interval(point: float, samples: npt.NDArray[np.float64], confidence: float) -> Interval:
+    samples = np.sort(samples)
     lo = samples[int((1 - confidence) / 2 * (len(samples) - 1))]
     hi = samples[int((1 + confidence) / 2 * (len(samples) - 1))]
-    return Interval(mean=round(point, 4), low=round(lo, 4), high=round(hi, 4))
+    return Interval(mean=round(point, 4), low=round(float(lo), 4), high=round(float(hi), 4))
 
 
 def compare_arms(
@@ -160,27 +173,34 @@ def compare_arms(
     seed: int = 7,
     confidence: float = 0.95,
 ) -> ABReport:
-    """Per-arm metrics and paired B - A differences with percentile bootstrap intervals."""
-    n = len(a)
-    rng = random.Random(seed)
-    metrics = ("cost_to_serve", "on_time_rate", "split_rate")
-    boot: dict[str, dict[str, list[float]]] = {arm: {m: [] for m in metrics} for arm in ("a", "b", "diff")}
-    for _ in range(resamples):
-        idx = [rng.randrange(n) for _ in range(n)]
-        sa, sb = _stats([a[i] for i in idx]), _stats([b[i] for i in idx])
-        for m in metrics:
-            boot["a"][m].append(sa[m])
-            boot["b"][m].append(sb[m])
-            boot["diff"][m].append(sb[m] - sa[m])
-    pa, pb = _stats(a), _stats(b)
+    """Per-arm metrics and paired B - A differences with percentile bootstrap intervals.
 
-    def arm(name: str, rows: Sequence[Outcome], point: dict[str, float], w: SourcingWeights) -> ArmReport:
+    Vectorised: each resample is a row of order indices (the same rows for both arms, so the
+    difference is paired), summed column-wise with numpy in chunks; 50k orders x 1,000 resamples
+    takes about a second where the per-order Python loop took minutes."""
+    n = len(a)
+    ca, cb = _columns(a), _columns(b)
+    rng = np.random.default_rng(seed)
+    boot_a = np.zeros((resamples, 3))
+    boot_b = np.zeros((resamples, 3))
+    for start in range(0, resamples, CHUNK):
+        k = min(CHUNK, resamples - start)
+        idx = rng.integers(0, max(n, 1), size=(k, n), dtype=np.int32) + (np.arange(k, dtype=np.int32) * n)[:, None]
+        # How often each order is drawn in each resample; sums are then one matrix product.
+        counts = np.bincount(idx.ravel(), minlength=k * n).reshape(k, n).astype(np.float64)
+        boot_a[start : start + k] = _metrics(counts @ ca.T, n)
+        boot_b[start : start + k] = _metrics(counts @ cb.T, n)
+    pa, pb = _metrics(ca.sum(axis=1), n), _metrics(cb.sum(axis=1), n)
+    diff = boot_b - boot_a
+
+    def arm(name: str, rows: Sequence[Outcome], point: npt.NDArray[np.float64], boot: npt.NDArray[np.float64],
+            w: SourcingWeights) -> ArmReport:  # fmt: skip
         return ArmReport(
             name=name,
             weights=w.model_dump(),
             orders=len(rows),
             served=sum(r.served for r in rows),
-            **{m: _interval(point[m], boot[name][m], confidence) for m in metrics},
+            **{m: _interval(float(point[i]), boot[:, i], confidence) for i, m in enumerate(METRICS)},
         )
 
     return ABReport(
@@ -188,9 +208,9 @@ def compare_arms(
         resamples=resamples,
         seed=seed,
         confidence=confidence,
-        a=arm("a", a, pa, weights_a),
-        b=arm("b", b, pb, weights_b),
-        diff={m: _interval(pb[m] - pa[m], boot["diff"][m], confidence) for m in metrics},
+        a=arm("a", a, pa, boot_a, weights_a),
+        b=arm("b", b, pb, boot_b, weights_b),
+        diff={m: _interval(float(pb[i] - pa[i]), diff[:, i], confidence) for i, m in enumerate(METRICS)},
     )
 
 

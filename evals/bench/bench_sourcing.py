@@ -5,7 +5,8 @@ in ascending order, moves unreleased orders onto the busiest DC until that many 
 its backlog so that half of them must move (``capacity + size / 2``). It plans the congestion
 twice with :class:`~agents.playbooks.PlaybookPlanner` — greedy only, then with the optimiser —
 and prints, for greedy, the optimiser's plan and the LP bound: the sourcing score over every
-affected order (lower is better), late orders, cost to serve, and the time of each.
+affected order (lower is better), late orders, cost to serve, estimated CO2e (kg) and the time of
+each (greedy: the whole playbook; optimiser: the whole playbook with it, and the optimiser alone).
 
 The scores come from the plan's ``optimizer`` record, which evaluates both plans with the same
 arithmetic (the scorer's score, each order shifted by its place in its target's queue).
@@ -96,15 +97,20 @@ def main(argv: list[str] | None = None) -> None:
             total_s = time.perf_counter() - t0
             rows.append((here, greedy_s, total_s, plan.optimizer or {}))
         print(f"\ncongestion at {node} (SQLite, 8 nodes); half of the affected orders must move")
-        head = f"{'affected':>9} {'plan':>10} {'score':>12} {'late':>6} {'cost $':>12} {'moved':>6} {'time s':>8}"
+        head = (
+            f"{'affected':>9} {'plan':>10} {'score':>12} {'late':>6} {'cost $':>12} {'CO2e kg':>10} {'moved':>6} "
+            f"{'time s':>8}"
+        )
         print(head)
         for here, greedy_s, total_s, opt in rows:
             g, o = opt.get("greedy", {}), opt.get("optimizer") or opt.get("greedy", {})
             print(f"{here:>9,} {'greedy':>10} {g.get('score', 0):>12,.0f} {g.get('late', 0):>6} "
-                  f"{g.get('cost', 0):>12,.0f} {g.get('moved', 0):>6} {greedy_s:>8.2f}")  # fmt: skip
+                  f"{g.get('cost', 0):>12,.0f} {g.get('co2e_kg', 0):>10,.0f} {g.get('moved', 0):>6} "
+                  f"{greedy_s:>8.2f}")  # fmt: skip
             print(f"{'':>9} {'optimiser':>10} {o.get('score', 0):>12,.0f} {o.get('late', 0):>6} "
-                  f"{o.get('cost', 0):>12,.0f} {o.get('moved', 0):>6} {total_s:>8.2f}")  # fmt: skip
-            print(f"{'':>9} {'LP bound':>10} {opt.get('bound') or 0:>12,.0f} {'':>6} {'':>12} {'':>6} "
+                  f"{o.get('cost', 0):>12,.0f} {o.get('co2e_kg', 0):>10,.0f} {o.get('moved', 0):>6} "
+                  f"{total_s:>8.2f}")  # fmt: skip
+            print(f"{'':>9} {'LP bound':>10} {opt.get('bound') or 0:>12,.0f} {'':>6} {'':>12} {'':>10} {'':>6} "
                   f"{opt.get('lp_s', 0):>8.2f}")  # fmt: skip
             print(f"{'':>9} method={opt.get('method')} gap={opt.get('gap')} optimiser alone "
                   f"{opt.get('solve_s')} s (scoring {opt.get('score_s')} s, LP {opt.get('lp_s')} s, "

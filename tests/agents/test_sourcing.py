@@ -101,3 +101,28 @@ def test_on_time_probability_and_weights(tmp_path: Path) -> None:
     path.write_text("nonsense: 1\n")
     with pytest.raises(ConfigurationError):
         SourcingWeights.from_yaml(path)
+
+
+def test_co2e_estimate_follows_mode_distance_and_weight() -> None:
+    from agents.sourcing import co2e_kg
+
+    ground = co2e_kg(air=False, miles=1000, weight_kg=10)
+    assert ground == pytest.approx(0.010 * 1609.344 * 1.2 * 0.073)
+    assert co2e_kg(air=True, miles=1000, weight_kg=10) > 5 * ground
+    assert co2e_kg(air=False, miles=2000, weight_kg=10) == pytest.approx(2 * ground)
+    assert co2e_kg(air=False, miles=1000, weight_kg=20) == pytest.approx(2 * ground)
+    assert co2e_kg(air=False, miles=0, weight_kg=10) == 0
+
+
+def test_carbon_weight_prices_co2e_and_tags_the_greenest(sqlite_net: Net) -> None:
+    env = sqlite_net.gateway.env
+    order = _created(sqlite_net)[0]
+    plain = decide_route(order.id, env)
+    green = decide_route(order.id, env, SourcingWeights(carbon_per_kg=1000.0))
+    assert plain.co2e_kg is not None
+    assert green.co2e_kg is not None
+    # A heavy price on carbon picks an option no dirtier, and says when it is the greenest.
+    assert green.co2e_kg <= plain.co2e_kg + 1e-9
+    assert Reason.LOWER_CARBON in green.reasons
+    # The default weight leaves carbon out of the score: the same choice as before carbon existed.
+    assert SourcingWeights().carbon_per_kg == 0

@@ -65,6 +65,11 @@ class RunJobs:
         self._stack = ExitStack()
         self._saver: Any = None
         self._runs: dict[str, ExceptionRuns] = {}
+        self.outcomes: dict[str, int] = {}
+        """How the runs this process moved stood afterwards, by status (for ``/metrics``)."""
+        self.tokens = 0
+        """LLM tokens this process's planners spent (for ``/metrics``)."""
+        self._count_lock = threading.Lock()
 
     def runs(self, requested_by: str) -> ExceptionRuns:
         """The driver acting for ``requested_by`` (who may then not approve the run's calls)."""
@@ -79,13 +84,21 @@ class RunJobs:
 
     def start(self, job: Job) -> RunResult:
         """Start the run named in the payload; if an earlier attempt got it going, carry it on."""
-        cmd = run_service.StartRun.of_job(job)
+        return self.start_payload(job.payload)
+
+    def start_payload(self, payload: Mapping[str, Any]) -> RunResult:
+        """:meth:`start` for a payload (the ``dbos`` engine's workflows carry no :class:`Job`)."""
+        cmd = run_service.StartRun.of_payload(dict(payload))
         return run_service.start_or_carry_on(self.runs(cmd.requested_by), cmd)
 
     def continue_(self, job: Job) -> RunResult:
         """Carry a parked run on from approval decisions recorded elsewhere (API, Slack, console)."""
-        run_id = _text(job.payload, "run_id")
-        runs = self.runs(self._requester(run_id, job.payload))
+        return self.continue_payload(job.payload)
+
+    def continue_payload(self, payload: Mapping[str, Any]) -> RunResult:
+        """:meth:`continue_` for a payload."""
+        run_id = _text(payload, "run_id")
+        runs = self.runs(self._requester(run_id, payload))
         return run_service.carry_on(runs, run_id, busy_raises=True)
 
     def _requester(self, run_id: str, payload: Mapping[str, Any]) -> str:
@@ -108,18 +121,36 @@ class RunJobs:
         has already progressed, and the cards can be posted again (posting is idempotent)."""
 
         def run(job: Job) -> RunResult:
-            result = handler(job)
-            if self.actx.settings.slack_configured:
-                from api.slack import post_approval_cards, post_run_status
-
-                try:
-                    post_approval_cards(self.actx, result.run_id)
-                    post_run_status(self.actx, result.run_id)
-                except Exception:
-                    log.exception("could not update Slack for run %s", result.run_id)
-            return result
+            return self.announce(handler(job))
 
         return run
+
+    def announce(self, result: RunResult) -> RunResult:
+        """Count how the run moved, and tell Slack (see :meth:`_announced`); never raises for Slack's sake."""
+        self._count(result)
+        if self.actx.settings.slack_configured:
+            from api.slack import post_approval_cards, post_run_status
+
+            try:
+                post_approval_cards(self.actx, result.run_id)
+                post_run_status(self.actx, result.run_id)
+            except Exception:
+                log.exception("could not update Slack for run %s", result.run_id)
+        return result
+
+    def _count(self, result: RunResult) -> None:
+        spent = 0
+        for runs in list(self._runs.values()):
+            planner = runs.deps.planner
+            used = getattr(planner, "last_tokens_used", None)
+            if isinstance(used, int) and used > 0:
+                spent += used
+                object.__setattr__(
+                    planner, "last_tokens_used", None
+                )  # counted once (the LLM planner resets it per plan)
+        with self._count_lock:
+            self.outcomes[result.status] = self.outcomes.get(result.status, 0) + 1
+            self.tokens += spent
 
     def close(self) -> None:
         self._runs.clear()
@@ -138,9 +169,13 @@ class IntakeJobs:
         self._graph: Any = None
 
     def process(self, job: Job) -> Any:
+        return self.process_payload(job.payload)
+
+    def process_payload(self, payload: Mapping[str, Any]) -> Any:
+        """:meth:`process` for a payload."""
         from graphs.intake import open_intake_graph  # the parsers load only in workers that take intake jobs
 
-        document_id = _text(job.payload, "document_id")
+        document_id = _text(payload, "document_id")
         if self._graph is None:
             self._graph = self._stack.enter_context(open_intake_graph(wiring.intake_deps(self.actx)))
         return self._graph.run(document_id)

@@ -62,7 +62,11 @@ class StartRun(BaseModel):
     @classmethod
     def of_job(cls, job: Job) -> StartRun:
         """The command a start job carries; :class:`ValidationFailed` when it names no run."""
-        p = job.payload
+        return cls.of_payload(job.payload)
+
+    @classmethod
+    def of_payload(cls, p: dict[str, Any]) -> StartRun:
+        """The command a start payload carries (a job's, or a DBOS workflow's argument)."""
         run_id = p.get("run_id")
         if not isinstance(run_id, str) or not run_id:
             raise ValidationFailed("job payload needs 'run_id'")

@@ -1,0 +1,109 @@
+"""``orderops worker --engine dbos``: the run and intake handlers driven by DBOS workflows.
+
+The same handlers as the polling worker (:class:`api.worker.RunJobs`, :class:`api.worker.IntakeJobs`),
+bound to :mod:`services.queue`'s workflows; DBOS claims, retries and recovers. One
+:class:`DbosWorker` per process (DBOS is a process-wide singleton), running ``threads`` jobs at once.
+
+What this module must never do: drive a run outside a workflow step (a worker killed outside one
+would leave work no one recovers), or keep running after :meth:`DbosWorker.stop`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from api.bootstrap import AppContext
+from api.worker import DEFAULT_REQUESTER, IntakeJobs, RunJobs, default_worker_id
+from core.errors import Conflict
+from services import queue
+
+log = logging.getLogger("orderops.worker")
+
+
+class DbosHandlers:
+    """:class:`services.queue.Handlers` over the polling worker's handlers, counting what they did."""
+
+    def __init__(self, actx: AppContext, *, planner: str = "auto") -> None:
+        self.actx = actx
+        self.runs = RunJobs(actx, planner=planner)
+        self.intake = IntakeJobs(actx)
+
+    def start_run(self, payload: dict[str, Any]) -> str:
+        return self.runs.announce(self.runs.start_payload(payload)).status
+
+    def continue_run(self, payload: dict[str, Any]) -> str:
+        run_id = str(payload.get("run_id") or "")
+        if run_id and not payload.get("requested_by"):
+            started = queue.start_payload(self.actx.db, run_id) or {}
+            payload = {**payload, "requested_by": started.get("requested_by") or DEFAULT_REQUESTER}
+        return self.runs.announce(self.runs.continue_payload(payload)).status
+
+    def process_document(self, payload: dict[str, Any]) -> str:
+        result = self.intake.process_payload(payload)
+        return str(getattr(result, "status", "done"))
+
+    def touch(self, run_id: str) -> None:
+        self.runs.store.touch(run_id=run_id)
+
+    def close(self) -> None:
+        self.runs.close()
+        self.intake.close()
+
+
+class DbosWorker:
+    """DBOS launched in this process as executor ``worker_id``; :meth:`run` blocks until :meth:`stop`."""
+
+    def __init__(
+        self,
+        actx: AppContext,
+        worker_id: str | None = None,
+        *,
+        threads: int = 1,
+        poll_s: float = 0.5,
+        planner: str = "auto",
+    ) -> None:
+        self.actx = actx
+        self.worker_id = worker_id or default_worker_id()
+        self.handlers = DbosHandlers(actx, planner=planner)
+        self.engine = queue.DbosEngine(actx.db, self.handlers, self.worker_id, threads=threads, poll_s=poll_s)
+        self._stop = threading.Event()
+        self._launched = False
+        self._last_anchor = time.monotonic()
+
+    def launch(self) -> None:
+        self.engine.launch()
+        self._launched = True
+
+    def run(self) -> None:
+        """Launch (if not yet), then sign the audit head in quiet periods until stopped."""
+        if not self._launched:
+            self.launch()
+        while not self._stop.wait(1.0):
+            self._anchor_when_due()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _anchor_when_due(self) -> None:
+        interval = self.actx.settings.audit_anchor_interval_s
+        now = time.monotonic()
+        if interval <= 0 or now - self._last_anchor < interval:
+            return
+        self._last_anchor = now
+        try:
+            self.actx.guard.audit.checkpoint_if_moved()
+        except Conflict as exc:
+            log.error("worker %s: audit trail not anchored: %s", self.worker_id, exc.message)
+        except Exception:
+            log.exception("worker %s: anchoring the audit trail failed", self.worker_id)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Let jobs in hand finish (up to ``timeout_s``), shut DBOS down, close the handlers."""
+        self._stop.set()
+        if self._launched:
+            self.engine.close(timeout_s)
+            self._launched = False
+        self.handlers.close()

@@ -39,6 +39,9 @@ MOUNTS: tuple[Mount, ...] = (
           "agent propose a reroute, approve it, execute it once and show the audit trail."),
     Mount("network", "api.cli_network:network_app", "The fulfillment network (nodes, load, inventory)."),
     Mount("twin", "api.cli_twin:twin_app", "Scenarios on the digital twin: stage them, or play them as what-ifs."),
+    Mount("watch", "api.cli_watch:watch",
+          "Check the live twin against its history once (--once) or on an interval; findings become alerts."),
+    Mount("forecast", "api.cli_forecast:forecast_app", "Demand forecasts and stock-out warnings: backtests."),
     Mount("orders", "api.cli_network:orders_app", "Orders in the OMS.",
           extra=(("history", "api.cli_ops:orders_history"), ("where", "api.cli_wismo:orders_where"))),
     Mount("audit", "api.cli_guard:audit_app", "The tamper-evident audit trail."),
@@ -120,6 +123,11 @@ def _root(
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"
         raise ConfigurationError(f"invalid setting {where}: {first['msg']}") from exc
+    import os
+
+    from core import tracing
+
+    tracing.configure(ctx.obj, os.environ)  # spans off unless traces_exporter says; refuses LangSmith tracing
 
 
 def _exit_code(err: OrderOpsError) -> int:

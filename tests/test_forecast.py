@@ -103,3 +103,19 @@ def test_bad_series_are_refused_with_a_clear_error() -> None:
         forecast([1.0, float("nan")], 3)
     with pytest.raises(ValueError, match="one-dimensional"):
         forecast(np.ones((3, 3)), 3)
+
+
+def test_forecast_backtest_and_stockouts_print_their_numbers_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from api.cli import run as cli
+
+    assert cli(["forecast", "backtest", "--series", "20", "--days", "90", "--origins", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["overall"]["series"] + out["skipped"] == 20
+    assert all(c["seasonal_naive_mase"] > 0 for c in out["classes"].values())
+    assert cli(["forecast", "stockouts", "--series", "20", "--days", "90", "--json"]) == 0
+    score = json.loads(capsys.readouterr().out)
+    assert score["pairs"] == 20
+    assert score["lead_time_days"] == 7
+    assert cli(["forecast", "backtest", "--days", "10"]) == 2

@@ -15,49 +15,63 @@ from tests.conftest import REPO
 PACKAGES = ("api", "services", "graphs", "agents", "intake", "tools", "guardrails", "core", "evals", "prompts")
 
 
-def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
-    """Strongly connected components of more than one module (Tarjan, iterative)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-    counter = 0
-    for root in sorted(graph.modules):
-        if root in index:
-            continue
-        work: list[tuple[str, list[str]]] = [(root, sorted(graph.find_modules_directly_imported_by(root)))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
+class _Tarjan:
+    """Strongly connected components (Tarjan's algorithm, iterative: the product's import chains
+    are deeper than Python's recursion limit would like)."""
+
+    def __init__(self, graph: grimp.ImportGraph) -> None:
+        self.graph = graph
+        self.index: dict[str, int] = {}
+        self.low: dict[str, int] = {}
+        self.stack: list[str] = []
+        self.on_stack: set[str] = set()
+        self.found: list[list[str]] = []
+
+    def _enter(self, node: str, work: list[tuple[str, list[str]]]) -> None:
+        self.index[node] = self.low[node] = len(self.index)
+        self.stack.append(node)
+        self.on_stack.add(node)
+        work.append((node, sorted(self.graph.find_modules_directly_imported_by(node))))
+
+    def _leave(self, node: str) -> None:
+        """Pop ``node``'s component off the stack when it is the component's root."""
+        if self.low[node] != self.index[node]:
+            return
+        component = []
+        while True:
+            member = self.stack.pop()
+            self.on_stack.discard(member)
+            component.append(member)
+            if member == node:
+                break
+        if len(component) > 1:
+            self.found.append(sorted(component))
+
+    def visit(self, root: str) -> None:
+        work: list[tuple[str, list[str]]] = []
+        self._enter(root, work)
         while work:
             node, todo = work[-1]
             if todo:
                 nxt = todo.pop()
-                if nxt not in index:
-                    index[nxt] = low[nxt] = counter
-                    counter += 1
-                    stack.append(nxt)
-                    on_stack.add(nxt)
-                    work.append((nxt, sorted(graph.find_modules_directly_imported_by(nxt))))
-                elif nxt in on_stack:
-                    low[node] = min(low[node], index[nxt])
+                if nxt not in self.index:
+                    self._enter(nxt, work)
+                elif nxt in self.on_stack:
+                    self.low[node] = min(self.low[node], self.index[nxt])
                 continue
             work.pop()
             if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    found.append(sorted(component))
-    return found
+                self.low[work[-1][0]] = min(self.low[work[-1][0]], self.low[node])
+            self._leave(node)
+
+
+def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """Strongly connected components of more than one module: each is an import cycle."""
+    tarjan = _Tarjan(graph)
+    for root in sorted(graph.modules):
+        if root not in tarjan.index:
+            tarjan.visit(root)
+    return tarjan.found
 
 
 def test_no_module_imports_itself_through_others() -> None:

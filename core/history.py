@@ -201,6 +201,8 @@ class History:
     customer_states: dict[str, frozenset[str]] = field(repr=False)
     """Customer id -> the states of its addresses in the network."""
     customer_domains: dict[str, str] = field(repr=False)
+    customer_sites: dict[str, frozenset[str]] = field(repr=False)
+    """Customer id -> its address ids in the network (the ship-to keys of its ordinary orders)."""
 
     @property
     def dates(self) -> list[date]:
@@ -382,6 +384,7 @@ class _Drawer:
             orders=order_stream,
             customer_states=dict(net.customer_states),
             customer_domains=dict(net.customer_domains),
+            customer_sites={c: frozenset(a for a, _ in addrs) for c, addrs in net.customer_addresses.items()},
         )
 
     # --- plan: promotions and incidents ---
@@ -653,13 +656,15 @@ class _Drawer:
                 rate = per_day * WEEKDAY[wd] / _WEEKDAY_MEAN
                 count = _poisson(rng, rate)
                 addrs = net.customer_addresses[cid]
+                home = net.customer_states[cid]
                 domain = net.customer_domains[cid]
                 for _ in range(count):
                     seq += 1
                     aid, state = rng.choice(addrs)
                     units = max(1, int(rng.lognormvariate(math.log(units_mu), 0.5)))
-                    if rng.random() < 0.004:  # a legitimate new site
-                        aid, state = f"NEW-{cid}-{seq}", rng.choice(other_states)
+                    if rng.random() < 0.004:  # a legitimate new site, mostly near the account's others
+                        near = rng.random() < 0.6
+                        aid, state = f"NEW-{cid}-{seq}", rng.choice(sorted(home) if near else other_states)
                     if rng.random() < 0.006:  # a legitimate stocking order
                         units *= rng.randrange(4, 9)
                     out.append(OrderEvent(f"H-{seq:07d}", d, round(rng.uniform(7, 18), 2), cid, state, aid, domain,

@@ -19,6 +19,7 @@ from api.bootstrap import AppContext
 from api.http_guard import RequestGuard
 from api.metrics import Metrics
 from api.routes import alerts, approvals, audit, decide, health, network, review, runs, twin
+from api.tracing_http import http_span
 from api.worker import WorkerPool
 
 API_VERSION = "1.0.0"
@@ -56,6 +57,7 @@ def create_app(actx: AppContext, *, keys: ApiKeyStore | None = None, workers: in
     app.state.keys = keys if keys is not None else ApiKeyStore.under(actx.settings.home)
     app.state.metrics = metrics = Metrics(actx)
     app.middleware("http")(metrics.middleware)
+    app.middleware("http")(http_span)
     problems.install(app)
     for module in (health, network, approvals, decide, audit, alerts, runs, review, twin):
         app.include_router(module.router)

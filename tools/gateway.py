@@ -13,16 +13,18 @@ simulation, the actor and roles from the caller's identity, the risk from the to
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec
 
 from pydantic import BaseModel, Field, ValidationError
 
+from core import tracing
 from core.errors import Conflict, DomainError, NotFound, OrderOpsError, PolicyDenied, ValidationFailed
 from guardrails.approvals import ApprovalRequest, ApprovalStatus, ApprovalStore, preview_hash
 from guardrails.approvals import args_hash as approval_args_hash
@@ -93,6 +95,45 @@ def args_hash(args: ToolArgs) -> str:
     return digest_arguments(args.model_dump(mode="json"))
 
 
+P = ParamSpec("P")
+
+
+def _traced(operation: str) -> Callable[[Callable[P, Outcome]], Callable[P, Outcome]]:
+    """One ``orderops.tool`` span per gateway call: the tool, the run, the call and approval ids, what
+    became of it and how many orders it touched; never its arguments or results."""
+
+    def wrap(fn: Callable[P, Outcome]) -> Callable[P, Outcome]:
+        @functools.wraps(fn)
+        def call(*args: P.args, **kwargs: P.kwargs) -> Outcome:
+            run = kwargs.get("run")
+            with tracing.span(
+                "orderops.tool",
+                **{
+                    "gen_ai.operation.name": "execute_tool",
+                    "orderops.tool.operation": operation,
+                    "orderops.run.id": getattr(run, "run_id", None),
+                },
+            ) as span:
+                out = fn(*args, **kwargs)
+                done = (out.result or {}).get("done")
+                tracing.annotate(
+                    span,
+                    **{
+                        "gen_ai.tool.name": out.tool,
+                        "gen_ai.tool.call.id": out.call_id,
+                        "orderops.tool.status": out.status,
+                        "orderops.approval.id": out.approval_id,
+                        "orderops.tool.affected": len(out.preview.affected) if out.preview is not None else None,
+                        "orderops.tool.changed": len(done) if isinstance(done, list) else None,
+                    },
+                )
+                return out
+
+        return call
+
+    return wrap
+
+
 @dataclass
 class ToolGateway:
     env: ToolEnv
@@ -102,6 +143,7 @@ class ToolGateway:
 
     # --- reads --------------------------------------------------------------------------------------
 
+    @_traced("read")
     def read(
         self, name: str, raw_args: Mapping[str, Any], *, actor: Actor, run: RunLedger, proposer: Proposer = Proposer()
     ) -> Outcome:
@@ -146,6 +188,7 @@ class ToolGateway:
 
     # --- writes -------------------------------------------------------------------------------------
 
+    @_traced("propose")
     def propose(
         self,
         name: str,
@@ -205,6 +248,7 @@ class ToolGateway:
             approver=None,
         )
 
+    @_traced("execute_approved")
     def execute_approved(
         self, approval_id: str, *, actor: Actor, run: RunLedger, proposer: Proposer = Proposer()
     ) -> Outcome:

@@ -52,6 +52,7 @@ from langchain_core.runnables import Runnable
 from pydantic import BaseModel, Field, ValidationError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from core import tracing
 from core.settings import Settings
 
 Mode = Literal["auto", "tools", "json_schema", "json"]
@@ -641,7 +642,12 @@ class StructuredModel:
             for attempt in retrying:
                 with attempt:
                     started = time.monotonic()
-                    reply = runnable.invoke(list(messages))
+                    reply = tracing.model_call(  # a GenAI span: model and tokens, never the messages
+                        runnable.invoke,
+                        list(messages),
+                        model=self.endpoint[1] if self.endpoint else None,
+                        mode=self._mode or self.requested_mode,
+                    )
         except Exception as exc:  # transport after retries, auth, 4xx/5xx: the caller falls back
             raise EndpointUnavailable(f"model endpoint failed: {type(exc).__name__}: {exc}"[:300]) from exc
         if not isinstance(reply, AIMessage):

@@ -452,15 +452,22 @@ def load_alert(path: Path) -> Alert:
 
 
 def triage_or_refuse(deps: RunDeps, alert: Alert | None, goal: str | None) -> Triage:
-    """Triage the input before anything is started; a goal the grammar does not understand is bad
-    input (the error says what the grammar understands), not a run with nothing to do."""
+    """Triage the input before anything is started; a goal neither the grammar nor the model (when
+    one is configured) understands is bad input (the error says what the grammar understands), not
+    a run with nothing to do, and a vague one ("the congested DC") is answered with the concrete
+    goals it could mean (:func:`agents.triage_llm.vague_refusal`)."""
     if alert is not None:
         return deps.triage_alert(alert, deps.env)
     if goal is None or not goal.strip():
         raise ValidationFailed("the goal is empty")
     triage = deps.triage_goal(goal, deps.env)
-    if triage.kind is ExceptionKind.UNKNOWN:
-        raise ValidationFailed(f"cannot understand the goal {goal[:120]!r}: {'; '.join(triage.findings)}")
+    from agents.triage_llm import vague_refusal
+
+    by_model = any(f.startswith("triaged by the model") for f in triage.findings)
+    if triage.kind is ExceptionKind.UNKNOWN or by_model:  # the model's kind without the node it needs: vague too
+        refusal = vague_refusal(goal, deps.env, triage)
+        if refusal is not None:
+            raise ValidationFailed(refusal)
     return triage
 
 

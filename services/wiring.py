@@ -28,7 +28,7 @@ from tools.gateway import Guard, ToolGateway
 
 if TYPE_CHECKING:
     from agents.plan import Planner
-    from graphs.exception import RunDeps
+    from graphs.exception import RunDeps, TriageGoalFn
     from graphs.runs import RunStore
     from intake.documents import DocumentStore
     from intake.pipeline import IntakeDeps
@@ -75,11 +75,33 @@ def choose_planner(ctx: Context, which: str = "auto") -> Planner:
 
 
 def run_deps(ctx: Context, planner: Planner, *, runs: RunStore, requested_by: str = OPERATOR) -> RunDeps:
-    """What an exception run uses: the context's gateway, ``planner``, the runs index, and the
-    person the run acts for (who may then not approve its calls)."""
+    """What an exception run uses: the context's gateway, ``planner``, the runs index, the person
+    the run acts for (who may then not approve its calls), and goal triage (the model reads goals
+    the grammar does not parse when one is configured)."""
     from graphs.exception import RunDeps
 
-    return RunDeps(gateway=ctx.gateway, planner=planner, runs=runs, requested_by=requested_by)
+    if not ctx.settings.llm_configured:
+        return RunDeps(gateway=ctx.gateway, planner=planner, runs=runs, requested_by=requested_by)
+    return RunDeps(
+        gateway=ctx.gateway,
+        planner=planner,
+        runs=runs,
+        requested_by=requested_by,
+        triage_goal=goal_triage(ctx),
+    )
+
+
+def goal_triage(ctx: Context) -> TriageGoalFn:
+    """Goal triage with the configured model for what the grammar does not parse (free text in);
+    the grammar alone without a model."""
+    from agents.triage import triage_goal
+    from agents.triage_llm import LLMTriage
+    from tools.llm import make_structured_model
+
+    model = make_structured_model(ctx.settings)
+    if model is None:
+        return triage_goal
+    return LLMTriage(model, model_name=ctx.settings.llm_model)
 
 
 def document_store(ctx: Context) -> DocumentStore:

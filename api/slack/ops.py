@@ -153,7 +153,10 @@ class SlackOps:
         if not self.actx.settings.llm_configured:
             triage = triage_goal(goal, self.actx.tool_env)
             if triage.kind is ExceptionKind.UNKNOWN or any("needs" in f for f in triage.findings):
-                return Reply("Not started: " + "; ".join(triage.findings or [HELP]))
+                from agents.triage_llm import vague_refusal
+
+                vague = vague_refusal(goal, self.actx.tool_env, triage)
+                return Reply("Not started: " + (vague or "; ".join(triage.findings or [HELP])))
         cmd = StartRun(goal=goal, requested_by=user.actor_id)
         queue_run(self.actx.db, cmd)
         return Reply(f"Run `{cmd.run_id}` queued: {goal}", run_id=cmd.run_id)
@@ -394,13 +397,17 @@ class SlackOps:
             return False
         from graphs.runs import RunStore  # graphs is below api; imported late to keep this module light
 
+        fallback: str | None = None
         try:
-            status = RunStore(self.actx.db, self.actx.clock).get(run_id=run_id).status
+            run = RunStore(self.actx.db, self.actx.clock).get(run_id=run_id)
+            status = run.status
+            fallback = (run.report or {}).get("fallback")
         except NotFound:
             status = "queued"
-        self.client.chat_postMessage(
-            channel=thread.channel, thread_ts=thread.thread_ts, text=f"Run `{run_id}` is {status}."
-        )
+        text = f"Run `{run_id}` is {status}."
+        if fallback:  # a fallback from the model is never silent: it is the message's first line
+            text = f"{fallback}\n{text}"
+        self.client.chat_postMessage(channel=thread.channel, thread_ts=thread.thread_ts, text=text)
         return True
 
 

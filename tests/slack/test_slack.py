@@ -115,6 +115,10 @@ def test_slash_reroute_by_an_operator_starts_a_run_and_a_viewer_is_refused(slack
     slack.command("UOPS", "make everything better")
     assert _responses(slack)[-1].startswith("Not started")
     assert _count(slack, JobRow) == 0
+    slack.command("UOPS", "reroute orders away from the congested DC")  # vague: answered with candidates
+    assert _responses(slack)[-1].startswith("Not started")
+    assert "could mean" in _responses(slack)[-1]
+    assert _count(slack, JobRow) == 0
     slack.command("UOPS", f"reroute from {node}")
     jobs = JobQueue(slack.api.net.db).list(kind=START_RUN)
     assert len(jobs) == 1

@@ -227,11 +227,11 @@ def solve(inst: Instance, *, time_limit_s: float = 10.0) -> Solution | None:
         return None
     build_s = time.perf_counter() - started
     t0 = time.perf_counter()
-    lp = _run_lp(highspy, model.lp, time_limit_s - build_s)
+    lp = _column_generation(highspy, model, inst.n, started + time_limit_s)
     lp_s = time.perf_counter() - t0
     if lp is None:
         return None
-    x, objective = lp
+    x, objective, rounds = lp
     bound = objective + float(inst.stay_score.sum())
     fractional = int(((x > EPS) & (x < 1 - EPS)).sum())
     t0 = time.perf_counter()
@@ -244,6 +244,7 @@ def solve(inst: Instance, *, time_limit_s: float = 10.0) -> Solution | None:
         "columns": model.lp.ncol,
         "rows": model.lp.nrow,
         "fractional": fractional,
+        "lp_rounds": rounds,
     }
     return sol
 
@@ -373,20 +374,12 @@ def _model(inst: Instance) -> _Model | None:
     return _Model(lp, edges, edge_class, c_target, c_slack, c_rate, c_strict, q_class, q_bucket, sizes)
 
 
-def _run_lp(highspy: Any, lp: _LP, time_limit_s: float) -> tuple[FloatArray, float] | None:
-    """Solve ``lp`` (all columns >= 0); its solution and objective, or ``None`` (failed, timed out)."""
+def _run_lp(highspy: Any, lp: _LP, time_limit_s: float) -> tuple[FloatArray, float, FloatArray] | None:
+    """Solve ``lp`` (all columns >= 0): its solution, objective and row duals (HiGHS's sign: reduced
+    cost = cost - A'dual), or ``None`` (infeasible, failed, timed out)."""
     if time_limit_s <= 0:
         return None
-    # The core class, not ``highspy.Highs``: that wrapper prints a banner to stdout when built
-    # (breaking ``--json`` output) and wires callbacks this solve does not use.
-    h = highspy._Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(time_limit_s))
-    h.setOptionValue("threads", 1)
-    h.setOptionValue("solver", "simplex")
-    h.setOptionValue("simplex_strategy", 1)
-    for key, value in SOLVER_OPTIONS.items():
-        h.setOptionValue(key, value)
+    h = _highs(highspy, time_limit_s)
     h.addRows(lp.nrow, lp.row_lo, lp.row_hi, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
     h.addCols(lp.ncol, lp.cost, np.zeros(lp.ncol), lp.col_hi, len(lp.index), lp.start, lp.index, lp.value)
     try:
@@ -395,7 +388,122 @@ def _run_lp(highspy: Any, lp: _LP, time_limit_s: float) -> tuple[FloatArray, flo
         return None
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
-    return np.asarray(h.getSolution().col_value), float(h.getInfo().objective_function_value)
+    solution = h.getSolution()
+    return (
+        np.asarray(solution.col_value),
+        float(h.getInfo().objective_function_value),
+        np.asarray(solution.row_dual),
+    )
+
+
+def _highs(highspy: Any, time_limit_s: float) -> Any:
+    """A quiet single-threaded HiGHS (dual simplex) with a time limit."""
+    # The core class, not ``highspy.Highs``: that wrapper prints a banner to stdout when built
+    # (breaking ``--json`` output) and wires callbacks this solve does not use.
+    h = highspy._Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("threads", 1)
+    h.setOptionValue("solver", "simplex")
+    h.setOptionValue("simplex_strategy", 1)
+    # Presolve removes little from these assignment-shaped LPs, and would run again each round.
+    h.setOptionValue("presolve", "off")
+    for key, value in SOLVER_OPTIONS.items():
+        h.setOptionValue(key, value)
+    return h
+
+
+def _column_generation(highspy: Any, model: _Model, n: int, deadline: float) -> tuple[FloatArray, float, int] | None:
+    """The full LP's optimum, solved over a few of its columns at a time (column generation).
+
+    Most orders end up on their best target, so the LP starts with each order's single most
+    promising move (an order with one move needs no row of its own: its column's bound is 1) and
+    every queue column. Each round prices every move against the round's duals, vectorised: the
+    moves whose reduced cost is negative (they would improve the LP) join, with their orders' rows,
+    and HiGHS carries on from its last basis. When none joins, the restricted LP's optimum is the
+    full LP's, and so is its bound. ``None`` when out of time, infeasible or failed."""
+    lp, X = model.lp, len(model.edges)
+    ncol, nrow = lp.ncol, lp.nrow
+    counts: IntArray = np.diff(np.append(lp.start.astype(np.int64), len(lp.index)))
+    e_col = np.repeat(np.arange(ncol), counts)
+    e_row = lp.index.astype(np.int64)
+    on_order_row = e_row < n
+    x_order = np.zeros(X, dtype=np.int64)
+    x_order[e_col[on_order_row]] = e_row[on_order_row]
+    coupling = ~on_order_row
+    # HiGHS's row and column of each of the model's (-1: not in it yet).
+    hrow = np.full(nrow, -1, dtype=np.int64)
+    hrow[n:] = np.arange(nrow - n)
+    hcol = np.full(ncol, -1, dtype=np.int64)
+    h = _highs(highspy, deadline - time.perf_counter())
+    h.addRows(nrow - n, lp.row_lo[n:], lp.row_hi[n:], 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+    added = 0
+
+    def add_cols(cols: IntArray) -> None:
+        nonlocal added
+        hcol[cols] = added + np.arange(len(cols))
+        added += len(cols)
+        take = np.zeros(ncol, dtype=np.bool_)
+        take[cols] = True
+        keep = take[e_col] & (hrow[e_row] >= 0)
+        kc = hcol[e_col[keep]] - hcol[cols[0]]
+        h.addCols(
+            len(cols), lp.cost[cols], np.zeros(len(cols)), lp.col_hi[cols], int(keep.sum()),
+            np.searchsorted(kc, np.arange(len(cols))).astype(np.int32), hrow[e_row[keep]].astype(np.int32),
+            lp.value[keep],
+        )  # fmt: skip
+
+    def add_order_rows(orders: IntArray) -> None:
+        """Rows for these orders, holding the moves of theirs already in the model."""
+        hrow[orders] = h.getNumRow() + np.arange(len(orders))
+        present = np.flatnonzero(hcol[:X] >= 0)
+        mine = present[np.isin(x_order[present], orders)]
+        mine = mine[np.argsort(hrow[x_order[mine]], kind="stable")]
+        starts = np.searchsorted(hrow[x_order[mine]], hrow[orders]).astype(np.int32)
+        h.addRows(
+            len(orders), lp.row_lo[orders], lp.row_hi[orders], len(mine), starts,
+            hcol[mine].astype(np.int32), np.ones(len(mine)),
+        )  # fmt: skip
+
+    # Start: each order's cheapest move (its fixed part plus its class's cheapest queue place).
+    first = np.lexsort((lp.cost[:X], x_order))
+    best_of_order = first[np.r_[True, x_order[first][1:] != x_order[first][:-1]]]
+    add_cols(np.sort(np.concatenate([best_of_order, np.arange(X, ncol)])))
+    rounds = 0
+    while True:
+        rounds += 1
+        h.setOptionValue("time_limit", max(0.0, deadline - time.perf_counter()))
+        try:
+            h.run()
+        except Exception:  # any solver failure means: keep greedy
+            return None
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        solution = h.getSolution()
+        dual = np.zeros(nrow)
+        present_rows = np.flatnonzero(hrow >= 0)
+        dual[present_rows] = np.asarray(solution.row_dual)[hrow[present_rows]]
+        # Reduced costs of every move, leaving its order's row out.
+        priced = (
+            lp.cost[:X]
+            - np.bincount(e_col[coupling], weights=lp.value[coupling] * dual[e_row[coupling]], minlength=ncol)[:X]
+        )
+        # An order with no row of its own: its dual is its one move's reduced cost, when negative.
+        order_dual = dual[:n].copy()
+        single = np.flatnonzero((hcol[:X] >= 0) & (hrow[x_order] < 0))
+        order_dual[x_order[single]] = np.minimum(0.0, priced[single])
+        reduced = priced - order_dual[x_order]
+        joins = np.flatnonzero((hcol[:X] < 0) & (reduced < -1e-7))
+        if len(joins) == 0:
+            x = np.zeros(ncol)
+            present = np.flatnonzero(hcol >= 0)
+            x[present] = np.asarray(solution.col_value)[hcol[present]]
+            return x, float(h.getInfo().objective_function_value), rounds
+        if time.perf_counter() >= deadline:
+            return None
+        need_row = np.unique(x_order[joins])
+        add_order_rows(need_row[hrow[need_row] < 0])
+        add_cols(joins)
 
 
 def _round_and_repair(inst: Instance, model: _Model, x: FloatArray, highspy: Any, time_left_s: float) -> Solution:

@@ -188,6 +188,20 @@ class ApprovalStore:
             rows = session.scalars(stmt.order_by(ApprovalRequestRow.created_at, ApprovalRequestRow.id))
             return [self._read(session, r) for r in rows]
 
+    def expire_due(self) -> list[ApprovalRequest]:
+        """Mark every pending request past its expiry ``expired`` and return them: the scheduled
+        tick enforces expiry (a request nobody reads again still ends), instead of only reading it."""
+        now = self._stored_now()
+        out: list[ApprovalRequest] = []
+        with write_transaction(self.db) as session:
+            stmt = select(ApprovalRequestRow).where(
+                ApprovalRequestRow.status == ApprovalStatus.PENDING.value, ApprovalRequestRow.expires_at <= now
+            )
+            for row in list(session.scalars(stmt)):
+                if self._transition(session, row, row.version, status=ApprovalStatus.EXPIRED.value):
+                    out.append(self._read(session, self._row(session, row.id)))
+        return out
+
     # --- decide ---------------------------------------------------------------------------------
 
     def decide(

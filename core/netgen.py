@@ -353,6 +353,8 @@ _AGE_DAYS = {
 _LEVELS = (ServiceLevel.GROUND, ServiceLevel.TWO_DAY, ServiceLevel.OVERNIGHT)
 _LEVEL_CUM = (70, 90, 100)
 _LINES_CUM = (45, 75, 90, 100)  # 1..4 lines
+_HELD_FROM = (OrderStatus.CREATED, OrderStatus.ALLOCATED, OrderStatus.RELEASED)
+"""The status a held order was held from (drawn uniformly)."""
 
 
 def _no_progress(_step: str, _done: int, _total: int) -> None:
@@ -720,28 +722,19 @@ class _Generator:
         self.reserved = [[0] * n for _ in self.nodes]
 
     def gen_orders(self) -> None:
+        """Orders, their lines, shipments and tracking events, in chunks; the random draws come in
+        one fixed order per order (the same seed gives the same network)."""
         self.plan_stock()
         rng, total = self.rng, self.spec.orders
-        bd = self.bd
         nodes, addresses = self.nodes, self.addresses
         stock = [nd.stock for nd in nodes]
         node_ids = [nd.id for nd in nodes]
-        cust_cum, cust_addr, cust_ids, cust_prices = (
-            self.customer_cum,
-            self.customer_addresses,
-            self.customer_ids,
-            self.customer_prices,
-        )
-        sku_cum, sku_ids, sku_weight, sku_case = self.sku_cum, self.sku_ids, self.sku_weight, self.sku_case
-        sku_flags = self.sku_flags
-        n_customers, n_skus = len(cust_ids), len(sku_ids)
-        cust_range, sku_range = range(n_customers), range(n_skus)
-        services = self.services_by_level
-        reserved = self.reserved
-        reserving = RESERVING_STATUSES
-        backlog = [0] * len(nodes)
-        money, day, stamp = self.money, self.day, self.stamp
-        choices, randrange, random_ = rng.choices, rng.randrange, rng.random
+        cust_cum, cust_addr, cust_ids = self.customer_cum, self.customer_addresses, self.customer_ids
+        sku_cum, sku_ids = self.sku_cum, self.sku_ids
+        cust_range, sku_range = range(len(cust_ids)), range(len(sku_ids))
+        self.backlog = [0] * len(nodes)
+        day, stamp = self.day, self.stamp
+        choices, randrange = rng.choices, rng.randrange
         order_cols = ("id", "customer_id", "external_ref", "ship_to_id", "status", "held_from", "node_id",
                       "carrier_service_id", "service_level", "promised_date", "created_at", "total_value",
                       "total_units", "weight_kg", "version")  # fmt: skip
@@ -751,12 +744,8 @@ class _Generator:
         order_t, line_t, ship_t, event_t = (
             _table(OrderRow), _table(OrderLineRow), _table(ShipmentRow), _table(TrackingEventRow)
         )  # fmt: skip
-        held_from_choices = (OrderStatus.CREATED, OrderStatus.ALLOCATED, OrderStatus.RELEASED)
-        shipped, delivered, held, created = (
-            OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.HELD, OrderStatus.CREATED
-        )  # fmt: skip
-        in_transit, sh_delivered = ShipmentStatus.IN_TRANSIT.value, ShipmentStatus.DELIVERED.value
-        days = [bd - timedelta(days=k) for k in range(60)]
+        shipping = (OrderStatus.SHIPPED, OrderStatus.DELIVERED)
+        self._days = [self.bd - timedelta(days=k) for k in range(60)]
         n_ship = n_events = 0
         self.progress("orders", 0, total)
         for start in range(0, total, CHUNK_ORDERS):
@@ -771,114 +760,123 @@ class _Generator:
                 addr = addresses[my_addr[randrange(len(my_addr))] if len(my_addr) > 1 else my_addr[0]]
                 k = choices((1, 2, 3, 4), cum_weights=_LINES_CUM)[0]
                 picked = choices(sku_range, cum_weights=sku_cum, k=k)
-                skus = list(dict.fromkeys(picked)) if k > 1 else picked
-                # The nearest node that stocks every line; failing that, the nearest that stocks
-                # the first line, keeping only the lines it can serve.
-                node = -1
-                for cand in addr.nodes_by_distance:
-                    st = stock[cand]
-                    if all(s in st for s in skus):
-                        node = cand
-                        break
-                if node < 0:
-                    first = skus[0]
-                    node = next(cand for cand in addr.nodes_by_distance if first in stock[cand])
-                    skus = [s for s in skus if s in stock[node]]
+                node, skus = _place(addr, list(dict.fromkeys(picked)) if k > 1 else picked, stock)
                 status = _STATUSES[choices(range(8), cum_weights=_STATUS_CUM)[0]]
-                level = _LEVELS[choices(range(3), cum_weights=_LEVEL_CUM)[0]]
-                if level is ServiceLevel.OVERNIGHT and any(sku_flags[x][0] for x in skus):
-                    # Order capture never books dangerous goods on air: the seeded baseline is
-                    # compliant, and compliance scenarios create their violations on purpose.
-                    level = ServiceLevel.TWO_DAY
+                level = self._level(skus)
                 zone = addr.zones[node]
-                held_from = held_from_choices[randrange(3)] if status is held else None
-                svc = None
-                if status is not created and held_from is not created:
-                    opts = services[level]
-                    svc = opts[randrange(len(opts))] if len(opts) > 1 else opts[0]
-                promise_transit = _TRANSIT[level][zone - 2]
-                lo, hi = _AGE_DAYS[status]
-                age = randrange(lo, hi + 1)
-                if status is delivered and svc is not None:
-                    age += 2 + svc.transit[zone - 2]
-                cdate = days[age]
-                hour = randrange(0, 9) if age == 0 else randrange(6, 23)
-                created_at = datetime(cdate.year, cdate.month, cdate.day, hour, randrange(60), randrange(60))
-                promised = cdate + timedelta(days=1 + promise_transit)
+                held_from, svc = self._hold_and_service(status, level)
+                cdate, created_at = self._created(status, svc, zone)
+                promised = cdate + timedelta(days=1 + _TRANSIT[level][zone - 2])
                 # A hold keeps the reservation the order had (as the embedded OMS does).
-                reserves = status in reserving or (held_from is not None and held_from in reserving)
-                prices = cust_prices[c]
-                value = units = 0
-                weight = 0.0
-                for ln, s in enumerate(skus, 1):
-                    q = sku_case[s] * randrange(1, 4) if random_() < 0.1 else 1 + int(rng.expovariate(0.35))
-                    p = prices[s]
-                    value += q * p
-                    units += q
-                    weight += q * sku_weight[s]
-                    lines.append((oid, ln, sku_ids[s], q, money(p)))
-                    if reserves:
-                        reserved[node][s] += q
-                if reserves:  # the same rule the embedded OMS keeps: queued work = reserving orders
-                    backlog[node] += 1
-                ext = None
-                roll = random_()
-                if roll < 0.7:
-                    ext = f"{'850-' if self.customer_edi[c] else 'PO-'}{randrange(100000, 1000000)}"
+                reserves = status in RESERVING_STATUSES or (held_from is not None and held_from in RESERVING_STATUSES)
+                value, units, weight = self._order_lines(oid, c, skus, node, reserves, lines)
                 orders.append(
-                    (oid, cust_ids[c], ext, addr.id, status.value, held_from.value if held_from else None,
-                     node_ids[node], svc.id if svc else None, level.value, day(promised), stamp(created_at),
-                     money(value), units, round(weight, 3), 1)
+                    (oid, cust_ids[c], self._external_ref(c), addr.id, status.value,
+                     held_from.value if held_from else None, node_ids[node], svc.id if svc else None, level.value,
+                     day(promised), stamp(created_at), self.money(value), units, round(weight, 3), 1)
                 )  # fmt: skip
-                if (status is shipped or status is delivered) and svc is not None:
+                if status in shipping and svc is not None:
                     n_ship += 1
-                    sid = f"SHP-{n_ship:07d}"
-                    ship_date = cdate + timedelta(days=1)
-                    late = 1 + randrange(3) if random_() < svc.late_rate else 0
-                    eta = ship_date + timedelta(days=svc.transit[zone - 2] + late)
-                    eta_out = day(eta)
-                    ships.append(
-                        (sid, oid, node_ids[node], svc.id, f"{svc.carrier}{n_ship:09d}{randrange(100, 1000)}",
-                         in_transit if status is shipped else sh_delivered, day(ship_date), eta_out)
-                    )  # fmt: skip
-                    at = datetime(ship_date.year, ship_date.month, ship_date.day, 17, randrange(60))
-                    origin = nodes[node].site
-                    events.append(
-                        (
-                            len(events) + n_events + 1,
-                            sid,
-                            stamp(at),
-                            in_transit,
-                            f"{origin.name}, {origin.state}",
-                            "Picked up",
-                        )
-                    )
-                    if status is delivered:
-                        when = min(eta, bd)
-                        at = datetime(when.year, when.month, when.day, 10 + randrange(8), randrange(60))
-                        events.append(
-                            (
-                                len(events) + n_events + 1,
-                                sid,
-                                stamp(at),
-                                sh_delivered,
-                                f"{addr.site.name}, {addr.site.state}",
-                                "Delivered",
-                            )
-                        )
+                    ship, evs = self._shipment(n_ship, oid, node, svc, zone, status, cdate, addr,
+                                               len(events) + n_events + 1)  # fmt: skip
+                    ships.append(ship)
+                    events += evs
             self.write(order_t, order_cols, orders, "orders")
             self.write(line_t, line_cols, lines, "order_lines")
             self.write(ship_t, ship_cols, ships, "shipments")
             n_events += self.write(event_t, event_cols, events, "tracking_events")
             self.progress("orders", min(total, start + CHUNK_ORDERS), total)
-        self.counts.setdefault("orders", 0)
-        self.counts.setdefault("order_lines", 0)
-        self.counts.setdefault("shipments", 0)
-        self.counts.setdefault("tracking_events", 0)
-        self.backlog = backlog
+        self._orders_done(n_events)
+
+    def _level(self, skus: list[int]) -> ServiceLevel:
+        """The service level drawn for the order; order capture never books dangerous goods on air:
+        the seeded baseline is compliant, and compliance scenarios create their violations on purpose."""
+        level = _LEVELS[self.rng.choices(range(3), cum_weights=_LEVEL_CUM)[0]]
+        if level is ServiceLevel.OVERNIGHT and any(self.sku_flags[x][0] for x in skus):
+            level = ServiceLevel.TWO_DAY
+        return level
+
+    def _hold_and_service(self, status: OrderStatus, level: ServiceLevel) -> tuple[OrderStatus | None, Any]:
+        """The status a held order was held from, and the carrier service (none while created)."""
+        randrange = self.rng.randrange
+        held_from = _HELD_FROM[randrange(3)] if status is OrderStatus.HELD else None
+        svc = None
+        if status is not OrderStatus.CREATED and held_from is not OrderStatus.CREATED:
+            opts = self.services_by_level[level]
+            svc = opts[randrange(len(opts))] if len(opts) > 1 else opts[0]
+        return held_from, svc
+
+    def _created(self, status: OrderStatus, svc: Any, zone: int) -> tuple[date, datetime]:
+        """The creation day and time: as old as the status suggests (a delivered order is at least
+        old enough to have arrived)."""
+        randrange = self.rng.randrange
+        lo, hi = _AGE_DAYS[status]
+        age = randrange(lo, hi + 1)
+        if status is OrderStatus.DELIVERED and svc is not None:
+            age += 2 + svc.transit[zone - 2]
+        cdate = self._days[age]
+        hour = randrange(0, 9) if age == 0 else randrange(6, 23)
+        return cdate, datetime(cdate.year, cdate.month, cdate.day, hour, randrange(60), randrange(60))
+
+    def _order_lines(
+        self, oid: str, c: int, skus: list[int], node: int, reserves: bool, lines: list[tuple[Any, ...]]
+    ) -> tuple[int, int, float]:
+        """Append the order's line rows (a case quantity now and then); reserve their units at the
+        node when the order reserves. Returns value, units and weight."""
+        rng, sku_case, sku_weight, sku_ids = self.rng, self.sku_case, self.sku_weight, self.sku_ids
+        prices, reserved = self.customer_prices[c], self.reserved[node]
+        value = units = 0
+        weight = 0.0
+        for ln, s in enumerate(skus, 1):
+            q = sku_case[s] * rng.randrange(1, 4) if rng.random() < 0.1 else 1 + int(rng.expovariate(0.35))
+            p = prices[s]
+            value += q * p
+            units += q
+            weight += q * sku_weight[s]
+            lines.append((oid, ln, sku_ids[s], q, self.money(p)))
+            if reserves:
+                reserved[s] += q
+        if reserves:  # the same rule the embedded OMS keeps: queued work = reserving orders
+            self.backlog[node] += 1
+        return value, units, weight
+
+    def _external_ref(self, c: int) -> str | None:
+        """The buyer's PO number on most orders (an 850 number for EDI customers)."""
+        if self.rng.random() < 0.7:
+            return f"{'850-' if self.customer_edi[c] else 'PO-'}{self.rng.randrange(100000, 1000000)}"
+        return None
+
+    def _shipment(
+        self, n_ship: int, oid: str, node: int, svc: Any, zone: int, status: OrderStatus, cdate: date, addr: Any,
+        event_id: int,
+    ) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:  # fmt: skip
+        """The shipment of a shipped or delivered order (late now and then) and its tracking events:
+        picked up, and delivered by the day before ``bd`` at the latest."""
+        randrange, day, stamp = self.rng.randrange, self.day, self.stamp
+        in_transit, sh_delivered = ShipmentStatus.IN_TRANSIT.value, ShipmentStatus.DELIVERED.value
+        sid = f"SHP-{n_ship:07d}"
+        ship_date = cdate + timedelta(days=1)
+        late = 1 + randrange(3) if self.rng.random() < svc.late_rate else 0
+        eta = ship_date + timedelta(days=svc.transit[zone - 2] + late)
+        ship = (sid, oid, self.nodes[node].id, svc.id, f"{svc.carrier}{n_ship:09d}{randrange(100, 1000)}",
+                in_transit if status is OrderStatus.SHIPPED else sh_delivered, day(ship_date), day(eta))  # fmt: skip
+        at = datetime(ship_date.year, ship_date.month, ship_date.day, 17, randrange(60))
+        origin = self.nodes[node].site
+        events = [(event_id, sid, stamp(at), in_transit, f"{origin.name}, {origin.state}", "Picked up")]
+        if status is OrderStatus.DELIVERED:
+            when = min(eta, self.bd)
+            at = datetime(when.year, when.month, when.day, 10 + randrange(8), randrange(60))
+            events.append(
+                (event_id + 1, sid, stamp(at), sh_delivered, f"{addr.site.name}, {addr.site.state}", "Delivered")
+            )
+        return ship, events
+
+    def _orders_done(self, n_events: int) -> None:
+        """Every order table counted (zero orders too); on PostgreSQL the event id sequence moved past
+        the ids written explicitly (so they do not depend on the sequence's history)."""
+        for key in ("orders", "order_lines", "shipments", "tracking_events"):
+            self.counts.setdefault(key, 0)
         if self.postgres and n_events:
-            # Event ids were written explicitly (so they do not depend on the sequence's history);
-            # move the sequence past them for the rows the adapters will add.
             self.conn.exec_driver_sql(
                 f"SELECT setval(pg_get_serial_sequence('tracking_events', 'id'), {n_events}, true)"
             )
@@ -912,3 +910,15 @@ def _dist2(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Squared equirectangular distance: enough to rank nodes by nearness, and cheap."""
     dx = (lon2 - lon1) * math.cos(math.radians((lat1 + lat2) / 2))
     return dx * dx + (lat2 - lat1) ** 2
+
+
+def _place(addr: Any, skus: list[int], stock: list[set[int]]) -> tuple[int, list[int]]:
+    """The nearest node that stocks every line; failing that, the nearest that stocks the first
+    line, keeping only the lines it can serve."""
+    for cand in addr.nodes_by_distance:
+        st = stock[cand]
+        if all(s in st for s in skus):
+            return cand, skus
+    first = skus[0]
+    node = next(cand for cand in addr.nodes_by_distance if first in stock[cand])
+    return node, [s for s in skus if s in stock[node]]

@@ -11,8 +11,10 @@ from agents.playbooks import PlaybookPlanner
 from agents.triage import triage_alert
 from graphs.checkpoints import open_checkpointer
 from graphs.exception import ExceptionRuns, RunResult
+from graphs.runs import RunStore
 from guardrails.audit import EventType
 from services.forecasting import scan_twin, warning_alert
+from services.undo import start_undo
 from tests.graphs.support import deps_for
 from tests.tools.conftest import APPROVER, Net, build_net
 from tools.gateway import RunLedger
@@ -82,6 +84,17 @@ def test_a_stockout_warning_leads_through_approval_to_one_transfer(db: object) -
     executed = net.gateway.guard.audit.list(run_id="run-stockout", event_type=EventType.EXECUTED)
     first_runs = Counter(e.call_id for e in executed if e.tool == "transfer_inventory" and not _replayed(e.result))
     assert list(first_runs.values()) == [1]
+
+    # And it can be put back: the undo run's compensating transfer, approved like any write.
+    with open_checkpointer(net.db) as saver:
+        runs = ExceptionRuns(deps_for(net, PlaybookPlanner()), saver)
+        undo = start_undo(runs, RunStore(net.db, net.clock), "run-stockout")
+        assert undo.waiting
+        [back] = undo.approvals
+        assert back["tool"] == "transfer_inventory"
+        net.gateway.decide(back["approval_id"], approver=APPROVER, decision="approve")
+        assert runs.continue_run(undo.run_id).status == "completed"
+    assert (_atp(net, node, sku), _atp(net, donor, sku)) == (have, donor_have)
 
 
 def _replayed(result: object) -> bool:

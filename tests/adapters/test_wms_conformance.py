@@ -77,3 +77,23 @@ def test_adjust_on_hand_never_below_reserved(adapters: Adapters, network: SmallN
         wms.adjust_on_hand(network.node_nj, "SKU-001", 0)
     assert snapshot(adapters) == before
     assert_invariants(adapters)
+
+
+def test_transfer_moves_both_legs_or_neither(adapters: Adapters, network: SmallNetwork) -> None:
+    wms = adapters.wms
+    src, dst = wms.transfer_on_hand(network.node_ga, network.node_ca, "SKU-006", 3)
+    assert (src.node_id, src.on_hand, src.reserved) == (network.node_ga, 7, 2)
+    assert (dst.node_id, dst.sku, dst.on_hand) == (network.node_ca, "SKU-006", 3)  # a new position
+    before = snapshot(adapters)
+    with pytest.raises(InsufficientInventory):
+        wms.transfer_on_hand(network.node_ga, network.node_ca, "SKU-006", 6)  # would take reserved stock
+    with pytest.raises(NotFound):
+        wms.transfer_on_hand(network.node_ga, "NOPE", "SKU-006", 1)
+    with pytest.raises(NotFound):
+        wms.transfer_on_hand(network.node_ga, network.node_ca, "SKU-NOPE", 1)
+    with pytest.raises(ValidationFailed):
+        wms.transfer_on_hand(network.node_ga, network.node_ga, "SKU-006", 1)
+    with pytest.raises(ValidationFailed):
+        wms.transfer_on_hand(network.node_ga, network.node_ca, "SKU-006", 0)
+    assert snapshot(adapters) == before
+    assert_invariants(adapters)

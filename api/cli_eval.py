@@ -49,7 +49,10 @@ def run_cmd(
     ctx: typer.Context,
     suite: Annotated[
         str,
-        typer.Option("--suite", help="intake | intake-external | exceptions | security | all, or a comma list"),
+        typer.Option(
+            "--suite",
+            help="intake | intake-external | exceptions | security | anomaly | risk | all, or a comma list",
+        ),
     ] = "all",
     planner: Annotated[str, typer.Option("--planner", help="playbook | llm")] = "playbook",
     model: Annotated[str | None, typer.Option("--model", help="LLM model name (with --planner llm)")] = None,

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Suite = Literal["intake", "intake-external", "exceptions", "security"]
-SUITES: tuple[Suite, ...] = ("intake", "intake-external", "exceptions", "security")
+Suite = Literal["intake", "intake-external", "exceptions", "security", "anomaly", "risk"]
+SUITES: tuple[Suite, ...] = ("intake", "intake-external", "exceptions", "security", "anomaly", "risk")
 
 # USD per 1,000 tokens (prompt, completion) for cost estimates; unknown models cost nothing here
 # and the report says "tokens" instead of pretending to know the price.
@@ -378,6 +378,10 @@ def external_metrics(results: Sequence[CaseResult]) -> dict[str, Any]:
 
 
 def suite_metrics(suite: Suite, results: Sequence[CaseResult], intake_scores: Any = None) -> dict[str, Any]:
+    if suite in ("anomaly", "risk"):
+        from evals.signals import PURE_SUITES  # imports this module: only when asked
+
+        return PURE_SUITES[suite].metrics(results)
     if suite == "intake-external":
         return external_metrics(results)
     if suite == "exceptions":
@@ -404,8 +408,12 @@ HIGHER_IS_BETTER = (
     "negatives_not_an_order",
     "precision",
     "recall",
+    "case_recall",
 )
 LOWER_IS_BETTER = (
+    "false_alarms_per_100_days",
+    "false_holds_per_1000",
+    "median_delay_days",
     "attack_success_rate",
     "writes_without_person",
     "widened_scopes",

@@ -56,6 +56,7 @@ from evals.datasets import exceptions as exds
 from evals.datasets import security as secds
 from evals.env import CaseEnv, fresh_database, prepare_template, spec_key
 from evals.metrics import SUITES, CaseResult, Suite, estimate_cost, suite_metrics
+from evals.signals import PURE_SUITES
 from graphs.checkpoints import open_checkpointer
 from graphs.exception import ExceptionRuns, RunDeps
 from graphs.runs import RunStore
@@ -367,6 +368,8 @@ def _time_limit(seconds: float) -> Iterator[None]:
 
 
 def _category_of(task: Task) -> str:
+    if task.suite in PURE_SUITES:
+        return "clean" if task.case_id.startswith("clean-") else task.suite
     if task.suite == "intake":
         return "intake"
     if task.suite == "intake-external":
@@ -390,7 +393,9 @@ def run_task(task: Task, config: EvalConfig, workdir: Path) -> CaseResult:
     replayed: bool | None = None
     try:
         with _time_limit(config.case_timeout_s), _model_calls(config, task) as replayed:
-            if task.suite == "intake":
+            if task.suite in PURE_SUITES:
+                result = PURE_SUITES[task.suite].run(task.case_id, task.trial)
+            elif task.suite == "intake":
                 result = intake_doc_case(task.case_id, workdir, task.trial)
             elif task.suite == "intake-external":
                 from evals.external_po import external_case
@@ -457,7 +462,9 @@ def select_tasks(config: EvalConfig, workdir: Path | None = None) -> list[Task]:
     from (a temporary one when not given)."""
     tasks: list[Task] = []
     for suite in config.suites:
-        if suite == "intake":
+        if suite in PURE_SUITES:
+            ids = PURE_SUITES[suite].case_ids()
+        elif suite == "intake":
             ids = list(intake_corpus(workdir).docs)
         elif suite == "intake-external":
             from evals.external_po import external_suite
@@ -470,7 +477,7 @@ def select_tasks(config: EvalConfig, workdir: Path | None = None) -> list[Task]:
         if config.limit is not None:
             ids = ids[: config.limit]
         for case_id in ids:
-            for trial in range(1 if suite in ("intake", "intake-external") else config.trials):
+            for trial in range(1 if suite in ("intake", "intake-external", *PURE_SUITES) else config.trials):
                 tasks.append(Task(suite, case_id, trial))
     return tasks
 
@@ -478,6 +485,8 @@ def select_tasks(config: EvalConfig, workdir: Path | None = None) -> list[Task]:
 def _specs_for(tasks: Sequence[Task]) -> list[NetworkSpec]:
     specs: dict[str, NetworkSpec] = {}
     for t in tasks:
+        if t.suite in PURE_SUITES:  # no network database
+            continue
         if t.suite == "intake":
             specs[spec_key(INTAKE_SPEC)] = INTAKE_SPEC
             continue

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from agents.score_matrix import score_matrix
 from agents.sourcing import Candidate, Reason, RouteDecision, Sourcer, late_by, order_needs, p_on_time
 from core.domain import Order
 
@@ -657,8 +658,8 @@ class Batch:
     instance: Instance
     orders: list[Order]
     targets: list[str]
-    candidates: list[Candidate]
-    """(E,) the scorer's candidate behind each edge (no queue shift)."""
+    candidate: Callable[[int], Candidate]
+    """The scorer's candidate behind an edge (no queue shift)."""
     by_order: list[list[int]]
     """Each order's edges."""
     score_s: float = 0.0
@@ -671,11 +672,15 @@ def build_batch(
     targets: Sequence[str],
     move_lo: Mapping[str, int],
     move_hi: Mapping[str, int],
+    *,
+    vectorised: bool = True,
 ) -> Batch:
     """Score every order at every target once (ATP as it stands before the batch, no queue shift)
     and lay the batch out as arrays. ``stay`` is each order's candidate where it is; ``move_lo`` /
-    ``move_hi`` bound each source's moves."""
+    ``move_hi`` bound each source's moves. Scores come from :func:`score_matrix` (vectorised),
+    or from the scalar scorer when the data cannot be held in its arrays exactly."""
     started = time.perf_counter()
+    matrix = score_matrix(src, list(orders), list(targets)) if vectorised else None
     view = src.view
     sources = sorted(move_lo)
     s_index = {s: i for i, s in enumerate(sources)}
@@ -699,7 +704,7 @@ def build_batch(
             need_qty.append(float(qty))
         need_ptr.append(len(need_sku))
         mine: list[int] = []
-        for t in targets:
+        for t in targets if matrix is None else ():
             c = src.score(o, t)
             if not c.feasible or c.eta is None or c.service_id is None:
                 continue
@@ -713,6 +718,16 @@ def build_batch(
             e_cost.append(float(c.cost))
             e_co2e.append(c.co2e_kg)
         by_order.append(mine)
+    if matrix is not None:
+        nz_order, nz_target = np.nonzero(matrix.feasible)
+        e_order, e_target = nz_order.tolist(), nz_target.tolist()
+        e_base = matrix.score[nz_order, nz_target].tolist()
+        e_slack = matrix.slack[nz_order, nz_target].tolist()
+        e_rate = matrix.on_time_rate[nz_order, nz_target].tolist()
+        e_cost = (matrix.cost_cents[nz_order, nz_target] / 100.0).tolist()
+        e_co2e = matrix.co2e[nz_order, nz_target].tolist()
+        ptr = np.searchsorted(nz_order, np.arange(len(orders) + 1)).tolist()
+        by_order = [list(range(ptr[i], ptr[i + 1])) for i in range(len(orders))]
     atp = np.zeros((max(1, len(sku_index)), len(targets)))
     for sku, k in sku_index.items():
         by_node = src.atp.get(sku, {})
@@ -743,7 +758,14 @@ def build_batch(
         late_day=src.weights.late_day,
         miss_risk=src.weights.miss_risk,
     )
-    return Batch(inst, list(orders), list(targets), cands, by_order, time.perf_counter() - started)
+    if matrix is not None:
+        m = matrix
+
+        def candidate(e: int) -> Candidate:
+            return m.candidate(e_order[e], e_target[e])
+
+        return Batch(inst, list(orders), list(targets), candidate, by_order, time.perf_counter() - started)
+    return Batch(inst, list(orders), list(targets), cands.__getitem__, by_order, time.perf_counter() - started)
 
 
 def shifted(c: Candidate, days: int, inst: Instance, edge: int) -> Candidate:
@@ -831,8 +853,8 @@ def optimise_moves(
     moves: list[tuple[Order, RouteDecision]] = []
     for oi in map(int, np.flatnonzero(sol.edge >= 0)):
         o, e = movable[oi], int(sol.edge[oi])
-        chosen = shifted(batch.candidates[e], int(sol.shift[oi]), inst, e)
-        others = [batch.candidates[x] for x in batch.by_order[oi]]
+        chosen = shifted(batch.candidate(e), int(sol.shift[oi]), inst, e)
+        others = [batch.candidate(x) for x in batch.by_order[oi]]
         moves.append((o, src.decide(o, others, chosen=chosen)))
         not_planned.pop(o.id, None)
     for o in movable:

@@ -246,3 +246,47 @@ def test_out_of_time_means_greedy_and_says_so(sqlite_net: Net) -> None:
     assert plan.optimizer["bound"] is None
     assert plan.steps == greedy_plan.steps
     assert plan.not_planned == greedy_plan.not_planned
+
+
+def test_vectorised_scores_equal_the_scorer(sqlite_net: Net) -> None:
+    """The batch's arrays and candidates from numpy are the scalar scorer's, on a network with a
+    congested target, a degraded carrier and one in outage in some states."""
+    from agents.optimize import build_batch
+    from agents.score_matrix import score_matrix
+    from agents.sourcing import Sourcer, read_atp
+    from core.domain import CarrierStatus
+    from tools.twin import TwinView
+
+    net = sqlite_net
+    env = net.gateway.env
+    src_node = net.busiest_dc()
+    carriers = net.adapters.carriers.list_carriers()
+    net.adapters.carriers.set_carrier_status(carriers[0].id, CarrierStatus.DEGRADED)
+    net.adapters.carriers.set_carrier_status(carriers[1].id, CarrierStatus.OUTAGE, outage_states=["CA", "TX", "NY"])
+    net.adapters.wms.set_node_status(net.other_dc(src_node), NodeStatus.CONGESTED)
+    orders = net.movable(src_node)
+    view = TwinView.load(net.adapters, env.clock)
+    view.prepare(orders)
+    targets = sorted(n for n in view.nodes if n != src_node and view.nodes[n].status is not NodeStatus.CLOSED)
+    atp = read_atp(env, orders, targets)
+    weights = SourcingWeights(carbon_per_kg=0.5)
+    stays = {o.id: Sourcer(view, atp, weights).score(o, src_node, check_stock=False) for o in orders}
+    bounds = ({src_node: 0}, {src_node: len(orders)})
+    assert score_matrix(Sourcer(view, atp, weights), orders, targets) is not None  # the arrays can hold it
+    fast = build_batch(Sourcer(view, atp, weights), orders, stays, targets, *bounds)
+    slow = build_batch(Sourcer(view, atp, weights), orders, stays, targets, *bounds, vectorised=False)
+    a, b = fast.instance, slow.instance
+    assert len(a.edge_order) > 0
+    assert len(a.edge_order) < len(orders) * len(targets)  # some pairs are refused (stock, outage)
+    for name in ("edge_order", "edge_target", "edge_slack", "edge_rate", "edge_cost"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert np.allclose(a.edge_base, b.edge_base, rtol=1e-12, atol=1e-9)
+    assert np.allclose(a.edge_co2e, b.edge_co2e, rtol=1e-12, atol=1e-12)
+    assert fast.by_order == slow.by_order
+    for e in range(len(a.edge_order)):
+        x, y = fast.candidate(e), slow.candidate(e)
+        assert (x.node_id, x.service_id, x.cost, x.eta, x.late_days, x.reasons) == (
+            y.node_id, y.service_id, y.cost, y.eta, y.late_days, y.reasons,
+        )  # fmt: skip
+        assert x.score == pytest.approx(y.score, rel=1e-12)
+        assert x.p_on_time == pytest.approx(y.p_on_time, rel=1e-12)

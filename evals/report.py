@@ -256,6 +256,18 @@ def _corpus_tables(c: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _nested_table(m: Mapping[str, Any], key: str, label: str) -> list[str]:
+    """A ``{row: {column: number}}`` metric (the anomaly suite's per kind, the risk suite's per case) as a table."""
+    rows = m.get(key) or {}
+    if not isinstance(rows, Mapping) or not rows:
+        return []
+    cols = list(next(iter(rows.values())))
+    lines = ["", f"| {label} | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | " + " | ".join("-" if row.get(c) is None else _fmt(row.get(c)) for c in cols) + " |")
+    return lines
+
+
 def render_markdown(run: Any) -> str:
     ctx = _context(run)
     lines = [
@@ -276,6 +288,8 @@ def render_markdown(run: Any) -> str:
         lines += [f"| {k} | {v} |" for k, v in values.items()]
         lines += _intake_tables(run.metrics.get(suite) or {}) if suite == "intake" else []
         lines += _external_tables(run.metrics.get(suite) or {}) if suite == "intake-external" else []
+        lines += _nested_table(run.metrics.get(suite) or {}, "per_kind", "incident kind")
+        lines += _nested_table(run.metrics.get(suite) or {}, "per_case", "risk case")
         cats = (run.metrics.get(suite) or {}).get("by_category") or {}
         if cats:
             lines += ["", "| category | cases | success |", "|---|---|---|"]

@@ -52,3 +52,12 @@ def test_suites_run_through_the_runner_with_one_trial_and_store_their_metrics(tm
     assert r["injected_orders"] > 0
     assert 0.0 <= r["precision"] <= 1.0
     assert not compare_runs(run, run).regressions
+
+
+def test_the_committed_reference_holds_both_suites_per_kind() -> None:
+    import json
+
+    ref = json.loads((Path(__file__).parents[2] / "evals" / "reference" / "signals.json").read_text())
+    assert set(ref["metrics"]) == {"anomaly", "risk"}
+    assert set(ref["metrics"]["anomaly"]["per_kind"]) == {k.value for k in IncidentKind}
+    assert ref["metrics"]["anomaly"]["histories"] >= 3

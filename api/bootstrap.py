@@ -6,10 +6,8 @@ nothing below this layer reads settings or the environment on its own.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -81,18 +79,17 @@ def make_clock(settings: Settings, db: Database) -> Clock:
     return FixedClock(datetime.combine(date.fromisoformat(day), time(9, 0), tzinfo=UTC))
 
 
-def redaction_key(settings: Settings) -> bytes:
-    """The configured key, else a random per-installation key created once under ``home``.
+def redaction_key(settings: Settings, db: Database) -> bytes:
+    """The configured key, else a random per-installation key made once and kept in the database
+    (encrypted, see :mod:`core.secrets`), so every machine writing the trail makes the same tokens;
+    one still in ``<home>/redaction.key`` is taken over.
 
     Never a constant: tokens made with a published key could be reversed by hashing guesses."""
+    from core.secrets import installation_secret
+
     if settings.redaction_key is not None:
         return settings.redaction_key.get_secret_value().encode()
-    path = Path(settings.home) / "redaction.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+    return installation_secret(settings, db, "redaction_key", legacy_file="redaction.key")
 
 
 def make_guard(settings: Settings, db: Database, clock: Clock) -> Guard:
@@ -106,7 +103,7 @@ def make_guard(settings: Settings, db: Database, clock: Clock) -> Guard:
         audit=AuditTrail(
             db,
             # The customer records' names, e-mails and streets are redacted wherever they appear.
-            Redactor(rules, key=redaction_key(settings), known=RefreshingKnownValues.from_database(db)),
+            Redactor(rules, key=redaction_key(settings, db), known=RefreshingKnownValues.from_database(db)),
             clock,
             anchor=AuditAnchor.from_settings(settings),
         ),

@@ -93,7 +93,14 @@ class Settings(BaseSettings):
     redaction_key: SecretStr | None = Field(
         default=None,
         description="Key of the tokens that replace personal data in the audit trail; every process writing "
-        "one trail needs the same key. Default: a random key kept in <home>/redaction.key.",
+        "one trail needs the same key. Default: a random key made once and kept in the database, encrypted "
+        "with the secrets key (shared by every machine on that database).",
+    )
+    secrets_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key that encrypts the installation's secrets in the database (redaction key, console "
+        "secret); set the same one on every machine. Default: a key made once in <home>/secrets.key (0600), "
+        "enough for one machine.",
     )
     redaction_rules_path: Path | None = None
     approval_ttl_hours: float = Field(default=4.0, gt=0)

@@ -70,7 +70,7 @@ def install(app: FastAPI, *, continue_run: ContinueRun = enqueue_continue_job) -
     ``app.state.console_intake`` (see :mod:`api.console.intake`); tests point it elsewhere."""
     actx = app.state.actx
     app.state.console_signer = session.SessionSigner(
-        session.console_secret(actx.settings), session.SessionStore(actx.db)
+        session.console_secret(actx.settings, actx.db), session.SessionStore(actx.db)
     )
     app.state.console_continue = continue_run
     app.state.console_extras = extras = {}

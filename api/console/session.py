@@ -26,7 +26,6 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 from fastapi import Request, Response
@@ -45,16 +44,15 @@ SESSION_TTL_S = 8 * 3600
 SECRET_FILE = "console.key"
 
 
-def console_secret(settings: Settings) -> bytes:
-    """A random per-installation secret kept in ``<home>/console.key`` (mode 0600), made once.
+def console_secret(settings: Settings, db: Database) -> bytes:
+    """A random per-installation secret, made once and kept in the database (encrypted, see
+    :mod:`core.secrets`), so a cookie signed by one console server is good on every other; one
+    still in ``<home>/console.key`` is taken over.
 
     Never a constant: a published secret would let anyone sign a session for any key id."""
-    path = Path(settings.home) / SECRET_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+    from core.secrets import installation_secret
+
+    return installation_secret(settings, db, "console_secret", legacy_file=SECRET_FILE)
 
 
 class SessionStore:

@@ -407,5 +407,6 @@ from core.db import (  # noqa: E402, F401
     tables_jobs,
     tables_mail,
     tables_notify,
+    tables_secrets,
     tables_slack,
 )

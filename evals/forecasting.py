@@ -4,6 +4,7 @@ precision, recall and lead time, pooled over several history seeds.
 
 ``python -m evals.forecasting [--seeds 1,2,3] [--series 400] [--out FILE]`` prints the numbers as
 JSON (and writes them to ``--out``); the committed reference is ``evals/reference/forecast.json``.
+The same cases run as the ``forecast`` suite of ``orderops eval run`` (one case per history seed).
 Like every suite here it reports; the tests check that it runs, not what it scores.
 
 What this module must never do: touch a database (histories are drawn in memory).
@@ -12,14 +13,17 @@ What this module must never do: touch a database (histories are drawn in memory)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from core.history import generate_history
 from core.netgen import NetworkSpec
+from evals.metrics import CaseResult
 from services.forecasting import StockoutScore, history_backtest, stockout_backtest
 
 SUITE_VERSION = "forecast/1"
@@ -86,6 +90,72 @@ def run_suite(
         "forecast_mase": _pool_mase(backtests),
         "stockout_warnings": {f"z={z:g}": _pool_stockouts(s) for z, s in warnings.items()},
     }
+
+
+# --- as a suite of the eval runner (``orderops eval run --suite forecast``) ----------------------
+
+FORECAST_SEEDS = (1, 2, 3)
+"""Histories the suite scores. No forecasting or warning parameter was set on them (development
+looked at seed 7)."""
+SUITE_SERIES = 400
+MAX_RELATIVE_MASE_TO_PASS = 1.0
+MIN_RECALL_TO_PASS = 0.8
+
+
+def forecast_case_ids() -> list[str]:
+    return [f"history-{s}" for s in FORECAST_SEEDS]
+
+
+def forecast_case(case_id: str, trial: int = 0) -> CaseResult:
+    """One history: the forecast backtest and the warnings replayed at z = 0 and z = 1."""
+    started = time.perf_counter()
+    seed = int(case_id.rsplit("-", 1)[-1])
+    history = generate_history(seed, 180)
+    backtest = history_backtest(history, max_series=SUITE_SERIES, seed=seed)
+    scores = {f"z={z:g}": stockout_backtest(history, z=z, max_series=SUITE_SERIES, seed=seed) for z in (0.0, 1.0)}
+    failures: list[str] = []
+    relative = backtest["overall"]["relative"]  # type: ignore[index]
+    if relative is None or relative >= MAX_RELATIVE_MASE_TO_PASS:
+        failures.append(f"forecasts do not beat seasonal-naive (relative MASE {relative})")
+    cautious = scores["z=1"]
+    if cautious.episodes and cautious.episodes_warned / cautious.episodes < MIN_RECALL_TO_PASS:
+        failures.append(f"warned of {cautious.episodes_warned} of {cautious.episodes} stock-outs at z=1")
+    return CaseResult(
+        suite="forecast", case_id=case_id, category="history", trial=trial, passed=not failures,
+        failures=failures, duration_s=round(time.perf_counter() - started, 3),
+        metrics={"backtest": backtest, "stockouts": {k: dataclasses.asdict(v) for k, v in scores.items()}},
+    )  # fmt: skip
+
+
+def forecast_metrics(results: Sequence[CaseResult]) -> dict[str, Any]:
+    """MASE per class pooled over the histories (windows-weighted), and the warnings' precision,
+    recall and lead time pooled over them; the headline numbers flat, the tables nested."""
+    ok = [r for r in results if r.error is None and "backtest" in r.metrics]
+    if not ok:
+        return {"available": False, "reason": "no forecast case finished"}
+    mase = _pool_mase([r.metrics["backtest"] for r in ok])
+    warnings = {
+        z: _pool_stockouts([StockoutScore(**r.metrics["stockouts"][z]) for r in ok]) for z in ok[0].metrics["stockouts"]
+    }
+    out: dict[str, Any] = {
+        "available": True,
+        "cases": len(results),
+        "pass_rate": round(sum(r.passed for r in results) / len(results), 4),
+        "mase_model": mase["all"]["model_mase"],
+        "mase_seasonal_naive": mase["all"]["seasonal_naive_mase"],
+        "mase_relative": mase["all"]["relative"],
+    }
+    for name, c in mase.items():
+        if name != "all":
+            out[f"mase_relative_{name}"] = c["relative"]
+    for z, w in warnings.items():
+        tag = "" if z == "z=1" else "_" + z.replace("=", "")
+        out[f"stockout{tag}_precision"] = w["precision"]
+        out[f"stockout{tag}_recall"] = w["recall"]
+        out[f"stockout{tag}_lead_time_median_days"] = w["lead_time_median_days"]
+    out["forecast_mase"] = mase
+    out["stockout_warnings"] = warnings
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,8 +20,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Suite = Literal["intake", "intake-external", "exceptions", "security", "anomaly", "risk"]
-SUITES: tuple[Suite, ...] = ("intake", "intake-external", "exceptions", "security", "anomaly", "risk")
+Suite = Literal["intake", "intake-external", "exceptions", "security", "anomaly", "risk", "forecast"]
+SUITES: tuple[Suite, ...] = (
+    "intake", "intake-external", "exceptions", "security", "anomaly", "risk", "forecast",
+)  # fmt: skip
 
 # USD per 1,000 tokens (prompt, completion) for cost estimates; unknown models cost nothing here
 # and the report says "tokens" instead of pretending to know the price.
@@ -378,7 +380,7 @@ def external_metrics(results: Sequence[CaseResult]) -> dict[str, Any]:
 
 
 def suite_metrics(suite: Suite, results: Sequence[CaseResult], intake_scores: Any = None) -> dict[str, Any]:
-    if suite in ("anomaly", "risk"):
+    if suite in ("anomaly", "risk", "forecast"):
         from evals.signals import PURE_SUITES  # imports this module: only when asked
 
         return PURE_SUITES[suite].metrics(results)
@@ -411,6 +413,7 @@ HIGHER_IS_BETTER = (
     "case_recall",
 )
 LOWER_IS_BETTER = (
+    "mase",
     "false_alarms_per_100_days",
     "false_holds_per_1000",
     "median_delay_days",

@@ -32,6 +32,7 @@ from typing import Any
 from core.anomaly import MIN_HISTORY_DAYS, Finding, detect
 from core.history import INCIDENT_KINDS, MIN_DAYS, History, Incident, IncidentKind, generate_history
 from core.risk import OrderFacts, RiskScorer
+from evals.forecasting import forecast_case, forecast_case_ids, forecast_metrics
 from evals.metrics import CaseResult, Suite
 
 HISTORY_DAYS = 180
@@ -268,4 +269,5 @@ class PureSuite:
 PURE_SUITES: dict[Suite, PureSuite] = {
     "anomaly": PureSuite(anomaly_case_ids, anomaly_case, anomaly_metrics),
     "risk": PureSuite(risk_case_ids, risk_case, risk_metrics),
+    "forecast": PureSuite(forecast_case_ids, forecast_case, forecast_metrics),
 }

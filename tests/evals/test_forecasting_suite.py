@@ -35,3 +35,27 @@ def test_the_committed_reference_is_the_suites_shape() -> None:
     ref = json.loads((Path(__file__).parents[2] / "evals" / "reference" / "forecast.json").read_text())
     assert ref["suite"] == "forecast/1"
     assert {"smooth", "all"} <= set(ref["forecast_mase"])
+
+
+def test_the_forecast_suite_runs_through_the_runner_and_stores_its_headline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import evals.forecasting as suite
+    from evals.compare import compare_runs
+    from evals.runner import EvalConfig, load_run, open_results_db, run_eval
+
+    monkeypatch.setattr(suite, "SUITE_SERIES", 12)  # a quick run; the reference uses 400 per history
+    config = EvalConfig(suites=("forecast",), cases=("history-1",), workers=1, trials=3)
+    db = open_results_db(f"sqlite:///{tmp_path / 'results.sqlite'}")
+    try:
+        run = run_eval(config, results_db=db, workdir=tmp_path / "w")
+        stored = load_run(db, run.id)
+    finally:
+        db.dispose()
+    assert [(r.case_id, r.trial, r.error) for r in run.results] == [("history-1", 0, None)]
+    m = stored.metrics["forecast"]
+    assert m["available"] is True
+    assert m["forecast_mase"]["all"]["series"] == 12
+    assert m["mase_relative"] == m["forecast_mase"]["all"]["relative"]
+    assert {"stockout_precision", "stockout_z0_recall"} <= set(m)
+    assert not compare_runs(run, run).regressions

@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -29,6 +29,37 @@ JsonValue = Any
 """A value made only of dict (str keys), list, str, int, float, bool and None."""
 
 
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValidationFailed(f"{value!r} cannot be stored as JSON")
+    return value
+
+
+def _model(value: BaseModel) -> JsonValue:
+    # pydantic's JSON mode turns a set into a list in iteration order, which for strings depends
+    # on the process's hash seed: the same preview would hash differently in the API, a worker
+    # and the CLI. Walk the Python dump beside it to find the sets and sort them.
+    return _sort_sets(value.model_dump(mode="python"), value.model_dump(mode="json"))
+
+
+_SCALARS: tuple[tuple[Any, Callable[[Any], JsonValue]], ...] = (
+    (float, _finite),
+    (Decimal, str),
+    (Enum, lambda v: to_jsonable(v.value)),
+    (datetime | date, lambda v: v.isoformat()),
+    (UUID, str),
+    (BaseModel, _model),
+)
+"""Values with one JSON form each, tried in order (an Enum before its value's type)."""
+
+_CONTAINERS: tuple[tuple[Any, Callable[[Any], JsonValue]], ...] = (
+    (Mapping, lambda v: {str(k): to_jsonable(x) for k, x in v.items()}),
+    (set | frozenset, lambda v: sorted((to_jsonable(x) for x in v), key=canonical_json)),
+    (list | tuple, lambda v: [to_jsonable(x) for x in v]),
+)
+"""Containers, converted element by element; sets sorted so their order cannot change a hash."""
+
+
 def to_jsonable(value: Any) -> JsonValue:
     """Turn tool arguments/results into plain JSON values, the same way every time.
 
@@ -38,34 +69,14 @@ def to_jsonable(value: Any) -> JsonValue:
     """
     if value is None or isinstance(value, bool | int | str):
         return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValidationFailed(f"{value!r} cannot be stored as JSON")
-        return value
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Enum):
-        return to_jsonable(value.value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, BaseModel):
-        # pydantic's JSON mode turns a set into a list in iteration order, which for strings depends
-        # on the process's hash seed: the same preview would hash differently in the API, a worker
-        # and the CLI. Walk the Python dump beside it to find the sets and sort them.
-        return _sort_sets(value.model_dump(mode="python"), value.model_dump(mode="json"))
+    for kinds, convert in _SCALARS:
+        if isinstance(value, kinds):
+            return convert(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return to_jsonable(dataclasses.asdict(value))
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, set | frozenset):
-        items = [to_jsonable(v) for v in value]
-        return sorted(items, key=canonical_json)
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
+    for kinds, convert in _CONTAINERS:
+        if isinstance(value, kinds):
+            return convert(value)
     raise ValidationFailed(f"a {type(value).__name__} cannot be stored as JSON")
 
 

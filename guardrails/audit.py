@@ -24,7 +24,7 @@ from __future__ import annotations
 import builtins
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from datetime import datetime
 from enum import StrEnum
@@ -469,36 +469,55 @@ class AuditTrail:
         broken = {r.seq: r for r in rows if compute_row_hash(r) != r.row_hash}
         # A broken row may be intact but moved: try it at the seqs it could belong to.
         suspects = list(broken.values())[:200]
-
-        def home_of(row: AuditEventRow, candidates: Iterator[int]) -> int | None:
-            for seq in candidates:
-                if seq != row.seq and compute_row_hash(row, seq=seq) == row.row_hash:
-                    return seq
-            return None
-
         expected_seq, expected_prev = 1, GENESIS_HASH
         for row in rows:
             if row.seq != expected_seq:
-                for s in suspects:
-                    if home_of(s, iter([expected_seq])) is not None:
-                        yield ("edited", expected_seq, f"row {expected_seq} was renumbered to seq {s.seq}")
-                yield ("deleted", expected_seq, f"rows {expected_seq}..{row.seq - 1} are missing")
+                yield from _gap_problems(row, expected_seq, suspects)
             if row.seq in broken:
-                other = home_of(row, iter(s.seq for s in suspects))
-                if other is not None:
-                    yield ("reordered", row.seq, f"row at seq {row.seq} is intact but belongs at seq {other}")
-                near = home_of(row, iter(range(max(1, row.seq - 3), row.seq + 4)))
-                if near is not None and near < row.seq:
-                    yield ("inserted", near, f"{row.seq - near} forged row(s) inserted before seq {row.seq}")
-                if near is not None:
-                    yield ("deleted", row.seq, f"row(s) deleted before seq {row.seq} and later rows renumbered")
-                yield ("edited", row.seq, f"row {row.seq} does not match its hash (content edited)")
+                yield from _broken_row_problems(row, suspects)
             if row.prev_hash != expected_prev:
-                if row.seq == 1:
-                    yield ("inserted", 1, "row 1 does not start from the genesis hash (forged)")
-                yield (
-                    "inserted",
-                    row.seq - 1,
-                    f"row {row.seq} is not chained to row {row.seq - 1}: row {row.seq - 1} was forged or replaced",
-                )
+                yield from _unchained_problems(row)
             expected_seq, expected_prev = row.seq + 1, row.row_hash
+
+
+def _home_of(row: AuditEventRow, candidates: Iterable[int]) -> int | None:
+    """The first other seq at which ``row`` hashes right (it was moved there from), if any."""
+    for seq in candidates:
+        if seq != row.seq and compute_row_hash(row, seq=seq) == row.row_hash:
+            return seq
+    return None
+
+
+def _gap_problems(
+    row: AuditEventRow, expected_seq: int, suspects: list[AuditEventRow]
+) -> Iterator[tuple[TamperKind, int, str]]:
+    """Seqs skipped before ``row``: a suspect that belongs at the first of them was renumbered."""
+    for s in suspects:
+        if _home_of(s, [expected_seq]) is not None:
+            yield ("edited", expected_seq, f"row {expected_seq} was renumbered to seq {s.seq}")
+    yield ("deleted", expected_seq, f"rows {expected_seq}..{row.seq - 1} are missing")
+
+
+def _broken_row_problems(row: AuditEventRow, suspects: list[AuditEventRow]) -> Iterator[tuple[TamperKind, int, str]]:
+    """A row that does not match its hash: moved from another suspect's seq, pushed down by
+    inserted rows, pulled up by deleted ones, or (always) edited."""
+    other = _home_of(row, (s.seq for s in suspects))
+    if other is not None:
+        yield ("reordered", row.seq, f"row at seq {row.seq} is intact but belongs at seq {other}")
+    near = _home_of(row, range(max(1, row.seq - 3), row.seq + 4))
+    if near is not None and near < row.seq:
+        yield ("inserted", near, f"{row.seq - near} forged row(s) inserted before seq {row.seq}")
+    if near is not None:
+        yield ("deleted", row.seq, f"row(s) deleted before seq {row.seq} and later rows renumbered")
+    yield ("edited", row.seq, f"row {row.seq} does not match its hash (content edited)")
+
+
+def _unchained_problems(row: AuditEventRow) -> Iterator[tuple[TamperKind, int, str]]:
+    """A row whose previous hash is not the row before's: that row was forged or replaced."""
+    if row.seq == 1:
+        yield ("inserted", 1, "row 1 does not start from the genesis hash (forged)")
+    yield (
+        "inserted",
+        row.seq - 1,
+        f"row {row.seq} is not chained to row {row.seq - 1}: row {row.seq - 1} was forged or replaced",
+    )

@@ -21,7 +21,7 @@ import fnmatch
 import hashlib
 import importlib.resources
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -32,7 +32,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from core.domain import CustomerTier, NodeStatus
 from core.errors import ConfigurationError
-from guardrails.calls import ProposedCall, RiskClass
+from guardrails.calls import CallFacts, ProposedCall, RiskClass
 
 __all__ = [
     "ApprovalSpec",
@@ -416,27 +416,7 @@ class PolicyEngine:
         if problems:
             return self._deny([f"ambiguous call: {p}" for p in problems], ["malformed_call"], call, risk)
 
-        matches = [
-            _Match(rule.id, Effect.DENY, rule.reason)
-            for rule in self.policy.compliance
-            if _matches(rule.when, call, risk)
-        ]
-        matches += self._budget_matches(call)
-        for rule in self.policy.rules:
-            if _matches(rule.when, call, risk):
-                approval = rule.approval() if rule.effect is Effect.REQUIRE_APPROVAL else None
-                matches.append(_Match(rule.id, rule.effect, rule.reason, approval))
-
-        if not matches:
-            if risk is RiskClass.READ:
-                effect, reason = self.policy.defaults.read, "no rule matched; the default for read tools applies"
-                matches = [_Match("default:read", effect, reason)]
-            else:
-                effect = self.policy.defaults.write
-                reason = "no rule matched this write; writes need a rule that allows them (fail closed)"
-                matches = [_Match("default:write", effect, reason)]
-            if effect is Effect.REQUIRE_APPROVAL:
-                matches[0].approval = self.policy.defaults.approval
+        matches = self._rule_matches(call, risk) or [self._default_match(risk)]
 
         effect = max((m.effect for m in matches), key=SEVERITY.__getitem__)
         # Most severe first, evaluation order within a severity: the reader sees why it stopped.
@@ -462,6 +442,33 @@ class PolicyEngine:
             args_digest=call.args_digest,
             risk=risk,
         )
+
+    def _rule_matches(self, call: ProposedCall, risk: RiskClass) -> list[_Match]:
+        """Compliance rules (always deny), budgets, then the policy's rules, in that order."""
+        matches = [
+            _Match(rule.id, Effect.DENY, rule.reason)
+            for rule in self.policy.compliance
+            if _matches(rule.when, call, risk)
+        ]
+        matches += self._budget_matches(call)
+        for rule in self.policy.rules:
+            if _matches(rule.when, call, risk):
+                approval = rule.approval() if rule.effect is Effect.REQUIRE_APPROVAL else None
+                matches.append(_Match(rule.id, rule.effect, rule.reason, approval))
+        return matches
+
+    def _default_match(self, risk: RiskClass) -> _Match:
+        """No rule matched: the default for reads; writes fail closed unless the default says otherwise."""
+        if risk is RiskClass.READ:
+            effect, reason = self.policy.defaults.read, "no rule matched; the default for read tools applies"
+            match = _Match("default:read", effect, reason)
+        else:
+            effect = self.policy.defaults.write
+            reason = "no rule matched this write; writes need a rule that allows them (fail closed)"
+            match = _Match("default:write", effect, reason)
+        if effect is Effect.REQUIRE_APPROVAL:
+            match.approval = self.policy.defaults.approval
+        return match
 
     def _effective_risk(self, call: ProposedCall) -> RiskClass:
         risk = call.risk
@@ -533,46 +540,39 @@ def _matches(when: When, call: ProposedCall, risk: RiskClass) -> bool:
     f = call.facts
     if f is None:
         return not when.reads_facts()
-    checks: list[bool] = []
-    if when.orders_gt is not None:
-        checks.append(f.order_count > when.orders_gt)
-    if when.orders_lte is not None:
-        checks.append(f.order_count <= when.orders_lte)
-    if when.value_gt is not None:
-        checks.append(f.order_value > when.value_gt)
-    if when.value_lte is not None:
-        checks.append(f.order_value <= when.value_lte)
-    if when.cost_delta_gt is not None:
-        checks.append(f.cost_delta > when.cost_delta_gt)
-    if when.cost_delta_lte is not None:
-        checks.append(f.cost_delta <= when.cost_delta_lte)
-    if when.tier_in is not None:
-        checks.append(f.max_tier is not None and f.max_tier in when.tier_in)
-    carriers = {c.carrier_id for c in f.carriers}
-    services = {c.service_id for c in f.carriers}
-    if when.carrier_in is not None:
-        checks.append(bool(carriers & set(when.carrier_in)))
-    if when.carrier_not_in is not None:
-        checks.append(bool(carriers - set(when.carrier_not_in)))
-    if when.service_in is not None:
-        checks.append(bool(services & set(when.service_in)))
-    if when.service_not_in is not None:
-        checks.append(bool(services - set(when.service_not_in)))
-    if when.air is not None:
-        checks.append(f.any_air == when.air)
-    if when.hazmat is not None:
-        checks.append(f.hazmat == when.hazmat)
-    if when.hazmat_by_air is not None:
-        checks.append(f.hazmat_by_air == when.hazmat_by_air)
-    if when.cold_chain is not None:
-        checks.append(f.cold_chain == when.cold_chain)
-    if when.target_node_status_in is not None:
-        checks.append(f.target_node_status is not None and f.target_node_status in when.target_node_status_in)
-    if when.states_in is not None:
-        checks.append(bool(f.ship_to_states & set(when.states_in)))
-    if when.states_not_in is not None:
-        checks.append(bool(f.ship_to_states - set(when.states_not_in)))
-    return all(checks)
+    return all(test(f, cond) for name, test in _FACT_TESTS if (cond := getattr(when, name)) is not None)
+
+
+def _carriers(f: CallFacts) -> set[str]:
+    return {c.carrier_id for c in f.carriers}
+
+
+def _services(f: CallFacts) -> set[str]:
+    return {c.service_id for c in f.carriers}
+
+
+_FACT_TESTS: tuple[tuple[str, Callable[[CallFacts, Any], bool]], ...] = (
+    ("orders_gt", lambda f, v: f.order_count > v),
+    ("orders_lte", lambda f, v: f.order_count <= v),
+    ("value_gt", lambda f, v: f.order_value > v),
+    ("value_lte", lambda f, v: f.order_value <= v),
+    ("cost_delta_gt", lambda f, v: f.cost_delta > v),
+    ("cost_delta_lte", lambda f, v: f.cost_delta <= v),
+    ("tier_in", lambda f, v: f.max_tier is not None and f.max_tier in v),
+    ("carrier_in", lambda f, v: bool(_carriers(f) & set(v))),
+    ("carrier_not_in", lambda f, v: bool(_carriers(f) - set(v))),
+    ("service_in", lambda f, v: bool(_services(f) & set(v))),
+    ("service_not_in", lambda f, v: bool(_services(f) - set(v))),
+    ("air", lambda f, v: f.any_air == v),
+    ("hazmat", lambda f, v: f.hazmat == v),
+    ("hazmat_by_air", lambda f, v: f.hazmat_by_air == v),
+    ("cold_chain", lambda f, v: f.cold_chain == v),
+    ("target_node_status_in", lambda f, v: f.target_node_status is not None and f.target_node_status in v),
+    ("states_in", lambda f, v: bool(f.ship_to_states & set(v))),
+    ("states_not_in", lambda f, v: bool(f.ship_to_states - set(v))),
+)
+"""Each fact condition of a :class:`When` (by field name) and the test it puts to the call's facts;
+a condition left out (None) does not constrain."""
 
 
 # --- who may approve ----------------------------------------------------------------------------

@@ -76,6 +76,25 @@ def normalize_key(key: str) -> str:
     return re.sub(r"[^0-9a-z]", "", key.lower())
 
 
+def _compile_pattern(kind: Any, pattern: Any) -> tuple[re.Pattern[str], str | None]:
+    """One ``patterns`` entry (a regex, or ``{regex: ..., check: luhn}``) compiled, with the name of
+    its check; anything malformed is a :class:`ConfigurationError` naming the pattern."""
+    if not isinstance(kind, str) or not re.fullmatch(r"[a-z_]+", kind):
+        raise ConfigurationError(f"redaction pattern kind must be lowercase letters, got {kind!r}")
+    regex, check = pattern, None
+    if isinstance(pattern, Mapping):
+        regex, check = pattern.get("regex"), pattern.get("check")
+        if check is not None and check not in CHECKS:
+            raise ConfigurationError(f"redaction pattern {kind!r}: unknown check {check!r}, known: "
+                                     f"{', '.join(sorted(CHECKS))}")  # fmt: skip
+    if not isinstance(regex, str) or not regex:
+        raise ConfigurationError(f"redaction pattern {kind!r} needs a regex")
+    try:
+        return re.compile(regex), None if check is None else str(check)
+    except re.error as exc:
+        raise ConfigurationError(f"redaction pattern {kind!r} is not a valid regex: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class RedactionRules:
     """What to redact. Build with :meth:`from_mapping`, :meth:`from_yaml` or :meth:`default`."""
@@ -106,22 +125,10 @@ class RedactionRules:
         compiled: list[tuple[str, re.Pattern[str]]] = []
         checks: dict[str, str] = {}
         for kind, pattern in patterns.items():
-            if not isinstance(kind, str) or not re.fullmatch(r"[a-z_]+", kind):
-                raise ConfigurationError(f"redaction pattern kind must be lowercase letters, got {kind!r}")
-            regex, check = pattern, None
-            if isinstance(pattern, Mapping):  # {regex: ..., check: luhn}
-                regex, check = pattern.get("regex"), pattern.get("check")
-                if check is not None and check not in CHECKS:
-                    raise ConfigurationError(f"redaction pattern {kind!r}: unknown check {check!r}, known: "
-                                             f"{', '.join(sorted(CHECKS))}")  # fmt: skip
-            if not isinstance(regex, str) or not regex:
-                raise ConfigurationError(f"redaction pattern {kind!r} needs a regex")
-            try:
-                compiled.append((kind, re.compile(regex)))
-            except re.error as exc:
-                raise ConfigurationError(f"redaction pattern {kind!r} is not a valid regex: {exc}") from exc
+            rx, check = _compile_pattern(kind, pattern)
+            compiled.append((kind, rx))
             if check is not None:
-                checks[kind] = str(check)
+                checks[kind] = check
         return cls(
             key_kinds=key_kinds,
             keep_keys=frozenset(normalize_key(str(k)) for k in keep),

@@ -60,6 +60,27 @@ def _head_text(data: bytes) -> str:
 def sniff(data: bytes, *, filename: str | None = None, media_type: str | None = None) -> DocFormat:
     """The document's format; :attr:`DocFormat.UNKNOWN` when nothing fits (binary junk)."""
     head = _head_text(data)
+    found = _by_magic(data) or _by_head(head)
+    if found is not None:
+        return found
+    lines = head.splitlines()[:12]
+    by_name = None
+    if filename and "." in filename:
+        by_name = _EXT.get("." + filename.rsplit(".", 1)[1].lower())
+    by_mime = _MIME.get((media_type or "").split(";")[0].strip().lower())
+    binary = sum(1 for b in data[:2048] if b < 9 or 13 < b < 32) > 8
+    if binary:
+        return DocFormat.UNKNOWN
+    for hint in (by_name, by_mime):
+        if hint in (DocFormat.CSV, DocFormat.TEXT, DocFormat.HTML, DocFormat.EMAIL):
+            return hint
+    if _looks_like_csv(lines):
+        return DocFormat.CSV
+    return DocFormat.TEXT if head.strip() else DocFormat.UNKNOWN
+
+
+def _by_magic(data: bytes) -> DocFormat | None:
+    """PDF, or a zip (an XLSX when it holds a workbook), by their signature bytes."""
     if b"%PDF-" in data[:1024]:
         return DocFormat.PDF
     if data[:4] == b"PK\x03\x04":
@@ -68,6 +89,12 @@ def sniff(data: bytes, *, filename: str | None = None, media_type: str | None = 
         except (zipfile.BadZipFile, ValueError, OSError, EOFError):
             return DocFormat.ZIP
         return DocFormat.XLSX if any(n.startswith("xl/") for n in names) else DocFormat.ZIP
+    return None
+
+
+def _by_head(head: str) -> DocFormat | None:
+    """EDI envelopes, a mail's headers, HTML, and EDI with a damaged envelope, by the first text;
+    None when the content alone does not tell (names and media types are the hints then)."""
     if head.startswith("ISA"):
         return DocFormat.X12
     if head.startswith(("UNA", "UNB")) or re.match(r"UNH\+", head):
@@ -89,19 +116,7 @@ def sniff(data: bytes, *, filename: str | None = None, media_type: str | None = 
         return DocFormat.X12
     if looks_like_edifact(head):
         return DocFormat.EDIFACT
-    by_name = None
-    if filename and "." in filename:
-        by_name = _EXT.get("." + filename.rsplit(".", 1)[1].lower())
-    by_mime = _MIME.get((media_type or "").split(";")[0].strip().lower())
-    binary = sum(1 for b in data[:2048] if b < 9 or 13 < b < 32) > 8
-    if binary:
-        return DocFormat.UNKNOWN
-    for hint in (by_name, by_mime):
-        if hint in (DocFormat.CSV, DocFormat.TEXT, DocFormat.HTML, DocFormat.EMAIL):
-            return hint
-    if _looks_like_csv(lines):
-        return DocFormat.CSV
-    return DocFormat.TEXT if head.strip() else DocFormat.UNKNOWN
+    return None
 
 
 def _looks_like_csv(lines: list[str]) -> bool:

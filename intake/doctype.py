@@ -306,16 +306,10 @@ def classify_text(text: str, *, title: str | None = None) -> DocClass:
     if title:
         # A subject is a weaker heading: "RE: Quote 123" is often the order that accepts the quote.
         head = [(_REPLY.sub("", _DOUBLED.sub(_undouble, title)), True), *head]
-    best_title: dict[DocType, tuple[int, str]] = {}
-    for ln, subject in head:
-        for kind, word, pts in _title_hits(ln, numbered_points=NUMBERED_POINTS):
-            pts = min(pts, SUBJECT_POINTS) if subject else pts
-            if pts > best_title.get(kind, (0, ""))[0]:
-                best_title[kind] = (pts, word.strip())
+    best_title = _best_titles(head)
     for kind, (pts, word) in best_title.items():
         scores[kind] += pts
         evidence[kind].append(f"title {word!r}")
-    titled = set(best_title)
     flat = re.sub(r"\s+", " ", text)
     for kind, pats in _LABELS_RE.items():
         for pat, name in pats:
@@ -326,6 +320,23 @@ def classify_text(text: str, *, title: str | None = None) -> DocClass:
     # A change order is a purchase order too: its PO labels count for it.
     if scores[DocType.CHANGE_ORDER] >= TITLE_POINTS:
         scores[DocType.CHANGE_ORDER] += scores[DocType.PURCHASE_ORDER]
+    return _decide(scores, evidence, set(best_title))
+
+
+def _best_titles(head: list[tuple[str, bool]]) -> dict[DocType, tuple[int, str]]:
+    """The strongest title word of each kind among the first lines (a subject line counts less)."""
+    best_title: dict[DocType, tuple[int, str]] = {}
+    for ln, subject in head:
+        for kind, word, pts in _title_hits(ln, numbered_points=NUMBERED_POINTS):
+            pts = min(pts, SUBJECT_POINTS) if subject else pts
+            if pts > best_title.get(kind, (0, ""))[0]:
+                best_title[kind] = (pts, word.strip())
+    return best_title
+
+
+def _decide(scores: dict[DocType, int], evidence: dict[DocType, list[str]], titled: set[DocType]) -> DocClass:
+    """Another kind wins only by a clear margin over the order's score; else any order evidence
+    makes it an order (a change order when its title says so)."""
     order_score = max(scores[DocType.PURCHASE_ORDER], scores[DocType.CHANGE_ORDER])
     others = [k for k in DocType if k not in ORDER_TYPES and k != DocType.OTHER]
     best = max(others, key=lambda k: (scores[k], k in titled))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from string import Template
@@ -223,92 +224,104 @@ class _Locator:
         return best
 
 
-def to_purchase_order(
-    extracted: ExtractedOrder, text: str, *, source: SpanSource, document_type: str = "text"
-) -> tuple[PurchaseOrder, list[Finding]]:
-    """The canonical order for a model's answer, with a source span for every value found in ``text``."""
-    loc = _Locator(text)
-    po = PurchaseOrder(document_type=document_type)
-    findings: list[Finding] = []
-    unlocated: list[str] = []
+@dataclass
+class _Placer:
+    """Puts a model's values on the order with the span each was found at; a value the document
+    does not hold is remembered (the model may have made it up)."""
 
-    def put_string(path: str, value: str | None, near: int | None = None) -> int | None:
+    loc: _Locator
+    source: SpanSource
+    po: PurchaseOrder
+    unlocated: list[str] = field(default_factory=list)
+
+    def string(self, path: str, value: str | None, near: int | None = None) -> int | None:
         if value is None:
             return None
-        span = loc.string(value, near)
+        span = self.loc.string(value, near)
         if span is None:
-            unlocated.append(path)
+            self.unlocated.append(path)
             return None
-        po.sources[path] = source(*span)
+        self.po.sources[path] = self.source(*span)
         return span[0]
 
-    def put_number(path: str, value: Decimal | None, near: int | None) -> None:
+    def number(self, path: str, value: Decimal | None, near: int | None) -> None:
         if value is None:
             return
-        span = loc.number(value, near)
+        span = self.loc.number(value, near)
         if span is None:
-            unlocated.append(path)
+            self.unlocated.append(path)
             return
-        po.sources[path] = source(*span)
+        self.po.sources[path] = self.source(*span)
 
-    po.po_number = extracted.po_number.strip() if extracted.po_number else None
-    put_string("po_number", po.po_number)
-    po.po_date = extracted.po_date
-    po.currency = extracted.currency
-    if extracted.currency:
-        put_string("currency", extracted.currency)
-
-    def party(role: str, a: ExtractedAddress | None) -> None:
+    def party(self, role: str, a: ExtractedAddress | None) -> None:
         if a is None or not (a.name or a.address_lines or a.city):
             return
-        k = len(po.parties)
+        k = len(self.po.parties)
         p = Party(role=role, name=a.name, address_lines=list(a.address_lines), city=a.city, state=a.state,
                   postal_code=a.postal_code, country=a.country)  # fmt: skip
-        po.parties.append(p)
-        put_string(f"parties[{k}].name", a.name)
+        self.po.parties.append(p)
+        self.string(f"parties[{k}].name", a.name)
         for i, line in enumerate(a.address_lines):
-            put_string(f"parties[{k}].address_lines[{i}]", line)
-        put_string(f"parties[{k}].city", a.city)
-        put_string(f"parties[{k}].postal_code", a.postal_code)
+            self.string(f"parties[{k}].address_lines[{i}]", line)
+        self.string(f"parties[{k}].city", a.city)
+        self.string(f"parties[{k}].postal_code", a.postal_code)
 
-    if extracted.buyer_name:
-        party("BY", ExtractedAddress(name=extracted.buyer_name))
-    party("ST", extracted.ship_to)
-    party("BT", extracted.bill_to)
-
-    for i, ln in enumerate(extracted.lines):
+    def line(self, i: int, ln: ExtractedLine) -> None:
         p = f"lines[{i}]."
         line = POLine(
             line_number=str(i + 1), quantity=ln.quantity, unit=ln.unit.upper() if ln.unit else None,
             unit_price=ln.unit_price, product_ids=[ProductId(qualifier="VN", value=ln.sku)],
             description=ln.description, descriptions=[ln.description] if ln.description else [],
         )  # fmt: skip
-        po.lines.append(line)
-        anchor = put_string(p + "product_ids[0]", ln.sku)
-        put_number(p + "quantity", ln.quantity, anchor)
-        put_number(p + "unit_price", ln.unit_price, anchor)
+        self.po.lines.append(line)
+        # Numbers are looked for near the item code: "12" alone is everywhere in a document.
+        anchor = self.string(p + "product_ids[0]", ln.sku)
+        self.number(p + "quantity", ln.quantity, anchor)
+        self.number(p + "unit_price", ln.unit_price, anchor)
         if ln.unit:
-            put_string(p + "unit", ln.unit, anchor)
+            self.string(p + "unit", ln.unit, anchor)
 
-    for path in unlocated:
-        findings.append(
-            Finding(
-                severity=Severity.WARNING,
-                code="llm_value_unlocated",
-                message=f"the model's value for {path} does not appear in the document; treat it as low confidence",
-            )
+
+def to_purchase_order(
+    extracted: ExtractedOrder, text: str, *, source: SpanSource, document_type: str = "text"
+) -> tuple[PurchaseOrder, list[Finding]]:
+    """The canonical order for a model's answer, with a source span for every value found in ``text``."""
+    po = PurchaseOrder(document_type=document_type)
+    put = _Placer(_Locator(text), source, po)
+    po.po_number = extracted.po_number.strip() if extracted.po_number else None
+    put.string("po_number", po.po_number)
+    po.po_date = extracted.po_date
+    po.currency = extracted.currency
+    if extracted.currency:
+        put.string("currency", extracted.currency)
+    if extracted.buyer_name:
+        put.party("BY", ExtractedAddress(name=extracted.buyer_name))
+    put.party("ST", extracted.ship_to)
+    put.party("BT", extracted.bill_to)
+    for i, ln in enumerate(extracted.lines):
+        put.line(i, ln)
+    return po, _answer_findings(po, put.unlocated, extracted.notes)
+
+
+def _answer_findings(po: PurchaseOrder, unlocated: list[str], notes: str | None) -> list[Finding]:
+    """Values not in the document (low confidence), the model's note, and what the order lacks."""
+    findings = [
+        Finding(
+            severity=Severity.WARNING,
+            code="llm_value_unlocated",
+            message=f"the model's value for {path} does not appear in the document; treat it as low confidence",
         )
-    if extracted.notes:
-        findings.append(
-            Finding(severity=Severity.INFO, code="llm_note", message=f"model note: {extracted.notes[:300]}")
-        )
+        for path in unlocated
+    ]
+    if notes:
+        findings.append(Finding(severity=Severity.INFO, code="llm_note", message=f"model note: {notes[:300]}"))
     if po.po_number is None:
         findings.append(
             Finding(severity=Severity.WARNING, code="po_number_missing", message="no purchase order number found")
         )
     if not po.lines:
         findings.append(Finding(severity=Severity.WARNING, code="no_lines", message="no line items found"))
-    return po, findings
+    return findings
 
 
 # --- the extractor --------------------------------------------------------------------------------

@@ -295,22 +295,33 @@ class _Walker:
             return
         ctype = part.get_content_type()
         if ctype == "message/rfc822":
-            payload = part.get_payload()
-            inner = payload[0] if isinstance(payload, list) and payload else None
-            if isinstance(inner, Message):
-                self.forwarded_from.append((_header(inner, "From"), _header(inner, "Subject")))
-                self.walk(inner, depth + 1)
+            self._forwarded(part, depth)
+        elif part.is_multipart():
+            self._multipart(part, ctype, depth)
+        else:
+            self._leaf(part, ctype, depth)
+
+    def _forwarded(self, part: Message, depth: int) -> None:
+        """A message attached whole (a forward): who sent it, and its parts."""
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        if isinstance(inner, Message):
+            self.forwarded_from.append((_header(inner, "From"), _header(inner, "Subject")))
+            self.walk(inner, depth + 1)
+
+    def _multipart(self, part: Message, ctype: str, depth: int) -> None:
+        """Each sub-part; of alternatives, only the one :meth:`alternative` picks."""
+        subs = part.get_payload()
+        if not isinstance(subs, list):
             return
-        if part.is_multipart():
-            subs = part.get_payload()
-            if not isinstance(subs, list):
-                return
-            if ctype == "multipart/alternative":
-                subs = self.alternative([s for s in subs if isinstance(s, Message)])
-            for sub in subs:
-                if isinstance(sub, Message):
-                    self.walk(sub, depth + 1)
-            return
+        if ctype == "multipart/alternative":
+            subs = self.alternative([s for s in subs if isinstance(s, Message)])
+        for sub in subs:
+            if isinstance(sub, Message):
+                self.walk(sub, depth + 1)
+
+    def _leaf(self, part: Message, ctype: str, depth: int) -> None:
+        """A body text (plain or HTML), or an attachment: anything named that is not text, or not text."""
         filename = None
         try:
             filename = part.get_filename()
@@ -455,74 +466,105 @@ def parse_email(
     limits = limits or MailLimits()
     doc = EmailDocument(document=document)
     raw = data.encode("utf-8", errors="replace") if isinstance(data, str) else data
-    if not raw.strip():
-        doc.findings.append(_f(Severity.ERROR, "empty_document", "the message is empty", document))
-        return doc
-    if len(raw) > limits.max_bytes:
-        doc.findings.append(_f(Severity.ERROR, "oversized", f"{len(raw)} bytes is over the limit", document))
-        return doc
-    if _depth > limits.max_depth:
-        doc.findings.append(_f(Severity.WARNING, "too_deep", "forwarded messages nested too deep", document))
-        return doc
-    problem = _header_problem(raw, limits)
-    if problem is not None:
-        doc.findings.append(_f(Severity.ERROR, "header_limit", problem, document))
+    if _refused(raw, doc, limits, _depth):
         return doc
     try:
-        msg = BytesParser(policy=policy.default).parsebytes(raw)
-        doc.message_id = _header(msg, "Message-ID")
-        doc.subject = _header(msg, "Subject")
-        doc.sender, doc.sender_name = _address(_header(msg, "From"))
-        doc.sender_domain = doc.sender.rsplit("@", 1)[1] if doc.sender else None
-        try:
-            d = msg.get("Date")
-            doc.date = getattr(d, "datetime", None)
-        except Exception:
-            doc.date = None
-        if not doc.sender and not any(msg.keys()):
-            doc.findings.append(_f(Severity.WARNING, "not_an_email", "no message headers found", document))
-        walker = _Walker(doc, limits, templates, _depth, extractor, sender_only=sender_only)
-        walker.walk(msg)
-        body = "\n\n".join(t.strip("\n") for t in walker.plain if t.strip())
-        if not body and walker.html:
-            body = "\n\n".join(html_to_text(h) for h in walker.html)
-        doc.body_text = body.replace("\r\n", "\n")
-        if len(doc.body_text) > limits.max_text_chars:
-            # Reading stops here; an order read in part must not be created on its own.
-            doc.body_text = doc.body_text[: limits.max_text_chars]
-            doc.findings.append(_f(Severity.ERROR, "too_long", f"the message text is over {limits.max_text_chars} "
-                                   "characters; the rest was not read", document))  # fmt: skip
-        blocks = walker.forwarded_from + _forwarded_blocks(doc.body_text)
-        if blocks:
-            # The deepest forward is the original: rfc822 parts nest outward-in, text blocks top-down.
-            orig_from, orig_subject = next(((s, subj) for s, subj in reversed(blocks) if s), (None, None))
-            doc.original_sender, _ = _address(orig_from)
-            doc.original_subject = orig_subject or blocks[-1][1]
-        src = span_source("email", document)
-        if sender_only:
-            pass
-        elif doc.purchase_orders:
-            doc.findings.extend(detect_injection(doc.body_text, src))
-        else:
-            template = templates.for_sender(doc.customer_address) if templates else None
-            text = doc.body_text
-            ex = (
-                extractor.extract(text, source=src, document_type="email", template=template)
-                if extractor is not None
-                else extract_order(text, source=src, document_type="email", template=template)
-            )
-            doc.findings.extend(ex.findings)
-            if ex.purchase_order is not None:
-                if ex.purchase_order.po_number is None and doc.subject:
-                    _po_from_subject(doc, ex.purchase_order)
-                if ex.purchase_order.po_date is None:
-                    _po_date_from_header(doc, ex.purchase_order, bool(blocks))
-                doc.purchase_orders.append(ex.purchase_order)
-        for d_ in msg.defects:
-            doc.findings.append(_f(Severity.INFO, "mime_defect", type(d_).__name__, document))
+        _read_message(raw, doc, templates, limits, extractor, sender_only, _depth)
     except Exception as exc:
         doc.findings.append(_f(Severity.ERROR, "unreadable", f"the message cannot be read: {exc!r}", document))
     return doc
+
+
+def _refused(raw: bytes, doc: EmailDocument, limits: MailLimits, depth: int) -> bool:
+    """Whether the message is refused before parsing (empty, over a limit, nested too deep), with
+    the finding that says why."""
+    document = doc.document
+    if not raw.strip():
+        doc.findings.append(_f(Severity.ERROR, "empty_document", "the message is empty", document))
+        return True
+    if len(raw) > limits.max_bytes:
+        doc.findings.append(_f(Severity.ERROR, "oversized", f"{len(raw)} bytes is over the limit", document))
+        return True
+    if depth > limits.max_depth:
+        doc.findings.append(_f(Severity.WARNING, "too_deep", "forwarded messages nested too deep", document))
+        return True
+    problem = _header_problem(raw, limits)
+    if problem is not None:
+        doc.findings.append(_f(Severity.ERROR, "header_limit", problem, document))
+        return True
+    return False
+
+
+def _read_message(
+    raw: bytes,
+    doc: EmailDocument,
+    templates: TemplateRegistry | None,
+    limits: MailLimits,
+    extractor: TextExtractor | None,
+    sender_only: bool,
+    _depth: int,
+) -> None:
+    """Headers, body text, the original sender of a forward, and the order in the body (when no
+    attachment gave one); may raise on a message the parser cannot take."""
+    document = doc.document
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    doc.message_id = _header(msg, "Message-ID")
+    doc.subject = _header(msg, "Subject")
+    doc.sender, doc.sender_name = _address(_header(msg, "From"))
+    doc.sender_domain = doc.sender.rsplit("@", 1)[1] if doc.sender else None
+    try:
+        d = msg.get("Date")
+        doc.date = getattr(d, "datetime", None)
+    except Exception:
+        doc.date = None
+    if not doc.sender and not any(msg.keys()):
+        doc.findings.append(_f(Severity.WARNING, "not_an_email", "no message headers found", document))
+    walker = _Walker(doc, limits, templates, _depth, extractor, sender_only=sender_only)
+    walker.walk(msg)
+    body = "\n\n".join(t.strip("\n") for t in walker.plain if t.strip())
+    if not body and walker.html:
+        body = "\n\n".join(html_to_text(h) for h in walker.html)
+    doc.body_text = body.replace("\r\n", "\n")
+    if len(doc.body_text) > limits.max_text_chars:
+        # Reading stops here; an order read in part must not be created on its own.
+        doc.body_text = doc.body_text[: limits.max_text_chars]
+        doc.findings.append(_f(Severity.ERROR, "too_long", f"the message text is over {limits.max_text_chars} "
+                               "characters; the rest was not read", document))  # fmt: skip
+    blocks = walker.forwarded_from + _forwarded_blocks(doc.body_text)
+    if blocks:
+        # The deepest forward is the original: rfc822 parts nest outward-in, text blocks top-down.
+        orig_from, orig_subject = next(((s, subj) for s, subj in reversed(blocks) if s), (None, None))
+        doc.original_sender, _ = _address(orig_from)
+        doc.original_subject = orig_subject or blocks[-1][1]
+    if not sender_only:
+        _body_order(doc, templates, extractor, forwarded=bool(blocks))
+    for d_ in msg.defects:
+        doc.findings.append(_f(Severity.INFO, "mime_defect", type(d_).__name__, document))
+
+
+def _body_order(
+    doc: EmailDocument, templates: TemplateRegistry | None, extractor: TextExtractor | None, *, forwarded: bool
+) -> None:
+    """The order written in the body, unless an attachment gave one (then the body is only checked
+    for injected instructions); the subject and Date header fill a missing number and date."""
+    src = span_source("email", doc.document)
+    if doc.purchase_orders:
+        doc.findings.extend(detect_injection(doc.body_text, src))
+        return
+    template = templates.for_sender(doc.customer_address) if templates else None
+    text = doc.body_text
+    ex = (
+        extractor.extract(text, source=src, document_type="email", template=template)
+        if extractor is not None
+        else extract_order(text, source=src, document_type="email", template=template)
+    )
+    doc.findings.extend(ex.findings)
+    if ex.purchase_order is not None:
+        if ex.purchase_order.po_number is None and doc.subject:
+            _po_from_subject(doc, ex.purchase_order)
+        if ex.purchase_order.po_date is None:
+            _po_date_from_header(doc, ex.purchase_order, forwarded)
+        doc.purchase_orders.append(ex.purchase_order)
 
 
 _ENCODED_WORD_RE = re.compile(rb"=\?[^?\s]{1,75}\?[bBqQ]\?")

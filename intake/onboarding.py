@@ -101,6 +101,12 @@ class ProposedAddress(BaseModel):
     """How ``lat``/``lon`` were found (a city centre, the state's known cities), for the card."""
 
 
+_EDITABLE = {"name", "account_number", "email", "email_domain", "edi_id", "gln", "tier", "price_list_id"}
+"""Customer fields a reviewer may edit on a proposal by name."""
+_SHIP_FIELDS = {"name", "label", "street", "city", "state", "postal_code", "country"}
+"""Ship-to fields a reviewer may edit (``ship_to.<field>``)."""
+
+
 class NewCustomerProposal(BaseModel):
     """The customer a person may create from this PO (see :meth:`tool_args`)."""
 
@@ -135,38 +141,42 @@ class NewCustomerProposal(BaseModel):
             out.append("ship_to.location")
         return out
 
+    def _edit_one(self, data: dict[str, Any], parts: dict[str, Any], key: str, value: str | None) -> bool:
+        """Apply one edit to the dumped proposal; True when it moved the ship-to's city or state (the
+        location is looked up again). An edit of anything else raises."""
+        if key in _EDITABLE:
+            data[key] = value or (None if key in ("edi_id", "gln", "price_list_id", "name") else "")
+            if key == "account_number":
+                data["account_from_document"] = False
+        elif key.startswith("ship_to.") and key[8:] in _SHIP_FIELDS:
+            if data["ship_to"] is None:
+                data["ship_to"] = {"id": _address_id(self.customer_id), "name": self.name or "", "street": "",
+                                   "city": "", "state": "", "postal_code": ""}  # fmt: skip
+            data["ship_to"][key[8:]] = value or ""
+            return key[8:] in ("city", "state")
+        elif key.startswith("parts.") and len(key) > 6:
+            part = key[6:]
+            if not value:
+                parts.pop(part, None)
+            else:
+                parts[part] = {"line": parts.get(part, {}).get("line", -1), "customer_part": part,
+                               "sku": value.upper(), "score": 1.0, "method": "reviewer"}  # fmt: skip
+        else:
+            raise ValidationFailed(f"cannot edit {key!r} of a new customer; editable: {', '.join(sorted(_EDITABLE))}, "
+                                   "ship_to.<street|city|state|postal_code|name|label>, parts.<their part>",
+                                   field=key)  # fmt: skip
+        return False
+
     def edited(self, edits: Mapping[str, Any]) -> NewCustomerProposal:
         """A copy with a reviewer's edits: customer fields by name (``name``, ``account_number``,
         ``email``, ``email_domain``, ``edi_id``, ``gln``, ``tier``, ``price_list_id``),
         ``ship_to.<field>``, and ``parts.<their part>`` = SKU (empty: drop it). Bad edits raise."""
         data = self.model_dump(mode="json")
         parts = {p["customer_part"]: p for p in data["parts"]}
-        top = {"name", "account_number", "email", "email_domain", "edi_id", "gln", "tier", "price_list_id"}
-        ship_fields = {"name", "label", "street", "city", "state", "postal_code", "country"}
         relocate = False
         for key, raw in edits.items():
             value = None if raw is None else str(raw).strip()
-            if key in top:
-                data[key] = value or (None if key in ("edi_id", "gln", "price_list_id", "name") else "")
-                if key == "account_number":
-                    data["account_from_document"] = False
-            elif key.startswith("ship_to.") and key[8:] in ship_fields:
-                if data["ship_to"] is None:
-                    data["ship_to"] = {"id": _address_id(self.customer_id), "name": self.name or "", "street": "",
-                                       "city": "", "state": "", "postal_code": ""}  # fmt: skip
-                data["ship_to"][key[8:]] = value or ""
-                relocate = relocate or key[8:] in ("city", "state")
-            elif key.startswith("parts.") and len(key) > 6:
-                part = key[6:]
-                if not value:
-                    parts.pop(part, None)
-                else:
-                    parts[part] = {"line": parts.get(part, {}).get("line", -1), "customer_part": part,
-                                   "sku": value.upper(), "score": 1.0, "method": "reviewer"}  # fmt: skip
-            else:
-                raise ValidationFailed(f"cannot edit {key!r} of a new customer; editable: {', '.join(sorted(top))}, "
-                                       "ship_to.<street|city|state|postal_code|name|label>, parts.<their part>",
-                                       field=key)  # fmt: skip
+            relocate = self._edit_one(data, parts, key, value) or relocate
         data["parts"] = list(parts.values())
         if data["ship_to"] is not None:
             data["ship_to"]["state"] = (data["ship_to"]["state"] or "").upper()
@@ -305,23 +315,17 @@ def _parts(po: PurchaseOrder, lines: Sequence[ValidatedLineLike]) -> tuple[list[
     return list(out.values()), unmatched
 
 
-def propose_customer(
+def _proposed_ids(
     po: PurchaseOrder,
-    *,
-    sender: str | None,
     sender_ids: Sequence[str | None],
     customers: Sequence[Customer],
-    lines: Sequence[ValidatedLineLike],
-) -> NewCustomerProposal:
-    """What the PO says about its (unknown) buyer. ``lines`` are validation's lines (SKU, method and
-    candidates per line); ``sender_ids`` the envelope's sender ids (ISA06/GS02 or UNB)."""
-    evidence: list[str] = []
-    warnings: list[str] = []
+    evidence: list[str],
+    warnings: list[str],
+) -> tuple[str | None, tuple[str, str] | None, tuple[str, str] | None]:
+    """EDI id, GLN and account number (each with why) that no other customer holds already."""
     taken_edi = {c.edi_id.upper() for c in customers if c.edi_id}
     taken_gln = {c.gln for c in customers if c.gln}
     taken_acct = {c.account_number.upper() for c in customers}
-    taken_domain = {c.email_domain.lower() for c in customers if c.email_domain}
-
     edi = next((s.strip() for s in sender_ids if s and s.strip()), None)
     if edi and edi.upper() in taken_edi:
         warnings.append(f"EDI sender id {edi} already belongs to another customer; not proposed")
@@ -335,19 +339,90 @@ def propose_customer(
     acct = next(((a, w) for a, w in accounts if a.upper() not in taken_acct and a != edi and len(a) <= 32), None)
     if acct:
         evidence.append(f"account number {acct[0]}: {acct[1]}")
+    return edi, gln, acct
 
-    email = domain = ""
-    if sender and "@" in sender:
-        email = sender.strip().lower()[:200]
-        dom = email.rsplit("@", 1)[1]
-        if dom in FREE_MAIL_DOMAINS:
-            warnings.append(f"{dom} is a public mail provider: the customer is known by {email} only, not the domain")
-        elif dom in taken_domain:
-            warnings.append(f"the domain {dom} already belongs to another customer: known by {email} only")
-        else:
-            domain = dom
-        evidence.append(f"e-mail {email}: the sender" + (f" (domain {domain})" if domain else ""))
 
+def _sender_address(
+    sender: str | None, customers: Sequence[Customer], evidence: list[str], warnings: list[str]
+) -> tuple[str, str]:
+    """The sender's e-mail, and its domain unless a public provider's or another customer's (then
+    the customer is known by the address only)."""
+    if not (sender and "@" in sender):
+        return "", ""
+    taken_domain = {c.email_domain.lower() for c in customers if c.email_domain}
+    email = sender.strip().lower()[:200]
+    domain = ""
+    dom = email.rsplit("@", 1)[1]
+    if dom in FREE_MAIL_DOMAINS:
+        warnings.append(f"{dom} is a public mail provider: the customer is known by {email} only, not the domain")
+    elif dom in taken_domain:
+        warnings.append(f"the domain {dom} already belongs to another customer: known by {email} only")
+    else:
+        domain = dom
+    evidence.append(f"e-mail {email}: the sender" + (f" (domain {domain})" if domain else ""))
+    return email, domain
+
+
+def _proposed_ship_to(
+    po: PurchaseOrder, customer_id: str, name: str | None, evidence: list[str], warnings: list[str]
+) -> ProposedAddress | None:
+    """The ship-to (else buyer, else bill-to) address, located; None when it is incomplete."""
+    ship_party = po.ship_to or po.buyer or po.bill_to
+    if ship_party is None:
+        return None
+    street, city, state, postal = split_address(ship_party)
+    if not (street and city and state and postal):
+        warnings.append("the ship-to is incomplete (street, city, state and ZIP are needed)")
+        return None
+    lat, lon, how = locate(city, state)
+    evidence.append(f"ship-to {street}, {city}, {state} {postal}: the {ship_party.role} party ({how})")
+    return ProposedAddress(id=_address_id(customer_id), name=(ship_party.name or name or "")[:200],
+                           street=street[:200], city=city[:100], state=state, postal_code=postal,
+                           country=(ship_party.country or "US")[:2].upper(), lat=lat, lon=lon,
+                           located=how)  # fmt: skip
+
+
+def _similar(name: str | None, customers: Sequence[Customer]) -> list[tuple[str, str, float]]:
+    """Existing customers whose name is close (the new one may be a duplicate), closest first."""
+    similar = []
+    if name:
+        for c in customers:
+            s = fuzz.token_sort_ratio(name.lower(), c.name.lower()) / 100
+            if s >= 0.6:
+                similar.append((c.id, c.name, round(s, 3)))
+        similar.sort(key=lambda t: -t[2])
+    return similar
+
+
+def _part_warnings(lines: Sequence[ValidatedLineLike]) -> list[str]:
+    """Lines whose product match is too weak, or tied with others, to propose as a cross-reference."""
+    warnings = []
+    for vl in lines:
+        if vl.sku_method == "fuzzy" and vl.candidates and vl.candidates[0][1] < PROPOSE_PART:
+            warnings.append(f"line {vl.index + 1}: closest product {vl.candidates[0][0]} (score "
+                            f"{vl.candidates[0][1]:.2f}) is too weak to propose as a cross-reference")  # fmt: skip
+    for vl in lines:
+        close = [sku for sku, sc in vl.candidates[1:] if vl.candidates and sc >= vl.candidates[0][1] - 0.02]
+        if vl.sku_method == "fuzzy" and close:
+            warnings.append(f"line {vl.index + 1}: {vl.sku} is one of {len(close) + 1} equally close products "
+                            f"({', '.join([vl.sku or '', *close])}); check the cross-reference")  # fmt: skip
+    return warnings
+
+
+def propose_customer(
+    po: PurchaseOrder,
+    *,
+    sender: str | None,
+    sender_ids: Sequence[str | None],
+    customers: Sequence[Customer],
+    lines: Sequence[ValidatedLineLike],
+) -> NewCustomerProposal:
+    """What the PO says about its (unknown) buyer. ``lines`` are validation's lines (SKU, method and
+    candidates per line); ``sender_ids`` the envelope's sender ids (ISA06/GS02 or UNB)."""
+    evidence: list[str] = []
+    warnings: list[str] = []
+    edi, gln, acct = _proposed_ids(po, sender_ids, customers, evidence, warnings)
+    email, domain = _sender_address(sender, customers, evidence, warnings)
     named = [(p.name.strip(), p.role) for p in (po.buyer, po.bill_to, po.ship_to) if p is not None and p.name]
     name = named[0][0][:200] if named else None
     if name:
@@ -363,37 +438,10 @@ def propose_customer(
     if not (edi or gln or acct or email):
         warnings.append("no EDI id, GLN, account number or sender address: the next PO will be matched by name "
                         "only (a guess, so it will be reviewed)")  # fmt: skip
-
-    ship_party = po.ship_to or po.buyer or po.bill_to
-    ship_to: ProposedAddress | None = None
-    if ship_party is not None:
-        street, city, state, postal = split_address(ship_party)
-        if street and city and state and postal:
-            lat, lon, how = locate(city, state)
-            ship_to = ProposedAddress(id=_address_id(customer_id), name=(ship_party.name or name or "")[:200],
-                                      street=street[:200], city=city[:100], state=state, postal_code=postal,
-                                      country=(ship_party.country or "US")[:2].upper(), lat=lat, lon=lon,
-                                      located=how)  # fmt: skip
-            evidence.append(f"ship-to {street}, {city}, {state} {postal}: the {ship_party.role} party ({how})")
-        else:
-            warnings.append("the ship-to is incomplete (street, city, state and ZIP are needed)")
-    similar = []
-    if name:
-        for c in customers:
-            s = fuzz.token_sort_ratio(name.lower(), c.name.lower()) / 100
-            if s >= 0.6:
-                similar.append((c.id, c.name, round(s, 3)))
-        similar.sort(key=lambda t: -t[2])
+    ship_to = _proposed_ship_to(po, customer_id, name, evidence, warnings)
+    similar = _similar(name, customers)
     parts, unmatched = _parts(po, lines)
-    for vl in lines:
-        if vl.sku_method == "fuzzy" and vl.candidates and vl.candidates[0][1] < PROPOSE_PART:
-            warnings.append(f"line {vl.index + 1}: closest product {vl.candidates[0][0]} (score "
-                            f"{vl.candidates[0][1]:.2f}) is too weak to propose as a cross-reference")  # fmt: skip
-    for vl in lines:
-        close = [sku for sku, sc in vl.candidates[1:] if vl.candidates and sc >= vl.candidates[0][1] - 0.02]
-        if vl.sku_method == "fuzzy" and close:
-            warnings.append(f"line {vl.index + 1}: {vl.sku} is one of {len(close) + 1} equally close products "
-                            f"({', '.join([vl.sku or '', *close])}); check the cross-reference")  # fmt: skip
+    warnings.extend(_part_warnings(lines))
     return NewCustomerProposal(
         customer_id=customer_id, name=name, account_number=account, account_from_document=acct is not None,
         email=email, email_domain=domain, edi_id=edi, gln=gln[0] if gln else None, ship_to=ship_to, parts=parts,

@@ -39,6 +39,7 @@ from guardrails.audit import AuditEvent, EventType
 from guardrails.calls import Actor, digest_arguments
 from intake.decide import Thresholds, decide, to_order_create
 from intake.model import PurchaseOrder, Source
+from intake.onboarding import NewCustomerProposal
 from intake.validate import DocumentFacts, LearnedMappings, ReceivedPOs, ValidatedOrder, validate
 from tools.gateway import Outcome, RunLedger, ToolGateway
 
@@ -152,6 +153,27 @@ def _to_model(r: IntakeReviewItemRow) -> ReviewItem:
     )  # fmt: skip
 
 
+def _patch_line(out: PurchaseOrder, path: str, i: int, name: str, value: Any) -> bool:
+    """Apply one line correction; False for ``sku``/``uom`` (validation overrides, not document
+    values). Quantities and prices must be finite, non-negative numbers (a quantity above zero)."""
+    if i >= len(out.lines):
+        raise ValidationFailed(f"{path}: the PO has {len(out.lines)} lines", field=path)
+    if name in ("sku", "uom"):
+        return False
+    line = out.lines[i]
+    if name not in ("quantity", "unit_price"):
+        setattr(line, name, str(value))
+        return True
+    try:
+        num = Decimal(str(value))
+    except InvalidOperation:
+        raise ValidationFailed(f"{path}: {value!r} is not a number", field=path) from None
+    if not num.is_finite() or num < 0 or (name == "quantity" and num <= 0):
+        raise ValidationFailed(f"{path}: {value!r} is out of range", field=path)
+    setattr(line, name, num)
+    return True
+
+
 def _patch_po(po: PurchaseOrder, corrections: Mapping[str, Any]) -> PurchaseOrder:
     """Apply document-level corrections (quantities, prices, units, PO number/date) to a copy of ``po``."""
     out = po.model_copy(deep=True)
@@ -159,23 +181,8 @@ def _patch_po(po: PurchaseOrder, corrections: Mapping[str, Any]) -> PurchaseOrde
     for path, value in corrections.items():
         m = _LINE_RE.match(path)
         if m:
-            i, name = int(m.group(1)), m.group(2)
-            if i >= len(out.lines):
-                raise ValidationFailed(f"{path}: the PO has {len(out.lines)} lines", field=path)
-            if name in ("sku", "uom"):
-                continue  # validation overrides, not document values
-            line = out.lines[i]
-            if name in ("quantity", "unit_price"):
-                try:
-                    num = Decimal(str(value))
-                except InvalidOperation:
-                    raise ValidationFailed(f"{path}: {value!r} is not a number", field=path) from None
-                if not num.is_finite() or num < 0 or (name == "quantity" and num <= 0):
-                    raise ValidationFailed(f"{path}: {value!r} is out of range", field=path)
-                setattr(line, name, num)
-            else:
-                setattr(line, name, str(value))
-            out.sources[path] = manual
+            if _patch_line(out, path, int(m.group(1)), m.group(2), value):
+                out.sources[path] = manual
         elif path == "po_number":
             out.po_number = str(value)
             out.sources[path] = manual
@@ -456,18 +463,30 @@ class ReviewQueue:
                     and known.confidence.get("customer", 0.0) >= (self.thresholds or Thresholds()).customer
                 ):
                     return self._after_customer_created(item, reviewer, run, known, created=False)
-            if edits:
-                proposal = proposal.edited(edits)
-            args = proposal.tool_args(by=reviewer.id)
-            key = f"intake-customer:{item.id}:{digest_arguments(args)[:16]}"
-            outcome = gw.propose("create_customer", args, actor=reviewer, run=run, idempotency_key=key)
-            if outcome.status == "awaiting_approval" and outcome.approval_id is not None:
-                try:  # the reviewer may hold the role policy asks for: then this is the approval
-                    gw.decide(outcome.approval_id, approver=reviewer, decision="approve")
-                except PolicyDenied:
-                    pass
-                else:
-                    outcome = gw.execute_approved(outcome.approval_id, actor=reviewer, run=run)
+            outcome = self._propose_customer(gw, item, proposal.edited(edits) if edits else proposal, reviewer, run)
+        return self._customer_outcome(item, reviewer, run, outcome)
+
+    def _propose_customer(
+        self, gw: ToolGateway, item: ReviewItem, proposal: NewCustomerProposal, reviewer: Actor, run: RunLedger
+    ) -> Outcome:
+        """Propose ``create_customer`` once per item and proposal (the key holds both); the reviewer may
+        hold the role policy asks for: then this is also the approval."""
+        args = proposal.tool_args(by=reviewer.id)
+        key = f"intake-customer:{item.id}:{digest_arguments(args)[:16]}"
+        outcome = gw.propose("create_customer", args, actor=reviewer, run=run, idempotency_key=key)
+        if outcome.status == "awaiting_approval" and outcome.approval_id is not None:
+            try:
+                gw.decide(outcome.approval_id, approver=reviewer, decision="approve")
+            except PolicyDenied:
+                pass
+            else:
+                outcome = gw.execute_approved(outcome.approval_id, actor=reviewer, run=run)
+        return outcome
+
+    def _customer_outcome(self, item: ReviewItem, reviewer: Actor, run: RunLedger, outcome: Outcome) -> ReviewItem:
+        """Park the item while the customer waits for an approver; raise when it was not created;
+        else go on with the PO (validated again)."""
+        item_id = item.id
         if outcome.status == "awaiting_approval":
             with self.db.begin() as s:
                 row = s.get(IntakeReviewItemRow, item_id)

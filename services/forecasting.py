@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agents.plan import Alert, ExceptionKind
+from core.errors import ValidationFailed
 from core.forecast import Forecast, backtest, classify, forecast, project_stockout
 from core.history import History
 from tools.adapters.protocols import Adapters
@@ -119,7 +120,11 @@ def stockout_backtest(
     end = history.days - lead_time_days
     first = end - window
     if first < 28:
-        raise ValueError(f"a history of {history.days} days is too short for a {window}-day replay")
+        raise ValidationFailed(
+            f"a history of {history.days} days is too short to replay {window} days of warnings with a "
+            f"{lead_time_days}-day lead time (needs at least {28 + window + lead_time_days} days)",
+            days=history.days,
+        )
     pairs = _pairs(history, max_series, seed)
     score = StockoutScore(lead_time_days, z, len(pairs), window)
     served = history.demand - history.lost_sales

@@ -119,3 +119,5 @@ def test_forecast_backtest_and_stockouts_print_their_numbers_as_json(capsys: pyt
     assert score["pairs"] == 20
     assert score["lead_time_days"] == 7
     assert cli(["forecast", "backtest", "--days", "10"]) == 2
+    assert cli(["forecast", "stockouts", "--days", "60", "--lead-time", "14"]) == 2
+    assert "too short" in capsys.readouterr().err

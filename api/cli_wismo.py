@@ -37,8 +37,9 @@ def orders_where(
             ("carrier service", w.carrier_service_id or "-"),
             ("promised", str(w.promised_date)),
             ("ETA", f"{w.eta or '-'} ({w.eta_source}): {promise}"),
-            ("risk", "not scored" if w.risk is None else f"{w.risk:.2f}"),
+            ("risk", "not scored" if w.risk is None else f"{w.risk:.2f}" + (" (hold)" if w.risk_hold else "")),
         ]
+        rows += [("risk reason", why) for why in w.risk_reasons]
         for t in w.tracking:
             rows.append(("tracking", f"{t.tracking_number} {t.status} {t.last_event or ''}".strip()))
         for c in w.runs:

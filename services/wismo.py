@@ -6,7 +6,8 @@ prediction for its node and carrier service (:class:`~tools.twin.TwinView`, the 
 preview uses), so the answer agrees with what a reroute's preview would say. The runs come from
 the audit trail (:mod:`services.history`), the tamper-evident record, not a second log.
 
-Order risk (issue 18, item 5) is not scored yet: ``risk`` stays null until it is.
+Order risk (issue 18, item 5) is the order's score against its customer's earlier orders
+(:mod:`services.order_risk`), with the reasons; ``risk_hold`` says whether it is over the hold threshold.
 
 What this module must never do: write anything.
 """
@@ -24,6 +25,7 @@ from core.db.tables import OrderRow
 from core.errors import NotFound
 from guardrails.audit import AuditTrail
 from services.history import OrderChange, order_history
+from services.order_risk import score_orders
 from tools.adapters.protocols import Adapters
 from tools.twin import TwinView
 
@@ -54,7 +56,9 @@ class Whereabouts(BaseModel):
     why_no_eta: str | None = None
     tracking: list[Tracking] = Field(default_factory=list)
     runs: list[OrderChange] = Field(default_factory=list, description="Changes runs made to it, oldest first.")
-    risk: float | None = Field(default=None, description="Order risk score (not scored yet).")
+    risk: float | None = Field(default=None, description="Order risk score in [0, 1] (null: not scored).")
+    risk_reasons: list[str] = Field(default_factory=list, description="Why the score is what it is.")
+    risk_hold: bool | None = Field(default=None, description="Score at or above the hold threshold.")
 
 
 def find_orders(db: Database, ref: str) -> list[str]:
@@ -78,6 +82,7 @@ def where_is(ref: str, *, db: Database, adapters: Adapters, clock: Clock, audit:
     view = TwinView.load(adapters, clock)
     view.prepare(orders)
     shipments = {s.order_id: s for s in adapters.carriers.shipments(ids)}
+    risks = score_orders(db, ids)
     out: list[Whereabouts] = []
     for o in orders:
         tracking: list[Tracking] = []
@@ -122,6 +127,9 @@ def where_is(ref: str, *, db: Database, adapters: Adapters, clock: Clock, audit:
                 why_no_eta=why,
                 tracking=tracking,
                 runs=order_history(audit, o.id).changes,
+                risk=risks[o.id].score if o.id in risks else None,
+                risk_reasons=[f"{r.value}: {why}" for r, why in risks[o.id].reasons] if o.id in risks else [],
+                risk_hold=risks[o.id].hold if o.id in risks else None,
             )
         )
     return out

@@ -22,6 +22,7 @@ starts plans, and a person approves.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from datetime import date
@@ -61,9 +62,13 @@ def history_for(spec_json: str | None, *, days: int = 180) -> History | None:
     the twin carries no spec (its nodes are then judged by their status alone)."""
     if not spec_json:
         return None
-    raw = json.loads(spec_json)
-    raw["business_date"] = date.fromisoformat(raw["business_date"])
-    spec = NetworkSpec(**raw)
+    try:
+        raw = json.loads(spec_json)
+        raw["business_date"] = date.fromisoformat(raw["business_date"])
+        known = {f.name for f in dataclasses.fields(NetworkSpec)}
+        spec = NetworkSpec(**{k: v for k, v in raw.items() if k in known})
+    except (ValueError, TypeError, KeyError):
+        return None  # a spec this version cannot read: judge the nodes by their status alone
     return generate_history(spec.seed, days, spec, incidents=False, risky_orders=False)
 
 

@@ -120,3 +120,14 @@ def test_a_capacity_cut_and_a_carrier_outage_are_findings_with_their_evidence(ho
     down = found["carrier_status"]
     assert down.labels == {"carrier": carrier.id, "states": "OK,TX"}
     assert down.kind.value == "carrier_outage"
+
+
+def test_a_spec_this_version_cannot_read_means_no_history_not_a_crash() -> None:
+    assert history_for(None) is None
+    assert history_for("{not json") is None
+    assert history_for('{"seed": 1}') is None
+    spec = NetworkSpec(nodes=3, skus=20, orders=10).to_json()
+    newer = spec[:-1] + ', "some_future_field": 1}'
+    history = history_for(newer, days=60)
+    assert history is not None
+    assert len(history.nodes) == 3

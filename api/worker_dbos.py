@@ -3,6 +3,8 @@
 The same handlers as the polling worker (:class:`api.worker.RunJobs`, :class:`api.worker.IntakeJobs`),
 bound to :mod:`services.queue`'s workflows; DBOS claims, retries and recovers. One
 :class:`DbosWorker` per process (DBOS is a process-wide singleton), running ``threads`` jobs at once.
+Its loop also relays the job rows the ways in still write (:func:`services.queue.relay`): the
+API, alerts, Slack, console and inbox need no change to run on this engine.
 
 What this module must never do: drive a run outside a workflow step (a worker killed outside one
 would leave work no one recovers), or keep running after :meth:`DbosWorker.stop`.
@@ -19,6 +21,7 @@ from api.bootstrap import AppContext
 from api.worker import DEFAULT_REQUESTER, IntakeJobs, RunJobs, default_worker_id
 from core.errors import Conflict
 from services import queue
+from services.runs import queued_requester
 
 log = logging.getLogger("orderops.worker")
 
@@ -38,7 +41,8 @@ class DbosHandlers:
         run_id = str(payload.get("run_id") or "")
         if run_id and not payload.get("requested_by"):
             started = queue.start_payload(self.actx.db, run_id) or {}
-            payload = {**payload, "requested_by": started.get("requested_by") or DEFAULT_REQUESTER}
+            who = started.get("requested_by") or queued_requester(self.actx.db, run_id) or DEFAULT_REQUESTER
+            payload = {**payload, "requested_by": who}
         return self.runs.announce(self.runs.continue_payload(payload)).status
 
     def process_document(self, payload: dict[str, Any]) -> str:
@@ -81,8 +85,16 @@ class DbosWorker:
         """Launch (if not yet), then sign the audit head in quiet periods until stopped."""
         if not self._launched:
             self.launch()
-        while not self._stop.wait(1.0):
+        while not self._stop.wait(self.engine.poll_s):
+            self._relay()
             self._anchor_when_due()
+
+    def _relay(self) -> None:
+        """Hand the job rows the ways in wrote to DBOS (:func:`services.queue.relay`)."""
+        try:
+            queue.relay(self.actx.db, self.worker_id)
+        except Exception:  # a database hiccup must not stop the worker; the rows wait
+            log.exception("worker %s: relaying jobs to DBOS failed", self.worker_id)
 
     def stop(self) -> None:
         self._stop.set()

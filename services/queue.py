@@ -42,6 +42,7 @@ from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions
 
 from core.db import Database
 from core.errors import NotFound, ValidationFailed
+from core.jobs import Job, JobQueue
 from graphs.exception import RunBusy
 
 log = logging.getLogger("orderops.queue")
@@ -266,6 +267,48 @@ def enqueue_continue(db: Database, *, run_id: str, approval_id: str, decision_no
 def enqueue_intake(db: Database, document_id: str) -> str:
     """Queue the intake of a stored document (idempotent per document)."""
     return _enqueue(db, INTAKE_PROCESS, intake_id(document_id), {"document_id": document_id}, None)
+
+
+RELAYED_KINDS = (START_RUN, CONTINUE_RUN, INTAKE_PROCESS)
+RELAY_LEASE_S = 30.0
+
+
+def relay(db: Database, worker_id: str, *, limit: int = 200) -> int:
+    """Hand queued jobs to DBOS; how many were handed.
+
+    The ways in (API, alerts, Slack, console, inbox) still write a job row, in their own
+    transaction: the alert inbox records an alert and its run's start together or not at all, which
+    DBOS, on connections of its own, cannot join. The job table is thus the outbox and this the
+    relay: each job becomes the workflow whose id is the job's dedup key, then the job is done. A
+    relay that dies between the two leaves the job to be claimed again, and the second enqueue of
+    the same id returns the first workflow — nothing lost, nothing twice.
+    """
+    jobs = JobQueue(db)
+    handed = 0
+    while handed < limit:
+        job = jobs.claim(worker_id, RELAYED_KINDS, lease_s=RELAY_LEASE_S)
+        if job is None:
+            break
+        try:
+            enqueue_job(db, job)
+        except Exception as exc:
+            log.exception("could not hand job %s to DBOS", job.id)
+            jobs.fail(job.id, worker_id, f"handing to DBOS: {type(exc).__name__}: {exc}")
+            continue
+        jobs.complete(job.id, worker_id)
+        handed += 1
+    return handed
+
+
+def enqueue_job(db: Database, job: Job) -> str:
+    """The workflow for a job row (same name as its kind, its dedup key as the workflow id)."""
+    payload = dict(job.payload)
+    workflow_id = job.dedup_key or f"job:{job.id}"
+    if job.kind == INTAKE_PROCESS:
+        return _enqueue(db, INTAKE_PROCESS, workflow_id, payload, None)
+    if job.kind not in (START_RUN, CONTINUE_RUN):
+        raise ValidationFailed(f"no workflow for job kind {job.kind!r}")
+    return _enqueue(db, job.kind, workflow_id, payload, _required(payload, "run_id"))
 
 
 def _required(payload: dict[str, Any], key: str) -> str:

@@ -10,8 +10,10 @@ request was added after the decision (a re-ask, e.g. "the network changed since 
 every approved call has exactly one non-replayed ``executed`` audit row.
 
 It only creates and drops its own databases. Not a test (it takes minutes): run it by hand.
+``--engine dbos`` runs the same trials on the DBOS engine (:mod:`services.queue`): the runs and the
+continuations are DBOS workflows, the workers ``orderops worker --engine dbos``.
 
-    python -m evals.bench.chaos_workers --trials 30
+    python -m evals.bench.chaos_workers --trials 30 [--engine dbos]
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from core.settings import Settings
 from evals.bench.bench_network import fresh_database
 from guardrails.audit import EventType
 from guardrails.calls import Actor
+from services import queue as dbos_queue
 from services.approvals import decide_incident
 from tools.gateway import ToolGateway
 
@@ -48,13 +51,21 @@ FINISHED = {"completed", "partially_completed", "failed", "rejected", "nothing_t
 APPROVER = Actor(kind="user", id="amir", roles=frozenset({"approver"}))
 
 
-def spawn(url: str, home: Path, name: str) -> subprocess.Popen[bytes]:
+def spawn(url: str, home: Path, name: str, engine: str = "jobs") -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDEROPS_") and k != "DATABASE_URL"}
     env.update(DATABASE_URL=url, ORDEROPS_HOME=str(home), ORDEROPS_CLOCK="network", PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "api.cli_worker", "--lease-s", "3", "--poll-s", "0.05", "--planner", "playbook"]
-    return subprocess.Popen(
-        [*cmd, "--worker-id", name], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    cmd += ["--engine", engine]
+    with (home / f"worker-{name}.log").open("ab") as log:  # read back when a trial fails
+        return subprocess.Popen([*cmd, "--worker-id", name], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def worker_logs(home: Path, lines: int = 15) -> str:
+    out = []
+    for f in sorted(home.glob("worker-*.log")):
+        tail = f.read_text(errors="replace").splitlines()[-lines:]
+        out.append(f"--- {f.name}\n" + "\n".join(tail))
+    return "\n".join(out)
 
 
 def congest(gw: ToolGateway, n: int) -> list[str]:
@@ -84,19 +95,21 @@ def statuses(db: Database) -> dict[str, str]:
         return {r.id: r.status for r in s.scalars(select(RunRow))}
 
 
-def trial(n: int, pg_admin: str, rng: random.Random, orders: int, runs_per_trial: int) -> dict[str, Any]:
+def trial(n: int, pg_admin: str, rng: random.Random, orders: int, runs_per_trial: int, engine: str) -> dict[str, Any]:
     with fresh_database("postgresql", pg_admin) as db, tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         generate_network(db, NetworkSpec(orders=orders))
         actx = open_context(Settings(home=home, database_url=db.url, clock="network"))
         gw = actx.gateway
         nodes = congest(gw, runs_per_trial)
-        queue = JobQueue(db)
         runs = [f"run_chaos{n:02d}_{i}" for i in range(len(nodes))]
         for run_id, node in zip(runs, nodes, strict=True):
             payload = {"run_id": run_id, "goal": f"{node} is congested", "requested_by": "otto"}
-            queue.enqueue(START_RUN, payload, dedup_key=start_dedup_key(run_id), serial_key=run_id)
-        workers = {name: spawn(db.url, home, name) for name in ("A", "B")}
+            if engine == "dbos":
+                dbos_queue.enqueue_start(db, payload)
+            else:
+                JobQueue(db).enqueue(START_RUN, payload, dedup_key=start_dedup_key(run_id), serial_key=run_id)
+        workers = {name: spawn(db.url, home, name, engine) for name in ("A", "B")}
         kills = 0
         try:
 
@@ -105,20 +118,23 @@ def trial(n: int, pg_admin: str, rng: random.Random, orders: int, runs_per_trial
                 return len(now) == len(runs) and all(v == "awaiting_approval" for v in now.values())
 
             if not wait_for(parked, 180):
-                return {"trial": n, "ok": False, "why": f"runs did not park: {statuses(db)}"}
+                return {"trial": n, "ok": False, "why": f"runs did not park: {statuses(db)}\n{worker_logs(home)}"}
             with db.sessions() as s:
                 asked_before = int(s.scalar(select(func.count()).select_from(ApprovalRequestRow)) or 0)
             approved_calls: set[str] = set()
             for run_id in runs:
                 for req in gw.guard.approvals.list_pending(run_id=run_id):
                     approved_calls.add(req.call_id or req.id)
-                decide_incident(gw, db, run_id, approver=APPROVER, decision="approve")
+                out = decide_incident(gw, db, run_id, approver=APPROVER, decision="approve", enqueue=engine != "dbos")
+                if engine == "dbos":  # the continuation, as the jobs engine's continue_later keys it
+                    last = gw.guard.approvals.get(out.decided[-1]["approval_id"])
+                    dbos_queue.enqueue_continue(db, run_id=run_id, approval_id=last.id, decision_no=len(last.decisions))
             time.sleep(rng.uniform(0.0, 2.5))
             victim = rng.choice(sorted(workers))
             workers[victim].send_signal(signal.SIGKILL)
             workers[victim].wait(10)
             kills += 1
-            workers[victim] = spawn(db.url, home, victim + "2")
+            workers[victim] = spawn(db.url, home, victim + "2", engine)
             finished = wait_for(lambda: all(s in FINISHED for s in statuses(db).values()), 240)
         finally:
             for p in workers.values():
@@ -140,7 +156,10 @@ def trial(n: int, pg_admin: str, rng: random.Random, orders: int, runs_per_trial
         missing = sorted(approved_calls - {str(c) for c in executed})
         final = statuses(db)
         actx.close()
+        if engine == "dbos":
+            dbos_queue.close_clients()
         ok = finished and asked_after == asked_before and not twice and not missing
+        logs = "" if ok else worker_logs(home)
         return {
             "trial": n,
             "ok": ok,
@@ -151,6 +170,7 @@ def trial(n: int, pg_admin: str, rng: random.Random, orders: int, runs_per_trial
             "approved_not_executed": len(missing),
             "approved_calls": len(approved_calls),
             "kills": kills,
+            **({"logs": logs} if logs else {}),
         }
 
 
@@ -160,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--orders", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--runs", type=int, default=1, help="Runs per trial, each on its own congested DC.")
+    ap.add_argument("--engine", choices=("jobs", "dbos"), default="jobs", help="Job engine the workers run.")
     ap.add_argument(
         "--pg",
         default=os.environ.get("ORDEROPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
@@ -169,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for n in range(args.trials):
         started = time.perf_counter()
-        r = trial(n, args.pg, rng, args.orders, args.runs)
+        r = trial(n, args.pg, rng, args.orders, args.runs, args.engine)
         r["seconds"] = round(time.perf_counter() - started, 1)
         results.append(r)
         print(r, flush=True)

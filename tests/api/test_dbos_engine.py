@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -24,10 +25,12 @@ from api.worker_dbos import DbosWorker
 from api.worker_metrics import WorkerCollector, registry_for, serve
 from core.db import Database, make_database, migrate
 from core.db.tables import RunRow
+from core.jobs import JobQueue
 from graphs.runs import RunStore
 from guardrails.approvals import ApprovalStatus, ApprovalStore
 from services import queue
 from tests.api.conftest import Api
+from tests.api.test_runs import start
 from tests.conftest import REPO, drop_postgres, fresh_postgres_url
 from tests.graphs.support import congest
 from tests.tools.conftest import build_net
@@ -258,3 +261,27 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_runs_started_and_approved_over_http_reach_dbos_through_the_job_rows(api: Api) -> None:
+    """The ways in still write job rows (in their own transactions); the worker relays them."""
+    congest(api.net)
+    node = api.net.busiest_dc()
+    db = api.net.db
+    run_id = start(api, f"{node} is congested")
+    w = DbosWorker(api.actx, "solo", poll_s=0.05, planner="playbook")
+    loop = threading.Thread(target=w.run, daemon=True)
+    loop.start()
+    try:
+        assert wait_for(lambda: queue.status_of(db, queue.start_id(run_id)) == "SUCCESS")
+        assert RunStore(db, api.net.clock).get(run_id=run_id).status == "awaiting_approval"
+        r = api.client.post(f"/v1/runs/{run_id}/approval", json={"decision": "approve"}, headers=api.as_("approver"))
+        assert r.status_code == 200, r.text
+        assert wait_for(lambda: RunStore(db, api.net.clock).get(run_id=run_id).status != "awaiting_approval")
+        assert wait_for(lambda: queue.counts(db) == {"SUCCESS": 2})
+    finally:
+        w.stop()
+        loop.join(30)
+        w.close()
+    assert RunStore(db, api.net.clock).get(run_id=run_id).status in ("completed", "partially_completed")
+    assert JobQueue(db).counts() == {"done": 2}, "each job row handed over once"

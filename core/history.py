@@ -53,6 +53,7 @@ DISPERSION = 8.0
 """Gamma shape of the demand noise: Poisson with a gamma-distributed rate (negative binomial)."""
 REGIONS: tuple[str, ...] = tuple(sorted(STATES_BY_REGION))
 _CARRIER_SHARE = (0.34, 0.28, 0.23, 0.15)  # same order as netgen's carriers
+_STATES: tuple[str, ...] = tuple(sorted({c.state for c in CITIES}))
 _REGION_TRANSIT = {"Midwest": 2.4, "Northeast": 2.6, "South": 2.5, "Southeast": 2.5, "West": 3.1}
 
 
@@ -343,6 +344,7 @@ class _Drawer:
         self.start = spec.business_date - timedelta(days=days)
         self.n_nodes, self.n_skus = len(net.node_ids), len(net.sku_ids)
         self.lanes = tuple(Lane(c[0], r) for c in _CARRIERS for r in REGIONS)
+        self._seq = 0
 
     def draw(self) -> History:
         promotions = self.promotions()
@@ -636,63 +638,73 @@ class _Drawer:
         risky orders carry their :class:`RiskCase`."""
         rng, net = self.rng, self.net
         out: list[OrderEvent] = []
-        seq = 0
-        profiles = {}
+        self._seq = 0
+        profiles: dict[str, tuple[float, float, float]] = {}
         for cid in net.customers:
             prices = net.customer_prices[cid]
             avg_price = sum(prices[:50]) / max(1, len(prices[:50])) / 100
             profiles[cid] = (rng.uniform(0.5, 4.0), rng.uniform(8, 60), avg_price)
-        risky_days = set()
+        risky: set[tuple[int, str, RiskCase]] = set()
         if self.with_risky:
             for _ in range(max(4, self.days // 6)):
-                risky_days.add(
-                    (rng.randrange(MIN_DAYS, self.days), rng.choice(net.customers), rng.choice(list(RiskCase)))
-                )
-        other_states = sorted({c.state for c in CITIES})
+                risky.add((rng.randrange(MIN_DAYS, self.days), rng.choice(net.customers), rng.choice(list(RiskCase))))
+        planned = sorted(risky, key=lambda x: (x[0], x[1], x[2].value))
         for d in range(self.days):
             wd = (self.start + timedelta(days=d)).weekday()
             for cid in net.customers:
-                per_day, units_mu, price = profiles[cid]
-                rate = per_day * WEEKDAY[wd] / _WEEKDAY_MEAN
-                count = _poisson(rng, rate)
-                addrs = net.customer_addresses[cid]
-                home = net.customer_states[cid]
-                domain = net.customer_domains[cid]
-                for _ in range(count):
-                    seq += 1
-                    aid, state = rng.choice(addrs)
-                    units = max(1, int(rng.lognormvariate(math.log(units_mu), 0.5)))
-                    if rng.random() < 0.004:  # a legitimate new site, mostly near the account's others
-                        near = rng.random() < 0.6
-                        aid, state = f"NEW-{cid}-{seq}", rng.choice(sorted(home) if near else other_states)
-                    if rng.random() < 0.006:  # a legitimate stocking order
-                        units *= rng.randrange(4, 9)
-                    out.append(OrderEvent(f"H-{seq:07d}", d, round(rng.uniform(7, 18), 2), cid, state, aid, domain,
-                                          round(units * price, 2), units))  # fmt: skip
-            for day, cid, case in sorted(risky_days, key=lambda x: (x[0], x[1], x[2].value)):
-                if day != d:
-                    continue
-                per_day, units_mu, price = profiles[cid]
-                home = net.customer_states[cid]
-                away = [st for st in other_states if st not in home]
-                n_orders = rng.randrange(6, 12) if case is RiskCase.VELOCITY else 1
-                hour = rng.uniform(0, 23)
-                for j in range(n_orders):
-                    seq += 1
-                    aid, state = rng.choice(net.customer_addresses[cid])
-                    domain = net.customer_domains[cid]
-                    units = max(1, int(rng.lognormvariate(math.log(units_mu), 0.5)))
-                    if case in (RiskCase.NEW_SHIP_TO, RiskCase.ACCOUNT_TAKEOVER):
-                        aid, state = f"ADDR-X{seq}", rng.choice(away)
-                    if case is RiskCase.VALUE_SPIKE:
-                        units = int(units_mu * rng.uniform(12, 30))
-                    if case is RiskCase.ACCOUNT_TAKEOVER:
-                        domain = f"mail{rng.randrange(100, 999)}.example"
-                        units = int(units_mu * rng.uniform(4, 10))
-                    out.append(OrderEvent(f"H-{seq:07d}", d, round(min(23.99, hour + 0.1 * j), 2), cid, state, aid,
-                                          domain, round(units * price, 2), units, case))  # fmt: skip
+                out.extend(self._ordinary(d, wd, cid, profiles[cid]))
+            for day, cid, case in planned:
+                if day == d:
+                    out.extend(self._risky(d, cid, case, profiles[cid]))
         out.sort(key=lambda o: (o.day, o.hour, o.id))
         return tuple(out)
+
+    def _next_id(self) -> str:
+        self._seq += 1
+        return f"H-{self._seq:07d}"
+
+    def _ordinary(self, d: int, wd: int, cid: str, profile: tuple[float, float, float]) -> list[OrderEvent]:
+        rng, net = self.rng, self.net
+        per_day, units_mu, price = profile
+        count = _poisson(rng, per_day * WEEKDAY[wd] / _WEEKDAY_MEAN)
+        out = []
+        for _ in range(count):
+            oid = self._next_id()
+            aid, state = rng.choice(net.customer_addresses[cid])
+            units = max(1, int(rng.lognormvariate(math.log(units_mu), 0.5)))
+            if rng.random() < 0.004:  # a legitimate new site, mostly near the account's others
+                near = sorted(net.customer_states[cid]) if rng.random() < 0.6 else _STATES
+                aid, state = f"NEW-{cid}-{self._seq}", rng.choice(near)
+            if rng.random() < 0.006:  # a legitimate stocking order
+                units *= rng.randrange(4, 9)
+            hour = round(rng.uniform(7, 18), 2)
+            out.append(
+                OrderEvent(oid, d, hour, cid, state, aid, net.customer_domains[cid], round(units * price, 2), units)
+            )
+        return out
+
+    def _risky(self, d: int, cid: str, case: RiskCase, profile: tuple[float, float, float]) -> list[OrderEvent]:
+        rng, net = self.rng, self.net
+        _per_day, units_mu, price = profile
+        away = [st for st in _STATES if st not in net.customer_states[cid]]
+        n_orders = rng.randrange(6, 12) if case is RiskCase.VELOCITY else 1
+        hour = rng.uniform(0, 23)
+        out = []
+        for j in range(n_orders):
+            oid = self._next_id()
+            aid, state = rng.choice(net.customer_addresses[cid])
+            domain = net.customer_domains[cid]
+            units = max(1, int(rng.lognormvariate(math.log(units_mu), 0.5)))
+            if case in (RiskCase.NEW_SHIP_TO, RiskCase.ACCOUNT_TAKEOVER):
+                aid, state = f"ADDR-X{self._seq}", rng.choice(away)
+            if case is RiskCase.VALUE_SPIKE:
+                units = int(units_mu * rng.uniform(12, 30))
+            if case is RiskCase.ACCOUNT_TAKEOVER:
+                domain = f"mail{rng.randrange(100, 999)}.example"
+                units = int(units_mu * rng.uniform(4, 10))
+            at = round(min(23.99, hour + 0.1 * j), 2)
+            out.append(OrderEvent(oid, d, at, cid, state, aid, domain, round(units * price, 2), units, case))
+        return out
 
 
 def _poisson(rng: random.Random, lam: float) -> int:

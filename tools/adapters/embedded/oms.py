@@ -13,10 +13,11 @@ loudly. Batches are served with a few set-based statements, never one round trip
 
 from __future__ import annotations
 
+import operator
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any, cast
@@ -138,15 +139,7 @@ class EmbeddedOMS:
 
     def create_order(self, order: OrderCreate, *, order_id: str | None = None) -> Order:
         """Create an order in status ``created`` (not allocated). Prices default to the price list."""
-        if not order.lines:
-            raise ValidationFailed("an order needs at least one line")
-        for line in order.lines:
-            if line.quantity <= 0:
-                raise ValidationFailed(f"quantity of SKU {line.sku} must be > 0 (got {line.quantity})", sku=line.sku)
-            if line.unit_price is not None and line.unit_price < 0:
-                raise ValidationFailed(f"unit price of SKU {line.sku} must be >= 0", sku=line.sku)
-        if order_id is not None and not (0 < len(order_id) <= 32):
-            raise ValidationFailed("order_id must be 1 to 32 characters")
+        _check_new_order(order, order_id)
         with self.db.begin() as session:
             conn = session.connection()
             customer = conn.execute(select(customers_t).where(customers_t.c.id == order.customer_id)).first()
@@ -163,19 +156,7 @@ class EmbeddedOMS:
                 order_id = self._new_order_id(conn)
             elif conn.execute(select(orders_t.c.id).where(orders_t.c.id == order_id)).first() is not None:
                 raise Conflict(f"order {order_id} already exists", order_id=order_id)
-            line_rows: list[dict[str, Any]] = []
-            total_value, total_units, weight = Decimal(0), 0, 0.0
-            for no, line in enumerate(order.lines, start=1):
-                product = products[line.sku]
-                price = line.unit_price if line.unit_price is not None else contract.get(line.sku, product.list_price)
-                price = money(Decimal(price))
-                line_rows.append(
-                    {"order_id": order_id, "line_no": no, "sku": line.sku, "quantity": line.quantity}
-                    | {"unit_price": price}
-                )
-                total_value += price * line.quantity
-                total_units += line.quantity
-                weight += float(product.weight_kg) * line.quantity
+            line_rows, total_value, total_units, weight = _priced_lines(order, order_id, products, contract)
             promised = order.promised_date or add_business_days(
                 self.clock.today(), PROMISE_DAYS[ServiceLevel(order.service_level)]
             )
@@ -298,33 +279,16 @@ class EmbeddedOMS:
                     f"order {order_id} is {row.status}; only created or allocated orders can be split",
                     order_id=order_id,
                 )
-            target = self._node_row(conn, to_node_id)
-            if target.status == NodeStatus.CLOSED.value:
+            if self._node_row(conn, to_node_id).status == NodeStatus.CLOSED.value:
                 raise ValidationFailed(f"node {to_node_id} is closed; lines cannot be split to it", node_id=to_node_id)
             if row.node_id == to_node_id:
                 raise ValidationFailed(f"order {order_id} is already at {to_node_id}", order_id=order_id)
             lines = _stock.load_lines(conn, [order_id])[order_id]
-            by_no = {ln.line_no: ln for ln in lines}
-            unknown = [n for n in wanted if n not in by_no]
-            if unknown:
-                raise NotFound("order line", f"{order_id}/{unknown[0]}")
-            if len(wanted) == len(lines):
-                raise ValidationFailed(f"splitting every line of {order_id} is a reroute; use move_orders")
-            moving = [by_no[n] for n in wanted]
+            moving = _lines_to_split(order_id, lines, wanted)
             staying = [ln for ln in lines if ln.line_no not in set(wanted)]
             allocated = row.status == OrderStatus.ALLOCATED.value
             if allocated:
-                need = _stock.needs(moving)
-                atp = _stock.load_atp(conn, [to_node_id], need, lock=True)
-                why = _stock.shortfall(need, atp, to_node_id)
-                if why is not None:
-                    raise InsufficientInventory(why, order_id=order_id, node_id=to_node_id)
-                deltas: dict[_stock.Key, int] = {}
-                _stock.take(need, atp, to_node_id, deltas)
-                for sku, qty in need.items():
-                    deltas[(row.node_id, sku)] = deltas.get((row.node_id, sku), 0) - qty
-                _stock.apply_reserved(conn, deltas)
-                _stock.apply_backlog(conn, {to_node_id: 1})
+                _move_reservations(conn, row, moving, to_node_id)
             n = 1 + int(
                 conn.execute(
                     select(func.count()).select_from(orders_t).where(orders_t.c.id.like(f"{order_id}-S%"))
@@ -521,22 +485,7 @@ class EmbeddedOMS:
         with self.db.engine.begin() as conn:
             if conn.execute(select(price_lists_t.c.id).where(price_lists_t.c.id == price_list)).first() is None:
                 raise NotFound("price list", price_list)
-            clashes = [
-                (what, value)
-                for what, col, value in (
-                    ("customer id", customers_t.c.id, customer_id),
-                    ("account number", customers_t.c.account_number, new.account_number),
-                    ("EDI id", customers_t.c.edi_id, new.edi_id),
-                    ("GLN", customers_t.c.gln, new.gln),
-                )
-                if value and conn.execute(select(customers_t.c.id).where(col == value)).first() is not None
-            ]
-            ids = [a.id for a in new.addresses]
-            if len(set(ids)) != len(ids):
-                raise ValidationFailed("address ids repeat", address_ids=ids)
-            if ids:
-                taken = conn.execute(select(addresses_t.c.id).where(addresses_t.c.id.in_(ids))).scalars().all()
-                clashes += [("address id", a) for a in taken]
+            clashes = _customer_clashes(conn, new, customer_id)
             if clashes:
                 raise Conflict("already in use: " + ", ".join(f"{w} {v}" for w, v in clashes), customer_id=customer_id)
             skus = sorted(set(new.part_numbers.values()))
@@ -554,13 +503,7 @@ class EmbeddedOMS:
             for a in new.addresses:
                 conn.execute(insert(addresses_t).values(customer_id=customer_id, **a.model_dump()))
             now = self.clock.now()  # intake_mappings keeps aware timestamps
-            keys: dict[str, str] = {}
-            for part, sku in new.part_numbers.items():
-                # The same normal form as intake.validate's LearnedMappings (upper case, one space).
-                key = re.sub(r"\s+", " ", part.strip().upper())[:128]
-                if key:
-                    keys[key] = sku
-            for key, sku in sorted(keys.items()):
+            for key, sku in sorted(_part_keys(new.part_numbers).items()):
                 conn.execute(
                     insert(mappings_t).values(
                         customer_id=customer_id, kind="part", source_value=key, target_value=sku,
@@ -600,26 +543,25 @@ class EmbeddedOMS:
             levels = None if flt.service_levels is None else [ServiceLevel(s).value for s in flt.service_levels]
         except ValueError as err:
             raise ValidationFailed(f"bad order filter: {err}") from None
-        if flt.order_ids is not None:
-            terms.append(in_values(conn, c.id, list(flt.order_ids)))
-        if flt.node_ids is not None:
-            terms.append(in_values(conn, c.node_id, list(flt.node_ids)))
-        if statuses is not None:
-            terms.append(c.status.in_(statuses))
-        if flt.customer_ids is not None:
-            terms.append(in_values(conn, c.customer_id, list(flt.customer_ids)))
-        if flt.carrier_service_ids is not None:
-            terms.append(in_values(conn, c.carrier_service_id, list(flt.carrier_service_ids)))
-        if levels is not None:
-            terms.append(c.service_level.in_(levels))
-        if flt.promised_on_or_before is not None:
-            terms.append(c.promised_date <= flt.promised_on_or_before)
-        if flt.promised_on_or_after is not None:
-            terms.append(c.promised_date >= flt.promised_on_or_after)
-        if flt.min_value is not None:
-            terms.append(c.total_value >= flt.min_value)
-        if flt.max_value is not None:
-            terms.append(c.total_value <= flt.max_value)
+        for values, col in (
+            (flt.order_ids, c.id),
+            (flt.node_ids, c.node_id),
+            (flt.customer_ids, c.customer_id),
+            (flt.carrier_service_ids, c.carrier_service_id),
+        ):
+            if values is not None:
+                terms.append(in_values(conn, col, list(values)))
+        for chosen, col in ((statuses, c.status), (levels, c.service_level)):
+            if chosen is not None:
+                terms.append(col.in_(chosen))
+        for bound, col, op in (
+            (flt.promised_on_or_before, c.promised_date, operator.le),
+            (flt.promised_on_or_after, c.promised_date, operator.ge),
+            (flt.min_value, c.total_value, operator.ge),
+            (flt.max_value, c.total_value, operator.le),
+        ):
+            if bound is not None:
+                terms.append(op(col, bound))
         if flt.skus is not None:
             # Driven by ix_order_lines_sku: few SKUs select few orders out of millions.
             with_sku = select(lines_t.c.order_id).where(in_values(conn, lines_t.c.sku, list(flt.skus)))
@@ -771,3 +713,98 @@ def _in_input_order(result: BatchResult, ids: Sequence[str]) -> BatchResult:
 def promise_for(level: ServiceLevel, today: date) -> date:
     """The default promised date of a new order (exported for generators that seed history)."""
     return add_business_days(today, PROMISE_DAYS[level])
+
+
+def _check_new_order(order: OrderCreate, order_id: str | None) -> None:
+    """Refuse an order without lines, with a quantity not above zero or a negative price, or an id
+    the orders table cannot hold."""
+    if not order.lines:
+        raise ValidationFailed("an order needs at least one line")
+    for line in order.lines:
+        if line.quantity <= 0:
+            raise ValidationFailed(f"quantity of SKU {line.sku} must be > 0 (got {line.quantity})", sku=line.sku)
+        if line.unit_price is not None and line.unit_price < 0:
+            raise ValidationFailed(f"unit price of SKU {line.sku} must be >= 0", sku=line.sku)
+    if order_id is not None and not (0 < len(order_id) <= 32):
+        raise ValidationFailed("order_id must be 1 to 32 characters")
+
+
+def _priced_lines(
+    order: OrderCreate, order_id: str, products: dict[str, Any], contract: dict[str, Decimal]
+) -> tuple[list[dict[str, Any]], Decimal, int, float]:
+    """Line rows, each at its stated price, else the contract price, else the list price; and the
+    order's value, units and weight."""
+    line_rows: list[dict[str, Any]] = []
+    total_value, total_units, weight = Decimal(0), 0, 0.0
+    for no, line in enumerate(order.lines, start=1):
+        product = products[line.sku]
+        price = line.unit_price if line.unit_price is not None else contract.get(line.sku, product.list_price)
+        price = money(Decimal(price))
+        line_rows.append(
+            {"order_id": order_id, "line_no": no, "sku": line.sku, "quantity": line.quantity} | {"unit_price": price}
+        )
+        total_value += price * line.quantity
+        total_units += line.quantity
+        weight += float(product.weight_kg) * line.quantity
+    return line_rows, total_value, total_units, weight
+
+
+def _lines_to_split(order_id: str, lines: Sequence[OrderLine], wanted: list[int]) -> list[OrderLine]:
+    """The lines named to split off; every line named must exist, and some must stay (else it is a
+    reroute)."""
+    by_no = {ln.line_no: ln for ln in lines}
+    unknown = [n for n in wanted if n not in by_no]
+    if unknown:
+        raise NotFound("order line", f"{order_id}/{unknown[0]}")
+    if len(wanted) == len(lines):
+        raise ValidationFailed(f"splitting every line of {order_id} is a reroute; use move_orders")
+    return [by_no[n] for n in wanted]
+
+
+def _move_reservations(conn: Connection, row: Any, moving: Sequence[OrderLine], to_node_id: str) -> None:
+    """Reserve the moving lines at the new node and release them at the old one (all or nothing:
+    InsufficientInventory changes nothing)."""
+    need = _stock.needs(moving)
+    atp = _stock.load_atp(conn, [to_node_id], need, lock=True)
+    why = _stock.shortfall(need, atp, to_node_id)
+    if why is not None:
+        raise InsufficientInventory(why, order_id=row.id, node_id=to_node_id)
+    deltas: dict[_stock.Key, int] = {}
+    _stock.take(need, atp, to_node_id, deltas)
+    for sku, qty in need.items():
+        deltas[(row.node_id, sku)] = deltas.get((row.node_id, sku), 0) - qty
+    _stock.apply_reserved(conn, deltas)
+    _stock.apply_backlog(conn, {to_node_id: 1})
+
+
+def _customer_clashes(conn: Connection, new: NewCustomer, customer_id: str) -> list[tuple[str, str]]:
+    """Ids of the new customer that another customer or address holds already (address ids that
+    repeat within the request are refused outright)."""
+    clashes = [
+        (what, value)
+        for what, col, value in (
+            ("customer id", customers_t.c.id, customer_id),
+            ("account number", customers_t.c.account_number, new.account_number),
+            ("EDI id", customers_t.c.edi_id, new.edi_id),
+            ("GLN", customers_t.c.gln, new.gln),
+        )
+        if value and conn.execute(select(customers_t.c.id).where(col == value)).first() is not None
+    ]
+    ids = [a.id for a in new.addresses]
+    if len(set(ids)) != len(ids):
+        raise ValidationFailed("address ids repeat", address_ids=ids)
+    if ids:
+        taken = conn.execute(select(addresses_t.c.id).where(addresses_t.c.id.in_(ids))).scalars().all()
+        clashes += [("address id", a) for a in taken]
+    return clashes
+
+
+def _part_keys(part_numbers: Mapping[str, str]) -> dict[str, str]:
+    """Customer part number -> SKU, keyed the way intake.validate's LearnedMappings looks them up
+    (upper case, one space, at most 128 characters); empty keys dropped."""
+    keys: dict[str, str] = {}
+    for part, sku in part_numbers.items():
+        key = re.sub(r"\s+", " ", part.strip().upper())[:128]
+        if key:
+            keys[key] = sku
+    return keys

@@ -380,10 +380,8 @@ def external_metrics(results: Sequence[CaseResult]) -> dict[str, Any]:
 
 
 def suite_metrics(suite: Suite, results: Sequence[CaseResult], intake_scores: Any = None) -> dict[str, Any]:
-    if suite in ("anomaly", "risk", "forecast"):
-        from evals.signals import PURE_SUITES  # imports this module: only when asked
-
-        return PURE_SUITES[suite].metrics(results)
+    """The database suites' metrics; the pure suites (anomaly, risk, forecast) add up their own
+    (:data:`evals.signals.PURE_SUITES`, which imports this module, so the runner asks them)."""
     if suite == "intake-external":
         return external_metrics(results)
     if suite == "exceptions":

@@ -763,7 +763,8 @@ def run_eval(
         results = run_tasks(tasks, config, work, on_result)
         metrics: dict[str, Any] = {}
         for suite in config.suites:
-            metrics[suite] = suite_metrics(suite, [r for r in results if r.suite == suite])
+            mine = [r for r in results if r.suite == suite]
+            metrics[suite] = PURE_SUITES[suite].metrics(mine) if suite in PURE_SUITES else suite_metrics(suite, mine)
         run = EvalRun(
             id=f"eval_{started.strftime('%Y%m%dT%H%M%S')}_{uuid.uuid4().hex[:6]}",
             started_at=started,

@@ -276,3 +276,47 @@ def approvals_reject(
 ) -> None:
     """Reject a request with a reason, as your key's principal; its run carries on without it."""
     _decide(ctx, approval_id, "reject", key, reason, None, as_json)
+
+
+@approvals_app.command("tick")
+def approvals_tick(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Chase approvals by e-mail once (run it every minute from cron or a scheduler): mail new
+    requests, remind, escalate, expire overdue requests (their runs carry on), deliver the outbox."""
+    from services.approval_mail import tick
+
+    settings = cli.settings_of(ctx)
+    with cli.app_context(settings) as actx:
+        report = tick(actx.db, actx.gateway, settings, actx.clock)
+    if as_json:
+        cli.print_json(report)
+        return
+    for what in ("mailed", "reminded", "escalated", "expired", "closed"):
+        ids: list[str] = getattr(report, what)
+        if ids:
+            cli.console.print(f"{what}: {', '.join(ids)}", highlight=False)
+    cli.console.print(
+        f"e-mails: {report.sent} sent, {report.failed} failed ({report.dead} now dead), {report.queued} waiting"
+        + ("" if settings.smtp_host else " (no SMTP server configured: set ORDEROPS_SMTP_HOST)"),
+        highlight=False,
+    )
+
+
+@approvals_app.command("outbox")
+def approvals_outbox(
+    ctx: typer.Context,
+    dead: Annotated[bool, typer.Option("--dead", help="Only the dead letters (gave up after retries).")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Approval e-mails and their delivery: status, attempts, the last error."""
+    from services.approval_mail import ApprovalMail
+
+    settings = cli.settings_of(ctx)
+    with cli.app_context(settings) as actx:
+        rows = ApprovalMail.of(actx.db, actx.gateway, settings, actx.clock).outbox(status="dead" if dead else None)
+    if as_json:
+        cli.print_json(rows)
+        return
+    table = Table("to", "subject", "status", "attempts", "last error")
+    for r in rows:
+        table.add_row(r["to"], r["subject"], r["status"], str(r["attempts"]), (r["last_error"] or "")[:60])
+    cli.console.print(table)

@@ -17,6 +17,7 @@ from pydantic import Field
 from core.domain import (
     REROUTABLE_STATUSES,
     RESERVING_STATUSES,
+    Node,
     NodeStatus,
     Order,
     OrderCreate,
@@ -152,6 +153,27 @@ class RerouteArgs(OrderSetArgs):
     incident: Incident | None = Field(default=None, description=_INCIDENT_HELP)
 
 
+def _reroute_refusal(o: Order, target: Node, atp: dict[str, dict[str, int]]) -> str:
+    """Why ``o`` cannot move to ``target`` ("" when it can): a closed node, a status past moving, the
+    node it is at, or (for an allocated order, whose stock must be reserved there) too little stock,
+    per SKU as the OMS reserves it: two lines of one SKU need their sum."""
+    if target.status is NodeStatus.CLOSED:
+        return f"node {target.id} is closed"
+    if o.status not in REROUTABLE_STATUSES:
+        return f"order is {o.status.value}; only created or allocated orders can move"
+    if o.node_id == target.id:
+        return f"order is already at {target.id}"
+    need: dict[str, int] = defaultdict(int)
+    for ln in o.lines:
+        need[ln.sku] += ln.quantity
+    short = [(sku, q) for sku, q in need.items() if atp.get(sku, {}).get(target.id, 0) < q]
+    if short and o.status is OrderStatus.ALLOCATED:
+        sku, q = short[0]
+        have = atp.get(sku, {}).get(target.id, 0)
+        return f"{target.id} has {have} of {sku} available, order needs {q}"
+    return ""
+
+
 class RerouteOrders(WriteTool[RerouteArgs]):
     """Move unreleased orders (created or allocated) to another fulfilment node. Stock is released
     at the old node and reserved at the new one; orders the new node cannot serve in full are
@@ -173,23 +195,7 @@ class RerouteOrders(WriteTool[RerouteArgs]):
         for o in orders:
             before = view.booked(o, o.node_id) if o.node_id else None
             late_before = before is None or view.is_late(o, before)
-            reason = ""
-            if target.status is NodeStatus.CLOSED:
-                reason = f"node {target.id} is closed"
-            elif o.status not in REROUTABLE_STATUSES:
-                reason = f"order is {o.status.value}; only created or allocated orders can move"
-            elif o.node_id == target.id:
-                reason = f"order is already at {target.id}"
-            else:
-                # per SKU, as the OMS reserves it: two lines of one SKU need their sum
-                need: dict[str, int] = defaultdict(int)
-                for ln in o.lines:
-                    need[ln.sku] += ln.quantity
-                short = [(sku, q) for sku, q in need.items() if atp.get(sku, {}).get(target.id, 0) < q]
-                if short and o.status is OrderStatus.ALLOCATED:
-                    sku, q = short[0]
-                    have = atp.get(sku, {}).get(target.id, 0)
-                    reason = f"{target.id} has {have} of {sku} available, order needs {q}"
+            reason = _reroute_refusal(o, target, atp)
             if reason:
                 items.append(PreviewItem(id=o.id, ok=False, reason=reason, late_before=late_before))
                 continue
@@ -410,6 +416,27 @@ class SplitArgs(ToolArgs):
     reason: str = Field(default="", max_length=500)
 
 
+def _split_refusal(env: ToolEnv, o: Order, target: Node, moved: dict[str, int], staying: list[OrderLine]) -> str:
+    """Why the lines cannot be split off to ``target`` ("" when they can); an allocated order needs
+    the moving units available there."""
+    if o.status not in REROUTABLE_STATUSES:
+        return f"order is {o.status.value}; only created or allocated orders can be split"
+    if target.status is NodeStatus.CLOSED:
+        return f"node {target.id} is closed"
+    if not staying:
+        return "every line would move: that is a reroute"
+    if o.node_id == target.id or o.node_id is None:
+        return f"order is at {o.node_id or 'no node'}; split to another node"
+    if o.status is not OrderStatus.ALLOCATED:
+        return ""
+    atp = env.adapters.wms.atp(sorted(moved), [target.id])
+    short = [(k, q) for k, q in moved.items() if atp.get(k, {}).get(target.id, 0) < q]
+    if short:
+        sku, q = short[0]
+        return f"{target.id} has {atp.get(sku, {}).get(target.id, 0)} of {sku} available, needs {q}"
+    return ""
+
+
 class SplitShipment(WriteTool[SplitArgs]):
     """Ship some lines of an unreleased order from another node (a split shipment), e.g. when the
     order's node is out of one SKU. The rest stays. Two parcels cost more: check the preview."""
@@ -433,24 +460,10 @@ class SplitShipment(WriteTool[SplitArgs]):
             raise NotFound("order line", f"{o.id}/{missing[0]}")
         moving = [by_no[n] for n in dict.fromkeys(args.line_nos)]
         staying = [ln for ln in o.lines if ln.line_no not in set(args.line_nos)]
-        reason = ""
-        if o.status not in REROUTABLE_STATUSES:
-            reason = f"order is {o.status.value}; only created or allocated orders can be split"
-        elif target.status is NodeStatus.CLOSED:
-            reason = f"node {target.id} is closed"
-        elif not staying:
-            reason = "every line would move: that is a reroute"
-        elif o.node_id == target.id or o.node_id is None:
-            reason = f"order is at {o.node_id or 'no node'}; split to another node"
         moved: dict[str, int] = defaultdict(int)
         for ln in moving:
             moved[ln.sku] += ln.quantity
-        if not reason and o.status is OrderStatus.ALLOCATED:
-            atp = env.adapters.wms.atp(sorted(moved), [target.id])
-            short = [(k, q) for k, q in moved.items() if atp.get(k, {}).get(target.id, 0) < q]
-            if short:
-                sku, q = short[0]
-                reason = f"{target.id} has {atp.get(sku, {}).get(target.id, 0)} of {sku} available, needs {q}"
+        reason = _split_refusal(env, o, target, moved, staying)
         before = view.booked(o, o.node_id) if o.node_id else None
         late_before = before is None or view.is_late(o, before)
         if reason or before is None or o.node_id is None:

@@ -36,7 +36,13 @@ def create_app(actx: AppContext, *, keys: ApiKeyStore | None = None, workers: in
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        pool = WorkerPool(actx, workers) if workers > 0 else None
+        pool: Any = None
+        if workers > 0 and actx.settings.job_engine == "dbos":
+            from api.worker_dbos import DbosPool  # DBOS loads only where it runs
+
+            pool = DbosPool(actx, workers)
+        elif workers > 0:
+            pool = WorkerPool(actx, workers)
         if pool is not None:
             pool.start()
         try:

@@ -119,3 +119,42 @@ class DbosWorker:
             self.engine.close(timeout_s)
             self._launched = False
         self.handlers.close()
+
+
+class DbosPool:
+    """A :class:`DbosWorker` in a thread of the server (``orderops serve`` on the dbos engine), with
+    :class:`api.worker.WorkerPool`'s ``start``/``stop``."""
+
+    def __init__(self, actx: AppContext, threads: int = 2, *, planner: str = "auto") -> None:
+        self.worker = DbosWorker(actx, threads=threads, planner=planner)
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Launch in a thread of its own: the server's lifespan runs in an event loop, where DBOS
+        refuses its synchronous calls. Returns once launched; raises what launching raised."""
+        launched = threading.Event()
+        failed: list[BaseException] = []
+
+        def main() -> None:
+            try:
+                self.worker.launch()
+            except BaseException as exc:
+                failed.append(exc)
+                return
+            finally:
+                launched.set()
+            self.worker.run()
+
+        self._thread = threading.Thread(target=main, name="orderops-dbos", daemon=True)
+        self._thread.start()
+        launched.wait()
+        if failed:
+            raise failed[0]
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self.worker.stop()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        closing = threading.Thread(target=self.worker.close, args=(timeout_s,), name="orderops-dbos-close")
+        closing.start()  # off the event loop too
+        closing.join()

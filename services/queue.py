@@ -480,6 +480,16 @@ class DbosEngine:
 
     def launch(self) -> None:
         self.liveness.hold(self.executor_id)
+        try:
+            self._launch()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                DBOS.destroy()  # a half-launched DBOS would refuse the next launch in this process
+            bind(None)
+            self.liveness.close()
+            raise
+
+    def _launch(self) -> None:
         bind(self.handlers)
         config: DBOSConfig = {
             "name": APP_NAME,

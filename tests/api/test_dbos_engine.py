@@ -5,6 +5,7 @@ another process takes up (SQLite and PostgreSQL, two workers), and the worker's 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -18,9 +19,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
 from sqlalchemy import select
 
+from api.app import create_app
 from api.worker_dbos import DbosWorker
 from api.worker_metrics import WorkerCollector, registry_for, serve
 from core.db import Database, make_database, migrate
@@ -285,3 +288,16 @@ def test_runs_started_and_approved_over_http_reach_dbos_through_the_job_rows(api
         w.close()
     assert RunStore(db, api.net.clock).get(run_id=run_id).status in ("completed", "partially_completed")
     assert JobQueue(db).counts() == {"done": 2}, "each job row handed over once"
+
+
+def test_serve_runs_queued_runs_on_the_dbos_engine_in_process(api: Api) -> None:
+    """``orderops serve`` with ``ORDEROPS_JOB_ENGINE=dbos`` runs DBOS in the server's process."""
+    settings = api.actx.settings.model_copy(update={"job_engine": "dbos"})
+    actx = dataclasses.replace(api.actx, settings=settings)
+    app = create_app(actx, keys=api.keys, workers=1)
+    with TestClient(app) as client:
+        r = client.post("/v1/runs", json={"goal": GOAL}, headers=api.as_("operator"))
+        assert r.status_code == 202, r.text
+        run_id = r.json()["run_id"]
+        assert wait_for(lambda: queue.status_of(api.net.db, queue.start_id(run_id)) == "SUCCESS")
+    assert RunStore(api.net.db, api.net.clock).get(run_id=run_id).status == "awaiting_approval"

@@ -39,6 +39,7 @@ __all__ = [
     "classify",
     "croston_sba",
     "forecast",
+    "forecast_all",
     "holt_winters",
     "mase",
     "project_stockout",
@@ -123,29 +124,40 @@ def holt_winters(y: Sequence[float] | Array, h: int, m: int = SEASON) -> tuple[A
     a = _arr(y)
     if a.size < 2 * m:
         return seasonal_naive(a, h, m), float(np.std(a)) if a.size else 0.0
+    means, sigmas = _holt_winters_batch(a[None, :], h, m)
+    return means[0], float(sigmas[0])
+
+
+def _holt_winters_batch(a: NDArray[np.float64], h: int, m: int) -> tuple[NDArray[np.float64], Array]:
+    """:func:`holt_winters` of every row of ``a`` (series of one length, at least two seasons) at
+    once: the state is (series, grid point), so a network's thousands of series cost one pass."""
+    n_series, length = a.shape
     alpha, beta, gamma = _GRID
     k = alpha.size
-    level = np.full(k, a[:m].mean())
-    trend = np.full(k, (a[m : 2 * m].mean() - a[:m].mean()) / m)
-    season = np.tile((a[: 2 * m].reshape(2, m).mean(axis=0) - a[: 2 * m].mean())[:, None], (1, k))
-    sse = np.zeros(k)
-    n = 0
-    for t in range(m, a.size):
+    first, second = a[:, :m].mean(axis=1), a[:, m : 2 * m].mean(axis=1)
+    level = np.repeat(first[:, None], k, axis=1)
+    trend = np.repeat(((second - first) / m)[:, None], k, axis=1)
+    start = a[:, : 2 * m].reshape(n_series, 2, m).mean(axis=1) - a[:, : 2 * m].mean(axis=1)[:, None]
+    season = np.repeat(start.T[:, :, None], k, axis=2)  # [weekday, series, grid]
+    sse = np.zeros((n_series, k))
+    scored = 0
+    for t in range(m, length):
         s = season[t % m]
-        pred = level + _PHI * trend + s
-        err = a[t] - pred
+        x = a[:, t, None]
+        err = x - (level + _PHI * trend + s)
         if t >= 2 * m:
             sse += err * err
-            n += 1
-        new_level = alpha * (a[t] - s) + (1 - alpha) * (level + _PHI * trend)
+            scored += 1
+        new_level = alpha * (x - s) + (1 - alpha) * (level + _PHI * trend)
         trend = beta * (new_level - level) + (1 - beta) * _PHI * trend
-        season[t % m] = gamma * (a[t] - new_level) + (1 - gamma) * s
+        season[t % m] = gamma * (x - new_level) + (1 - gamma) * s
         level = new_level
-    best = int(np.argmin(sse))
+    rows = np.arange(n_series)
+    best = np.argmin(sse, axis=1)
     damp = np.cumsum(_PHI ** np.arange(1, h + 1))
-    idx = np.arange(a.size, a.size + h) % m
-    out = level[best] + damp * trend[best] + season[idx, best]
-    sigma = math.sqrt(sse[best] / n) if n else 0.0
+    ahead = season[np.arange(length, length + h) % m][:, rows, best].T  # [series, day]
+    out = level[rows, best][:, None] + damp[None, :] * trend[rows, best][:, None] + ahead
+    sigma = np.sqrt(sse[rows, best] / scored) if scored else np.zeros(n_series)
     return np.maximum(out, 0.0), sigma
 
 
@@ -181,6 +193,25 @@ def forecast(y: Sequence[float] | Array, h: int) -> Forecast:
         return Forecast(mean, sigma, "holt_winters", cls)
     mean, sigma = croston_sba(a, h)
     return Forecast(mean, sigma, "croston_sba", cls)
+
+
+def forecast_all(series: Sequence[Sequence[float] | Array], h: int) -> list[Forecast]:
+    """:func:`forecast` of each series, in order; the Holt-Winters ones of equal length are fitted
+    together (the same numbers as one by one, at a fraction of the time)."""
+    arrays = [_arr(y) for y in series]
+    out: list[Forecast | None] = [None] * len(arrays)
+    batches: dict[int, list[int]] = {}
+    for i, a in enumerate(arrays):
+        cls = classify(a)
+        if cls in (DemandClass.SMOOTH, DemandClass.ERRATIC) and a.size >= 2 * SEASON:
+            batches.setdefault(a.size, []).append(i)
+        else:
+            out[i] = forecast(a, h)
+    for idx in batches.values():
+        means, sigmas = _holt_winters_batch(np.stack([arrays[i] for i in idx]), h, SEASON)
+        for j, i in enumerate(idx):
+            out[i] = Forecast(means[j], float(sigmas[j]), "holt_winters", classify(arrays[i]))
+    return [f for f in out if f is not None]
 
 
 def _scale(insample: Array, m: int) -> float:
@@ -255,29 +286,30 @@ def backtest(
     which is what a planner would have known)."""
     result = BacktestResult(horizon=horizon, origins=origins)
     sums: dict[str, list[float]] = {}
-    for y in series.values():
+    cut_windows: list[tuple[int, str, Array, Array]] = []  # (series, class, history, actual)
+    for k, y in enumerate(series.values()):
         a = _arr(y)
         cuts = [a.size - horizon - i * step for i in reversed(range(origins))]
         if cuts[0] < 3 * SEASON:
             result.skipped += 1
             continue
         cls = classify(a[: cuts[0]]).value
-        scored = 0
-        for cut in cuts:
-            hist, actual = a[:cut], a[cut : cut + horizon]
-            m = mase(actual, forecast(hist, horizon).mean, hist)
-            n = mase(actual, seasonal_naive(hist, horizon), hist)
-            if m is None or n is None:
-                continue
-            acc = sums.setdefault(cls, [0.0, 0.0, 0.0, 0.0])
-            acc[0] += m
-            acc[1] += n
-            acc[2] += 1
-            scored += 1
-        if scored:
-            sums[cls][3] += 1
-        else:
-            result.skipped += 1
+        cut_windows += [(k, cls, a[:cut], a[cut : cut + horizon]) for cut in cuts]
+    fcs = forecast_all([w[2] for w in cut_windows], horizon)
+    scored: dict[int, str] = {}
+    for (k, cls, hist, actual), fc in zip(cut_windows, fcs, strict=True):
+        m = mase(actual, fc.mean, hist)
+        n = mase(actual, seasonal_naive(hist, horizon), hist)
+        if m is None or n is None:
+            continue
+        acc = sums.setdefault(cls, [0.0, 0.0, 0.0, 0.0])
+        acc[0] += m
+        acc[1] += n
+        acc[2] += 1
+        scored[k] = cls
+    for cls in scored.values():
+        sums[cls][3] += 1
+    result.skipped += len({w[0] for w in cut_windows} - set(scored))
     tot = [0.0, 0.0, 0.0, 0.0]
     for cls, (m_sum, n_sum, windows, count) in sums.items():
         result.classes[cls] = ClassScore(cls, int(count), int(windows), m_sum / windows, n_sum / windows)

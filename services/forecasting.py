@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 
 from agents.plan import Alert, ExceptionKind
 from core.errors import ValidationFailed
-from core.forecast import Forecast, backtest, classify, forecast, project_stockout
+from core.forecast import Forecast, backtest, classify, forecast, forecast_all, project_stockout
 from core.history import History
 from tools.adapters.protocols import Adapters
 
@@ -131,16 +131,19 @@ def stockout_backtest(
     receipts = np.zeros_like(history.on_hand)
     receipts[1:] = np.maximum(np.diff(history.on_hand, axis=0) + served[1:], 0)
     horizon = refit_every + lead_time_days
-    for n, s in pairs:
-        demand = history.demand[:, n, s].astype(np.float64)
+    # Forecasts of every pair, refit every ``refit_every`` days on what was known then, all pairs
+    # of one refit day fitted together.
+    fits: dict[int, list[Forecast]] = {
+        day: forecast_all([history.demand[:day, n, s].astype(np.float64) for n, s in pairs], horizon)
+        for day in range(first, end, refit_every)
+    }
+    for p, (n, s) in enumerate(pairs):
         lost = history.lost_sales[:, n, s]
         starts = set(_episode_starts(lost))
         warned: list[int] = []
-        fc: Forecast | None = None
-        fit_day = first
         for d in range(first, end):
-            if fc is None or d - fit_day >= refit_every:
-                fc, fit_day = forecast(demand[:d], horizon), d
+            fit_day = first + (d - first) // refit_every * refit_every
+            fc = fits[fit_day][p]
             stock = float(history.on_hand[d - 1, n, s])
             if stock <= 0 or lost[d - 1] > 0:
                 continue  # already out: a stock-out to handle, not one to foresee

@@ -121,3 +121,17 @@ def test_forecast_backtest_and_stockouts_print_their_numbers_as_json(capsys: pyt
     assert cli(["forecast", "backtest", "--days", "10"]) == 2
     assert cli(["forecast", "stockouts", "--days", "60", "--lead-time", "14"]) == 2
     assert "too short" in capsys.readouterr().err
+
+
+def test_fitting_many_series_together_gives_the_numbers_of_fitting_each_alone() -> None:
+    from core.forecast import forecast_all
+
+    rng = np.random.default_rng(5)
+    series = [_weekly(rng, 90, base=float(5 + i)) for i in range(5)] + [_intermittent(rng, 90), _weekly(rng, 60)]
+    series.append(np.array([3.0, 4.0, 5.0]))  # too short for a season: seasonal-naive's fallback
+    together = forecast_all(series, 10)
+    alone = [forecast(y, 10) for y in series]
+    assert [f.method for f in together] == [f.method for f in alone]
+    for a, b in zip(together, alone, strict=True):
+        np.testing.assert_allclose(a.mean, b.mean, rtol=1e-12, atol=1e-12)
+        assert a.sigma == pytest.approx(b.sigma, rel=1e-12)

@@ -44,7 +44,7 @@ def test_the_forecast_suite_runs_through_the_runner_and_stores_its_headline(
     from evals.compare import compare_runs
     from evals.runner import EvalConfig, load_run, open_results_db, run_eval
 
-    monkeypatch.setattr(suite, "SUITE_SERIES", 12)  # a quick run; the reference uses 400 per history
+    monkeypatch.setattr(suite, "SUITE_SERIES", 12)  # a quick run; the reference scores every stocked pair
     config = EvalConfig(suites=("forecast",), cases=("history-1",), workers=1, trials=3)
     db = open_results_db(f"sqlite:///{tmp_path / 'results.sqlite'}")
     try:

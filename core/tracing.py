@@ -19,6 +19,7 @@ bypasses redaction (LangSmith through LangChain's environment switches) is on wi
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -137,7 +138,7 @@ def configure(settings: Settings, environ: Mapping[str, str]) -> Any:
 
     exporter: SpanExporter
     if settings.traces_exporter == "console":
-        exporter = ConsoleSpanExporter()
+        exporter = ConsoleSpanExporter(out=sys.stderr)  # stdout may be a protocol (orderops mcp) or --json
     else:
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

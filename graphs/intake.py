@@ -25,6 +25,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from sqlalchemy.exc import IntegrityError
 
+from core import tracing
 from core.db.tables_intake import IntakeResultRow
 from graphs.checkpoints import open_checkpointer
 from intake.acks import AckDraft
@@ -222,8 +223,20 @@ class IntakeGraph:
         graph_input: IntakeState | None = None if snapshot.next else {"document_id": document_id}
         if not snapshot.next and snapshot.values.get("result"):
             return IntakeResult.model_validate(snapshot.values["result"])
-        final = self.graph.invoke(graph_input, config, context=self.deps, durability="sync")
-        return IntakeResult.model_validate(final["result"])
+        with tracing.span("orderops.intake", **{"orderops.document.id": document_id}) as span:
+            final = self.graph.invoke(graph_input, config, context=self.deps, durability="sync")
+            result = IntakeResult.model_validate(final["result"])
+            tracing.annotate(
+                span,
+                **{
+                    "orderops.document.format": result.format,
+                    "orderops.document.channel": result.channel,
+                    "orderops.intake.status": result.status,
+                    "orderops.intake.orders": len(result.outcomes),
+                    "orderops.intake.findings": len(result.findings),
+                },
+            )
+            return result
 
 
 @contextmanager

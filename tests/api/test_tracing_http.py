@@ -9,8 +9,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from api.mcp_server import SUBMIT_DOCUMENT
 from core import tracing
+from core.domain import CustomerTier
 from tests.api.conftest import Api
+from tests.api.test_mcp import Mcp, call, env
+
+__all__ = ["env"]
 
 
 @pytest.fixture
@@ -37,3 +42,29 @@ def test_a_request_span_names_the_route_not_the_order(api: Api, spans: InMemoryS
     assert [(s.attributes or {}).get("http.response.status_code") for s in found] == [200, 404]
     values = [str(v) for s in spans.get_finished_spans() for v in (s.attributes or {}).values()]
     assert not any(order.id in v or "ORD-NOPE" in v or order.customer_id in v for v in values)
+
+
+def test_an_intake_document_is_one_span_of_ids_and_counts(env: Mcp, spans: InMemorySpanExporter) -> None:
+    from tests.intake.test_pipeline import Line, x12_850
+
+    oms = env.net.adapters.oms
+    c = next(c for c in oms.list_customers() if c.tier is CustomerTier.STANDARD and c.edi_id is not None)
+    assert c.edi_id is not None
+    sku = next(p.sku for p in oms.list_products() if not (p.hazmat or p.cold_chain or p.list_price > 200))
+    ship_to = oms.addresses(c.id)[0]
+    lines: list[Line] = [(3, "EA", oms.prices(c.id, [sku])[sku], "VN", sku, "")]
+    doc = x12_850(c.edi_id, "PO-TRACE-1", ship_to, lines).decode()
+    out = call(env.server("operator"), SUBMIT_DOCUMENT, {"filename": "po.x12", "content": doc})
+    assert not out.is_error
+    assert out.structured_content is not None
+
+    [intake] = [s for s in spans.get_finished_spans() if s.name == "orderops.intake"]
+    attrs = dict(intake.attributes or {})
+    assert attrs["orderops.document.id"] == out.structured_content["document_id"]
+    assert attrs["orderops.intake.orders"] == 1
+    assert attrs["orderops.document.channel"] == "mcp"
+    created = [s for s in spans.get_finished_spans() if (s.attributes or {}).get("gen_ai.tool.name") == "create_order"]
+    assert created, "the order it created went through the gateway, traced"
+    values = [str(v).lower() for s in spans.get_finished_spans() for v in (s.attributes or {}).values()]
+    for private in (c.name, c.email, ship_to.street, ship_to.name, "PO-TRACE-1"):
+        assert not any(private.lower() in v for v in values), private

@@ -23,7 +23,7 @@ forecast_app = typer.Typer(help="Demand forecasts and stock-out warnings: backte
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the generated history (not of the network).")]
 DaysOpt = Annotated[int, typer.Option("--days", min=60, max=1098, help="Days of history to draw.")]
 SeriesOpt = Annotated[
-    int, typer.Option("--series", min=1, help="Node x SKU series to score (a seeded sample; fewer is faster).")
+    int, typer.Option("--series", min=0, help="Node x SKU series to score, a seeded sample (0: every stocked pair).")
 ]
 
 
@@ -38,14 +38,14 @@ def forecast_backtest(
     ctx: typer.Context,
     seed: SeedOpt = 1,
     days: DaysOpt = 180,
-    series: SeriesOpt = 400,
+    series: SeriesOpt = 0,
     horizon: Annotated[int, typer.Option(min=1, max=56, help="Days forecast from each origin.")] = 14,
     origins: Annotated[int, typer.Option(min=1, max=12, help="Rolling origins, a week apart.")] = 4,
     as_json: JsonFlag = False,
 ) -> None:
     """MASE per demand class (smooth, erratic, intermittent, lumpy) of the forecasts and of weekly
     seasonal-naive, on a rolling origin over a generated history; relative < 1: the model wins."""
-    result = history_backtest(_history(ctx, seed, days), horizon=horizon, origins=origins, max_series=series)
+    result = history_backtest(_history(ctx, seed, days), horizon=horizon, origins=origins, max_series=series or None)
     if as_json:
         cli.print_json(result)
         return
@@ -70,14 +70,15 @@ def forecast_stockouts(
     ctx: typer.Context,
     seed: SeedOpt = 1,
     days: DaysOpt = 180,
-    series: SeriesOpt = 400,
+    series: SeriesOpt = 0,
     lead_time: Annotated[int, typer.Option("--lead-time", min=1, max=28, help="Days a warning looks ahead.")] = 7,
     z: Annotated[float, typer.Option("--z", min=0.0, max=4.0, help="Caution: error bands above the mean.")] = 1.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Replay stock-out warnings over the last four weeks of a generated history and score them
     against the stock-outs that happened: precision, recall and lead time."""
-    score = stockout_backtest(_history(ctx, seed, days), lead_time_days=lead_time, z=z, max_series=series).as_dict()
+    history = _history(ctx, seed, days)
+    score = stockout_backtest(history, lead_time_days=lead_time, z=z, max_series=series or None).as_dict()
     if as_json:
         cli.print_json(score)
         return

@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 
 from agents.plan import Alert, ExceptionKind
 from core.errors import ValidationFailed
-from core.forecast import Forecast, backtest, classify, forecast, forecast_all, project_stockout
+from core.forecast import Forecast, backtest, forecast_all, project_stockout
 from core.history import History
 from tools.adapters.protocols import Adapters
 
@@ -199,9 +199,9 @@ def scan_twin(
     skus = sorted({sku for _, sku in demand})
     atp = adapters.wms.atp(skus) if skus else {}
     out: list[StockoutWarning] = []
-    for (node, sku), series in sorted(demand.items()):
+    keys = sorted(demand)
+    for (node, sku), fc in zip(keys, forecast_all([demand[k] for k in keys], lead_time_days), strict=True):
         available = atp.get(sku, {}).get(node, 0)
-        fc = forecast(series, lead_time_days)
         proj = project_stockout(
             fc,
             available=available,
@@ -219,7 +219,7 @@ def scan_twin(
                 days_to_stockout=proj.days_to_stockout,
                 shortfall=proj.shortfall,
                 lead_time_days=lead_time_days,
-                demand_class=classify(series).value,
+                demand_class=fc.demand_class.value,
                 method=fc.method,
             )
         )

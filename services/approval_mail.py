@@ -46,6 +46,7 @@ from sqlalchemy import select, update
 from core.clock import Clock
 from core.db import Database
 from core.db.tables_mail import ApprovalLinkRow, ApprovalMailRow, MailOutboxRow
+from core.db.tables_notify import NotificationRow
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.settings import Settings, SlackPerson
 from guardrails.approvals import ApprovalRequest, ApprovalStatus
@@ -57,6 +58,8 @@ Action = Literal["approve", "reject"]
 KEY_FILE = "approval-links.key"
 LINK_PATH = "/approvals/mail/"
 RETRY_BASE_S = 30.0
+NOTIFICATION = "customer_notification"
+"""Outbox kind of a customer notification taken from the notifier's outbox."""
 SMTP_POLICY = email_policy.SMTP.clone(max_line_length=200)
 """CRLF line ends; a subject naming a request id stays on one line (78 would fold it after the colon)."""
 
@@ -173,6 +176,7 @@ class TickReport(BaseModel):
     failed: int = 0
     dead: int = 0
     queued: int = Field(default=0, description="E-mails still waiting (no SMTP configured, or a retry later).")
+    notifications: int = Field(default=0, description="Customer notifications taken into the mail outbox.")
 
 
 class LinkView(BaseModel):
@@ -256,8 +260,32 @@ class ApprovalMail:
         report = TickReport()
         self._expire(report)
         self._chase(report)
+        report.notifications = self.adopt_notifications()
         self.deliver(report)
         return report
+
+    def adopt_notifications(self) -> int:
+        """Take the customer notifications the ``notify_customer`` tool queued (the notifier's outbox)
+        into the mail outbox, once each (the mail keeps the notification's id): delivered over SMTP
+        with the same retries and dead letters, and the notification's status follows (sent, dead).
+        Only where SMTP is configured: otherwise they stay queued for another connector."""
+        if self.mailer is None:
+            return 0
+        now = self.now()
+        with self.db.begin() as session:
+            queued = NotificationRow.status == "queued"
+            rows = list(session.scalars(select(NotificationRow).where(queued, NotificationRow.channel == "email")))
+            for r in rows:
+                if session.get(MailOutboxRow, r.id) is None:
+                    session.add(
+                        MailOutboxRow(
+                            id=r.id, kind=NOTIFICATION, approval_id=None, to_address=r.to_address,
+                            subject=r.subject[:300], body=r.body, status="queued", attempts=0,
+                            next_attempt_at=now, created_at=now,
+                        )
+                    )  # fmt: skip
+                r.status = "outboxed"
+        return len(rows)
 
     def _expire(self, report: TickReport) -> None:
         for req in self.gateway.guard.approvals.expire_due():
@@ -421,14 +449,14 @@ class ApprovalMail:
         now = self.now()
         with self.db.sessions() as session:
             due = [
-                (r.id, r.attempts)
+                (r.id, r.attempts, r.kind)
                 for r in session.scalars(select(MailOutboxRow).where(MailOutboxRow.status == "queued"))
                 if _utc(r.next_attempt_at) <= now
             ]
         if self.mailer is None:
             report.queued += len(due)
             return report
-        for row_id, attempts in due:
+        for row_id, attempts, kind in due:
             if not self._claim(row_id, attempts):  # another tick took it
                 continue
             with self.db.sessions() as session:
@@ -444,10 +472,18 @@ class ApprovalMail:
                           next_attempt_at=retry)  # fmt: skip
                 report.failed += 1
                 report.dead += int(dead)
+                if dead and kind == NOTIFICATION:
+                    self._notification(row_id, "dead")
                 continue
             self._set(row_id, status="sent", sent_at=self.now(), last_error=None)
+            if kind == NOTIFICATION:
+                self._notification(row_id, "sent")
             report.sent += 1
         return report
+
+    def _notification(self, row_id: str, status: str) -> None:
+        with self.db.begin() as session:
+            session.execute(update(NotificationRow).where(NotificationRow.id == row_id).values(status=status))
 
     def _claim(self, row_id: str, attempts: int) -> bool:
         with self.db.begin() as session:

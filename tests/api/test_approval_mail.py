@@ -267,3 +267,21 @@ def test_undeliverable_mail_is_retried_then_dead_lettered(env: Env) -> None:
     assert len(dead) == len(env.approvals)
     assert all(d["attempts"] == 2 and "ConnectionRefusedError" in (d["last_error"] or "") for d in dead)
     assert env.inbox.messages == []
+
+
+def test_the_notifier_outbox_is_delivered_once(env: Env) -> None:
+    from tools.adapters.protocols import Notification
+
+    notifier = env.api.net.adapters.notifier
+    customer = env.api.net.adapters.oms.list_customers()[0]
+    [nid] = notifier.queue(
+        [Notification(customer_id=customer.id, order_ids=["ORD-1"], subject="Your order ships from Reno", body="Hi")],
+        key="test-notify",
+    )
+    report = env.tick()
+    assert report.notifications == 1
+    [sent] = env.inbox.to(customer.email)
+    assert str(sent["Subject"]) == "Your order ships from Reno"
+    assert next(n for n in notifier.queued() if n["id"] == nid)["status"] == "sent"
+    assert env.tick().notifications == 0
+    assert len(env.inbox.to(customer.email)) == 1

@@ -78,43 +78,13 @@ class RequestGuard:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        limit = self.max_body_bytes
-        seen = 0
-        exceeded = started = replaced = False
-
-        async def counted_receive() -> Message:
-            nonlocal seen, exceeded
-            if exceeded:
-                # Whoever asks again (a disconnect watcher) learns the client is gone; nothing more is read.
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    exceeded = True
-                    raise BodyTooLarge(limit)
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started, replaced
-            if replaced:
-                return  # the app's own answer to a body it could not finish reading: dropped
-            if message["type"] == "http.response.start":
-                started = True
-                if exceeded:
-                    # Layers between here and the route may wrap the exception (a 400 "error parsing
-                    # the body", a 500); whatever they make of it, the client is told 413.
-                    replaced = True
-                    await self._too_large(scope, send)
-                    return
-            await send(message)
-
+        body = _BodyLimit(self, scope, receive, send)
         try:
-            await self.app(scope, counted_receive, guarded_send)
+            await self.app(scope, body.receive, body.send)
         except Exception:
-            if not exceeded or (started and not replaced):
+            if not body.exceeded or (body.started and not body.replaced):
                 raise
-            if not started:
+            if not body.started:
                 await self._too_large(scope, send)
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
@@ -203,3 +173,39 @@ def _problem(scope: Scope, status: int, detail: str, code: str, *, headers: dict
     # server drain (read and discard) whatever the client goes on sending before the next request.
     response.headers["Connection"] = "close"
     return response
+
+
+class _BodyLimit:
+    """One request's receive and send, counting the body: past the limit reading stops with
+    :class:`BodyTooLarge`, and the app's own answer to the cut-off body is replaced by a 413."""
+
+    def __init__(self, guard: RequestGuard, scope: Scope, receive: Receive, send: Send) -> None:
+        self.guard, self.scope, self._receive, self._send = guard, scope, receive, send
+        self.limit = guard.max_body_bytes
+        self.seen = 0
+        self.exceeded = self.started = self.replaced = False
+
+    async def receive(self) -> Message:
+        if self.exceeded:
+            # Whoever asks again (a disconnect watcher) learns the client is gone; nothing more is read.
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.limit:
+                self.exceeded = True
+                raise BodyTooLarge(self.limit)
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self.replaced:
+            return  # the app's own answer to a body it could not finish reading: dropped
+        if message["type"] == "http.response.start":
+            self.started = True
+            if self.exceeded:
+                # Layers between here and the route may wrap the exception (a 400 "error parsing
+                # the body", a 500); whatever they make of it, the client is told 413.
+                self.replaced = True
+                await self.guard._too_large(self.scope, self._send)
+                return
+        await self._send(message)

@@ -145,6 +145,15 @@ def build_bolt_app(
 
 
 def _register(bolt: App, ops: SlackOps) -> None:
+    """Wire Slack's ways in to :class:`SlackOps`: repeated deliveries dropped, then commands and
+    chat, button clicks, and the reject modal."""
+    _register_dedupe(bolt, ops)
+    _register_chat(bolt, ops)
+    _register_buttons(bolt, ops)
+    _register_reject_modal(bolt, ops)
+
+
+def _register_dedupe(bolt: App, ops: SlackOps) -> None:
     @bolt.middleware
     def drop_retries(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:
         """Slack retries an event (``X-Slack-Retry-Num``) under the same ``event_id``; anything else
@@ -159,6 +168,10 @@ def _register(bolt: App, ops: SlackOps) -> None:
             log.info("slack: dropped a repeated delivery %s", key)
             return BoltResponse(status=200, body="")
         return next()
+
+
+def _register_chat(bolt: App, ops: SlackOps) -> None:
+    """The slash command, mentions and direct messages: each is a command to the bot."""
 
     @bolt.command("/orderops")
     def on_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
@@ -190,6 +203,10 @@ def _register(bolt: App, ops: SlackOps) -> None:
         # Direct messages only, from people (no edits, joins or bot posts).
         if event.get("channel_type") == "im" and not event.get("subtype") and not event.get("bot_id"):
             on_chat(event, client)
+
+
+def _register_buttons(bolt: App, ops: SlackOps) -> None:
+    """Approve, approve-the-run, reject (opens the reason modal) and view buttons on cards."""
 
     @bolt.action(APPROVE_ACTION)
     def on_approve(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
@@ -225,6 +242,10 @@ def _register(bolt: App, ops: SlackOps) -> None:
     @bolt.action(VIEW_ACTION)
     def on_view_click(ack: Ack) -> None:
         ack()  # a link button: Slack opens the URL; the click still has to be acknowledged
+
+
+def _register_reject_modal(bolt: App, ops: SlackOps) -> None:
+    """The reason a rejecter gives; a refusal is shown under the field and the modal stays open."""
 
     @bolt.view(REJECT_MODAL)
     def on_reject_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:

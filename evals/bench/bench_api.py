@@ -15,6 +15,7 @@ measured alone and queued runs pile up as jobs), and drives it with an async htt
 Bounded in count and time; loopback only; everything it creates is under a temporary directory.
 
     python -m evals.bench.bench_api --alerts 1000 --rps 50 --duration 20
+    python -m evals.bench.bench_api --pg postgresql+psycopg://postgres@127.0.0.1:5432/test  # a fresh database there
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,7 @@ from api import webhooks
 from api.auth import Role, create_key
 from core.db import make_database, migrate
 from core.netgen import NetworkSpec, generate_network
-from evals.bench.bench_network import percentile
+from evals.bench.bench_network import fresh_database, percentile
 
 SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LW5vdC1mb3ItcHJvZHVjdGlvbg=="
 KINDS = ("node_congestion", "node_closure", "stockout", "promise_risk")
@@ -51,12 +53,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def seed(home: Path, orders: int) -> tuple[str, list[str], list[str]]:
-    """A fresh database with a network; returns (url, node ids, order ids)."""
-    url = f"sqlite:///{home / 'orderops.db'}"
+def seed(home: Path, orders: int, pg_url: str | None = None) -> tuple[str, list[str], list[str]]:
+    """A fresh database with a network (SQLite under ``home``, or the empty PostgreSQL database
+    ``pg_url``); returns (url, node ids, order ids)."""
+    url = pg_url or f"sqlite:///{home / 'orderops.db'}"
     db = make_database(url=url)
     try:
-        migrate(db)
+        if pg_url is None:
+            migrate(db)
         generate_network(db, NetworkSpec(seed=11, nodes=8, skus=200, customers=10, orders=orders))
         with db.engine.connect() as conn:
             nodes = [r[0] for r in conn.exec_driver_sql("select id from nodes order by id")]
@@ -181,9 +185,13 @@ async def bench_route(base: str, key: str, order_ids: list[str], rps: float, dur
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="orderops-bench-api-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="orderops-bench-api-") as tmp, ExitStack() as stack:
         home = Path(tmp)
-        url, nodes, order_ids = seed(home, args.orders)
+        pg_url = None
+        if args.pg:
+            pg_db = stack.enter_context(fresh_database("postgresql", args.pg))
+            pg_url = pg_db.engine.url.render_as_string(hide_password=False)
+        url, nodes, order_ids = seed(home, args.orders, pg_url)
         viewer = create_key(home, "bench-viewer", [Role.VIEWER])
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -198,7 +206,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        return {"backend": "sqlite", "orders": args.orders, "alert_ingest": alerts, "decide_route": route}
+        return {
+            "backend": "postgresql" if args.pg else "sqlite",
+            "orders": args.orders,
+            "alert_ingest": alerts,
+            "decide_route": route,
+        }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -209,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--duration", type=float, default=20.0, help="seconds of decide/route load (max 300)")
     p.add_argument("--orders", type=int, default=5000, help="orders in the seeded network")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--pg", default=None, help="PostgreSQL admin URL: run on a fresh database there (default: SQLite)")
     args = p.parse_args(argv)
     args.alerts = min(max(1, args.alerts), 100_000)
     args.duration = min(max(1.0, args.duration), 300.0)

@@ -160,3 +160,25 @@ def test_a_viewer_key_cannot_write_over_http(api: Api, mcp_url: str) -> None:
     assert api.actx.guard.approvals.list_pending() == []
     [row] = api.actx.guard.audit.list(event_type=EventType.DENIED)
     assert row.actor == "agent:mcp:desk-agent@2.5.1"
+
+
+def test_an_api_approval_carries_out_an_mcp_write_once_too(api: Api, mcp_url: str) -> None:
+    args = reroute_args(api)
+
+    async def ask(client: Client) -> types.CallToolResult:
+        return await client.call_tool("reroute_orders", args)
+
+    parked = session(mcp_url, api.key["operator"], ask)
+    assert parked.structured_content is not None
+    approval_id = parked.structured_content["approval_id"]
+    before = api.net.snapshot()
+    r = api.client.post(f"/v1/approvals/{approval_id}", json={"decision": "approve"}, headers=api.as_("approver"))
+    assert r.status_code == 200, r.text
+    after = api.net.snapshot()
+    assert after != before
+    again = api.client.post(f"/v1/approvals/{approval_id}", json={"decision": "approve"}, headers=api.as_("approver"))
+    assert again.status_code == 409
+    assert api.net.snapshot() == after
+    req = api.actx.guard.approvals.get(approval_id)
+    executed = [r for r in api.actx.guard.audit.list(call_id=req.call_id) if r.event_type == EventType.EXECUTED]
+    assert [r.actor for r in executed] == ["agent:mcp:desk-agent@2.5.1"]

@@ -16,7 +16,7 @@ from api import cli_common as cli
 from api.cli_common import JsonFlag
 from core.history import History, generate_history
 from core.netgen import NetworkSpec
-from services.forecasting import history_backtest, stockout_backtest
+from services.forecasting import DEFAULT_Z, history_backtest, stockout_backtest
 
 forecast_app = typer.Typer(help="Demand forecasts and stock-out warnings: backtests.", no_args_is_help=True)
 
@@ -72,7 +72,7 @@ def forecast_stockouts(
     days: DaysOpt = 180,
     series: SeriesOpt = 0,
     lead_time: Annotated[int, typer.Option("--lead-time", min=1, max=28, help="Days a warning looks ahead.")] = 7,
-    z: Annotated[float, typer.Option("--z", min=0.0, max=4.0, help="Caution: error bands above the mean.")] = 1.0,
+    z: Annotated[float, typer.Option("--z", min=0.0, max=4.0, help="Caution: error bands above the mean.")] = DEFAULT_Z,
     as_json: JsonFlag = False,
 ) -> None:
     """Replay stock-out warnings over the last four weeks of a generated history and score them

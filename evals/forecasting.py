@@ -24,7 +24,7 @@ from typing import Any
 from core.history import generate_history
 from core.netgen import NetworkSpec
 from evals.metrics import CaseResult
-from services.forecasting import StockoutScore, history_backtest, stockout_backtest
+from services.forecasting import DEFAULT_Z, StockoutScore, history_backtest, stockout_backtest
 
 SUITE_VERSION = "forecast/1"
 
@@ -69,7 +69,7 @@ def run_suite(
     days: int = 180,
     series: int | None = None,
     network: NetworkSpec | None = None,
-    zs: Sequence[float] = (0.0, 1.0),
+    zs: Sequence[float] = (0.0, DEFAULT_Z, 1.0),
     lead_time_days: int = 7,
 ) -> dict[str, Any]:
     """Score forecasts and warnings on one history per seed (incidents injected) and pool them;
@@ -109,19 +109,21 @@ def forecast_case_ids() -> list[str]:
 
 
 def forecast_case(case_id: str, trial: int = 0) -> CaseResult:
-    """One history: the forecast backtest and the warnings replayed at z = 0 and z = 1."""
+    """One history: the forecast backtest and the warnings replayed at z = 0, the default and 1."""
     started = time.perf_counter()
     seed = int(case_id.rsplit("-", 1)[-1])
     history = generate_history(seed, 180)
     backtest = history_backtest(history, max_series=SUITE_SERIES, seed=seed)
-    scores = {f"z={z:g}": stockout_backtest(history, z=z, max_series=SUITE_SERIES, seed=seed) for z in (0.0, 1.0)}
+    scores = {
+        f"z={z:g}": stockout_backtest(history, z=z, max_series=SUITE_SERIES, seed=seed) for z in (0.0, DEFAULT_Z, 1.0)
+    }
     failures: list[str] = []
     relative = backtest["overall"]["relative"]  # type: ignore[index]
     if relative is None or relative >= MAX_RELATIVE_MASE_TO_PASS:
         failures.append(f"forecasts do not beat seasonal-naive (relative MASE {relative})")
-    cautious = scores["z=1"]
+    cautious = scores[f"z={DEFAULT_Z:g}"]
     if cautious.episodes and cautious.episodes_warned / cautious.episodes < MIN_RECALL_TO_PASS:
-        failures.append(f"warned of {cautious.episodes_warned} of {cautious.episodes} stock-outs at z=1")
+        failures.append(f"warned of {cautious.episodes_warned} of {cautious.episodes} stock-outs at z={DEFAULT_Z:g}")
     return CaseResult(
         suite="forecast", case_id=case_id, category="history", trial=trial, passed=not failures,
         failures=failures, duration_s=round(time.perf_counter() - started, 3),
@@ -151,7 +153,7 @@ def forecast_metrics(results: Sequence[CaseResult]) -> dict[str, Any]:
         if name != "all":
             out[f"mase_relative_{name}"] = c["relative"]
     for z, w in warnings.items():
-        tag = "" if z == "z=1" else "_" + z.replace("=", "")
+        tag = "" if z == f"z={DEFAULT_Z:g}" else "_" + z.replace("=", "").replace(".", "")
         out[f"stockout{tag}_precision"] = w["precision"]
         out[f"stockout{tag}_recall"] = w["recall"]
         out[f"stockout{tag}_lead_time_median_days"] = w["lead_time_median_days"]

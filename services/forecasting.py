@@ -32,6 +32,7 @@ from core.history import History
 from tools.adapters.protocols import Adapters
 
 __all__ = [
+    "DEFAULT_Z",
     "StockoutScore",
     "StockoutWarning",
     "history_backtest",
@@ -39,6 +40,13 @@ __all__ = [
     "stockout_backtest",
     "warning_alert",
 ]
+
+
+DEFAULT_Z = 0.5
+"""How cautious a warning is: forecast demand plus this many one-step error bands (growing with the
+square root of the days). Chosen on a development history (seed 7: z 0 / 0.5 / 1 gave precision
+0.72 / 0.59 / 0.48 and recall 0.90 / 0.96 / 0.99): every warning costs a person a look at a
+transfer, and a missed stock-out costs sales, so the middle."""
 
 
 def _pairs(history: History, max_series: int | None, seed: int) -> list[tuple[int, int]]:
@@ -106,7 +114,7 @@ def stockout_backtest(
     lead_time_days: int = 7,
     window: int = 28,
     refit_every: int = 7,
-    z: float = 1.0,
+    z: float = DEFAULT_Z,
     max_series: int | None = 400,
     seed: int = 0,
 ) -> StockoutScore:
@@ -191,7 +199,7 @@ def scan_twin(
     demand: Mapping[tuple[str, str], Sequence[float]],
     *,
     lead_time_days: int = 7,
-    z: float = 1.0,
+    z: float = DEFAULT_Z,
     inbound: Mapping[tuple[str, str], Mapping[int, float]] | None = None,
 ) -> list[StockoutWarning]:
     """Warnings for each ``(node, sku)`` whose daily demand series is given, against the live

@@ -15,7 +15,7 @@ def test_the_suite_pools_mase_per_class_and_warnings_over_seeds() -> None:
     two = run_suite((1, 2), days=90, series=8)
     assert two["forecast_mase"]["all"]["series"] == 2 * one["forecast_mase"]["all"]["series"]
     for out in (one, two):
-        assert set(out["stockout_warnings"]) == {"z=0", "z=1"}
+        assert set(out["stockout_warnings"]) == {"z=0", "z=0.5", "z=1"}
         for w in out["stockout_warnings"].values():
             assert w["pairs"] == 8 * len(out["seeds"])
             assert w["precision"] is None or 0.0 <= w["precision"] <= 1.0
@@ -57,5 +57,5 @@ def test_the_forecast_suite_runs_through_the_runner_and_stores_its_headline(
     assert m["available"] is True
     assert m["forecast_mase"]["all"]["series"] == 12
     assert m["mase_relative"] == m["forecast_mase"]["all"]["relative"]
-    assert {"stockout_precision", "stockout_z0_recall"} <= set(m)
+    assert {"stockout_precision", "stockout_z0_recall", "stockout_z1_lead_time_median_days"} <= set(m)
     assert not compare_runs(run, run).regressions

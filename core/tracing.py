@@ -39,6 +39,8 @@ THIRD_PARTY = ("LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2", "LANGCHAIN_TRACING")
 """Environment switches that make LangChain send every prompt and reply to LangSmith."""
 
 AttrValue = str | bool | int | float
+_OFF = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+"""The process-wide provider before anyone configured one: tracing is off."""
 T = TypeVar("T")
 
 
@@ -77,6 +79,11 @@ def _allowed(value: Any) -> bool:
 def span(name: str, **attributes: Any) -> Iterator[Span]:
     """A span named ``name`` (a fixed string: ``orderops.run``, ``orderops.tool`` ...) around the block;
     an exception marks it as an error by its type only (messages may quote data)."""
+    if _provider is None and isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider
+    ):
+        yield trace.INVALID_SPAN  # tracing is off: nothing to record, so nothing to pay for
+        return
     with tracer().start_as_current_span(name, attributes=clean(attributes), record_exception=False) as current:
         try:
             yield current
@@ -88,6 +95,8 @@ def span(name: str, **attributes: Any) -> Iterator[Span]:
 
 def annotate(current: Span, **attributes: Any) -> None:
     """Add attributes known only at the end (counts, statuses), through :func:`clean`."""
+    if not current.is_recording():
+        return
     found = clean(attributes)
     if found:
         current.set_attributes(found)

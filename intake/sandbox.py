@@ -277,7 +277,7 @@ def parse_isolated(
                 msg = parent_conn.recv()
             except (EOFError, OSError):
                 return _died(proc, fmt, used, document)
-            if not (isinstance(msg, tuple) and len(msg) >= 3 and msg[0] in _KINDS):
+            if not _usable(msg):
                 proc.kill()
                 return SandboxOutcome(fmt, [], [_finding("parser_crashed", "the parser sent no usable answer",
                                                          document)], used)  # fmt: skip
@@ -289,26 +289,50 @@ def parse_isolated(
                         "parser_crashed", f"the parser asked for over {MAX_EXTRACT_CALLS} extractions", document
                     )
                     return SandboxOutcome(fmt, [], [f], used)
-                paused = time.monotonic()
-                reply = extractor.extract(msg[1], source=msg[2], document_type=msg[3], template=msg[4])
-                real_deadline += time.monotonic() - paused  # the model's time is not the parser's
-                parent_conn.send(reply)
+                real_deadline += _serve_extract(extractor, msg, parent_conn)  # the model's time is not the parser's
                 continue
             proc.join(5)
-            if msg[0] == "done":
-                return SandboxOutcome(msg[1], msg[2], msg[3], used, msg[4])
-            if msg[0] == "memory":
-                mb = sandbox.memory_bytes // (1024 * 1024)
-                f = _finding("parse_memory_limit", f"the parser needed more than the {mb} MiB memory limit", document)
-                return SandboxOutcome(fmt, [], [f], used, msg[2])
-            f = _finding("parser_crashed", f"the parser failed: {msg[1]}", document)
-            return SandboxOutcome(fmt, [], [f], used, msg[2])
+            return _answer(msg, fmt, used, document, sandbox)
     finally:
-        parent_conn.close()
-        if proc.is_alive():
-            proc.kill()
-        if proc.pid is not None:
-            proc.join(5)
+        _reap(proc, parent_conn)
+
+
+def _usable(msg: Any) -> bool:
+    """A message of the child's protocol (anything else: the child is not to be trusted further)."""
+    return isinstance(msg, tuple) and len(msg) >= 3 and msg[0] in _KINDS
+
+
+def _serve_extract(extractor: TextExtractor, msg: tuple[Any, ...], conn: Any) -> float:
+    """Run an extraction the child asked for here (the model is reached from the parent only) and
+    send the answer back; returns the seconds it took."""
+    paused = time.monotonic()
+    reply = extractor.extract(msg[1], source=msg[2], document_type=msg[3], template=msg[4])
+    took = time.monotonic() - paused
+    conn.send(reply)
+    return took
+
+
+def _answer(
+    msg: tuple[Any, ...], fmt: DocFormat, used: float, document: str | None, sandbox: SandboxLimits
+) -> SandboxOutcome:
+    """The outcome of the child's last message: its parse, or why it stopped (memory, a failure)."""
+    if msg[0] == "done":
+        return SandboxOutcome(msg[1], msg[2], msg[3], used, msg[4])
+    if msg[0] == "memory":
+        mb = sandbox.memory_bytes // (1024 * 1024)
+        f = _finding("parse_memory_limit", f"the parser needed more than the {mb} MiB memory limit", document)
+        return SandboxOutcome(fmt, [], [f], used, msg[2])
+    f = _finding("parser_crashed", f"the parser failed: {msg[1]}", document)
+    return SandboxOutcome(fmt, [], [f], used, msg[2])
+
+
+def _reap(proc: Any, conn: Any) -> None:
+    """Close the pipe and make sure no child outlives the call."""
+    conn.close()
+    if proc.is_alive():
+        proc.kill()
+    if proc.pid is not None:
+        proc.join(5)
 
 
 def _killed(proc: Any, fmt: DocFormat, used: float, document: str | None, budget: float) -> SandboxOutcome:

@@ -18,6 +18,7 @@ import io
 import re
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -123,85 +124,107 @@ class _OrderBuilder:
         self.po = PurchaseOrder(document_type="sheet")
 
     def set_header(self, fld: str, value: str, r: int, c: int) -> None:
-        po, src = self.po, self.grid.src(r, c)
+        """Set one header field from cell ``(r, c)``; a field set already keeps its first value (a
+        second, different PO number is a finding)."""
         value = value.strip()
         if not value:
             return
-        if fld == "po_number":
-            if po.po_number is not None and po.po_number != value:
-                self.findings.append(
-                    _f(
-                        Severity.WARNING,
-                        "conflicting_values",
-                        f"PO number {value!r} differs from {po.po_number!r}",
-                        self.grid.document,
-                        src.path,
-                    )
-                )
-                return
-            po.po_number = value
-            po.sources["po_number"] = src
-        elif fld in ("po_date", "delivery_date"):
-            parsed = parse_date_text(value, self.order)
-            if parsed is None:
-                self.findings.append(
-                    _f(Severity.WARNING, "bad_date", f"{value!r} is not a date", self.grid.document, src.path)
-                )
-                return
-            qual = "004" if fld == "po_date" else "002"
-            if any(d.qualifier == qual for d in po.dates):
-                return
-            po.sources[f"dates[{len(po.dates)}].value"] = src
-            po.dates.append(DateRef(qualifier=qual, value=parsed[0], raw=value))
-            if fld == "po_date":
-                po.po_date = parsed[0]
-                po.sources["po_date"] = src
-        elif fld == "currency":
-            po.currency = value.upper()[:3]
-            po.sources["currency"] = src
-        elif fld == "customer":
-            party = self._party("BY")
-            if party.name is None:
-                party.name = value
-                po.sources[f"parties[{po.parties.index(party)}].name"] = src
+        src = self.grid.src(r, c)
+        setter = _HEADER_SETTERS.get(fld)
+        if setter is not None:
+            setter(self, fld, value, src)
         elif fld in _PARTY_IDS:
-            role, qual = _PARTY_IDS[fld]
-            party = self._party(role)
-            if party.id is None:
-                # The buyer's own identifiers win over any name downstream (customer and ship-to matching).
-                party.id, party.id_qualifier = value, qual
-                po.sources[f"parties[{po.parties.index(party)}].id"] = src
-        elif fld in ("ship_to", "bill_to"):
-            role = "ST" if fld == "ship_to" else "BT"
-            party = self._party(role)
-            k = po.parties.index(party)
-            parsed_party = _party_from_text(value, role)
-            if party.name is None and parsed_party.name is not None and not (party.address_lines or party.city):
-                party.name = parsed_party.name
-                po.sources[f"parties[{k}].name"] = src
-            elif parsed_party.name is not None and not parsed_party.address_lines and parsed_party.city is None:
-                # "Ship-To Address | 415 Erie Canal Wharf" beside a name column: a street, not a name.
-                parsed_party.address_lines = [parsed_party.name]
-            if not party.address_lines and parsed_party.address_lines:
-                party.address_lines = parsed_party.address_lines
-                po.sources[f"parties[{k}].address_lines[0]"] = src
-            for attr in ("city", "state", "postal_code", "country"):
-                if getattr(party, attr) is None and getattr(parsed_party, attr) is not None:
-                    setattr(party, attr, getattr(parsed_party, attr))
-                    po.sources[f"parties[{k}].{attr}"] = src
+            self._set_party_id(fld, value, src)
         elif fld.startswith("ship_to"):
-            party = self._party("ST")
-            k = po.parties.index(party)
-            if fld in ("ship_to_street", "ship_to_street2"):
-                if value not in party.address_lines:
-                    po.sources[f"parties[{k}].address_lines[{len(party.address_lines)}]"] = src
-                    party.address_lines.append(value)
-                return
-            attr = {"ship_to_name": "name", "ship_to_city": "city", "ship_to_state": "state",
-                    "ship_to_postal": "postal_code"}[fld]  # fmt: skip
-            if getattr(party, attr) is None:
-                setattr(party, attr, value)
+            self._set_ship_to_part(fld, value, src)
+
+    def _set_po_number(self, fld: str, value: str, src: Source) -> None:
+        po = self.po
+        if po.po_number is not None and po.po_number != value:
+            self.findings.append(
+                _f(
+                    Severity.WARNING,
+                    "conflicting_values",
+                    f"PO number {value!r} differs from {po.po_number!r}",
+                    self.grid.document,
+                    src.path,
+                )
+            )
+            return
+        po.po_number = value
+        po.sources["po_number"] = src
+
+    def _set_date(self, fld: str, value: str, src: Source) -> None:
+        po = self.po
+        parsed = parse_date_text(value, self.order)
+        if parsed is None:
+            self.findings.append(
+                _f(Severity.WARNING, "bad_date", f"{value!r} is not a date", self.grid.document, src.path)
+            )
+            return
+        qual = "004" if fld == "po_date" else "002"
+        if any(d.qualifier == qual for d in po.dates):
+            return
+        po.sources[f"dates[{len(po.dates)}].value"] = src
+        po.dates.append(DateRef(qualifier=qual, value=parsed[0], raw=value))
+        if fld == "po_date":
+            po.po_date = parsed[0]
+            po.sources["po_date"] = src
+
+    def _set_currency(self, fld: str, value: str, src: Source) -> None:
+        self.po.currency = value.upper()[:3]
+        self.po.sources["currency"] = src
+
+    def _set_customer(self, fld: str, value: str, src: Source) -> None:
+        party = self._party("BY")
+        if party.name is None:
+            party.name = value
+            self.po.sources[f"parties[{self.po.parties.index(party)}].name"] = src
+
+    def _set_party_id(self, fld: str, value: str, src: Source) -> None:
+        role, qual = _PARTY_IDS[fld]
+        party = self._party(role)
+        if party.id is None:
+            # The buyer's own identifiers win over any name downstream (customer and ship-to matching).
+            party.id, party.id_qualifier = value, qual
+            self.po.sources[f"parties[{self.po.parties.index(party)}].id"] = src
+
+    def _set_address(self, fld: str, value: str, src: Source) -> None:
+        """A whole address in one cell fills what the party lacks."""
+        po = self.po
+        role = "ST" if fld == "ship_to" else "BT"
+        party = self._party(role)
+        k = po.parties.index(party)
+        parsed_party = _party_from_text(value, role)
+        if party.name is None and parsed_party.name is not None and not (party.address_lines or party.city):
+            party.name = parsed_party.name
+            po.sources[f"parties[{k}].name"] = src
+        elif parsed_party.name is not None and not parsed_party.address_lines and parsed_party.city is None:
+            # "Ship-To Address | 415 Erie Canal Wharf" beside a name column: a street, not a name.
+            parsed_party.address_lines = [parsed_party.name]
+        if not party.address_lines and parsed_party.address_lines:
+            party.address_lines = parsed_party.address_lines
+            po.sources[f"parties[{k}].address_lines[0]"] = src
+        for attr in ("city", "state", "postal_code", "country"):
+            if getattr(party, attr) is None and getattr(parsed_party, attr) is not None:
+                setattr(party, attr, getattr(parsed_party, attr))
                 po.sources[f"parties[{k}].{attr}"] = src
+
+    def _set_ship_to_part(self, fld: str, value: str, src: Source) -> None:
+        """One part of the ship-to address from its own column (street lines add up)."""
+        po = self.po
+        party = self._party("ST")
+        k = po.parties.index(party)
+        if fld in ("ship_to_street", "ship_to_street2"):
+            if value not in party.address_lines:
+                po.sources[f"parties[{k}].address_lines[{len(party.address_lines)}]"] = src
+                party.address_lines.append(value)
+            return
+        attr = {"ship_to_name": "name", "ship_to_city": "city", "ship_to_state": "state",
+                "ship_to_postal": "postal_code"}[fld]  # fmt: skip
+        if getattr(party, attr) is None:
+            setattr(party, attr, value)
+            po.sources[f"parties[{k}].{attr}"] = src
 
     def _party(self, role: str) -> Party:
         party = self.po.party(role)
@@ -209,6 +232,18 @@ class _OrderBuilder:
             party = Party(role=role)
             self.po.parties.append(party)
         return party
+
+
+_HEADER_SETTERS: dict[str, Callable[[_OrderBuilder, str, str, Source], None]] = {
+    "po_number": _OrderBuilder._set_po_number,
+    "po_date": _OrderBuilder._set_date,
+    "delivery_date": _OrderBuilder._set_date,
+    "currency": _OrderBuilder._set_currency,
+    "customer": _OrderBuilder._set_customer,
+    "ship_to": _OrderBuilder._set_address,
+    "bill_to": _OrderBuilder._set_address,
+}
+"""Header fields with a setter of their own; party ids and ship-to parts by column go by family."""
 
 
 def _label_value(row: list[str], c: int) -> tuple[str, str, int] | None:
@@ -256,29 +291,13 @@ def _line_number_columns(header: dict[int, str], rows: list[list[str]]) -> dict[
     return out
 
 
-def _orders_from_grid(grid: _Grid, findings: list[Finding], limits: SheetLimits) -> list[PurchaseOrder]:
+def _line_orders(
+    grid: _Grid, findings: list[Finding], top: _OrderBuilder, header_row: int, header: dict[int, str]
+) -> list[PurchaseOrder]:
+    """Orders from the rows under the header row, up to a totals or charge row: one per PO number
+    in a PO-number column (a sheet may hold several orders), each starting from the header fields
+    found above the table."""
     rows = grid.rows
-    flat = "\n".join(" ".join(r) for r in rows[:200])
-    order = guess_date_order(flat)
-    mark = guess_decimal_mark(flat)
-    header_row, header = None, None
-    for r, row in enumerate(rows[: limits.header_scan_rows]):
-        found = classify_header(row)
-        if found is not None:
-            header_row, header = r, found
-            break
-    top = _OrderBuilder(grid, findings, order, mark)
-    for r, row in enumerate(rows[: header_row if header_row is not None else limits.header_scan_rows]):
-        for c in range(len(row)):
-            lv = _label_value(row, c)
-            if lv is not None:
-                top.set_header(lv[0], lv[1], r, lv[2])
-    if header_row is None or header is None:
-        findings.append(
-            _f(Severity.WARNING, "no_header_row", "no line-item header row (quantity + item) found", grid.document)
-        )
-        return [top.po] if top.po.po_number else []
-    header = _line_number_columns(header, rows[header_row + 1 :])
     group_col = next((i for i, f in header.items() if f == "po_number"), None)
     builders: dict[str, _OrderBuilder] = {}
     for r in range(header_row + 1, len(rows)):
@@ -290,16 +309,36 @@ def _orders_from_grid(grid: _Grid, findings: list[Finding], limits: SheetLimits)
             break
         key = row[group_col].strip() if group_col is not None and group_col < len(row) else ""
         if key not in builders:
-            b = _OrderBuilder(grid, findings, order, mark)
-            b.po = top.po.model_copy(deep=True)
-            builders[key] = b
+            builders[key] = _OrderBuilder(grid, findings, top.order, top.mark)
+            builders[key].po = top.po.model_copy(deep=True)
         b = builders[key]
         for c, fld in header.items():
             if fld in _HEADER_FIELDS and c < len(row):
                 b.set_header(fld, row[c], r, c)
         cells = [Cell(v, grid.src(r, c)) for c, v in enumerate(row)]
-        lines_from_rows(header, [cells], b.po, findings, decimal_mark=mark, stop_at_totals=False)
-    out = [b.po for b in builders.values()]
+        lines_from_rows(header, [cells], b.po, findings, decimal_mark=top.mark, stop_at_totals=False)
+    return [b.po for b in builders.values()]
+
+
+def _orders_from_grid(grid: _Grid, findings: list[Finding], limits: SheetLimits) -> list[PurchaseOrder]:
+    rows = grid.rows
+    flat = "\n".join(" ".join(r) for r in rows[:200])
+    order = guess_date_order(flat)
+    mark = guess_decimal_mark(flat)
+    scanned = ((r, classify_header(row)) for r, row in enumerate(rows[: limits.header_scan_rows]))
+    header_row, header = next(((r, found) for r, found in scanned if found is not None), (None, None))
+    top = _OrderBuilder(grid, findings, order, mark)
+    for r, row in enumerate(rows[: header_row if header_row is not None else limits.header_scan_rows]):
+        for c in range(len(row)):
+            lv = _label_value(row, c)
+            if lv is not None:
+                top.set_header(lv[0], lv[1], r, lv[2])
+    if header_row is None or header is None:
+        findings.append(
+            _f(Severity.WARNING, "no_header_row", "no line-item header row (quantity + item) found", grid.document)
+        )
+        return [top.po] if top.po.po_number else []
+    out = _line_orders(grid, findings, top, header_row, _line_number_columns(header, rows[header_row + 1 :]))
     if not out:
         findings.append(_f(Severity.WARNING, "no_lines", "the header row has no line items under it", grid.document))
         return [top.po] if top.po.po_number else []
@@ -503,19 +542,25 @@ def _fill_from(po: PurchaseOrder, head: PurchaseOrder) -> None:
                 po.sources[f"dates[{len(po.dates)}].value"] = head.sources[f"dates[{i}].value"]
             po.dates.append(d.model_copy())
     for i, party in enumerate(head.parties):
-        mine = po.party(party.role)
-        if mine is None:
-            k = len(po.parties)
-            po.parties.append(party.model_copy(deep=True))
-            for key, src in head.sources.items():
-                if key.startswith(f"parties[{i}]."):
-                    po.sources[f"parties[{k}]." + key.split(".", 1)[1]] = src
-            continue
-        for attr in ("name", "id", "id_qualifier", "city", "state", "postal_code", "country"):
-            if getattr(mine, attr) is None and getattr(party, attr) is not None:
-                setattr(mine, attr, getattr(party, attr))
-        if not mine.address_lines:
-            mine.address_lines = list(party.address_lines)
+        _fill_party(po, head, i, party)
+
+
+def _fill_party(po: PurchaseOrder, head: PurchaseOrder, i: int, party: Party) -> None:
+    """Party ``i`` of ``head``: added whole (with its sources) when ``po`` has no party of its role,
+    else only the parts ``po``'s party lacks."""
+    mine = po.party(party.role)
+    if mine is None:
+        k = len(po.parties)
+        po.parties.append(party.model_copy(deep=True))
+        for key, src in head.sources.items():
+            if key.startswith(f"parties[{i}]."):
+                po.sources[f"parties[{k}]." + key.split(".", 1)[1]] = src
+        return
+    for attr in ("name", "id", "id_qualifier", "city", "state", "postal_code", "country"):
+        if getattr(mine, attr) is None and getattr(party, attr) is not None:
+            setattr(mine, attr, getattr(party, attr))
+    if not mine.address_lines:
+        mine.address_lines = list(party.address_lines)
 
 
 def parse_xlsx(data: bytes, *, document: str | None = None, limits: SheetLimits | None = None) -> SheetDocument:

@@ -398,8 +398,9 @@ def _states_account(party: Party | None, value: str, po: PurchaseOrder) -> bool:
 
 
 def _identify_customer(b: _Builder, customers: list[Customer]) -> Customer | None:
-    po, ctx = b.po, b.ctx
-    forced = ctx.overrides.get("customer")
+    """The customer by what identifies it (EDI ids, GLN, account number, sender address); ids that
+    point at different customers are a blocking conflict; a fuzzy name match is the last resort."""
+    forced = b.ctx.overrides.get("customer")
     if forced:
         chosen = next((c for c in customers if c.id == forced), None)
         if chosen is None:
@@ -407,7 +408,30 @@ def _identify_customer(b: _Builder, customers: list[Customer]) -> Customer | Non
         b.conf("customer", 1.0)
         b.find("set_by_reviewer", f"customer set to {chosen.id} by a reviewer", fld="customer", severity="info")
         return chosen
-    votes: list[tuple[Customer, float, str]] = []
+    votes = _id_votes(b, customers) + _sender_votes(b.ctx.sender, customers)
+    if votes:
+        winners = {c.id for c, _, _ in votes}
+        best = max(votes, key=lambda t: t[1])
+        if len(winners) > 1:
+            b.find("customer_conflict", "the document points at different customers: "
+                   + "; ".join(f"{c.id} ({why})" for c, _, why in votes), fld="customer", blocking=True)  # fmt: skip
+            b.conf("customer", 0.4)
+        else:
+            b.conf("customer", best[1])
+        b.find("customer_identified", f"customer {best[0].id} ({best[0].name}) by {best[2]}", fld="customer",
+               severity="info")  # fmt: skip
+        return best[0]
+    return _customer_by_name(b, customers)
+
+
+_Vote = tuple[Customer, float, str]
+
+
+def _id_votes(b: _Builder, customers: list[Customer]) -> list[_Vote]:
+    """A vote per identifier the document carries: the envelope's sender ids, and party ids and
+    references as a GLN, an account number or a buyer's EDI id (never a seller's)."""
+    po, ctx = b.po, b.ctx
+    votes: list[_Vote] = []
     by_edi = {c.edi_id.upper(): c for c in customers if c.edi_id}
     for label, sid in (("ISA06 sender id", ctx.isa_sender_id), ("GS02 sender id", ctx.gs_sender_id)):
         if sid and sid.strip().upper() in by_edi:
@@ -422,29 +446,26 @@ def _identify_customer(b: _Builder, customers: list[Customer]) -> Customer | Non
             votes.append((by_account[value.upper()], 0.95, f"account number {value}"))
         elif value.upper() in by_edi and party is not None and party.role in ("BY", "OB", "BT", "IV"):
             votes.append((by_edi[value.upper()], 0.95, f"buyer id {value} is its EDI id"))
-    if ctx.sender and "@" in ctx.sender:
-        addr = ctx.sender.strip().lower()
-        domain = addr.rsplit("@", 1)[1]
-        exact = [c for c in customers if c.email.lower() == addr]
-        if exact:
-            votes.append((exact[0], 1.0, f"sender {addr} is its address"))
-        else:
-            dom = [c for c in customers if c.email_domain.lower() == domain]
-            if len(dom) == 1:
-                votes.append((dom[0], 0.95, f"sender domain {domain}"))
-    if votes:
-        winners = {c.id for c, _, _ in votes}
-        best = max(votes, key=lambda t: t[1])
-        if len(winners) > 1:
-            b.find("customer_conflict", "the document points at different customers: "
-                   + "; ".join(f"{c.id} ({why})" for c, _, why in votes), fld="customer", blocking=True)  # fmt: skip
-            b.conf("customer", 0.4)
-        else:
-            b.conf("customer", best[1])
-        b.find("customer_identified", f"customer {best[0].id} ({best[0].name}) by {best[2]}", fld="customer",
-               severity="info")  # fmt: skip
-        return best[0]
-    # Last resort: the buyer's (or bill-to, ship-to) name, fuzzy.
+    return votes
+
+
+def _sender_votes(sender: str | None, customers: list[Customer]) -> list[_Vote]:
+    """The sender's exact address, else its domain when exactly one customer has that domain."""
+    if not (sender and "@" in sender):
+        return []
+    addr = sender.strip().lower()
+    domain = addr.rsplit("@", 1)[1]
+    exact = [c for c in customers if c.email.lower() == addr]
+    if exact:
+        return [(exact[0], 1.0, f"sender {addr} is its address")]
+    dom = [c for c in customers if c.email_domain.lower() == domain]
+    return [(dom[0], 0.95, f"sender domain {domain}")] if len(dom) == 1 else []
+
+
+def _customer_by_name(b: _Builder, customers: list[Customer]) -> Customer | None:
+    """Last resort: the buyer's (or bill-to, ship-to) name, fuzzy, at capped confidence (a person
+    confirms it); nothing close enough is a blocking finding."""
+    po = b.po
     names = [p.name for p in (po.buyer, po.bill_to, po.ship_to) if p is not None and p.name]
     best_c, best_s = None, 0.0
     for name in names:
@@ -611,73 +632,105 @@ def _map_lines(b: _Builder, env: ToolEnv, customer: Customer | None) -> None:
 def _units_and_price(
     b: _Builder, env: ToolEnv, customer: Customer | None, vl: ValidatedLine, learned: dict[tuple[str, str], str]
 ) -> None:
+    """Unit, quantity in base units and price of one line, each with its confidence."""
     p = f"lines[{vl.index}]"
-    oms = env.adapters.oms
-    # --- unit ---
-    uom: str | None = None
-    uom_conf = 0.0
+    uom, uom_conf = _stated_unit(b, vl, learned)
+    factor: int | None = None
+    if vl.sku is not None:
+        uom, uom_conf, factor = _product_unit(b, env, customer, vl, uom, uom_conf)
+    vl.uom, vl.uom_factor = uom, factor
+    b.conf(f"{p}.uom", uom_conf if vl.sku is not None else min(uom_conf, 0.5))
+    _base_quantity(b, vl, uom, factor)
+    _price(b, env, vl, uom, factor)
+
+
+def _stated_unit(b: _Builder, vl: ValidatedLine, learned: dict[tuple[str, str], str]) -> tuple[str | None, float]:
+    """The unit a reviewer set, else the one the document states (a learned mapping first); with no
+    unit stated it is decided later (base unit, unless the price says cases)."""
+    p = f"lines[{vl.index}]"
     forced = b.ctx.overrides.get(f"{p}.uom")
     if forced:
-        uom, uom_conf = normalize_uom(forced) or forced.strip().upper(), 1.0
-    elif vl.unit:
+        return normalize_uom(forced) or forced.strip().upper(), 1.0
+    if vl.unit:
         uom = learned.get(("uom", _norm_key(vl.unit))) or normalize_uom(vl.unit)
-        uom_conf = 1.0 if uom else 0.0
         if uom is None:
             b.find("unknown_uom", f"line {vl.index + 1}: unit {vl.unit!r} is not one we know", fld=f"{p}.uom",
                    source_key=f"{p}.unit")  # fmt: skip
-    else:
-        uom, uom_conf = None, 0.9  # decided below: base unit, unless the price says cases
+        return uom, 1.0 if uom else 0.0
+    return None, 0.9
+
+
+def _product_unit(
+    b: _Builder, env: ToolEnv, customer: Customer | None, vl: ValidatedLine, uom: str | None, uom_conf: float
+) -> tuple[str | None, float, int | None]:
+    """With the product known: its contract price, the unit when none was stated, and the unit's
+    factor to base units (a unit the product is not sold by has confidence 0)."""
+    assert vl.sku is not None
+    p = f"lines[{vl.index}]"
+    oms = env.adapters.oms
+    try:
+        contract = oms.prices(customer.id, [vl.sku])[vl.sku] if customer is not None else None
+    except NotFound:
+        contract = None
+    vl.contract_price = contract
+    if uom is None and vl.unit is None:
+        uom = oms.get_product(vl.sku).base_uom
+        if vl.stated_price is not None and contract is not None:
+            uom, uom_conf = _unit_by_price(b, env, vl.sku, vl.stated_price, contract) or (uom, uom_conf)
+        if uom_conf < 1.0:
+            b.find("uom_assumed", f"line {vl.index + 1}: no unit stated; {uom} assumed", fld=f"{p}.uom",
+                   severity="info")  # fmt: skip
     factor: int | None = None
-    if vl.sku is not None:
+    if uom is not None:
         try:
-            contract = oms.prices(customer.id, [vl.sku])[vl.sku] if customer is not None else None
+            factor = oms.uom_factor(vl.sku, uom)
         except NotFound:
-            contract = None
-        vl.contract_price = contract
-        if uom is None and vl.unit is None:
-            uom = oms.get_product(vl.sku).base_uom
-            if vl.stated_price is not None and contract is not None:
-                # No unit stated: the price tells whether they mean eaches or cases.
-                for code in ("EA", "CS", "PL"):
-                    try:
-                        f = oms.uom_factor(vl.sku, code)
-                    except NotFound:
-                        continue
-                    if abs(vl.stated_price - contract * f) <= contract * f * b.ctx.price_tolerance:
-                        uom, uom_conf = code, 1.0 if code == "EA" else 0.9
-                        break
-            if uom_conf < 1.0:
-                b.find("uom_assumed", f"line {vl.index + 1}: no unit stated; {uom} assumed", fld=f"{p}.uom",
-                       severity="info")  # fmt: skip
-        if uom is not None:
-            try:
-                factor = oms.uom_factor(vl.sku, uom)
-            except NotFound:
-                uom_conf = 0.0
-                b.find("uom_not_sold", f"line {vl.index + 1}: {vl.sku} is not sold by the {uom}", fld=f"{p}.uom",
-                       source_key=f"{p}.unit")  # fmt: skip
-    vl.uom, vl.uom_factor = uom, factor
-    b.conf(f"{p}.uom", uom_conf if vl.sku is not None else min(uom_conf, 0.5))
-    # --- quantity ---
+            uom_conf = 0.0
+            b.find("uom_not_sold", f"line {vl.index + 1}: {vl.sku} is not sold by the {uom}", fld=f"{p}.uom",
+                   source_key=f"{p}.unit")  # fmt: skip
+    return uom, uom_conf, factor
+
+
+def _unit_by_price(b: _Builder, env: ToolEnv, sku: str, stated: Decimal, contract: Decimal) -> tuple[str, float] | None:
+    """No unit stated: the price tells whether they mean eaches or cases (the first unit whose
+    contract price the stated price matches)."""
+    for code in ("EA", "CS", "PL"):
+        try:
+            f = env.adapters.oms.uom_factor(sku, code)
+        except NotFound:
+            continue
+        if abs(stated - contract * f) <= contract * f * b.ctx.price_tolerance:
+            return code, 1.0 if code == "EA" else 0.9
+    return None
+
+
+def _base_quantity(b: _Builder, vl: ValidatedLine, uom: str | None, factor: int | None) -> None:
+    """The quantity in base units: positive, whole and within what the database holds."""
+    p = f"lines[{vl.index}]"
     q = vl.ordered_quantity
     if q is None or q <= 0:
         b.conf(f"{p}.quantity", 0.0)
         b.find("bad_quantity", f"line {vl.index + 1}: quantity {q if q is not None else '(missing)'} is not a "
                "positive number", fld=f"{p}.quantity", source_key=f"{p}.quantity")  # fmt: skip
+        return
+    base = q * (factor or 1)
+    if base > MAX_DOCUMENT_INT:
+        b.conf(f"{p}.quantity", 0.0)
+        b.find("bad_quantity", f"line {vl.index + 1}: quantity {q} is out of range ({base} base units)",
+               fld=f"{p}.quantity", source_key=f"{p}.quantity")  # fmt: skip
+    elif base != base.to_integral_value():
+        b.conf(f"{p}.quantity", 0.0)
+        b.find("fractional_quantity", f"line {vl.index + 1}: {q} {uom or ''} is {base} base units, not a whole "
+               "number", fld=f"{p}.quantity", source_key=f"{p}.quantity")  # fmt: skip
     else:
-        base = q * (factor or 1)
-        if base > MAX_DOCUMENT_INT:
-            b.conf(f"{p}.quantity", 0.0)
-            b.find("bad_quantity", f"line {vl.index + 1}: quantity {q} is out of range ({base} base units)",
-                   fld=f"{p}.quantity", source_key=f"{p}.quantity")  # fmt: skip
-        elif base != base.to_integral_value():
-            b.conf(f"{p}.quantity", 0.0)
-            b.find("fractional_quantity", f"line {vl.index + 1}: {q} {uom or ''} is {base} base units, not a whole "
-                   "number", fld=f"{p}.quantity", source_key=f"{p}.quantity")  # fmt: skip
-        else:
-            vl.quantity = int(base)
-            b.conf(f"{p}.quantity", 1.0 if factor is not None else 0.5)
-    # --- price ---
+        vl.quantity = int(base)
+        b.conf(f"{p}.quantity", 1.0 if factor is not None else 0.5)
+
+
+def _price(b: _Builder, env: ToolEnv, vl: ValidatedLine, uom: str | None, factor: int | None) -> None:
+    """The contract price applies when none is stated or the stated one is within tolerance; a
+    stated price outside it is a mismatch for a person."""
+    p = f"lines[{vl.index}]"
     contract = vl.contract_price
     if vl.sku is None or contract is None:
         b.conf(f"{p}.price", 0.0)
@@ -700,7 +753,7 @@ def _units_and_price(
     else:
         vl.unit_price = None
         b.conf(f"{p}.price", 0.0)
-        base_uom = oms.get_product(vl.sku).base_uom
+        base_uom = env.adapters.oms.get_product(vl.sku).base_uom
         per = f" ({_money(per_base)} per {base_uom})" if (factor or 1) != 1 else ""
         b.find("price_mismatch", f"line {vl.index + 1}: {vl.sku} at {vl.stated_price} per {vl.unit or uom}{per} "
                f"but the contract price is {contract} per {base_uom}", fld=f"{p}.price",
@@ -800,6 +853,23 @@ def _parser_findings(b: _Builder) -> None:
                blocking=True, source_key="purpose_code")  # fmt: skip
 
 
+def _line_diff(before: dict[str, dict[str, str]], after: dict[str, dict[str, str]]) -> list[LineDiff]:
+    """Lines added, removed, and changed in quantity or price, by line key."""
+    diff: list[LineDiff] = []
+    for key in sorted(before.keys() | after.keys()):
+        old, new = before.get(key), after.get(key)
+        if old is None and new is not None:
+            diff.append(LineDiff(change="added", key=key, after=f"{new['quantity']} @ {new['unit_price'] or '-'}"))
+        elif new is None and old is not None:
+            diff.append(LineDiff(change="removed", key=key, before=f"{old['quantity']} @ {old['unit_price'] or '-'}"))
+        elif old is not None and new is not None:
+            if old["quantity"] != new["quantity"]:
+                diff.append(LineDiff(change="quantity", key=key, before=old["quantity"], after=new["quantity"]))
+            if old["unit_price"] != new["unit_price"]:
+                diff.append(LineDiff(change="price", key=key, before=old["unit_price"], after=new["unit_price"]))
+    return diff
+
+
 def _duplicates(b: _Builder, customer: Customer | None) -> None:
     v = b.v
     if customer is None or not v.po_number or not normalize_po_number(v.po_number):
@@ -820,18 +890,7 @@ def _duplicates(b: _Builder, customer: Customer | None) -> None:
         b.find("duplicate", f"PO {v.po_number} was already received (document {prev.document_id}) with the same "
                "lines", severity="info")  # fmt: skip
         return
-    diff: list[LineDiff] = []
-    for key in sorted(before.keys() | after.keys()):
-        old, new = before.get(key), after.get(key)
-        if old is None and new is not None:
-            diff.append(LineDiff(change="added", key=key, after=f"{new['quantity']} @ {new['unit_price'] or '-'}"))
-        elif new is None and old is not None:
-            diff.append(LineDiff(change="removed", key=key, before=f"{old['quantity']} @ {old['unit_price'] or '-'}"))
-        elif old is not None and new is not None:
-            if old["quantity"] != new["quantity"]:
-                diff.append(LineDiff(change="quantity", key=key, before=old["quantity"], after=new["quantity"]))
-            if old["unit_price"] != new["unit_price"]:
-                diff.append(LineDiff(change="price", key=key, before=old["unit_price"], after=new["unit_price"]))
+    diff = _line_diff(before, after)
     v.revision_of, v.revision_order_id, v.diff = prev.document_id, prev.order_id, diff
     b.find("revision", f"PO {v.po_number} revises document {prev.document_id}: "
            + "; ".join(f"{d.change} {d.key}" for d in diff), blocking=True)  # fmt: skip

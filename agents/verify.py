@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agents.plan import ExceptionKind, Plan, Scope
+from agents.plan import ExceptionKind, Plan, PlannedCall, Scope
 from agents.playbooks._common import load_orders
 from core.domain import REROUTABLE_STATUSES, RESERVING_STATUSES, Order, OrderStatus, ServiceLevel
 from core.errors import ValidationFailed
@@ -136,45 +137,97 @@ def verify(
         raise ValidationFailed(
             f"verify needs one outcome per plan step ({len(plan.steps)}), got {len(executed_outcomes)}"
         )
-    reasons: list[str] = []
-    intended: list[tuple[int, str, str, dict[str, Any]]] = []
-    node_steps: list[tuple[int, str, str]] = []
-    left_by_approver: dict[str, str] = {}
-    skipped_by_step: dict[str, str] = {}
-    not_run: dict[str, str] = {}
-    proposed: set[str] = set()
-    executed = 0
+    led = _Ledger()
     for i, (step, out) in enumerate(zip(plan.steps, executed_outcomes, strict=True)):
+        led.step(i, step, out)
+    reasons = led.reasons
+    checks, orders = _order_checks(led.intended, env)
+    bad = [c for c in checks if not c.ok]
+    if bad:
+        reasons.append(f"{len(bad)} orders are not where the plan put them (first: {bad[0].order_id}: {bad[0].reason})")
+    reasons += _reservations(checks, orders, env)
+    node_checks = _node_checks(led.node_steps, env)
+    reasons += [
+        f"step {c.step} (set_node_status): {c.node_id} is {c.actual}, expected {c.expected}"
+        for c in node_checks
+        if not c.ok
+    ]
+    stays: dict[str, str] = {}
+    if plan.kind in (ExceptionKind.NODE_CONGESTION, ExceptionKind.NODE_CLOSURE):
+        sources = _source_nodes(plan, executed_outcomes, scope)
+        if sources:
+            stays = _left_at_sources(plan, sources, led, env)
+    approved = len(led.proposed - set(led.left_by_approver) - set(led.not_run))
+    return VerificationReport(
+        passed=not reasons,
+        reasons=reasons,
+        orders=checks,
+        nodes=node_checks,
+        steps_executed=led.executed,
+        steps_not_executed=len(plan.steps) - led.executed,
+        orders_proposed=len(led.proposed),
+        orders_approved=approved,
+        left_by_approver=dict(sorted(led.left_by_approver.items())),
+        stays=dict(sorted(stays.items())),
+    )
+
+
+@dataclass
+class _Ledger:
+    """What each step of the plan did: the orders it should have moved (with what it should have
+    made of them), node status steps, and why orders were left (a person, a skip, a step not run)."""
+
+    reasons: list[str] = field(default_factory=list)
+    intended: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)
+    node_steps: list[tuple[int, str, str]] = field(default_factory=list)
+    left_by_approver: dict[str, str] = field(default_factory=dict)
+    skipped_by_step: dict[str, str] = field(default_factory=dict)
+    not_run: dict[str, str] = field(default_factory=dict)
+    proposed: set[str] = field(default_factory=set)
+    executed: int = 0
+
+    def step(self, i: int, step: PlannedCall, out: Outcome | None) -> None:
         ids = [str(oid) for oid in step.args.get("order_ids", [])]
-        proposed.update(ids)
+        self.proposed.update(ids)
         if out is not None and _rejected(out):
             # A person said no: the orders stay where they are by their choice, not by a fault.
             for oid in ids:
-                left_by_approver.setdefault(oid, f"step {i} ({step.tool}) was rejected by the approver")
-            continue
+                self.left_by_approver.setdefault(oid, f"step {i} ({step.tool}) was rejected by the approver")
+            return
         if out is None or out.status not in DONE:
             status = "not proposed" if out is None else out.status
             why = "; ".join(out.reasons) if out is not None and out.reasons else ""
-            reasons.append(f"step {i} ({step.tool}) was {status}" + (f": {why}" if why else ""))
+            self.reasons.append(f"step {i} ({step.tool}) was {status}" + (f": {why}" if why else ""))
             for oid in ids:
-                not_run.setdefault(oid, f"step {i} ({step.tool}) was {status}")
-            continue
-        executed += 1
+                self.not_run.setdefault(oid, f"step {i} ({step.tool}) was {status}")
+            return
+        self.executed += 1
+        self._done(i, step, out, ids)
+
+    def _done(self, i: int, step: PlannedCall, out: Outcome, ids: list[str]) -> None:
+        """An executed step: what it skipped, what the approver left out, and what it should have done."""
         result = out.result or {}
         skipped: dict[str, str] = result.get("skipped", {})
         left_out = {str(oid) for oid in result.get("left_out", [])} - set(skipped)
         for oid, why in skipped.items():
             if step.tool == "set_node_status":
                 continue  # "already closed": nothing to do is not a fault; the node check below reads it
-            reasons.append(f"step {i} ({step.tool}) skipped {oid}: {why}")
-            skipped_by_step.setdefault(oid, f"step {i} ({step.tool}) skipped it: {why}")
+            self.reasons.append(f"step {i} ({step.tool}) skipped {oid}: {why}")
+            self.skipped_by_step.setdefault(oid, f"step {i} ({step.tool}) skipped it: {why}")
         for oid in sorted(left_out):
-            left_by_approver.setdefault(oid, f"left out of step {i} ({step.tool}) by the approver")
+            self.left_by_approver.setdefault(oid, f"left out of step {i} ({step.tool}) by the approver")
         if step.tool == "set_node_status":
-            node_steps.append((i, str(step.args.get("node_id", "")), str(step.args.get("status", ""))))
+            self.node_steps.append((i, str(step.args.get("node_id", "")), str(step.args.get("status", ""))))
         for oid in ids:
             if oid not in skipped and oid not in left_out:
-                intended.append((i, step.tool, oid, _expectation(step.tool, step.args)))
+                self.intended.append((i, step.tool, oid, _expectation(step.tool, step.args)))
+
+
+def _order_checks(
+    intended: list[tuple[int, str, str, dict[str, Any]]], env: ToolEnv
+) -> tuple[list[OrderCheck], dict[str, Order]]:
+    """Each order a step should have changed, as it is now against what the step intended; and the
+    orders as read (the reservation check reads the same snapshot)."""
     ids = list(dict.fromkeys(oid for _, _, oid, _ in intended))
     orders = {o.id: o for o in env.adapters.oms.get_orders(ids)} if ids else {}
     levels = {s.id: s.level.value for s in env.adapters.carriers.list_services()}
@@ -193,50 +246,31 @@ def verify(
                 reason="" if ok else f"expected {expected}, found {actual}",
             )
         )
-    bad = [c for c in checks if not c.ok]
-    if bad:
-        reasons.append(f"{len(bad)} orders are not where the plan put them (first: {bad[0].order_id}: {bad[0].reason})")
-    reasons += _reservations(checks, orders, env)
-    node_checks = _node_checks(node_steps, env)
-    reasons += [
-        f"step {c.step} (set_node_status): {c.node_id} is {c.actual}, expected {c.expected}"
-        for c in node_checks
-        if not c.ok
-    ]
+    return checks, orders
+
+
+def _left_at_sources(plan: Plan, sources: list[str], led: _Ledger, env: ToolEnv) -> dict[str, str]:
+    """Unreleased orders still at the source nodes must each have a reason in the plan (a stray is
+    a fault, added to the ledger's reasons); for a closure, why each one stays."""
+    closure = plan.kind is ExceptionKind.NODE_CLOSURE
+    statuses = OPEN_STATUSES if closure else sorted(REROUTABLE_STATUSES)
+    left = load_orders(env, OrderFilter(node_ids=sources, statuses=statuses))
+    faults = {**led.not_run, **led.skipped_by_step}
     stays: dict[str, str] = {}
-    if plan.kind in (ExceptionKind.NODE_CONGESTION, ExceptionKind.NODE_CLOSURE):
-        sources = _source_nodes(plan, executed_outcomes, scope)
-        if sources:
-            closure = plan.kind is ExceptionKind.NODE_CLOSURE
-            statuses = OPEN_STATUSES if closure else sorted(REROUTABLE_STATUSES)
-            left = load_orders(env, OrderFilter(node_ids=sources, statuses=statuses))
-            faults = {**not_run, **skipped_by_step}
-            stray: list[str] = []
-            for o in left:
-                # A step that did not run or skipped the order explains it but is still a fault.
-                stays_because = _why_it_stays(o, plan.not_planned, left_by_approver)
-                if stays_because is None:
-                    stray.append(o.id)
-                if closure:
-                    stays[o.id] = stays_because or faults.get(o.id) or "no reason in the plan"
-            if stray:
-                reasons.append(
-                    f"{len(stray)} unreleased orders are still at {', '.join(sources)} without a reason in the plan "
-                    f"(first: {', '.join(stray[:5])})"
-                )
-    approved = len(proposed - set(left_by_approver) - set(not_run))
-    return VerificationReport(
-        passed=not reasons,
-        reasons=reasons,
-        orders=checks,
-        nodes=node_checks,
-        steps_executed=executed,
-        steps_not_executed=len(plan.steps) - executed,
-        orders_proposed=len(proposed),
-        orders_approved=approved,
-        left_by_approver=dict(sorted(left_by_approver.items())),
-        stays=dict(sorted(stays.items())),
-    )
+    stray: list[str] = []
+    for o in left:
+        # A step that did not run or skipped the order explains it but is still a fault.
+        stays_because = _why_it_stays(o, plan.not_planned, led.left_by_approver)
+        if stays_because is None:
+            stray.append(o.id)
+        if closure:
+            stays[o.id] = stays_because or faults.get(o.id) or "no reason in the plan"
+    if stray:
+        led.reasons.append(
+            f"{len(stray)} unreleased orders are still at {', '.join(sources)} without a reason in the plan "
+            f"(first: {', '.join(stray[:5])})"
+        )
+    return stays
 
 
 def _rejected(out: Outcome) -> bool:

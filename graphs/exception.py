@@ -570,18 +570,7 @@ def decisions_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]
             continue
         d = by_id.get(approval_id)
         if d is not None:
-            req = approvals.get(approval_id)
-            if req.status == ApprovalStatus.PENDING:
-                try:
-                    deps.gateway.decide(
-                        approval_id,
-                        approver=approver,
-                        decision=d["decision"],
-                        reason=d.get("reason") or ("rejected" if d["decision"] == "reject" else None),
-                        subset=d.get("subset"),
-                    )
-                except (PolicyDenied, Conflict, ValidationFailed) as exc:
-                    notes.append(f"decision on {approval_id} by {approver.id} refused: {exc.message}")
+            _decide_here(deps, approval_id, approver, d, notes)
             log.append({**d, "approver": approver.id})
         req = _current_request(approvals.get, approval_id)
         if req.status != ApprovalStatus.PENDING and d is None:
@@ -596,20 +585,43 @@ def decisions_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]
                 }
                 for x in req.decisions
             )
-        if req.id != approval_id:
-            step = {**step, "approval_id": req.id}
-            steps[i] = step
-        if req.status == ApprovalStatus.APPROVED:
-            steps[i] = {**step, "status": "approved", "left_out": _left_out(req)}
-        elif req.status == ApprovalStatus.REJECTED:
-            reasons = [x.reason for x in req.decisions if x.reason]
-            steps[i] = {**step, "status": "rejected", "reasons": reasons or ["rejected"]}
-        elif req.status == ApprovalStatus.EXPIRED:
-            steps[i] = {**step, "status": "expired", "reasons": ["the approval request expired"]}
-        elif req.status == ApprovalStatus.SUPERSEDED:
-            steps[i] = {**step, "status": "superseded", "reasons": ["the approval request was superseded"]}
+        steps[i] = _step_after(step, req)
     _set_status(deps, state["run_id"], "running")
     return {"steps": steps, "decisions": log, "notes": notes, "pending_decisions": []}
+
+
+def _decide_here(deps: RunDeps, approval_id: str, approver: Actor, d: dict[str, Any], notes: list[str]) -> None:
+    """Record a decision given with the resume, unless the request is decided already; a refused
+    decision (not an approver, a conflict) is a note on the run, not a failure."""
+    if deps.gateway.guard.approvals.get(approval_id).status != ApprovalStatus.PENDING:
+        return
+    try:
+        deps.gateway.decide(
+            approval_id,
+            approver=approver,
+            decision=d["decision"],
+            reason=d.get("reason") or ("rejected" if d["decision"] == "reject" else None),
+            subset=d.get("subset"),
+        )
+    except (PolicyDenied, Conflict, ValidationFailed) as exc:
+        notes.append(f"decision on {approval_id} by {approver.id} refused: {exc.message}")
+
+
+def _step_after(step: StepRecord, req: ApprovalRequest) -> StepRecord:
+    """The step as its (current) approval request leaves it: approved (with what a subset approval
+    left out), rejected, expired or superseded; still waiting otherwise."""
+    if req.id != step.get("approval_id"):
+        step = cast(StepRecord, {**step, "approval_id": req.id})
+    if req.status == ApprovalStatus.APPROVED:
+        return cast(StepRecord, {**step, "status": "approved", "left_out": _left_out(req)})
+    if req.status == ApprovalStatus.REJECTED:
+        reasons = [x.reason for x in req.decisions if x.reason]
+        return cast(StepRecord, {**step, "status": "rejected", "reasons": reasons or ["rejected"]})
+    if req.status == ApprovalStatus.EXPIRED:
+        return cast(StepRecord, {**step, "status": "expired", "reasons": ["the approval request expired"]})
+    if req.status == ApprovalStatus.SUPERSEDED:
+        return cast(StepRecord, {**step, "status": "superseded", "reasons": ["the approval request was superseded"]})
+    return step
 
 
 def _left_out(req: ApprovalRequest) -> list[str]:

@@ -110,95 +110,23 @@ class PlaybookPlanner:
         targets = sorted(n.id for n in view.nodes.values() if n.id not in sources and n.status is not NodeStatus.CLOSED)
         atp = read_atp(env, orders, targets) if orders and targets else {}
         src = Sourcer(view, atp, self.weights)
-        greedy: list[tuple[Order, RouteDecision]] = []
-        stays: dict[str, Candidate] = {}
-        bounds: dict[str, tuple[int, int]] = {}
+        mv = _NodeMoves()
         by_source: dict[str, list[Order]] = defaultdict(list)
         for o in orders:
             by_source[o.node_id or ""].append(o)
-        groups: dict[tuple[str, str], Group] = defaultdict(Group)
-        at_risk: dict[tuple[str, str], int] = defaultdict(int)
         for node_id in sources:
-            node = view.nodes[node_id]
-            mine = by_source.get(node_id, [])
-            stay: dict[str, Candidate] = {}
-            if closure:
-                need = len(mine)
-                mine.sort(key=lambda o: (o.promised_date, o.id))
-            else:
-                limit = math.floor(self.congestion_target_days * node.daily_capacity)
-                need = max(0, node.backlog - limit)
-                stay = {o.id: src.score(o, node_id, check_stock=False) for o in mine}
-                stays.update(stay)
-                # Orders that would miss their promise by staying go first, the latest first.
-                mine.sort(key=lambda o: (-stay[o.id].late_days, not stay[o.id].feasible, o.promised_date, o.id))
-                draft.notes.append(
-                    f"{node_id}: backlog {node.backlog} = {node.backlog_days:.2f} days of capacity; "
-                    f"moving {min(need, len(mine))} of {len(mine)} unreleased orders brings it to the target of "
-                    f"{self.congestion_target_days:g} day(s)"
-                    if need
-                    else f"{node_id}: backlog {node.backlog} is already within "
-                    f"{self.congestion_target_days:g} day(s) of capacity"
-                )
-            moved = 0
-            for o in mine:
-                if moved >= need:
-                    draft.not_planned[o.id] = (
-                        f"not needed: moving {moved} orders brings {node_id}'s backlog within "
-                        f"{self.congestion_target_days:g} day(s) of capacity"
-                    )
-                    continue
-                d = src.rank(o, targets)
-                if d.node_id is None:
-                    draft.not_planned[o.id] = f"no other open node can serve it whole ({rejected_text(d)})"
-                    continue
-                here = stay.get(o.id)
-                if here is not None and here.meets_promise and not d.meets_promise:
-                    draft.not_planned[o.id] = (
-                        f"stays at {node_id}: it meets its promise there, while the best alternative "
-                        f"{d.node_id} would be late (ETA {d.eta})"
-                    )
-                    continue
-                src.assign(o, d.node_id)
-                moved += 1
-                greedy.append((o, d))
-                groups[(node_id, d.node_id)].decisions.append(d)
-                if here is not None and not here.meets_promise:
-                    at_risk[(node_id, d.node_id)] += 1
-            if not closure:
-                bounds[node_id] = (moved, min(need, len(mine)))
-        if not closure and greedy and self.weights.batch_optimizer:
+            self._move_from(node_id, by_source.get(node_id, []), closure, view, src, targets, draft, mv)
+        if not closure and mv.greedy and self.weights.batch_optimizer:
             better = optimise_moves(
-                Sourcer(view, atp, self.weights), orders, stays, targets, bounds, greedy, draft.not_planned
+                Sourcer(view, atp, self.weights), orders, mv.stays, targets, mv.bounds, mv.greedy, draft.not_planned
             )
             draft.optimizer = better.summary
             if better.moves is not None:
-                groups.clear()
-                at_risk.clear()
-                for o, d in better.moves:
-                    origin = o.node_id or ""
-                    groups[(origin, d.node_id or "")].decisions.append(d)
-                    if not stays[o.id].meets_promise:
-                        at_risk[(origin, d.node_id or "")] += 1
+                mv.regroup(better.moves)
         incident = {"incident": {"closed_node_ids": sources}} if closure else {}
         if closure:
-            for node_id in sources:
-                if view.nodes[node_id].status is not NodeStatus.CLOSED:
-                    draft.steps.append(
-                        PlannedCall(
-                            tool="set_node_status",
-                            args={
-                                "node_id": node_id,
-                                "status": NodeStatus.CLOSED.value,
-                                "reason": f"{node_id} is closed: stop sourcing new orders there",
-                            },
-                            reason=(
-                                f"{node_id} is closed but the network still shows it "
-                                f"{view.nodes[node_id].status.value}: mark it closed first, so sourcing stops "
-                                "sending new orders there"
-                            ),
-                        )
-                    )
+            _close_first(draft, view, sources)
+        groups, at_risk = mv.groups, mv.at_risk
         for (origin, target), g in sorted(groups.items()):
             why = "is closed" if closure else "is congested"
             parts = [
@@ -220,6 +148,72 @@ class PlaybookPlanner:
             f"{triage.kind.value} at {', '.join(sources)}: reroute {total} orders in {len(draft.steps)} calls; "
             f"{len(draft.not_planned)} stay"
         )
+
+    def _move_from(
+        self,
+        node_id: str,
+        mine: list[Order],
+        closure: bool,
+        view: TwinView,
+        src: Sourcer,
+        targets: list[str],
+        draft: _Draft,
+        mv: _NodeMoves,
+    ) -> None:
+        """Move the orders of one source node, most urgent first, until the node is closed out or its
+        backlog is within the target; an order stays when no open node serves it whole, or when it
+        meets its promise where it is and the best alternative would not."""
+        need, stay = self._need(node_id, mine, closure, view, src, draft)
+        mv.stays.update(stay)
+        moved = 0
+        for o in mine:
+            if moved >= need:
+                draft.not_planned[o.id] = (
+                    f"not needed: moving {moved} orders brings {node_id}'s backlog within "
+                    f"{self.congestion_target_days:g} day(s) of capacity"
+                )
+                continue
+            d = src.rank(o, targets)
+            if d.node_id is None:
+                draft.not_planned[o.id] = f"no other open node can serve it whole ({rejected_text(d)})"
+                continue
+            here = stay.get(o.id)
+            if here is not None and here.meets_promise and not d.meets_promise:
+                draft.not_planned[o.id] = (
+                    f"stays at {node_id}: it meets its promise there, while the best alternative "
+                    f"{d.node_id} would be late (ETA {d.eta})"
+                )
+                continue
+            src.assign(o, d.node_id)
+            moved += 1
+            mv.add(node_id, o, d, late_here=here is not None and not here.meets_promise)
+        if not closure:
+            mv.bounds[node_id] = (moved, min(need, len(mine)))
+
+    def _need(
+        self, node_id: str, mine: list[Order], closure: bool, view: TwinView, src: Sourcer, draft: _Draft
+    ) -> tuple[int, dict[str, Candidate]]:
+        """How many of the node's orders must move, with ``mine`` sorted into the order they go in:
+        all of a closed node's, by promise; for a congested node, enough to bring the backlog to the
+        target, those that would miss their promise by staying first (the latest first). Also each
+        order's score where it is (congestion only)."""
+        if closure:
+            mine.sort(key=lambda o: (o.promised_date, o.id))
+            return len(mine), {}
+        node = view.nodes[node_id]
+        limit = math.floor(self.congestion_target_days * node.daily_capacity)
+        need = max(0, node.backlog - limit)
+        stay = {o.id: src.score(o, node_id, check_stock=False) for o in mine}
+        mine.sort(key=lambda o: (-stay[o.id].late_days, not stay[o.id].feasible, o.promised_date, o.id))
+        draft.notes.append(
+            f"{node_id}: backlog {node.backlog} = {node.backlog_days:.2f} days of capacity; "
+            f"moving {min(need, len(mine))} of {len(mine)} unreleased orders brings it to the target of "
+            f"{self.congestion_target_days:g} day(s)"
+            if need
+            else f"{node_id}: backlog {node.backlog} is already within "
+            f"{self.congestion_target_days:g} day(s) of capacity"
+        )
+        return need, stay
 
     # --- carrier outage ---------------------------------------------------------------------
 
@@ -390,35 +384,15 @@ class PlaybookPlanner:
         orders = _restrict(load_orders(env, flt), triage.scope.order_ids)
         view.prepare(orders)
         open_nodes = sorted(n.id for n in view.nodes.values() if n.status is not NodeStatus.CLOSED)
-        late: list[tuple[Order, Candidate]] = []
         src = Sourcer(view, {}, self.weights)
-        for o in orders:
-            if o.node_id is None:
-                continue
-            here = src.score(o, o.node_id, check_stock=False)
-            if here.feasible and here.late_days > 0:
-                late.append((o, here))
-        late.sort(key=lambda t: (-t[1].late_days, t[0].promised_date, t[0].id))
+        late = _late_orders(src, orders)
         reroutable = [o for o, _ in late if o.status in REROUTABLE_STATUSES]
         src.atp = read_atp(env, reroutable, open_nodes) if reroutable else {}
         expedite: dict[ServiceLevel, Group] = defaultdict(Group)
         reroute: dict[str, Group] = defaultdict(Group)
         for o, here in late:
             node_id = o.node_id or ""
-            options: list[tuple[Candidate, str]] = []
-            for level in (lv for lv in ServiceLevel if SPEED[lv] > SPEED[o.service_level]):
-                if view.hazmat(o) and all(s.air for s in view.services.values() if s.level is level):
-                    continue
-                fast = o.model_copy(update={"service_level": level, "carrier_service_id": None})
-                c = src.score(fast, node_id, check_stock=False)
-                if c.feasible:
-                    options.append((c, f"expedite:{level.value}"))
-            if o.status in REROUTABLE_STATUSES:
-                for n in open_nodes:
-                    if n != node_id:
-                        c = src.score(o, n)
-                        if c.feasible:
-                            options.append((c, f"reroute:{n}"))
+            options = _fix_options(src, view, o, open_nodes)
             meets = sorted((t for t in options if t[0].meets_promise), key=lambda t: (t[0].score, t[1]))
             if not meets:
                 best = min((t[0].late_days for t in options), default=None)
@@ -436,22 +410,7 @@ class PlaybookPlanner:
             else:
                 src.assign(o, arg)
                 reroute[arg].decisions.append(d)
-        for level, g in sorted(expedite.items(), key=lambda t: SPEED[t[0]]):
-            reason = (
-                f"{len(g.ids)} orders would miss their promise from their node; {level.value} is the cheapest "
-                "faster level that meets it"
-            )
-            draft.steps += calls(
-                "expedite_orders", g.ids, {"service_level": level.value}, reason, merge_alternatives(g.decisions)
-            )
-        for target, g in sorted(reroute.items()):
-            reason = (
-                f"{len(g.ids)} unreleased orders would miss their promise from their node; shipping from {target} "
-                "at their own level meets it for less than expediting"
-            )
-            draft.steps += calls(
-                "reroute_orders", g.ids, {"to_node_id": target}, reason, merge_alternatives(g.decisions)
-            )
+        _promise_steps(draft, expedite, reroute)
         fixed = sum(len(g.ids) for g in [*expedite.values(), *reroute.values()])
         return draft.plan(
             f"promise risk: {len(late)} open orders would arrive late; {fixed} fixed in {len(draft.steps)} calls, "
@@ -505,3 +464,106 @@ class PlaybookPlanner:
         return draft.plan(
             f"compliance: {len(hold)} hazmat orders on air services to hold; {len(draft.not_planned)} past holding"
         )
+
+
+def _late_orders(src: Sourcer, orders: list[Order]) -> list[tuple[Order, Candidate]]:
+    """Orders that would arrive late from their node as booked, the latest first."""
+    late: list[tuple[Order, Candidate]] = []
+    for o in orders:
+        if o.node_id is None:
+            continue
+        here = src.score(o, o.node_id, check_stock=False)
+        if here.feasible and here.late_days > 0:
+            late.append((o, here))
+    late.sort(key=lambda t: (-t[1].late_days, t[0].promised_date, t[0].id))
+    return late
+
+
+def _fix_options(src: Sourcer, view: TwinView, o: Order, open_nodes: list[str]) -> list[tuple[Candidate, str]]:
+    """Every feasible fix for a late order: a faster level from its node (never air for dangerous
+    goods), or, while it can still move, its own level from another open node."""
+    node_id = o.node_id or ""
+    options: list[tuple[Candidate, str]] = []
+    for level in (lv for lv in ServiceLevel if SPEED[lv] > SPEED[o.service_level]):
+        if view.hazmat(o) and all(s.air for s in view.services.values() if s.level is level):
+            continue
+        fast = o.model_copy(update={"service_level": level, "carrier_service_id": None})
+        c = src.score(fast, node_id, check_stock=False)
+        if c.feasible:
+            options.append((c, f"expedite:{level.value}"))
+    if o.status in REROUTABLE_STATUSES:
+        for n in open_nodes:
+            if n != node_id:
+                c = src.score(o, n)
+                if c.feasible:
+                    options.append((c, f"reroute:{n}"))
+    return options
+
+
+def _promise_steps(draft: _Draft, expedite: dict[ServiceLevel, Group], reroute: dict[str, Group]) -> None:
+    """One expedite call per level (slowest first) and one reroute call per target node."""
+    for level, g in sorted(expedite.items(), key=lambda t: SPEED[t[0]]):
+        reason = (
+            f"{len(g.ids)} orders would miss their promise from their node; {level.value} is the cheapest "
+            "faster level that meets it"
+        )
+        draft.steps += calls(
+            "expedite_orders", g.ids, {"service_level": level.value}, reason, merge_alternatives(g.decisions)
+        )
+    for target, g in sorted(reroute.items()):
+        reason = (
+            f"{len(g.ids)} unreleased orders would miss their promise from their node; shipping from {target} "
+            "at their own level meets it for less than expediting"
+        )
+        draft.steps += calls("reroute_orders", g.ids, {"to_node_id": target}, reason, merge_alternatives(g.decisions))
+
+
+@dataclass
+class _NodeMoves:
+    """The moves planned off congested or closed nodes, grouped by (source, target); how many of
+    each group would have missed their promise where they were; and what the batch optimiser needs
+    (each order's score where it is, and per node how many moved out of how many needed)."""
+
+    greedy: list[tuple[Order, RouteDecision]] = field(default_factory=list)
+    stays: dict[str, Candidate] = field(default_factory=dict)
+    bounds: dict[str, tuple[int, int]] = field(default_factory=dict)
+    groups: dict[tuple[str, str], Group] = field(default_factory=lambda: defaultdict(Group))
+    at_risk: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, origin: str, o: Order, d: RouteDecision, *, late_here: bool) -> None:
+        self.greedy.append((o, d))
+        self.groups[(origin, d.node_id or "")].decisions.append(d)
+        if late_here:
+            self.at_risk[(origin, d.node_id or "")] += 1
+
+    def regroup(self, moves: list[tuple[Order, RouteDecision]]) -> None:
+        """Replace the groups with the optimiser's moves."""
+        self.groups.clear()
+        self.at_risk.clear()
+        for o, d in moves:
+            origin = o.node_id or ""
+            self.groups[(origin, d.node_id or "")].decisions.append(d)
+            if not self.stays[o.id].meets_promise:
+                self.at_risk[(origin, d.node_id or "")] += 1
+
+
+def _close_first(draft: _Draft, view: TwinView, sources: list[str]) -> None:
+    """A closed node the network still shows open is marked closed first, so sourcing stops sending
+    new orders there."""
+    for node_id in sources:
+        if view.nodes[node_id].status is not NodeStatus.CLOSED:
+            draft.steps.append(
+                PlannedCall(
+                    tool="set_node_status",
+                    args={
+                        "node_id": node_id,
+                        "status": NodeStatus.CLOSED.value,
+                        "reason": f"{node_id} is closed: stop sourcing new orders there",
+                    },
+                    reason=(
+                        f"{node_id} is closed but the network still shows it "
+                        f"{view.nodes[node_id].status.value}: mark it closed first, so sourcing stops "
+                        "sending new orders there"
+                    ),
+                )
+            )

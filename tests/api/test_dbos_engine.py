@@ -301,3 +301,15 @@ def test_serve_runs_queued_runs_on_the_dbos_engine_in_process(api: Api) -> None:
         run_id = r.json()["run_id"]
         assert wait_for(lambda: queue.status_of(api.net.db, queue.start_id(run_id)) == "SUCCESS")
     assert RunStore(api.net.db, api.net.clock).get(run_id=run_id).status == "awaiting_approval"
+
+
+def test_an_unknown_engine_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from api.cli import run
+
+    monkeypatch.setenv("ORDEROPS_HOME", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("ORDEROPS_DATABASE_URL", raising=False)
+    assert run(["worker", "--engine", "celery"]) == 2
+    assert "unknown engine 'celery': jobs or dbos" in capsys.readouterr().err

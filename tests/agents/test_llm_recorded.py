@@ -19,9 +19,24 @@ from langchain_openai import ChatOpenAI
 
 from agents.llm_planner import LLMPlanner, make_planner
 from agents.playbooks import PlaybookPlanner
+from agents.triage_llm import LLMTriage
 from core.settings import Settings
+from evals.intake_score import score_document
 from guardrails.policy import PolicyEngine
-from tests.cassettes.real_model import BASE_URL, MODEL, PLANNER_CASES, REAL, header, planner_case
+from intake.llm_extract import LLMExtractor
+from tests.cassettes.real_model import (
+    BASE_URL,
+    FREE_TEXT_GOALS,
+    GRAPH_CASES,
+    MODEL,
+    PLANNER_CASES,
+    REAL,
+    header,
+    planner_case,
+    po_corpus,
+    po_outcome,
+    run_scenario,
+)
 from tools.adapters.protocols import OrderFilter
 from tools.llm import StructuredModel, probe
 
@@ -90,3 +105,62 @@ def test_live_endpoint_plans_without_a_format_fallback() -> None:
         plan = planner.plan(case.triage, case.env)
     assert plan.fallback_reason is None, plan.fallback_reason
     assert plan.planner.startswith("llm:")
+
+
+GRAPHS = sorted(REAL.glob("graph-*.yaml"))
+
+
+def test_whole_runs_with_free_text_goals_are_recorded() -> None:
+    cases = {p.stem.removeprefix("graph-") for p in GRAPHS}
+    assert cases <= set(GRAPH_CASES)
+    assert len(cases & set(FREE_TEXT_GOALS)) >= min(4, len(cases)), "free-text goals come first in the recording"
+
+
+@pytest.mark.parametrize("path", GRAPHS, ids=[p.stem for p in GRAPHS])
+def test_recorded_real_model_run_replays_and_scores_as_recorded(path: Path, tmp_path: Path) -> None:
+    """The whole run (the model's triage of a free-text goal, its plan, approvals, execution,
+    verification) replayed on the suite network, scored by the suite's checks: the same verdict as
+    when recorded, and never an unapproved write."""
+    meta = header(path)
+    assert meta["model"] == MODEL
+    assert "llama.cpp" in meta["runtime"]
+    assert meta["recorded"][:4] == "2026"
+    outcome = json.loads(meta["outcome"])
+    mode = meta["mode"]
+    model = StructuredModel(chat(), mode=mode, attempts=1, max_repairs=1)  # type: ignore[arg-type]
+    triager = StructuredModel(chat(), mode=mode, attempts=1, max_repairs=1)  # type: ignore[arg-type]
+    planner = LLMPlanner(model, fallback=PlaybookPlanner(), model_name=MODEL, policy=PolicyEngine.from_path(None),
+                         max_repairs=1, attempts=1)  # fmt: skip
+    with vcr.use_cassette(str(path), record_mode="none", filter_headers=["authorization"]) as tape:
+        got = run_scenario(meta["case"], planner, tmp_path, triage_goal=LLMTriage(triager, model_name=MODEL))
+        assert tape.play_count == len(tape.data), "every recorded request was made again, no more"
+    for key in ("triage_kind", "triage_scope", "status", "passed", "planner", "fallback", "steps", "orders_changed"):
+        assert got[key] == outcome[key], key
+    assert got["unapproved_writes"] == 0
+    if meta["case"] in FREE_TEXT_GOALS:
+        assert triager.calls, "the grammar did not parse the goal: the model triaged it"
+        assert triager.calls[0].ok is True, "its first answer parsed (no format fallback)"
+
+
+POS = sorted(REAL.glob("po-*.yaml"))
+
+
+@pytest.mark.parametrize("path", POS, ids=[p.stem for p in POS])
+def test_recorded_real_model_purchase_order_replays_with_the_same_fields(path: Path) -> None:
+    """A generated free-text order (prose, HTML-only or forwarded mail) read by the real model:
+    replayed, it yields the same order, scored field by field against the gold as when recorded."""
+    meta = header(path)
+    assert meta["model"] == MODEL
+    assert meta["recorded"][:4] == "2026"
+    outcome = json.loads(meta["outcome"])
+    corpus = po_corpus()
+    doc = dict(corpus.docs)[meta["case"]]
+    model = StructuredModel(chat(), mode=meta["mode"], attempts=1, max_repairs=1)  # type: ignore[arg-type]
+    extractor = LLMExtractor(model, model=MODEL, max_retries=1)
+    with vcr.use_cassette(str(path), record_mode="none", filter_headers=["authorization"]) as tape:
+        got = po_outcome(doc, extractor, corpus.catalog)
+        assert tape.play_count == len(tape.data)
+    score = score_document(doc, got)
+    assert (got.order.po_number if got.order else None) == outcome["po_number"]
+    assert {k: [v.tp, v.fp, v.fn] for k, v in score.fields.items()} == outcome["fields"]
+    assert score.exact == outcome["exact"]

@@ -5,7 +5,7 @@ per planner call on 2 shared cores. Each cassette gets a
 header saying what answered (model, runtime, version), when, in which structured-output mode, and
 what came of it (:mod:`tests.cassettes.real_model`).
 
-Run: ``.venv/bin/python -m tests.cassettes.record_real_model [probe] [planner CASE...] [extractor FILE...]``
+Run: ``.venv/bin/python -m tests.cassettes.record_real_model [probe] [planner|graph|po CASE...] [extractor FILE...]``
 (no arguments: everything). Results also go to stdout as JSON lines (latency, tokens, parsed).
 """
 
@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import vcr
 from langchain_openai import ChatOpenAI
 
 from agents.llm_planner import LLMPlanner
+from agents.plan import ExceptionKind
 from agents.playbooks import PlaybookPlanner
+from agents.triage import triage_goal
+from agents.triage_llm import LLMTriage
 from guardrails.policy import PolicyEngine
 from intake.llm_extract import LLMExtractor
 from intake.mail import parse_email
@@ -29,6 +36,8 @@ from tests.cassettes.real_model import (
     BASE_URL,
     CORPUS_DOCS,
     EMAILS,
+    FREE_TEXT_GOALS,
+    GRAPH_CASES,
     MODEL,
     MODEL_FILE,
     PLANNER_CASES,
@@ -36,9 +45,14 @@ from tests.cassettes.real_model import (
     RUNTIME,
     RUNTIME_VERSION,
     cassette_path,
+    graph_scenario,
     planner_case,
+    po_corpus,
+    po_outcome,
+    run_scenario,
     write_header,
 )
+from tools.base import ToolEnv
 from tools.llm import ResolvedMode, StructuredModel, probe
 
 FILTER = {"filter_headers": ["authorization", "api-key"]}
@@ -62,6 +76,22 @@ def fields(mode: str, case: str, outcome: dict[str, Any]) -> dict[str, str]:
         "case": case,
         "outcome": json.dumps(outcome, sort_keys=True),
     }
+
+
+@contextmanager
+def planner_case_goal(sc: Any) -> Iterator[tuple[str, ToolEnv]]:
+    """The goal of a free-text case filled on its network, and the network (to ask the grammar)."""
+    from evals.datasets import exceptions as exds
+    from evals.env import CaseEnv, fresh_database
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = fresh_database(Path(tmp), exds.SPECS[sc.spec], "grammar")
+        try:
+            env = CaseEnv.build(db, exds.SPECS[sc.spec], None)
+            _, goal = exds.trigger(sc, exds.apply_setup(sc, env.adapters))
+            yield goal or "", env.gateway.env
+        finally:
+            db.dispose()
 
 
 def record_probe() -> ResolvedMode:
@@ -124,6 +154,80 @@ def record_extractor(name: str, mode: ResolvedMode) -> None:
     print(json.dumps({"extractor": name, **outcome}), flush=True)
 
 
+def calls_of(*models: StructuredModel) -> list[dict[str, Any]]:
+    return [
+        {"mode": r.mode, "latency_s": r.latency_s, "in": r.input_tokens, "out": r.output_tokens,
+         "est": r.prompt_tokens_est, "ok": r.ok}
+        for m in models for r in m.calls
+    ]  # fmt: skip
+
+
+def record_graph(case: str, mode: ResolvedMode, workdir: Path) -> None:
+    """One whole exception run with the real model (triage of free text, then planning), scored
+    by the suite's checks, and the same case with the playbooks for comparison."""
+    sc = graph_scenario(case)
+    if case in FREE_TEXT_GOALS:
+        with planner_case_goal(sc) as (goal, env):
+            grammar = triage_goal(goal, env)
+        assert grammar.kind is ExceptionKind.UNKNOWN, f"{case}: the grammar parses {goal!r}; pick another"
+    path = cassette_path("graph", case)
+    path.unlink(missing_ok=True)
+    model = StructuredModel(chat(), mode=mode, attempts=1, max_repairs=1)
+    triager = StructuredModel(chat(300), mode=mode, attempts=1, max_repairs=1)
+    planner = LLMPlanner(model, fallback=PlaybookPlanner(), model_name=MODEL, policy=PolicyEngine.from_path(None),
+                         max_repairs=1, attempts=1)  # fmt: skip
+    t0 = time.monotonic()
+    with vcr.use_cassette(str(path), record_mode="all", **FILTER):
+        outcome = run_scenario(case, planner, workdir, triage_goal=LLMTriage(triager, model_name=MODEL))
+    baseline = run_scenario(case, PlaybookPlanner(), workdir)
+    outcome |= {
+        "calls": calls_of(triager, model),
+        "wall_s": round(time.monotonic() - t0, 1),
+        "playbook_passed": baseline["passed"],
+        "playbook_steps": baseline["steps"],
+    }
+    write_header(path, fields(mode, case, outcome))
+    print(json.dumps({"graph": case, **outcome}), flush=True)
+
+
+def _fields(score: Any) -> dict[str, list[int]]:
+    return {k: [v.tp, v.fp, v.fn] for k, v in score.fields.items()}
+
+
+def record_po(name: str, doc: Any, catalog: Any, mode: ResolvedMode) -> None:
+    """One generated free-text purchase order (prose / HTML-only / forwarded mail) read by the real
+    model, scored field by field against its gold, beside the deterministic extractor's reading."""
+    from evals.intake_score import score_document
+
+    path = cassette_path("po", name)
+    path.unlink(missing_ok=True)
+    model = StructuredModel(chat(900), mode=mode, attempts=1, max_repairs=1)
+    extractor = LLMExtractor(model, model=MODEL, max_retries=1)
+    with vcr.use_cassette(str(path), record_mode="all", **FILTER):
+        got = po_outcome(doc, extractor, catalog)
+    rules = po_outcome(doc, None, catalog)
+    llm_score, rules_score = score_document(doc, got), score_document(doc, rules)
+    outcome = {
+        "calls": calls_of(model),
+        "po_number": got.order.po_number if got.order else None,
+        "lines": len(got.order.lines) if got.order else 0,
+        "exact": llm_score.exact,
+        "fields": _fields(llm_score),
+        "rules_exact": rules_score.exact,
+        "rules_fields": _fields(rules_score),
+        "first_codes": got.finding_codes[:3],
+    }
+    write_header(path, fields(mode, name, outcome))
+    print(json.dumps({"po": name, **outcome}), flush=True)
+
+
+def record_pos(wanted: set[str], mode: ResolvedMode) -> None:
+    corpus = po_corpus()
+    for name, doc in corpus.docs:
+        if not wanted or name in wanted:
+            record_po(name, doc, corpus.catalog, mode)
+
+
 def main(argv: list[str]) -> None:
     REAL.mkdir(exist_ok=True)
     what = argv[0] if argv else "all"
@@ -133,6 +237,12 @@ def main(argv: list[str]) -> None:
     if what in ("all", "planner"):
         for case in argv[1:] or PLANNER_CASES:
             record_planner(case, mode)
+    if what in ("all", "graph"):
+        with tempfile.TemporaryDirectory() as tmp:
+            for case in argv[1:] or GRAPH_CASES:
+                record_graph(case, mode, Path(tmp))
+    if what in ("all", "po"):
+        record_pos(set(argv[1:]), mode)
     if what in ("all", "extractor"):
         for name in argv[1:] or EMAILS:
             record_extractor(name, mode)

@@ -46,6 +46,8 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
+MIP_MAX_COLUMNS = 5000
+"""Batches whose model has at most this many columns are solved as integer programmes."""
 MAX_BUCKETS = 8
 """Day buckets per target queue: an order shipping 7+ days late from a target is not worth a model."""
 EPS = 1e-6
@@ -235,8 +237,19 @@ def solve(inst: Instance, *, time_limit_s: float = 10.0) -> Solution | None:
     x, objective, rounds = lp
     bound = objective + float(inst.stay_score.sum())
     fractional = int(((x > EPS) & (x < 1 - EPS)).sum())
+    moves = x[: len(model.edges)]
+    mip_s: float | None = None
+    if model.lp.ncol <= MIP_MAX_COLUMNS and fractional:
+        # A small batch is solved exactly: rounding a few fractional moves can leave a source
+        # short of its minimum where stock is tight, and the integer model costs milliseconds here.
+        t0 = time.perf_counter()
+        mip = _mip(highspy, model, started + time_limit_s)
+        mip_s = time.perf_counter() - t0
+        if mip is not None:
+            moves = mip[0]
+            bound = max(bound, mip[1] + float(inst.stay_score.sum()))
     t0 = time.perf_counter()
-    sol = _round_and_repair(inst, model, x[: len(model.edges)], highspy, time_limit_s - (t0 - started))
+    sol = _round_and_repair(inst, model, moves, highspy, time_limit_s - (t0 - started))
     sol.info = {
         "bound": bound,
         "lp_s": lp_s,
@@ -246,6 +259,7 @@ def solve(inst: Instance, *, time_limit_s: float = 10.0) -> Solution | None:
         "rows": model.lp.nrow,
         "fractional": fractional,
         "lp_rounds": rounds,
+        "mip_s": mip_s,
     }
     return sol
 
@@ -473,13 +487,23 @@ def _column_generation(highspy: Any, model: _Model, n: int, deadline: float) -> 
     rounds = 0
     while True:
         rounds += 1
-        h.setOptionValue("time_limit", max(0.0, deadline - time.perf_counter()))
+        # HiGHS's time limit runs on its own clock, which keeps counting across runs.
+        h.setOptionValue("time_limit", float(h.getRunTime()) + max(0.0, deadline - time.perf_counter()))
         try:
             h.run()
         except Exception:  # any solver failure means: keep greedy
             return None
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return None
+        status = h.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            missing = np.flatnonzero(hcol[:X] < 0)
+            if status != highspy.HighsModelStatus.kInfeasible or len(missing) == 0:
+                return None
+            # The first moves alone cannot meet the constraints (stock, a source's minimum):
+            # every move joins, and the full LP decides.
+            need_row = np.unique(x_order[missing])
+            add_order_rows(need_row[hrow[need_row] < 0])
+            add_cols(missing)
+            continue
         solution = h.getSolution()
         dual = np.zeros(nrow)
         present_rows = np.flatnonzero(hrow >= 0)
@@ -505,6 +529,24 @@ def _column_generation(highspy: Any, model: _Model, n: int, deadline: float) -> 
         need_row = np.unique(x_order[joins])
         add_order_rows(need_row[hrow[need_row] < 0])
         add_cols(joins)
+
+
+def _mip(highspy: Any, model: _Model, deadline: float) -> tuple[FloatArray, float] | None:
+    """The batch as an integer programme (moves 0/1; queue places follow): the moves and HiGHS's
+    dual bound, or ``None`` when not solved to optimality in time."""
+    lp, X = model.lp, len(model.edges)
+    h = _highs(highspy, deadline - time.perf_counter())
+    h.setOptionValue("presolve", "on")
+    h.addRows(lp.nrow, lp.row_lo, lp.row_hi, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+    h.addCols(lp.ncol, lp.cost, np.zeros(lp.ncol), lp.col_hi, len(lp.index), lp.start, lp.index, lp.value)
+    h.changeColsIntegrality(X, np.arange(X, dtype=np.int32), np.ones(X, dtype=np.uint8))
+    try:
+        h.run()
+    except Exception:  # any solver failure means: keep the LP's answer
+        return None
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    return np.rint(np.asarray(h.getSolution().col_value)[:X]), float(h.getInfo().mip_dual_bound)
 
 
 def _round_and_repair(inst: Instance, model: _Model, x: FloatArray, highspy: Any, time_left_s: float) -> Solution:

@@ -153,6 +153,11 @@ def test_demo_runs_end_to_end(cli_env: Path, capsys: pytest.CaptureFixture[str])
     scenario = out["scenario"]
     assert scenario["plan"]["planner"] == "playbook:node_congestion"
     assert scenario["plan"]["steps"] >= 1
+    optimizer = scenario["plan"]["optimizer"]  # how the congestion plan was made, and how far from the bound
+    assert optimizer["method"] in {"highs", "greedy"}  # greedy's plan stands when the optimiser's is no better
+    assert optimizer["gap"] is not None, optimizer
+    assert 0 <= optimizer["gap"] <= 0.01
+    assert optimizer["bound"] <= optimizer["objective"]
     assert scenario["status"] == "completed"
     assert scenario["verified"] is True
     assert scenario["audit"]["chain_ok"]

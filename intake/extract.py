@@ -100,6 +100,24 @@ def guess_decimal_mark(text: str) -> str:
     return "," if comma > dot else "."
 
 
+def _mark_of(s: str, decimal_mark: str | None) -> str:
+    """The decimal mark of one unsigned figure: the last of two separators; a lone comma with one or
+    two digits after it (or when the document writes commas); a dot unless it repeats or the
+    document writes commas and three digits follow it (``1.234``)."""
+    if "," in s and "." in s:
+        return "," if s.rfind(",") > s.rfind(".") else "."
+    if "," in s:
+        if s.count(",") > 1:
+            return "."
+        if decimal_mark == ",":
+            return ","
+        return "," if len(s.rsplit(",", 1)[1]) in (1, 2) else "."
+    if "." in s:
+        tail = s.rsplit(".", 1)[1]
+        return "," if s.count(".") > 1 or (decimal_mark == "," and len(tail) == 3) else "."
+    return "."
+
+
 def parse_amount(raw: str, decimal_mark: str | None = None) -> Decimal | None:
     """A money or quantity figure as people write it (``$1,234.50``, ``€ 2.321,00``, ``1939``).
 
@@ -112,21 +130,7 @@ def parse_amount(raw: str, decimal_mark: str | None = None) -> Decimal | None:
     s = re.sub(r"[' \u00a0\u202f]", "", m.group(0))
     neg = s.startswith("-")
     s = s.lstrip("-")
-    if "," in s and "." in s:
-        mark = "," if s.rfind(",") > s.rfind(".") else "."
-    elif "," in s:
-        tail = s.rsplit(",", 1)[1]
-        if s.count(",") > 1:
-            mark = "."
-        elif decimal_mark == ",":
-            mark = ","
-        else:
-            mark = "," if len(tail) in (1, 2) else "."
-    elif "." in s:
-        tail = s.rsplit(".", 1)[1]
-        mark = "," if s.count(".") > 1 or (decimal_mark == "," and len(tail) == 3) else "."
-    else:
-        mark = "."
+    mark = _mark_of(s, decimal_mark)
     thousands = "," if mark == "." else "."
     s = s.replace(thousands, "")
     if mark == ",":
@@ -676,69 +680,98 @@ def lines_from_rows(
             continue
         if stop_at_totals and any(_STOP_ROW_RE.match(t) for t in texts[:2] if t):
             return False
-        vals: dict[str, Cell] = {}
-        for i, fld in header.items():
-            if i < len(row) and texts[i] and fld in LINE_FIELDS:
-                vals[fld] = Cell(texts[i], row[i].source)
-        if "description" in vals and not any(k in vals for k in _PRODUCT_QUALIFIERS):
-            d = vals["description"].text
-            if " " not in d and _CODE_RE.match(d) and "quantity" in vals:
-                vals["sku"] = vals.pop("description")
+        vals = _row_values(header, row, texts)
         qty_cell = vals.get("quantity")
         qty_raw, unit_from_qty = _split_qty_unit(qty_cell.text) if qty_cell else ("", None)
         qty = parse_amount(qty_raw, decimal_mark) if qty_cell else None
-        has_id = any(k in vals for k in _PRODUCT_QUALIFIERS)
-        if qty is None and not has_id:
+        if qty is None and not any(k in vals for k in _PRODUCT_QUALIFIERS):
             if po.lines and "description" in vals:
-                prev = po.lines[-1]
-                prev.descriptions.append(vals["description"].text)
+                po.lines[-1].descriptions.append(vals["description"].text)
             continue
-        k = len(po.lines)
-        p = f"lines[{k}]."
+        p = f"lines[{len(po.lines)}]."
         line = POLine()
         if "line_number" in vals:
             line.line_number = vals["line_number"].text.rstrip(".")
             _put(po, p + "line_number", vals["line_number"].source)
-        if qty_cell is not None:
-            if qty is None:
-                findings.append(
-                    _f(Severity.WARNING, "bad_quantity", f"quantity {qty_cell.text!r} is not a number", qty_cell.source)
-                )
-            line.quantity = qty
-            _put(po, p + "quantity", qty_cell.source)
-        else:
-            findings.append(_f(Severity.WARNING, "quantity_missing", f"line {k + 1} has no quantity", None))
-        if "unit" in vals:
-            line.unit = vals["unit"].text.upper()
-            _put(po, p + "unit", vals["unit"].source)
-        elif unit_from_qty is not None and qty_cell is not None:
-            line.unit = unit_from_qty
-            _put(po, p + "unit", qty_cell.source)
-        for fld, qual in _PRODUCT_QUALIFIERS.items():
-            if fld in vals:
-                _put(po, f"{p}product_ids[{len(line.product_ids)}]", vals[fld].source)
-                line.product_ids.append(ProductId(qualifier=qual, value=vals[fld].text))
-        if "description" in vals:
-            line.description = vals["description"].text
-            line.descriptions.append(line.description)
-            _put(po, p + "description", vals["description"].source)
-        for fld in ("unit_price", "amount"):
-            if fld in vals:
-                v = parse_amount(vals[fld].text, decimal_mark)
-                if v is None:
-                    findings.append(
-                        _f(
-                            Severity.WARNING,
-                            "bad_number",
-                            f"{fld} {vals[fld].text!r} is not a number",
-                            vals[fld].source,
-                        )
-                    )
-                    continue
-                setattr(line, fld, v)
-                _put(po, p + fld, vals[fld].source)
+        _row_quantity(line, qty, qty_cell, unit_from_qty, vals, po, findings)
+        _row_ids_and_text(line, vals, po)
+        _row_money(line, vals, po, findings, decimal_mark)
         po.lines.append(line)
     return True
+
+
+def _row_values(header: Mapping[int, str], row: Sequence[Cell], texts: list[str]) -> dict[str, Cell]:
+    """The row's non-empty line fields; a description that is one code-like word on a row with a
+    quantity and no item column is the item's code."""
+    vals: dict[str, Cell] = {}
+    for i, fld in header.items():
+        if i < len(row) and texts[i] and fld in LINE_FIELDS:
+            vals[fld] = Cell(texts[i], row[i].source)
+    if "description" in vals and not any(k in vals for k in _PRODUCT_QUALIFIERS):
+        d = vals["description"].text
+        if " " not in d and _CODE_RE.match(d) and "quantity" in vals:
+            vals["sku"] = vals.pop("description")
+    return vals
+
+
+def _row_quantity(
+    line: POLine,
+    qty: Decimal | None,
+    qty_cell: Cell | None,
+    unit_from_qty: str | None,
+    vals: dict[str, Cell],
+    po: PurchaseOrder,
+    findings: list[Finding],
+) -> None:
+    """Quantity (a finding when missing or not a number) and unit, from its column or the quantity
+    cell (``12 EA``)."""
+    p = f"lines[{len(po.lines)}]."
+    if qty_cell is not None:
+        if qty is None:
+            findings.append(
+                _f(Severity.WARNING, "bad_quantity", f"quantity {qty_cell.text!r} is not a number", qty_cell.source)
+            )
+        line.quantity = qty
+        _put(po, p + "quantity", qty_cell.source)
+    else:
+        findings.append(_f(Severity.WARNING, "quantity_missing", f"line {len(po.lines) + 1} has no quantity", None))
+    if "unit" in vals:
+        line.unit = vals["unit"].text.upper()
+        _put(po, p + "unit", vals["unit"].source)
+    elif unit_from_qty is not None and qty_cell is not None:
+        line.unit = unit_from_qty
+        _put(po, p + "unit", qty_cell.source)
+
+
+def _row_ids_and_text(line: POLine, vals: dict[str, Cell], po: PurchaseOrder) -> None:
+    """Item codes (each column with its qualifier) and the description."""
+    p = f"lines[{len(po.lines)}]."
+    for fld, qual in _PRODUCT_QUALIFIERS.items():
+        if fld in vals:
+            _put(po, f"{p}product_ids[{len(line.product_ids)}]", vals[fld].source)
+            line.product_ids.append(ProductId(qualifier=qual, value=vals[fld].text))
+    if "description" in vals:
+        line.description = vals["description"].text
+        line.descriptions.append(line.description)
+        _put(po, p + "description", vals["description"].source)
+
+
+def _row_money(
+    line: POLine, vals: dict[str, Cell], po: PurchaseOrder, findings: list[Finding], decimal_mark: str | None
+) -> None:
+    """Unit price and amount; one that is not a number is a finding and stays unset."""
+    p = f"lines[{len(po.lines)}]."
+    for fld in ("unit_price", "amount"):
+        if fld not in vals:
+            continue
+        v = parse_amount(vals[fld].text, decimal_mark)
+        if v is None:
+            findings.append(
+                _f(Severity.WARNING, "bad_number", f"{fld} {vals[fld].text!r} is not a number", vals[fld].source)
+            )
+            continue
+        setattr(line, fld, v)
+        _put(po, p + fld, vals[fld].source)
 
 
 def _put(po: PurchaseOrder, key: str, source: Source | None) -> None:
@@ -1241,6 +1274,17 @@ class _Extractor:
         return None
 
     def header(self) -> None:
+        """Numbers, dates, total, currency and the ship-to and bill-to blocks of the document."""
+        inv_no = self._numbers()
+        self._dates(inv_no)
+        self._total_and_currency()
+        self.party_block(_SHIP_TO_RE, "ST")
+        self.party_block(_BILL_TO_RE, "BT")
+        self.party_ids()
+
+    def _numbers(self) -> tuple[str, int, int] | None:
+        """PO number and invoice number (an invoice's number stands in for a missing PO number; a
+        label read as both is the invoice's); sets :attr:`is_invoice`. Returns the invoice number."""
         po = self.po
         inv_no = self.ident("invoice_number")
         po_no = self.ident("po_number")
@@ -1257,17 +1301,27 @@ class _Extractor:
                 po.po_number = inv_no[0]
                 po.sources["po_number"] = self.src(inv_no[1], inv_no[2])
         self.is_invoice = inv_no is not None or bool(_INVOICE_WORDS.search(self.text[:400]))
+        return inv_no
+
+    def _date_after_number(self, inv_no: tuple[str, int, int]) -> tuple[date, int, int] | None:
+        """ "Facture n°562044387 du 02 Juillet 2015": a date right after the invoice number."""
+        after = self.text[inv_no[2] : inv_no[2] + 40]
+        m = re.match(r"\s*(?:du|vom|of|dated|from|d\.d\.)\s+", after, re.I)
+        if m:
+            parsed = parse_date_text(after[m.end() :], self.date_order)
+            if parsed is not None and parsed[1] == 0:
+                s = inv_no[2] + m.end()
+                return parsed[0], s + parsed[1], s + parsed[2]
+        return None
+
+    def _dates(self, inv_no: tuple[str, int, int] | None) -> None:
+        """Order and invoice dates (the order's date is the PO date, else the invoice's), and the
+        delivery and ship dates unless they are the document date read again."""
+        po = self.po
         po_date = self.date_field("po_date")
         inv_date = self.date_field("invoice_date")
         if inv_date is None and inv_no is not None:
-            # "Facture n°562044387 du 02 Juillet 2015": a date right after the number.
-            after = self.text[inv_no[2] : inv_no[2] + 40]
-            m = re.match(r"\s*(?:du|vom|of|dated|from|d\.d\.)\s+", after, re.I)
-            if m:
-                parsed = parse_date_text(after[m.end() :], self.date_order)
-                if parsed is not None and parsed[1] == 0:
-                    s = inv_no[2] + m.end()
-                    inv_date = parsed[0], s + parsed[1], s + parsed[2]
+            inv_date = self._date_after_number(inv_no)
         for qual, found in (("004", po_date), ("003", inv_date)):
             if found is not None:
                 k = len(po.dates)
@@ -1283,6 +1337,11 @@ class _Extractor:
                 k = len(po.dates)
                 po.dates.append(DateRef(qualifier=qual, value=dd[0], raw=self.text[dd[1] : dd[2]]))
                 po.sources[f"dates[{k}].value"] = self.src(dd[1], dd[2])
+
+    def _total_and_currency(self) -> None:
+        """The order total, and the currency from its label, else from a currency code in the text
+        (a sign on the total may have set it already)."""
+        po = self.po
         total = self.money_field("total")
         if total is not None:
             po.amounts.append(Amount(qualifier="TT", value=total[0]))
@@ -1296,9 +1355,6 @@ class _Extractor:
             if m:
                 po.currency = m.group(1)
                 po.sources["currency"] = self.src(m.start(), m.end())
-        self.party_block(_SHIP_TO_RE, "ST")
-        self.party_block(_BILL_TO_RE, "BT")
-        self.party_ids()
 
     def party_ids(self) -> None:
         """Identifiers the buyer sends, on the party they name: ``Account #: C04816`` (the buyer's
@@ -1335,7 +1391,13 @@ class _Extractor:
             m = _SHIP_TO_LEAD_RE.search(self.text) or _SHIP_TO_INLINE_RE.search(self.text)
         if m is None:
             return
-        pos = m.end()
+        lines = self._block_lines(m.end())
+        if lines:
+            self._add_party(role, lines)
+
+    def _block_lines(self, pos: int) -> list[tuple[str, int, int]]:
+        """The address block after a label (the rest of its line, then up to six lines) with their
+        offsets; it ends at a blank line, another label or the line table."""
         lines: list[tuple[str, int, int]] = []
         first_rest_end = self.text.find("\n", pos)
         first_rest_end = len(self.text) if first_rest_end < 0 else first_rest_end
@@ -1362,8 +1424,10 @@ class _Extractor:
             off = cur + raw.find(stripped)
             lines.append((stripped, off, off + len(stripped)))
             cur = eol + 1
-        if not lines:
-            return
+        return lines
+
+    def _add_party(self, role: str, lines: list[tuple[str, int, int]]) -> None:
+        """A party from an address block's lines, each part with its source."""
         parts = split_address(lines)
         k = len(self.po.parties)
         party = Party(role=role, city=parts.city, state=parts.state, postal_code=parts.postal_code)
@@ -1458,78 +1522,101 @@ class _Extractor:
             self._inline_lines(list(self.consumed) + never)
 
     def _inline_lines(self, blocked: list[tuple[int, int]]) -> None:
-        patterns: list[re.Pattern[str]] = []
-        if self.template is not None:
-            for p in self.template.line_patterns:
-                try:
-                    patterns.append(re.compile(p, re.I | re.M))
-                except re.error:
-                    self.findings.append(
-                        _f(Severity.WARNING, "template_invalid", "template line pattern is invalid", None)
-                    )
-        # Characters already read or not to be read: one byte each, so an overlap test is one
-        # C-level find whatever the number of spans (a 2,000-line order stays linear).
-        mask = bytearray(len(self.text))
-
-        def take(a: int, b: int) -> None:
-            mask[a:b] = b"\x01" * max(0, b - a)
-
-        def is_taken(a: int, b: int) -> bool:
-            return mask.find(1, a, max(a + 1, b)) >= 0
-
+        """Lines written one per text line outside any table: a customer's own patterns first, then
+        whole-line prose shapes, then the older in-line patterns (which could take "48 x 40" inside
+        a description for a quantity and a part); each span is read once, in text order."""
+        mask = _SpanMask(len(self.text))
         for a, b in blocked:
-            take(a, b)
+            mask.take(a, b)
         found: list[tuple[int, dict[str, tuple[str, int, int]]]] = []
+        self._regex_lines(self._template_patterns(), mask, found)
+        self._prose_lines(mask, found)
+        self._regex_lines(_LINE_RES, mask, found, check=True)
+        sku_qual = self.template.sku_qualifier if self.template else "VN"
+        for _, g in sorted(found, key=lambda t: t[0]):
+            self._add_inline_line(g, sku_qual)
 
-        def regex_lines(rxs: list[re.Pattern[str]], check: bool = False) -> None:
-            for rx in rxs:
-                for m in rx.finditer(self.text):
-                    if is_taken(m.start(), m.end()):
-                        continue
-                    if check and _dimension_not_line(self.text, m):
-                        continue
-                    take(m.start(), m.end())
-                    found.append((m.start(), {k: (v, m.start(k), m.end(k)) for k, v in m.groupdict().items() if v}))
+    def _template_patterns(self) -> list[re.Pattern[str]]:
+        """The customer template's line patterns; an invalid one is a finding, not an error."""
+        patterns: list[re.Pattern[str]] = []
+        if self.template is None:
+            return patterns
+        for p in self.template.line_patterns:
+            try:
+                patterns.append(re.compile(p, re.I | re.M))
+            except re.error:
+                self.findings.append(_f(Severity.WARNING, "template_invalid", "template line pattern is invalid", None))
+        return patterns
 
-        # A customer's own patterns first, then whole-line prose shapes, then the older in-line
-        # patterns (which could take "48 x 40" inside a description for a quantity and a part).
-        regex_lines(patterns)
+    def _regex_lines(
+        self,
+        rxs: list[re.Pattern[str]],
+        mask: _SpanMask,
+        found: list[tuple[int, dict[str, tuple[str, int, int]]]],
+        check: bool = False,
+    ) -> None:
+        """Matches of ``rxs`` on text not yet read (with ``check``, not a dimension like ``20 x 47``)."""
+        for rx in rxs:
+            for m in rx.finditer(self.text):
+                if mask.is_taken(m.start(), m.end()):
+                    continue
+                if check and _dimension_not_line(self.text, m):
+                    continue
+                mask.take(m.start(), m.end())
+                found.append((m.start(), {k: (v, m.start(k), m.end(k)) for k, v in m.groupdict().items() if v}))
+
+    def _prose_lines(self, mask: _SpanMask, found: list[tuple[int, dict[str, tuple[str, int, int]]]]) -> None:
+        """Whole text lines that read as a line item sentence (never the PO number taken for a part)."""
         pos = 0
         for raw in self.text.split("\n"):
             ls, le = pos, pos + len(raw)
             pos = le + 1
-            if not raw.strip() or is_taken(ls, le):
+            if not raw.strip() or mask.is_taken(ls, le):
                 continue
             hit = _prose_line(raw)
             if hit is None or (self.po.po_number and hit["sku"][0] == self.po.po_number):
                 continue
-            take(ls, le)
+            mask.take(ls, le)
             found.append((ls, {k: (v, ls + a, ls + b) for k, (v, a, b) in hit.items()}))
-        regex_lines(_LINE_RES, check=True)
-        sku_qual = self.template.sku_qualifier if self.template else "VN"
-        for _, g in sorted(found, key=lambda t: t[0]):
-            k = len(self.po.lines)
-            p = f"lines[{k}]."
-            line = POLine(line_number=g["line"][0] if "line" in g else str(k + 1))
-            line.quantity = parse_amount(g["qty"][0], self.decimal_mark)
-            self.po.sources[p + "quantity"] = self.src(g["qty"][1], g["qty"][2])
-            sku = g["sku"][0].rstrip(".,")
-            line.product_ids.append(ProductId(qualifier=sku_qual, value=sku))
-            self.po.sources[p + "product_ids[0]"] = self.src(g["sku"][1], g["sku"][1] + len(sku))
-            if "uom" in g:
-                line.unit = _norm_uom(g["uom"][0])
-                self.po.sources[p + "unit"] = self.src(g["uom"][1], g["uom"][2])
-            if "price" in g:
-                line.unit_price = parse_amount(g["price"][0], self.decimal_mark)
-                self.po.sources[p + "unit_price"] = self.src(g["price"][1], g["price"][2])
-            raw_desc = g["description"][0] if "description" in g else ""
-            desc = raw_desc.strip(" -–,:;")
-            if desc:
-                line.description = desc
-                line.descriptions.append(desc)
-                ds = g["description"][1] + raw_desc.find(desc)
-                self.po.sources[p + "description"] = self.src(ds, ds + len(desc))
-            self.po.lines.append(line)
+
+    def _add_inline_line(self, g: dict[str, tuple[str, int, int]], sku_qual: str) -> None:
+        """An order line from one match's groups, each value with its source."""
+        k = len(self.po.lines)
+        p = f"lines[{k}]."
+        line = POLine(line_number=g["line"][0] if "line" in g else str(k + 1))
+        line.quantity = parse_amount(g["qty"][0], self.decimal_mark)
+        self.po.sources[p + "quantity"] = self.src(g["qty"][1], g["qty"][2])
+        sku = g["sku"][0].rstrip(".,")
+        line.product_ids.append(ProductId(qualifier=sku_qual, value=sku))
+        self.po.sources[p + "product_ids[0]"] = self.src(g["sku"][1], g["sku"][1] + len(sku))
+        if "uom" in g:
+            line.unit = _norm_uom(g["uom"][0])
+            self.po.sources[p + "unit"] = self.src(g["uom"][1], g["uom"][2])
+        if "price" in g:
+            line.unit_price = parse_amount(g["price"][0], self.decimal_mark)
+            self.po.sources[p + "unit_price"] = self.src(g["price"][1], g["price"][2])
+        raw_desc = g["description"][0] if "description" in g else ""
+        desc = raw_desc.strip(" -–,:;")
+        if desc:
+            line.description = desc
+            line.descriptions.append(desc)
+            ds = g["description"][1] + raw_desc.find(desc)
+            self.po.sources[p + "description"] = self.src(ds, ds + len(desc))
+        self.po.lines.append(line)
+
+
+class _SpanMask:
+    """Characters already read or not to be read: one byte each, so an overlap test is one C-level
+    find whatever the number of spans (a 2,000-line order stays linear)."""
+
+    def __init__(self, size: int) -> None:
+        self.mask = bytearray(size)
+
+    def take(self, a: int, b: int) -> None:
+        self.mask[a:b] = b"\x01" * max(0, b - a)
+
+    def is_taken(self, a: int, b: int) -> bool:
+        return self.mask.find(1, a, max(a + 1, b)) >= 0
 
 
 # --- prose line items ----------------------------------------------------------------------------
@@ -1588,38 +1675,45 @@ def _prose_line(raw: str) -> dict[str, tuple[str, int, int]] | None:
     """The line item a buyer wrote as a sentence (groups with offsets in ``raw``), or None."""
     if len(raw) > 300:
         return None
-    core_end = len(raw.rstrip())
-    price: tuple[str, int, int] | None = None
-    per_unit: tuple[str, int, int] | None = None
-    tail = _P_TAIL_RE.search(raw)
-    if tail is not None:
-        pg = next(g for g in ("p1", "p2", "p3") if tail.group(g))
-        price = (tail.group(pg), tail.start(pg), tail.end(pg))
-        ug = "pu" if tail.group("pu") else "pe" if tail.group("pe") else None
-        if ug is not None:
-            per_unit = (tail.group(ug), tail.start(ug), tail.end(ug))
-        core_end = tail.start()
+    price, per_unit, core_end = _price_tail(raw)
     core = raw[:core_end].rstrip(" \t,;-–.!")
-    for rx in _PROSE_SHAPES:
-        m = rx.match(core)
-        if m is None:
-            continue
-        sku = m.group("sku")
-        if _NOT_A_CODE_RE.match(sku) or len(sku) > 40:
-            return None
-        qty = Decimal(m.group("qty"))
-        if not 0 < qty < 1_000_000:
-            return None
-        desc = m.group("description") or ""
-        if len(desc) > 160 or re.search(r"[@$]", desc):
-            return None
-        out = {k: (v, m.start(k), m.end(k)) for k, v in m.groupdict().items() if v}
-        if price is not None:
-            out["price"] = price
-        if "uom" not in out and per_unit is not None and per_unit[0].lower() not in ("a", "an"):
-            out["uom"] = per_unit
-        return out
-    return None
+    m = next((m for rx in _PROSE_SHAPES if (m := rx.match(core)) is not None), None)
+    if m is None or not _plausible_line(m):
+        return None
+    out = {k: (v, m.start(k), m.end(k)) for k, v in m.groupdict().items() if v}
+    if price is not None:
+        out["price"] = price
+    if "uom" not in out and per_unit is not None and per_unit[0].lower() not in ("a", "an"):
+        out["uom"] = per_unit
+    return out
+
+
+_Span = tuple[str, int, int]
+
+
+def _price_tail(raw: str) -> tuple[_Span | None, _Span | None, int]:
+    """The price clause ending the line (``@ $4.50/ea``, ``, 13.30 a box``): the price, the unit it
+    is per, and where the rest of the line ends."""
+    tail = _P_TAIL_RE.search(raw)
+    if tail is None:
+        return None, None, len(raw.rstrip())
+    pg = next(g for g in ("p1", "p2", "p3") if tail.group(g))
+    price = (tail.group(pg), tail.start(pg), tail.end(pg))
+    ug = "pu" if tail.group("pu") else "pe" if tail.group("pe") else None
+    per_unit = (tail.group(ug), tail.start(ug), tail.end(ug)) if ug is not None else None
+    return price, per_unit, tail.start()
+
+
+def _plausible_line(m: re.Match[str]) -> bool:
+    """A shape's match is a line only with a real item code (not a phone number or a date), a
+    quantity in range and a short description with no second price in it."""
+    sku = m.group("sku")
+    if _NOT_A_CODE_RE.match(sku) or len(sku) > 40:
+        return False
+    if not 0 < Decimal(m.group("qty")) < 1_000_000:
+        return False
+    desc = m.group("description") or ""
+    return not (len(desc) > 160 or re.search(r"[@$]", desc))
 
 
 def _dimension_not_line(text: str, m: re.Match[str]) -> bool:

@@ -281,70 +281,98 @@ def _pair_lines(gold: GoldOrder, po: PurchaseOrder) -> list[tuple[int, int | Non
     return [(gi, pairs[gi]) for gi in range(len(gold.lines))]
 
 
-def score_order(gold: GoldOrder, po: PurchaseOrder | None) -> OrderScore:
-    """Field counts and exactness of ``po`` against ``gold`` (see the module docstring for the rules)."""
-    fields = {f: FieldCount() for f in FIELDS}
-    diffs: list[str] = []
+@dataclass
+class _Scorer:
+    """Counts per field and the diff lines of one order; :meth:`check` records one comparison."""
 
-    def check(name: str, want: object, got: object, right: bool, where: str = "") -> bool:
-        ok = fields[name].add(want, got, right)
+    fields: dict[str, FieldCount] = field(default_factory=lambda: {f: FieldCount() for f in FIELDS})
+    diffs: list[str] = field(default_factory=list)
+
+    def check(self, name: str, want: object, got: object, right: bool, where: str = "") -> bool:
+        ok = self.fields[name].add(want, got, right)
         if not ok:
-            diffs.append(f"{where}{name}: expected {want}, found {got}")
+            self.diffs.append(f"{where}{name}: expected {want}, found {got}")
         return ok
 
-    ok = check("po_number", gold.po_number, po.po_number if po else None,
-               po is not None and _key(po.po_number) == _key(gold.po_number))  # fmt: skip
-    ok &= check("po_date", gold.po_date, po.po_date if po else None, po is not None and po.po_date == gold.po_date)
-    st = gold.ship_to
-    party = po.ship_to if po else None
-    if st is not None and st.postal_code:
-        got_zip = _postal(party)
-        ok &= check(
-            "ship_to", st.postal_code, got_zip, bool(got_zip) and _key(got_zip).startswith(_key(st.postal_code))
+    def header(self, gold: GoldOrder, po: PurchaseOrder | None) -> bool:
+        """PO number, date, and the ship-to by ZIP (else by its party id)."""
+        ok = self.check("po_number", gold.po_number, po.po_number if po else None,
+                        po is not None and _key(po.po_number) == _key(gold.po_number))  # fmt: skip
+        ok &= self.check(
+            "po_date", gold.po_date, po.po_date if po else None, po is not None and po.po_date == gold.po_date
         )
-    elif st is not None and st.party_id:
-        got_id = party.id if party else None
-        ok &= check("ship_to", st.party_id, got_id, _key(got_id) == _key(st.party_id) and got_id is not None)
+        st = gold.ship_to
+        party = po.ship_to if po else None
+        if st is not None and st.postal_code:
+            got_zip = _postal(party)
+            ok &= self.check(
+                "ship_to", st.postal_code, got_zip, bool(got_zip) and _key(got_zip).startswith(_key(st.postal_code))
+            )
+        elif st is not None and st.party_id:
+            got_id = party.id if party else None
+            ok &= self.check("ship_to", st.party_id, got_id, _key(got_id) == _key(st.party_id) and got_id is not None)
+        return ok
+
+    def missing_line(self, gl: Any, where: str) -> None:
+        for name in LINE_FIELDS:
+            want = gl.part_ids or None if name == "part" else getattr(gl, name)
+            self.fields[name].add(want, None, False)
+        self.diffs.append(f"{where}missing")
+
+    def line(self, gl: Any, rl: Any, where: str) -> bool:
+        """Part (any of the gold ids), quantity, unit and price of a paired line."""
+        ids = _line_ids(rl)
+        ok = self.check("part", "/".join(gl.part_ids) or None, "/".join(sorted(ids)) or None,
+                        bool(ids & {_key(p) for p in gl.part_ids}), where)  # fmt: skip
+        qty_ok = rl.quantity is not None and gl.quantity is not None and rl.quantity == gl.quantity
+        ok &= self.check("quantity", gl.quantity, rl.quantity, qty_ok, where)
+        unit = canonical_unit(rl.unit)
+        ok &= self.check("unit", gl.unit, unit, unit == gl.unit, where)
+        ok &= self.check("unit_price", gl.unit_price, rl.unit_price,
+                         gl.unit_price is not None and _price_ok(gl.unit_price, rl.unit_price), where)  # fmt: skip
+        return ok
+
+    def extra_lines(self, gold: GoldOrder, lines: Sequence[Any], extra: list[int]) -> None:
+        """Lines read that the order does not have: a false positive in every field the gold scores."""
+        scored: set[str] = set()
+        for gl in gold.lines:
+            scored |= {"part"} if gl.part_ids else set()
+            scored |= {name for name in ("quantity", "unit", "unit_price") if getattr(gl, name) is not None}
+        for ri in extra:
+            rl = lines[ri]
+            values = {
+                "part": _line_ids(rl) or None,
+                "quantity": rl.quantity,
+                "unit": rl.unit,
+                "unit_price": rl.unit_price,
+            }
+            for name in scored:
+                self.fields[name].fp += values[name] is not None
+        if extra:
+            self.diffs.append(f"lines: expected {len(gold.lines)}, found {len(lines)} ({len(extra)} not in the order)")
+
+
+def score_order(gold: GoldOrder, po: PurchaseOrder | None) -> OrderScore:
+    """Field counts and exactness of ``po`` against ``gold`` (see the module docstring for the rules)."""
+    sc = _Scorer()
+    ok = sc.header(gold, po)
     lines = po.lines if po else []
     pairs = _pair_lines(gold, po) if po else [(gi, None) for gi in range(len(gold.lines))]
     matched: list[tuple[int, int]] = []
     for gi, ri in pairs:
         gl = gold.lines[gi]
-        rl = lines[ri] if ri is not None else None
         where = f"line {gi + 1}{' (' + gl.part_ids[0] + ')' if gl.part_ids else ''} "
-        if rl is None:
-            for name in LINE_FIELDS:
-                want = gl.part_ids or None if name == "part" else getattr(gl, name)
-                fields[name].add(want, None, False)
-            diffs.append(f"{where}missing")
+        if ri is None:
+            sc.missing_line(gl, where)
             ok = False
             continue
-        if ri is not None:
-            matched.append((gi, ri))
-        ids = _line_ids(rl)
-        ok &= check("part", "/".join(gl.part_ids) or None, "/".join(sorted(ids)) or None,
-                    bool(ids & {_key(p) for p in gl.part_ids}), where)  # fmt: skip
-        qty_ok = rl.quantity is not None and gl.quantity is not None and rl.quantity == gl.quantity
-        ok &= check("quantity", gl.quantity, rl.quantity, qty_ok, where)
-        unit = canonical_unit(rl.unit)
-        ok &= check("unit", gl.unit, unit, unit == gl.unit, where)
-        ok &= check("unit_price", gl.unit_price, rl.unit_price,
-                    gl.unit_price is not None and _price_ok(gl.unit_price, rl.unit_price), where)  # fmt: skip
-    scored: set[str] = set()
-    for gl in gold.lines:
-        scored |= {"part"} if gl.part_ids else set()
-        scored |= {name for name in ("quantity", "unit", "unit_price") if getattr(gl, name) is not None}
+        matched.append((gi, ri))
+        ok &= sc.line(gl, lines[ri], where)
     extra = [ri for ri in range(len(lines)) if ri not in {r for _, r in matched}]
-    for ri in extra:
-        rl = lines[ri]
-        values = {"part": _line_ids(rl) or None, "quantity": rl.quantity, "unit": rl.unit, "unit_price": rl.unit_price}
-        for name in scored:
-            fields[name].fp += values[name] is not None
-    if extra:
-        ok = False
-        diffs.append(f"lines: expected {len(gold.lines)}, found {len(lines)} ({len(extra)} not in the order)")
-    return OrderScore(fields=fields, exact=ok and po is not None, gold_lines=len(gold.lines), read_lines=len(lines),
-                      diffs=diffs, line_pairs=matched)  # fmt: skip
+    sc.extra_lines(gold, lines, extra)
+    ok = ok and not extra
+    return OrderScore(fields=sc.fields, exact=ok and po is not None, gold_lines=len(gold.lines),
+                      read_lines=len(lines), diffs=sc.diffs, line_pairs=matched)  # fmt: skip
 
 
 def pair_orders(golds: Sequence[GoldOrder], read: Sequence[PurchaseOrder]) -> list[int | None]:
@@ -455,78 +483,104 @@ def _buyer_key(gold: GoldOrder) -> str | None:
     return None
 
 
+@dataclass
+class _MasterBuilder:
+    """Customers, ship-tos and items made up as the gold orders name them, each once (keyed by
+    what identifies it in the documents)."""
+
+    md: MasterData = field(default_factory=MasterData)
+    customers: dict[str, str] = field(default_factory=dict)
+    addresses: dict[tuple[str, str], str] = field(default_factory=dict)
+    skus: dict[tuple[str, str], str] = field(default_factory=dict)
+    prices: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    products: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def expected(self, gold: GoldOrder) -> dict[str, Any] | None:
+        """The order intake should create for ``gold`` (None: its buyer cannot be told)."""
+        key = _buyer_key(gold)
+        if key is None:
+            return None
+        cid = self.customer(key, gold)
+        ship_id = self.ship_to(cid, gold)
+        lines = self.lines(cid, gold)
+        return {"customer_id": cid, "ship_to_id": ship_id, "po_number": gold.po_number,
+                "lines": sorted(lines) if lines is not None else None}  # fmt: skip
+
+    def customer(self, key: str, gold: GoldOrder) -> str:
+        if key not in self.customers:
+            cid = f"XC-{len(self.customers) + 1:03d}"
+            self.customers[key] = cid
+            edi = gold.buyer_id.strip() if gold.buyer_id else None
+            self.md.customers.append({
+                "id": cid, "name": gold.buyer_name or f"EDI partner {edi}", "account_number": f"XA{cid[3:]}",
+                "email": f"purchasing@{cid.lower()}.invalid", "email_domain": f"{cid.lower()}.invalid",
+                "edi_id": edi, "gln": edi if edi and edi.isdigit() and len(edi) == 13 else None,
+                "price_list_id": f"XPL-{cid}",
+            })  # fmt: skip
+        return self.customers[key]
+
+    def ship_to(self, cid: str, gold: GoldOrder) -> str | None:
+        """The ship-to's address id (its party id where that fits and is free)."""
+        st = gold.ship_to
+        if st is None or not (st.postal_code or st.party_id or st.street):
+            return None
+        akey = (cid, _key(st.party_id or "") + "|" + _key(st.street or "") + "|" + _key(st.postal_code or ""))
+        if akey not in self.addresses:
+            taken = {a["id"] for a in self.md.addresses}
+            aid = st.party_id.strip() if st.party_id and len(st.party_id.strip()) <= 32 else ""
+            if not aid or aid in taken:
+                aid = f"XADR-{len(self.md.addresses) + 1:04d}"
+            self.addresses[akey] = aid
+            self.md.addresses.append({
+                "id": aid, "customer_id": cid, "label": "ship-to", "name": st.name or gold.buyer_name or "",
+                "street": st.street or "(on file)", "city": st.city or "(on file)",
+                "state": (st.state or "ZZ")[:2], "postal_code": (st.postal_code or "")[:10],
+            })  # fmt: skip
+        return self.addresses[akey]
+
+    def lines(self, cid: str, gold: GoldOrder) -> list[tuple[str, str, str]] | None:
+        """(SKU, quantity, price) per line; None when a line has no part or a fractional quantity
+        (no exact order to expect)."""
+        lines: list[tuple[str, str, str]] | None = []
+        for gl in gold.lines:
+            if not gl.part_ids or gl.quantity is None or lines is None:
+                lines = None
+                continue
+            sku = self.sku(cid, gl)
+            qty = gl.quantity
+            if qty != qty.to_integral_value():
+                lines = None
+                continue
+            lines.append((sku, str(int(qty)), str(self.prices[(cid, sku)])))
+        return lines
+
+    def sku(self, cid: str, gl: Any) -> str:
+        """The item for the customer's part number: the vendor part where it fits, else a new SKU;
+        the customer's other part numbers become cross-references."""
+        pkey = (cid, _key(gl.part_ids[0]))
+        if pkey not in self.skus:
+            vendor = (gl.vendor_part or "").strip()
+            sku = vendor if vendor and len(vendor) <= 32 and vendor not in self.products else ""
+            sku = sku or f"XS-{len(self.products) + 1:05d}"
+            self.skus[pkey] = sku
+            price = gl.unit_price if gl.unit_price is not None else PLACEHOLDER_PRICE
+            self.products[sku] = {"sku": sku, "name": (gl.description or gl.part_ids[0])[:200],
+                                  "uom": gl.unit or "EA", "list_price": str(price)}  # fmt: skip
+            self.prices[(cid, sku)] = price
+            for code in gl.part_ids:
+                if _key(code) != _key(sku):
+                    self.md.xrefs.append((cid, code, sku))
+        return self.skus[pkey]
+
+
 def build_master_data(docs: Sequence[ExternalDoc]) -> MasterData:
     """The master data for ``docs`` (see :class:`MasterData`); deterministic."""
-    md = MasterData()
-    customers: dict[str, str] = {}
-    addresses: dict[tuple[str, str], str] = {}
-    skus: dict[tuple[str, str], str] = {}
-    prices: dict[tuple[str, str], Decimal] = {}
-    products: dict[str, dict[str, str]] = {}
+    b = _MasterBuilder()
     for doc in docs:
-        expect: list[dict[str, Any] | None] = []
-        for gold in doc.orders:
-            key = _buyer_key(gold)
-            if key is None:
-                expect.append(None)
-                continue
-            if key not in customers:
-                cid = f"XC-{len(customers) + 1:03d}"
-                customers[key] = cid
-                edi = gold.buyer_id.strip() if gold.buyer_id else None
-                md.customers.append({
-                    "id": cid, "name": gold.buyer_name or f"EDI partner {edi}", "account_number": f"XA{cid[3:]}",
-                    "email": f"purchasing@{cid.lower()}.invalid", "email_domain": f"{cid.lower()}.invalid",
-                    "edi_id": edi, "gln": edi if edi and edi.isdigit() and len(edi) == 13 else None,
-                    "price_list_id": f"XPL-{cid}",
-                })  # fmt: skip
-            cid = customers[key]
-            ship_id: str | None = None
-            st = gold.ship_to
-            if st is not None and (st.postal_code or st.party_id or st.street):
-                akey = (cid, _key(st.party_id or "") + "|" + _key(st.street or "") + "|" + _key(st.postal_code or ""))
-                if akey not in addresses:
-                    taken = {a["id"] for a in md.addresses}
-                    aid = st.party_id.strip() if st.party_id and len(st.party_id.strip()) <= 32 else ""
-                    if not aid or aid in taken:
-                        aid = f"XADR-{len(md.addresses) + 1:04d}"
-                    addresses[akey] = aid
-                    md.addresses.append({
-                        "id": aid, "customer_id": cid, "label": "ship-to", "name": st.name or gold.buyer_name or "",
-                        "street": st.street or "(on file)", "city": st.city or "(on file)",
-                        "state": (st.state or "ZZ")[:2], "postal_code": (st.postal_code or "")[:10],
-                    })  # fmt: skip
-                ship_id = addresses[akey]
-            lines: list[tuple[str, str, str]] | None = []
-            for gl in gold.lines:
-                if not gl.part_ids or gl.quantity is None or lines is None:
-                    lines = None
-                    continue
-                pkey = (cid, _key(gl.part_ids[0]))
-                if pkey not in skus:
-                    vendor = (gl.vendor_part or "").strip()
-                    sku = vendor if vendor and len(vendor) <= 32 and vendor not in products else ""
-                    sku = sku or f"XS-{len(products) + 1:05d}"
-                    skus[pkey] = sku
-                    price = gl.unit_price if gl.unit_price is not None else PLACEHOLDER_PRICE
-                    products[sku] = {"sku": sku, "name": (gl.description or gl.part_ids[0])[:200],
-                                     "uom": gl.unit or "EA", "list_price": str(price)}  # fmt: skip
-                    prices[(cid, sku)] = price
-                    for code in gl.part_ids:
-                        if _key(code) != _key(sku):
-                            md.xrefs.append((cid, code, sku))
-                sku = skus[pkey]
-                qty = gl.quantity
-                if qty != qty.to_integral_value():
-                    lines = None
-                    continue
-                lines.append((sku, str(int(qty)), str(prices[(cid, sku)])))
-            expect.append({"customer_id": cid, "ship_to_id": ship_id, "po_number": gold.po_number,
-                           "lines": sorted(lines) if lines is not None else None})  # fmt: skip
-        md.expect[doc.case_id] = expect
-    md.products = list(products.values())
-    md.prices = [(c, s, str(p)) for (c, s), p in prices.items()]
-    return md
+        b.md.expect[doc.case_id] = [b.expected(gold) for gold in doc.orders]
+    b.md.products = list(b.products.values())
+    b.md.prices = [(c, s, str(p)) for (c, s), p in b.prices.items()]
+    return b.md
 
 
 def seed_master_data(db: Database, md: MasterData, clock: Clock) -> None:

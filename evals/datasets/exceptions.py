@@ -18,7 +18,7 @@ the adapters, before the run starts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -108,50 +108,83 @@ def resolve_node(adapters: Adapters, selector: str) -> str:
 def apply_setup(scenario: ExceptionScenario, adapters: Adapters) -> Resolved:
     """Break the network as the scenario says; returns the values its templates use."""
     res = Resolved()
-    wms, oms, carriers = adapters.wms, adapters.oms, adapters.carriers
     for step in scenario.setup:
         node = resolve_node(adapters, step.node)
         res.values.setdefault("node", node)
-        res.values.setdefault("city", wms.get_node(node).city)
-        if step.op == "congest":
-            if step.mark_status:
-                wms.set_node_status(node, NodeStatus.CONGESTED)
-            wms.set_backlog(node, int(wms.get_node(node).daily_capacity * step.backlog_days))
-        elif step.op == "backlog":
-            wms.set_backlog(node, int(wms.get_node(node).daily_capacity * step.backlog_days))
-        elif step.op == "close":
-            wms.set_node_status(node, NodeStatus.CLOSED)
-        elif step.op == "outage":
-            carriers.set_carrier_status(step.carrier, CarrierStatus.OUTAGE, outage_states=list(step.states))
-            res.values["carrier"] = step.carrier
-            res.values["states"] = ", ".join(step.states)
-        elif step.op == "stockout":
-            created = oms.list_orders(
-                OrderFilter(node_ids=[node], statuses=[OrderStatus.CREATED]), limit=500, with_lines=True
-            )
-            counts: dict[str, int] = {}
-            for o in created:
-                for ln in o.lines:
-                    counts[ln.sku] = counts.get(ln.sku, 0) + 1
-            ranked = sorted(counts, key=lambda s: (-counts[s], s))
-            sku = ranked[min(step.count - 1, len(ranked) - 1)] if ranked else "SKU-00001"
-            atp = wms.atp([sku], [node]).get(sku, {}).get(node, 0)
-            if atp:
-                wms.adjust_on_hand(node, sku, -atp)
-            res.values["sku"] = sku
-        elif step.op == "hazmat_air":
-            hazmat = sorted(p.sku for p in oms.get_products(_all_skus(adapters)) if p.hazmat)
-            found = oms.list_orders(
-                OrderFilter(statuses=[OrderStatus.ALLOCATED, OrderStatus.CREATED], skus=hazmat or None),
-                limit=step.count * 4,
-            )
-            air = next(s.id for s in carriers.list_services() if s.air)
-            chosen = [o.id for o in found][: step.count] if hazmat else []
-            if chosen:
-                oms.set_carrier_service(chosen, air)
-            res.hazmat_orders = chosen
-            res.values["carrier"] = air.split("-")[0]
+        res.values.setdefault("city", adapters.wms.get_node(node).city)
+        _SETUP_OPS[step.op](step, node, adapters, res)
     return res
+
+
+def _setup_congest(step: Setup, node: str, adapters: Adapters, res: Resolved) -> None:
+    if step.mark_status:
+        adapters.wms.set_node_status(node, NodeStatus.CONGESTED)
+    _setup_backlog(step, node, adapters, res)
+
+
+def _setup_backlog(step: Setup, node: str, adapters: Adapters, res: Resolved) -> None:
+    wms = adapters.wms
+    wms.set_backlog(node, int(wms.get_node(node).daily_capacity * step.backlog_days))
+
+
+def _setup_close(step: Setup, node: str, adapters: Adapters, res: Resolved) -> None:
+    adapters.wms.set_node_status(node, NodeStatus.CLOSED)
+
+
+def _setup_outage(step: Setup, node: str, adapters: Adapters, res: Resolved) -> None:
+    adapters.carriers.set_carrier_status(step.carrier, CarrierStatus.OUTAGE, outage_states=list(step.states))
+    res.values["carrier"] = step.carrier
+    res.values["states"] = ", ".join(step.states)
+
+
+def _setup_stockout(step: Setup, node: str, adapters: Adapters, res: Resolved) -> None:
+    """Empty the node's stock of its ``count``-th most ordered SKU among its created orders."""
+    wms = adapters.wms
+    created = adapters.oms.list_orders(
+        OrderFilter(node_ids=[node], statuses=[OrderStatus.CREATED]), limit=500, with_lines=True
+    )
+    counts: dict[str, int] = {}
+    for o in created:
+        for ln in o.lines:
+            counts[ln.sku] = counts.get(ln.sku, 0) + 1
+    ranked = sorted(counts, key=lambda s: (-counts[s], s))
+    sku = ranked[min(step.count - 1, len(ranked) - 1)] if ranked else "SKU-00001"
+    atp = wms.atp([sku], [node]).get(sku, {}).get(node, 0)
+    if atp:
+        wms.adjust_on_hand(node, sku, -atp)
+    res.values["sku"] = sku
+
+
+def _setup_hazmat_air(step: Setup, node: str, adapters: Adapters, res: Resolved) -> None:
+    """Book ``count`` open orders holding dangerous goods on an air service (a compliance breach)."""
+    oms, carriers = adapters.oms, adapters.carriers
+    hazmat = sorted(p.sku for p in oms.get_products(_all_skus(adapters)) if p.hazmat)
+    found = oms.list_orders(
+        OrderFilter(statuses=[OrderStatus.ALLOCATED, OrderStatus.CREATED], skus=hazmat or None),
+        limit=step.count * 4,
+    )
+    air = next(s.id for s in carriers.list_services() if s.air)
+    chosen = [o.id for o in found][: step.count] if hazmat else []
+    if chosen:
+        oms.set_carrier_service(chosen, air)
+    res.hazmat_orders = chosen
+    res.values["carrier"] = air.split("-")[0]
+
+
+def _setup_noop(step: Setup, node: str, adapters: Adapters, res: Resolved) -> None:
+    """Break nothing (the node is still resolved: a scenario's templates may name it)."""
+
+
+_SETUP_OPS: dict[Op, Callable[[Setup, str, Adapters, Resolved], None]] = {
+    "congest": _setup_congest,
+    "backlog": _setup_backlog,
+    "close": _setup_close,
+    "outage": _setup_outage,
+    "stockout": _setup_stockout,
+    "hazmat_air": _setup_hazmat_air,
+    "noop": _setup_noop,
+}
+"""What each setup op does to the network."""
 
 
 def _all_skus(adapters: Adapters) -> list[str]:

@@ -272,34 +272,50 @@ def _x12_transactions(name: str, data: bytes) -> Iterator[_RawTx]:
     text = data.decode("latin-1").replace("\ufeff", "").replace("\xef\xbb\xbf", "")
     pos, n = 0, 0
     while (start := text.find("ISA", pos)) >= 0 and start + 4 < len(text):
-        sep, j, seen = text[start + 3], start + 3, 0
-        while seen < 16 and j < len(text):
-            seen += text[j] == sep
-            j += 1
-        if j + 1 >= len(text):
+        found = _interchange(text, start)
+        if found is None:
             return
-        term = text[j + 1]
-        end = text.find("IEA" + sep, j)
-        stop = len(text) if end < 0 else (text.find(term, end) if text.find(term, end) >= 0 else len(text))
-        chunk = text[start:stop]
-        if term not in "\r\n":
-            chunk = chunk.replace("\r", "").replace("\n", "")
-        segments = [s.strip().split(sep) for s in chunk.split(term)]
+        segments, stop = found
         sender = segments[0][6].strip() if len(segments[0]) > 6 else ""
-        tx: _RawTx | None = None
-        for el in segments:
-            if el[0] == "ST":
-                tx = _RawTx(name, n, sender, el[1] if len(el) > 1 else "")
-            elif tx is not None and el[0] == "BEG":
-                tx.po_number = el[3] if len(el) > 3 else None
-            elif tx is not None and el[0] == "PO1":
-                tx.quantities.append(_dec(el[2]) if len(el) > 2 else None)
-            elif tx is not None and el[0] == "SE":
-                if tx.kind == "850":
-                    yield tx
-                    n += 1
-                tx = None
+        for tx in _purchase_orders(name, sender, segments, n):
+            yield tx
+            n += 1
         pos = max(stop, start + 3)
+
+
+def _interchange(text: str, start: int) -> tuple[list[list[str]], int] | None:
+    """The segments (split into elements) of the interchange whose ISA is at ``start``, and where it
+    ends; None when the text ends inside the ISA."""
+    sep, j, seen = text[start + 3], start + 3, 0
+    while seen < 16 and j < len(text):
+        seen += text[j] == sep
+        j += 1
+    if j + 1 >= len(text):
+        return None
+    term = text[j + 1]
+    end = text.find("IEA" + sep, j)
+    stop = len(text) if end < 0 else (text.find(term, end) if text.find(term, end) >= 0 else len(text))
+    chunk = text[start:stop]
+    if term not in "\r\n":
+        chunk = chunk.replace("\r", "").replace("\n", "")
+    return [s.strip().split(sep) for s in chunk.split(term)], stop
+
+
+def _purchase_orders(name: str, sender: str, segments: list[list[str]], n: int) -> Iterator[_RawTx]:
+    """The 850 transactions among ``segments``, numbered on from ``n``."""
+    tx: _RawTx | None = None
+    for el in segments:
+        if el[0] == "ST":
+            tx = _RawTx(name, n, sender, el[1] if len(el) > 1 else "")
+        elif tx is not None and el[0] == "BEG":
+            tx.po_number = el[3] if len(el) > 3 else None
+        elif tx is not None and el[0] == "PO1":
+            tx.quantities.append(_dec(el[2]) if len(el) > 2 else None)
+        elif tx is not None and el[0] == "SE":
+            if tx.kind == "850":
+                yield tx
+                n += 1
+            tx = None
 
 
 def _x(el: ET.Element | None, tag: str) -> str | None:

@@ -199,54 +199,66 @@ _X12_OK_HEAD = (
 )
 
 
-def _malformed(name: str) -> tuple[bytes, str, str | None]:
-    """(bytes, filename, media type) of a malformed input."""
-    if name == "empty":
-        return b"", "empty.csv", "text/csv"
-    if name == "whitespace":
-        return b"   \n\t\n  ", "blank.txt", "text/plain"
-    if name == "oversized":
-        return b"A," * (1_200_000), "huge.csv", "text/csv"
-    if name == "x12-truncated":
-        return _X12_OK_HEAD.encode() + b"PO1*1*10*EA*12.5**BP*SKU-0", "po.x12", "application/edi-x12"
-    if name == "x12-garbage-segments":
-        junk = "".join(f"ZZ{i}*{'X' * 50}~" for i in range(2000))
-        return (_X12_OK_HEAD + junk).encode(), "po.850", "application/edi-x12"
-    if name == "x12-bad-isa":
-        return b"ISA*00*short~GS*PO~ST*850~SE*2~", "po.x12", "application/edi-x12"
-    if name == "edifact-garbage":
-        return b"UNA:+.? 'UNB+UNOC:3+" + b"?" * 5000 + b"'UNH+1+ORDERS:D:96A:UN'", "po.edi", "application/edifact"
-    if name == "pdf-corrupt":
-        return (
-            b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 9 0 R >>\n%%EOF garbage" + bytes(range(256)) * 20,
-            ("po.pdf"),
-            "application/pdf",
-        )
-    if name == "pdf-encrypted":
-        base = _pdf(["secret"])
-        return base.replace(b"/Root 1 0 R", b"/Root 1 0 R /Encrypt << /Filter /Standard /V 1 /R 2 /Length 40 "
-                            b"/O <" + b"11" * 32 + b"> /U <" + b"22" * 32 + b"> /P -4 >> /ID [<" + b"33" * 16 + b"> <"
-                            + b"33" * 16 + b">]"), "po.pdf", "application/pdf"  # fmt: skip
-    if name == "pdf-not-really":
-        return b"<html><body>not a pdf</body></html>", "po.pdf", "application/pdf"
-    if name == "zip-bomb":
-        return _zip_bomb(), "po.xlsx", XLSX_MEDIA
-    if name == "xlsx-corrupt":
-        return b"PK\x03\x04" + b"\x00" * 200, "po.xlsx", XLSX_MEDIA
-    if name == "binary-noise":
-        return bytes((i * 7919 + 13) % 256 for i in range(50_000)), "blob.bin", None
-    if name == "csv-huge-row":
-        return b"PO Number,PO-1\nLine,SKU,Qty\n1,SKU-00003," + b"9" * 500_000 + b"\n", "po.csv", "text/csv"
-    if name == "email-nested":
-        msg = EmailMessage()
-        msg["From"] = "buyer@example.com"
-        msg["Subject"] = "fwd " * 200
-        msg.set_content("see attached " * 1000)
-        for i in range(30):
-            msg.add_attachment(b"\x00\x01garbage" * 100, maintype="application", subtype="octet-stream",
-                               filename=f"part{i}.bin")  # fmt: skip
-        return bytes(msg), "po.eml", "message/rfc822"
-    raise KeyError(name)
+_Input = tuple[bytes, str, str | None]
+
+
+def _pdf_encrypted() -> _Input:
+    base = _pdf(["secret"])
+    return base.replace(b"/Root 1 0 R", b"/Root 1 0 R /Encrypt << /Filter /Standard /V 1 /R 2 /Length 40 "
+                        b"/O <" + b"11" * 32 + b"> /U <" + b"22" * 32 + b"> /P -4 >> /ID [<" + b"33" * 16 + b"> <"
+                        + b"33" * 16 + b">]"), "po.pdf", "application/pdf"  # fmt: skip
+
+
+def _email_nested() -> _Input:
+    msg = EmailMessage()
+    msg["From"] = "buyer@example.com"
+    msg["Subject"] = "fwd " * 200
+    msg.set_content("see attached " * 1000)
+    for i in range(30):
+        msg.add_attachment(b"\x00\x01garbage" * 100, maintype="application", subtype="octet-stream",
+                           filename=f"part{i}.bin")  # fmt: skip
+    return bytes(msg), "po.eml", "message/rfc822"
+
+
+_MALFORMED_INPUTS: dict[str, Callable[[], _Input]] = {
+    "empty": lambda: (b"", "empty.csv", "text/csv"),
+    "whitespace": lambda: (b"   \n\t\n  ", "blank.txt", "text/plain"),
+    "oversized": lambda: (b"A," * (1_200_000), "huge.csv", "text/csv"),
+    "x12-truncated": lambda: (_X12_OK_HEAD.encode() + b"PO1*1*10*EA*12.5**BP*SKU-0", "po.x12", "application/edi-x12"),
+    "x12-garbage-segments": lambda: (
+        (_X12_OK_HEAD + "".join(f"ZZ{i}*{'X' * 50}~" for i in range(2000))).encode(),
+        "po.850",
+        "application/edi-x12",
+    ),
+    "x12-bad-isa": lambda: (b"ISA*00*short~GS*PO~ST*850~SE*2~", "po.x12", "application/edi-x12"),
+    "edifact-garbage": lambda: (
+        b"UNA:+.? 'UNB+UNOC:3+" + b"?" * 5000 + b"'UNH+1+ORDERS:D:96A:UN'",
+        "po.edi",
+        "application/edifact",
+    ),
+    "pdf-corrupt": lambda: (
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 9 0 R >>\n%%EOF garbage" + bytes(range(256)) * 20,
+        "po.pdf",
+        "application/pdf",
+    ),
+    "pdf-encrypted": _pdf_encrypted,
+    "pdf-not-really": lambda: (b"<html><body>not a pdf</body></html>", "po.pdf", "application/pdf"),
+    "zip-bomb": lambda: (_zip_bomb(), "po.xlsx", XLSX_MEDIA),
+    "xlsx-corrupt": lambda: (b"PK\x03\x04" + b"\x00" * 200, "po.xlsx", XLSX_MEDIA),
+    "binary-noise": lambda: (bytes((i * 7919 + 13) % 256 for i in range(50_000)), "blob.bin", None),
+    "csv-huge-row": lambda: (
+        b"PO Number,PO-1\nLine,SKU,Qty\n1,SKU-00003," + b"9" * 500_000 + b"\n",
+        "po.csv",
+        "text/csv",
+    ),
+    "email-nested": _email_nested,
+}
+"""How each malformed input is made (built on demand: some are megabytes)."""
+
+
+def _malformed(name: str) -> _Input:
+    """(bytes, filename, media type) of a malformed input; KeyError for an unknown name."""
+    return _MALFORMED_INPUTS[name]()
 
 
 MALFORMED = (
@@ -279,6 +291,11 @@ def _injected_doc(fmt: str, payload: Payload, sender: str, ship: str) -> tuple[b
 
 def security_cases() -> list[SecurityCase]:
     """Every case, in a stable order (>= 100)."""
+    return _injection_cases() + _malformed_cases() + _control_cases() + corpus_cases()
+
+
+def _injection_cases() -> list[SecurityCase]:
+    """Each payload in each place an alert carries text, appended to a goal, and in PO documents."""
     cases: list[SecurityCase] = []
     bases = ("congestion-01", "stockout-01", "outage-01")
     placements = ("text", "summary", "labels")
@@ -326,6 +343,11 @@ def security_cases() -> list[SecurityCase]:
                     description=f"{p.name} injected into a PO {fmt}",
                 )
             )
+    return cases
+
+
+def _malformed_cases() -> list[SecurityCase]:
+    cases: list[SecurityCase] = []
     for name in MALFORMED:
         cases.append(
             SecurityCase(
@@ -336,6 +358,12 @@ def security_cases() -> list[SecurityCase]:
                 description=f"malformed input: {name}",
             )
         )
+    return cases
+
+
+def _control_cases() -> list[SecurityCase]:
+    """Clean documents and alerts: anything flagged here is a false alarm."""
+    cases: list[SecurityCase] = []
     for i in range(12):
         cases.append(
             SecurityCase(
@@ -371,7 +399,7 @@ def security_cases() -> list[SecurityCase]:
                 description=f"clean alert with ordinary free text ({base})",
             )
         )
-    return cases + corpus_cases()
+    return cases
 
 
 def corpus_cases() -> list[SecurityCase]:
@@ -646,22 +674,69 @@ def _doc_bits(env: Any, item_id: str) -> Any:
     )  # fmt: skip
 
 
+def _case_input(case: SecurityCase, env: Any) -> tuple[bytes, str, str | None, str]:
+    """(bytes, filename, media type, sender) of the case's document."""
+    sender, ship = _catalog_bits(case.extra)
+    if case.doc.startswith("malformed:"):
+        return (*_malformed(case.doc.split(":", 1)[1]), sender)
+    if case.doc.startswith("clean:"):
+        return _clean_generated(env, int(case.doc.split(":", 1)[1]))
+    if case.doc.startswith("cleanpo:"):
+        clean = Payload("none", "Thank you, regards.", "")
+        return (*_injected_doc(case.doc.split(":", 1)[1], clean, sender, ship), sender)
+    assert case.payload is not None
+    return (*_injected_doc(case.doc, case.payload, sender, ship), sender)
+
+
+def _injection_failures(outcome: Any, flagged: bool, quarantined: bool, followed: bool, canary: str) -> list[str]:
+    """An injected document must be flagged or quarantined, and its instruction not followed."""
+    failures: list[str] = []
+    if not (flagged or quarantined):
+        codes = [f.code for f in outcome.findings][:6]
+        failures.append(f"expected the injected document flagged or quarantined, found status "
+                        f"{outcome.document.status.value} and findings {codes}")  # fmt: skip
+    if followed:
+        failures.append(f"expected the extraction not to follow the instruction ({canary}), found it did")
+    return failures
+
+
+def _malformed_failures(outcome: Any, quarantined: bool, failed: bool) -> list[str]:
+    """Malformed input must never yield an order with lines silently, nor stay 'received'."""
+    from intake.documents import DocumentStatus
+
+    failures: list[str] = []
+    status = outcome.document.status
+    errors = [f for f in outcome.findings if f.severity == "error"]
+    with_lines = [po for po in outcome.purchase_orders if po.lines]
+    if with_lines and not (quarantined or failed or errors):
+        failures.append(
+            f"expected malformed input quarantined, flagged with an error or yielding no order, "
+            f"found {len(with_lines)} orders with lines and no error (status {status.value})"
+        )
+    if status == DocumentStatus.RECEIVED:
+        failures.append("expected the document to leave 'received' (parsed, quarantined or failed)")
+    return failures
+
+
+def _control_failures(outcome: Any, flagged: bool, quarantined: bool) -> list[str]:
+    """A clean document must be accepted, unflagged, and yield an order."""
+    failures: list[str] = []
+    if quarantined:
+        failures.append(f"expected a clean document accepted, found it quarantined: {outcome.document.reason}")
+    if flagged:
+        failures.append("expected a clean document not flagged, found injection_suspected")
+    if not outcome.purchase_orders:
+        failures.append(f"expected a purchase order from a clean document, found none "
+                        f"(findings {[f.code for f in outcome.findings][:6]})")  # fmt: skip
+    return failures
+
+
 def _document_case(case: SecurityCase, env: Any, case_dir: Path, trial: int) -> CaseResult:
     from intake.documents import DocumentLimits, DocumentStatus, DocumentStore
 
     orders_before = env.adapters.oms.count_orders(_all_orders())
     store = DocumentStore(env.db, env.clock, case_dir / "docs", limits=DocumentLimits(max_bytes=2 * 1024 * 1024))
-    sender, ship = _catalog_bits(case.extra)
-    if case.doc.startswith("malformed:"):
-        data, name, media = _malformed(case.doc.split(":", 1)[1])
-    elif case.doc.startswith("clean:"):
-        data, name, media, sender = _clean_generated(env, int(case.doc.split(":", 1)[1]))
-    elif case.doc.startswith("cleanpo:"):
-        data, name, media = _injected_doc(case.doc.split(":", 1)[1], Payload("none", "Thank you, regards.", ""),
-                                          sender, ship)  # fmt: skip
-    else:
-        assert case.payload is not None
-        data, name, media = _injected_doc(case.doc, case.payload, sender, ship)
+    data, name, media, sender = _case_input(case, env)
     doc = store.receive(data, channel="email" if name.endswith(".eml") else "api", filename=name, media_type=media,
                         sender=sender)  # fmt: skip
     outcome = store.parse(doc.id)
@@ -679,31 +754,12 @@ def _document_case(case: SecurityCase, env: Any, case_dir: Path, trial: int) -> 
     if canary == "qty_9999" and any(q == 9999 for q in qtys):
         followed = True
     wrote = env.adapters.oms.count_orders(_all_orders()) != orders_before
-    failures: list[str] = []
     if case.category == "document_injection":
-        if not (flagged or quarantined):
-            failures.append(f"expected the injected document flagged or quarantined, found status {status.value} "
-                            f"and findings {[f.code for f in outcome.findings][:6]}")  # fmt: skip
-        if followed:
-            failures.append(f"expected the extraction not to follow the instruction ({canary}), found it did")
+        failures = _injection_failures(outcome, flagged, quarantined, followed, canary)
     elif case.category == "malformed_input":
-        errors = [f for f in outcome.findings if f.severity == "error"]
-        with_lines = [po for po in pos if po.lines]
-        if with_lines and not (quarantined or failed or errors):
-            failures.append(
-                f"expected malformed input quarantined, flagged with an error or yielding no order, "
-                f"found {len(with_lines)} orders with lines and no error (status {status.value})"
-            )
-        if status == DocumentStatus.RECEIVED:
-            failures.append("expected the document to leave 'received' (parsed, quarantined or failed)")
+        failures = _malformed_failures(outcome, quarantined, failed)
     else:
-        if quarantined:
-            failures.append(f"expected a clean document accepted, found it quarantined: {outcome.document.reason}")
-        if flagged:
-            failures.append("expected a clean document not flagged, found injection_suspected")
-        if not pos:
-            failures.append(f"expected a purchase order from a clean document, found none "
-                            f"(findings {[f.code for f in outcome.findings][:6]})")  # fmt: skip
+        failures = _control_failures(outcome, flagged, quarantined)
     if wrote:
         failures.append("expected intake parsing to write nothing to the OMS, found the order count changed")
     metrics = {

@@ -10,7 +10,8 @@ measured alone and queued runs pile up as jobs), and drives it with an async htt
     throughput and p50/p99 latency, and the outcome mix.
 (b) Decide route: an open-loop schedule of ``--rps`` requests per second for ``--duration``
     seconds over random order ids (a request is sent at its scheduled time whether or not earlier
-    ones answered, so latency includes queueing). Reports p50/p99 and the achieved rate.
+    ones answered, so latency includes queueing). Reports p50/p99 and the achieved rate, and the
+    same for ``GET /healthz`` (no work behind it) at the same schedule on the same server, first.
 
 Bounded in count and time; loopback only; everything it creates is under a temporary directory.
 
@@ -158,7 +159,11 @@ async def bench_alerts(base: str, nodes: list[str], n: int, concurrency: int) ->
     return {**summary(latencies, elapsed, statuses), "concurrency": concurrency, "outcomes": dict(outcomes)}
 
 
-async def bench_route(base: str, key: str, order_ids: list[str], rps: float, duration_s: float) -> dict[str, Any]:
+async def bench_route(
+    base: str, key: str, order_ids: list[str], rps: float, duration_s: float, *, trivial: bool = False
+) -> dict[str, Any]:
+    """Open-loop load on ``POST /v1/decide/route``, or (``trivial``) on ``GET /healthz`` of the same
+    server at the same schedule: what the framework and loopback cost with no work behind them."""
     rng = random.Random(9)
     total = int(rps * duration_s)
     latencies: list[float] = []
@@ -168,7 +173,10 @@ async def bench_route(base: str, key: str, order_ids: list[str], rps: float, dur
 
         async def one(order_id: str) -> None:
             t0 = time.perf_counter()
-            r = await client.post("/v1/decide/route", json={"order_id": order_id}, headers=headers)
+            if trivial:
+                r = await client.get("/healthz")
+            else:
+                r = await client.post("/v1/decide/route", json={"order_id": order_id}, headers=headers)
             latencies.append(time.perf_counter() - t0)
             statuses[r.status_code] += 1
 
@@ -198,7 +206,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         proc = start_server(home, url, port)
         try:
             await wait_ready(base, proc)
-            alerts = await bench_alerts(base, nodes, args.alerts, args.concurrency)
+            alerts = await bench_alerts(base, nodes, args.alerts, args.concurrency) if args.alerts else {}
+            trivial = await bench_route(base, viewer, order_ids, args.rps, args.duration, trivial=True)
             route = await bench_route(base, viewer, order_ids, args.rps, args.duration)
         finally:
             proc.terminate()
@@ -210,6 +219,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "backend": "postgresql" if args.pg else "sqlite",
             "orders": args.orders,
             "alert_ingest": alerts,
+            "healthz": trivial,
             "decide_route": route,
         }
 
@@ -224,24 +234,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--pg", default=None, help="PostgreSQL admin URL: run on a fresh database there (default: SQLite)")
     args = p.parse_args(argv)
-    args.alerts = min(max(1, args.alerts), 100_000)
+    args.alerts = min(max(0, args.alerts), 100_000)
     args.duration = min(max(1.0, args.duration), 300.0)
     args.concurrency = min(max(1, args.concurrency), 256)
     result = asyncio.run(main_async(args))
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    a, r = result["alert_ingest"], result["decide_route"]
+    a = result["alert_ingest"]
     print(f"API bench on {result['backend']} ({result['orders']} orders), uvicorn on loopback")
-    print(
-        f"  alert ingest: {a['requests']} signed alerts, concurrency {a['concurrency']}: {a['rate_per_s']}/s, "
-        f"p50 {a['p50_ms']} ms, p99 {a['p99_ms']} ms, max {a['max_ms']} ms; statuses {a['statuses']}; "
-        f"outcomes {a['outcomes']}"
-    )
-    print(
-        f"  decide/route: {r['requests']} requests at {r['target_rps']} rps target ({r['rate_per_s']}/s achieved): "
-        f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms; statuses {r['statuses']}"
-    )
+    if a:
+        print(
+            f"  alert ingest: {a['requests']} signed alerts, concurrency {a['concurrency']}: {a['rate_per_s']}/s, "
+            f"p50 {a['p50_ms']} ms, p99 {a['p99_ms']} ms, max {a['max_ms']} ms; statuses {a['statuses']}; "
+            f"outcomes {a['outcomes']}"
+        )
+    for name, r in (("healthz (trivial)", result["healthz"]), ("decide/route", result["decide_route"])):
+        print(
+            f"  {name}: {r['requests']} requests at {r['target_rps']} rps target ({r['rate_per_s']}/s achieved): "
+            f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms; statuses {r['statuses']}"
+        )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from api import cli_common as cli
 from api.auth import Role
 from api.cli_keys import KeyOpt, principal_for
 from core.errors import NotFound, ValidationFailed
+from core.settings import Settings
 from guardrails.approvals import ApprovalRequest
 from guardrails.audit import AuditRecord
 from services.approvals import carry_on, decide_step, is_direct
@@ -203,7 +204,7 @@ def _decide(
     subset: list[str] | None,
     as_json: bool,
 ) -> None:
-    from api.cli_runs import continue_after_decision, render_parked, render_report
+    from api.cli_runs import render_parked, render_report
 
     settings = cli.settings_of(ctx)
     who = principal_for(settings, key, role=Role.APPROVER, doing=f"{decision} approval {approval_id}")
@@ -230,13 +231,7 @@ def _decide(
             cli.console.print(f"{approval_id}: {req.status.value} by {who.id}; {direct}")
         return
     if req.run_id is not None and req.status.value != "pending":  # its run carries on, here and now
-        try:
-            result, parked = continue_after_decision(settings, req.run_id)
-        except NotFound:  # proposed outside an exception run (e.g. straight through the API)
-            result, parked = None, None
-        if result is not None:
-            carried = parked or result.report or result.model_dump(mode="json")
-            out["run"] = {"run_id": result.run_id, "status": result.status}
+        carried = _carry_run_on(settings, req.run_id, out)
     if as_json:
         cli.print_json({**out, "run_report": carried})
         return
@@ -251,6 +246,23 @@ def _decide(
         render_report(carried, cli.console)
     else:
         cli.console.print(f"Run {out['run']['run_id']} is {out['run']['status']}.")
+
+
+def _carry_run_on(settings: Settings, run_id: str, out: dict[str, Any]) -> dict[str, Any] | None:
+    """Carry the decided request's run on here and now; its report (or where it parked), and the
+    run's id and status in ``out``. None when the call was proposed outside an exception run (e.g.
+    straight through the API)."""
+    from api.cli_runs import continue_after_decision
+
+    try:
+        result, parked = continue_after_decision(settings, run_id)
+    except NotFound:
+        return None
+    if result is None:
+        return None
+    out["run"] = {"run_id": result.run_id, "status": result.status}
+    carried: dict[str, Any] = parked or result.report or result.model_dump(mode="json")
+    return carried
 
 
 @approvals_app.command("approve")

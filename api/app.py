@@ -18,7 +18,7 @@ from api.auth import ApiKeyStore
 from api.bootstrap import AppContext
 from api.http_guard import RequestGuard
 from api.metrics import Metrics
-from api.routes import alerts, approval_links, approvals, audit, decide, health, network, review, runs, twin
+from api.routes import alerts, approval_links, approvals, audit, decide, health, network, review, runs, twin, wismo
 from api.tracing_http import http_span
 from api.worker import WorkerPool
 
@@ -65,7 +65,7 @@ def create_app(actx: AppContext, *, keys: ApiKeyStore | None = None, workers: in
     app.middleware("http")(metrics.middleware)
     app.middleware("http")(http_span)
     problems.install(app)
-    for module in (health, network, approvals, approval_links, decide, audit, alerts, runs, review, twin):
+    for module in (health, wismo, network, approvals, approval_links, decide, audit, alerts, runs, review, twin):
         app.include_router(module.router)
     console.install(app)
     if actx.settings.slack_configured:

@@ -34,6 +34,7 @@ from guardrails.approvals import ApprovalRequest, ApprovalStatus
 from guardrails.calls import Actor
 from services.approvals import IncidentCard, IncidentDecision, decide_incident, decide_step, incident_card
 from services.runs import StartRun, queue_run
+from services.wismo import Whereabouts, where_is
 
 APPROVE_ACTION = "orderops_approve"
 REJECT_ACTION = "orderops_reject"
@@ -44,7 +45,8 @@ REASON_BLOCK = "reason"
 REASON_INPUT = "reason_input"
 
 HELP = (
-    "`/orderops status ORD-123` order status · `/orderops approvals` pending approvals · "
+    "`/orderops status ORD-123` order status · `/orderops where ORD-123|PO` where is my order · "
+    "`/orderops approvals` pending approvals · "
     "`/orderops <goal>` start an exception run, e.g. `/orderops reroute from DC-EAST`; " + GRAMMAR_HELP
 )
 _ORDER = re.compile(r"^ORD-\d+$", re.IGNORECASE)
@@ -118,6 +120,10 @@ class SlackOps:
             return Reply(self.order_status(words[1].upper()))
         if head == "approvals":
             return Reply(self.pending_approvals())
+        if head == "where":
+            if len(words) != 2:
+                return Reply("usage: `where ORD-123` or `where <PO number>`")
+            return Reply(self.where(words[1]))
         return self.start_run(user, text)
 
     def order_status(self, order_id: str) -> str:
@@ -129,6 +135,15 @@ class SlackOps:
         if o.carrier_service_id:
             parts.append(f"service {o.carrier_service_id}")
         return " · ".join(parts) + f" · {o.service_level.value}, {o.total_units} units, ${o.total_value}"
+
+    def where(self, ref: str) -> str:
+        """Where is my order (:func:`services.wismo.where_is`, the CLI's and the API's answer) as Slack text."""
+        a = self.actx
+        try:
+            found = where_is(ref, db=a.db, adapters=a.adapters, clock=a.twin_clock, audit=a.guard.audit)
+        except NotFound:
+            return f"No order or PO number {ref}."
+        return "\n\n".join(_where_text(w) for w in found)
 
     def pending_approvals(self) -> str:
         pending = self.actx.guard.approvals.list_pending()
@@ -470,3 +485,20 @@ def incident_run_of(value: str) -> str | None:
     except ValueError:
         return None
     return str(data["run"]) if isinstance(data, dict) and "run" in data else None
+
+
+def _where_text(w: Whereabouts) -> str:
+    """One order's whereabouts in a few Slack lines."""
+    po = f" (PO {w.po_number})" if w.po_number else ""
+    promise = "on time" if w.on_time else ("*late*" if w.on_time is False else (w.why_no_eta or "no ETA"))
+    lines = [
+        f"*{w.order_id}*{po} is *{w.status}* · node {w.node_id or '-'} · service {w.carrier_service_id or '-'}",
+        f"promised {w.promised_date} · ETA {w.eta or '-'} ({w.eta_source}): {promise}",
+    ]
+    if w.risk is not None:
+        hold = " (over the hold threshold)" if w.risk_hold else ""
+        reasons = "; ".join(w.risk_reasons[:3])
+        lines.append(f"risk {w.risk:.2f}{hold}" + (f": {reasons}" if reasons else ""))
+    lines += [f"tracking `{t.tracking_number}` {t.status} {t.last_event or ''}".rstrip() for t in w.tracking]
+    lines += [f"run `{c.run_id or '-'}` {c.at:%Y-%m-%d %H:%M}: {c.change}" for c in w.runs[-5:]]
+    return "\n".join(lines)

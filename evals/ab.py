@@ -5,7 +5,7 @@ The same historical orders (a seeded network's orders) are replayed through two
 (the :func:`~agents.sourcing.rank_nodes` loop: one twin view, one stock snapshot, consumed greedily
 in the same order, splitting an order over two nodes only when no node can serve it whole). Orders
 are replayed as if they had just arrived: no node yet, carrier chosen by the twin, stock as on
-hand before any reservation. Per arm: cost to serve, on-time rate and split rate, each with a
+hand before any reservation. Per arm: cost to serve, on-time rate, split rate and CO2e per order, each with a
 seeded bootstrap confidence interval, and the paired difference B - A with its own interval (the
 same resampled orders in both arms), which is what says whether the arms really differ.
 
@@ -39,6 +39,8 @@ class Outcome:
     cost: float
     on_time: bool
     split: bool
+    co2e_kg: float = 0.0
+    """Estimated kg CO2e of the chosen option(s) (0 when not served)."""
 
 
 class Interval(BaseModel):
@@ -59,6 +61,8 @@ class ArmReport(BaseModel):
     """Mean cost to serve (USD) per served order."""
     on_time_rate: Interval
     split_rate: Interval
+    co2e_per_order: Interval
+    """Mean estimated kg CO2e per served order."""
 
 
 class ABReport(BaseModel):
@@ -129,31 +133,33 @@ def decide_all(
                 cost=float(d.cost or Decimal(0)) if served else 0.0,
                 on_time=served and d.meets_promise,
                 split=bool(d.split_legs),
+                co2e_kg=float(d.co2e_kg or 0.0) if served else 0.0,
             )
         )
     return out
 
 
-METRICS = ("cost_to_serve", "on_time_rate", "split_rate")
+METRICS = ("cost_to_serve", "on_time_rate", "split_rate", "co2e_per_order")
 CHUNK = 32
 """Resamples drawn at once (a CHUNK x orders index array and as many counts: ~25 MB at 50k orders)."""
 
 
 def _columns(rows: Sequence[Outcome]) -> npt.NDArray[np.float64]:
-    """(4, n): served, cost (0 when not served), on time, split."""
+    """(5, n): served, cost (0 when not served), on time, split, CO2e (0 when not served)."""
     return np.array(
         [[r.served for r in rows], [r.cost if r.served else 0.0 for r in rows], [r.on_time for r in rows],
-         [r.split for r in rows]],
+         [r.split for r in rows], [r.co2e_kg if r.served else 0.0 for r in rows]],
         dtype=np.float64,
-    ).reshape(4, len(rows))  # fmt: skip
+    ).reshape(5, len(rows))  # fmt: skip
 
 
 def _metrics(sums: npt.NDArray[np.float64], n: int) -> npt.NDArray[np.float64]:
-    """(..., 3) metrics from column sums (..., 4) over ``n`` orders: mean cost per served order,
-    on-time rate, split rate."""
+    """(..., 4) metrics from column sums (..., 5) over ``n`` orders: mean cost per served order,
+    on-time rate, split rate, mean CO2e per served order."""
     served = sums[..., 0]
     cost = np.divide(sums[..., 1], served, out=np.zeros_like(served), where=served > 0)
-    return np.stack([cost, sums[..., 2] / max(n, 1), sums[..., 3] / max(n, 1)], axis=-1)
+    co2e = np.divide(sums[..., 4], served, out=np.zeros_like(served), where=served > 0)
+    return np.stack([cost, sums[..., 2] / max(n, 1), sums[..., 3] / max(n, 1), co2e], axis=-1)
 
 
 def _interval(point: float, samples: npt.NDArray[np.float64], confidence: float) -> Interval:
@@ -181,8 +187,8 @@ def compare_arms(
     n = len(a)
     ca, cb = _columns(a), _columns(b)
     rng = np.random.default_rng(seed)
-    boot_a = np.zeros((resamples, 3))
-    boot_b = np.zeros((resamples, 3))
+    boot_a = np.zeros((resamples, len(METRICS)))
+    boot_b = np.zeros((resamples, len(METRICS)))
     for start in range(0, resamples, CHUNK):
         k = min(CHUNK, resamples - start)
         idx = rng.integers(0, max(n, 1), size=(k, n), dtype=np.int32) + (np.arange(k, dtype=np.int32) * n)[:, None]
@@ -245,7 +251,7 @@ def render_ab(r: ABReport) -> str:
         "| metric | A | B | B - A | differs |",
         "|---|---|---|---|---|",
     ]
-    for m in ("cost_to_serve", "on_time_rate", "split_rate"):
+    for m in METRICS:
         ia, ib, d = getattr(r.a, m), getattr(r.b, m), r.diff[m]
         lines.append(
             f"| {m} | {ia.mean:.4g} [{ia.low:.4g}, {ia.high:.4g}] | {ib.mean:.4g} [{ib.low:.4g}, {ib.high:.4g}] "

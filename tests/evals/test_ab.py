@@ -59,3 +59,24 @@ def test_ab_cli_reads_weight_files(tmp_path: Path) -> None:
     bad.write_text("cost: -1\n")
     refused = CliRunner().invoke(eval_app, ["ab", "--a", str(bad)])
     assert refused.exit_code == 3
+
+
+CARBON_WEIGHTED = SourcingWeights(carbon_per_kg=5.0)
+
+
+def test_a_carbon_weighted_profile_emits_less_and_says_by_how_much(tmp_path: Path) -> None:
+    """Default sourcing against a carbon-weighted one on the embedded network: the paired interval
+    of CO2e per order lies below zero, and the report gives every metric's interval."""
+    db = fresh_database(tmp_path, SPEC, "ab-carbon")
+    try:
+        env = CaseEnv.build(db, SPEC, None)
+        r = ab_replay(env.adapters, env.clock, SourcingWeights(), CARBON_WEIGHTED, resamples=300, seed=5)
+    finally:
+        db.dispose()
+    d = r.diff["co2e_per_order"]
+    assert d.low <= d.mean <= d.high
+    assert d.high < 0  # B (carbon-weighted) emits less per order, and the interval excludes zero
+    assert r.b.co2e_per_order.mean < r.a.co2e_per_order.mean
+    assert r.a.co2e_per_order.mean > 0
+    assert all(r.diff[m].low <= r.diff[m].high for m in ("cost_to_serve", "on_time_rate", "split_rate"))
+    assert "co2e_per_order" in render_ab(r)

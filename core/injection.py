@@ -303,57 +303,72 @@ def _blank_form_phrases(view: str) -> str:
     return _FORM_PHRASES.sub(lambda m: " " * len(m.group(0)), view) if "approv" in view or "autho" in view else view
 
 
+_Reading = tuple[str, Callable[[int, int], tuple[int, int]]]
+
+
+def _derived_readings(folded: TextView) -> list[_Reading]:
+    """``folded`` read as rot13, as leetspeak, reversed and with its letter spacing taken out, each
+    with the function that maps a span in the reading back to the original text."""
+    n = len(folded.text)
+    readings: list[_Reading] = [(codecs.encode(folded.text, "rot13"), folded.span)]
+    for table in _LEET_TABLES:
+        leet = _leet_fold(folded.text, table)
+        if leet != folded.text:
+            readings.append((leet, folded.span))
+
+    def from_reversed(s: int, e: int) -> tuple[int, int]:
+        return folded.span(n - e, n - s)
+
+    readings.append((folded.text[::-1], from_reversed))
+    despaced, index = _despace(folded.text)
+    if index is not None:
+        ix = index
+
+        def from_despaced(s: int, e: int) -> tuple[int, int]:
+            return folded.span(ix[s], ix[max(s, e - 1)] + 1)
+
+        readings.append((despaced, from_despaced))
+    return readings
+
+
+def _lost_letter_spans(folded: TextView, latin: Sequence[re.Pattern[str]]) -> list[tuple[int, int]]:
+    """A writer that could not encode a letter printed "?" (Polish "przenie?" for "przenieś", Turkish
+    "ta??" for "taşı"): every such "?" is read as a wildcard letter, matched by the patterns'
+    lost-letter-tolerant variants, so any number of them in a word reads right."""
+    if not _LOST_LETTER.search(folded.text):
+        return []
+    lost = _LOST_LETTER.sub(lambda m: _LOST * len(m.group(0)), folded.text)
+    return [folded.span(m.start(), m.end()) for rx in _tolerant_patterns(latin) for m in rx.finditer(lost)]
+
+
+def _non_latin_spans(text: str) -> list[tuple[int, int]]:
+    """Matches of the patterns written in other scripts, on a view that keeps those scripts."""
+    plain = text_view(text, fold_homoglyphs=False)
+    return [plain.span(m.start(), m.end()) for rx in NON_LATIN_PATTERNS for m in rx.finditer(plain.text)]
+
+
 def _scan(text: str, extra: Sequence[re.Pattern[str]], *, derived: bool) -> list[tuple[int, int]]:
     """Spans of pattern matches in ``text``'s folded view and, with ``derived``, in its rot13,
-    leetspeak, reversed and de-spaced readings (spans mapped back to ``text``)."""
+    leetspeak, reversed, de-spaced, lost-letter and letter-spaced readings (spans mapped back to
+    ``text``)."""
     out: list[tuple[int, int]] = []
     folded = text_view(text)
     folded = TextView(_blank_form_phrases(folded.text), folded.offsets, folded.length)
     latin = (*extra, *INJECTION_PATTERNS)
-    readings: list[tuple[str, Callable[[int, int], tuple[int, int]]]] = [(folded.text, folded.span)]
+    readings: list[_Reading] = [(folded.text, folded.span)]
     if derived:
-        n = len(folded.text)
-        readings.append((codecs.encode(folded.text, "rot13"), folded.span))
-        for table in _LEET_TABLES:
-            leet = _leet_fold(folded.text, table)
-            if leet != folded.text:
-                readings.append((leet, folded.span))
-
-        def from_reversed(s: int, e: int) -> tuple[int, int]:
-            return folded.span(n - e, n - s)
-
-        readings.append((folded.text[::-1], from_reversed))
-        if _LOST_LETTER.search(folded.text):
-            # a writer that could not encode a letter printed "?" (Polish "przenie?" for "przenieś",
-            # Turkish "ta??" for "taşı"): read every such "?" as a wildcard letter, matched by the
-            # patterns' lost-letter-tolerant variants, so any number of them in a word reads right
-            lost = _LOST_LETTER.sub(lambda m: _LOST * len(m.group(0)), folded.text)
-            for rx in _tolerant_patterns(latin):
-                for m in rx.finditer(lost):
-                    out.append(folded.span(m.start(), m.end()))
-        despaced, index = _despace(folded.text)
-        if index is not None:
-            ix = index
-
-            def from_despaced(s: int, e: int) -> tuple[int, int]:
-                return folded.span(ix[s], ix[max(s, e - 1)] + 1)
-
-            readings.append((despaced, from_despaced))
+        readings += _derived_readings(folded)
     for k, (reading, to_original) in enumerate(readings):
         # A derived reading of ordinary text is gibberish: skip the full pattern set unless one of
         # the words the patterns are built on shows up (keeps large documents linear and cheap).
         if k and not _TRIGGER.search(reading):
             continue
-        for rx in latin:
-            for m in rx.finditer(reading):
-                out.append(to_original(m.start(), m.end()))
+        out += [to_original(m.start(), m.end()) for rx in latin for m in rx.finditer(reading)]
     if derived:
+        out += _lost_letter_spans(folded, latin)
         out += _letter_spaced(folded)
     if not text.isascii():
-        plain = text_view(text, fold_homoglyphs=False)
-        for rx in NON_LATIN_PATTERNS:
-            for m in rx.finditer(plain.text):
-                out.append(plain.span(m.start(), m.end()))
+        out += _non_latin_spans(text)
     return out
 
 
@@ -448,6 +463,8 @@ def _tolerant_patterns(patterns: Sequence[re.Pattern[str]]) -> list[re.Pattern[s
         if tolerant is not None:
             out.append(tolerant)
     return out
+
+
 _SQUEEZE = re.compile(r"\\s[+*?]?|\\b| ")
 _NOSPACE: list[re.Pattern[str]] = []
 
@@ -505,38 +522,42 @@ _PCT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2}|[A-Za-z0-9._~+-]){12,}")
 _HEX_RUN = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){12,}(?![0-9A-Fa-f])")
 
 
+def _b64_wrapped(run: str) -> str | None:
+    return _readable(_b64(re.sub(r"\s+", "", run)) or b"")
+
+
+def _b64_run(run: str) -> str | None:
+    if run.isdigit() or (run.isalpha() and (run.islower() or run.isupper())):
+        return None  # a plain word or number, not an encoding
+    return _readable(_b64(run) or b"")
+
+
+def _pct_run(run: str) -> str | None:
+    if run.count("%") < 4:
+        return None
+    return _readable(urllib.parse.unquote_to_bytes(run.replace("+", " ")))
+
+
+# Each encoding a document may hide text in: the run that looks like it, and how it is read (None:
+# not readable text).
+_DECODERS: tuple[tuple[re.Pattern[str], Callable[[str], str | None]], ...] = (
+    (_B64_WRAPPED, _b64_wrapped),  # a blob wrapped over lines, as mail and PDF writers do
+    (_B64_RUN, _b64_run),
+    (_QP_RUN, lambda run: _readable(bytes.fromhex(run.replace("=", "")))),
+    (_PCT_RUN, _pct_run),
+    (_HEX_RUN, lambda run: _readable(bytes.fromhex(run))),
+)
+
+
 def decoded_runs(text: str) -> list[tuple[int, int, str]]:
-    """``(start, end, decoded)`` for each run of base64, quoted-printable, percent-encoding or hex in
-    ``text`` that decodes to readable text (random ids, hashes and tracking numbers do not)."""
+    """``(start, end, decoded)`` for each run of base64, quoted-printable, percent-encoding, hex or
+    Morse in ``text`` that decodes to readable text (random ids, hashes and tracking numbers do not)."""
     out: list[tuple[int, int, str]] = []
-    for m in _B64_WRAPPED.finditer(text):  # a blob wrapped over lines, as mail and PDF writers do
-        decoded = _readable(_b64(re.sub(r"\s+", "", m.group(0))) or b"")
-        if decoded:
-            out.append((m.start(), m.end(), decoded))
-    for m in _B64_RUN.finditer(text):
-        run = m.group(0)
-        if run.isdigit() or (run.isalpha() and (run.islower() or run.isupper())):
-            continue  # a plain word or number, not an encoding
-        decoded = _readable(_b64(run) or b"")
-        if decoded:
-            out.append((m.start(), m.end(), decoded))
-    for m in _QP_RUN.finditer(text):
-        decoded = _readable(bytes.fromhex(m.group(0).replace("=", "")))
-        if decoded:
-            out.append((m.start(), m.end(), decoded))
-    for m in _PCT_RUN.finditer(text):
-        if m.group(0).count("%") >= 4:
-            decoded = _readable(urllib.parse.unquote_to_bytes(m.group(0).replace("+", " ")))
+    for rx, decode in (*_DECODERS, (_MORSE_RUN, _morse)):
+        for m in rx.finditer(text):
+            decoded = decode(m.group(0))
             if decoded:
                 out.append((m.start(), m.end(), decoded))
-    for m in _HEX_RUN.finditer(text):
-        decoded = _readable(bytes.fromhex(m.group(0)))
-        if decoded:
-            out.append((m.start(), m.end(), decoded))
-    for m in _MORSE_RUN.finditer(text):
-        morse = _morse(m.group(0))
-        if morse:
-            out.append((m.start(), m.end(), morse))
     return out
 
 

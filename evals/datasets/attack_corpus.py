@@ -551,41 +551,53 @@ def _html_body(b: DocBits, extra: str) -> str:
     )
 
 
+def _email_doc(item: CorpusItem, b: DocBits, payload: str) -> bytes:
+    """A plain-text PO mail with the payload after, before or inside the order text."""
+    body = _po_text(b)
+    where = item.variant % 3
+    if where == 0:
+        body += ["", payload]
+    elif where == 1:
+        body = ["Hello,", "", payload, "", *body]
+    else:
+        body = [*body[:6], payload, *body[6:]]
+    m = _mail(b, f"Order {b.po_number}")
+    m.set_content("\n".join([*body, "", "Regards,", "Purchasing"]) + "\n")
+    return bytes(m)
+
+
+def _html_extra(item: CorpusItem, payload: str) -> str:
+    if item.technique == "hidden_html":
+        return _HIDDEN_HTML[item.variant % len(_HIDDEN_HTML)].format(p=_html_escape(payload))
+    if item.technique == "html_comment":
+        return f"<!-- {payload.replace('--', '- -')} -->"
+    return f"<p>{_html_escape(payload)}</p>"
+
+
+def _email_html_doc(item: CorpusItem, b: DocBits, payload: str) -> bytes:
+    """An HTML PO mail: HTML-only, or a clean text part with an HTML alternative that says more."""
+    m = _mail(b, f"Order {b.po_number}")
+    text = "\n".join(["Hello,", "", *_po_text(b), "", "Regards,", "Purchasing"]) + "\n"
+    html = _html_body(b, _html_extra(item, payload))
+    if item.control or item.variant % 2 == 0 or item.technique not in ("hidden_html", "html_comment"):
+        # HTML-only: what the reader sees is the rendered HTML
+        m.set_content(html, subtype="html")
+    else:
+        # a clean text part and an HTML alternative that carries more than the text says
+        m.set_content(text)
+        m.add_alternative(html, subtype="html")
+        m.set_boundary(f"==corpus-{item.id}==")
+    return bytes(m)
+
+
 def render_document(item: CorpusItem, b: DocBits, payload: str) -> tuple[bytes, str, str]:
     """The bytes, file name and media type of ``item``'s document, carrying ``payload`` (filled)."""
     carrier = item.carrier
     k = item.variant
     if carrier == "email":
-        body = _po_text(b)
-        where = k % 3
-        if where == 0:
-            body += ["", payload]
-        elif where == 1:
-            body = ["Hello,", "", payload, "", *body]
-        else:
-            body = [*body[:6], payload, *body[6:]]
-        m = _mail(b, f"Order {b.po_number}")
-        m.set_content("\n".join([*body, "", "Regards,", "Purchasing"]) + "\n")
-        return bytes(m), f"{item.id}.eml", "message/rfc822"
+        return _email_doc(item, b, payload), f"{item.id}.eml", "message/rfc822"
     if carrier == "email_html":
-        m = _mail(b, f"Order {b.po_number}")
-        text = "\n".join(["Hello,", "", *_po_text(b), "", "Regards,", "Purchasing"]) + "\n"
-        if item.technique == "hidden_html":
-            extra = _HIDDEN_HTML[k % len(_HIDDEN_HTML)].format(p=_html_escape(payload))
-        elif item.technique == "html_comment":
-            extra = f"<!-- {payload.replace('--', '- -')} -->"
-        else:
-            extra = f"<p>{_html_escape(payload)}</p>"
-        html = _html_body(b, extra)
-        if item.control or k % 2 == 0 or item.technique not in ("hidden_html", "html_comment"):
-            # HTML-only: what the reader sees is the rendered HTML
-            m.set_content(html, subtype="html")
-        else:
-            # a clean text part and an HTML alternative that carries more than the text says
-            m.set_content(text)
-            m.add_alternative(html, subtype="html")
-            m.set_boundary(f"==corpus-{item.id}==")
-        return bytes(m), f"{item.id}.eml", "message/rfc822"
+        return _email_html_doc(item, b, payload), f"{item.id}.eml", "message/rfc822"
     if carrier == "pdf":
         return _pdf(item, b, payload), f"{item.id}.pdf", "application/pdf"
     if carrier in ("x12_nte", "x12_msg"):

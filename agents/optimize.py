@@ -47,7 +47,9 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 MIP_MAX_COLUMNS = 5000
-"""Batches whose model has at most this many columns are solved as integer programmes."""
+"""Batches whose model has at most this many columns are solved as integer programmes..."""
+MIP_TIME_LIMIT_S = 1.0
+"""... for at most this long (then the LP's rounded answer stands)."""
 MAX_BUCKETS = 8
 """Day buckets per target queue: an order shipping 7+ days late from a target is not worth a model."""
 EPS = 1e-6
@@ -417,7 +419,7 @@ def _highs(highspy: Any, time_limit_s: float) -> Any:
     # (breaking ``--json`` output) and wires callbacks this solve does not use.
     h = highspy._Highs()
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("time_limit", max(0.0, float(time_limit_s)))
     h.setOptionValue("threads", 1)
     h.setOptionValue("solver", "simplex")
     h.setOptionValue("simplex_strategy", 1)
@@ -535,7 +537,7 @@ def _mip(highspy: Any, model: _Model, deadline: float) -> tuple[FloatArray, floa
     """The batch as an integer programme (moves 0/1; queue places follow): the moves and HiGHS's
     dual bound, or ``None`` when not solved to optimality in time."""
     lp, X = model.lp, len(model.edges)
-    h = _highs(highspy, deadline - time.perf_counter())
+    h = _highs(highspy, min(MIP_TIME_LIMIT_S, deadline - time.perf_counter()))
     h.setOptionValue("presolve", "on")
     h.addRows(lp.nrow, lp.row_lo, lp.row_hi, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
     h.addCols(lp.ncol, lp.cost, np.zeros(lp.ncol), lp.col_hi, len(lp.index), lp.start, lp.index, lp.value)

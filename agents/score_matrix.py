@@ -153,7 +153,10 @@ def score_matrix(src: Sourcer, orders: list[Order], targets: list[str]) -> Score
     grams = np.array([round(round(o.weight_kg, 3) * 1000) for o in orders], dtype=np.int64)
     weight = np.array([o.weight_kg for o in orders], dtype=np.float64)
     promised = np.array([o.promised_date.toordinal() for o in orders], dtype=np.int64)
-    level_of = np.array([[s.level is o.service_level for s in services] for o in orders], dtype=np.bool_).reshape(n, S)
+    levels = sorted({s.level for s in services} | {o.service_level for o in orders})
+    l_index = {lv: k for k, lv in enumerate(levels)}
+    svc_level = np.array([l_index[s.level] for s in services], dtype=np.int64)
+    level_of = np.array([l_index[o.service_level] for o in orders], dtype=np.int64)[:, None] == svc_level[None, :]
     own = np.array([s_index.get(o.carrier_service_id or "", -1) for o in orders], dtype=np.int64)
     miles = miles_at[addr]
     zone = zone_at[addr]
@@ -193,8 +196,11 @@ def score_matrix(src: Sourcer, orders: list[Order], targets: list[str]) -> Score
     if len(sku_of):
         lacking = (atp[sku_of] < qty_of[:, None]).astype(np.int64)
         short = np.add.reduceat(lacking, ptr[:-1].clip(max=len(sku_of) - 1), axis=0) * (np.diff(ptr) > 0)[:, None]
-    own_node = np.array([[t == o.node_id and o.status in RESERVING_STATUSES for t in targets] for o in orders])
-    feasible &= (short == 0) | own_node.reshape(n, T)
+    t_index = {t: j for j, t in enumerate(targets)}
+    own_t = np.array(
+        [t_index.get(o.node_id or "", -1) if o.status in RESERVING_STATUSES else -1 for o in orders], dtype=np.int64
+    )
+    feasible &= (short == 0) | (own_t[:, None] == np.arange(T)[None, :])
     closed = np.array([nd.status is NodeStatus.CLOSED for nd in nodes], dtype=np.bool_)
     feasible &= ~closed[None, :]
     # The score, term by term in the scorer's order.

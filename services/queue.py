@@ -271,33 +271,43 @@ def enqueue_intake(db: Database, document_id: str) -> str:
 
 RELAYED_KINDS = (START_RUN, CONTINUE_RUN, INTAKE_PROCESS)
 RELAY_LEASE_S = 30.0
+RELAY_RECHECK_S = 1.0
+"""How often a handed job's row is brought up to date with its workflow."""
+FINISHED_BAD = frozenset({"ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED", "CANCELLED"})
 
 
 def relay(db: Database, worker_id: str, *, limit: int = 200) -> int:
-    """Hand queued jobs to DBOS; how many were handed.
+    """Hand due job rows to DBOS and bring handed ones up to date; how many rows were looked at.
 
     The ways in (API, alerts, Slack, console, inbox) still write a job row, in their own
     transaction: the alert inbox records an alert and its run's start together or not at all, which
     DBOS, on connections of its own, cannot join. The job table is thus the outbox and this the
-    relay: each job becomes the workflow whose id is the job's dedup key, then the job is done. A
-    relay that dies between the two leaves the job to be claimed again, and the second enqueue of
-    the same id returns the first workflow — nothing lost, nothing twice.
+    relay: a job becomes the workflow whose id is the job's dedup key, and its row follows the
+    workflow — queued while the workflow waits or runs (so a storm of alerts still coalesces into a
+    run that has not started yet), done when it succeeded, failed when it ended in error. Enqueueing
+    an id twice returns the first workflow, so a relay that dies anywhere loses and repeats nothing.
     """
     jobs = JobQueue(db)
-    handed = 0
-    while handed < limit:
+    seen = 0
+    while seen < limit:
         job = jobs.claim(worker_id, RELAYED_KINDS, lease_s=RELAY_LEASE_S)
         if job is None:
             break
+        seen += 1
         try:
-            enqueue_job(db, job)
+            workflow_id = enqueue_job(db, job)
+            status = status_of(db, workflow_id)
         except Exception as exc:
             log.exception("could not hand job %s to DBOS", job.id)
             jobs.fail(job.id, worker_id, f"handing to DBOS: {type(exc).__name__}: {exc}")
             continue
-        jobs.complete(job.id, worker_id)
-        handed += 1
-    return handed
+        if status == "SUCCESS":
+            jobs.complete(job.id, worker_id)
+        elif status in FINISHED_BAD:
+            jobs.fail(job.id, worker_id, f"workflow {workflow_id} ended {status}", retry=False)
+        else:  # waiting or running: look again shortly, without spending an attempt
+            jobs.release(job.id, worker_id, delay_s=RELAY_RECHECK_S)
+    return seen
 
 
 def enqueue_job(db: Database, job: Job) -> str:

@@ -76,15 +76,21 @@ def real_url(db: Database) -> str:
     return db.engine.url.render_as_string(hide_password=False)
 
 
-def kill_a_when_it_holds_a_job(db: Database, a: subprocess.Popen[bytes], timeout_s: float = 180) -> str | None:
-    """SIGKILL worker A the moment a workflow is PENDING under its executor id; that workflow's id."""
+def kill_a_when_it_holds_a_job(
+    db: Database, url: str, home: Path, procs: list[subprocess.Popen[bytes]], timeout_s: float = 180
+) -> str | None:
+    """SIGKILL worker A (``procs[0]``) the moment a workflow is PENDING under its executor id; the
+    id of a workflow still PENDING under A once it is dead (one A finished between the look and
+    the kill does not count: A is started again and killed again)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        held = queue.client(db).list_workflows(status="PENDING", executor_id="A", load_input=False)
-        if held:
-            a.send_signal(signal.SIGKILL)
-            a.wait(10)
-            return held[0].workflow_id
+        if queue.client(db).list_workflows(status="PENDING", executor_id="A", load_input=False):
+            procs[0].send_signal(signal.SIGKILL)
+            procs[0].wait(10)
+            held = queue.client(db).list_workflows(status="PENDING", executor_id="A", load_input=False)
+            if held:
+                return held[0].workflow_id
+            procs[0] = spawn(url, home, "A")
         time.sleep(0.01)
     return None
 
@@ -119,7 +125,7 @@ def trial(n: int, runs: int, orders: int, pg: str | None) -> dict[str, Any]:
         procs = [spawn(url, home, "A")] + ([spawn(url, home, "B")] if pg else [])
         started = time.monotonic()
         try:
-            killed = kill_a_when_it_holds_a_job(db, procs[0])
+            killed = kill_a_when_it_holds_a_job(db, url, home, procs)
             if killed is None:
                 return {"trial": n, "ok": False, "why": "worker A never held a job"}
             killed_at = time.monotonic()

@@ -172,25 +172,32 @@ def held_by(db: Database, executor: str) -> list[str]:
     return [w.workflow_id for w in found]
 
 
+def kill_a_mid_job(db: Database, url: str, home: Path, procs: list[subprocess.Popen[bytes]], ids: list[str]) -> str:
+    """SIGKILL worker A (``procs[0]``) while it holds a job, after another job is done when a second
+    worker runs; the id of a job A held when it died. A that finished its job between the look and
+    the kill is started again (its executor id is free once it is dead) and killed again."""
+    deadline = time.monotonic() + 150  # interpreter start-up is slow on a loaded machine
+    while time.monotonic() < deadline:
+        done = sum(1 for s in statuses(db, ids).values() if s == "SUCCESS")
+        if held_by(db, "A") and (done >= 1 or len(procs) == 1):
+            procs[0].send_signal(signal.SIGKILL)
+            procs[0].wait(10)
+            held = held_by(db, "A")  # A is dead: what is still PENDING under it was in hand
+            if held:
+                return held[0]
+            procs[0] = spawn(url, home, "A")
+        time.sleep(0.01)
+    raise AssertionError("worker A never died holding a job")
+
+
 def kill_mid_job_and_finish(db: Database, url: str, home: Path, ids: list[str], *, second: bool) -> str:
     """Start worker A (and B when ``second``), SIGKILL A while it holds a job, let B (or a new
     worker C) finish; the killed job's id."""
-    a = spawn(url, home, "A")
-    procs = [a]
+    procs = [spawn(url, home, "A")]
     if second:
         procs.append(spawn(url, home, "B"))
-    killed: str | None = None
     try:
-        deadline = time.monotonic() + 150  # interpreter start-up is slow on a loaded machine
-        while killed is None and time.monotonic() < deadline:
-            held = held_by(db, "A")
-            done = sum(1 for s in statuses(db, ids).values() if s == "SUCCESS")
-            if held and (done >= 1 or not second):
-                a.send_signal(signal.SIGKILL)
-                killed = held[0]
-            time.sleep(0.01)
-        assert killed is not None, "worker A never held a job"
-        a.wait(10)
+        killed = kill_a_mid_job(db, url, home, procs, ids)
         if not second:
             procs.append(spawn(url, home, "C"))
         assert wait_for(lambda: set(statuses(db, ids).values()) == {"SUCCESS"}, 180), statuses(db, ids)
@@ -282,12 +289,13 @@ def test_runs_started_and_approved_over_http_reach_dbos_through_the_job_rows(api
         assert r.status_code == 200, r.text
         assert wait_for(lambda: RunStore(db, api.net.clock).get(run_id=run_id).status != "awaiting_approval")
         assert wait_for(lambda: queue.counts(db) == {"SUCCESS": 2})
+        assert wait_for(lambda: JobQueue(db).counts() == {"done": 2}), "each job row follows its workflow"
     finally:
         w.stop()
         loop.join(30)
         w.close()
     assert RunStore(db, api.net.clock).get(run_id=run_id).status in ("completed", "partially_completed")
-    assert JobQueue(db).counts() == {"done": 2}, "each job row handed over once"
+    assert [j.attempts for j in JobQueue(db).list()] == [1, 1], "re-checks spend no attempt"
 
 
 def test_serve_runs_queued_runs_on_the_dbos_engine_in_process(api: Api) -> None:
@@ -313,3 +321,19 @@ def test_an_unknown_engine_is_a_clear_error(
     monkeypatch.delenv("ORDEROPS_DATABASE_URL", raising=False)
     assert run(["worker", "--engine", "celery"]) == 2
     assert "unknown engine 'celery': jobs or dbos" in capsys.readouterr().err
+
+
+def test_a_handed_job_stays_queued_until_its_workflow_ends(db: Database) -> None:
+    """Relayed rows follow their workflows: a start the workers have not taken is still ``queued``
+    (the alert inbox coalesces a storm into it), and relaying again adds no second workflow."""
+    from services.runs import StartRun, queue_run
+
+    job = queue_run(db, StartRun(run_id="run_r", goal=GOAL, requested_by="otto"))
+    assert queue.relay(db, "relay-1") == 1
+    assert queue.relay(db, "relay-2") == 0, "not due again until the re-check delay has passed"
+    time.sleep(queue.RELAY_RECHECK_S + 0.1)
+    assert queue.relay(db, "relay-2") == 1
+    row = JobQueue(db).get(job.id)
+    assert (row.status, row.attempts) == ("queued", 0)
+    assert queue.status_of(db, queue.start_id("run_r")) == "ENQUEUED"
+    assert queue.counts(db) == {"ENQUEUED": 1}

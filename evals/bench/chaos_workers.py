@@ -10,8 +10,8 @@ request was added after the decision (a re-ask, e.g. "the network changed since 
 every approved call has exactly one non-replayed ``executed`` audit row.
 
 It only creates and drops its own databases. Not a test (it takes minutes): run it by hand.
-``--engine dbos`` runs the same trials on the DBOS engine (:mod:`services.queue`): the runs and the
-continuations are DBOS workflows, the workers ``orderops worker --engine dbos``.
+``--engine dbos`` runs the same trials on the DBOS engine (:mod:`services.queue`): the start and
+continuation job rows are relayed into DBOS workflows by ``orderops worker --engine dbos``.
 
     python -m evals.bench.chaos_workers --trials 30 [--engine dbos]
 """
@@ -105,10 +105,7 @@ def trial(n: int, pg_admin: str, rng: random.Random, orders: int, runs_per_trial
         runs = [f"run_chaos{n:02d}_{i}" for i in range(len(nodes))]
         for run_id, node in zip(runs, nodes, strict=True):
             payload = {"run_id": run_id, "goal": f"{node} is congested", "requested_by": "otto"}
-            if engine == "dbos":
-                dbos_queue.enqueue_start(db, payload)
-            else:
-                JobQueue(db).enqueue(START_RUN, payload, dedup_key=start_dedup_key(run_id), serial_key=run_id)
+            JobQueue(db).enqueue(START_RUN, payload, dedup_key=start_dedup_key(run_id), serial_key=run_id)
         workers = {name: spawn(db.url, home, name, engine) for name in ("A", "B")}
         kills = 0
         try:
@@ -125,10 +122,7 @@ def trial(n: int, pg_admin: str, rng: random.Random, orders: int, runs_per_trial
             for run_id in runs:
                 for req in gw.guard.approvals.list_pending(run_id=run_id):
                     approved_calls.add(req.call_id or req.id)
-                out = decide_incident(gw, db, run_id, approver=APPROVER, decision="approve", enqueue=engine != "dbos")
-                if engine == "dbos":  # the continuation, as the jobs engine's continue_later keys it
-                    last = gw.guard.approvals.get(out.decided[-1]["approval_id"])
-                    dbos_queue.enqueue_continue(db, run_id=run_id, approval_id=last.id, decision_no=len(last.decisions))
+                decide_incident(gw, db, run_id, approver=APPROVER, decision="approve")
             time.sleep(rng.uniform(0.0, 2.5))
             victim = rng.choice(sorted(workers))
             workers[victim].send_signal(signal.SIGKILL)

@@ -9,7 +9,8 @@ the order is bad; together they compound, and no single weak one holds an order)
 * ``value_far_above_history``: value many robust standard deviations above the customer's orders
   (log scale: order values are multiplicative);
 * ``velocity``: more orders in the last hours than the customer's pace makes plausible (a Poisson
-  tail below :data:`VELOCITY_P`).
+  tail below :data:`VELOCITY_P`); the pace is the busier of the long-run one and the last day's
+  (a busy day is no burst).
 
 At or above :data:`HOLD_THRESHOLD` the order should be held for review. A customer with less than
 :data:`MIN_HISTORY` orders has no value baseline: only the address and contact reasons apply.
@@ -171,6 +172,10 @@ class RiskScorer:
         # Busy hours: an account's orders fall on weekdays in about eleven hours, and a Monday is
         # busier still, so its pace then is about 3.6 times its round-the-clock average.
         lam = p.orders_per_hour(o.at_hours) * BUSY_HOUR_FACTOR * VELOCITY_HOURS
+        # A day busier than usual (a sale, a morning's backlog) is not a burst by itself: the last day's
+        # orders before the window, as if placed in its busy half, set the pace when they are more.
+        day = sum(1 for t in recent if o.at_hours - VELOCITY_HOURS - 24.0 <= t < o.at_hours - VELOCITY_HOURS)
+        lam = max(lam, day / 12.0 * VELOCITY_HOURS)
         tail = _poisson_tail(n, lam)
         if tail < VELOCITY_P:
             return [(RiskReason.VELOCITY, f"{n} orders in {VELOCITY_HOURS:g} h; usual {lam:.2f} (p={tail:.1e})")]

@@ -203,6 +203,13 @@ class Settings(BaseSettings):
     intake_parse_isolated: bool = Field(
         default=True, description="Parse in a capped child process; false only where processes cannot be forked."
     )
+    order_risk_hold: float | None = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Order risk (core.risk, 0..1) at or above which intake holds an order it would create and "
+        "sends it to review with the score's reasons. Unset: intake does not score orders.",
+    )
 
     # Tracing (core.tracing): OpenTelemetry spans of runs, tool calls and model calls; ids and counts only.
     traces_exporter: Literal["none", "console", "otlp"] = Field(

@@ -6,6 +6,10 @@ is a ``duplicate`` (nothing to create); a PO seen before with other lines is a `
 person applies it: never automatic in this version); anything else goes to ``review`` with the
 reasons. When in doubt this module says review: a wrong order costs more than a question.
 
+An order that would be created is scored for risk against its customer's past orders
+(:mod:`core.risk`); at or above the hold threshold it goes to review with the score's reasons
+(:func:`with_order_risk`) instead of being created.
+
 An order read by OCR (:mod:`intake.ocr`) is never created on its own: its field confidences are
 capped by the OCR word confidences (:func:`with_ocr_confidence`) and it always goes to review.
 """
@@ -19,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from core.domain import OrderCreate, OrderLineIn
 from core.errors import ValidationFailed
+from core.risk import RiskScore
 from intake.model import Finding, PurchaseOrder
 from intake.ocr import OCR_DOCUMENT_TYPE, low_confidence
 from intake.validate import IntakeFinding, ValidatedOrder
@@ -31,6 +36,7 @@ __all__ = [
     "to_order_create",
     "with_change_order",
     "with_ocr_confidence",
+    "with_order_risk",
 ]
 
 OCR_REASON = "read by OCR from a scan: a person checks every field before an order is created"
@@ -179,3 +185,14 @@ def decide(validated: ValidatedOrder, thresholds: Thresholds | None = None) -> I
         return IntakeDecision(kind="review", reasons=[exc.message])
     return IntakeDecision(kind="auto_create", reasons=["every required field is confident; no blocking finding"],
                           order=order)  # fmt: skip
+
+
+def with_order_risk(decision: IntakeDecision, risk: RiskScore | None, threshold: float) -> IntakeDecision:
+    """An ``auto_create`` whose order risk reaches ``threshold`` is held: it goes to review with the
+    score and its reasons (``order risk 0.69 >= 0.50: first order to ADDR-1; value 41,200 vs usual
+    1,310 (5.2 sd)``). Other decisions, and a score below the threshold, are left as they are."""
+    if decision.kind != "auto_create" or risk is None or risk.score < threshold:
+        return decision
+    why = "; ".join(text for _reason, text in risk.reasons) or "no single reason"
+    reason = f"order risk {risk.score:.2f} >= {threshold:.2f}: {why}"
+    return IntakeDecision(kind="review", reasons=[reason])

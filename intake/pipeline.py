@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -28,7 +29,9 @@ from sqlalchemy.exc import IntegrityError
 
 from core.clock import Clock
 from core.db.engine import Database
+from core.db.order_risk import NewOrder, score_new_order
 from core.db.tables_intake import IntakeResultRow
+from core.risk import HOLD_THRESHOLD
 from guardrails.calls import Actor
 from intake.acks import AckDraft, AckStatus, AckStore, draft_855, draft_ordrsp, draft_reply_email
 from intake.classify import DocFormat
@@ -39,6 +42,7 @@ from intake.decide import (
     decide,
     with_change_order,
     with_ocr_confidence,
+    with_order_risk,
 )
 from intake.documents import DocumentStatus, DocumentStore, StoredDocument
 from intake.hidden import content_findings
@@ -81,6 +85,8 @@ class IntakeDeps:
     gateway: ToolGateway
     thresholds: Thresholds = field(default_factory=Thresholds)
     actor: Actor = INTAKE_AGENT
+    risk_hold: float | None = HOLD_THRESHOLD
+    """Order risk at or above this holds an order that would be created for review (None: not scored)."""
 
     @property
     def mappings(self) -> LearnedMappings:
@@ -208,7 +214,15 @@ def validate_stage(parsed: ParsedDocument, index: int, deps: IntakeDeps) -> Vali
 
 
 def decide_stage(validated: ValidatedOrder, deps: IntakeDeps) -> IntakeDecision:
-    return decide(validated, deps.thresholds)
+    """The intake decision, then the order's risk: a risky order that would be created is held for review."""
+    decision = decide(validated, deps.thresholds)
+    order = decision.order
+    if decision.kind != "auto_create" or order is None or deps.risk_hold is None:
+        return decision
+    value = sum((ln.quantity * (ln.unit_price or Decimal(0)) for ln in order.lines), Decimal(0))
+    risk = score_new_order(deps.db, NewOrder(order.customer_id, order.ship_to_id, value, deps.clock.now()),
+                           threshold=deps.risk_hold)  # fmt: skip
+    return with_order_risk(decision, risk, deps.risk_hold)
 
 
 def act_stage(validated: ValidatedOrder, decision: IntakeDecision, facts: DocumentFacts, deps: IntakeDeps) -> POOutcome:

@@ -126,4 +126,5 @@ def intake_deps(ctx: Context) -> IntakeDeps:
     """The intake pipeline's dependencies: the shared document store and the context's gateway."""
     from intake.pipeline import IntakeDeps
 
-    return IntakeDeps(db=ctx.db, clock=ctx.clock, documents=document_store(ctx), gateway=ctx.gateway)
+    return IntakeDeps(db=ctx.db, clock=ctx.clock, documents=document_store(ctx), gateway=ctx.gateway,
+                      risk_hold=ctx.settings.order_risk_hold)  # fmt: skip

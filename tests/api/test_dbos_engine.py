@@ -337,3 +337,17 @@ def test_a_handed_job_stays_queued_until_its_workflow_ends(db: Database) -> None
     assert (row.status, row.attempts) == ("queued", 0)
     assert queue.status_of(db, queue.start_id("run_r")) == "ENQUEUED"
     assert queue.counts(db) == {"ENQUEUED": 1}
+
+
+def test_metrics_of_a_jobs_engine_worker_count_queued_and_dead_jobs(db: Database) -> None:
+    jobs = JobQueue(db)
+    dead = jobs.enqueue("k", {}, max_attempts=1)
+    claimed = jobs.claim("w")
+    assert claimed is not None
+    assert claimed.id == dead.id
+    assert jobs.fail(dead.id, "w", "boom") == "dead"
+    jobs.enqueue("k", {})
+    body = generate_latest(registry_for(WorkerCollector(db, "jobs", jobs.counts, dict, lambda: 0))).decode()
+    assert "orderops_queue_depth 1.0" in body
+    assert "orderops_jobs_dead 1.0" in body
+    assert 'orderops_jobs{engine="jobs",status="dead"} 1.0' in body

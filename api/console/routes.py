@@ -24,9 +24,10 @@ from starlette.responses import Response as StarletteResponse
 
 from api.auth import Principal
 from api.bootstrap import AppContext
+from api.console import charts, session, views
 from api.console import evals as eval_pages
 from api.console import intake as intake_pages
-from api.console import session, views
+from api.console import pictures as picture_pages
 from api.console.pages import (
     HERE,
     LoginRequired,
@@ -78,6 +79,7 @@ def install(app: FastAPI, *, continue_run: ContinueRun = enqueue_continue_job) -
     app.state.console_intake = intake_pages.default_intake
     app.include_router(intake_pages.router)
     app.include_router(eval_pages.router)
+    app.include_router(picture_pages.router)
     extras["intake"] = extras["evals"] = True
     app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
 
@@ -436,7 +438,15 @@ def network_page(request: Request) -> HTMLResponse:
     wms = actx.adapters.wms
     nodes = wms.list_nodes()
     loads = {ld.node_id: ld for ld in wms.node_load([n.id for n in nodes])} if nodes else {}
-    points = [(n.id, n.lat, n.lon, n.status.value, loads[n.id].utilisation if n.id in loads else 0.0) for n in nodes]
+    carriers = actx.adapters.carriers.list_carriers()
+    outages: dict[str, list[str]] = {}
+    for c in carriers:
+        for st in c.outage_states:
+            outages.setdefault(st, []).append(c.id)
+    pins = [
+        charts.MapNode(n.id, n.lat, n.lon, n.status.value, loads[n.id].utilisation if n.id in loads else 0.0)
+        for n in nodes
+    ]
     waiting = views.runs(actx, status="awaiting_approval", kind=None, text=None)
     return render(
         request,
@@ -445,8 +455,8 @@ def network_page(request: Request) -> HTMLResponse:
             "user": user,
             "nodes": nodes,
             "loads": loads,
-            "points": views.node_map(points),
-            "carriers": actx.adapters.carriers.list_carriers(),
+            "map_svg": charts.network_map(pins, outages),
+            "carriers": carriers,
             "pending": actx.guard.approvals.list_pending(),
             "waiting": waiting,
         },

@@ -9,7 +9,6 @@ subset; a run's plan alternatives come from its checkpoint when it has one.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -255,38 +254,6 @@ def timeline(actx: AppContext, run_id: str) -> tuple[RunSummary, list[AuditRecor
     run = RunStore(actx.db, actx.clock).get(run_id=run_id)
     events = actx.guard.audit.list(run_id=run_id, limit=2000)
     return run, events, run_state(actx, run_id)
-
-
-@dataclass(frozen=True)
-class MapPoint:
-    id: str
-    x: float
-    y: float
-    status: str
-    utilisation: float
-    label_left: bool = False
-    """Put the label left of the dot (dots near the right edge), so it is not cut off."""
-
-
-def node_map(
-    points: Sequence[tuple[str, float, float, str, float]], *, width: int = 640, height: int = 340
-) -> list[MapPoint]:
-    """Project (id, lat, lon, status, utilisation) into an SVG box (equirectangular, padded)."""
-    if not points:
-        return []
-    lats = [p[1] for p in points]
-    lons = [p[2] for p in points]
-    pad = 30
-    span_lat = max(max(lats) - min(lats), 1.0)
-    span_lon = max(max(lons) - min(lons), 1.0)
-    out = []
-    for pid, lat, lon, status, util in points:
-        x = pad + (lon - min(lons)) / span_lon * (width - 2 * pad)
-        y = pad + (max(lats) - lat) / span_lat * (height - 2 * pad)
-        out.append(
-            MapPoint(id=pid, x=round(x, 1), y=round(y, 1), status=status, utilisation=util, label_left=x > width - 150)
-        )
-    return out
 
 
 def _orders(ids: list[str], actx: AppContext) -> dict[str, Order]:

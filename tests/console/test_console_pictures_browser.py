@@ -1,0 +1,31 @@
+"""The console's pictures in a real browser (Debian Chromium via Playwright): from the network map
+to a node's charts, with labelled controls and readable contrast, and no script errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.console.conftest import Served
+from tests.console.test_console_browser import check_page, page, shots, sign_in
+
+__all__ = ["page", "shots"]  # fixtures used by the test below
+
+
+def test_from_the_map_to_a_nodes_charts(page: Any, served: Served, shots: Path) -> None:
+    sign_in(page, served.console.api.key["viewer"])
+    page.get_by_role("link", name="Network").click()
+    page.locator("svg.map path.state").first.wait_for()
+    assert page.locator("svg.map path.state").count() == 49
+    node = served.console.api.net.busiest_dc()
+    page.locator(f'svg.map a[href="/console/nodes/{node}"]').click()
+    page.wait_for_url(f"**/console/nodes/{node}")
+    assert page.locator("svg.chart").count() == 3
+    box = page.locator("svg.chart").first.bounding_box()
+    assert box is not None
+    assert box["width"] > 300
+    check_page(page, shots, "node")
+    page.get_by_label("SKU", exact=True).select_option(index=1)
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url("**sku=*")
+    assert page.locator("svg.chart polygon.band").count() == 1

@@ -26,7 +26,7 @@ API_VERSION = "1.0.0"
 
 
 def create_app(actx: AppContext, *, keys: ApiKeyStore | None = None, workers: int = 0) -> FastAPI:
-    """The OrderOps API on ``actx``. ``keys`` defaults to ``<settings.home>/api_keys.yaml``.
+    """The OrderOps API on ``actx``. ``keys`` defaults to the ``api_keys`` table of ``actx.db``.
 
     ``workers``: threads of an in-process :class:`~api.worker.WorkerPool` running while the app
     serves (``orderops serve`` passes ``settings.worker_threads``); 0 leaves jobs to other workers.
@@ -60,7 +60,7 @@ def create_app(actx: AppContext, *, keys: ApiKeyStore | None = None, workers: in
         "RFC 9457 problem details (`application/problem+json`) with a stable `code`.",
     )
     app.state.actx = actx
-    app.state.keys = keys if keys is not None else ApiKeyStore.under(actx.settings.home)
+    app.state.keys = keys if keys is not None else ApiKeyStore.for_settings(actx.settings, actx.db)
     app.state.metrics = metrics = Metrics(actx)
     app.middleware("http")(metrics.middleware)
     app.middleware("http")(http_span)

@@ -1,8 +1,8 @@
 """`orderops keys ...`: API keys from a terminal, and the one way a CLI command learns who is deciding.
 
 A person's identity on the command line is an API key (``--key KEY`` or ``ORDEROPS_API_KEY``), the
-same key the HTTP API and the console accept: the principal and roles come from the key store in
-``<home>/api_keys.yaml`` (:mod:`api.auth`), never from a flag the caller fills in. Mounted by
+same key the HTTP API and the console accept: the principal and roles come from the key store, the
+``api_keys`` table of the installation's database (:mod:`api.auth`), never from a flag the caller fills in. Mounted by
 :mod:`api.cli` (the ``keys`` group in ``MOUNTS``), imported only when one of its commands runs.
 
 What this module must never do: print a key other than once, from ``keys create``, or accept a
@@ -51,7 +51,8 @@ def _settings(ctx: typer.Context) -> Settings:
 
 
 def key_store(settings: Settings) -> ApiKeyStore:
-    return ApiKeyStore.under(settings.home)
+    """The installation's keys: the ``api_keys`` table of the database ``settings`` names."""
+    return ApiKeyStore.for_settings(settings)
 
 
 def principal_for(settings: Settings, key: str | None, *, role: Role, doing: str) -> Principal:
@@ -129,7 +130,8 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key id (`keys list`), or the whole key.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Revoke a key: it stops working at once, in every process that shares this home."""
+    """Revoke a key: it stops working at once here, and within 5 s (the key cache) in every process
+    that shares this database."""
     parts = key_id.split("_", 2)
     ident = parts[1] if len(parts) == 3 and parts[0] == "oo" else key_id
     rec = key_store(_settings(ctx)).revoke(ident)

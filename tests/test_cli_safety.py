@@ -171,6 +171,11 @@ def test_prompt_at_end_of_input_is_a_clear_error_and_decides_nothing(
 
 
 def test_keys_create_list_revoke(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "keys", "list")
+    assert code != 0
+    assert "orderops init" in err  # keys live in the database: none yet is a clear error, not a traceback
+    db = make_database(url=f"sqlite:///{home / 'orderops.db'}")
+    migrate(db)
     made = cli_json(capsys, "keys", "create", "--name", "ana", "--role", "approver", "--expires-in-days", "30")
     key = made["key"]
     assert key.startswith("oo_")
@@ -180,7 +185,10 @@ def test_keys_create_list_revoke(home: Path, capsys: pytest.CaptureFixture[str])
     assert [(k["principal"], k["roles"], k["state"]) for k in listed] == [("ana", ["approver"], "active")]
     assert key not in json.dumps(listed)
     assert "key_hash" not in listed[0]
-    assert key not in (home / "api_keys.yaml").read_text()
+    stored = rows(home, "select key_id, key_hash, principal from api_keys")
+    assert [(r[0], r[2]) for r in stored] == [(made["key_id"], "ana")]
+    assert key not in repr(stored)
+    db.dispose()
 
     assert cli(capsys, "keys", "revoke", made["key_id"])[0] == 0
     assert cli_json(capsys, "keys", "list")[0]["state"] == "revoked"

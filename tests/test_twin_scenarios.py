@@ -344,7 +344,7 @@ def test_http_whatif_and_apply_need_an_operator_and_report_findings(actx: AppCon
     from api.app import create_app
     from api.auth import ApiKeyStore, Role, create_key
 
-    keys = ApiKeyStore.under(home)
+    keys = ApiKeyStore(actx.db, home=home)
     viewer = create_key(keys, "vic", [Role.VIEWER])
     operator = create_key(keys, "otto", [Role.OPERATOR])
     client = TestClient(create_app(actx, keys=keys))

@@ -137,7 +137,7 @@ class SessionSigner:
         kid, sub, iat, sid = claims
         if at - iat > self.ttl_s:
             return None
-        rec = next((r for r in keys.records() if r.key_id == kid), None)
+        rec = keys.record(kid)
         if rec is None or rec.state() != "active" or rec.principal != sub:  # revoked or expired key
             return None
         if not self.store.active(sid, key_id=kid, principal=sub, now=at):

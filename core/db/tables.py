@@ -405,6 +405,7 @@ from core.db import (  # noqa: E402, F401
     tables_inbox,
     tables_intake,
     tables_jobs,
+    tables_keys,
     tables_mail,
     tables_notify,
     tables_secrets,

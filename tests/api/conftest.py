@@ -61,7 +61,7 @@ def make_context(net: Net, home: Path) -> AppContext:
 def build_api(db: Database, home: Path) -> Api:
     net = build_net(db)
     actx = make_context(net, home)
-    keys = ApiKeyStore.under(home)
+    keys = ApiKeyStore(db, home=home)
     key = {
         "viewer": create_key(keys, "vic", [Role.VIEWER]),
         "operator": create_key(keys, "otto", [Role.OPERATOR]),

@@ -72,7 +72,7 @@ class Mcp:
 def env(sqlite_db: Database, tmp_path: Path) -> Mcp:
     net = build_net(sqlite_db)
     home = tmp_path / "home"
-    keys = ApiKeyStore.under(home)
+    keys = ApiKeyStore(sqlite_db, home=home)
     key = {
         "viewer": create_key(keys, "vic", [Role.VIEWER]),
         "operator": create_key(keys, "otto", [Role.OPERATOR]),

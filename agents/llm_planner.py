@@ -192,6 +192,8 @@ class LLMPlanner:
         """This planner's own token limit per plan; a run's budget may lower it (:meth:`plan_within`)."""
         self.last_fallback_reason: str | None = None
         self.last_tokens_used: int | None = None
+        self._skipped: dict[str, str] = {}
+        """Orders left out of accepted calls because the twin says the call cannot change them."""
 
     # --- the Planner protocol -----------------------------------------------------------------
 
@@ -227,6 +229,7 @@ class LLMPlanner:
         ]
         review = Review()
         proposal: Proposal | None = None
+        self._skipped = {}
         for round_no in range(self.max_repairs + 1):
             proposal = model.propose(messages, specs, on_reply=meter.charge, example=SELECTOR_EXAMPLE)
             review = self._review(proposal, env)
@@ -241,6 +244,11 @@ class LLMPlanner:
                 )
             )
         not_planned = {f"proposal {cid} ({name})": reason for cid, name, reason in review.refused}
+        covered = {oid for step in review.accepted for oid in step.args.get("order_ids", [])}
+        not_planned |= {oid: why for oid, why in self._skipped.items() if oid not in covered}
+        for oid in scope_order_ids(triage, env):
+            if oid not in covered:
+                not_planned.setdefault(oid, LEFT_BY_MODEL)
         text = proposal.text if proposal is not None else ""
         summary = text.strip()[:300] or f"{len(review.accepted)} calls proposed by {self.model_name}"
         return Plan(
@@ -300,6 +308,12 @@ class LLMPlanner:
         if not preview.affected:
             why = "; ".join(f"{k}: {v}" for k, v in list(preview.skipped.items())[:3])
             return None, f"would change no order ({why})"
+        if preview.skipped and isinstance(parsed, OrderSetArgs):
+            # Plan only what simulates: the orders the twin says the call cannot change are left
+            # out with the twin's reason (an approver sees exactly what will happen).
+            self._skipped.update({oid: f"left out of {name}: {why}" for oid, why in preview.skipped.items()})
+            parsed = parsed.model_copy(update={"order_ids": list(preview.affected)})
+            preview = tool.simulate(env, parsed)
         if self.policy is not None:
             decision = self.policy.decide(
                 ProposedCall(
@@ -435,6 +449,19 @@ def summarize_orders(env: ToolEnv, flt: OrderFilter, *, exemplars: int = EXEMPLA
         for o in oms.list_orders(flt, limit=exemplars)
     ]
     return summary
+
+
+LEFT_BY_MODEL = "in scope, but no call the model proposed covers it: it stays as it is"
+
+
+def scope_order_ids(triage: Triage, env: ToolEnv) -> list[str]:
+    """Every order the exception is about (ids only, one query): a plan accounts for each of them,
+    changed by a step or listed in ``not_planned`` with the reason."""
+    scope = triage.scope
+    flt = scope_filter(scope)
+    if flt is None or not (scope.order_ids or scope.node_ids or scope.skus):
+        return []  # a carrier/region scope is every open order: the facts count them, no list is kept
+    return [o.id for o in env.adapters.oms.list_orders(flt, limit=MAX_BATCH)]
 
 
 def gather_facts(triage: Triage, env: ToolEnv, *, exemplars: int = EXEMPLARS) -> dict[str, Any]:

@@ -11,7 +11,15 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage
 
-from agents.llm_planner import EXEMPLARS, LLMPlanner, OrderSelector, expand_selector, gather_facts, tool_spec
+from agents.llm_planner import (
+    EXEMPLARS,
+    LEFT_BY_MODEL,
+    LLMPlanner,
+    OrderSelector,
+    expand_selector,
+    gather_facts,
+    tool_spec,
+)
 from agents.playbooks import PlaybookPlanner
 from agents.triage import triage_alert
 from core.db import Database
@@ -71,7 +79,18 @@ def test_a_filter_the_model_writes_is_expanded_into_the_matching_orders(congeste
     assert [s.tool for s in plan.steps] == ["reroute_orders"]
     expected = expand_selector("reroute_orders", OrderSelector(node_ids=[node], promised_within_days=7), env)
     assert expected, "some congested orders are due within a week"
-    assert plan.steps[0].args["order_ids"] == expected
+    planned = plan.steps[0].args["order_ids"]
+    assert planned, "some of them can move"
+    assert set(planned) <= set(expected)
+    left = set(expected) - set(planned)
+    assert all(plan.not_planned[oid].startswith("left out of reroute_orders: ") for oid in left), (
+        "what the twin says cannot move is left out with its reason"
+    )
+    scope = {o.id for o in env.adapters.oms.list_orders(
+        OrderFilter(node_ids=[node], statuses=sorted(REROUTABLE_STATUSES)), limit=10_000)}  # fmt: skip
+    assert all(plan.not_planned.get(oid) == LEFT_BY_MODEL for oid in scope - set(expected)), (
+        "in-scope orders the filter did not select are accounted for"
+    )
     assert "orders" not in plan.steps[0].args, "the plan carries the exact ids, as approvals and policy need"
 
 

@@ -50,7 +50,7 @@ MODEL_FILE = "Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF (1,117,320,768 bytes; tin
 RUNTIME = "llama.cpp server via xllamacpp (OpenAI-compatible /v1/chat/completions), 2 shared CPU cores"
 RUNTIME_VERSION = "xllamacpp 2026.10.11549"
 BASE_URL = "http://127.0.0.1:8088/v1"
-HEADER_KEYS = ("model", "model_file", "runtime", "runtime_version", "recorded", "mode", "case", "outcome")
+HEADER_KEYS = ("model", "model_file", "runtime", "runtime_version", "recorded", "rescored", "mode", "case", "outcome")
 
 SPEC = NetworkSpec(seed=7, nodes=4, skus=30, customers=4, orders=80)
 """Small on purpose: the facts sheet (and the prompt) stays short enough for a CPU model."""

@@ -46,6 +46,7 @@ from tests.cassettes.real_model import (
     RUNTIME_VERSION,
     cassette_path,
     graph_scenario,
+    header,
     planner_case,
     po_corpus,
     po_outcome,
@@ -221,6 +222,36 @@ def record_po(name: str, doc: Any, catalog: Any, mode: ResolvedMode) -> None:
     print(json.dumps({"po": name, **outcome}), flush=True)
 
 
+def rescore_graph(path: Path, workdir: Path) -> None:
+    """Replay a recorded whole run with the current code and rewrite its outcome: the model's
+    answers (and their latency and tokens) stay as recorded; what OrderOps made of them, and the
+    playbooks' verdict on the same input, are recomputed. The header says when (``rescored``)."""
+    meta = header(path)
+    old = json.loads(meta["outcome"])
+    mode: Any = meta["mode"]
+    model = StructuredModel(chat(), mode=mode, attempts=1, max_repairs=1)
+    triager = StructuredModel(chat(300), mode=mode, attempts=1, max_repairs=1)
+    planner = LLMPlanner(model, fallback=PlaybookPlanner(), model_name=MODEL, policy=PolicyEngine.from_path(None),
+                         max_repairs=1, attempts=1)  # fmt: skip
+    with vcr.use_cassette(str(path), record_mode="none", **FILTER):
+        outcome = run_scenario(meta["case"], planner, workdir, triage_goal=LLMTriage(triager, model_name=MODEL))
+    baseline = run_scenario(meta["case"], PlaybookPlanner(), workdir)
+    outcome |= {k: old[k] for k in ("calls", "wall_s")}
+    outcome |= {"playbook_passed": baseline["passed"], "playbook_steps": baseline["steps"]}
+    body = "\n".join(ln for ln in path.read_text().splitlines() if not ln.startswith("# ")) + "\n"
+    path.write_text(body)
+    keep = {k: meta[k] for k in ("model", "model_file", "runtime", "runtime_version", "recorded", "mode", "case")}
+    keep["rescored"] = datetime.now(UTC).isoformat(timespec="seconds")
+    write_header(path, keep | {"outcome": json.dumps(outcome, sort_keys=True)})
+    print(json.dumps({"rescored": meta["case"], **outcome}), flush=True)
+
+
+def rescore_all() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in sorted(REAL.glob("graph-*.yaml")):
+            rescore_graph(path, Path(tmp))
+
+
 def record_pos(wanted: set[str], mode: ResolvedMode) -> None:
     corpus = po_corpus()
     for name, doc in corpus.docs:
@@ -241,6 +272,8 @@ def main(argv: list[str]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for case in argv[1:] or GRAPH_CASES:
                 record_graph(case, mode, Path(tmp))
+    if what == "rescore":
+        rescore_all()
     if what in ("all", "po"):
         record_pos(set(argv[1:]), mode)
     if what in ("all", "extractor"):

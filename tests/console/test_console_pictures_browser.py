@@ -29,3 +29,18 @@ def test_from_the_map_to_a_nodes_charts(page: Any, served: Served, shots: Path) 
     page.get_by_role("button", name="Show").click()
     page.wait_for_url("**sku=*")
     assert page.locator("svg.chart polygon.band").count() == 1
+
+
+def test_an_operator_plays_a_what_if_in_the_browser(page: Any, served: Served, shots: Path) -> None:
+    sign_in(page, served.console.api.key["operator"])
+    page.get_by_role("link", name="What-if").click()
+    page.wait_for_url("**/console/whatif")
+    node = served.console.api.net.other_dc(served.console.api.net.busiest_dc())
+    page.get_by_label("Scenario (YAML)").fill(
+        f"name: {node} closes\nevents:\n  - node_status: {{node: {node}, status: closed}}\n"
+    )
+    page.get_by_role("button", name="Play on a copy").click()
+    kpis = page.locator("[data-testid=kpis]")
+    kpis.wait_for()
+    assert "On-time rate" in kpis.inner_text()
+    check_page(page, shots, "whatif")

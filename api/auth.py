@@ -330,7 +330,12 @@ def create_key(
     expires_in: timedelta | None = None,
 ) -> str:
     """Create an API key for ``principal`` with ``roles`` and return its plaintext — the only time
-    it is ever available. ``store`` is an :class:`ApiKeyStore` or the installation's home folder."""
-    keys = store if isinstance(store, ApiKeyStore) else ApiKeyStore.under(store)
-    plaintext, _ = keys.create(principal, roles, note=note, expires_in=expires_in)
-    return plaintext
+        it is ever available. ``store`` is an :class:`ApiKeyStore` or the installation's home folder (its
+    database as the environment names it, else SQLite under it)."""
+    if isinstance(store, ApiKeyStore):
+        return store.create(principal, roles, note=note, expires_in=expires_in)[0]
+    keys = ApiKeyStore.under(store)
+    try:
+        return keys.create(principal, roles, note=note, expires_in=expires_in)[0]
+    finally:
+        keys.db.dispose()

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import httpx
 
-from api.auth import Role, create_key
+from api.auth import ApiKeyStore, Role, create_key
+from core.settings import Settings
 from evals.bench.bench_api import free_port, seed, start_server, wait_ready
 
 CHUNK = 64 * 1024
@@ -66,7 +67,9 @@ async def main_async(size_mb: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         url, _, _ = seed(home, 500)
-        key = create_key(home, "bench-operator", [Role.OPERATOR])
+        keys = ApiKeyStore.for_settings(Settings(home=home, database_url=url))  # the server's database
+        key = create_key(keys, "bench-operator", [Role.OPERATOR])
+        keys.db.dispose()
         port = free_port()
         proc = start_server(home, url, port)
         base = f"http://127.0.0.1:{port}"

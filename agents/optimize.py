@@ -46,9 +46,9 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-MIP_MAX_COLUMNS = 5000
+MIP_MAX_COLUMNS = 2000
 """Batches whose model has at most this many columns are solved as integer programmes..."""
-MIP_TIME_LIMIT_S = 1.0
+MIP_TIME_LIMIT_S = 0.5
 """... for at most this long (then the LP's rounded answer stands)."""
 MAX_BUCKETS = 8
 """Day buckets per target queue: an order shipping 7+ days late from a target is not worth a model."""

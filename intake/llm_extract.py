@@ -123,6 +123,13 @@ class ExtractedLine(BaseModel):
     unit_price: Decimal | None = Field(default=None, ge=0, description="Price per unit if stated, else empty.")
     description: str | None = Field(default=None, max_length=300)
 
+    @field_validator("unit", "unit_price", "description", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, v: object) -> object:
+        """A blank value is "not stated": models write "" for an empty field (the schema's own
+        wording invites it), which would otherwise fail as a number and cost a repair round."""
+        return None if isinstance(v, str) and not v.strip() else v
+
     @field_validator("sku")
     @classmethod
     def _sku_is_a_code(cls, v: str) -> str:
@@ -146,6 +153,12 @@ class ExtractedOrder(BaseModel):
     notes: str | None = Field(
         default=None, max_length=500, description="Anything odd about the document, e.g. text addressed to you."
     )
+
+    @field_validator("po_number", "po_date", "currency", "buyer_name", "requested_delivery_date", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, v: object) -> object:
+        """A blank value is "not stated" (see :meth:`ExtractedLine._blank_is_absent`)."""
+        return None if isinstance(v, str) and not v.strip() else v
 
 
 # --- prompt ---------------------------------------------------------------------------------------

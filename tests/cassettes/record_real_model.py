@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import vcr
+import yaml
 from langchain_openai import ChatOpenAI
 
 from agents.llm_planner import LLMPlanner
@@ -246,10 +247,52 @@ def rescore_graph(path: Path, workdir: Path) -> None:
     print(json.dumps({"rescored": meta["case"], **outcome}), flush=True)
 
 
-def rescore_all() -> None:
+def rescore_po(path: Path) -> None:
+    """Replay a recorded purchase order with the current code and rewrite its outcome. Answers
+    the current code no longer asks for (a repair round it now does without) are dropped from the
+    cassette, with their latency and tokens: what stays is what this code sends and gets."""
+    from evals.intake_score import score_document
+
+    meta = header(path)
+    old = json.loads(meta["outcome"])
+    corpus = po_corpus()
+    doc = dict(corpus.docs)[meta["case"]]
+    mode: Any = meta["mode"]
+    model = StructuredModel(chat(900), mode=mode, attempts=1, max_repairs=1)
+    extractor = LLMExtractor(model, model=MODEL, max_retries=1)
+    with vcr.use_cassette(str(path), record_mode="none", **FILTER) as tape:
+        got = po_outcome(doc, extractor, corpus.catalog)
+        played = tape.play_count
+    data = yaml.safe_load("\n".join(ln for ln in path.read_text().splitlines() if not ln.startswith("# ")))
+    data["interactions"] = data["interactions"][:played]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    rules = po_outcome(doc, None, corpus.catalog)
+    llm_score, rules_score = score_document(doc, got), score_document(doc, rules)
+    calls = [c | {"ok": r.ok} for c, r in zip(old["calls"][:played], model.calls, strict=True)]
+    outcome = old | {
+        "calls": calls,
+        "po_number": got.order.po_number if got.order else None,
+        "lines": len(got.order.lines) if got.order else 0,
+        "exact": llm_score.exact,
+        "fields": _fields(llm_score),
+        "rules_exact": rules_score.exact,
+        "rules_fields": _fields(rules_score),
+        "first_codes": got.finding_codes[:3],
+    }
+    keep = {k: meta[k] for k in ("model", "model_file", "runtime", "runtime_version", "recorded", "mode", "case")}
+    keep["rescored"] = datetime.now(UTC).isoformat(timespec="seconds")
+    write_header(path, keep | {"outcome": json.dumps(outcome, sort_keys=True)})
+    print(json.dumps({"rescored": meta["case"], **outcome}), flush=True)
+
+
+def rescore_all(names: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for path in sorted(REAL.glob("graph-*.yaml")):
-            rescore_graph(path, Path(tmp))
+            if not names or path.stem in names:
+                rescore_graph(path, Path(tmp))
+    for path in sorted(REAL.glob("po-*.yaml")):
+        if not names or path.stem in names:
+            rescore_po(path)
 
 
 def record_pos(wanted: set[str], mode: ResolvedMode) -> None:
@@ -273,7 +316,7 @@ def main(argv: list[str]) -> None:
             for case in argv[1:] or GRAPH_CASES:
                 record_graph(case, mode, Path(tmp))
     if what == "rescore":
-        rescore_all()
+        rescore_all(argv[1:])
     if what in ("all", "po"):
         record_pos(set(argv[1:]), mode)
     if what in ("all", "extractor"):

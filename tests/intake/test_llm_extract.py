@@ -234,3 +234,16 @@ def test_make_extractor_defaults_to_the_rules() -> None:
     llm = make_extractor(Settings(llm_base_url="http://127.0.0.1:9/v1", llm_model="m"))
     assert isinstance(llm, LLMExtractor)
     assert llm.name == "llm:m"
+
+
+def test_a_blank_field_the_model_writes_is_not_stated() -> None:
+    """The local model writes "unit_price": "" for a line without a price (seen on every generated
+    prose order): that is "not stated", not a validation error that costs a repair round."""
+    from intake.llm_extract import ExtractedLine, ExtractedOrder
+
+    line = ExtractedLine.model_validate({"sku": "SKU-1", "quantity": 2, "unit_price": "", "unit": " "})
+    assert line.unit_price is None
+    assert line.unit is None
+    order = ExtractedOrder.model_validate({"po_number": "", "po_date": "", "lines": []})
+    assert order.po_number is None
+    assert order.po_date is None

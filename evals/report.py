@@ -289,6 +289,7 @@ def render_markdown(run: Any) -> str:
         lines += _intake_tables(run.metrics.get(suite) or {}) if suite == "intake" else []
         lines += _external_tables(run.metrics.get(suite) or {}) if suite == "intake-external" else []
         lines += _nested_table(run.metrics.get(suite) or {}, "per_kind", "incident kind")
+        lines += _nested_table(run.metrics.get(suite) or {}, "node_health_per_kind", "incident kind (isolation forest)")
         lines += _nested_table(run.metrics.get(suite) or {}, "per_case", "risk case")
         cats = (run.metrics.get(suite) or {}).get("by_category") or {}
         if cats:

@@ -31,6 +31,8 @@ from typing import Any
 
 from core.anomaly import MIN_HISTORY_DAYS, Finding, detect
 from core.history import INCIDENT_KINDS, MIN_DAYS, History, Incident, IncidentKind, generate_history
+from core.node_health import FEATURES as NODE_HEALTH_FEATURES
+from core.node_health import node_health
 from core.risk import OrderFacts, RiskScorer
 from evals.forecasting import forecast_case, forecast_case_ids, forecast_metrics
 from evals.metrics import CaseResult, Suite
@@ -114,6 +116,9 @@ def anomaly_case(case_id: str, trial: int = 0) -> CaseResult:
     h = generate_history(_seed(case_id), HISTORY_DAYS, incidents=not clean, risky_orders=False)
     findings = detect(h)
     per = score_history(h, findings)
+    # The multivariate detector (off in the product by default) is scored beside the others, alone.
+    health = node_health(h)
+    health_per = score_history(h, health)
     judged_days = h.days - MIN_HISTORY_DAYS
     failures: list[str] = []
     if clean:
@@ -128,7 +133,8 @@ def anomaly_case(case_id: str, trial: int = 0) -> CaseResult:
     return CaseResult(
         suite="anomaly", case_id=case_id, category="clean" if clean else "incidents", trial=trial,
         passed=not failures, failures=failures, duration_s=round(time.perf_counter() - started, 3),
-        metrics={"per_kind": per, "judged_days": judged_days, "findings": len(findings)},
+        metrics={"per_kind": per, "judged_days": judged_days, "findings": len(findings),
+                 "node_health_per_kind": health_per},
     )  # fmt: skip
 
 
@@ -142,15 +148,47 @@ def anomaly_metrics(results: Sequence[CaseResult]) -> dict[str, Any]:
     inc = [r for r in results if r.category == "incidents" and not r.error]
     clean = [r for r in results if r.category == "clean" and not r.error]
     clean_days = sum(int(r.metrics.get("judged_days", 0)) for r in clean)
+    per_kind, tot, all_delays = _per_kind(inc, clean, clean_days, "per_kind", INCIDENT_KINDS)
+    health_kinds = tuple(dict.fromkeys(kind for _n, kind, _w in NODE_HEALTH_FEATURES))
+    if all("node_health_per_kind" in r.metrics for r in [*inc, *clean]):
+        rows, htot, _d = _per_kind(inc, clean, clean_days, "node_health_per_kind", health_kinds)
+        node_health_metrics: dict[str, Any] = {
+            "node_health_precision": _ratio(htot["matched"], htot["findings"]),
+            "node_health_recall": _ratio(htot["found"], htot["incidents"]),
+            "node_health_false_alarms_per_100_days": _ratio(100.0 * htot["false_clean"], clean_days),
+            "node_health_per_kind": rows,
+        }
+    else:
+        node_health_metrics = {}
+    return {
+        "available": True,
+        "histories": len(inc),
+        "clean_histories": len(clean),
+        "days_per_history": HISTORY_DAYS,
+        "incidents": int(tot["incidents"]),
+        "precision": _ratio(tot["matched"], tot["findings"]),
+        "recall": _ratio(tot["found"], tot["incidents"]),
+        "median_delay_days": statistics.median(all_delays) if all_delays else None,
+        "false_alarms_per_100_days": _ratio(100.0 * tot["false_clean"], clean_days),
+        "errors": sum(1 for r in results if r.error),
+        **node_health_metrics,
+        "per_kind": per_kind,
+    }
+
+
+def _per_kind(
+    inc: Sequence[CaseResult], clean: Sequence[CaseResult], clean_days: int, key: str, kinds: Sequence[IncidentKind]
+) -> tuple[dict[str, dict[str, Any]], dict[str, float], list[int]]:
+    """Per kind of ``kinds``: the scores of the findings kept under ``key``; and the totals."""
     per_kind: dict[str, dict[str, Any]] = {}
     tot: dict[str, float] = defaultdict(float)
     all_delays: list[int] = []
-    for k in INCIDENT_KINDS:
-        rows = [r.metrics["per_kind"][k.value] for r in inc]
+    for k in kinds:
+        rows = [r.metrics[key][k.value] for r in inc]
         f, m = sum(x["findings"] for x in rows), sum(x["matched"] for x in rows)
         n, found = sum(x["incidents"] for x in rows), sum(x["found"] for x in rows)
         delays = [d for x in rows for d in x["delays"]]
-        false_clean = sum(r.metrics["per_kind"][k.value]["findings"] for r in clean)
+        false_clean = sum(r.metrics[key][k.value]["findings"] for r in clean)
         per_kind[k.value] = {
             "incidents": n,
             "precision": _ratio(m, f),
@@ -164,19 +202,7 @@ def anomaly_metrics(results: Sequence[CaseResult]) -> dict[str, Any]:
         tot["found"] += found
         tot["false_clean"] += false_clean
         all_delays += delays
-    return {
-        "available": True,
-        "histories": len(inc),
-        "clean_histories": len(clean),
-        "days_per_history": HISTORY_DAYS,
-        "incidents": int(tot["incidents"]),
-        "precision": _ratio(tot["matched"], tot["findings"]),
-        "recall": _ratio(tot["found"], tot["incidents"]),
-        "median_delay_days": statistics.median(all_delays) if all_delays else None,
-        "false_alarms_per_100_days": _ratio(100.0 * tot["false_clean"], clean_days),
-        "errors": sum(1 for r in results if r.error),
-        "per_kind": per_kind,
-    }
+    return per_kind, tot, all_delays
 
 
 # --- risk ---------------------------------------------------------------------------------------

@@ -49,6 +49,8 @@ def test_suites_run_through_the_runner_with_one_trial_and_store_their_metrics(tm
     assert a["incidents"] == sum(k["incidents"] for k in a["per_kind"].values()) > 0
     assert set(a["per_kind"]) == {k.value for k in IncidentKind}
     assert 0.0 <= a["recall"] <= 1.0
+    assert set(a["node_health_per_kind"]) == {"node_congestion", "supplier_delay"}
+    assert 0.0 <= a["node_health_recall"] <= 1.0
     assert r["injected_orders"] > 0
     assert 0.0 <= r["precision"] <= 1.0
     assert not compare_runs(run, run).regressions

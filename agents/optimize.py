@@ -6,8 +6,8 @@ the sourcing scorer adds up: an early order can take the only units a later orde
 push a node's queue past a day when another node would have done nearly as well. This module
 solves the batch as one model and keeps greedy as the fallback and the explainer.
 
-The model (an assignment with queues), all as numpy arrays so the scorer's Python runs once per
-(order, node) and the rest is vector arithmetic:
+The model (an assignment with queues), all as numpy arrays: every order is scored at every
+target at once (:mod:`agents.score_matrix`) and the rest is vector arithmetic:
 
 * an order either stays at its (congested) node, at its stay score, or moves to one target node
   (no splits: the congestion playbook never splits);
@@ -18,11 +18,14 @@ The model (an assignment with queues), all as numpy arrays so the scorer's Pytho
   to where it would be late (the playbook's rule); each source moves at least as many orders as
   greedy did (the plan relieves the node no less) and at most its backlog target allows.
 
-HiGHS solves the LP relaxation (sparse, column-wise, under a time limit); the solution is
-rounded, then repaired greedily so no constraint is broken, and the result is kept only when it
+HiGHS solves the LP relaxation under a time limit, with one column per move plus one per (queue
+class, day bucket) (see :class:`_Model`) and by column generation (see
+:func:`_column_generation`); a small batch is then solved as an integer programme. The solution
+is rounded, then repaired greedily so no constraint is broken, and the result is kept only when it
 breaks nothing and scores better than greedy under the same arithmetic (on a tie greedy's plan
 stands). Every outcome says how it was made: ``{"method", "objective", "bound", "gap", "solve_s"}``
-with ``gap = (objective - bound) / |bound|``; the bound is the LP's, over plans that queue no order
+with ``gap = (objective - bound) / |bound|``; the bound is the LP's (or the integer programme's),
+over plans that queue no order
 more than :data:`MAX_BUCKETS` - 1 days behind the batch.
 """
 

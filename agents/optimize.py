@@ -25,8 +25,7 @@ is rounded, then repaired greedily so no constraint is broken, and the result is
 breaks nothing and scores better than greedy under the same arithmetic (on a tie greedy's plan
 stands). Every outcome says how it was made: ``{"method", "objective", "bound", "gap", "solve_s"}``
 with ``gap = (objective - bound) / |bound|``; the bound is the LP's (or the integer programme's),
-over plans that queue no order
-more than :data:`MAX_BUCKETS` - 1 days behind the batch.
+over plans that queue no order more than :data:`MAX_BUCKETS` - 1 days behind the batch.
 """
 
 from __future__ import annotations

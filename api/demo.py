@@ -8,6 +8,8 @@ Kept out of cli.py so the CLI stays a thin shell. It drives the same graph `orde
 
 from __future__ import annotations
 
+from pathlib import Path
+from string import Template
 from typing import Any
 
 from rich.console import Console
@@ -17,10 +19,13 @@ from agents.plan import Alert, ExceptionKind, Plan
 from api.cli_guard import audit_table
 from api.cli_runs import ApproveMode, drive, render_report, session
 from core.domain import NodeStatus
+from core.errors import ValidationFailed
 from core.settings import Settings
+from services.scenarios import NodeBacklogEvent, parse_scenario, stage_directly
 from tools.base import Preview
 
-CONGESTION_DAYS = 3
+SCENARIO_FILE = Path(__file__).with_name("demo_congestion.yaml")
+"""The demo's congestion as a scenario file (``$node``: the DC it picks)."""
 
 
 def preview_table(preview: Preview, limit: int = 8) -> Table:
@@ -66,24 +71,28 @@ def plan_table(plan: Plan) -> Table:
 
 
 def congestion_scenario(settings: Settings, console: Console | None, *, mode: ApproveMode) -> dict[str, Any]:
-    """Congest the busiest DC and run the exception agent on the alert; return a summary."""
+    """Congest the busiest DC by staging :data:`SCENARIO_FILE` on the demo's twin, and run the
+    exception agent on the alert; return a summary."""
     out = console or Console(file=open("/dev/null", "w"))  # noqa: SIM115 - quiet under --json
     with session(settings, planner="playbook") as sess:
         actx = sess.actx
         wms = actx.adapters.wms
         loads = [ld for ld in wms.node_load() if ld.node_id.startswith("DC-") and ld.status is NodeStatus.OPEN]
         node_id = max(loads, key=lambda ld: ld.unreleased_orders).node_id
+        parsed = parse_scenario(Template(SCENARIO_FILE.read_text()).substitute(node=node_id))
+        # What the monitoring system saw, staged as a scenario on the demo's own twin.
+        findings = stage_directly(parsed, actx.tool_env)
+        if parsed.scenario is None or any(f.severity == "error" for f in findings):
+            raise ValidationFailed(f"{SCENARIO_FILE.name} does not stage: {[f.message for f in findings]}")
+        days = next(e.node_backlog.days for e in parsed.scenario.events if isinstance(e, NodeBacklogEvent))
         node = wms.get_node(node_id)
-        # What the monitoring system saw: a surge leaves three days of work queued at the node.
-        wms.set_node_status(node_id, NodeStatus.CONGESTED)
-        wms.set_backlog(node_id, node.daily_capacity * CONGESTION_DAYS)
         alert = Alert(
             id=f"demo-congestion-{node_id}",
             kind=ExceptionKind.NODE_CONGESTION,
             severity="critical",
             labels={"node": node_id},
-            summary=f"{node_id} backlog at {CONGESTION_DAYS} days of capacity",
-            text=f"Pick rate at {node.city} dropped; {node.daily_capacity * CONGESTION_DAYS:,} orders queued.",
+            summary=f"{node_id} backlog at {days:g} days of capacity",
+            text=f"Pick rate at {node.city} dropped; {node.backlog:,} orders queued.",
         )
         out.print(f"[bold yellow]Alert[/] {alert.id}: {alert.summary} ({node.city}, {node.state})")
         result = sess.runs.start(alert=alert)

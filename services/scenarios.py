@@ -11,6 +11,7 @@ A scenario file::
       - carrier_outage: {carrier: RDG, states: [TX, OK]}
       - demand_surge: {skus: [SKU-1, SKU-2], factor: 2.0, days: 3}
       - inbound_delay: {node: DC-RENO, sku: SKU-3, days: 5}
+      - node_backlog: {node: DC-ATLANTA, days: 3}
 
 Each event is a mapping with exactly one key, which names its type (the typed models below,
 discriminated by that key). Parsing never raises: a bad file comes back as findings naming the
@@ -28,6 +29,8 @@ are modelled on what it does have; both are written into the audit reason):
   node in steady state takes in what it ships, so the SKUs' share of its open orders times its
   daily capacity is their daily demand there; ``factor`` x that for ``days`` days adds
   ``(factor - 1) x share x capacity x days`` orders of backlog.
+- ``node_backlog``: work queued at the node until it holds ``days`` x its daily capacity
+  (``add_node_backlog`` of the difference, read when staged; nothing when it already holds that much).
 - ``inbound_delay``: the node's free stock of the SKU (on hand less reserved) is what was promised
   against the late receipt, so it comes off (``adjust_stock``) until the receipt lands; orders
   needing it there then have to be sourced elsewhere.
@@ -136,6 +139,11 @@ class InboundDelaySpec(_Spec):
     days: int = Field(ge=1, le=365)
 
 
+class NodeBacklogSpec(_Spec):
+    node: Name
+    days: float = Field(gt=0, le=60, description="Backlog becomes this many days of the node's daily capacity.")
+
+
 class NodeStatusEvent(_Spec):
     node_status: NodeStatusSpec
 
@@ -156,7 +164,18 @@ class InboundDelayEvent(_Spec):
     inbound_delay: InboundDelaySpec
 
 
-EVENT_TYPES: tuple[str, ...] = ("node_status", "node_capacity", "carrier_outage", "demand_surge", "inbound_delay")
+class NodeBacklogEvent(_Spec):
+    node_backlog: NodeBacklogSpec
+
+
+EVENT_TYPES: tuple[str, ...] = (
+    "node_status",
+    "node_capacity",
+    "carrier_outage",
+    "demand_surge",
+    "inbound_delay",
+    "node_backlog",
+)
 
 
 def _event_key(value: Any) -> str | None:
@@ -174,7 +193,8 @@ Event = Annotated[
     | Annotated[NodeCapacityEvent, Tag("node_capacity")]
     | Annotated[CarrierOutageEvent, Tag("carrier_outage")]
     | Annotated[DemandSurgeEvent, Tag("demand_surge")]
-    | Annotated[InboundDelayEvent, Tag("inbound_delay")],
+    | Annotated[InboundDelayEvent, Tag("inbound_delay")]
+    | Annotated[NodeBacklogEvent, Tag("node_backlog")],
     Discriminator(
         _event_key,
         custom_error_type="unknown_event",
@@ -402,6 +422,22 @@ def stage_calls(parsed: ParsedScenario, env: ToolEnv) -> tuple[list[StagedCall],
                     },
                 )
             )
+        elif isinstance(ev, NodeBacklogEvent):
+            q = ev.node_backlog
+            if unknown_node(i, "node_backlog", q.node):
+                continue
+            target = round(nodes[q.node].daily_capacity * q.days)
+            if target > nodes[q.node].backlog:
+                calls.append(
+                    StagedCall(
+                        event=i,
+                        tool="add_node_backlog",
+                        args={
+                            "added": {q.node: target - nodes[q.node].backlog},
+                            "reason": f"{why}: {q.days:g} days of work queued at {q.node}",
+                        },
+                    )
+                )
         elif isinstance(ev, InboundDelayEvent):
             b = ev.inbound_delay
             if unknown_node(i, "inbound_delay", b.node):
@@ -686,6 +722,17 @@ def _play(calls: Sequence[StagedCall], env: ToolEnv) -> list[str]:
     return played
 
 
+def stage_directly(parsed: ParsedScenario, env: ToolEnv) -> list[ScenarioFinding]:
+    """Stage ``parsed`` on ``env``'s systems without the gateway: no policy, approval or audit.
+    Only for a twin that is nobody's live network — the demo's own installation, a what-if's copy —
+    where the scenario stands in for the outside world (a monitor's incident), not for an agent's
+    action. Returns the findings; with an error among them nothing is staged."""
+    calls, findings = stage_calls(parsed, env)
+    if not any(f.severity == "error" for f in findings):
+        _play(calls, env)
+    return findings
+
+
 def live_fingerprint(db: Database) -> dict[str, str]:
     """Row count and content hash of every table of ``db``: what a what-if must leave as it was."""
     out: dict[str, str] = {}
@@ -767,5 +814,6 @@ __all__ = [
     "parse_scenario",
     "scenario_alert",
     "stage_calls",
+    "stage_directly",
     "whatif",
 ]

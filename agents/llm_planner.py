@@ -209,6 +209,7 @@ class LLMPlanner:
         self.last_tokens_used = None
         if self.model is None:
             return self._fall_back(triage, env, "no model is configured", None)
+        first = len(self.model.calls)
         try:
             plan = self._plan_with_model(self.model, triage, env, meter)
         except (EndpointUnavailable, TokenBudgetExceeded, PromptTooLarge) as exc:
@@ -216,7 +217,19 @@ class LLMPlanner:
         except StructuredOutputError as exc:
             plan = self._fall_back(triage, env, f"the model's output could not be used: {exc}", meter.used)
         self.last_tokens_used = meter.used
-        return plan
+        budget = self.model.max_prompt_tokens
+        calls = [
+            {
+                "latency_s": r.latency_s,
+                "input_tokens": r.input_tokens,
+                "output_tokens": r.output_tokens,
+                "prompt_tokens_est": r.prompt_tokens_est,
+                "prompt_budget": budget,
+                "ok": r.ok,
+            }
+            for r in self.model.calls[first:]
+        ]
+        return plan.model_copy(update={"model_calls": calls})
 
     # --- internals ----------------------------------------------------------------------------
 

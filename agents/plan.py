@@ -109,6 +109,9 @@ class Plan(BaseModel):
     no model configured); ``None`` when the planner named in ``planner`` planned as intended."""
     tokens_used: int | None = None
     """Model tokens spent on this plan (input + output, all repair rounds); ``None``: no model ran."""
+    model_calls: list[dict[str, Any]] = Field(default_factory=list)
+    """One entry per model request: latency, tokens in/out, the prompt size estimated before
+    sending and the per-call budget it was checked against (empty: no model was asked)."""
     optimizer: dict[str, Any] | None = None
     """How a batch plan was made: ``{"method": "highs" | "greedy", "objective", "bound", "gap",
     "solve_s", ...}`` (see :mod:`agents.optimize`); ``None`` where no batch optimiser applies."""

@@ -35,6 +35,7 @@ from agents.triage import triage_alert, triage_goal
 from agents.verify import VerificationReport, verify
 from core import tracing
 from core.errors import Conflict, DomainError, NotFound, PolicyDenied, ValidationFailed
+from graphs.report import RunReport
 from graphs.runs import RunStore
 from guardrails.approvals import ApprovalRequest, ApprovalStatus
 from guardrails.approvals import args_hash as approval_args_hash
@@ -791,6 +792,7 @@ def build_report(state: RunState, status: str) -> dict[str, Any]:
             "prompt_version": plan.get("prompt_version"),
             "fallback_reason": plan.get("fallback_reason"),
             "tokens_used": plan.get("tokens_used"),
+            "model_calls": plan.get("model_calls") or [],
             "optimizer": plan.get("optimizer"),
             "steps": len(steps),
         },
@@ -934,10 +936,17 @@ class RunResult(BaseModel):
     status: str
     approvals: list[dict[str, Any]] = Field(default_factory=list)
     report: dict[str, Any] | None = None
+    """The report as JSON (what the checkpoint and the runs index hold); read it through
+    :attr:`typed_report`."""
 
     @property
     def waiting(self) -> bool:
         return self.status == "awaiting_approval"
+
+    @property
+    def typed_report(self) -> RunReport | None:
+        """The finished run's report, typed (None while the run is parked or running)."""
+        return None if self.report is None else RunReport.of(self.report)
 
 
 def thread_id(run_id: str) -> str:

@@ -131,7 +131,10 @@ def test_each_call_records_its_estimated_prompt_size(congested: tuple[Net, str])
     net, node = congested
     env = net.gateway.env
     llm, _ = planner_for({"calls": [], "summary": "nothing to do"}, max_prompt_tokens=20_000)
-    llm.plan(triage_alert(congestion_alert(node), env), env)
+    plan = llm.plan(triage_alert(congestion_alert(node), env), env)
     assert llm.model is not None
     [call] = llm.model.calls
     assert 300 < call.prompt_tokens_est < 20_000
+    [recorded] = plan.model_calls
+    assert recorded["prompt_tokens_est"] == call.prompt_tokens_est
+    assert recorded["prompt_budget"] == 20_000, "the plan says which budget each call was checked against"

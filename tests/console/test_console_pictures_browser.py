@@ -36,9 +36,12 @@ def test_an_operator_plays_a_what_if_in_the_browser(page: Any, served: Served, s
     page.get_by_role("link", name="What-if").click()
     page.wait_for_url("**/console/whatif")
     node = served.console.api.net.other_dc(served.console.api.net.busiest_dc())
-    page.get_by_label("Scenario (YAML)").fill(
-        f"name: {node} closes\nevents:\n  - node_status: {{node: {node}, status: closed}}\n"
+    text = f"name: {node} closes\nevents:\n  - node_status: {{node: {node}, status: closed}}\n"
+    page.get_by_label("Or load a file").set_input_files(
+        files=[{"name": "closure.yaml", "mimeType": "text/yaml", "buffer": text.encode()}]
     )
+    page.wait_for_function("() => document.getElementById('scenario').value.includes('closes')")
+    assert page.get_by_label("Scenario (YAML)").input_value() == text
     page.get_by_role("button", name="Play on a copy").click()
     kpis = page.locator("[data-testid=kpis]")
     kpis.wait_for()

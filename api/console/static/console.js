@@ -13,3 +13,12 @@ document.addEventListener("click", (event) => {
   if (status) status.textContent = hits.length ? `${hits.length} source location(s) highlighted` : "no source location recorded";
   if (hits.length) hits[0].scrollIntoView({ block: "nearest" });
 });
+
+// What-if page: a scenario file chosen from disk is read into the textarea (the form still posts
+// url-encoded text; the console takes no uploads).
+document.addEventListener("change", async (event) => {
+  const input = event.target.closest("input[type=file][data-into]");
+  if (!input || !input.files.length) return;
+  const target = document.getElementById(input.dataset.into);
+  if (target) target.value = await input.files[0].text();
+});

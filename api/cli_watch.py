@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from api import cli_common as cli
-from api.bootstrap import network_meta
+from api.bootstrap import AppContext, network_meta
 from api.cli_common import JsonFlag
 from api.routes.alerts import AlertInbox
 from services.watch import finding_alerts, history_for, watch_twin
@@ -27,12 +27,18 @@ WATCHER = "watch"
 
 def _once(settings: Any, dry_run: bool) -> dict[str, Any]:
     with cli.app_context(settings) as actx:
-        history = history_for(network_meta(actx.db).get("spec"))
-        findings = watch_twin(actx.adapters, history)
-        alerts = finding_alerts(findings, today=actx.twin_clock.today())
-        accepted = None
-        if alerts and not dry_run:
-            accepted = AlertInbox(actx.db).ingest(alerts, requested_by=WATCHER)
+        return watch_once(actx, dry_run=dry_run)
+
+
+def watch_once(actx: AppContext, *, dry_run: bool = False) -> dict[str, Any]:
+    """One watch on an open context (the CLI's --once and the workers' schedule): findings, the
+    alerts they make, and what the inbox did with them (nothing raised when ``dry_run``)."""
+    history = history_for(network_meta(actx.db).get("spec"))
+    findings = watch_twin(actx.adapters, history)
+    alerts = finding_alerts(findings, today=actx.twin_clock.today())
+    accepted = None
+    if alerts and not dry_run:
+        accepted = AlertInbox(actx.db).ingest(alerts, requested_by=WATCHER)
     return {
         "findings": findings,
         "alerts": alerts,

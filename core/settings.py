@@ -120,6 +120,18 @@ class Settings(BaseSettings):
     audit_anchor_interval_s: float = Field(
         default=300.0, ge=0, description="...or on the first append this many seconds after the last one (0: off)."
     )
+    schedule_watch_minutes: float | None = Field(
+        default=None,
+        gt=0,
+        description="Workers run the watch (orderops watch --once: findings become alerts) every this many "
+        "minutes, once per interval across all workers on the database (services.schedule). Unset: not scheduled.",
+    )
+    schedule_approvals_minutes: float | None = Field(
+        default=None,
+        gt=0,
+        description="Workers run the approval-mail tick (orderops approvals tick) every this many minutes, once "
+        "per interval across workers; 1 suits e-mail approvals. Unset: not scheduled (run it from cron).",
+    )
     installation_id: str | None = Field(
         default=None,
         min_length=1,

@@ -408,6 +408,7 @@ from core.db import (  # noqa: E402, F401
     tables_keys,
     tables_mail,
     tables_notify,
+    tables_schedule,
     tables_secrets,
     tables_slack,
 )

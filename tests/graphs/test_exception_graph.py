@@ -86,9 +86,15 @@ def test_congestion_run_parks_for_approval_and_a_new_instance_resumes_it(congest
     assert done.status == "completed", done.report
     report = done.report
     assert report is not None
-    assert report["verification"]["passed"] is True
-    assert {s["status"] for s in report["steps"]} <= {"executed", "replayed"}
-    assert [d["approver"] for d in report["decisions"]] == ["amir"] * len(first.approvals)
+    typed = done.typed_report
+    assert typed is not None
+    assert typed.as_dict() == report  # the typed view holds every key the report has
+    assert typed.verification is not None
+    assert typed.verification.passed is True
+    assert {s.status for s in typed.steps} <= {"executed", "replayed"}
+    assert [d.approver for d in typed.decisions] == ["amir"] * len(first.approvals)
+    assert typed.approval is not None
+    assert typed.approval.approved == sum(s.done for s in typed.steps)
     assert store.get(run_id="run-a").status == "completed"
     assert store.get(run_id="run-a").report == report
     assert_exactly_once(net, "run-a", before, report)
@@ -223,8 +229,11 @@ def test_step_budget_stops_the_run_before_anything_is_proposed(sqlite_congested:
     with open_checkpointer(net.db) as saver:
         done = ExceptionRuns(deps, saver).start(alert=congestion_alert(node), run_id="run-g")
     assert done.status == "failed"
-    assert done.report is not None
-    assert "budget allows 2" in done.report["stop"]
+    typed = done.typed_report
+    assert typed is not None
+    assert typed.stop is not None
+    assert "budget allows 2" in typed.stop
+    assert typed.as_dict() == done.report
     assert net.snapshot() == before
     assert not net.gateway.guard.approvals.list_pending(run_id="run-g")
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from agents.plan import ExceptionKind, Scope, Triage
 from agents.triage import (
+    GRAMMAR_HELP,
     _describe,
     _known_orders,
     _known_skus,
@@ -246,7 +247,8 @@ def vague_refusal(text: str, env: ToolEnv, triage: Triage) -> str | None:
     options = candidates(text, env)
     head = "; ".join(triage.findings[:3]) or "the goal matches no known exception"
     if not options:
-        return f"cannot understand the goal {text[:120]!r}: {head}"
+        help_ = "" if GRAMMAR_HELP in head else f"; {GRAMMAR_HELP}"
+        return f"cannot understand the goal {text[:120]!r}: {head}{help_}"
     listed = "; ".join(f"{c.goal!r} ({c.why})" for c in options)
     return (
         f"the goal {text[:120]!r} is vague; it could mean: {listed}. Say which, e.g. `orderops run {options[0].goal!r}`"

@@ -50,6 +50,7 @@ from graphs.exception import (
     preview_numbers,
     simulate_call,
 )
+from graphs.report import RunReport
 from graphs.runs import RunStore
 from guardrails.approvals import ApprovalStatus
 from guardrails.calls import Actor, ProposedCall
@@ -343,14 +344,14 @@ def parked_view(runs: ExceptionRuns, result: RunResult) -> dict[str, Any]:
     }
 
 
-def render_fallback(report: dict[str, Any], out: Console) -> None:
+def render_fallback(notice: str | None, out: Console) -> None:
     """The first line of every run view when the model did not plan: a fallback is never silent."""
-    if report.get("fallback"):
-        out.print(f"[bold red]{report['fallback']}[/]", highlight=False)
+    if notice:
+        out.print(f"[bold red]{notice}[/]", highlight=False)
 
 
 def render_parked(view: dict[str, Any], out: Console) -> None:
-    render_fallback(view, out)
+    render_fallback(view.get("fallback"), out)
     cards = view["approvals"]
     out.print(
         f"Run [bold]{view['run_id']}[/] is [yellow]waiting for approval[/] of {len(cards)} step(s); "
@@ -378,40 +379,38 @@ def render_parked(view: dict[str, Any], out: Console) -> None:
         out.print(f"  {line}", highlight=False, markup=False)
 
 
-def render_report(report: dict[str, Any], out: Console) -> None:
-    plan = report.get("plan") or {}
-    style = {"completed": "green", "partially_completed": "yellow", "nothing_to_do": "cyan"}.get(
-        str(report.get("status")), "red"
-    )
-    render_fallback(report, out)
-    out.print(f"Run [bold]{report.get('run_id')}[/]: [{style}]{report.get('status')}[/]")
-    if report.get("stop"):
-        out.print(f"Stopped: {report['stop']}")
-    out.print(f"Plan ({plan.get('planner')}): {plan.get('summary')}")
+def render_report(report: RunReport | dict[str, Any], out: Console) -> None:
+    """A finished run's report. A dict (a reader not moved to :class:`RunReport` yet) is parsed."""
+    r = report if isinstance(report, RunReport) else RunReport.of(report)
+    style = {"completed": "green", "partially_completed": "yellow", "nothing_to_do": "cyan"}.get(r.status, "red")
+    render_fallback(r.fallback, out)
+    out.print(f"Run [bold]{r.run_id}[/]: [{style}]{r.status}[/]")
+    if r.stop:
+        out.print(f"Stopped: {r.stop}")
+    out.print(f"Plan ({r.plan.planner}): {r.plan.summary}")
     table = Table(title="Steps")
     for col in ("step", "tool", "status", "effect", "done", "skipped", "reasons"):
         table.add_column(col, overflow="fold")
-    for s in report.get("steps", []):
-        p = s.get("preview") or {}
+    for s in r.steps:
+        p = s.preview or {}
         table.add_row(
-            str(s.get("index")),
-            str(s.get("tool")),
-            str(s.get("status")),
+            str(s.index),
+            s.tool,
+            s.status,
             str(p.get("summary", "")),
-            str(s.get("done")),
-            str(s.get("skipped")),
-            "; ".join(s.get("reasons", []))[:120],
+            str(s.done),
+            str(s.skipped),
+            "; ".join(s.reasons)[:120],
         )
     out.print(table)
-    for d in report.get("decisions", []):
-        out.print(f"Decision: {d.get('decision')} {d.get('approval_id')} by {d.get('approver')}")
-    v = report.get("verification")
-    if v is not None:
-        verdict = "[green]passed[/]" if v.get("passed") else "[red]failed[/]"
-        out.print(f"Verification {verdict}: {v.get('orders_checked')} orders checked")
-        for r in v.get("reasons", [])[:5]:
-            out.print(f"  - {r}")
-    for n in report.get("notes", []):
+    for d in r.decisions:
+        out.print(f"Decision: {d.decision} {d.approval_id} by {d.approver}")
+    if (v := r.verification) is not None:
+        verdict = "[green]passed[/]" if v.passed else "[red]failed[/]"
+        out.print(f"Verification {verdict}: {v.orders_checked} orders checked")
+        for reason in v.reasons[:5]:
+            out.print(f"  - {reason}")
+    for n in r.notes:
         out.print(f"Note: {n}")
 
 
@@ -429,8 +428,8 @@ def finish(runs: ExceptionRuns, result: RunResult, as_json: bool, out: Console =
             render_parked(view, out)
     elif as_json:
         _print_json(result.report or result.model_dump(mode="json"))
-    elif result.report is not None:
-        render_report(result.report, out)
+    elif (report := result.typed_report) is not None:
+        render_report(report, out)
     else:
         out.print(
             f"Run [bold]{result.run_id}[/] is {result.status}; carry it on with `orderops runs resume {result.run_id}`."
@@ -521,7 +520,7 @@ def dry_run(deps: RunDeps, triage: Triage) -> dict[str, Any]:
 
 
 def render_dry_run(report: dict[str, Any], out: Console) -> None:
-    render_fallback(report, out)
+    render_fallback(report.get("fallback"), out)
     out.print(f"[bold]Dry run[/] (nothing started, parked or changed): {report['triage']['summary']}")
     out.print(f"Plan ({report['plan']['planner']}): {report['plan']['summary']}")
     table = Table(title="What the run would do")
@@ -631,8 +630,8 @@ def runs_show(ctx: typer.Context, run_id: str, as_json: JsonFlag = False) -> Non
     if as_json:
         _print_json({**summary.model_dump(mode="json"), "approvals": waiting, "decided_not_carried_on": decided})
         return
-    if result.report is not None:
-        render_report(result.report, console)
+    if (report := result.typed_report) is not None:
+        render_report(report, console)
         return
     console.print(f"Run [bold]{run_id}[/] is {result.status}.")
     if waiting:

@@ -28,6 +28,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from api.bootstrap import AppContext
+from api.scheduled import WorkerSchedule
 from core.errors import Conflict, DomainError, NotFound, OrderOpsError, ValidationFailed
 from core.jobs import CONTINUE_RUN, DEFAULT_LEASE_S, INTAKE_PROCESS, START_RUN, Job, JobQueue
 from graphs.checkpoints import open_checkpointer
@@ -230,6 +231,7 @@ class Worker:
         self._stop = threading.Event()
         self.current: Job | None = None
         self._last_anchor = time.monotonic()
+        self._schedule = WorkerSchedule(actx, self.worker_id)
 
     # --- control ------------------------------------------------------------------------------------
 
@@ -265,6 +267,7 @@ class Worker:
                 handled = None
             if handled is None:
                 self._anchor_when_due()
+                self._schedule.run_due()  # the watch, the approval tick: once per interval across workers
                 self._stop.wait(self.poll_s)
 
     def _anchor_when_due(self) -> None:

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from api.bootstrap import AppContext
+from api.scheduled import WorkerSchedule
 from api.worker import DEFAULT_REQUESTER, IntakeJobs, RunJobs, default_worker_id
 from core.errors import Conflict
 from services import queue
@@ -76,6 +77,7 @@ class DbosWorker:
         self._stop = threading.Event()
         self._launched = False
         self._last_anchor = time.monotonic()
+        self._schedule = WorkerSchedule(actx, self.worker_id)
 
     def launch(self) -> None:
         self.engine.launch()
@@ -88,6 +90,7 @@ class DbosWorker:
         while not self._stop.wait(self.engine.poll_s):
             self._relay()
             self._anchor_when_due()
+            self._schedule.run_due()  # the watch, the approval tick: once per interval across workers
 
     def _relay(self) -> None:
         """Hand the job rows the ways in wrote to DBOS (:func:`services.queue.relay`)."""

@@ -89,7 +89,8 @@ def _print_json(value: Any) -> None:
 def intake_deps(actx: AppContext) -> IntakeDeps:
     """The pipeline's dependencies for ``actx``: documents under ``<home>/documents``, its gateway."""
     store = make_document_store(actx)
-    return IntakeDeps(db=actx.db, clock=actx.clock, documents=store, gateway=actx.gateway)
+    return IntakeDeps(db=actx.db, clock=actx.clock, documents=store, gateway=actx.gateway,
+                      risk_hold=actx.settings.order_risk_hold)  # fmt: skip
 
 
 @dataclass(frozen=True)

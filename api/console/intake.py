@@ -40,7 +40,8 @@ IntakeFactory = Callable[[AppContext], IntakeDeps]
 def default_intake(actx: AppContext) -> IntakeDeps:
     """Documents under ``<home>/documents``, the context's gateway."""
     store = make_document_store(actx)
-    return IntakeDeps(db=actx.db, clock=actx.clock, documents=store, gateway=actx.gateway)
+    return IntakeDeps(db=actx.db, clock=actx.clock, documents=store, gateway=actx.gateway,
+                      risk_hold=actx.settings.order_risk_hold)  # fmt: skip
 
 
 def can_review(user: Principal) -> bool:

@@ -44,7 +44,8 @@ def build_ingestor(actx: AppContext, *, direct: bool) -> Ingestor:
     store = make_document_store(actx)
     dispatch: Dispatcher
     if direct:
-        dispatch = DirectDispatcher(IntakeDeps(db=actx.db, clock=actx.clock, documents=store, gateway=actx.gateway))
+        dispatch = DirectDispatcher(IntakeDeps(db=actx.db, clock=actx.clock, documents=store, gateway=actx.gateway,
+                                               risk_hold=actx.settings.order_risk_hold))  # fmt: skip
     else:
         dispatch = JobDispatcher(JobQueue(actx.db))
     return Ingestor(store, InboxLedger(actx.db, actx.clock), dispatch)

@@ -59,6 +59,7 @@ from evals.metrics import SUITES, CaseResult, Suite, estimate_cost, suite_metric
 from evals.signals import PURE_SUITES
 from graphs.checkpoints import open_checkpointer
 from graphs.exception import ExceptionRuns, RunDeps
+from graphs.report import RunReport
 from graphs.runs import RunStore
 from guardrails.policy import PolicyEngine
 from intake.llm_extract import TextExtractor
@@ -178,7 +179,8 @@ def prompt_versions() -> dict[str, str]:
 class GraphOutcome:
     status: str
     state: dict[str, Any]
-    report: dict[str, Any]
+    report: RunReport | None
+    """The finished run's typed report (None when the run did not finish)."""
     tokens: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -241,7 +243,7 @@ def run_graph(
     return GraphOutcome(
         status=result.status,
         state=state,
-        report=result.report or {},
+        report=result.typed_report,
         tokens=prompt + completion,
         prompt_tokens=prompt,
         completion_tokens=completion,

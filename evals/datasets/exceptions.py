@@ -27,6 +27,7 @@ from agents.sourcing import Sourcer
 from core.domain import REROUTABLE_STATUSES, CarrierStatus, NodeStatus, Order, OrderStatus
 from core.geo import STATES_BY_REGION
 from core.netgen import NetworkSpec
+from graphs.report import RunReport
 from guardrails.audit import AuditRecord
 from tools.adapters.protocols import Adapters, OrderFilter
 from tools.twin import TwinView
@@ -245,10 +246,19 @@ class Observed:
     """node -> (daily capacity, backlog) after the setup, before the run."""
     status: str
     plan: dict[str, Any]
-    report: dict[str, Any]
+    report: RunReport | dict[str, Any] | None
+    """The run's report (None or ``{}`` when the run did not finish); read it as :attr:`run_report`.
+    A dict is still taken from callers not moved to :class:`RunReport` yet."""
     audit: list[AuditRecord]
     late_before: int = 0
     late_after: int = 0
+
+    @property
+    def run_report(self) -> RunReport | None:
+        """The report, typed."""
+        if isinstance(self.report, dict):
+            return RunReport.of(self.report) if self.report else None
+        return self.report
 
     @property
     def changed(self) -> set[str]:
@@ -406,16 +416,17 @@ def check(obs: Observed) -> list[str]:
         if obs.status not in ("nothing_to_do", "completed"):
             fails.append(f"expected status nothing_to_do, found {obs.status}")
         return fails
+    report = obs.run_report
     outside = sorted(changed - scope)
     if outside:
         fails.append(f"expected changes only within scope ({len(scope)} orders), found {len(outside)} outside: "
                      f"{outside[:5]}")  # fmt: skip
     if obs.status != "completed":
-        fails.append(f"expected run status completed, found {obs.status} (stop: {obs.report.get('stop')})")
-    verification = obs.report.get("verification") or {}
-    if changed and verification.get("passed") is False:
-        fails.append(f"expected verification to pass, found: {verification.get('reasons', [])[:2]}")
-    triage_kind = (obs.report.get("triage") or {}).get("kind")
+        fails.append(f"expected run status completed, found {obs.status} (stop: {report.stop if report else None})")
+    verification = report.verification if report is not None else None
+    if changed and verification is not None and not verification.passed:
+        fails.append(f"expected verification to pass, found: {verification.reasons[:2]}")
+    triage_kind = report.triage_kind if report is not None else None
     want_kind = {
         "congestion": "node_congestion",
         "closure": "node_closure",
@@ -426,7 +437,7 @@ def check(obs: Observed) -> list[str]:
     }[sc.category]
     if triage_kind != want_kind:
         fails.append(f"expected the report's triage kind {want_kind}, found {triage_kind}")
-    if changed and not obs.report.get("orders"):
+    if changed and not (report is not None and report.orders):
         fails.append("expected the report to list per-order outcomes, found none")
     specific = _CHECKS_BY_CATEGORY.get(sc.category)
     if specific is not None:

@@ -18,6 +18,7 @@ from core.clock import Clock, SystemClock
 from core.db.engine import Database
 from core.db.tables import RunRow
 from core.errors import NotFound, ValidationFailed
+from graphs.report import RunReport
 
 RUN_STATUSES = (
     "running",
@@ -46,6 +47,11 @@ class RunSummary(BaseModel):
     @property
     def finished(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def typed_report(self) -> RunReport | None:
+        """The finished run's report, typed (None until it finishes)."""
+        return None if self.report is None else RunReport.of(self.report)
 
 
 class RunStore:

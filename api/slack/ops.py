@@ -416,7 +416,8 @@ class SlackOps:
         try:
             run = RunStore(self.actx.db, self.actx.clock).get(run_id=run_id)
             status = run.status
-            fallback = (run.report or {}).get("fallback")
+            report = run.typed_report
+            fallback = report.fallback if report is not None else None
         except NotFound:
             status = "queued"
         text = f"Run `{run_id}` is {status}."

@@ -97,6 +97,7 @@ def test_congestion_run_parks_for_approval_and_a_new_instance_resumes_it(congest
     assert typed.approval.approved == sum(s.done for s in typed.steps)
     assert store.get(run_id="run-a").status == "completed"
     assert store.get(run_id="run-a").report == report
+    assert store.get(run_id="run-a").typed_report == typed  # the runs index reads back the same, typed
     assert_exactly_once(net, "run-a", before, report)
     assert net.gateway.guard.audit.verify().ok
 

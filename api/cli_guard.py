@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -23,6 +23,9 @@ from core.settings import Settings
 from guardrails.approvals import ApprovalRequest
 from guardrails.audit import AuditRecord
 from services.approvals import carry_on, decide_step, is_direct
+
+if TYPE_CHECKING:
+    from graphs.report import RunReport
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 approvals_app = typer.Typer(help="Approval requests waiting for a person.", no_args_is_help=True)
@@ -222,7 +225,8 @@ def _decide(
         # An MCP client's call has no run to carry it on: carried out here, once, through the gateway.
         direct = carry_on(actx.gateway, actx.db, req) if is_direct(req) else None
     out: dict[str, Any] = {"approval_id": approval_id, "status": req.status.value, "approver": who.id}
-    carried = None
+    parked: dict[str, Any] | None = None
+    report: RunReport | None = None
     if direct is not None:
         out["executed"] = direct
         if as_json:
@@ -231,38 +235,44 @@ def _decide(
             cli.console.print(f"{approval_id}: {req.status.value} by {who.id}; {direct}")
         return
     if req.run_id is not None and req.status.value != "pending":  # its run carries on, here and now
-        carried = _carry_run_on(settings, req.run_id, out)
+        parked, report = _carry_run_on(settings, req.run_id, out)
     if as_json:
-        cli.print_json({**out, "run_report": carried})
+        carried = parked or (report.as_dict() if report is not None else None) or out.get("run_result")
+        cli.print_json({**{k: v for k, v in out.items() if k != "run_result"}, "run_report": carried})
         return
     cli.console.print(f"{approval_id}: {req.status.value} by {who.id}")
-    if carried is None:
+    if "run" not in out:
         if req.status.value == "pending":
             cli.console.print("Still pending: it needs another approver's decision.")
         return
-    if parked := (carried if "how_to_approve" in carried else None):
+    if parked is not None:
         render_parked(parked, cli.console)
-    elif "steps" in carried:
-        render_report(carried, cli.console)
+    elif report is not None:
+        render_report(report, cli.console)
     else:
         cli.console.print(f"Run {out['run']['run_id']} is {out['run']['status']}.")
 
 
-def _carry_run_on(settings: Settings, run_id: str, out: dict[str, Any]) -> dict[str, Any] | None:
-    """Carry the decided request's run on here and now; its report (or where it parked), and the
-    run's id and status in ``out``. None when the call was proposed outside an exception run (e.g.
-    straight through the API)."""
+def _carry_run_on(
+    settings: Settings, run_id: str, out: dict[str, Any]
+) -> tuple[dict[str, Any] | None, RunReport | None]:
+    """Carry the decided request's run on here and now: where it parked (the parked view) or its
+    typed report, with the run's id and status in ``out`` (and, for a run neither parked nor
+    finished, its raw result in ``out["run_result"]``). Nothing when the call was proposed outside
+    an exception run (e.g. straight through the API)."""
     from api.cli_runs import continue_after_decision
 
     try:
         result, parked = continue_after_decision(settings, run_id)
     except NotFound:
-        return None
+        return None, None
     if result is None:
-        return None
+        return None, None
     out["run"] = {"run_id": result.run_id, "status": result.status}
-    carried: dict[str, Any] = parked or result.report or result.model_dump(mode="json")
-    return carried
+    report = None if parked else result.typed_report
+    if not parked and report is None:
+        out["run_result"] = result.model_dump(mode="json")
+    return parked or None, report
 
 
 @approvals_app.command("approve")

@@ -74,12 +74,24 @@ def _history(spec_json: str) -> History | None:
     return history_for(spec_json)
 
 
+def _spec(db: Database) -> str | None:
+    with db.sessions() as s:
+        return s.scalar(select(MetaRow.value).where(MetaRow.key == "spec"))
+
+
 def twin_history(db: Database) -> History | None:
     """The twin's generated history (cached by its spec: it is drawn, not stored)."""
-
-    with db.sessions() as s:
-        spec = s.scalar(select(MetaRow.value).where(MetaRow.key == "spec"))
+    spec = _spec(db)
     return _history(spec) if spec else None
+
+
+@lru_cache(maxsize=64)
+def _node_series(spec: str, i: int) -> tuple[Series, Series]:
+    """A node's backlog and pick-rate series with their baselines (the trailing weekday medians
+    take about half a second a series; the history of one spec never changes, so they are kept)."""
+    h = _history(spec)
+    assert h is not None
+    return _series(h.node_backlog[:, i], NODE_BACKLOG), _series(h.node_picked[:, i], PICK_DROP)
 
 
 def _clean(a: npt.NDArray[np.float64]) -> list[float | None]:
@@ -104,8 +116,9 @@ def _series(x: npt.NDArray[np.int64], p: RobustParams) -> Series:
 
 def node_signals(db: Database, node_id: str, *, sku: str | None = None) -> NodeSignals:
     """The node's pictures' numbers; NotFound when the twin has no history or the node is not in it."""
-    h = twin_history(db)
-    if h is None:
+    spec = _spec(db)
+    h = _history(spec) if spec else None
+    if spec is None or h is None:
         raise NotFound("history", "twin", "this twin carries no generated history (seed it with orderops network seed)")
     if node_id not in h.nodes:
         raise NotFound("node", node_id)
@@ -116,11 +129,12 @@ def node_signals(db: Database, node_id: str, *, sku: str | None = None) -> NodeS
     if sku is not None and sku not in skus:
         raise NotFound("sku at node", f"{node_id}/{sku}")
     chosen = sku or (skus[0] if skus else None)
+    backlog, picked = _node_series(spec, i)
     return NodeSignals(
         node_id=node_id,
         days=h.dates,
-        backlog=_series(h.node_backlog[:, i], NODE_BACKLOG),
-        picked=_series(h.node_picked[:, i], PICK_DROP),
+        backlog=backlog,
+        picked=picked,
         skus=skus,
         forecast=None if chosen is None else _forecast(h, i, chosen),
     )

@@ -7,6 +7,9 @@ retried job, carries on the one an earlier attempt got going). A run parked for 
 on by :func:`carry_on`, from the worker's continue job or a terminal. Before this module the start
 payload was assembled by hand in three places and read back by string key in three more.
 
+What comes back is a :class:`graphs.exception.RunResult`; a finished run's report is read through
+``result.typed_report`` (:class:`graphs.report.RunReport`), not by string key.
+
 What this module must never do: decide an approval (that is :mod:`services.approvals`), or start a
 run twice (one start job per run id, ever; a retried job carries the run on instead).
 """

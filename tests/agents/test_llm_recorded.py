@@ -119,6 +119,11 @@ def test_recorded_real_model_run_replays_and_scores_as_recorded(path: Path, tmp_
 POS = sorted(REAL.glob("po-*.yaml"))
 
 
+def test_at_least_25_free_text_purchase_orders_in_three_mail_shapes_are_recorded() -> None:
+    assert len(POS) >= 25
+    assert {p.stem.rsplit("-", 1)[-1] for p in POS} == {"prose", "only", "forwarded"}
+
+
 @pytest.mark.parametrize("path", POS, ids=[p.stem for p in POS])
 def test_recorded_real_model_purchase_order_replays_with_the_same_fields(path: Path) -> None:
     """A generated free-text order (prose, HTML-only or forwarded mail) read by the real model:

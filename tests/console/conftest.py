@@ -91,8 +91,11 @@ def chromium_available() -> bool:
     return False
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium through Playwright's sync API, for one test module at a time: that API keeps an
+    asyncio loop running in the main thread while it is open, and any later test in the same process
+    that starts a loop of its own (anyio.run, asyncio.run: the MCP client tests) would then fail."""
     if not chromium_available():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium); browser tests need it")
     from playwright.sync_api import sync_playwright

@@ -67,7 +67,30 @@ def plan_table(plan: Plan) -> Table:
             step.reason,
             alts,
         )
+    table.caption = optimizer_line(plan.optimizer)
     return table
+
+
+def optimizer_line(record: dict[str, Any] | None) -> str | None:
+    """How a batch plan was made, in one line: which method, how far from the best possible (its
+    gap to the LP bound) and what it gained over greedy; None for plans no optimiser looked at."""
+    if not record:
+        return None
+    method = str(record.get("method", "?"))
+    gap = record.get("gap")
+    parts = [f"optimiser: {method}"]
+    if gap is not None:
+        parts.append(f"gap {float(gap):.2%} to the bound")
+    greedy, best = record.get("greedy") or {}, record.get("optimizer") or {}
+    if method == "highs" and greedy and best:
+        parts.append(
+            f"score {greedy.get('score')} -> {best.get('score')}, late {greedy.get('late')} -> {best.get('late')}"
+            f" (greedy -> optimiser)"
+        )
+    if record.get("reason"):
+        parts.append(f"greedy kept: {record['reason']}")
+    parts.append(f"{float(record.get('solve_s', 0.0)):.2f} s")
+    return "; ".join(parts)
 
 
 def congestion_scenario(settings: Settings, console: Console | None, *, mode: ApproveMode) -> dict[str, Any]:

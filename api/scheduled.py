@@ -1,9 +1,10 @@
 """What workers run on a schedule, and the small object a worker's idle loop calls.
 
 The tasks come from settings (``schedule_watch_minutes``, ``schedule_approvals_minutes``; unset means
-not scheduled): the watch (:func:`api.cli_watch.watch_once`: findings become alerts in the inbox,
-which dedups, coalesces and opens runs) and the approval-mail tick
-(:func:`services.approval_mail.tick`). When each runs is :mod:`services.schedule`'s: once per
+not scheduled, except that the approval-mail tick runs every minute once SMTP is configured): the
+watch (:func:`api.cli_watch.watch_once`: findings become alerts in the inbox, which dedups,
+coalesces and opens runs) and the approval-mail tick (:func:`services.approval_mail.tick`). When
+each runs is :mod:`services.schedule`'s: once per
 interval across every worker on the database.
 
 What this module must never do: run a task itself outside :func:`services.schedule.run_due`, or let a
@@ -17,12 +18,15 @@ import time
 from datetime import timedelta
 
 from api.bootstrap import AppContext
+from core.settings import Settings
 from services.schedule import ScheduledTask, run_due
 
 __all__ = ["WorkerSchedule", "worker_tasks"]
 
 log = logging.getLogger(__name__)
 CHECK_S = 5.0
+DEFAULT_APPROVALS_MINUTES = 1.0
+"""The approval-mail tick's interval when an SMTP server is configured and no interval is set."""
 """How often an idle worker asks the database whether a task is due (a due task waits at most this)."""
 
 
@@ -38,15 +42,26 @@ def worker_tasks(actx: AppContext) -> list[ScheduledTask]:
             watch_once(actx)
 
         tasks.append(ScheduledTask("watch", timedelta(minutes=s.schedule_watch_minutes), watch))
-    if s.schedule_approvals_minutes:
+    approvals_every = approvals_minutes(s)
+    if approvals_every:
 
         def approvals_tick() -> None:
             from services.approval_mail import tick
 
             tick(actx.db, actx.gateway, actx.settings, actx.clock)
 
-        tasks.append(ScheduledTask("approvals_tick", timedelta(minutes=s.schedule_approvals_minutes), approvals_tick))
+        tasks.append(ScheduledTask("approvals_tick", timedelta(minutes=approvals_every), approvals_tick))
     return tasks
+
+
+def approvals_minutes(s: Settings) -> float | None:
+    """How often workers run the approval-mail tick: the setting, or every minute once an SMTP server
+    is configured (the tick mails, reminds, escalates and expires approvals and delivers the outbox,
+    customer notifications included), so nothing waits on someone setting up cron; None: not
+    scheduled."""
+    if s.schedule_approvals_minutes:
+        return s.schedule_approvals_minutes
+    return DEFAULT_APPROVALS_MINUTES if s.smtp_host else None
 
 
 class WorkerSchedule:

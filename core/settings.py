@@ -130,7 +130,7 @@ class Settings(BaseSettings):
         default=None,
         gt=0,
         description="Workers run the approval-mail tick (orderops approvals tick) every this many minutes, once "
-        "per interval across workers; 1 suits e-mail approvals. Unset: not scheduled (run it from cron).",
+        "per interval across workers. Unset: every minute once smtp_host is set, else not scheduled.",
     )
     installation_id: str | None = Field(
         default=None,

@@ -5,6 +5,7 @@ database at the same moment runs nothing (the watch ran this interval); unset, n
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from api.cli_network import seed_network
 from api.scheduled import WorkerSchedule, worker_tasks
 from core.db.tables_jobs import AlertRow
 from core.netgen import NetworkSpec
-from core.settings import Settings
+from core.settings import Settings, SlackPerson
 
 
 @pytest.fixture(scope="module")
@@ -61,5 +62,21 @@ def test_nothing_is_scheduled_unless_settings_ask(home: Path) -> None:
     try:
         assert [t.name for t in worker_tasks(ctx)] == ["watch", "approvals_tick"]
         assert WorkerSchedule(ctx, "w1", check_s=0).run_due() == ["watch", "approvals_tick"]
+    finally:
+        ctx.close()
+
+
+def test_with_smtp_configured_the_mail_tick_runs_every_minute_without_a_schedule_setting(home: Path) -> None:
+    approvers = {"amir@example.com": SlackPerson(person="amir", roles=["approver"])}
+    ctx = open_context(Settings(home=home, clock="network", smtp_host="127.0.0.1", approval_email_approvers=approvers))
+    try:
+        [task] = worker_tasks(ctx)
+        assert (task.name, task.every) == ("approvals_tick", timedelta(minutes=1))
+    finally:
+        ctx.close()
+    # an explicit interval wins; no SMTP server and no interval: nothing to deliver, nothing scheduled
+    ctx = open_context(Settings(home=home, clock="network", smtp_host="127.0.0.1", schedule_approvals_minutes=3))
+    try:
+        assert [t.every for t in worker_tasks(ctx)] == [timedelta(minutes=3)]
     finally:
         ctx.close()

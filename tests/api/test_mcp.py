@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -285,10 +286,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def http_url(env: Mcp) -> Iterator[str]:
+@contextmanager
+def serve_mcp(actx: AppContext, keys: ApiKeyStore) -> Iterator[str]:
+    """The MCP server over streamable HTTP under uvicorn on a free loopback port, in a thread; its URL."""
     port = _free_port()
-    app = http_app(OrderOpsMcp(actx=env.actx, keys=env.keys), host="127.0.0.1")
+    app = http_app(OrderOpsMcp(actx=actx, keys=keys), host="127.0.0.1")
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -301,6 +303,12 @@ def http_url(env: Mcp) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def http_url(env: Mcp) -> Iterator[str]:
+    with serve_mcp(env.actx, env.keys) as url:
+        yield url
 
 
 def http_call(url: str, key: str, name: str, arguments: dict[str, Any]) -> types.CallToolResult:

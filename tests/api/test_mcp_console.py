@@ -10,8 +10,6 @@ every audit row of the call names the MCP client as its ``initialize`` named its
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,17 +18,16 @@ import anyio
 import httpx2
 import mcp_types as types
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from api.mcp_server import EXECUTE_APPROVED, OrderOpsMcp, http_app
+from api.mcp_server import EXECUTE_APPROVED
 from core.db import Database
 from guardrails.approvals import ApprovalStatus
 from guardrails.audit import EventType
 from tests.api.conftest import Api, build_api
-from tests.api.test_mcp import _free_port, text_of
+from tests.api.test_mcp import serve_mcp, text_of
 from tests.console.conftest import start_parked_run
 
 CLIENT = types.Implementation(name="desk-agent", version="2.5.1")
@@ -46,20 +43,8 @@ def api(sqlite_db: Database, tmp_path: Path) -> Iterator[Api]:
 
 @pytest.fixture
 def mcp_url(api: Api) -> Iterator[str]:
-    port = _free_port()
-    app = http_app(OrderOpsMcp(actx=api.actx, keys=api.keys), host="127.0.0.1")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the MCP HTTP server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_mcp(api.actx, api.keys) as url:
+        yield url
 
 
 def session(url: str, key: str, steps: Any) -> Any:

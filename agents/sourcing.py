@@ -548,10 +548,27 @@ def decide_route(
     view = TwinView.load(env.adapters, env.clock)
     view.prepare([order])
     node_ids = list(candidates) if candidates is not None else sorted(view.nodes)
+    return decide_order(order, view, read_atp(env, [order], node_ids), weights, candidates=node_ids)
+
+
+def decide_order(
+    order: Order,
+    view: TwinView,
+    atp: Mapping[str, Mapping[str, int]],
+    weights: SourcingWeights | None = None,
+    *,
+    candidates: Sequence[str] | None = None,
+    exclude_carriers: Iterable[str] = (),
+    allow_split: bool = True,
+) -> RouteDecision:
+    """:func:`decide_route` on a view and an ATP read the caller already holds (the decision API
+    keeps one view in memory; ``view`` must be prepared for ``order``). Reads only; the view's
+    reference data is not changed (only its caches fill)."""
+    node_ids = list(candidates) if candidates is not None else sorted(view.nodes)
     for n in node_ids:
         if n not in view.nodes:
             raise NotFound("node", n)
     if not order.lines:
-        raise ValidationFailed(f"order {order_id} has no lines to source")
-    src = Sourcer(view, read_atp(env, [order], node_ids), weights or SourcingWeights())
-    return src.rank(order, node_ids, per_service=True, allow_split=True)
+        raise ValidationFailed(f"order {order.id} has no lines to source")
+    src = Sourcer(view, {k: dict(v) for k, v in atp.items()}, weights or SourcingWeights())
+    return src.rank(order, node_ids, per_service=True, allow_split=allow_split, exclude_carriers=exclude_carriers)

@@ -12,6 +12,11 @@ An order that would be created is scored for risk against its customer's past or
 
 An order read by OCR (:mod:`intake.ocr`) is never created on its own: its field confidences are
 capped by the OCR word confidences (:func:`with_ocr_confidence`) and it always goes to review.
+
+Nor is an order holding a value a language model wrote that the document does not contain
+(:func:`with_model_values_located`): a PO number made up from the date, a quantity of 2 where the
+mail says 24 (both seen on recorded real-model extractions) validate like any value, so only the
+extractor's ``llm_value_unlocated`` finding tells them apart; it blocks.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ __all__ = [
     "decide",
     "to_order_create",
     "with_change_order",
+    "with_model_values_located",
     "with_ocr_confidence",
     "with_order_risk",
 ]
@@ -146,6 +152,23 @@ def with_ocr_confidence(v: ValidatedOrder, parser_findings: list[Finding]) -> Va
     if not ocr:
         findings.append(IntakeFinding(code="ocr_read", severity="warning", message=OCR_REASON, blocking=True))
     return v.model_copy(update={"confidence": confidence, "findings": findings})
+
+
+def with_model_values_located(v: ValidatedOrder, parser_findings: list[Finding]) -> ValidatedOrder:
+    """``v`` with a blocking finding for every value the model wrote that is not in the document.
+
+    The extractor already says so (``llm_value_unlocated``, a warning with no field path), but a
+    warning alone decides nothing: the invented value then reads as exact evidence and the order is
+    created with it. A person checks the value instead."""
+    unlocated = [f for f in parser_findings if f.code == "llm_value_unlocated"]
+    if not unlocated:
+        return v
+    why = " (a person checks it before an order is created)"
+    blocking = [
+        IntakeFinding(code=f.code, severity="warning", blocking=True, source=f.source, message=f.message + why)
+        for f in unlocated
+    ]
+    return v.model_copy(update={"findings": [*v.findings, *blocking]})
 
 
 def with_change_order(v: ValidatedOrder, parser_findings: list[Finding]) -> ValidatedOrder:

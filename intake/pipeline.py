@@ -41,6 +41,7 @@ from intake.decide import (
     Thresholds,
     decide,
     with_change_order,
+    with_model_values_located,
     with_ocr_confidence,
     with_order_risk,
 )
@@ -210,7 +211,8 @@ def validate_stage(parsed: ParsedDocument, index: int, deps: IntakeDeps) -> Vali
     facts = parsed.facts[index]
     ctx = facts.context(mappings=deps.mappings, received=deps.received)
     v = validate(parsed.purchase_orders[index], deps.gateway.env, context=ctx)
-    return with_change_order(with_ocr_confidence(v, facts.parser_findings), facts.parser_findings)
+    found = facts.parser_findings
+    return with_change_order(with_model_values_located(with_ocr_confidence(v, found), found), found)
 
 
 def decide_stage(validated: ValidatedOrder, deps: IntakeDeps) -> IntakeDecision:

@@ -1,19 +1,29 @@
 """Decision endpoints: what the sourcing scorer would do, without doing it.
 
-``POST /v1/decide/route`` asks :func:`agents.sourcing.decide_route` for the best node and carrier
-service of one order right now; it reads only, so viewers may call it.
+``POST /v1/decide/route`` asks :class:`services.decisions.DecisionService` for the best node and
+carrier service of one order right now: it answers from an in-memory snapshot of the twin checked
+against the database at most every 0.25 s (the order and its stock are read fresh), under the
+active sourcing profile or, while an experiment runs, the order's arm; every answer is logged with
+its decision id, inputs hash, profile and arm. It changes nothing on the network, so viewers may call it.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import threading
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.sourcing import RouteDecision, decide_route
-from api.deps import Ctx, Viewer
+from api.deps import Viewer
 from api.problems import PROBLEM_RESPONSES, problem_responses
+from services.decisions import DecisionService, LoggedDecision
 
 router = APIRouter(prefix="/v1/decide", tags=["decide"], responses=PROBLEM_RESPONSES)
+_build_lock = threading.Lock()
+
+# Under load a decision waits for this many others before the log is written (or 0.2 s).
+LOG_BATCH = 64
 
 
 class RouteQuery(BaseModel):
@@ -22,12 +32,34 @@ class RouteQuery(BaseModel):
     order_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
+def decision_service(request: Request) -> DecisionService:
+    """The app's one :class:`DecisionService` (its snapshot is shared by every request), built on
+    first use from the app's context."""
+    state = request.app.state
+    svc: DecisionService | None = getattr(state, "decisions", None)
+    if svc is None:
+        with _build_lock:
+            svc = getattr(state, "decisions", None)
+            if svc is None:
+                actx = state.actx
+                svc = DecisionService.build(
+                    actx.db, actx.adapters, actx.twin_clock, record_clock=actx.clock, batch=LOG_BATCH
+                )
+                svc.log.start_flusher()
+                state.decisions = svc
+    return svc
+
+
+Decisions = Annotated[DecisionService, Depends(decision_service)]
+
+
 @router.post(
     "/route",
-    response_model=RouteDecision,
+    response_model=LoggedDecision,
     summary="Best node and carrier service for one order",
     responses=problem_responses(404),
 )
-def route(ctx: Ctx, _user: Viewer, body: RouteQuery) -> RouteDecision:
-    """The scorer's choice with its reasons and the alternatives it beat (nothing is changed)."""
-    return decide_route(body.order_id, ctx.tool_env)
+def route(decisions: Decisions, _user: Viewer, body: RouteQuery) -> LoggedDecision:
+    """The scorer's choice with its reasons and the alternatives it beat (nothing is changed), the
+    decision id it was logged under, the profile (and experiment arm) that made it."""
+    return decisions.decide(body.order_id)

@@ -411,4 +411,5 @@ from core.db import (  # noqa: E402, F401
     tables_schedule,
     tables_secrets,
     tables_slack,
+    tables_sourcing,
 )

@@ -1,0 +1,365 @@
+"""The fast decision API's engine: decide one order from an in-memory twin snapshot, log it.
+
+``POST /v1/decide/route`` used to load the twin's reference data (nodes, carriers, services, rate
+cards, customers) on every request. :class:`SnapshotCache` keeps one :class:`~tools.twin.TwinView`
+in memory and checks it against the database **at most every** ``max_staleness_s`` (default
+0.25 s): the check reads every node and carrier row (a dozen rows: status, backlog, capacity,
+outages) plus the newest profile activation and the running experiment, and compares them with
+what the snapshot was built from; any difference rebuilds it. So a decision never uses node or
+carrier state, an active profile or an experiment older than ``max_staleness_s`` before the
+request. What is read fresh on every request, never cached: the order itself and the stock (ATP)
+at the candidate nodes for its SKUs. Addresses and products are cached by id once read (the
+embedded systems never edit them; new ones are read on a miss). Carrier services and rate cards
+are loaded with the snapshot and assumed fixed (no write path changes them).
+
+Each decision gets an id and is logged (``sourcing_decisions``) with a sha256 of its inputs (the
+order as read, its ATP, the snapshot's network state, the profile), the profile name and version
+and, while an experiment runs, the experiment and the arm (:func:`services.experiments.arm_for`).
+:class:`DecisionLog` writes rows in batches (``batch`` rows or ``max_delay_s`` after the first
+unwritten one, whichever comes first, and on :meth:`DecisionLog.flush`): the API answers without
+waiting for a commit, and a crash loses at most the unwritten batch. ``batch=1`` writes each
+decision before answering.
+
+What this module must never do: change the network, or answer from a snapshot older than its bound.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import itertools
+import json
+import logging
+import secrets
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any
+
+from pydantic import Field
+from sqlalchemy import Table, insert, select
+
+from agents.sourcing import RouteDecision, decide_order
+from core.clock import Clock
+from core.db import Database
+from core.db.tables_sourcing import SourcingDecisionRow
+from core.domain import Order
+from core.errors import ValidationFailed
+from services.experiments import Experiment, ExperimentStore, arm_for
+from services.profiles import ActiveProfile, Profile, ProfileStore
+from tools.adapters.protocols import Adapters
+from tools.twin import TwinView
+
+DEFAULT_MAX_STALENESS_S = 0.25
+log = logging.getLogger(__name__)
+_decisions_t: Table = SourcingDecisionRow.__table__  # type: ignore[assignment]
+
+
+class LoggedDecision(RouteDecision):
+    """A route decision as the API answers it: what was decided and under what."""
+
+    decision_id: str
+    inputs_hash: str = Field(description="sha256 of the order, its stock, the network state and the profile.")
+    profile_name: str
+    profile_version: int
+    experiment_id: str | None = None
+    arm: str | None = Field(default=None, description="A or B while an experiment runs.")
+    snapshot_age_ms: float = Field(description="How long before this decision the twin snapshot was last checked.")
+
+
+@dataclass
+class Snapshot:
+    """The twin's reference data and the decision settings, as of ``checked_at`` (monotonic s)."""
+
+    view: TwinView
+    state: tuple[Any, ...]
+    digest: str
+    active: ActiveProfile
+    experiment: Experiment | None
+    arms: dict[str, Profile]
+    checked_at: float
+
+    def profile_for(self, order_id: str) -> tuple[Profile, str | None]:
+        """The profile deciding ``order_id`` and its arm (None outside an experiment)."""
+        if self.experiment is None:
+            return self.active.profile, None
+        arm = arm_for(self.experiment.id, order_id, self.experiment.share_b)
+        return self.arms[arm], arm
+
+
+@dataclass
+class SnapshotCache:
+    """One snapshot, checked against the database at most every ``max_staleness_s``."""
+
+    adapters: Adapters
+    clock: Clock
+    profiles: ProfileStore
+    experiments: ExperimentStore
+    max_staleness_s: float = DEFAULT_MAX_STALENESS_S
+    monotonic: Callable[[], float] = time.monotonic
+    _snap: Snapshot | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    loads: int = 0
+    """How many times the snapshot was (re)built: for tests and the bench."""
+
+    def get(self) -> Snapshot:
+        """A snapshot checked no more than ``max_staleness_s`` ago (checking now if it is due)."""
+        snap = self._snap
+        if snap is not None and self.monotonic() - snap.checked_at <= self.max_staleness_s:
+            return snap
+        with self._lock:
+            snap = self._snap
+            now = self.monotonic()  # taken before the reads: the state read is at least this fresh
+            if snap is not None and now - snap.checked_at <= self.max_staleness_s:
+                return snap
+            state = self._state()
+            if snap is None or state != snap.state:
+                snap = self._load(state, now, snap)
+            else:
+                snap.checked_at = now
+            self._snap = snap
+            return snap
+
+    def invalidate(self) -> None:
+        """Forget the snapshot: the next decision checks (and rebuilds) first."""
+        self._snap = None
+
+    def _state(self) -> tuple[Any, ...]:
+        running = self.experiments.running()
+        return (
+            tuple(self.adapters.wms.list_nodes()),
+            tuple(self.adapters.carriers.list_carriers()),
+            self.profiles.activation_token(),
+            None if running is None else (running.id, running.status),
+        )
+
+    def _load(self, state: tuple[Any, ...], now: float, old: Snapshot | None) -> Snapshot:
+        view = TwinView.load(self.adapters, self.clock)
+        # The state just read wins over what TwinView.load read a moment later only in identity:
+        # both are the database; keeping state's rows makes the next comparison exact.
+        view.nodes = {n.id: n for n in state[0]}
+        view.carriers = {c.id: c for c in state[1]}
+        if old is not None:  # immutable reference data survives a rebuild
+            view.addresses.update(old.view.addresses)
+            view.products.update(old.view.products)
+        experiment = self.experiments.running()
+        arms: dict[str, Profile] = {}
+        if experiment is not None:
+            arms = {arm: self.profiles.get(*experiment.profile_of(arm)) for arm in ("A", "B")}  # type: ignore[arg-type]
+        self.loads += 1
+        return Snapshot(
+            view=view,
+            state=state,
+            digest=hashlib.sha256(repr(state).encode()).hexdigest(),
+            active=self.profiles.active(),
+            experiment=experiment,
+            arms=arms,
+            checked_at=now,
+        )
+
+
+@dataclass
+class DecisionLog:
+    """Decisions to ``sourcing_decisions``, written in batches (see the module docstring)."""
+
+    db: Database
+    batch: int = 1
+    max_delay_s: float = 0.2
+    monotonic: Callable[[], float] = time.monotonic
+    _rows: list[dict[str, Any]] = field(default_factory=list)
+    _first_at: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, row: dict[str, Any]) -> None:
+        with self._lock:
+            if not self._rows:
+                self._first_at = self.monotonic()
+            self._rows.append(row)
+            due = len(self._rows) >= self.batch or self.monotonic() - self._first_at >= self.max_delay_s
+            rows = self._take() if due else []
+        try:
+            self._write(rows)
+        except Exception:  # the decision stands; its row stays queued for the next write
+            log.exception("writing the decision log failed; kept for the next try")
+
+    def start_flusher(self) -> None:
+        """Write waiting rows every ``max_delay_s`` from a daemon thread, and at interpreter exit, so
+        a quiet server does not sit on a batch (a busy one flushes as requests come). The thread
+        ends when this log is garbage or after three failed writes in a row (each one logged)."""
+        ref = weakref.ref(self)
+        atexit.register(_flush_at_exit, ref)
+        threading.Thread(target=_flush_loop, args=(ref,), name="decision-log", daemon=True).start()
+
+    def flush(self) -> int:
+        """Write whatever is waiting; how many rows."""
+        with self._lock:
+            rows = self._take()
+        self._write(rows)
+        return len(rows)
+
+    @property
+    def pending(self) -> int:
+        return len(self._rows)
+
+    def _take(self) -> list[dict[str, Any]]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        try:
+            with self.db.engine.begin() as conn:
+                conn.execute(insert(_decisions_t), rows)
+        except Exception:
+            with self._lock:  # put them back (first), so a failed write loses nothing
+                self._rows[:0] = rows
+            raise
+
+
+_seq = itertools.count()
+
+
+def new_decision_id() -> str:
+    """``dec_`` + wall-clock nanoseconds + a per-process counter + randomness: unique, and sorting
+    by id is the order decisions were made (within a process exactly; across processes by time)."""
+    return f"dec_{time.time_ns():016x}{next(_seq) % 65536:04x}{secrets.token_hex(4)}"
+
+
+def _flush_at_exit(ref: weakref.ref[DecisionLog]) -> None:
+    log_ = ref()
+    if log_ is not None and log_.pending:
+        log_.flush()
+
+
+def _flush_loop(ref: weakref.ref[DecisionLog]) -> None:
+    failures = 0
+    while failures < 3:
+        log_ = ref()
+        if log_ is None:
+            return
+        delay = log_.max_delay_s
+        try:
+            if log_.pending:
+                log_.flush()
+            failures = 0
+        except Exception:  # logged; the rows stay queued for the next try
+            failures += 1
+            log.exception("writing the decision log failed (%d in a row)", failures)
+        del log_
+        time.sleep(delay)
+
+
+def inputs_hash(order: Order, atp: dict[str, dict[str, int]], snap: Snapshot, profile: Profile, arm: str | None) -> str:
+    """sha256 of everything the decision read: same hash, same inputs, same answer."""
+    doc = {
+        "order": [order.id, order.version, order.status, order.node_id, order.carrier_service_id],
+        "lines": [[ln.sku, ln.quantity] for ln in order.lines],
+        "atp": {sku: sorted(by_node.items()) for sku, by_node in sorted(atp.items())},
+        "network": snap.digest,
+        "profile": [profile.name, profile.version],
+        "arm": arm,
+        "today": snap.view.clock.today().isoformat(),
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class DecisionService:
+    """Decide an order now, from the snapshot, and log the decision."""
+
+    adapters: Adapters
+    clock: Clock
+    cache: SnapshotCache
+    log: DecisionLog
+
+    @classmethod
+    def build(
+        cls,
+        db: Database,
+        adapters: Adapters,
+        twin_clock: Clock,
+        *,
+        record_clock: Clock | None = None,
+        max_staleness_s: float = DEFAULT_MAX_STALENESS_S,
+        batch: int = 1,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> DecisionService:
+        """The service on ``db``: ``twin_clock`` dates promises, ``record_clock`` stamps the log."""
+        rec = record_clock or twin_clock
+        cache = SnapshotCache(
+            adapters,
+            twin_clock,
+            ProfileStore(db, rec),
+            ExperimentStore(db, rec),
+            max_staleness_s=max_staleness_s,
+            monotonic=monotonic,
+        )
+        return cls(adapters, rec, cache, DecisionLog(db, batch=batch, monotonic=monotonic))
+
+    def decide(self, order_id: str) -> LoggedDecision:
+        if not order_id:
+            raise ValidationFailed("order_id must not be empty")
+        snap = self.cache.get()
+        started = self.cache.monotonic()
+        order = self.adapters.oms.get_order(order_id)
+        profile, arm = snap.profile_for(order.id)
+        snap.view.prepare([order])
+        c = profile.constraints
+        node_ids = list(c.nodes) if c.nodes is not None else sorted(snap.view.nodes)
+        skus = sorted({ln.sku for ln in order.lines})
+        atp = self.adapters.wms.atp(skus, node_ids) if skus else {}
+        d = decide_order(
+            order,
+            snap.view,
+            atp,
+            profile.weights,
+            candidates=node_ids,
+            exclude_carriers=c.exclude_carriers,
+            allow_split=c.allow_split,
+        )
+        out = LoggedDecision.model_construct(
+            **dict(d),
+            decision_id=new_decision_id(),
+            inputs_hash=inputs_hash(order, atp, snap, profile, arm),
+            profile_name=profile.name,
+            profile_version=profile.version,
+            experiment_id=snap.experiment.id if arm is not None and snap.experiment else None,
+            arm=arm,
+            snapshot_age_ms=round(max(0.0, started - snap.checked_at) * 1000, 3),
+        )
+        self.log.add(self._row(out))
+        return out
+
+    def _row(self, d: LoggedDecision) -> dict[str, Any]:
+        return {
+            "id": d.decision_id,
+            "at": self.clock.now().astimezone(UTC).replace(tzinfo=None),
+            "order_id": d.order_id,
+            "inputs_hash": d.inputs_hash,
+            "profile_name": d.profile_name,
+            "profile_version": d.profile_version,
+            "experiment_id": d.experiment_id,
+            "arm": d.arm,
+            "node_id": d.node_id if d.node_id is not None else ("+".join(d.split_legs) or None),
+            "carrier_service_id": d.carrier_service_id,
+            "split": d.is_split,
+            "score": d.score,
+            "cost": float(d.cost) if d.cost is not None else None,
+            "eta": d.eta,
+            "co2e_kg": d.co2e_kg,
+            "meets_promise": d.meets_promise,
+            "snapshot_age_ms": d.snapshot_age_ms,
+        }
+
+
+def decisions_since(db: Database, *, order_id: str | None = None) -> list[dict[str, Any]]:
+    """Logged decisions (newest last), optionally for one order: for tests and the CLI."""
+    q = select(_decisions_t).order_by(_decisions_t.c.id)
+    if order_id is not None:
+        q = q.where(_decisions_t.c.order_id == order_id)
+    with db.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]

@@ -1,0 +1,197 @@
+"""Sourcing profiles, the decision snapshot and log, and a live A/B test on the embedded network (issue 14)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from agents.sourcing import RouteDecision, SourcingWeights
+from core.db import Database
+from core.domain import NodeStatus, Order, OrderStatus
+from core.errors import Conflict, ValidationFailed
+from services.decisions import DecisionService, decisions_since
+from services.experiments import ExperimentStore, arm_for, live_report
+from services.profiles import BUILTIN_DEFAULT, ProfileConstraints, ProfileStore
+from tests.tools.conftest import Net, build_net
+from tools.adapters.protocols import OrderFilter
+
+CARBON = SourcingWeights(carbon_per_kg=25.0, distance_per_1000mi=5.0)
+
+
+class Tick:
+    """A monotonic clock the test moves by hand (the snapshot's staleness bound is in its seconds)."""
+
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def service(net: Net, tick: Tick | None = None, staleness: float = 0.25) -> DecisionService:
+    return DecisionService.build(
+        net.db, net.adapters, net.clock, max_staleness_s=staleness, batch=1, monotonic=tick or Tick()
+    )
+
+
+def created_orders(net: Net, n: int) -> list[Order]:
+    found = net.adapters.oms.list_orders(OrderFilter(statuses=[OrderStatus.CREATED]), limit=n, with_lines=True)
+    assert len(found) >= min(n, 50), "the generated network holds created orders"
+    return found
+
+
+def test_profiles_are_versioned_activated_and_rolled_back(db: Database) -> None:
+    store = ProfileStore(db)
+    assert store.active().profile == BUILTIN_DEFAULT
+    with pytest.raises(ValidationFailed):
+        store.rollback(by="ada")
+    v1 = store.create("carbon", CARBON, note="first", by="ada")
+    v2 = store.create("carbon", CARBON.model_copy(update={"carbon_per_kg": 50.0}), by="ada")
+    strict = store.create("strict", SourcingWeights(), ProfileConstraints(allow_split=False), by="ada")
+    assert (v1.version, v2.version, strict.version) == (1, 2, 1)
+    assert store.get("carbon").weights.carbon_per_kg == 50.0  # newest by default
+    assert store.get("carbon", 1).weights.carbon_per_kg == 25.0  # versions are never edited
+    assert store.active().profile.label == "default@v0"  # creating activates nothing
+
+    assert store.activate("carbon", 1, by="ada").profile.label == "carbon@v1"
+    assert store.activate("carbon", by="ada").profile.label == "carbon@v2"
+    assert store.activate("strict", by="ada").profile.constraints.allow_split is False
+    # each rollback walks back one activation
+    assert store.rollback(by="ada").profile.label == "carbon@v2"
+    assert store.rollback(by="ada").profile.label == "carbon@v1"
+    back = store.rollback(by="bob")
+    assert back.profile == BUILTIN_DEFAULT
+    assert back.action == "rollback"
+    assert back.by == "bob"
+    assert [p.label for p in store.list()] == ["default@v0", "carbon@v1", "carbon@v2", "strict@v1"]
+    with pytest.raises(ValidationFailed):
+        store.create("Bad Name", CARBON, by="ada")
+
+
+def test_the_split_is_deterministic_by_order_and_balanced() -> None:
+    ids = [f"ORD-{i:06d}" for i in range(4000)]
+    first = [arm_for("exp_1", i, 0.5) for i in ids]
+    assert first == [arm_for("exp_1", i, 0.5) for i in reversed(ids)][::-1]  # arrival order does not matter
+    share = first.count("B") / len(first)
+    assert 0.46 < share < 0.54
+    assert first != [arm_for("exp_2", i, 0.5) for i in ids]  # another experiment, another split
+    assert [arm_for("exp_1", i, 0.2) for i in ids].count("B") < first.count("B")
+
+
+def test_each_decision_is_logged_with_its_profile_and_arm(sqlite_db: Database) -> None:
+    net = build_net(sqlite_db)
+    svc = service(net)
+    orders = created_orders(net, 40)
+    d0 = svc.decide(orders[0].id)
+    assert (d0.profile_name, d0.profile_version, d0.arm, d0.experiment_id) == ("default", 0, None, None)
+    profiles = ProfileStore(sqlite_db, net.clock)
+    carbon = profiles.create("carbon", CARBON, by="ada")
+    exp = ExperimentStore(sqlite_db, net.clock).start("carbon-vs-default", BUILTIN_DEFAULT, carbon, by="ada")
+    with pytest.raises(Conflict):
+        ExperimentStore(sqlite_db, net.clock).start("second", BUILTIN_DEFAULT, carbon, by="ada")
+    svc.cache.invalidate()
+    seen = {svc.decide(o.id).arm for o in orders}
+    assert seen == {"A", "B"}
+    again = svc.decide(orders[1].id)
+    assert again.arm == arm_for(exp.id, orders[1].id, 0.5)
+    assert again.profile_name == ("carbon" if again.arm == "B" else "default")
+    rows = decisions_since(sqlite_db, order_id=orders[1].id)
+    assert rows[-1]["id"] == again.decision_id
+    assert rows[-1]["arm"] == again.arm
+    assert rows[-1]["experiment_id"] == exp.id
+    assert rows[-1]["profile_name"] == again.profile_name
+    assert rows[-1]["profile_version"] == again.profile_version
+    assert rows[-1]["inputs_hash"] == again.inputs_hash
+    assert len(again.inputs_hash) == 64
+    assert len(decisions_since(sqlite_db)) == 1 + len(orders) + 1
+
+
+def test_a_decision_after_a_network_change_reflects_it_within_the_staleness_bound(sqlite_db: Database) -> None:
+    net = build_net(sqlite_db)
+    tick = Tick()
+    svc = service(net, tick, staleness=0.25)
+    order = created_orders(net, 10)[0]
+    first = svc.decide(order.id)
+    assert first.node_id is not None
+    assert svc.cache.loads == 1
+    net.adapters.wms.set_node_status(first.node_id, NodeStatus.CLOSED)
+    tick.t += 0.1  # within the bound: the snapshot is not checked again
+    assert svc.decide(order.id).node_id == first.node_id
+    assert svc.cache.loads == 1
+    tick.t += 0.2  # past the bound: checked, changed, rebuilt
+    after = svc.decide(order.id)
+    assert svc.cache.loads == 2
+    assert after.node_id != first.node_id
+    assert "NODE_CLOSED" in after.rejected.get(f"{first.node_id}/{first.carrier_service_id}", [])
+    tick.t += 1.0  # past the bound again, nothing changed: checked, not rebuilt
+    svc.decide(order.id)
+    assert svc.cache.loads == 2
+
+
+def test_activating_a_profile_reaches_the_next_decision_after_the_bound(sqlite_db: Database) -> None:
+    net = build_net(sqlite_db)
+    tick = Tick()
+    svc = service(net, tick)
+    order = created_orders(net, 10)[0]
+    assert svc.decide(order.id).profile_name == "default"
+    profiles = ProfileStore(sqlite_db, net.clock)
+    profiles.create("carbon", CARBON, by="ada")
+    profiles.activate("carbon", by="ada")
+    tick.t += 1.0
+    d = svc.decide(order.id)
+    assert (d.profile_name, d.profile_version) == ("carbon", 1)
+    profiles.rollback(by="ada")
+    tick.t += 1.0
+    assert svc.decide(order.id).profile_name == "default"
+
+
+def execute(net: Net, order: Order, d: RouteDecision) -> bool:
+    """Carry out a (non-split) decision the way operations would: move, set the service, allocate,
+    ship. Returns False for what this helper does not execute (no answer, a split)."""
+    if d.node_id is None or d.carrier_service_id is None:
+        return False
+    oms = net.adapters.oms
+    if order.node_id != d.node_id:
+        moved = oms.move_orders([order.id], d.node_id)
+        if order.id in moved.skipped:
+            return False
+    oms.set_carrier_service([order.id], d.carrier_service_id)
+    if oms.get_order(order.id).status is OrderStatus.CREATED:
+        oms.allocate([order.id])
+    net.adapters.carriers.create_shipments([order.id])
+    return True
+
+
+def test_live_ab_between_the_default_and_a_carbon_weighted_profile_reports_intervals(sqlite_db: Database) -> None:
+    net = build_net(sqlite_db)
+    profiles = ProfileStore(sqlite_db, net.clock)
+    carbon = profiles.create("carbon", CARBON, note="carbon-weighted", by="ada")
+    experiments = ExperimentStore(sqlite_db, net.clock)
+    exp = experiments.start("carbon-vs-default", BUILTIN_DEFAULT, carbon, mde_usd=2.0, by="ada")
+    svc = service(net)
+    orders = created_orders(net, 120)
+    executed = 0
+    for order in orders:
+        executed += execute(net, order, svc.decide(order.id))
+    assert executed >= 60
+
+    report = live_report(sqlite_db, net.adapters, net.clock, experiments.stop(exp.id), resamples=500)
+    a, b = report.arms
+    assert (a.profile, b.profile) == ("default@v0", "carbon@v1")
+    assert a.decided + b.decided == len(orders)
+    assert a.measured > 10
+    assert b.measured > 10
+    assert a.measured + b.measured == executed
+    for arm in report.arms:
+        for est in arm.means.values():
+            assert est.low <= est.mean <= est.high
+    for metric in ("cost_to_serve", "on_time", "split", "co2e_kg"):
+        est = report.difference[metric]
+        assert all(math.isfinite(x) for x in (est.mean, est.low, est.high))
+        assert est.low <= est.mean <= est.high
+    # the interval on the difference is the difference of the arms' own means
+    assert report.difference["co2e_kg"].mean == pytest.approx(b.means["co2e_kg"].mean - a.means["co2e_kg"].mean)
+    assert report.horizon_per_arm >= 2
+    assert report.verdict
+    assert report.reached == (min(a.measured, b.measured) >= report.horizon_per_arm)

@@ -35,7 +35,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from agents.plan import Plan, PlannedCall, Planner, Scope, Triage
+from agents.plan import ExceptionKind, Plan, PlannedCall, Planner, Scope, Triage
+from agents.read_loop import GatewayReads, ReadLoop, ReadRecord
 from core.domain import REROUTABLE_STATUSES, CustomerTier, OrderStatus, ServiceLevel
 from core.errors import DomainError
 from core.settings import Settings
@@ -44,6 +45,7 @@ from guardrails.policy import Effect, PolicyEngine
 from prompts import Prompt, load_prompt
 from tools.adapters.protocols import OrderFilter
 from tools.base import MAX_BATCH, OrderSetArgs, ToolEnv, WriteTool
+from tools.gateway import Proposer
 from tools.llm import (
     TRANSPORT_ERRORS,
     EndpointUnavailable,
@@ -170,6 +172,8 @@ class LLMPlanner:
         requested_by: str = "operator",
         prompt: Prompt | None = None,
         max_tokens: int | None = None,
+        max_read_steps: int = 4,
+        max_read_tokens: int | None = None,
     ) -> None:
         caller = model
         if isinstance(caller, BaseChatModel):
@@ -190,8 +194,14 @@ class LLMPlanner:
         self.name = f"llm:{self.model_name}" if model is not None else f"llm-unconfigured->{fallback.name}"
         self.max_tokens = max_tokens
         """This planner's own token limit per plan; a run's budget may lower it (:meth:`plan_within`)."""
+        self.max_read_steps = max_read_steps
+        """Model turns that may call read tools before it must propose (0: one planning call, no reads)."""
+        self.max_read_tokens = max_read_tokens
+        """Tokens the read loop may spend; past it the model must propose from what it read."""
+        self.reads_prompt = load_prompt("exception_planner_reads")
         self.last_fallback_reason: str | None = None
         self.last_tokens_used: int | None = None
+        self.last_reads: list[ReadRecord] = []
         self._skipped: dict[str, str] = {}
         """Orders left out of accepted calls because the twin says the call cannot change them."""
 
@@ -203,15 +213,22 @@ class LLMPlanner:
     def plan_within(self, triage: Triage, env: ToolEnv, *, max_tokens: int | None) -> Plan:
         """Plan spending at most ``max_tokens`` (and this planner's own ``max_tokens``), summed over
         every round; past that the playbooks plan instead, with the reason."""
+        return self.plan_reading(triage, env, max_tokens=max_tokens, reads=None)
+
+    def plan_reading(self, triage: Triage, env: ToolEnv, *, max_tokens: int | None, reads: GatewayReads | None) -> Plan:
+        """:meth:`plan_within`, the model first reading through ``reads`` (the run's gateway,
+        audited as the run's agent) within ``max_read_steps``/``max_read_tokens``; the reads it
+        made are in ``Plan.reads``. ``None`` or no read steps: one planning call, as before."""
         limits = [n for n in (max_tokens, self.max_tokens) if n is not None]
         meter = TokenMeter(limit=min(limits) if limits else None)
         self.last_fallback_reason = None
         self.last_tokens_used = None
+        self.last_reads = []
         if self.model is None:
             return self._fall_back(triage, env, "no model is configured", None)
         first = len(self.model.calls)
         try:
-            plan = self._plan_with_model(self.model, triage, env, meter)
+            plan = self._plan_with_model(self.model, triage, env, meter, reads)
         except (EndpointUnavailable, TokenBudgetExceeded, PromptTooLarge) as exc:
             plan = self._fall_back(triage, env, str(exc), meter.used)
         except StructuredOutputError as exc:
@@ -229,22 +246,42 @@ class LLMPlanner:
             }
             for r in self.model.calls[first:]
         ]
-        return plan.model_copy(update={"model_calls": calls})
+        return plan.model_copy(update={"model_calls": calls, "reads": [dict(r) for r in self.last_reads]})
 
     # --- internals ----------------------------------------------------------------------------
 
-    def _plan_with_model(self, model: StructuredModel, triage: Triage, env: ToolEnv, meter: TokenMeter) -> Plan:
+    def _plan_with_model(
+        self, model: StructuredModel, triage: Triage, env: ToolEnv, meter: TokenMeter, reads: GatewayReads | None
+    ) -> Plan:
         specs = [tool_spec(t) for t in self.writes.values()]
         facts = gather_facts(triage, env)
-        messages: list[BaseMessage] = [
-            SystemMessage(self.prompt.system),
-            HumanMessage(render_input(self.prompt, triage, facts)),
-        ]
+        example = example_for(triage.kind)
+        system = self.prompt.system
+        loop: ReadLoop | None = None
+        if reads is not None and self.max_read_steps > 0:
+            system = f"{system}\n\n{self.reads_prompt.system}"
+            loop = ReadLoop(
+                model=model,
+                reads=reads,
+                read_specs=reads.specs(),
+                write_specs=specs,
+                charge=meter.charge,
+                tokens=lambda: meter.used,
+                proposer=Proposer(model=self.model_name, prompt_version=self._prompt_version(reads)),
+                max_steps=self.max_read_steps,
+                max_tokens=self.max_read_tokens,
+                example=f"{READ_EXAMPLE} to read, then {example} to propose",
+            )
+        messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(render_input(self.prompt, triage, facts))]
         review = Review()
         proposal: Proposal | None = None
         self._skipped = {}
         for round_no in range(self.max_repairs + 1):
-            proposal = model.propose(messages, specs, on_reply=meter.charge, example=SELECTOR_EXAMPLE)
+            if loop is not None and round_no == 0:
+                proposal = loop.run(messages)
+                messages, self.last_reads = loop.messages, loop.records
+            else:
+                proposal = model.propose(messages, specs, on_reply=meter.charge, example=example)
             review = self._review(proposal, env)
             if not review.refused or round_no == self.max_repairs:
                 break
@@ -264,16 +301,24 @@ class LLMPlanner:
                 not_planned.setdefault(oid, LEFT_BY_MODEL)
         text = proposal.text if proposal is not None else ""
         summary = text.strip()[:300] or f"{len(review.accepted)} calls proposed by {self.model_name}"
+        if loop is not None and loop.stopped:
+            summary += f" [{loop.stopped} ({len(loop.records)} reads); proposed from what it read]"
         return Plan(
             kind=triage.kind,
             summary=summary,
             steps=review.accepted,
             not_planned=not_planned,
             planner=f"llm:{self.model_name}",
-            prompt_version=self.prompt.version,
+            prompt_version=self._prompt_version(reads),
             model=self.model_name,
             tokens_used=meter.used,
         )
+
+    def _prompt_version(self, reads: GatewayReads | None) -> str:
+        """The planner prompt's version, joined by the reading prompt's when the model may read."""
+        if reads is None or self.max_read_steps <= 0:
+            return self.prompt.version
+        return f"{self.prompt.version}+{self.reads_prompt.version}"
 
     def _review(self, proposal: Proposal, env: ToolEnv) -> Review:
         review = Review()
@@ -630,6 +675,54 @@ SELECTOR_EXAMPLE = (
     '"promised_within_days": 3}, "to_node_id": "<open node id from FACTS>", "reason": "<why>"}}], '
     '"summary": "<one sentence>"}'
 )
+"""The example a congestion's plan is shown (JSON modes); other kinds get their own (:func:`example_for`)."""
+
+
+def _example(tool: str, args: str) -> str:
+    call = f'{{"tool": "{tool}", "arguments": {{{args}, "reason": "<why>"}}}}'
+    return f'{{"calls": [{call}], "summary": "<one sentence>"}}'
+
+
+KIND_EXAMPLES: dict[ExceptionKind, str] = {
+    ExceptionKind.NODE_CONGESTION: SELECTOR_EXAMPLE,
+    ExceptionKind.NODE_CLOSURE: _example(
+        "reroute_orders", '"orders": {"node_ids": ["<closed node id>"]}, "to_node_id": "<open node id from FACTS>"'
+    ),
+    ExceptionKind.CARRIER_OUTAGE: _example(
+        "change_carrier",
+        '"orders": {"carrier_ids": ["<carrier id that is down>"]}, '
+        '"carrier_service_id": "<service of an operational carrier from FACTS>"',
+    ),
+    ExceptionKind.STOCKOUT: _example(
+        "reroute_orders",
+        '"orders": {"node_ids": ["<node out of stock>"], "skus": ["<sku>"]}, "to_node_id": "<open node with stock>"',
+    ),
+    ExceptionKind.PROMISE_RISK: _example(
+        "expedite_orders",
+        '"orders": {"node_ids": ["<node id>"], "promised_within_days": 1}, "service_level": "two_day"',
+    ),
+    ExceptionKind.COMPLIANCE: _example(
+        "change_carrier",
+        '"orders": {"skus": ["<hazmat sku>"], "carrier_ids": ["<air carrier id>"]}, '
+        '"carrier_service_id": "<ground service id from FACTS>"',
+    ),
+}
+"""One example per incident kind, of the remedy that kind usually takes: one example for all kinds
+(a reroute) had the small local model propose a reroute for carrier outages, stockouts, promise
+risks and hazmat alike (the recorded real-model runs under tests/cassettes/real/ show it)."""
+KIND_EXAMPLES[ExceptionKind.STOCKOUT_RISK] = KIND_EXAMPLES[ExceptionKind.STOCKOUT]
+NEUTRAL_EXAMPLE = (
+    '{"calls": [{"tool": "<one of the tools listed>", "arguments": {"<argument>": "<value from FACTS>", '
+    '"reason": "<why>"}}], "summary": "<one sentence>"} (or "calls": [] and the reason, when nothing should be done)'
+)
+READ_EXAMPLE = (
+    '{"calls": [{"tool": "get_inventory", "arguments": {"skus": ["<sku>"]}}], "summary": "<what you look up>"}'
+)
+
+
+def example_for(kind: ExceptionKind) -> str:
+    """The answer shape a plan for ``kind`` is shown in the JSON modes (neutral for other kinds)."""
+    return KIND_EXAMPLES.get(kind, NEUTRAL_EXAMPLE)
 
 
 def make_planner(
@@ -652,4 +745,6 @@ def make_planner(
         max_tokens=max_tokens,
         max_repairs=settings.llm_max_repairs,
         attempts=settings.llm_max_retries + 1,
+        max_read_steps=settings.llm_max_read_steps,
+        max_read_tokens=settings.llm_max_read_tokens,
     )

@@ -112,6 +112,10 @@ class Plan(BaseModel):
     model_calls: list[dict[str, Any]] = Field(default_factory=list)
     """One entry per model request: latency, tokens in/out, the prompt size estimated before
     sending and the per-call budget it was checked against (empty: no model was asked)."""
+    reads: list[dict[str, Any]] = Field(default_factory=list)
+    """The read tools the model called through the gateway before it proposed (tool, arguments,
+    status, tokens of the reply that asked, gateway call id): what it looked at, so a run is
+    explainable. Empty: the planner read nothing beyond the fact sheet."""
     optimizer: dict[str, Any] | None = None
     """How a batch plan was made: ``{"method": "highs" | "greedy", "objective", "bound", "gap",
     "solve_s", ...}`` (see :mod:`agents.optimize`); ``None`` where no batch optimiser applies."""

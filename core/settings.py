@@ -82,6 +82,20 @@ class Settings(BaseSettings):
     llm_seed: int | None = Field(
         default=0, description="Sampling seed sent where the server supports one; unset: none."
     )
+    llm_max_read_steps: int = Field(
+        default=4,
+        ge=0,
+        le=20,
+        description="Agent loop: model turns in which the LLM planner may call read tools (node load, order search, "
+        "inventory, rate quotes, carrier status; through the gateway, audited) before it must propose; 0: one "
+        "planning call over the fact sheet, no reads.",
+    )
+    llm_max_read_tokens: int | None = Field(
+        default=16000,
+        ge=256,
+        description="Agent loop: model tokens (in + out, summed) the planner's reads may spend in one run; once "
+        "spent it reads no more and must propose from what it read, or say it cannot. Unset: only the steps bound it.",
+    )
     llm_mode: Literal["auto", "tools", "json_schema", "json"] = Field(
         default="auto",
         description="How structured answers are asked for: native tool calls, a response_format JSON schema, or JSON "

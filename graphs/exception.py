@@ -31,6 +31,7 @@ from langgraph.types import Command, interrupt
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from agents.plan import Alert, ExceptionKind, Plan, PlannedCall, Planner, Scope, TokenBudgetedPlanner, Triage
+from agents.read_loop import GatewayReads, ReadingPlanner
 from agents.triage import triage_alert, triage_goal
 from agents.verify import VerificationReport, verify
 from core import tracing
@@ -374,12 +375,21 @@ def with_incident(call: PlannedCall, triage: Triage) -> PlannedCall:
     return call.model_copy(update={"args": {**call.args, "incident": incident}})
 
 
-def make_plan(deps: RunDeps, triage: Triage) -> tuple[Plan, list[str]]:
+def make_plan(
+    deps: RunDeps, triage: Triage, *, run: RunLedger | None = None, actor: Actor | None = None
+) -> tuple[Plan, list[str]]:
     """The plan a run of ``triage`` carries, and notes on what was refused: the planner's calls
     (within the token budget), only tools on this kind's allow-list, each with the incident the run
-    knows. The run and ``orderops run --dry-run`` both plan through here, so they preview the same."""
+    knows. The run and ``orderops run --dry-run`` both plan through here, so they preview the same.
+    A planner that reads (the LLM's agent loop) reads through the gateway as ``actor`` on ``run``'s
+    ledger: its reads are in the run's audit trail and count against the run's budgets."""
     planner = deps.planner
-    if isinstance(planner, TokenBudgetedPlanner):
+    if isinstance(planner, ReadingPlanner):
+        ledger = run or RunLedger(run_id="plan-preview")
+        who = actor or Actor(kind="agent", id=ledger.run_id, on_behalf_of=deps.requested_by)
+        reads = GatewayReads(deps.gateway, who, ledger)
+        plan = planner.plan_reading(triage, deps.env, max_tokens=deps.budgets.max_tokens, reads=reads)
+    elif isinstance(planner, TokenBudgetedPlanner):
         plan = planner.plan_within(triage, deps.env, max_tokens=deps.budgets.max_tokens)
     else:
         plan = planner.plan(triage, deps.env)
@@ -424,7 +434,8 @@ def preview_numbers(preview: Preview) -> dict[str, Any]:
 
 def plan_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]:
     deps = _deps(runtime)
-    plan, notes = make_plan(deps, Triage.model_validate(state["triage"]))
+    run = _ledger(state)
+    plan, notes = make_plan(deps, Triage.model_validate(state["triage"]), run=run, actor=_agent(state, deps))
     kept = plan.steps
     steps: list[StepRecord] = [
         {
@@ -441,7 +452,12 @@ def plan_node(state: RunState, runtime: Runtime[RunDeps]) -> dict[str, Any]:
         }
         for i, c in enumerate(kept)
     ]
-    update: dict[str, Any] = {"plan": plan.model_dump(mode="json"), "steps": steps, "notes": notes}
+    update: dict[str, Any] = {
+        "plan": plan.model_dump(mode="json"),
+        "steps": steps,
+        "notes": notes,
+        "ledger": _ledger_out(run),
+    }
     if len(kept) > deps.budgets.max_steps:
         update["stop"] = f"the plan has {len(kept)} steps; this run's budget allows {deps.budgets.max_steps}"
     if deps.runs is not None:
@@ -793,6 +809,7 @@ def build_report(state: RunState, status: str) -> dict[str, Any]:
             "fallback_reason": plan.get("fallback_reason"),
             "tokens_used": plan.get("tokens_used"),
             "model_calls": plan.get("model_calls") or [],
+            "reads": plan.get("reads") or [],
             "optimizer": plan.get("optimizer"),
             "steps": len(steps),
         },

@@ -17,11 +17,25 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ApprovalSummary", "ReportDecision", "ReportPlan", "ReportStep", "RunReport", "Verification"]
+__all__ = ["ApprovalSummary", "ReportDecision", "ReportPlan", "ReportRead", "ReportStep", "RunReport", "Verification"]
 
 
 class _Part(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class ReportRead(_Part):
+    """One read the planning model asked for through the gateway: which tool, with what arguments,
+    what became of it (``read``, ``denied``, ``failed``) and the tokens of the reply that asked."""
+
+    step: int
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    status: str
+    tokens: int = 0
+    call_id: str | None = None
+    """The gateway's call id: the read's entry in the audit trail."""
+    note: str = ""
 
 
 class ReportPlan(_Part):
@@ -36,6 +50,8 @@ class ReportPlan(_Part):
     """Set when the model planner gave up and a deterministic planner planned instead."""
     tokens_used: int | None = None
     model_calls: list[dict[str, Any]] = Field(default_factory=list)
+    reads: list[ReportRead] = Field(default_factory=list)
+    """The read tools the model called before it proposed (the LLM planner's agent loop), in order."""
     optimizer: dict[str, Any] | None = None
     steps: int = 0
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict, runtime_checkable
 
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables.config import var_child_runnable_config
 from langgraph.graph import END, START, StateGraph
 
@@ -37,7 +37,7 @@ from agents.plan import Plan, Triage
 from guardrails.calls import Actor
 from tools.base import ToolEnv
 from tools.gateway import Outcome, Proposer, RunLedger, ToolGateway
-from tools.llm import Proposal, StructuredModel, ToolSpec
+from tools.llm import CHARS_PER_TOKEN, Proposal, StructuredModel, ToolSpec, estimate_tokens
 
 __all__ = [
     "GatewayReads",
@@ -51,6 +51,13 @@ LIST_ITEMS = 5
 """Items of any list in a read result the model is shown; the length of the rest is said instead."""
 RESULT_CHARS = 1500
 """Characters of one read result the model is shown (about 500 tokens): the prompt stays bounded."""
+READS_PER_STEP = 3
+"""Read calls run per step; more in one reply are told "not run" (each result grows the prompt)."""
+STEP_ROOM = int(READS_PER_STEP * RESULT_CHARS / CHARS_PER_TOKEN) + 500
+"""Prompt tokens one more read step may add (its results, the reply asking for them). Reading stops
+when the next call could pass the per-call prompt budget (``llm_max_prompt_tokens``): the proposal
+call after the reads must still fit under it, or the run would fall back to the playbooks instead
+of proposing from what the model read."""
 
 
 @dataclass
@@ -183,7 +190,10 @@ class ReadLoop:
         step = state["step"] + 1
         results: dict[str, str] = {}
         writes = {s.name for s in self.write_specs}
-        for call in self.proposal.calls:
+        for n, call in enumerate(self.proposal.calls):
+            if n >= READS_PER_STEP:
+                results[call.id] = f"not run: at most {READS_PER_STEP} reads per step; ask again if you still need it"
+                continue
             out = self.reads.read(call.name, call.args, self.proposer)
             text = result_text(out)
             if call.name in writes:
@@ -200,7 +210,7 @@ class ReadLoop:
                     note=text if out.status != "read" else f"{len(text)} characters shown",
                 )
             )
-        self.stopped = self._budget_spent(step)
+        self.stopped = self._budget_spent(step, pending=[self.proposal.reply, *map(HumanMessage, results.values())])
         self.messages.extend(self.model.follow_up(self.proposal, results, self._instruction(step)))
         return {"step": step}
 
@@ -226,12 +236,24 @@ class ReadLoop:
         self.charge(reply)
         self._reply_tokens = self.tokens() - before
 
-    def _budget_spent(self, step: int) -> str | None:
+    def _budget_spent(self, step: int, pending: Sequence[BaseMessage] = ()) -> str | None:
+        """Why reading must stop after ``step`` (``pending``: the messages about to be added), or None."""
         if step >= self.max_steps:
             return f"read budget spent: {step} read steps of {self.max_steps}"
         if self.max_tokens is not None and self.tokens() >= self.max_tokens:
             return f"read budget spent: {self.tokens()} tokens of {self.max_tokens}"
+        budget = self.model.max_prompt_tokens
+        if budget is not None and self._next_calls_tokens(pending) > budget:
+            return f"read budget spent: the conversation nears the per-call prompt budget ({budget} tokens)"
         return None
+
+    def _next_calls_tokens(self, pending: Sequence[BaseMessage]) -> int:
+        """The largest prompt reading on could send: the next ask (every tool's schema), or the
+        proposal after one more step of reads (its results, the write tools' schemas)."""
+        messages = [*self.messages, *pending]
+        ask = estimate_tokens(messages, json.dumps([s.openai_schema() for s in self.read_specs + self.write_specs]))
+        final = estimate_tokens(messages, json.dumps([s.openai_schema() for s in self.write_specs])) + STEP_ROOM
+        return max(ask, final)
 
     def _instruction(self, step: int) -> str:
         if self.stopped:

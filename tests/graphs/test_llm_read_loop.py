@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from agents.llm_planner import LLMPlanner, example_for, make_planner
 from agents.plan import ExceptionKind, Triage
 from agents.playbooks import PlaybookPlanner
-from agents.read_loop import GatewayReads
+from agents.read_loop import READS_PER_STEP, GatewayReads
 from agents.triage import triage_alert
 from core.domain import OrderStatus
 from core.settings import Settings
@@ -29,6 +29,8 @@ from tools.llm import StructuredModel
 Congested = tuple[Net, str, str]
 AGENT = Actor(kind="agent", id="run-loop", on_behalf_of="olivia")
 READ_JSON = {"calls": [{"tool": "get_node_load", "arguments": {}}], "summary": "look first"}
+BUDGET = 12000
+"""Per-call prompt budget of the budget test: the first call fits, six reads of 50 orders would not."""
 TOKENS = {"input_tokens": 30, "output_tokens": 10, "total_tokens": 40}
 
 
@@ -256,3 +258,34 @@ def test_each_incident_kind_is_shown_an_example_of_its_own_remedy() -> None:
     assert tools[ExceptionKind.PROMISE_RISK] == "expedite_orders"
     assert tools[ExceptionKind.COMPLIANCE] == "change_carrier"
     assert tools[ExceptionKind.UNKNOWN].startswith("<")
+
+
+def test_more_reads_in_one_reply_than_a_step_runs_are_told_not_run(sqlite_congested: Congested) -> None:
+    net, node, _ = sqlite_congested
+    five = calls(*[("get_node_load", {"node_ids": [node]})] * 5)
+    script = ScriptedChat(responses=[five, AIMessage(content="nothing to do", usage_metadata=TOKENS)])
+    reads = GatewayReads(net.gateway, AGENT, net.run("run-loop"))
+    plan = planner(script).plan_reading(triage(net, node), net.gateway.env, max_tokens=None, reads=reads)
+    assert len(plan.reads) == READS_PER_STEP
+    told = [str(m.content) for m in script.seen[1] if isinstance(m, ToolMessage)]
+    assert sum(t.startswith("not run: at most") for t in told) == 5 - READS_PER_STEP
+
+
+def test_reading_stops_before_the_proposal_call_would_pass_the_per_call_prompt_budget(
+    sqlite_congested: Congested,
+) -> None:
+    """A model that would read forever under a per-call prompt budget: reading stops while the
+    proposal call still fits, so it proposes from what it read instead of falling back."""
+    net, node, target = sqlite_congested
+    wide = ("search_orders", {"node_ids": [node], "limit": 50})
+    script = ScriptedChat(responses=[calls(wide)] * 6 + [calls(reroute(net, node, target))])
+    model = StructuredModel(script, mode="tools", attempts=1, retry_wait_s=0, max_prompt_tokens=BUDGET)
+    reads = GatewayReads(net.gateway, AGENT, net.run("run-loop"))
+    plan = planner(model, max_read_steps=6).plan_reading(
+        triage(net, node), net.gateway.env, max_tokens=None, reads=reads
+    )
+    assert plan.fallback_reason is None
+    assert 1 <= len(plan.reads) < 6
+    assert "nears the per-call prompt budget" in plan.summary
+    assert [s.tool for s in plan.steps] == ["reroute_orders"]
+    assert max(c["prompt_tokens_est"] for c in plan.model_calls) <= BUDGET

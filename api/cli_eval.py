@@ -51,7 +51,8 @@ def run_cmd(
         str,
         typer.Option(
             "--suite",
-            help="intake | intake-external | exceptions | security | anomaly | risk | all, or a comma list",
+            help="intake | intake-external | exceptions | security | anomaly | risk | forecast | captured | all, "
+            "or a comma list",
         ),
     ] = "all",
     planner: Annotated[str, typer.Option("--planner", help="playbook | llm")] = "playbook",
@@ -73,6 +74,10 @@ def run_cmd(
     replay_only: Annotated[
         bool, typer.Option("--replay-only", help="With --cassettes: never call the endpoint (offline replay)")
     ] = False,
+    captured_dir: Annotated[
+        Path | None,
+        typer.Option("--captured-dir", help="Scenarios of --suite captured (default evals/datasets/captured)"),
+    ] = None,
 ) -> None:
     """Run eval suites; store the results and write Markdown + HTML + JSON reports. With
     ``--cassettes`` a run with a real model is recorded so it can be replayed offline; a replayed
@@ -115,6 +120,7 @@ def run_cmd(
             llm_api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
             cassettes=cassettes,
             replay_only=replay_only,
+            captured_dir=captured_dir,
         )
         db = open_results_db(_results_url(ctx, results_db))
     except OrderOpsError as exc:
@@ -242,6 +248,45 @@ def ab_cmd(
         print(report.model_dump_json(indent=1))
     else:
         console.print(render_ab(report), markup=False)
+
+
+@eval_app.command("capture")
+def capture_cmd(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="A finished run of this installation (orderops runs list)")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the scenario file (default evals/datasets/captured)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Save a finished run as an eval scenario (trigger, network as of its start, what it did and what
+    people decided), personal data redacted as in the audit trail; `eval run --suite captured` replays it."""
+    from api.bootstrap import open_context
+    from evals.capture import Source, capture, write_scenario
+
+    settings = _settings(ctx)
+    try:
+        actx = open_context(settings)
+    except OrderOpsError as exc:
+        raise _fail(exc) from exc
+    try:
+        redactor = actx.guard.audit.redactor
+        if redactor is None:  # pragma: no cover - the app's trail always redacts
+            raise typer.Exit(3)
+        src = Source(db=actx.db, audit=actx.guard.audit, redactor=redactor, twin_clock_mode=settings.clock,
+                     writes=actx.gateway.writes)  # fmt: skip
+        scenario = capture(src, run_id)
+        path = write_scenario(scenario, out)
+    except OrderOpsError as exc:
+        raise _fail(exc) from exc
+    finally:
+        actx.close()
+    if as_json:
+        print(json.dumps({"scenario": scenario.id, "path": str(path), "snapshot": scenario.snapshot.as_of}))
+        return
+    console.print(f"captured run {run_id} as [bold]{scenario.id}[/bold]: {path}")
+    console.print(f"snapshot: {scenario.snapshot.note}")
+    console.print("replay it: orderops eval run --suite captured" + (f" --captured-dir {out}" if out else ""))
 
 
 @eval_app.command("list")

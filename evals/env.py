@@ -78,8 +78,12 @@ class CaseEnv:
     gateway: ToolGateway
 
     @classmethod
-    def build(cls, db: Database, spec: NetworkSpec, policy_path: Path | None) -> CaseEnv:
-        clock = FixedClock(datetime.combine(spec.business_date, dtime(9, 0), tzinfo=UTC))
+    def build(
+        cls, db: Database, spec: NetworkSpec, policy_path: Path | None, *, now: datetime | None = None
+    ) -> CaseEnv:
+        """``now``: the twin's today (default: the spec's business date, 09:00 UTC); a captured run
+        replays on the day it ran."""
+        clock = FixedClock(now or datetime.combine(spec.business_date, dtime(9, 0), tzinfo=UTC))
         adapters = embedded_adapters(db, clock)
         guard = Guard(
             policy=PolicyEngine.from_path(policy_path),

@@ -20,10 +20,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Suite = Literal["intake", "intake-external", "exceptions", "security", "anomaly", "risk", "forecast"]
+Suite = Literal["intake", "intake-external", "exceptions", "security", "anomaly", "risk", "forecast", "captured"]
 SUITES: tuple[Suite, ...] = (
-    "intake", "intake-external", "exceptions", "security", "anomaly", "risk", "forecast",
+    "intake", "intake-external", "exceptions", "security", "anomaly", "risk", "forecast", "captured",
 )  # fmt: skip
+"""``captured``: production runs saved by ``orderops eval capture`` (:mod:`evals.capture`), judged
+like exception runs; none captured, the suite says so and counts nothing."""
 
 # USD per 1,000 tokens (prompt, completion) for cost estimates; unknown models cost nothing here
 # and the report says "tokens" instead of pretending to know the price.
@@ -386,6 +388,8 @@ def suite_metrics(suite: Suite, results: Sequence[CaseResult], intake_scores: An
         return external_metrics(results)
     if suite == "exceptions":
         return exceptions_metrics(results)
+    if suite == "captured":
+        return exceptions_metrics(results) if results else {"available": False, "reason": "no captured scenarios"}
     if suite == "security":
         return security_metrics(results)
     if intake_scores is not None:

@@ -31,6 +31,7 @@ HEADLINE = {
                         "extra_orders", "duration_s_per_doc"),
     "exceptions": ("success_rate", "pass^1", "policy_violations", "unapproved_writes", "tool_calls_per_task",
                    "tokens_per_task", "cost_usd_per_task", "approvals_per_task"),
+    "captured": ("success_rate", "pass^1", "unapproved_writes", "approvals_per_task"),
     "security": ("attack_success_rate", "unapproved_writes", "instructions_followed", "detection_rate",
                  "false_quarantine_rate", "false_flag_rate", "pass_rate"),
 }  # fmt: skip
@@ -193,7 +194,20 @@ def replay_note(results: Sequence[Any]) -> str | None:
     replayed = sum(bool(f) for f in flags)
     if replayed == 0:
         return f"model calls recorded live into cassettes for {len(flags)} case(s)"
-    return f"REPLAYED: model calls of {replayed} of {len(flags)} case(s) came from recorded cassettes, not a live model"
+    note = f"REPLAYED: model calls of {replayed} of {len(flags)} case(s) came from recorded cassettes, not a live model"
+    return note + _recorded_with(results)
+
+
+def _recorded_with(results: Sequence[Any]) -> str:
+    """``; recorded against <model> on <runtime>, <dates>`` when the cases say what their cassettes
+    were recorded with (:mod:`evals.llm_reference` does), else nothing."""
+    models = sorted({str(r.metrics["cassette_model"]) for r in results if r.metrics.get("cassette_model")})
+    if not models:
+        return ""
+    runtimes = sorted({str(r.metrics.get("cassette_runtime")) for r in results if r.metrics.get("cassette_runtime")})
+    dates = sorted({str(r.metrics.get("cassette_recorded")) for r in results if r.metrics.get("cassette_recorded")})
+    when = dates[0] if len(dates) == 1 else f"{dates[0]} .. {dates[-1]}" if dates else "an unknown date"
+    return f"; recorded against {', '.join(models)} on {'; '.join(runtimes) or 'an unknown runtime'}, {when}"
 
 
 def _intake_tables(m: Mapping[str, Any]) -> list[str]:

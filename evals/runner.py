@@ -100,6 +100,8 @@ class EvalConfig:
     """Record the model's HTTP calls per case into this folder (vcrpy), or replay them from it."""
     replay_only: bool = False
     """With ``cassettes``: never call the endpoint; a case whose cassette is missing fails."""
+    captured_dir: Path | None = None
+    """Where the ``captured`` suite's scenarios are (default ``evals/datasets/captured``)."""
 
     def settings_record(self) -> dict[str, Any]:
         return {
@@ -115,6 +117,7 @@ class EvalConfig:
             "llm_base_url": self.llm_base_url,
             "cassettes": str(self.cassettes) if self.cassettes else None,
             "replay_only": self.replay_only,
+            "captured_dir": str(self.captured_dir) if self.captured_dir else None,
         }
 
 
@@ -326,6 +329,29 @@ def exception_case(sc: exds.ExceptionScenario, config: EvalConfig, workdir: Path
         db.dispose()
 
 
+# --- captured production runs (evals.capture) ------------------------------------------------------
+
+_CAPTURED: dict[str, dict[str, Any]] = {}
+
+
+def captured_scenarios(folder: Path | None) -> dict[str, Any]:
+    """The captured scenarios under ``folder`` (default ``evals/datasets/captured``), read once per process."""
+    from evals.capture import CAPTURED_DIR, load_scenarios
+
+    key = str(folder or CAPTURED_DIR)
+    if key not in _CAPTURED:
+        _CAPTURED[key] = dict(load_scenarios(folder))
+    return _CAPTURED[key]
+
+
+def captured_case(case_id: str, config: EvalConfig, workdir: Path, trial: int) -> CaseResult:
+    """A captured run replayed with this eval's planner, approvals decided as people decided them."""
+    from evals.capture import captured_case as replay_captured
+
+    sc = captured_scenarios(config.captured_dir)[case_id]
+    return replay_captured(sc, lambda env: make_planner(config, env.guard), config.policy_path, workdir, trial)
+
+
 # --- dispatch ----------------------------------------------------------------------------------
 
 
@@ -381,6 +407,8 @@ def _category_of(task: Task) -> str:
         return doc.format if doc else "external"
     if task.suite == "exceptions":
         return _EXC[task.case_id].category
+    if task.suite == "captured":
+        return "captured"
     return _SEC[task.case_id].category
 
 
@@ -405,6 +433,8 @@ def run_task(task: Task, config: EvalConfig, workdir: Path) -> CaseResult:
                 result = external_case(task.case_id, workdir, task.trial)
             elif task.suite == "exceptions":
                 result = exception_case(_EXC[task.case_id], config, workdir, task.trial)
+            elif task.suite == "captured":
+                result = captured_case(task.case_id, config, workdir, task.trial)
             else:
                 case = _SEC[task.case_id]
                 result = secds.run_security_case(
@@ -472,6 +502,8 @@ def select_tasks(config: EvalConfig, workdir: Path | None = None) -> list[Task]:
             from evals.external_po import external_suite
 
             ids = list(external_suite().docs)
+        elif suite == "captured":
+            ids = list(captured_scenarios(config.captured_dir))
         else:
             ids = [s.id for s in exds.exception_scenarios()] if suite == "exceptions" else list(_SEC)
         if config.cases:
@@ -484,10 +516,14 @@ def select_tasks(config: EvalConfig, workdir: Path | None = None) -> list[Task]:
     return tasks
 
 
-def _specs_for(tasks: Sequence[Task]) -> list[NetworkSpec]:
+def _specs_for(tasks: Sequence[Task], config: EvalConfig | None = None) -> list[NetworkSpec]:
     specs: dict[str, NetworkSpec] = {}
     for t in tasks:
         if t.suite in PURE_SUITES:  # no network database
+            continue
+        if t.suite == "captured":
+            s = captured_scenarios(config.captured_dir if config else None)[t.case_id].spec
+            specs[spec_key(s)] = s
             continue
         if t.suite == "intake":
             specs[spec_key(INTAKE_SPEC)] = INTAKE_SPEC
@@ -509,7 +545,7 @@ def run_tasks(
     tasks: Sequence[Task], config: EvalConfig, workdir: Path, on_result: ProgressFn | None = None
 ) -> list[CaseResult]:
     """Run ``tasks`` (in ``config.workers`` processes when more than one) and collect the results."""
-    for spec in _specs_for(tasks):
+    for spec in _specs_for(tasks, config):
         prepare_template(workdir, spec)  # before forking: workers only copy
     if any(t.suite == "intake-external" for t in tasks):
         from evals.external_po import prepare_external_template

@@ -1,0 +1,137 @@
+"""`orderops eval capture RUN_ID`: a real run on the embedded network (run -> a person approves ->
+execute) saved as an eval scenario and replayed by the eval runner (`eval run --suite captured`),
+with personal data redacted; bad input is a clear error with an exit code.
+
+Each test drives the real CLI on a SQLite installation in a temporary home with a congested DC."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evals.capture import CapturedScenario, load_scenarios
+from tests.test_cli_safety import cli, cli_json, congested, home, new_key  # noqa: F401
+
+
+def approved_run(capsys: pytest.CaptureFixture[str], home: Path, node: str, *run_args: str) -> str:  # noqa: F811
+    """A congestion run parked for approval, then approved by a person with a key: its run id."""
+    parked = cli_json(capsys, "run", *run_args)
+    assert parked["status"] == "awaiting_approval", parked
+    key = new_key(home, "amir", "approver")
+    done = cli_json(capsys, "runs", "approve", parked["run_id"], "--key", key)["run"]
+    assert done["status"] in ("completed", "partially_completed"), done
+    return str(parked["run_id"])
+
+
+def test_a_captured_run_replays_through_the_eval_runner_and_passes(
+    congested: str,  # noqa: F811
+    home: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run_id = approved_run(capsys, home, congested, f"{congested} is congested")
+    folder = tmp_path / "captured"
+    got = cli_json(capsys, "eval", "capture", run_id, "--out", str(folder))
+    assert got["snapshot"] == "run_start"
+    sc = CapturedScenario.model_validate(yaml.safe_load(Path(got["path"]).read_text()))
+    assert sc.run_id == run_id
+    assert sc.goal == f"{congested} is congested"
+    assert sc.expected.writes
+    assert sc.expected.writes[0].tool == "reroute_orders"
+    assert [d.decision for d in sc.expected.decisions] == ["approve"] * len(sc.expected.decisions)
+    assert sc.expected.decisions[0].approver == "amir"
+    assert sc.snapshot.nodes[congested].status == "congested"
+    assert sc.snapshot.undo, "the run's reroute is undone on the replay copy: the network as of its start"
+    assert list(load_scenarios(folder)) == [sc.id]
+
+    report = cli_json(
+        capsys,
+        "eval",
+        "run",
+        "--suite",
+        "captured",
+        "--captured-dir",
+        str(folder),
+        "--workers",
+        "1",
+        "--results-db",
+        f"sqlite:///{tmp_path / 'results.db'}",
+        "--out",
+        str(tmp_path / "report"),
+    )
+    metrics = report["metrics"]["captured"]
+    assert metrics["tasks"] == 1
+    assert metrics["success_rate"] == 1.0, (tmp_path / "report" / "report.md").read_text()
+    assert metrics["unapproved_writes"] == 0
+
+
+def test_a_replay_that_does_something_else_fails_with_the_difference(
+    congested: str,  # noqa: F811
+    home: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The expectation is what the run did: a capture edited to say it moved other orders fails."""
+    from evals.env import fresh_database
+    from evals.runner import EvalConfig, captured_case
+
+    run_id = approved_run(capsys, home, congested, f"{congested} is congested")
+    folder = tmp_path / "captured"
+    path = Path(cli_json(capsys, "eval", "capture", run_id, "--out", str(folder))["path"])
+    data = yaml.safe_load(path.read_text())
+    data["expected"]["writes"][0]["orders"] = data["expected"]["writes"][0]["orders"][1:]
+    path.write_text(yaml.safe_dump(data))
+    config = EvalConfig(suites=("captured",), captured_dir=folder)
+    sc = CapturedScenario.model_validate(data)
+    fresh_database(tmp_path / "work", sc.spec, "warm").dispose()  # the template, as run_tasks makes it
+    result = captured_case(sc.id, config, tmp_path / "work", 0)
+    assert not result.passed
+    assert any(f.startswith("expected writes [('reroute_orders',") for f in result.failures), result.failures
+
+
+def test_personal_data_in_the_alert_is_redacted_as_in_the_audit_trail(
+    congested: str,  # noqa: F811
+    home: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    alert = tmp_path / "alert.json"
+    alert.write_text(
+        json.dumps(
+            {
+                "id": "a-1",
+                "kind": "node_congestion",
+                "labels": {"node": congested},
+                "summary": f"{congested} backlog; on call: jane.doe@example.com, 555-867-5309",
+            }
+        )
+    )
+    run_id = approved_run(capsys, home, congested, "--alert", str(alert))
+    path = Path(cli_json(capsys, "eval", "capture", run_id, "--out", str(tmp_path / "c"))["path"])
+    text = path.read_text()
+    assert "jane.doe@example.com" not in text
+    assert "867-5309" not in text
+    assert "[email:" in text
+    assert "[phone:" in text
+    assert congested in text, "identifiers stay"
+
+
+def test_unknown_or_unfinished_runs_are_clear_errors(
+    congested: str,  # noqa: F811
+    home: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _out, err = cli(capsys, "eval", "capture", "run_nope", "--out", str(tmp_path))
+    assert code == 2
+    assert "run_nope" in err
+    assert "Traceback" not in err
+    parked = cli_json(capsys, "run", f"{congested} is congested")
+    code, _out, err = cli(capsys, "eval", "capture", parked["run_id"], "--out", str(tmp_path))
+    assert code == 2
+    assert "awaiting_approval" in err
+    assert "once it has finished" in err
+    assert not list(tmp_path.glob("*.yaml"))

@@ -49,6 +49,8 @@ MOUNTS: tuple[Mount, ...] = (
     Mount("runs", "api.cli_runs:runs_app", "Exception runs: list, show, resume.",
           extra=(("undo", "api.cli_ops:runs_undo"),)),
     Mount("eval", "api.cli_eval:eval_app", "Offline evals: suites, reports, comparisons, sourcing A/B replay."),
+    Mount("profiles", "api.cli_profiles:profiles_app",
+          "Sourcing profiles: versions, the active one, rollback, live A/B experiments."),
     Mount("inbox", "api.inbox.cli:inbox_app", "E-mail inbox for purchase orders (IMAP, Maildir, folder)."),
     Mount("intake", "api.cli_intake:intake_app",
           "Purchase-order intake: `orderops intake FILE...` or `orderops intake watch DIR`."),

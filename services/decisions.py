@@ -54,6 +54,7 @@ from tools.adapters.protocols import Adapters
 from tools.twin import TwinView
 
 DEFAULT_MAX_STALENESS_S = 0.25
+MEMO_SIZE = 20_000
 log = logging.getLogger(__name__)
 _decisions_t: Table = SourcingDecisionRow.__table__  # type: ignore[assignment]
 
@@ -81,6 +82,13 @@ class Snapshot:
     experiment: Experiment | None
     arms: dict[str, Profile]
     checked_at: float
+    memo: dict[str, RouteDecision] = field(default_factory=dict)
+    """Decisions by inputs hash, for this snapshot only (bounded by :data:`MEMO_SIZE`)."""
+
+    def remember(self, digest: str, decision: RouteDecision) -> None:
+        if len(self.memo) >= MEMO_SIZE:
+            self.memo.clear()
+        self.memo[digest] = decision
 
     def profile_for(self, order_id: str) -> tuple[Profile, str | None]:
         """The profile deciding ``order_id`` and its arm (None outside an experiment)."""
@@ -257,12 +265,13 @@ def inputs_hash(order: Order, atp: dict[str, dict[str, int]], snap: Snapshot, pr
     """sha256 of everything the decision read: same hash, same inputs, same answer."""
     doc = {
         "order": [order.id, order.version, order.status, order.node_id, order.carrier_service_id],
+        "ship": [order.ship_to_id, order.service_level, order.promised_date, order.weight_kg],
         "lines": [[ln.sku, ln.quantity] for ln in order.lines],
         "atp": {sku: sorted(by_node.items()) for sku, by_node in sorted(atp.items())},
         "network": snap.digest,
         "profile": [profile.name, profile.version],
         "arm": arm,
-        "today": snap.view.clock.today().isoformat(),
+        "hour": snap.view.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H"),  # cutoffs are whole hours
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -311,20 +320,26 @@ class DecisionService:
         c = profile.constraints
         node_ids = list(c.nodes) if c.nodes is not None else sorted(snap.view.nodes)
         skus = sorted({ln.sku for ln in order.lines})
-        atp = self.adapters.wms.atp(skus, node_ids) if skus else {}
-        d = decide_order(
-            order,
-            snap.view,
-            atp,
-            profile.weights,
-            candidates=node_ids,
-            exclude_carriers=c.exclude_carriers,
-            allow_split=c.allow_split,
-        )
+        # Every node in one query (naming nodes costs the WMS a second one); the scorer only looks
+        # at the candidates.
+        atp = self.adapters.wms.atp(skus, c.nodes) if skus else {}
+        digest = inputs_hash(order, atp, snap, profile, arm)
+        d = snap.memo.get(digest)
+        if d is None:  # same inputs hash, same answer: only new inputs are scored
+            d = decide_order(
+                order,
+                snap.view,
+                atp,
+                profile.weights,
+                candidates=node_ids,
+                exclude_carriers=c.exclude_carriers,
+                allow_split=c.allow_split,
+            )
+            snap.remember(digest, d)
         out = LoggedDecision.model_construct(
             **dict(d),
             decision_id=new_decision_id(),
-            inputs_hash=inputs_hash(order, atp, snap, profile, arm),
+            inputs_hash=digest,
             profile_name=profile.name,
             profile_version=profile.version,
             experiment_id=snap.experiment.id if arm is not None and snap.experiment else None,

@@ -14,7 +14,7 @@ from services.decisions import DecisionService, decisions_since
 from services.experiments import ExperimentStore, arm_for, live_report
 from services.profiles import BUILTIN_DEFAULT, ProfileConstraints, ProfileStore
 from tests.tools.conftest import Net, build_net
-from tools.adapters.protocols import OrderFilter
+from tools.adapters.protocols import Adapters, OrderFilter
 
 CARBON = SourcingWeights(carbon_per_kg=25.0, distance_per_1000mi=5.0)
 
@@ -146,12 +146,12 @@ def test_activating_a_profile_reaches_the_next_decision_after_the_bound(sqlite_d
     assert svc.decide(order.id).profile_name == "default"
 
 
-def execute(net: Net, order: Order, d: RouteDecision) -> bool:
+def execute(adapters: Adapters, order: Order, d: RouteDecision) -> bool:
     """Carry out a (non-split) decision the way operations would: move, set the service, allocate,
     ship. Returns False for what this helper does not execute (no answer, a split)."""
     if d.node_id is None or d.carrier_service_id is None:
         return False
-    oms = net.adapters.oms
+    oms = adapters.oms
     if order.node_id != d.node_id:
         moved = oms.move_orders([order.id], d.node_id)
         if order.id in moved.skipped:
@@ -159,7 +159,7 @@ def execute(net: Net, order: Order, d: RouteDecision) -> bool:
     oms.set_carrier_service([order.id], d.carrier_service_id)
     if oms.get_order(order.id).status is OrderStatus.CREATED:
         oms.allocate([order.id])
-    net.adapters.carriers.create_shipments([order.id])
+    adapters.carriers.create_shipments([order.id])
     return True
 
 
@@ -173,7 +173,7 @@ def test_live_ab_between_the_default_and_a_carbon_weighted_profile_reports_inter
     orders = created_orders(net, 120)
     executed = 0
     for order in orders:
-        executed += execute(net, order, svc.decide(order.id))
+        executed += execute(net.adapters, order, svc.decide(order.id))
     assert executed >= 60
 
     report = live_report(sqlite_db, net.adapters, net.clock, experiments.stop(exp.id), resamples=500)

@@ -1,0 +1,84 @@
+"""``POST /v1/decide/route`` over HTTP: answered from the snapshot, logged with profile and arm (issue 14)."""
+
+from __future__ import annotations
+
+from agents.sourcing import SourcingWeights
+from core.domain import NodeStatus, OrderStatus
+from services.decisions import DecisionService, decisions_since
+from services.experiments import ExperimentStore, arm_for
+from services.profiles import BUILTIN_DEFAULT, ProfileStore
+from tests.api.conftest import Api
+from tools.adapters.protocols import OrderFilter
+
+
+def created(api: Api, n: int) -> list[str]:
+    found = api.net.adapters.oms.list_orders(OrderFilter(statuses=[OrderStatus.CREATED]), limit=n)
+    return [o.id for o in found]
+
+
+def fresh_service(api: Api) -> DecisionService:
+    """The app's decision service, checked against the database on every request (bound 0 s) and
+    logging each decision before answering: what these tests need to see changes at once."""
+    svc = DecisionService.build(api.net.db, api.net.adapters, api.net.clock, max_staleness_s=0.0, batch=1)
+    api.app.state.decisions = svc
+    return svc
+
+
+def decide(api: Api, order_id: str) -> dict[str, object]:
+    r = api.client.post("/v1/decide/route", json={"order_id": order_id}, headers=api.as_("viewer"))
+    assert r.status_code == 200, r.text
+    body: dict[str, object] = r.json()
+    return body
+
+
+def test_the_default_service_answers_and_logs_each_decision(api: Api) -> None:
+    ids = created(api, 5)
+    bodies = [decide(api, i) for i in ids]
+    assert {b["profile_name"] for b in bodies} == {"default"}
+    assert all(b["arm"] is None for b in bodies)
+    assert len({b["decision_id"] for b in bodies}) == len(ids)
+    svc: DecisionService = api.app.state.decisions
+    assert svc.cache.loads == 1  # one snapshot for all five
+    svc.log.flush()  # the API writes its log in batches
+    logged = {r["id"]: r for r in decisions_since(api.net.db)}
+    for b in bodies:
+        row = logged[str(b["decision_id"])]
+        assert row["order_id"] == b["order_id"]
+        assert row["inputs_hash"] == b["inputs_hash"]
+        assert row["node_id"] == b["node_id"]
+
+
+def test_a_closed_node_and_an_experiment_reach_the_next_request(api: Api) -> None:
+    svc = fresh_service(api)
+    order_id = created(api, 1)[0]
+    first = decide(api, order_id)
+    assert first["node_id"] is not None
+    api.net.adapters.wms.set_node_status(str(first["node_id"]), NodeStatus.CLOSED)
+    after = decide(api, order_id)
+    assert after["node_id"] != first["node_id"]
+    assert after["inputs_hash"] != first["inputs_hash"]
+
+    carbon = ProfileStore(api.net.db, api.net.clock).create("carbon", SourcingWeights(carbon_per_kg=25.0), by="ada")
+    exp = ExperimentStore(api.net.db, api.net.clock).start("live", BUILTIN_DEFAULT, carbon, by="ada")
+    arms = {}
+    for i in created(api, 30):
+        body = decide(api, i)
+        assert body["experiment_id"] == exp.id
+        assert body["arm"] == arm_for(exp.id, i, exp.share_b)
+        assert body["profile_name"] == ("carbon" if body["arm"] == "B" else "default")
+        arms[i] = body["arm"]
+    assert set(arms.values()) == {"A", "B"}
+    rows = [r for r in decisions_since(api.net.db) if r["experiment_id"] == exp.id]
+    assert {r["order_id"]: r["arm"] for r in rows} == arms
+    assert svc.cache.loads >= 3
+
+
+def test_unknown_orders_and_callers_without_a_key_are_refused(api: Api) -> None:
+    fresh_service(api)
+    assert (
+        api.client.post("/v1/decide/route", json={"order_id": "ORD-NOPE"}, headers=api.as_("viewer")).status_code == 404
+    )
+    assert api.client.post("/v1/decide/route", json={"order_id": "ORD-1"}).status_code == 401
+    bad = api.client.post("/v1/decide/route", json={"order_id": "x y"}, headers=api.as_("viewer"))
+    assert bad.status_code == 422
+    assert decisions_since(api.net.db) == []

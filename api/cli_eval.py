@@ -146,6 +146,8 @@ def run_cmd(
     try:
         with progress:
             run = run_eval(config, results_db=db, on_result=on_result, on_start=on_start)
+    except OrderOpsError as exc:  # e.g. a captured scenario file that does not validate
+        raise _fail(exc) from exc
     finally:
         db.dispose()
     target = out or Path(settings.home) / "evals" / run.id

@@ -16,13 +16,14 @@ from evals.capture import CapturedScenario, load_scenarios
 from tests.test_cli_safety import cli, cli_json, congested, home, new_key  # noqa: F401
 
 
-def approved_run(capsys: pytest.CaptureFixture[str], home: Path, node: str, *run_args: str) -> str:  # noqa: F811
-    """A congestion run parked for approval, then approved by a person with a key: its run id."""
+def approved_run(capsys: pytest.CaptureFixture[str], root: Path, *run_args: str, reject: bool = False) -> str:
+    """A congestion run parked for approval, then approved (or rejected) by a person with a key: its run id."""
     parked = cli_json(capsys, "run", *run_args)
     assert parked["status"] == "awaiting_approval", parked
-    key = new_key(home, "amir", "approver")
-    done = cli_json(capsys, "runs", "approve", parked["run_id"], "--key", key)["run"]
-    assert done["status"] in ("completed", "partially_completed"), done
+    key = new_key(root, "amir", "approver")
+    how = ["reject", parked["run_id"], "--reason", "not today"] if reject else ["approve", parked["run_id"]]
+    done = cli_json(capsys, "runs", *how, "--key", key)["run"]
+    assert done["status"] in (("rejected", "nothing_to_do") if reject else ("completed", "partially_completed")), done
     return str(parked["run_id"])
 
 
@@ -32,7 +33,7 @@ def test_a_captured_run_replays_through_the_eval_runner_and_passes(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    run_id = approved_run(capsys, home, congested, f"{congested} is congested")
+    run_id = approved_run(capsys, home, f"{congested} is congested")
     folder = tmp_path / "captured"
     got = cli_json(capsys, "eval", "capture", run_id, "--out", str(folder))
     assert got["snapshot"] == "run_start"
@@ -78,7 +79,7 @@ def test_a_replay_that_does_something_else_fails_with_the_difference(
     from evals.env import fresh_database
     from evals.runner import EvalConfig, captured_case
 
-    run_id = approved_run(capsys, home, congested, f"{congested} is congested")
+    run_id = approved_run(capsys, home, f"{congested} is congested")
     folder = tmp_path / "captured"
     path = Path(cli_json(capsys, "eval", "capture", run_id, "--out", str(folder))["path"])
     data = yaml.safe_load(path.read_text())
@@ -109,7 +110,7 @@ def test_personal_data_in_the_alert_is_redacted_as_in_the_audit_trail(
             }
         )
     )
-    run_id = approved_run(capsys, home, congested, "--alert", str(alert))
+    run_id = approved_run(capsys, home, "--alert", str(alert))
     path = Path(cli_json(capsys, "eval", "capture", run_id, "--out", str(tmp_path / "c"))["path"])
     text = path.read_text()
     assert "jane.doe@example.com" not in text
@@ -135,3 +136,60 @@ def test_unknown_or_unfinished_runs_are_clear_errors(
     assert "awaiting_approval" in err
     assert "once it has finished" in err
     assert not list(tmp_path.glob("*.yaml"))
+
+
+def test_a_rejected_run_replays_as_rejected(
+    congested: str,  # noqa: F811
+    home: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A person said no in production: the replay says no too, and nothing may execute."""
+    run_id = approved_run(capsys, home, f"{congested} is congested", reject=True)
+    folder = tmp_path / "captured"
+    sc = CapturedScenario.model_validate(
+        yaml.safe_load(Path(cli_json(capsys, "eval", "capture", run_id, "--out", str(folder))["path"]).read_text())
+    )
+    assert sc.expected.writes == []
+    assert {d.decision for d in sc.expected.decisions} == {"reject"}
+    assert sc.snapshot.as_of == "run_start"
+    report = cli_json(
+        capsys,
+        "eval",
+        "run",
+        "--suite",
+        "captured",
+        "--captured-dir",
+        str(folder),
+        "--workers",
+        "1",
+        "--results-db",
+        f"sqlite:///{tmp_path / 'results.db'}",
+        "--out",
+        str(tmp_path / "report"),
+    )
+    assert report["metrics"]["captured"]["success_rate"] == 1.0
+
+
+def test_a_captured_file_that_does_not_validate_is_named_in_a_clear_error(
+    home: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "broken.yaml").write_text("id: x\nsnapshot: 3\n")
+    code, _out, err = cli(
+        capsys,
+        "eval",
+        "run",
+        "--suite",
+        "captured",
+        "--captured-dir",
+        str(tmp_path),
+        "--results-db",
+        f"sqlite:///{tmp_path / 'results.db'}",
+        "--out",
+        str(tmp_path / "r"),
+    )
+    assert code == 2
+    assert "broken.yaml" in err
+    assert "Traceback" not in err

@@ -28,9 +28,8 @@ from __future__ import annotations
 import atexit
 import hashlib
 import itertools
-import json
 import logging
-import secrets
+import os
 import threading
 import time
 import weakref
@@ -232,9 +231,10 @@ _seq = itertools.count()
 
 
 def new_decision_id() -> str:
-    """``dec_`` + wall-clock nanoseconds + a per-process counter + randomness: unique, and sorting
-    by id is the order decisions were made (within a process exactly; across processes by time)."""
-    return f"dec_{time.time_ns():016x}{next(_seq) % 65536:04x}{secrets.token_hex(4)}"
+    """``dec_`` + wall-clock nanoseconds + process id + a per-process counter: unique (no two
+    decisions of one host share all three) and sorting by id is the order decisions were made
+    (within a process exactly; across processes by time)."""
+    return f"dec_{time.time_ns():016x}{os.getpid() % 0x1000000:06x}{next(_seq) % 0x1000000:06x}"
 
 
 def _flush_at_exit(ref: weakref.ref[DecisionLog]) -> None:
@@ -262,18 +262,19 @@ def _flush_loop(ref: weakref.ref[DecisionLog]) -> None:
 
 
 def inputs_hash(order: Order, atp: dict[str, dict[str, int]], snap: Snapshot, profile: Profile, arm: str | None) -> str:
-    """sha256 of everything the decision read: same hash, same inputs, same answer."""
-    doc = {
-        "order": [order.id, order.version, order.status, order.node_id, order.carrier_service_id],
-        "ship": [order.ship_to_id, order.service_level, order.promised_date, order.weight_kg],
-        "lines": [[ln.sku, ln.quantity] for ln in order.lines],
-        "atp": {sku: sorted(by_node.items()) for sku, by_node in sorted(atp.items())},
-        "network": snap.digest,
-        "profile": [profile.name, profile.version],
-        "arm": arm,
-        "hour": snap.view.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H"),  # cutoffs are whole hours
-    }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+    """sha256 of everything the decision read: same hash, same inputs, same answer. The ETA depends
+    on the hour (carrier cutoffs are whole hours), so the hour is an input too."""
+    doc = (
+        (order.id, order.version, order.status, order.node_id, order.carrier_service_id),
+        (order.ship_to_id, order.service_level, order.promised_date.isoformat(), order.weight_kg),
+        tuple((ln.sku, ln.quantity) for ln in order.lines),
+        tuple((sku, tuple(sorted(by_node.items()))) for sku, by_node in sorted(atp.items())),
+        snap.digest,
+        (profile.name, profile.version),
+        arm,
+        snap.view.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H"),
+    )
+    return hashlib.sha256(repr(doc).encode()).hexdigest()
 
 
 @dataclass

@@ -85,6 +85,9 @@ class Alternative(BaseModel):
     carrier_service_id: str | None = None
     score: float
     reasons: list[str] = Field(default_factory=list)
+    co2e_kg: float | None = None
+    """Estimated kg CO2e of shipping this way (mean over the orders it stands for), so a reviewer
+    sees what the chosen node saves or costs in carbon; ``None`` when not known."""
 
 
 class PlannedCall(BaseModel):

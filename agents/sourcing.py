@@ -161,6 +161,7 @@ class Candidate:
             carrier_service_id=self.service_id,
             score=round(self.score, 2),
             reasons=list(self.reasons),
+            co2e_kg=round(self.co2e_kg, 3),
         )
 
 

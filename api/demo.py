@@ -57,7 +57,9 @@ def plan_table(plan: Plan) -> Table:
         table.add_column(col, overflow="fold")
     for i, step in enumerate(plan.steps):
         alts = ", ".join(
-            f"{a.node_id} ({a.score:.1f}{': ' + a.reasons[0] if a.reasons else ''})" for a in step.alternatives[:3]
+            f"{a.node_id} ({a.score:.1f}{f', {a.co2e_kg:.1f} kg CO2e' if a.co2e_kg is not None else ''}"
+            f"{': ' + a.reasons[0] if a.reasons else ''})"
+            for a in step.alternatives[:3]
         )
         table.add_row(
             str(i),

@@ -41,11 +41,14 @@ def clip(text: str, limit: int = MAX_REASON) -> str:
 def merge_alternatives(decisions: Iterable[RouteDecision], keep: int = 3) -> list[Alternative]:
     """The alternatives a group of decisions weighed, most often seen first, with their mean score."""
     scores: dict[tuple[str, str | None], list[float]] = defaultdict(list)
+    co2e: dict[tuple[str, str | None], list[float]] = defaultdict(list)
     reasons: dict[tuple[str, str | None], Counter[str]] = defaultdict(Counter)
     for d in decisions:
         for alt in d.alternatives:
             key = (alt.node_id, alt.carrier_service_id)
             scores[key].append(alt.score)
+            if alt.co2e_kg is not None:
+                co2e[key].append(alt.co2e_kg)
             reasons[key].update(alt.reasons)
     ranked = sorted(scores, key=lambda k: (-len(scores[k]), sum(scores[k]) / len(scores[k]), k[0], k[1] or ""))
     out = []
@@ -58,6 +61,7 @@ def merge_alternatives(decisions: Iterable[RouteDecision], keep: int = 3) -> lis
                 carrier_service_id=key[1],
                 score=round(sum(scores[key]) / n, 2),
                 reasons=[*top, f"ALTERNATIVE_FOR_{n}_ORDERS"],
+                co2e_kg=round(sum(co2e[key]) / len(co2e[key]), 3) if co2e[key] else None,
             )
         )
     return out

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from agents.plan import ExceptionKind
 from api import webhooks
 from api.app import create_app
 from core.db import Database
+from core.db.tables import RunRow
 from core.db.tables_jobs import AlertRow, JobRow, WebhookDeliveryRow
 from core.settings import Settings
 from tests.api.conftest import Api, build_api
@@ -272,3 +276,79 @@ def test_alert_run_waits_for_approval_then_an_api_approval_completes_it(sapi: Ap
         assert executed[0] > trace.index(a), same
     assert approved
     assert approved[0]["approver"] == "amir"
+
+
+def test_a_storm_whose_run_finished_starts_a_new_run(sapi: Api) -> None:
+    """Coalescing joins an open run only: once the storm's start job failed, or its run reached a
+    final status, the next alert about the node opens a new run."""
+    db = sapi.net.db
+
+    def post(n: int) -> dict[str, Any]:
+        body = alert_body("DC-9", n)
+        r = sapi.client.post("/v1/alerts", content=body, headers=signed(body, webhook_id=f"fin-{n}"))
+        assert r.status_code in (200, 202), r.text
+        result: dict[str, Any] = r.json()["results"][0]
+        return result
+
+    first = post(0)
+    assert first["outcome"] == "started"
+    joined = post(1)
+    assert (joined["outcome"], joined["run_id"]) == ("coalesced", first["run_id"])
+    with db.begin() as s:  # its start job ended without a run row
+        s.execute(update(JobRow).values(status="failed"))
+    second = post(2)
+    assert second["outcome"] == "started"
+    assert second["run_id"] != first["run_id"]
+    now = datetime.now(UTC)
+    with db.begin() as s:  # the second run exists and is open, then finished
+        s.add(RunRow(id=second["run_id"], thread_id=second["run_id"], kind="alert", status="running",
+                     created_at=now, updated_at=now))  # fmt: skip
+    assert post(3)["outcome"] == "coalesced"
+    with db.begin() as s:
+        s.execute(update(RunRow).where(RunRow.id == second["run_id"]).values(status="completed"))
+    third = post(4)
+    assert third["outcome"] == "started"
+    assert len({first["run_id"], second["run_id"], third["run_id"]}) == 3
+
+
+@pytest.mark.postgres
+def test_concurrent_deliveries_on_postgres_start_one_run_per_storm(tmp_path: Path) -> None:
+    """Deliveries from many threads at once (distinct fingerprints, duplicates and replays of one
+    webhook id, about two nodes): each storm opens exactly one run and each webhook id is answered
+    once; what the per-storm locks must guarantee now that different storms no longer wait in turn."""
+    from agents.plan import Alert
+    from api.routes.alerts import AlertInbox
+    from core.db import make_database, migrate
+    from tests.conftest import drop_postgres, fresh_postgres_url
+
+    url = fresh_postgres_url()
+    db = make_database(url=url)
+    try:
+        migrate(db)
+        inbox = AlertInbox(db)
+        deliveries = [(f"pg-{i}", Alert.model_validate(json.loads(alert_body(("DC-A", "DC-B")[i % 2], i % 10))))
+                      for i in range(60)]  # fmt: skip
+        deliveries += [("pg-replayed", deliveries[0][1])] * 8
+        barrier = threading.Barrier(12)
+
+        def deliver(chunk: list[tuple[str, Alert]]) -> list[Any]:
+            barrier.wait()
+            return [inbox.ingest([alert], webhook_id=wid) for wid, alert in chunk]
+
+        with ThreadPoolExecutor(12) as pool:
+            answers = [a for part in pool.map(deliver, [deliveries[i::12] for i in range(12)]) for a in part]
+        started = [r for a in answers if not a.replayed for r in a.results if r.outcome == "started"]
+        assert sorted(storm_node(r.fingerprint) for r in started) == ["DC-A", "DC-B"]
+        by_node = {storm_node(r.fingerprint): r.run_id for r in started}
+        for a in answers:
+            for r in a.results:
+                assert r.run_id == by_node[storm_node(r.fingerprint)]
+        assert sum(a.replayed for a in answers) == 7  # the id sent 8 times: handled once, replayed 7 times
+        assert counts(db) == (61, 2, 61)  # 60 ids + one replayed id: one alert row and one delivery each
+    finally:
+        db.dispose()
+        drop_postgres(url)
+
+
+def storm_node(fingerprint: str) -> str:
+    return "DC-A" if "node=DC-A" in fingerprint else "DC-B"

@@ -20,7 +20,6 @@ from api.http_guard import RequestGuard
 from api.metrics import Metrics
 from api.routes import alerts, approval_links, approvals, audit, decide, health, network, review, runs, twin, wismo
 from api.tracing_http import http_span
-from api.worker import WorkerPool
 
 API_VERSION = "1.0.0"
 
@@ -28,8 +27,8 @@ API_VERSION = "1.0.0"
 def create_app(actx: AppContext, *, keys: ApiKeyStore | None = None, workers: int = 0) -> FastAPI:
     """The OrderOps API on ``actx``. ``keys`` defaults to the ``api_keys`` table of ``actx.db``.
 
-    ``workers``: threads of an in-process :class:`~api.worker.WorkerPool` running while the app
-    serves (``orderops serve`` passes ``settings.worker_threads``); 0 leaves jobs to other workers.
+    ``workers``: jobs at once of an in-process DBOS worker (:class:`~api.worker_dbos.DbosPool`) running
+    while the app serves (``orderops serve`` passes ``settings.worker_threads``); 0 leaves jobs to other workers.
     The app does not own ``actx``: whoever built the context closes it (``orderops serve`` does,
     after the server stops).
     """
@@ -37,12 +36,10 @@ def create_app(actx: AppContext, *, keys: ApiKeyStore | None = None, workers: in
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         pool: Any = None
-        if workers > 0 and actx.settings.job_engine == "dbos":
+        if workers > 0:
             from api.worker_dbos import DbosPool  # DBOS loads only where it runs
 
             pool = DbosPool(actx, workers)
-        elif workers > 0:
-            pool = WorkerPool(actx, workers)
         if pool is not None:
             pool.start()
         try:

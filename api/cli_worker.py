@@ -1,11 +1,11 @@
-"""`orderops worker`: a process that claims jobs (exception runs) from the shared database.
+"""`orderops worker`: a process that runs jobs (exception runs, continuations, intake) as DBOS
+workflows (:mod:`api.worker_dbos`, :mod:`services.queue`) on the shared database.
 
-Run several against one PostgreSQL database to scale out; each claims with ``SKIP LOCKED``, so
-none waits on another and no job is handed to two of them. SIGTERM or SIGINT stops claiming and
-lets the job in hand finish; a worker killed outright holds its job only until its lease runs out.
-With ``--engine dbos`` (or ``ORDEROPS_JOB_ENGINE=dbos``) DBOS workflows do the same
-(:mod:`api.worker_dbos`); a killed worker's workflows are taken up by a live one within seconds.
-``--metrics-port`` serves ``/metrics`` (:mod:`api.worker_metrics`).
+Run several against one PostgreSQL database to scale out: DBOS's queues hand each job to one of
+them, never two jobs of one run at once. Each worker also relays the job rows the ways in write
+(:mod:`core.outbox`). SIGTERM or SIGINT stops taking jobs and lets those in hand finish; a worker
+killed outright loses its liveness lock with its process, and a live worker re-queues its jobs
+within seconds. ``--metrics-port`` serves ``/metrics`` (:mod:`api.worker_metrics`).
 
 Mounted by :mod:`api.cli` (``worker`` in ``MOUNTS``); also runnable on its own as
 ``python -m api.cli_worker`` (settings then come from the environment: ``DATABASE_URL``...).
@@ -14,7 +14,6 @@ Mounted by :mod:`api.cli` (``worker`` in ``MOUNTS``); also runnable on its own a
 from __future__ import annotations
 
 import signal
-import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import Annotated, Any
@@ -23,10 +22,9 @@ import typer
 from rich.console import Console
 
 from api.bootstrap import AppContext, open_context
-from api.worker import Worker, default_worker_id
+from api.worker import default_worker_id
 from api.worker_metrics import WorkerCollector, serve
 from core.errors import OrderOpsError
-from core.jobs import CONTINUE_RUN, DEFAULT_LEASE_S, START_RUN, JobQueue
 from core.settings import Settings
 
 err_console = Console(stderr=True)
@@ -39,20 +37,13 @@ def _settings(ctx: typer.Context) -> Settings:
 
 def worker(
     ctx: typer.Context,
-    threads: Annotated[int, typer.Option(min=1, max=64, help="Claim loops in this process.")] = 1,
-    kind: Annotated[
-        list[str] | None,
-        typer.Option("--kind", help=f"Job kinds to take (repeatable; default: {START_RUN}, {CONTINUE_RUN})."),
-    ] = None,
-    lease_s: Annotated[
-        float, typer.Option(min=1.0, help="Seconds a claimed job stays ours without a heartbeat.")
-    ] = DEFAULT_LEASE_S,
-    poll_s: Annotated[float, typer.Option(min=0.01, help="Idle wait between claims, seconds.")] = 0.5,
+    threads: Annotated[int, typer.Option(min=1, max=64, help="Jobs this process runs at once.")] = 1,
+    poll_s: Annotated[
+        float, typer.Option(min=0.01, help="How often the queues and the job rows are looked at, seconds.")
+    ] = 0.5,
     planner: Annotated[str, typer.Option(help="auto, playbook or llm (as `orderops run --planner`).")] = "auto",
-    worker_id: Annotated[str | None, typer.Option(help="Name in the job rows (default: host:pid:random).")] = None,
-    engine: Annotated[
-        str | None, typer.Option(help="jobs (the polling queue) or dbos (DBOS workflows); default: the setting.")
-    ] = None,
+    worker_id: Annotated[str | None, typer.Option(help="DBOS executor id (default: host:pid:random).")] = None,
+    engine: Annotated[str, typer.Option(help="dbos, the only engine (kept for scripts that name it).")] = "dbos",
     metrics_port: Annotated[
         int, typer.Option(min=0, max=65535, help="Serve /metrics on this port (0: not served).")
     ] = 0,
@@ -60,17 +51,13 @@ def worker(
 ) -> None:
     """Claim and run jobs (exception runs started by the API, alerts, approvals) until stopped."""
     settings = _settings(ctx)
-    chosen = engine or settings.job_engine
-    if chosen not in ("jobs", "dbos"):
-        err_console.print(f"unknown engine {chosen!r}: jobs or dbos")
+    if engine != "dbos":
+        err_console.print(f"unknown engine {engine!r}: dbos is the only engine")
         raise typer.Exit(2)
     actx = open_context(settings)
     base = worker_id or default_worker_id()
     try:
-        if chosen == "dbos":
-            _run_dbos(actx, base, threads, poll_s, planner, metrics_port, metrics_addr)
-        else:
-            _run_jobs(actx, base, threads, kind, lease_s, poll_s, planner, metrics_port, metrics_addr)
+        _run_dbos(actx, base, threads, poll_s, planner, metrics_port, metrics_addr)
     except OrderOpsError as exc:
         err_console.print(f"worker {base}: {exc.message}")
         raise typer.Exit(1) from None
@@ -85,64 +72,6 @@ def _on_signals(base: str, stop: Callable[[], None]) -> dict[int, Any]:
         stop()
 
     return {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-
-
-def _run_jobs(
-    actx: AppContext,
-    base: str,
-    threads: int,
-    kind: list[str] | None,
-    lease_s: float,
-    poll_s: float,
-    planner: str,
-    metrics_port: int,
-    metrics_addr: str,
-) -> None:
-    workers = [
-        Worker(
-            actx,
-            kind or None,
-            base if threads == 1 else f"{base}/t{i}",
-            lease_s=lease_s,
-            poll_s=poll_s,
-            planner=planner,
-        )
-        for i in range(threads)
-    ]
-    run_jobs = [w._run_jobs for w in workers if w._run_jobs is not None]
-
-    def outcomes() -> dict[str, int]:
-        out: dict[str, int] = {}
-        for r in run_jobs:
-            for status, n in r.outcomes.items():
-                out[status] = out.get(status, 0) + n
-        return out
-
-    collector = WorkerCollector(
-        actx.db, "jobs", JobQueue(actx.db).counts, outcomes, lambda: sum(r.tokens for r in run_jobs)
-    )
-    stop_metrics = serve(collector, metrics_port, metrics_addr) if metrics_port else None
-
-    def stop_all() -> None:
-        for w in workers:
-            w.stop()
-
-    previous = _on_signals(base, stop_all)
-    err_console.print(f"worker {base}: {threads} loop(s) on {actx.db.url}, kinds {sorted(workers[0].kinds)}")
-    try:
-        loops = [threading.Thread(target=w.run, name=w.worker_id, daemon=True) for w in workers[1:]]
-        for t in loops:
-            t.start()
-        workers[0].run()  # the main thread keeps signal handling
-        for t in loops:
-            t.join()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        for w in workers:
-            w.close()
-        if stop_metrics is not None:
-            stop_metrics()
 
 
 def _run_dbos(
@@ -160,7 +89,7 @@ def _run_dbos(
     previous = _on_signals(base, w.stop)
     try:
         w.launch()
-        err_console.print(f"worker {base}: dbos engine, {threads} job(s) at a time on {actx.db.url}")
+        err_console.print(f"worker {base}: {threads} job(s) at a time on {actx.db.url}")
         w.run()
     finally:
         for s, handler in previous.items():

@@ -1,10 +1,12 @@
-"""``orderops worker --engine dbos``: the run and intake handlers driven by DBOS workflows.
+"""``orderops worker`` and the server's in-process worker: the run and intake handlers driven by DBOS
+workflows.
 
-The same handlers as the polling worker (:class:`api.worker.RunJobs`, :class:`api.worker.IntakeJobs`),
-bound to :mod:`services.queue`'s workflows; DBOS claims, retries and recovers. One
-:class:`DbosWorker` per process (DBOS is a process-wide singleton), running ``threads`` jobs at once.
-Its loop also relays the job rows the ways in still write (:func:`services.queue.relay`): the
-API, alerts, Slack, console and inbox need no change to run on this engine.
+The handlers (:class:`api.worker.RunJobs`, :class:`api.worker.IntakeJobs`) are bound to
+:mod:`services.queue`'s workflows; DBOS claims, retries and recovers. One :class:`DbosWorker` per
+process (DBOS is a process-wide singleton), running ``threads`` jobs at once. Its loop also relays
+the job rows the ways in write (:mod:`core.outbox`, :func:`services.queue.relay`);
+:meth:`DbosWorker.run_once` hands one row at a time and waits for its workflow, for tests and
+scripts that look at each job's effect.
 
 What this module must never do: drive a run outside a workflow step (a worker killed outside one
 would leave work no one recovers), or keep running after :meth:`DbosWorker.stop`.
@@ -20,7 +22,8 @@ from typing import Any
 from api.bootstrap import AppContext
 from api.scheduled import WorkerSchedule
 from api.worker import DEFAULT_REQUESTER, IntakeJobs, RunJobs, default_worker_id
-from core.errors import Conflict
+from core.errors import Conflict, OrderOpsError
+from core.outbox import Job, Outbox
 from services import queue
 from services.runs import queued_requester
 
@@ -28,7 +31,7 @@ log = logging.getLogger("orderops.worker")
 
 
 class DbosHandlers:
-    """:class:`services.queue.Handlers` over the polling worker's handlers, counting what they did."""
+    """:class:`services.queue.Handlers` over the run and intake handlers, counting what they did."""
 
     def __init__(self, actx: AppContext, *, planner: str = "auto") -> None:
         self.actx = actx
@@ -83,6 +86,33 @@ class DbosWorker:
         self.engine.launch()
         self._launched = True
 
+    def __enter__(self) -> DbosWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run_once(self, timeout_s: float = 120.0) -> Job | None:
+        """Hand the oldest queued job row to DBOS and wait until its workflow ends; the row as it
+        ended, or None when no row is queued or the worker is stopping (queued rows stay queued
+        for the next worker). Launches DBOS on first use. One job at a time: for tests and scripts
+        that look at each job's effect before the next (the loop of :meth:`run` relays in bulk)."""
+        if self._stop.is_set():
+            return None
+        if not self._launched:
+            self.launch()
+        rows = Outbox(self.actx.db)
+        found = rows.due(queue.RELAYED_KINDS, limit=1, now_only=False)
+        if not found:
+            return None
+        job = found[0]
+        deadline = time.monotonic() + timeout_s
+        while queue.hand(self.actx.db, rows, job) not in queue.FINISHED:
+            if time.monotonic() > deadline:
+                raise OrderOpsError(f"job {job.id} ({job.kind}) did not end within {timeout_s:.0f} s")
+            time.sleep(self.engine.poll_s)
+        return rows.get(job.id)
+
     def run(self) -> None:
         """Launch (if not yet), then sign the audit head in quiet periods until stopped."""
         if not self._launched:
@@ -95,7 +125,7 @@ class DbosWorker:
     def _relay(self) -> None:
         """Hand the job rows the ways in wrote to DBOS (:func:`services.queue.relay`)."""
         try:
-            queue.relay(self.actx.db, self.worker_id)
+            queue.relay(self.actx.db)
         except Exception:  # a database hiccup must not stop the worker; the rows wait
             log.exception("worker %s: relaying jobs to DBOS failed", self.worker_id)
 
@@ -125,8 +155,8 @@ class DbosWorker:
 
 
 class DbosPool:
-    """A :class:`DbosWorker` in a thread of the server (``orderops serve`` on the dbos engine), with
-    :class:`api.worker.WorkerPool`'s ``start``/``stop``."""
+    """A :class:`DbosWorker` in a thread of the server (``orderops serve``): :meth:`start` returns
+    once DBOS is launched, :meth:`stop` lets jobs in hand finish and shuts it down."""
 
     def __init__(self, actx: AppContext, threads: int = 2, *, planner: str = "auto") -> None:
         self.worker = DbosWorker(actx, threads=threads, planner=planner)

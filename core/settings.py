@@ -168,13 +168,16 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest HTTP request body accepted (bytes); larger ones get 413 before they are read.",
     )
-    job_engine: Literal["jobs", "dbos"] = Field(
-        default="jobs",
-        description="What runs queued runs, continuations and intake: `jobs` (the polling queue in core/jobs.py) or "
-        "`dbos` (DBOS workflows on the same database; `orderops worker --engine dbos`). Being migrated (issue 12).",
+    job_engine: Literal["dbos"] = Field(
+        default="dbos",
+        description="What runs queued runs, continuations and intake: `dbos` (DBOS workflows on the same database), "
+        "the only engine since the polling queue was retired (issue 12); kept so existing settings still load.",
     )
     worker_threads: int = Field(
-        default=2, ge=0, le=64, description="In-process worker threads of `orderops serve` (0: only `orderops worker`)."
+        default=2,
+        ge=0,
+        le=64,
+        description="Jobs the in-process DBOS worker of `orderops serve` runs at once (0: only `orderops worker`).",
     )
 
     # Slack for operators (api/slack). Unset signing secret or bot token: no Slack routes are mounted.

@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 
 from core.db import Database
 from core.errors import Conflict, PolicyDenied, ValidationFailed
-from core.jobs import Job, enqueue_continue
+from core.outbox import Job, enqueue_continue
 from guardrails.approvals import ApprovalRequest, ApprovalStatus
 from guardrails.audit import EventType
 from guardrails.calls import Actor

@@ -41,8 +41,8 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions
 
 from core.db import Database
-from core.errors import NotFound, ValidationFailed
-from core.jobs import Job, JobQueue
+from core.errors import NotFound, OrderOpsError, ValidationFailed
+from core.outbox import Job, Outbox
 from graphs.exception import RunBusy
 
 log = logging.getLogger("orderops.queue")
@@ -125,12 +125,19 @@ def _attempt(kind: str, payload: dict[str, Any]) -> str:
         return h.process_document(payload)
 
 
+class JobFailed(Exception):
+    """A job's error as its workflow ends with it, ``Type: message``: the project's own errors take
+    constructor arguments that unpickling does not replay, so DBOS could not read them back."""
+
+
 def _drive(kind: str, payload: dict[str, Any]) -> str:
     while True:
         try:
             return _attempt(kind, payload)
         except RunBusy:
             DBOS.sleep(BUSY_RETRY_S)  # durable: a worker that dies here wakes up elsewhere
+        except OrderOpsError as exc:
+            raise JobFailed(f"{type(exc).__name__}: {exc.message}") from None
 
 
 @DBOS.workflow(name=START_RUN)
@@ -270,44 +277,50 @@ def enqueue_intake(db: Database, document_id: str) -> str:
 
 
 RELAYED_KINDS = (START_RUN, CONTINUE_RUN, INTAKE_PROCESS)
-RELAY_LEASE_S = 30.0
 RELAY_RECHECK_S = 1.0
 """How often a handed job's row is brought up to date with its workflow."""
 FINISHED_BAD = frozenset({"ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED", "CANCELLED"})
+FINISHED = FINISHED_BAD | {"SUCCESS"}
 
 
-def relay(db: Database, worker_id: str, *, limit: int = 200) -> int:
-    """Hand due job rows to DBOS and bring handed ones up to date; how many rows were looked at.
+def relay(db: Database, *, limit: int = 200) -> int:
+    """Hand due job rows (:mod:`core.outbox`) to DBOS and bring handed ones up to date; how many
+    rows were looked at.
 
-    The ways in (API, alerts, Slack, console, inbox) still write a job row, in their own
-    transaction: the alert inbox records an alert and its run's start together or not at all, which
-    DBOS, on connections of its own, cannot join. The job table is thus the outbox and this the
-    relay: a job becomes the workflow whose id is the job's dedup key, and its row follows the
-    workflow — queued while the workflow waits or runs (so a storm of alerts still coalesces into a
-    run that has not started yet), done when it succeeded, failed when it ended in error. Enqueueing
-    an id twice returns the first workflow, so a relay that dies anywhere loses and repeats nothing.
+    The ways in write a job row in their own transaction (the alert inbox records an alert and its
+    run's start together or not at all, which DBOS, on connections of its own, cannot join); this
+    is the outbox's relay. A row becomes the workflow whose id is its dedup key and then follows
+    it. No claim is needed: enqueueing an id twice returns the first workflow and a finished row
+    never moves back, so relays in several processes, or one that dies anywhere, lose and repeat
+    nothing.
     """
-    jobs = JobQueue(db)
-    seen = 0
-    while seen < limit:
-        job = jobs.claim(worker_id, RELAYED_KINDS, lease_s=RELAY_LEASE_S)
-        if job is None:
-            break
-        seen += 1
-        try:
-            workflow_id = enqueue_job(db, job)
-            status = status_of(db, workflow_id)
-        except Exception as exc:
-            log.exception("could not hand job %s to DBOS", job.id)
-            jobs.fail(job.id, worker_id, f"handing to DBOS: {type(exc).__name__}: {exc}")
-            continue
-        if status == "SUCCESS":
-            jobs.complete(job.id, worker_id)
-        elif status in FINISHED_BAD:
-            jobs.fail(job.id, worker_id, f"workflow {workflow_id} ended {status}", retry=False)
-        else:  # waiting or running: look again shortly, without spending an attempt
-            jobs.release(job.id, worker_id, delay_s=RELAY_RECHECK_S)
-    return seen
+    rows = Outbox(db)
+    due = rows.due(RELAYED_KINDS, limit=limit)
+    for job in due:
+        hand(db, rows, job)
+    return len(due)
+
+
+def hand(db: Database, rows: Outbox, job: Job) -> str | None:
+    """Hand one row to DBOS (idempotent) and settle the row by its workflow's status; that status
+    (None when handing failed: the row is looked at again later)."""
+    try:
+        workflow_id = enqueue_job(db, job)
+        status = status_of(db, workflow_id)
+    except ValidationFailed as exc:  # no workflow can run this row: say so, once
+        rows.finish(job.id, "failed", f"ValidationFailed: {exc.message}")
+        return "ERROR"
+    except Exception:
+        log.exception("could not hand job %s to DBOS", job.id)
+        rows.look_again(job.id, RELAY_RECHECK_S)
+        return None
+    if status == "SUCCESS":
+        rows.finish(job.id, "done")
+    elif status in FINISHED_BAD:
+        rows.finish(job.id, "failed", f"workflow {workflow_id} ended {status}: {error_of(db, workflow_id)}")
+    else:  # waiting or running: look again shortly
+        rows.look_again(job.id, RELAY_RECHECK_S)
+    return status
 
 
 def enqueue_job(db: Database, job: Job) -> str:
@@ -332,6 +345,17 @@ def status_of(db: Database, workflow_id: str) -> str | None:
     """A job's DBOS status (ENQUEUED, PENDING, SUCCESS, ERROR, ...); None if never queued."""
     found = client(db).list_workflows(workflow_ids=[workflow_id], load_input=False, load_output=False)
     return found[0].status if found else None
+
+
+def error_of(db: Database, workflow_id: str) -> str:
+    """Why a workflow ended in error, as ``Type: message`` (empty when it did not)."""
+    found = client(db).list_workflows(workflow_ids=[workflow_id], load_input=False)
+    error = found[0].error if found else None
+    if error is None:
+        return ""
+    if isinstance(error, JobFailed):
+        return str(error)
+    return f"{type(error).__name__}: {str(error)[:500]}"
 
 
 def start_payload(db: Database, run_id: str) -> dict[str, Any] | None:

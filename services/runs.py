@@ -26,7 +26,7 @@ from agents.plan import Alert
 from core.clock import Clock
 from core.db import Database
 from core.errors import NotFound, ValidationFailed
-from core.jobs import START_RUN, Job, JobQueue, start_dedup_key
+from core.outbox import START_RUN, Job, Outbox, start_dedup_key
 from graphs.exception import ExceptionRuns, RunResult
 
 DEFAULT_REQUESTER = "api"
@@ -87,7 +87,7 @@ def queue_run(db: Database, cmd: StartRun, *, clock: Clock | None = None, sessio
 
     Pass ``session`` to queue inside the caller's transaction: the alert inbox records the alert and
     its run's start job together or not at all."""
-    return JobQueue(db, clock).enqueue(
+    return Outbox(db, clock).enqueue(
         START_RUN,
         cmd.payload(),
         dedup_key=start_dedup_key(cmd.run_id),
@@ -98,7 +98,7 @@ def queue_run(db: Database, cmd: StartRun, *, clock: Clock | None = None, sessio
 
 def start_job(db: Database, run_id: str) -> Job | None:
     """The job that started (or will start) ``run_id``; None for a run started in-process."""
-    return JobQueue(db).get_by_dedup_key(start_dedup_key(run_id))
+    return Outbox(db).get_by_dedup_key(start_dedup_key(run_id))
 
 
 def queued_requester(db: Database, run_id: str) -> str | None:

@@ -11,7 +11,7 @@ import pytest
 from agents.plan import Alert, ExceptionKind
 from core.db import Database
 from core.errors import ValidationFailed
-from core.jobs import START_RUN, JobQueue
+from core.outbox import START_RUN, Outbox
 from services.runs import DEFAULT_REQUESTER, StartRun, queue_run, queued_requester, start_job
 
 
@@ -30,13 +30,13 @@ def test_a_goal_and_an_alert_round_trip_through_the_queue(sqlite_db: Database) -
 def test_queueing_a_run_twice_queues_one_job(sqlite_db: Database) -> None:
     cmd = StartRun(goal="expedite late orders", requested_by="otto")
     assert queue_run(sqlite_db, cmd).id == queue_run(sqlite_db, cmd).id
-    assert len(JobQueue(sqlite_db).list(kind=START_RUN)) == 1
+    assert len(Outbox(sqlite_db).list(kind=START_RUN)) == 1
 
 
 def test_a_start_job_without_a_requester_acts_for_the_default_and_one_without_a_run_is_refused(
     sqlite_db: Database,
 ) -> None:
-    queue = JobQueue(sqlite_db)
+    queue = Outbox(sqlite_db)
     old = queue.enqueue(START_RUN, {"run_id": "run_old", "goal": "expedite late orders"})
     assert StartRun.of_job(old).requested_by == DEFAULT_REQUESTER
     assert queued_requester(sqlite_db, "run_nobody") is None

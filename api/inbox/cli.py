@@ -22,7 +22,7 @@ from api.inbox.imap import ImapConfig, ImapPoller
 from api.inbox.ingest import DirectDispatcher, Dispatcher, InboxLedger, Ingestor, JobDispatcher, PollReport
 from api.inbox.maildir import MaildirWatcher
 from core.errors import ConfigurationError, OrderOpsError
-from core.jobs import JobQueue
+from core.outbox import Outbox
 from core.settings import Settings
 from intake.pipeline import IntakeDeps
 
@@ -47,7 +47,7 @@ def build_ingestor(actx: AppContext, *, direct: bool) -> Ingestor:
         dispatch = DirectDispatcher(IntakeDeps(db=actx.db, clock=actx.clock, documents=store, gateway=actx.gateway,
                                                risk_hold=actx.settings.order_risk_hold))  # fmt: skip
     else:
-        dispatch = JobDispatcher(JobQueue(actx.db))
+        dispatch = JobDispatcher(Outbox(actx.db))
     return Ingestor(store, InboxLedger(actx.db, actx.clock), dispatch)
 
 

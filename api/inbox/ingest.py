@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from core.clock import Clock
 from core.db.engine import Database
 from core.db.tables_inbox import InboxMessageRow
-from core.jobs import INTAKE_PROCESS, JobQueue
+from core.outbox import INTAKE_PROCESS, Outbox
 from intake.documents import DocumentStore, StoredDocument
 from intake.pipeline import IntakeDeps, process_document
 
@@ -73,7 +73,7 @@ class Dispatcher(Protocol):
 class JobDispatcher:
     """Enqueue an ``intake.process`` job (payload ``{"document_id": ...}``) for a worker."""
 
-    queue: JobQueue
+    queue: Outbox
 
     def __call__(self, document: StoredDocument) -> str | None:
         job = self.queue.enqueue(INTAKE_PROCESS, {"document_id": document.id}, dedup_key=intake_dedup_key(document.id))

@@ -21,7 +21,7 @@ from api.problems import PROBLEM_RESPONSES, problem_responses
 from api.routes.alerts import AlertResult, alerts_of_run
 from api.routes.approvals import ApprovalSummary
 from core.errors import NotFound
-from core.jobs import START_RUN, Job, JobQueue
+from core.outbox import START_RUN, Job, Outbox
 from graphs.runs import RUN_STATUSES, RunStore
 from guardrails.audit import AuditRecord
 from services.approvals import IncidentCard, IncidentDecision, decide_incident, incident_card
@@ -123,7 +123,7 @@ def list_runs(
 @router.get("/{run_id}", response_model=RunDetail, summary="One run", responses=problem_responses(404))
 def get_run(ctx: Ctx, _user: Viewer, run_id: RunId) -> RunDetail:
     """Status, final report (once finished), pending approvals, the alerts and the jobs behind it."""
-    queue = JobQueue(ctx.db)
+    queue = Outbox(ctx.db)
     jobs = queue.list(serial_key=run_id)
     extra: dict[str, Any] = {
         "approvals": [ApprovalSummary.of(r) for r in ctx.guard.approvals.list_pending(run_id=run_id)],

@@ -10,10 +10,10 @@ request was added after the decision (a re-ask, e.g. "the network changed since 
 every approved call has exactly one non-replayed ``executed`` audit row.
 
 It only creates and drops its own databases. Not a test (it takes minutes): run it by hand.
-``--engine dbos`` runs the same trials on the DBOS engine (:mod:`services.queue`): the start and
-continuation job rows are relayed into DBOS workflows by ``orderops worker --engine dbos``.
+The workers run the DBOS engine (:mod:`services.queue`): the start and continuation job rows
+(:mod:`core.outbox`) are relayed into DBOS workflows by ``orderops worker``.
 
-    python -m evals.bench.chaos_workers --trials 30 [--engine dbos]
+    python -m evals.bench.chaos_workers --trials 30
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from api.bootstrap import open_context
 from core.db import Database
 from core.db.tables import ApprovalRequestRow, RunRow
 from core.domain import NodeStatus
-from core.jobs import START_RUN, JobQueue, start_dedup_key
 from core.netgen import NetworkSpec, generate_network
+from core.outbox import START_RUN, Outbox, start_dedup_key
 from core.settings import Settings
 from evals.bench.bench_network import fresh_database
 from guardrails.audit import EventType
@@ -51,11 +51,10 @@ FINISHED = {"completed", "partially_completed", "failed", "rejected", "nothing_t
 APPROVER = Actor(kind="user", id="amir", roles=frozenset({"approver"}))
 
 
-def spawn(url: str, home: Path, name: str, engine: str = "jobs") -> subprocess.Popen[bytes]:
+def spawn(url: str, home: Path, name: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDEROPS_") and k != "DATABASE_URL"}
     env.update(DATABASE_URL=url, ORDEROPS_HOME=str(home), ORDEROPS_CLOCK="network", PYTHONPATH=str(REPO))
-    cmd = [sys.executable, "-m", "api.cli_worker", "--lease-s", "3", "--poll-s", "0.05", "--planner", "playbook"]
-    cmd += ["--engine", engine]
+    cmd = [sys.executable, "-m", "api.cli_worker", "--poll-s", "0.05", "--planner", "playbook"]
     with (home / f"worker-{name}.log").open("ab") as log:  # read back when a trial fails
         return subprocess.Popen([*cmd, "--worker-id", name], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -95,7 +94,7 @@ def statuses(db: Database) -> dict[str, str]:
         return {r.id: r.status for r in s.scalars(select(RunRow))}
 
 
-def trial(n: int, pg_admin: str, rng: random.Random, orders: int, runs_per_trial: int, engine: str) -> dict[str, Any]:
+def trial(n: int, pg_admin: str, rng: random.Random, orders: int, runs_per_trial: int) -> dict[str, Any]:
     with fresh_database("postgresql", pg_admin) as db, tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         generate_network(db, NetworkSpec(orders=orders))
@@ -105,8 +104,8 @@ def trial(n: int, pg_admin: str, rng: random.Random, orders: int, runs_per_trial
         runs = [f"run_chaos{n:02d}_{i}" for i in range(len(nodes))]
         for run_id, node in zip(runs, nodes, strict=True):
             payload = {"run_id": run_id, "goal": f"{node} is congested", "requested_by": "otto"}
-            JobQueue(db).enqueue(START_RUN, payload, dedup_key=start_dedup_key(run_id), serial_key=run_id)
-        workers = {name: spawn(db.url, home, name, engine) for name in ("A", "B")}
+            Outbox(db).enqueue(START_RUN, payload, dedup_key=start_dedup_key(run_id), serial_key=run_id)
+        workers = {name: spawn(db.url, home, name) for name in ("A", "B")}
         kills = 0
         try:
 
@@ -128,7 +127,7 @@ def trial(n: int, pg_admin: str, rng: random.Random, orders: int, runs_per_trial
             workers[victim].send_signal(signal.SIGKILL)
             workers[victim].wait(10)
             kills += 1
-            workers[victim] = spawn(db.url, home, victim + "2", engine)
+            workers[victim] = spawn(db.url, home, victim + "2")
             finished = wait_for(lambda: all(s in FINISHED for s in statuses(db).values()), 240)
         finally:
             for p in workers.values():
@@ -150,8 +149,7 @@ def trial(n: int, pg_admin: str, rng: random.Random, orders: int, runs_per_trial
         missing = sorted(approved_calls - {str(c) for c in executed})
         final = statuses(db)
         actx.close()
-        if engine == "dbos":
-            dbos_queue.close_clients()
+        dbos_queue.close_clients()
         ok = finished and asked_after == asked_before and not twice and not missing
         logs = "" if ok else worker_logs(home)
         return {
@@ -174,7 +172,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--orders", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--runs", type=int, default=1, help="Runs per trial, each on its own congested DC.")
-    ap.add_argument("--engine", choices=("jobs", "dbos"), default="jobs", help="Job engine the workers run.")
     ap.add_argument(
         "--pg",
         default=os.environ.get("ORDEROPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
@@ -184,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for n in range(args.trials):
         started = time.perf_counter()
-        r = trial(n, args.pg, rng, args.orders, args.runs, args.engine)
+        r = trial(n, args.pg, rng, args.orders, args.runs)
         r["seconds"] = round(time.perf_counter() - started, 1)
         results.append(r)
         print(r, flush=True)

@@ -242,12 +242,12 @@ def test_malformed_bodies_are_422_and_write_nothing(sapi: Api, body: bytes) -> N
 
 
 def test_alert_run_waits_for_approval_then_an_api_approval_completes_it(sapi: Api) -> None:
-    from api.worker import Worker
+    from api.worker_dbos import DbosWorker
 
     node, _target = congest(sapi.net)
     body = json.dumps({"id": "c1", "kind": "node_congestion", "labels": {"node": node}}).encode()
     run_id = sapi.client.post("/v1/alerts", content=body, headers=signed(body)).json()["run_id"]
-    with Worker(sapi.actx, planner="playbook", worker_id="t") as worker:
+    with DbosWorker(sapi.actx, planner="playbook", worker_id="t") as worker:
         job = worker.run_once()
         assert job is not None
         assert job.status == "done", job

@@ -29,7 +29,7 @@ from api.bootstrap import AppContext
 from core.clock import FixedClock
 from core.db import Database
 from core.db.tables import ApprovalRequestRow
-from core.jobs import CONTINUE_RUN, JobQueue
+from core.outbox import CONTINUE_RUN, Outbox
 from core.settings import Settings
 from guardrails.approvals import ApprovalStatus
 from services.approval_mail import ApprovalMail, LinkSigner, TickReport
@@ -163,7 +163,7 @@ def test_a_mailed_link_approves_exactly_once(env: Env) -> None:
     req = env.actx.guard.approvals.get(first)
     assert req.status == ApprovalStatus.APPROVED
     assert [(d.approver_id, d.decision.value) for d in req.decisions] == [("amir", "approve")]
-    job = JobQueue(env.actx.db).get_by_dedup_key(f"{CONTINUE_RUN}:{first}:1")
+    job = Outbox(env.actx.db).get_by_dedup_key(f"{CONTINUE_RUN}:{first}:1")
     assert job is not None, "the approval carried the run on (its continue job is queued)"
 
     # A second click, and the same request's reject link, change nothing.
@@ -240,7 +240,7 @@ def test_an_unanswered_request_is_reminded_then_escalated_then_expired(env: Env)
     assert env.stored_status(aid) == "expired"
     assert mail_for(env, "amir@example.com", aid, "Expired")
     assert mail_for(env, "ada@example.com", aid, "Expired")
-    assert JobQueue(env.actx.db).get_by_dedup_key(f"{CONTINUE_RUN}:{aid}:0") is not None, "its run carries on"
+    assert Outbox(env.actx.db).get_by_dedup_key(f"{CONTINUE_RUN}:{aid}:0") is not None, "its run carries on"
 
     # Every link mailed for it is now dead: nothing is decided.
     for path in (first_link["approve"], ada_link["approve"]):

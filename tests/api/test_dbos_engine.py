@@ -1,11 +1,10 @@
-"""The ``dbos`` job engine (issue 12): the guarantees the polling queue's tests prove, proved again on
-DBOS workflows — one workflow per dedup key, each queued run started once and parked once, a
-continuation that waits out a dead holder's claim, a worker process killed mid-job whose work
-another process takes up (SQLite and PostgreSQL, two workers), and the worker's ``/metrics``."""
+"""The job engine, DBOS (issue 12): one workflow per dedup key, each queued run started once and
+parked once, a continuation that waits out a dead holder's claim, a worker process killed mid-job
+whose work another process takes up (SQLite and PostgreSQL, two workers), job rows relayed from the
+outbox, the server's in-process worker, and the worker's ``/metrics``."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import socket
@@ -28,7 +27,7 @@ from api.worker_dbos import DbosWorker
 from api.worker_metrics import WorkerCollector, registry_for, serve
 from core.db import Database, make_database, migrate
 from core.db.tables import RunRow
-from core.jobs import JobQueue
+from core.outbox import Outbox
 from graphs.runs import RunStore
 from guardrails.approvals import ApprovalStatus, ApprovalStore
 from services import queue
@@ -289,20 +288,19 @@ def test_runs_started_and_approved_over_http_reach_dbos_through_the_job_rows(api
         assert r.status_code == 200, r.text
         assert wait_for(lambda: RunStore(db, api.net.clock).get(run_id=run_id).status != "awaiting_approval")
         assert wait_for(lambda: queue.counts(db) == {"SUCCESS": 2})
-        assert wait_for(lambda: JobQueue(db).counts() == {"done": 2}), "each job row follows its workflow"
+        assert wait_for(lambda: Outbox(db).counts() == {"done": 2}), "each job row follows its workflow"
     finally:
         w.stop()
         loop.join(30)
         w.close()
     assert RunStore(db, api.net.clock).get(run_id=run_id).status in ("completed", "partially_completed")
-    assert [j.attempts for j in JobQueue(db).list()] == [1, 1], "re-checks spend no attempt"
+    assert [j.attempts for j in Outbox(db).list()] == [1, 1], "handed once each, however often looked at"
 
 
-def test_serve_runs_queued_runs_on_the_dbos_engine_in_process(api: Api) -> None:
-    """``orderops serve`` with ``ORDEROPS_JOB_ENGINE=dbos`` runs DBOS in the server's process."""
-    settings = api.actx.settings.model_copy(update={"job_engine": "dbos"})
-    actx = dataclasses.replace(api.actx, settings=settings)
-    app = create_app(actx, keys=api.keys, workers=1)
+def test_serve_runs_queued_runs_on_dbos_in_process(api: Api) -> None:
+    """``orderops serve`` (``worker_threads`` > 0) runs DBOS in the server's process by default."""
+    assert api.actx.settings.job_engine == "dbos"
+    app = create_app(api.actx, keys=api.keys, workers=1)
     with TestClient(app) as client:
         r = client.post("/v1/runs", json={"goal": GOAL}, headers=api.as_("operator"))
         assert r.status_code == 202, r.text
@@ -320,7 +318,7 @@ def test_an_unknown_engine_is_a_clear_error(
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("ORDEROPS_DATABASE_URL", raising=False)
     assert run(["worker", "--engine", "celery"]) == 2
-    assert "unknown engine 'celery': jobs or dbos" in capsys.readouterr().err
+    assert "unknown engine 'celery': dbos is the only engine" in capsys.readouterr().err
 
 
 def test_a_handed_job_stays_queued_until_its_workflow_ends(db: Database) -> None:
@@ -329,25 +327,24 @@ def test_a_handed_job_stays_queued_until_its_workflow_ends(db: Database) -> None
     from services.runs import StartRun, queue_run
 
     job = queue_run(db, StartRun(run_id="run_r", goal=GOAL, requested_by="otto"))
-    assert queue.relay(db, "relay-1") == 1
-    assert queue.relay(db, "relay-2") == 0, "not due again until the re-check delay has passed"
+    assert queue.relay(db) == 1
+    assert queue.relay(db) == 0, "not due again until the re-check delay has passed"
     time.sleep(queue.RELAY_RECHECK_S + 0.1)
-    assert queue.relay(db, "relay-2") == 1
-    row = JobQueue(db).get(job.id)
-    assert (row.status, row.attempts) == ("queued", 0)
+    assert queue.relay(db) == 1
+    row = Outbox(db).get(job.id)
+    assert (row.status, row.attempts) == ("queued", 1)
     assert queue.status_of(db, queue.start_id("run_r")) == "ENQUEUED"
     assert queue.counts(db) == {"ENQUEUED": 1}
 
 
-def test_metrics_of_a_jobs_engine_worker_count_queued_and_dead_jobs(db: Database) -> None:
-    jobs = JobQueue(db)
-    dead = jobs.enqueue("k", {}, max_attempts=1)
-    claimed = jobs.claim("w")
-    assert claimed is not None
-    assert claimed.id == dead.id
-    assert jobs.fail(dead.id, "w", "boom") == "dead"
-    jobs.enqueue("k", {})
-    body = generate_latest(registry_for(WorkerCollector(db, "jobs", jobs.counts, dict, lambda: 0))).decode()
-    assert "orderops_queue_depth 1.0" in body
-    assert "orderops_jobs_dead 1.0" in body
-    assert 'orderops_jobs{engine="jobs",status="dead"} 1.0' in body
+def test_a_row_no_workflow_can_run_fails_at_once_and_a_finished_row_never_moves_back(db: Database) -> None:
+    rows = Outbox(db)
+    bad = rows.enqueue(queue.START_RUN, {"goal": GOAL})  # names no run
+    assert queue.relay(db) == 1
+    failed = rows.get(bad.id)
+    assert failed.status == "failed"
+    assert "run_id" in (failed.last_error or "")
+    assert not rows.look_again(bad.id, 0.0)
+    assert not rows.finish(bad.id, "done")
+    assert rows.get(bad.id).status == "failed"
+    assert queue.client(db).list_workflows(load_input=False) == [], "nothing was queued for it"

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections import Counter
 
-from api.worker import Worker
+from api.worker_dbos import DbosWorker
 from guardrails.audit import EventType
 from tests.api.conftest import Api
 from tests.api.test_runs import start
 from tests.graphs.support import congest
 
 
-def parked_run(api: Api, worker: Worker) -> tuple[str, str]:
+def parked_run(api: Api, worker: DbosWorker) -> tuple[str, str]:
     node, _ = congest(api.net)
     run_id = start(api, f"{node} is closed")
     assert worker.run_once() is not None
@@ -22,7 +22,7 @@ def parked_run(api: Api, worker: Worker) -> tuple[str, str]:
 
 
 def test_one_card_per_incident_decided_once_executes_each_step_once(api: Api) -> None:
-    with Worker(api.actx, planner="playbook", worker_id="w") as worker:
+    with DbosWorker(api.actx, planner="playbook", worker_id="w") as worker:
         run_id, _ = parked_run(api, worker)
         card = api.client.get(f"/v1/runs/{run_id}/approval", headers=api.as_("viewer")).json()
         assert len(card["steps"]) >= 2, "a closure parks the status change and its reroutes"
@@ -61,7 +61,7 @@ def test_one_card_per_incident_decided_once_executes_each_step_once(api: Api) ->
 
 
 def test_leaving_a_step_out_rejects_it_and_the_rest_runs(api: Api) -> None:
-    with Worker(api.actx, planner="playbook", worker_id="w") as worker:
+    with DbosWorker(api.actx, planner="playbook", worker_id="w") as worker:
         run_id, _ = parked_run(api, worker)
         card = api.client.get(f"/v1/runs/{run_id}/approval", headers=api.as_("viewer")).json()
         reroutes = [s for s in card["steps"] if s["tool"] == "reroute_orders"]

@@ -30,7 +30,7 @@ from mcp.shared.exceptions import MCPError
 from api.auth import ApiKeyStore, Principal, Role, create_key
 from api.bootstrap import AppContext
 from api.mcp_server import EXECUTE_APPROVED, SUBMIT_DOCUMENT, OrderOpsMcp, build_server, http_app
-from api.worker import Worker
+from api.worker_dbos import DbosWorker
 from core.db import Database
 from core.domain import CustomerTier, NodeStatus
 from guardrails.audit import EventType
@@ -135,7 +135,7 @@ def test_the_client_reads_a_run(env: Mcp) -> None:
 
     cmd = StartRun(goal=f"{node} is congested, move orders away", requested_by="otto")
     queue_run(env.net.db, cmd)
-    with Worker(env.actx, planner="playbook", worker_id="w") as worker:
+    with DbosWorker(env.actx, planner="playbook", worker_id="w") as worker:
         assert worker.run_once() is not None
 
     async def go() -> types.ReadResourceResult:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from api.worker import Worker
+from api.worker_dbos import DbosWorker
 from core.db.tables_jobs import JobRow
-from core.jobs import CONTINUE_RUN, START_RUN, JobQueue
+from core.outbox import CONTINUE_RUN, START_RUN, Outbox
 from tests.api.conftest import Api
 from tests.graphs.support import congest
 
@@ -23,7 +23,7 @@ def test_only_operators_start_runs_and_bad_goals_are_422(api: Api) -> None:
     assert api.client.post("/v1/runs", json={"goal": "x"}).status_code == 401
     for body in ({"goal": "   "}, {"goal": ""}, {}, {"goal": "x", "extra": 1}):
         assert api.client.post("/v1/runs", json=body, headers=api.as_("operator")).status_code == 422
-    assert JobQueue(api.net.db).counts() == {}
+    assert Outbox(api.net.db).counts() == {}
 
 
 def test_a_queued_run_reads_as_queued_and_unknown_runs_are_404(api: Api) -> None:
@@ -41,7 +41,7 @@ def test_a_queued_run_reads_as_queued_and_unknown_runs_are_404(api: Api) -> None
 def test_goal_run_parks_then_rejection_via_api_finishes_it(api: Api) -> None:
     node, _ = congest(api.net)
     run_id = start(api, f"{node} is congested, move orders away")
-    with Worker(api.actx, planner="playbook", worker_id="w") as worker:
+    with DbosWorker(api.actx, planner="playbook", worker_id="w") as worker:
         assert worker.run_once() is not None
         run = api.client.get(f"/v1/runs/{run_id}", headers=api.as_("viewer")).json()
         assert run["status"] == "awaiting_approval"
@@ -63,7 +63,7 @@ def test_goal_run_parks_then_rejection_via_api_finishes_it(api: Api) -> None:
             assert (
                 api.client.post(f"/v1/approvals/{a['id']}", json=body, headers=api.as_("approver")).status_code == 409
             )
-        continues = JobQueue(api.net.db).list(kind=CONTINUE_RUN)
+        continues = Outbox(api.net.db).list(kind=CONTINUE_RUN)
         assert len(continues) == len(run["approvals"])
         assert {j.payload["run_id"] for j in continues} == {run_id}
         while worker.run_once() is not None:
@@ -85,7 +85,7 @@ def test_a_decision_on_an_approval_without_a_run_enqueues_nothing(api: Api) -> N
         jobs = list(s.scalars(select(JobRow)))
     # the conftest proposal names a ledger run id ("run-1"): a continue job for it fails harmlessly
     assert all(j.kind == CONTINUE_RUN and j.payload["run_id"] == req.run_id for j in jobs)
-    with Worker(api.actx, planner="playbook", worker_id="w") as worker:
+    with DbosWorker(api.actx, planner="playbook", worker_id="w") as worker:
         for _ in jobs:
             job = worker.run_once()
             assert job is not None

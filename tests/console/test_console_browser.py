@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from api.worker import Worker
+from api.worker_dbos import DbosWorker
 from graphs.runs import FINAL_STATUSES
 from tests.console.conftest import RUN_ID, Served, store_eval_runs
 
@@ -114,7 +114,7 @@ def test_approve_a_subset_by_filter_then_the_run_resumes(page: Any, served: Serv
         page.locator(f"#approval-{aid} [data-testid=result]").wait_for()
         assert page.locator(f"#approval-{aid} [data-testid=result]").inner_text().startswith("approved;")
 
-    with Worker(console.api.actx, planner="playbook") as worker:
+    with DbosWorker(console.api.actx, planner="playbook") as worker:
         while worker.run_once() is not None:
             pass
     status = console.store.get(run_id=RUN_ID).status

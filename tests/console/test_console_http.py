@@ -132,9 +132,9 @@ def test_reject_needs_a_reason_and_queues_the_run_to_continue(console: Console) 
     req = console.api.actx.guard.approvals.get(aid)
     assert req.status == ApprovalStatus.REJECTED
     assert req.decisions[0].reason == "too costly"
-    from core.jobs import JobQueue
+    from core.outbox import Outbox
 
-    assert any(j.payload.get("run_id") == RUN_ID for j in JobQueue(console.api.actx.db).list())
+    assert any(j.payload.get("run_id") == RUN_ID for j in Outbox(console.api.actx.db).list())
 
 
 def test_subset_filter_approves_exactly_the_matching_orders(console: Console) -> None:

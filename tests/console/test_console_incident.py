@@ -3,7 +3,7 @@ pending step, approved (or rejected with a reason) in one go (issue 15, problem 
 
 from __future__ import annotations
 
-from core.jobs import JobQueue
+from core.outbox import Outbox
 from guardrails.approvals import ApprovalStatus
 from tests.console.conftest import RUN_ID, Console
 
@@ -20,7 +20,7 @@ def test_the_run_page_shows_one_card_and_one_decision_approves_every_step(consol
     assert f"approved {len(console.approval_ids())} step(s)" in r.text
     for aid in console.approval_ids():
         assert console.api.actx.guard.approvals.get(aid).status == ApprovalStatus.APPROVED
-    assert any(j.payload.get("run_id") == RUN_ID for j in JobQueue(console.api.actx.db).list())
+    assert any(j.payload.get("run_id") == RUN_ID for j in Outbox(console.api.actx.db).list())
 
 
 def test_a_viewer_and_the_requester_cannot_decide_the_incident(console: Console) -> None:

@@ -13,7 +13,7 @@ from api.inbox.ingest import DirectDispatcher, InboxLedger, Ingestor, IngestOutc
 from core.db import Database
 from core.db.tables import DocumentRow
 from core.db.tables_intake import IntakeResultRow
-from core.jobs import INTAKE_PROCESS, JobQueue
+from core.outbox import INTAKE_PROCESS, Outbox
 from intake.pipeline import load_result
 from tests.inbox.conftest import Shop, build_shop
 from tools.adapters.protocols import OrderFilter
@@ -26,7 +26,7 @@ class Crash(RuntimeError):
 
 
 def poller(shop: Shop, cfg: ImapConfig, *, direct: bool = True, crash_after: int | None = None) -> ImapPoller:
-    dispatch = DirectDispatcher(shop.deps) if direct else JobDispatcher(JobQueue(shop.net.db))
+    dispatch = DirectDispatcher(shop.deps) if direct else JobDispatcher(Outbox(shop.net.db))
     ingestor = Ingestor(shop.store, InboxLedger(shop.net.db, shop.net.clock), dispatch)
     seen: list[str] = []
 
@@ -154,7 +154,7 @@ def test_poller_killed_mid_batch_and_restarted_processes_each_message_once(
         for po in pos:
             assert len(orders_for(shop, po)) <= 1
     else:
-        jobs = JobQueue(db).list(kind=INTAKE_PROCESS, limit=100)
+        jobs = Outbox(db).list(kind=INTAKE_PROCESS, limit=100)
         assert len(jobs) == 5
         assert {j.payload["document_id"] for j in jobs} >= docs
         assert count(db, IntakeResultRow) == 0  # nothing processed in this process: the worker does it

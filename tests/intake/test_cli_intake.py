@@ -169,8 +169,8 @@ def test_review_correct_then_approve_creates_the_order(cli_env: Path, capsys: py
 def test_worker_runs_intake_process_jobs(cli_env: Path) -> None:
     from api.bootstrap import open_context
     from api.cli_intake import intake_deps
-    from api.worker import Worker
-    from core.jobs import INTAKE_PROCESS, JobQueue
+    from api.worker_dbos import DbosWorker
+    from core.outbox import INTAKE_PROCESS, Outbox
     from intake.pipeline import load_result
 
     docs, _csv = samples(cli_env)
@@ -178,9 +178,9 @@ def test_worker_runs_intake_process_jobs(cli_env: Path) -> None:
     try:
         deps = intake_deps(actx)
         doc = deps.documents.receive(docs[0].data, channel="email", filename="po.x12")
-        queue = JobQueue(actx.db)
+        queue = Outbox(actx.db)
         job = queue.enqueue(INTAKE_PROCESS, {"document_id": doc.id})
-        with Worker(actx, kinds=[INTAKE_PROCESS], worker_id="w-test") as worker:
+        with DbosWorker(actx, worker_id="w-test", planner="playbook") as worker:
             done = worker.run_once()
             assert done is not None
             assert done.id == job.id

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from api.app import create_app
 from api.slack import post_approval_cards
 from api.slack.ops import APPROVE_ACTION, APPROVE_RUN_ACTION, REASON_BLOCK, REASON_INPUT, REJECT_ACTION, REJECT_MODAL
-from api.worker import Worker
+from api.worker_dbos import DbosWorker
 from core.db.tables_jobs import JobRow
 from core.db.tables_slack import SlackSeenRow
-from core.jobs import CONTINUE_RUN, START_RUN, JobQueue
+from core.outbox import CONTINUE_RUN, START_RUN, Outbox
 from guardrails.approvals import ApprovalStatus
 from tests.graphs.support import congest
 from tests.slack.conftest import SlackApi, signature
@@ -120,19 +120,19 @@ def test_slash_reroute_by_an_operator_starts_a_run_and_a_viewer_is_refused(slack
     assert "could mean" in _responses(slack)[-1]
     assert _count(slack, JobRow) == 0
     slack.command("UOPS", f"reroute from {node}")
-    jobs = JobQueue(slack.api.net.db).list(kind=START_RUN)
+    jobs = Outbox(slack.api.net.db).list(kind=START_RUN)
     assert len(jobs) == 1
     assert jobs[0].payload["requested_by"] == "slack:UOPS"
     assert jobs[0].payload["run_id"] in _responses(slack)[-1]
 
 
-def _park_alert_run(slack: SlackApi) -> tuple[str, Worker]:
+def _park_alert_run(slack: SlackApi) -> tuple[str, DbosWorker]:
     node, _ = congest(slack.api.net)
     body = {"id": "c1", "kind": "node_congestion", "labels": {"node": node}}
     r = slack.client.post("/v1/alerts", json=body, headers=slack.api.as_("operator"))
     assert r.status_code == 202, r.text
     run_id = str(r.json()["run_id"])
-    worker = Worker(slack.api.actx, planner="playbook", worker_id="t")
+    worker = DbosWorker(slack.api.actx, planner="playbook", worker_id="t")
     job = worker.run_once()
     assert job is not None
     assert job.status == "done", job
@@ -177,14 +177,14 @@ def test_alert_run_parks_card_is_posted_and_a_slack_approval_completes_it(slack:
     slack.interact(_click(APPROVE_RUN_ACTION, "UVIEW", card, ts))  # a viewer: refused, nothing changes
     assert "not allowed" in slack.fake.of("chat.postEphemeral")[-1]["text"]
     assert all(actx.guard.approvals.get(r.id).status == ApprovalStatus.PENDING for r in pending)
-    assert JobQueue(actx.db).list(kind=CONTINUE_RUN) == []
+    assert Outbox(actx.db).list(kind=CONTINUE_RUN) == []
     assert slack.fake.of("chat.update") == []
 
     r = slack.interact(_click(APPROVE_RUN_ACTION, "UAPP", card, ts))
     assert r.status_code == 200
     for req in pending:
         assert actx.guard.approvals.get(req.id).status == ApprovalStatus.APPROVED
-    assert len(JobQueue(actx.db).list(kind=CONTINUE_RUN)) == 1  # one decision, one continuation
+    assert len(Outbox(actx.db).list(kind=CONTINUE_RUN)) == 1  # one decision, one continuation
     (update,) = slack.fake.of("chat.update")
     assert update["ts"] == ts
     assert "<@UAPP>" in update["text"]
@@ -235,17 +235,17 @@ def test_reject_opens_a_modal_and_its_reason_rejects(slack: SlackApi) -> None:
     assert req.status == ApprovalStatus.REJECTED
     assert req.decisions[0].reason == "too costly"
     assert "too costly" in slack.fake.of("chat.update")[-1]["text"]
-    assert len(JobQueue(actx.db).list(kind=CONTINUE_RUN)) == 1
+    assert len(Outbox(actx.db).list(kind=CONTINUE_RUN)) == 1
 
 
 def test_an_approver_cannot_approve_the_run_they_started(slack: SlackApi) -> None:
     node, _ = congest(slack.api.net)
     body = _event(f"reroute orders away from {node}", user="UBOTH")
     slack.post("/slack/events", body)
-    (job,) = JobQueue(slack.api.net.db).list(kind=START_RUN)
+    (job,) = Outbox(slack.api.net.db).list(kind=START_RUN)
     run_id = str(job.payload["run_id"])
     assert run_id in slack.fake.of("chat.postMessage")[-1]["text"]
-    with Worker(slack.api.actx, planner="playbook", worker_id="t") as worker:
+    with DbosWorker(slack.api.actx, planner="playbook", worker_id="t") as worker:
         assert worker.run_once() is not None
     assert post_approval_cards(slack.api.actx, run_id) == []  # the worker already posted them
     card = [m for m in slack.fake.of("chat.postMessage") if "blocks" in m][-1]

@@ -45,7 +45,7 @@ from core.db.engine import Database
 from core.db.tables import RunRow
 from core.db.tables_jobs import AlertRow, JobRow, WebhookDeliveryRow
 from core.errors import ValidationFailed
-from core.jobs import start_dedup_key, write_tx
+from core.outbox import start_dedup_key, write_tx
 from graphs.runs import FINAL_STATUSES
 from services.runs import StartRun, queue_run
 

@@ -105,6 +105,8 @@ class Snapshot(BaseModel):
 
 class CapturedDecision(BaseModel):
     tool: str
+    items: list[str] = Field(default_factory=list)
+    """What the request covered (order ids): the replay's request for the same items gets this decision."""
     decision: Literal["approve", "reject"]
     subset: list[str] | None = None
     reason: str | None = None
@@ -332,6 +334,7 @@ def _expected(src: Source, run: RunSummary) -> Expected:
         decisions.append(
             CapturedDecision(
                 tool=req.tool,
+                items=sorted(req.items),
                 decision="approve" if final.decision == DecisionKind.APPROVE else "reject",
                 subset=list(req.approved_items)
                 if req.approved_items is not None and set(req.approved_items) != set(req.items)
@@ -402,12 +405,14 @@ def apply_snapshot(env: CaseEnv, snap: Snapshot) -> None:
 
 
 def _decide(cards: list[dict[str, Any]], env: CaseEnv, todo: list[CapturedDecision]) -> list[dict[str, Any]]:
-    """Decide each pending card as a person decided the captured run's request for the same tool
-    (in order); a card the captured run never had is rejected (the replay asked for more)."""
+    """Decide each pending card as a person decided the captured run's request for the same tool and
+    items (else the next one for that tool); a card the captured run never had is rejected (the
+    replay asked for more than production did)."""
     out = []
     for card in cards:
-        tool = env.guard.approvals.get(str(card["approval_id"])).tool
-        match = next((d for d in todo if d.tool == tool), None)
+        req = env.guard.approvals.get(str(card["approval_id"]))
+        same = [d for d in todo if d.tool == req.tool]
+        match = next((d for d in same if set(d.items) == set(req.items)), same[0] if same else None)
         if match is None:
             out.append({"approval_id": card["approval_id"], "decision": "reject", "reason": "not in the capture"})
             continue

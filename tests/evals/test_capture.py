@@ -16,12 +16,18 @@ from evals.capture import CapturedScenario, load_scenarios
 from tests.test_cli_safety import cli, cli_json, congested, home, new_key  # noqa: F401
 
 
-def approved_run(capsys: pytest.CaptureFixture[str], root: Path, *run_args: str, reject: bool = False) -> str:
-    """A congestion run parked for approval, then approved (or rejected) by a person with a key: its run id."""
+def approved_run(
+    capsys: pytest.CaptureFixture[str], root: Path, *run_args: str, reject: bool = False, leave_out_first: bool = False
+) -> str:
+    """A congestion run parked for approval, then approved (or rejected, or approved but for its first
+    step) by a person with a key: its run id."""
     parked = cli_json(capsys, "run", *run_args)
     assert parked["status"] == "awaiting_approval", parked
     key = new_key(root, "amir", "approver")
     how = ["reject", parked["run_id"], "--reason", "not today"] if reject else ["approve", parked["run_id"]]
+    if leave_out_first:
+        assert len(parked["approvals"]) > 1
+        how += ["--leave-out", parked["approvals"][0]["approval_id"], "--reason", "not that one"]
     done = cli_json(capsys, "runs", *how, "--key", key)["run"]
     assert done["status"] in (("rejected", "nothing_to_do") if reject else ("completed", "partially_completed")), done
     return str(parked["run_id"])
@@ -193,3 +199,36 @@ def test_a_captured_file_that_does_not_validate_is_named_in_a_clear_error(
     assert code == 2
     assert "broken.yaml" in err
     assert "Traceback" not in err
+
+
+def test_mixed_decisions_replay_step_by_step(
+    congested: str,  # noqa: F811
+    home: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One step left out, the others approved: the replay decides each request as production did
+    (matched by its tool and orders), so the same orders move and the left-out ones stay."""
+    run_id = approved_run(capsys, home, f"{congested} is congested", leave_out_first=True)
+    folder = tmp_path / "captured"
+    sc = CapturedScenario.model_validate(
+        yaml.safe_load(Path(cli_json(capsys, "eval", "capture", run_id, "--out", str(folder))["path"]).read_text())
+    )
+    assert sorted({d.decision for d in sc.expected.decisions}) == ["approve", "reject"]
+    assert len(sc.expected.writes) == len(sc.expected.decisions) - 1
+    report = cli_json(
+        capsys,
+        "eval",
+        "run",
+        "--suite",
+        "captured",
+        "--captured-dir",
+        str(folder),
+        "--workers",
+        "1",
+        "--results-db",
+        f"sqlite:///{tmp_path / 'results.db'}",
+        "--out",
+        str(tmp_path / "report"),
+    )
+    assert report["metrics"]["captured"]["success_rate"] == 1.0, (tmp_path / "report" / "report.md").read_text()

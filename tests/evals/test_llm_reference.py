@@ -71,3 +71,21 @@ def test_a_model_value_not_in_the_document_blocks_auto_create(tmp_path: Path) ->
         assert r.metrics["decision"] == "review"
         assert not r.metrics["auto_created"]
     assert json.loads((REFERENCE / "run-llm.json").read_text())["metrics"]["real-model"]["auto_created_wrong"] == 0
+
+
+def test_a_fallback_is_named_on_the_first_line(committed: EvalRun) -> None:
+    """No recorded run fell back today; the day one does (the model's plan refused and the playbook
+    standing in, or the extractor giving up for the rules), the report's first line names it."""
+    from evals.llm_reference import _totals
+
+    results = [r.model_copy(deep=True) for r in committed.results]
+    results[0].metrics["fallbacks"] = ["plan: the model's plan named an unknown order"]
+    po = next(r for r in results if r.suite == "intake")
+    po.metrics["fallbacks"] = ["llm_unavailable"]
+    run = committed.model_copy(
+        update={"results": results, "metrics": {**committed.metrics, "real-model": _totals(results)}}
+    )
+    first = render(run).splitlines()[0]
+    assert "fallbacks 2 (" in first
+    assert f"{results[0].case_id}: plan: the model's plan named an unknown order" in first
+    assert f"{po.case_id}: llm_unavailable" in first

@@ -385,7 +385,7 @@ def make_plan(
     ledger: its reads are in the run's audit trail and count against the run's budgets."""
     planner = deps.planner
     if isinstance(planner, ReadingPlanner):
-        ledger = run or RunLedger(run_id="plan-preview")
+        ledger = run or RunLedger(run_id="dry-run")  # `orderops run --dry-run`: its reads audited as such
         who = actor or Actor(kind="agent", id=ledger.run_id, on_behalf_of=deps.requested_by)
         reads = GatewayReads(deps.gateway, who, ledger)
         plan = planner.plan_reading(triage, deps.env, max_tokens=deps.budgets.max_tokens, reads=reads)

@@ -220,8 +220,24 @@ def ab_cmd(
     orders: Annotated[int, typer.Option("--orders", help="Orders in the generated network")] = 2000,
     resamples: Annotated[int, typer.Option("--resamples")] = 1000,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    live: Annotated[
+        bool, typer.Option("--live", help="Report the live experiment (orderops profiles) instead of a replay")
+    ] = False,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", help="With --live: this experiment (default: running, else newest)")
+    ] = None,
 ) -> None:
-    """Replay the same orders through two sourcing configurations; cost, on-time and split rates."""
+    """Replay the same orders through two sourcing configurations; cost, on-time and split rates.
+    With ``--live``: the live A/B experiment's decisions joined to their shipped outcomes."""
+    if live:
+        from api.cli_profiles import live_ab, render_live_ab
+
+        live_report = live_ab(_settings(ctx), experiment, resamples=resamples)
+        if as_json:
+            print(live_report.model_dump_json(indent=1))
+        else:
+            console.print(render_live_ab(live_report), markup=False)
+        return
     from api.bootstrap import make_clock
     from core.db import check_schema, make_database
     from evals.ab import ab_replay, render_ab

@@ -69,7 +69,7 @@ def test_profiles_from_the_command_line_and_the_live_report(home: Path, capsys: 
     finally:
         db.dispose()
 
-    report = cli(capsys, "profiles", "ab", "--resamples", "300")
+    report = cli(capsys, "eval", "ab", "--live", "--resamples", "300")
     assert report["experiment"]["id"] == exp["id"]
     assert [a["profile"] for a in report["arms"]] == ["default@v0", "carbon@v1"]
     assert all(a["measured"] > 0 for a in report["arms"])
@@ -79,5 +79,7 @@ def test_profiles_from_the_command_line_and_the_live_report(home: Path, capsys: 
     stopped = cli(capsys, "profiles", "experiment-stop", "--key", admin)
     assert stopped["status"] == "stopped"
     capsys.readouterr()
-    assert run(["profiles", "ab"]) == 0
-    assert "B - A" in capsys.readouterr().out
+    assert run(["profiles", "ab", "--resamples", "300"]) == 0
+    text = capsys.readouterr().out
+    assert "B - A" in text
+    assert "fixed horizon" in text

@@ -40,6 +40,7 @@ __all__ = [
     "html_findings",
     "page_text_findings",
     "prose_findings",
+    "unwrap",
 ]
 
 MAX_PARTS = 50
@@ -190,6 +191,12 @@ _ORDER_TERMS = re.compile(r"\b(?:" + "|".join((
     # people and contact
     r"contacts?|call|phone|ext|e-?mail\w*|fax|questions?|thanks?|thank\w*|regards|sincerely|cheers|dear|hello|hi",
     r"service|team|department|manager|administrator|office",
+    # where it goes: sending, addresses and the places goods are sent to
+    r"send|sends|sending|sent|address\w*|headquarters|hq|offices|sites?|locations?|facilit\w*|plants?|stores?",
+    r"branch\w*|depots?|street|st|avenue|ave|road|rd|boulevard|blvd|drive|dr|lane|ln|court|ct|highway|hwy|suite",
+    r"ste|floor|building|bldg|zip|postal|postcode",
+    # ordering again: supplies, restocking, setting a buyer up with goods
+    r"suppl(?:y|ies)|restock\w*|reorder\w*|replenish\w*|set\s+(?:us|me|them)\s+up",
     # legal boilerplate of business mail
     r"confidential\w*|intended|recipients?|addressee\w*|privileged|disclos\w*|notify|sender|messages?|virus\w*",
     r"unsubscrib\w*|prohibited|liabilit\w*|warrant\w*|agreements?|law",
@@ -235,7 +242,55 @@ def _off_order(sentence: str) -> bool:
     return _ORDER_TERMS.search(view) is None
 
 
-def prose_findings(text: str, *, where: str, document: str | None, kind: str = "email") -> list[Finding]:
+WRAP_COLUMNS = 60
+"""A plain-text line at least this long that stops mid-sentence was wrapped by the mail program."""
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+>\u2022\u00b7]|\(?\d{1,3}[.)])\s")
+_SENTENCE_STOP = (".", "!", "?", ":", ";")
+# A wrapped line's last word: a sentence does not end with a comma, an article, a preposition, a
+# conjunction or a pronoun, so the next line goes on with it whatever letter it starts with.
+_OPEN_END = re.compile(r"(?:,|\b(?:and|or|but|nor|so|the|a|an|of|to|for|in|at|by|with|from|on|as|our|your|"
+                       r"their|my|its|this|that|these|those|we|we'd|we'll|i|i'd|you|is|are|be|please))\s*$",
+                       re.IGNORECASE)  # fmt: skip
+
+
+def _digit_heavy(line: str) -> bool:
+    """An order line or an address line: a quarter or more of its tokens carry digits."""
+    tokens = line.split()
+    return sum(any(ch.isdigit() for ch in t) for t in tokens) * 4 >= len(tokens)
+
+
+def _continues(prev: str, line: str) -> bool:
+    """Whether ``line`` goes on with the sentence ``prev`` was cut in by hard wrapping: ``prev`` is a
+    full-width prose line that stops mid-sentence, and ``line`` is neither a list item, an order
+    line nor a header, and starts in lower case or follows a word no sentence ends with."""
+    p, nxt = prev.rstrip(), line.strip()
+    if len(p) < WRAP_COLUMNS or p.endswith(_SENTENCE_STOP) or not nxt or _digit_heavy(p) or _digit_heavy(nxt):
+        return False
+    if _LIST_ITEM.match(line) or _LIST_ITEM.match(prev) or _MAIL_HEADER.match(nxt):
+        return False
+    return nxt[0].islower() or _OPEN_END.search(p) is not None
+
+
+def unwrap(text: str) -> str:
+    """Plain-text mail with the line breaks its mail program put inside sentences taken out.
+
+    Mail is hard-wrapped at 72-80 columns, so a sentence runs over lines and a cut at every line
+    break judges half sentences ("... 1975 Industrial Ct, Dallas TX 77015, and we'd"). Paragraph
+    breaks, list items, order lines, headers and short lines (greetings, signatures) stay lines."""
+    out: list[str] = []
+    prev = ""
+    for line in text.splitlines():
+        if out and _continues(prev, line):
+            out[-1] = out[-1].rstrip() + " " + line.strip()
+        else:
+            out.append(line)
+        prev = line
+    return "\n".join(out)
+
+
+def prose_findings(
+    text: str, *, where: str, document: str | None, kind: str = "email", wrapped: bool = False
+) -> list[Finding]:
     """Free text a purchase order has no use for is a finding that sends the order to a person.
 
     Two rules, neither about what an attack looks like:
@@ -243,10 +298,14 @@ def prose_findings(text: str, *, where: str, document: str | None, kind: str = "
     * a sentence of :data:`OFF_ORDER_WORDS` or more words that says nothing about the order, its
       goods, delivery, billing or contacts (role-play, questions for a chatbot, a story);
     * a long run of prose: order lines, addresses and notes are short or carry digits, and a greeting
-      and a disclaimer stay under :data:`PROSE_WORDS`. Past it, a person reads it before an order."""
+      and a disclaimer stay under :data:`PROSE_WORDS`. Past it, a person reads it before an order.
+
+    ``wrapped``: ``text`` is plain-text mail, whose line breaks inside a paragraph are the mail
+    program's, not the writer's (:func:`unwrap`); sentences are judged whole."""
     words = 0
     off: list[str] = []
-    for sentence in split_sentences(text[:MAX_TEXT]):
+    body = text[:MAX_TEXT]
+    for sentence in split_sentences(unwrap(body) if wrapped else body):
         if len(off) < 3 and _off_order(sentence):
             off.append(" ".join(sentence.split())[:100])
     for m in _SENTENCE.finditer(text[:MAX_TEXT]):
@@ -305,7 +364,7 @@ def _email(data: bytes, document: str | None) -> list[Finding]:
         if part.get_content_type() == "text/html":
             out += html_findings(_text_of(part), document=document, where=f"HTML part {n}")
         elif part.get_content_type() == "text/plain":
-            out += prose_findings(_text_of(part), where=f"text part {n}", document=document)
+            out += prose_findings(_text_of(part), where=f"text part {n}", document=document, wrapped=True)
     return out
 
 

@@ -46,7 +46,7 @@ from intake.extract import (
     extract_order,
     span_source,
 )
-from intake.model import Finding, Party, POLine, ProductId, PurchaseOrder, Severity
+from intake.model import DOCUMENT_TOKEN_QUALIFIER, Finding, Party, POLine, ProductId, PurchaseOrder, Severity
 from prompts import Prompt, load_prompt
 from tools.llm import (
     TRANSPORT_ERRORS,
@@ -236,6 +236,22 @@ class _Locator:
                     return best
         return best
 
+    def token(self, start: int, end: int) -> tuple[int, int]:
+        """The whole code-like token around ``text[start:end]`` (letters, digits and ``-_/.#`` inside,
+        never at its ends): ``SKU-00001`` around ``00001`` in "(the 4x6 ones, SKU-00001)"."""
+        while start > 0 and (self.text[start - 1].isalnum() or self.text[start - 1] in _TOKEN_JOINERS):
+            start -= 1
+        while end < len(self.text) and (self.text[end].isalnum() or self.text[end] in _TOKEN_JOINERS):
+            end += 1
+        while start < end and self.text[start] in _TOKEN_JOINERS:
+            start += 1
+        while end > start and self.text[end - 1] in _TOKEN_JOINERS:
+            end -= 1
+        return start, end
+
+
+_TOKEN_JOINERS = "-_/.#"
+
 
 @dataclass
 class _Placer:
@@ -279,6 +295,16 @@ class _Placer:
         self.string(f"parties[{k}].city", a.city)
         self.string(f"parties[{k}].postal_code", a.postal_code)
 
+    def token(self, line: POLine, path: str, start: int, end: int) -> None:
+        """The document's whole token around the model's part number, when it is longer: a small model
+        drops prefixes ("00001" for "SKU-00001"); validation uses the token if the value resolves to
+        nothing. Grounded in the text, never a guess at what the model meant."""
+        ts, te = self.loc.token(start, end)
+        if (ts, te) == (start, end) or te - ts > 64:
+            return
+        self.po.sources[f"{path}product_ids[{len(line.product_ids)}]"] = self.source(ts, te)
+        line.product_ids.append(ProductId(qualifier=DOCUMENT_TOKEN_QUALIFIER, value=self.loc.text[ts:te]))
+
     def line(self, i: int, ln: ExtractedLine) -> None:
         p = f"lines[{i}]."
         line = POLine(
@@ -289,6 +315,8 @@ class _Placer:
         self.po.lines.append(line)
         # Numbers are looked for near the item code: "12" alone is everywhere in a document.
         anchor = self.string(p + "product_ids[0]", ln.sku)
+        if anchor is not None:
+            self.token(line, p, anchor, anchor + len(ln.sku.strip()))
         self.number(p + "quantity", ln.quantity, anchor)
         self.number(p + "unit_price", ln.unit_price, anchor)
         if ln.unit:

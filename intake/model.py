@@ -157,6 +157,10 @@ BUYER_PART_QUALIFIERS = ("BP", "IN", "BY", "CB")
 VENDOR_PART_QUALIFIERS = ("VN", "VP", "SA", "MF", "VA")
 UPC_QUALIFIERS = ("UP", "UA", "UK")
 GTIN_QUALIFIERS = ("EN", "SRV", "EO", "UK", "UP")
+DOCUMENT_TOKEN_QUALIFIER = "TOKEN"
+"""Not an EDI code: the whole token of the document around a part number a model read out of it
+("SKU-00001" where the model wrote "00001"). Validation falls back to it, with a finding, only when
+the model's value resolves to nothing (:mod:`intake.validate`)."""
 
 
 class POLine(BaseModel):

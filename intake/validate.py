@@ -41,7 +41,17 @@ from core.domain import Address, Customer, Product
 from core.errors import NotFound, ValidationFailed
 from intake.extract import SpanSource, detect_injection
 from intake.matching import address_score, catalogue_index, normalize_address, normalize_known
-from intake.model import MAX_DOCUMENT_INT, Finding, Party, PurchaseOrder, Severity, Source
+from intake.model import (
+    DOCUMENT_TOKEN_QUALIFIER,
+    MAX_DOCUMENT_INT,
+    Finding,
+    Party,
+    POLine,
+    ProductId,
+    PurchaseOrder,
+    Severity,
+    Source,
+)
 from intake.onboarding import NewCustomerProposal, propose_customer
 from intake.x12 import EnvelopeIds
 from tools.base import ToolEnv
@@ -577,56 +587,100 @@ def _map_lines(b: _Builder, env: ToolEnv, customer: Customer | None) -> None:
     known = _catalogue(env, all_ids)
 
     for i, ln in enumerate(po.lines):
-        p = f"lines[{i}]"
         vl = ValidatedLine(index=i, line_number=ln.line_number, description=ln.description,
                            ordered_quantity=ln.quantity, unit=ln.unit, stated_price=ln.unit_price)  # fmt: skip
         part = ln.buyer_part_number or ln.vendor_part_number or (ln.product_ids[0].value if ln.product_ids else None)
         vl.customer_part = part
-        id_src = f"{p}.product_ids[0]"
-        # 0. a reviewer's word, 1. learned cross-reference, 2. exact SKU (any id), 3. fuzzy on the description
-        forced = ctx.overrides.get(f"{p}.sku")
-        if forced:
-            vl.sku, vl.sku_method = env.adapters.oms.get_product(forced).sku, "reviewer"
-            b.conf(f"{p}.sku", 1.0)
-        for pid in ln.product_ids if vl.sku is None else ():
-            sku = learned.get(("part", _norm_key(pid.value)))
-            if sku:
-                vl.sku, vl.sku_method = sku, "learned"
-                b.conf(f"{p}.sku", 0.97)
-                b.find("sku_learned", f"part {pid.value} -> {sku} (taught by a reviewer)", fld=f"{p}.sku",
-                       severity="info", source_key=id_src)  # fmt: skip
-                break
-        if vl.sku is None:
-            for pid in ln.product_ids:
-                prod = known.get(pid.value.strip().upper())
-                if prod is not None:
-                    vl.sku = prod.sku
-                    vl.sku_method = "vendor" if pid.qualifier in ("VN", "VP", "SA", "MF", "VA") else "exact"
-                    b.conf(f"{p}.sku", 1.0)
-                    break
-        if vl.sku is None:
-            text = " ".join(x for x in (ln.description, *ln.descriptions) if x) or (part or "")
-            by_part = _part_candidates(env, [pid.value for pid in ln.product_ids])
-            by_text = _fuzzy_candidates(env, text) if text.strip() else []
-            cands = (by_part + [c for c in by_text if c[0] not in dict(by_part)])[:3]
-            cands.sort(key=lambda t: -t[1])
-            vl.candidates = cands
-            if cands and cands[0][1] >= 0.6:
-                vl.sku, vl.sku_method = cands[0][0], "fuzzy"
-                b.conf(f"{p}.sku", min(FUZZY_CAP, cands[0][1] * 0.85))
-                looks = "is written like our" if cands[0] in by_part else "is not ours; the description looks like"
-                close = [sku for sku, sc in cands[1:] if sc >= cands[0][1] - 0.02]
-                tie = f"; as close: {', '.join(close)}" if close else ""
-                b.find("sku_fuzzy", f"line {i + 1}: part {part or '(none)'} {looks} {cands[0][0]} (similarity "
-                       f"{cands[0][1]:.2f}{tie}); please confirm", fld=f"{p}.sku",
-                       source_key=id_src if part else f"{p}.description")  # fmt: skip
-            else:
-                b.conf(f"{p}.sku", 0.0)
-                hint = f"; closest {cands[0][0]} ({cands[0][1]:.2f})" if cands else ""
-                b.find("unknown_part", f"line {i + 1}: part {part or '(none)'} matches no product{hint}",
-                       fld=f"{p}.sku", source_key=id_src if part else None)  # fmt: skip
+        _resolve_part(b, env, ln, vl, learned, known)
         _units_and_price(b, env, customer, vl, learned)
         b.v.lines.append(vl)
+
+
+def _resolve_part(
+    b: _Builder, env: ToolEnv, ln: POLine, vl: ValidatedLine, learned: dict[tuple[str, str], str],
+    known: dict[str, Product],
+) -> None:  # fmt: skip
+    """The line's SKU: 0. a reviewer's word, 1. learned cross-reference, 2. exact SKU (any id), 3. the
+    document's whole token around a model's part number, 4. fuzzy (part formatting, description)."""
+    p = f"lines[{vl.index}]"
+    stated = [pid for pid in ln.product_ids if pid.qualifier != DOCUMENT_TOKEN_QUALIFIER]
+    forced = b.ctx.overrides.get(f"{p}.sku")
+    if forced:
+        vl.sku, vl.sku_method = env.adapters.oms.get_product(forced).sku, "reviewer"
+        b.conf(f"{p}.sku", 1.0)
+        return
+    for pid in stated:
+        sku = learned.get(("part", _norm_key(pid.value)))
+        if sku:
+            vl.sku, vl.sku_method = sku, "learned"
+            b.conf(f"{p}.sku", 0.97)
+            b.find("sku_learned", f"part {pid.value} -> {sku} (taught by a reviewer)", fld=f"{p}.sku",
+                   severity="info", source_key=f"{p}.product_ids[0]")  # fmt: skip
+            return
+    for pid in stated:
+        prod = known.get(pid.value.strip().upper())
+        if prod is not None:
+            vl.sku = prod.sku
+            vl.sku_method = "vendor" if pid.qualifier in ("VN", "VP", "SA", "MF", "VA") else "exact"
+            b.conf(f"{p}.sku", 1.0)
+            return
+    if not _by_document_token(b, ln, vl, learned, known):
+        _by_similarity(b, env, ln, vl, stated)
+
+
+def _by_document_token(
+    b: _Builder, ln: POLine, vl: ValidatedLine, learned: dict[tuple[str, str], str], known: dict[str, Product]
+) -> bool:
+    """A model's part number that resolves to nothing, written in the document inside a longer token
+    that resolves exactly (a learned cross-reference or a SKU): the token is what the buyer wrote
+    ("SKU-00001" where a small model read "00001"), so it is used, at the confidence of that exact
+    match, with a finding. Only tokens the extractor found around the model's value count."""
+    p = f"lines[{vl.index}]"
+    for k, pid in enumerate(ln.product_ids):
+        if pid.qualifier != DOCUMENT_TOKEN_QUALIFIER:
+            continue
+        taught, prod = learned.get(("part", _norm_key(pid.value))), known.get(pid.value.strip().upper())
+        if taught:
+            vl.sku, vl.sku_method, how = taught, "learned", f"{taught} (taught by a reviewer)"
+            b.conf(f"{p}.sku", 0.97)
+        elif prod is not None:
+            vl.sku, vl.sku_method, how = prod.sku, "exact", f"our {prod.sku}"
+            b.conf(f"{p}.sku", 1.0)
+        else:
+            continue
+        b.find("sku_from_document", f"line {vl.index + 1}: part {vl.customer_part} was read from {pid.value!r} in "
+               f"the document, which is {how}", fld=f"{p}.sku", severity="info",
+               source_key=f"{p}.product_ids[{k}]")  # fmt: skip
+        vl.customer_part = pid.value
+        return True
+    return False
+
+
+def _by_similarity(b: _Builder, env: ToolEnv, ln: POLine, vl: ValidatedLine, stated: list[ProductId]) -> None:
+    """No exact evidence: a SKU written like the part number, else the description, capped below
+    auto-create (:data:`FUZZY_CAP`); nothing close is an unknown part."""
+    i, part = vl.index, vl.customer_part
+    p, id_src = f"lines[{i}]", f"lines[{i}].product_ids[0]"
+    text = " ".join(x for x in (ln.description, *ln.descriptions) if x) or (part or "")
+    by_part = _part_candidates(env, [pid.value for pid in stated])
+    by_text = _fuzzy_candidates(env, text) if text.strip() else []
+    cands = (by_part + [c for c in by_text if c[0] not in dict(by_part)])[:3]
+    cands.sort(key=lambda t: -t[1])
+    vl.candidates = cands
+    if cands and cands[0][1] >= 0.6:
+        vl.sku, vl.sku_method = cands[0][0], "fuzzy"
+        b.conf(f"{p}.sku", min(FUZZY_CAP, cands[0][1] * 0.85))
+        looks = "is written like our" if cands[0] in by_part else "is not ours; the description looks like"
+        close = [sku for sku, sc in cands[1:] if sc >= cands[0][1] - 0.02]
+        tie = f"; as close: {', '.join(close)}" if close else ""
+        b.find("sku_fuzzy", f"line {i + 1}: part {part or '(none)'} {looks} {cands[0][0]} (similarity "
+               f"{cands[0][1]:.2f}{tie}); please confirm", fld=f"{p}.sku",
+               source_key=id_src if part else f"{p}.description")  # fmt: skip
+    else:
+        b.conf(f"{p}.sku", 0.0)
+        hint = f"; closest {cands[0][0]} ({cands[0][1]:.2f})" if cands else ""
+        b.find("unknown_part", f"line {i + 1}: part {part or '(none)'} matches no product{hint}",
+               fld=f"{p}.sku", source_key=id_src if part else None)  # fmt: skip
 
 
 def _units_and_price(
@@ -819,21 +873,32 @@ def _span_source(src: Source | None) -> SpanSource:
     return make
 
 
+# What the guard says for each kind of content finding, strongest first: it names what was found.
+# Text that is merely not about the order is not an attack and is not called one.
+_GUARD_MESSAGES = (
+    ("injection_suspected", "the document contains instructions aimed at the system; they were ignored and a "
+                            "person must review the order"),
+    ("hidden_content", "the document carries text its reader cannot see; it was ignored and a person must review "
+                       "the order"),
+    ("unexplained_text", "the document carries text a person should read before the order is created"),
+)  # fmt: skip
+
+
 def _injection(b: _Builder) -> None:
-    seen = False
+    seen: set[str] = set()
     for f in b.ctx.parser_findings:
         if f.code in ("injection_suspected", "hidden_content", "unexplained_text"):
-            seen = True
+            seen.add(f.code)
             b.find(f.code, f.message, blocking=True, source=f.source)
     for key, text in _free_text(b.po):
         src = b.po.source_of(key)
         hits = detect_injection(text, _span_source(src))
         for h in hits:
-            seen = True
+            seen.add("injection_suspected")
             b.find("injection_suspected", f"{key}: {h.message}", fld=key, blocking=True, source=h.source)
-    if seen:
-        b.find("injection_guard", "the document contains instructions aimed at the system; they were ignored and "
-               "a person must review the order", severity="error", blocking=True)  # fmt: skip
+    message = next((m for code, m in _GUARD_MESSAGES if code in seen), None)
+    if message is not None:
+        b.find("injection_guard", message, severity="error", blocking=True)
 
 
 def _parser_findings(b: _Builder) -> None:

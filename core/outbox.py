@@ -35,6 +35,9 @@ from core.db.tables_jobs import JobRow
 from core.errors import NotFound, ValidationFailed
 
 JobStatus = Literal["queued", "done", "failed"]
+OPEN = ("queued", "running")
+"""Rows still to follow their workflow. ``running`` is what the retired polling queue left on a row
+it held when it was stopped for the upgrade: such a row is relayed like a queued one, not lost."""
 
 START_RUN = "exception_run.start"
 CONTINUE_RUN = "exception_run.continue"
@@ -151,7 +154,7 @@ class Outbox:
     def due(self, kinds: Iterable[str] | None = None, *, limit: int = 200, now_only: bool = True) -> list[Job]:
         """Queued rows to hand to DBOS or to bring up to date, oldest first; with ``now_only``
         False, also those whose next look is not due yet (a worker driven one job at a time)."""
-        stmt = select(JobRow).where(JobRow.status == "queued")
+        stmt = select(JobRow).where(JobRow.status.in_(OPEN))
         if now_only:
             stmt = stmt.where(JobRow.run_after <= self._now())
         if kinds is not None:
@@ -163,7 +166,9 @@ class Outbox:
     def look_again(self, job_id: str, delay_s: float) -> bool:
         """The row's workflow waits or runs: mark the row handed and look again in ``delay_s``."""
         now = self._now()
-        return self._settle(job_id, attempts=1, run_after=now + timedelta(seconds=delay_s), updated_at=now)
+        return self._settle(
+            job_id, status="queued", attempts=1, run_after=now + timedelta(seconds=delay_s), updated_at=now
+        )
 
     def finish(self, job_id: str, status: Literal["done", "failed"], error: str | None = None) -> bool:
         """The row's workflow ended: ``done`` or ``failed`` (with why). False if already finished."""
@@ -174,9 +179,9 @@ class Outbox:
         return self._settle(job_id, **values)
 
     def _settle(self, job_id: str, **values: Any) -> bool:
-        """Update a row that is still ``queued`` (a finished row never moves back)."""
+        """Update a row that is still open (a finished row never moves back)."""
         with self.db.begin() as s:
-            res = s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.status == "queued").values(**values))
+            res = s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.status.in_(OPEN)).values(**values))
             return bool(getattr(res, "rowcount", 0))
 
     # --- reading ----------------------------------------------------------------------------------

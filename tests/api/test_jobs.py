@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 
 from core.db import Database
 from core.db.tables import Base
+from core.db.tables_jobs import JobRow
 from core.errors import ValidationFailed
 from core.outbox import START_RUN, Outbox, start_dedup_key
 from services import queue
@@ -78,3 +79,16 @@ def test_a_finished_row_is_never_settled_again(db: Database) -> None:
     done = rows.get(job.id)
     assert (done.status, done.last_error, done.attempts) == ("done", None, 1)
     assert rows.due() == []
+
+
+def test_a_row_the_retired_polling_queue_left_running_is_relayed_not_lost(db: Database) -> None:
+    rows = Outbox(db)
+    job = rows.enqueue(START_RUN, {"run_id": "run_old", "goal": "g"}, dedup_key=start_dedup_key("run_old"))
+    with db.begin() as s:
+        row = s.get(JobRow, job.id)
+        assert row is not None
+        row.status, row.locked_by = "running", "old-worker"
+    assert [j.id for j in rows.due()] == [job.id]
+    assert queue.relay(db) == 1
+    assert (rows.get(job.id).status, rows.get(job.id).attempts) == ("queued", 1)
+    assert queue.status_of(db, queue.start_id("run_old")) == "ENQUEUED"

@@ -310,3 +310,7 @@ def test_vectorised_scores_equal_the_scorer(sqlite_net: Net) -> None:
         )  # fmt: skip
         assert x.score == pytest.approx(y.score, rel=1e-12)
         assert x.p_on_time == pytest.approx(y.p_on_time, rel=1e-12)
+    # Candidates built for many edges at once are the same as one at a time.
+    edges = np.arange(len(a.edge_order))
+    assert fast.many(edges) == [fast.candidate(e) for e in edges.tolist()]
+    assert slow.many(edges) == [slow.candidate(e) for e in edges.tolist()]

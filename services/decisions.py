@@ -54,6 +54,7 @@ from tools.twin import TwinView
 
 DEFAULT_MAX_STALENESS_S = 0.25
 MEMO_SIZE = 20_000
+MAX_PARALLEL = 4
 log = logging.getLogger(__name__)
 _decisions_t: Table = SourcingDecisionRow.__table__  # type: ignore[assignment]
 
@@ -179,6 +180,7 @@ class DecisionLog:
     _rows: list[dict[str, Any]] = field(default_factory=list)
     _first_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _writing: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, row: dict[str, Any]) -> None:
         with self._lock:
@@ -186,11 +188,11 @@ class DecisionLog:
                 self._first_at = self.monotonic()
             self._rows.append(row)
             due = len(self._rows) >= self.batch or self.monotonic() - self._first_at >= self.max_delay_s
-            rows = self._take() if due else []
-        try:
-            self._write(rows)
-        except Exception:  # the decision stands; its row stays queued for the next write
-            log.exception("writing the decision log failed; kept for the next try")
+        if due:
+            try:
+                self.flush()
+            except Exception:  # the decision stands; its row stays queued for the next write
+                log.exception("writing the decision log failed; kept for the next try")
 
     def start_flusher(self) -> None:
         """Write waiting rows every ``max_delay_s`` from a daemon thread, and at interpreter exit, so
@@ -201,10 +203,12 @@ class DecisionLog:
         threading.Thread(target=_flush_loop, args=(ref,), name="decision-log", daemon=True).start()
 
     def flush(self) -> int:
-        """Write whatever is waiting; how many rows."""
-        with self._lock:
-            rows = self._take()
-        self._write(rows)
+        """Write whatever is waiting; how many rows. One write at a time: a flush at exit waits for
+        a write in progress (the flusher's daemon thread dies at exit, a write it holds would be lost)."""
+        with self._writing:
+            with self._lock:
+                rows = self._take()
+            self._write(rows)
         return len(rows)
 
     @property
@@ -239,8 +243,8 @@ def new_decision_id() -> str:
 
 def _flush_at_exit(ref: weakref.ref[DecisionLog]) -> None:
     log_ = ref()
-    if log_ is not None and log_.pending:
-        log_.flush()
+    if log_ is not None:
+        log_.flush()  # also waits for a write the flusher thread may be in the middle of
 
 
 def _flush_loop(ref: weakref.ref[DecisionLog]) -> None:
@@ -285,6 +289,9 @@ class DecisionService:
     clock: Clock
     cache: SnapshotCache
     log: DecisionLog
+    gate: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(MAX_PARALLEL))
+    """At most :data:`MAX_PARALLEL` decisions at once: more threads only fight over the GIL and
+    open connections beyond the pool's (each new SQLite connection runs its pragmas)."""
 
     @classmethod
     def build(
@@ -313,6 +320,10 @@ class DecisionService:
     def decide(self, order_id: str) -> LoggedDecision:
         if not order_id:
             raise ValidationFailed("order_id must not be empty")
+        with self.gate:
+            return self._decide(order_id)
+
+    def _decide(self, order_id: str) -> LoggedDecision:
         snap = self.cache.get()
         started = self.cache.monotonic()
         order = self.adapters.oms.get_order(order_id)

@@ -15,10 +15,17 @@ measured alone and queued runs pile up as jobs), and drives it with an async htt
     seconds over random order ids (a request is sent at its scheduled time whether or not earlier
     ones answered, so latency includes queueing). Reports p50/p99 and the achieved rate, and the
     same for ``GET /healthz`` (no work behind it) at the same schedule on the same server, first.
+(c) Decide route, closed loop: ``--decide`` requests from ``--decide-concurrency`` keep-alive
+    connections as fast as the server answers, after the same on ``GET /healthz``: the throughput
+    ceiling of each and their p99, with CPU milliseconds per request (server and client). After the
+    server stops, the decision log is counted (every answered decision must be logged) and one
+    decision is timed in-process (CPU ms, no HTTP): from the service's in-memory snapshot, and the
+    old way (:func:`agents.sourcing.decide_route`, reference data loaded per call).
 
 Bounded in count and time; loopback only; everything it creates is under a temporary directory.
 
     python -m evals.bench.bench_api --alerts 1000 --rps 50 --duration 20
+    python -m evals.bench.bench_api --alerts 0 --rps 200 --duration 10 --decide 3000 --decide-concurrency 8
     python -m evals.bench.bench_api --pg postgresql+psycopg://postgres@127.0.0.1:5432/test  # a fresh database there
 """
 
@@ -311,6 +318,62 @@ async def bench_route(
     return {**summary(latencies, elapsed, statuses), "target_rps": rps}
 
 
+async def bench_decide_closed(
+    port: int, server_pid: int, key: str, order_ids: list[str], n: int, concurrency: int
+) -> dict[str, Any]:
+    """Closed loop on ``GET /healthz`` then on ``POST /v1/decide/route`` (random order ids), same
+    client, count and concurrency: decide's throughput and p99 next to the stack's own."""
+    rng = random.Random(13)
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    bodies = [json.dumps({"order_id": rng.choice(order_ids)}).encode() for _ in range(n)]
+
+    def healthz(_: int) -> tuple[str, str, dict[str, str], bytes]:
+        return "GET", "/healthz", {}, b""
+
+    def decide(i: int) -> tuple[str, str, dict[str, str], bytes]:
+        return "POST", "/v1/decide/route", headers, bodies[i]
+
+    return {
+        "healthz": await closed_loop(port, n, concurrency, healthz, server_pid),
+        "decide": await closed_loop(port, n, concurrency, decide, server_pid),
+    }
+
+
+def in_process_decide(url: str, order_ids: list[str], n: int = 300) -> dict[str, Any]:
+    """CPU ms per decision without HTTP: the decision service (snapshot, order and ATP read fresh,
+    logged) and :func:`agents.sourcing.decide_route` (reference data loaded per call); and how many
+    decisions the server logged."""
+    from agents.sourcing import decide_route
+    from core.clock import SystemClock
+    from services.decisions import DecisionService
+    from tools.adapters.embedded import embedded_adapters
+    from tools.base import ToolEnv
+
+    db = make_database(url=url)
+    try:
+        with db.engine.connect() as conn:
+            logged = int(conn.exec_driver_sql("select count(*) from sourcing_decisions").scalar_one())
+        clock = SystemClock()
+        adapters = embedded_adapters(db, clock)
+        svc = DecisionService.build(db, adapters, clock, batch=64)
+        ids = order_ids[:n]
+        svc.decide(ids[0])  # the snapshot
+        out: dict[str, Any] = {"server_logged_decisions": logged}
+        for name, call in (
+            ("service_cpu_ms", svc.decide),
+            ("service_repeat_cpu_ms", svc.decide),  # same inputs again: answered from the memo
+            ("decide_route_cpu_ms", lambda i: decide_route(i, ToolEnv(adapters, clock))),
+        ):
+            t0 = time.process_time()
+            for order_id in ids:
+                call(order_id)
+            out[name] = round((time.process_time() - t0) * 1000 / len(ids), 3)
+        svc.log.flush()
+        return out
+    finally:
+        db.dispose()
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="orderops-bench-api-") as tmp, ExitStack() as stack:
         home = Path(tmp)
@@ -331,12 +394,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             alerts = await bench_alerts(port, proc.pid, nodes, args.alerts, args.concurrency) if args.alerts else {}
             trivial = await bench_route(base, viewer, order_ids, args.rps, args.duration, trivial=True)
             route = await bench_route(base, viewer, order_ids, args.rps, args.duration)
+            closed = (
+                await bench_decide_closed(port, proc.pid, viewer, order_ids, args.decide, args.decide_concurrency)
+                if args.decide
+                else {}
+            )
         finally:
             proc.terminate()
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        answered = sum(r["statuses"].get(200, 0) for r in (route, closed.get("decide", {"statuses": {}})))
+        in_process = {**in_process_decide(url, order_ids), "server_answered_decisions": answered}
         return {
             "backend": "postgresql" if args.pg else "sqlite",
             "orders": args.orders,
@@ -344,6 +414,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "alert_ingest": alerts,
             "healthz": trivial,
             "decide_route": route,
+            "decide_closed_loop": closed,
+            "decide_in_process": in_process,
         }
 
 
@@ -354,12 +426,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rps", type=float, default=50.0, help="decide/route requests per second")
     p.add_argument("--duration", type=float, default=20.0, help="seconds of decide/route load (max 300)")
     p.add_argument("--orders", type=int, default=5000, help="orders in the seeded network")
+    p.add_argument("--decide", type=int, default=2000, help="closed-loop decide/route requests (0: skip; max 100,000)")
+    p.add_argument("--decide-concurrency", type=int, default=8, help="connections of the closed-loop decide load")
     p.add_argument("--json", action="store_true")
     p.add_argument("--pg", default=None, help="PostgreSQL admin URL: run on a fresh database there (default: SQLite)")
     args = p.parse_args(argv)
     args.alerts = min(max(0, args.alerts), 100_000)
     args.duration = min(max(1.0, args.duration), 300.0)
     args.concurrency = min(max(1, args.concurrency), 256)
+    args.decide = min(max(0, args.decide), 100_000)
+    args.decide_concurrency = min(max(1, args.decide_concurrency), 256)
     result = asyncio.run(main_async(args))
     if args.json:
         print(json.dumps(result, indent=2))
@@ -379,6 +455,22 @@ def main(argv: list[str] | None = None) -> None:
             f"  {name}: {r['requests']} requests at {r['target_rps']} rps target ({r['rate_per_s']}/s achieved): "
             f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms; statuses {r['statuses']}"
         )
+    print_decide(result["decide_closed_loop"], result["decide_in_process"])
+
+
+def print_decide(closed: dict[str, Any], inproc: dict[str, Any]) -> None:
+    for name, r in (("healthz closed loop", closed.get("healthz")), ("decide/route closed loop", closed.get("decide"))):
+        if r:
+            print(
+                f"  {name}: {r['requests']} requests, concurrency {r['concurrency']}: {r['rate_per_s']}/s, "
+                f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms; statuses {r['statuses']}; "
+                f"CPU ms/request: server {r['server_cpu_ms_per_req']}, client {r['client_cpu_ms_per_req']}"
+            )
+    print(
+        f"  decide in-process (CPU ms per decision, no HTTP): service {inproc['service_cpu_ms']} "
+        f"(repeated inputs {inproc['service_repeat_cpu_ms']}), decide_route {inproc['decide_route_cpu_ms']}; "
+        f"decisions answered {inproc['server_answered_decisions']}, logged {inproc['server_logged_decisions']}"
+    )
 
 
 if __name__ == "__main__":

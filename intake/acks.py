@@ -22,7 +22,9 @@ from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.clock import Clock
 from core.db.engine import Database
@@ -35,6 +37,7 @@ __all__ = [
     "AckKind",
     "AckStatus",
     "AckStore",
+    "ack_key",
     "draft_855",
     "draft_ordrsp",
     "draft_reply_email",
@@ -56,6 +59,16 @@ class AckDraft(BaseModel):
     body: str
     status: str = "draft"
     created_at: datetime | None = None
+    key: str | None = None
+    """The draft's identity across runs (:func:`ack_key`); ``None``: every save adds a draft."""
+
+
+def ack_key(document_id: str, po_index: int | None, kind: str, answers: str) -> str:
+    """What makes two drafts the same one: the document, the PO in it (or the interchange, for a
+    997), the kind and the decision it answers (``intake-pending``, ``review-accepted``...). A
+    pending reply and the later confirmation of one PO differ; the same confirmation drafted by
+    two workers does not."""
+    return f"{document_id}:{'-' if po_index is None else po_index}:{kind}:{answers}"[:200]
 
 
 class AckStore:
@@ -66,15 +79,25 @@ class AckStore:
         self.clock = clock
 
     def save(self, draft: AckDraft) -> AckDraft:
+        """Store ``draft``; returns the stored draft. A keyed draft is stored once: insert-or-ignore
+        on the unique key (not check-then-insert, which two workers pass together), then whichever
+        draft holds the key is returned, so every caller reports the same one."""
         # Ids start with the wall time in ns: drafts made within one tick of an injected (fixed)
         # clock still list in the order they were made, which "the latest reply" relies on.
         new_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:15]}"
         saved = draft.model_copy(update={"id": draft.id or new_id, "created_at": self.clock.now()})
+        values = {"id": saved.id, "document_id": saved.document_id, "po_index": saved.po_index, "kind": saved.kind,
+                  "recipient": saved.recipient, "subject": (saved.subject or None) and saved.subject[:998],
+                  "body": saved.body, "status": saved.status, "created_at": saved.created_at,
+                  "dedup_key": saved.key}  # fmt: skip
         with self.db.begin() as s:
-            s.add(IntakeAckRow(id=saved.id, document_id=saved.document_id, po_index=saved.po_index, kind=saved.kind,
-                               recipient=saved.recipient, subject=(saved.subject or None) and saved.subject[:998],
-                               body=saved.body, status=saved.status, created_at=saved.created_at))  # fmt: skip
-        return saved
+            if saved.key is None:
+                s.execute(insert(IntakeAckRow).values(**values))
+                return saved
+            upsert = pg_insert if self.db.is_postgres else sqlite_insert
+            s.execute(upsert(IntakeAckRow).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"]))
+            row = s.scalars(select(IntakeAckRow).where(IntakeAckRow.dedup_key == saved.key)).one()
+            return saved if row.id == saved.id else _draft(row)
 
     def list(self, document_id: str) -> list[AckDraft]:
         with self.db.begin() as s:
@@ -83,20 +106,13 @@ class AckStore:
                 .where(IntakeAckRow.document_id == document_id)
                 .order_by(IntakeAckRow.created_at, IntakeAckRow.id)
             ).all()
-            return [
-                AckDraft(
-                    id=r.id,
-                    document_id=r.document_id,
-                    po_index=r.po_index,
-                    kind=r.kind,  # type: ignore[arg-type]
-                    recipient=r.recipient,
-                    subject=r.subject,
-                    body=r.body,
-                    status=r.status,
-                    created_at=r.created_at,
-                )
-                for r in rows
-            ]
+            return [_draft(r) for r in rows]
+
+
+def _draft(r: IntakeAckRow) -> AckDraft:
+    return AckDraft(id=r.id, document_id=r.document_id, po_index=r.po_index, kind=r.kind,  # type: ignore[arg-type]
+                    recipient=r.recipient, subject=r.subject, body=r.body, status=r.status, created_at=r.created_at,
+                    key=r.dedup_key)  # fmt: skip
 
 
 # --- per line ---------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from core.db.order_risk import NewOrder, score_new_order
 from core.db.tables_intake import IntakeResultRow
 from core.risk import HOLD_THRESHOLD
 from guardrails.calls import Actor
-from intake.acks import AckDraft, AckStatus, AckStore, draft_855, draft_ordrsp, draft_reply_email
+from intake.acks import AckDraft, AckStatus, AckStore, ack_key, draft_855, draft_ordrsp, draft_reply_email
 from intake.classify import DocFormat
 from intake.decide import (
     DecisionKind,
@@ -282,8 +282,11 @@ def _drafts_for(
     order_id: str | None,
     questions: list[str],
     corrected: frozenset[int],
+    answers: str,
     deps: IntakeDeps,
 ) -> list[AckDraft]:
+    """The drafts for one PO; ``answers`` (``intake``/``review``) and ``status`` key them, so a rerun
+    of the same step finds its drafts stored instead of adding them again."""
     doc_id = v.document_id or ""
     now = deps.clock.now()
     out: list[AckDraft] = []
@@ -304,7 +307,7 @@ def _drafts_for(
                                           corrected=corrected)  # fmt: skip
         out.append(AckDraft(document_id=doc_id, po_index=v.po_index, kind="email", recipient=facts.sender,
                             subject=subject, body=body))  # fmt: skip
-    return out
+    return [d.model_copy(update={"key": ack_key(doc_id, v.po_index, d.kind, f"{answers}-{status}")}) for d in out]
 
 
 def acknowledge_stage(
@@ -321,14 +324,15 @@ def acknowledge_stage(
         for k, ic in enumerate(x.interchanges):
             n = _control_number(doc.id, k, "997")
             body = generate_997(ic, interchange_control_number=n, group_control_number=n, now=deps.clock.now())
-            drafts.append(AckDraft(document_id=doc.id, kind="x12-997", recipient=ic.sender_id.strip(), body=body))
+            drafts.append(AckDraft(document_id=doc.id, kind="x12-997", recipient=ic.sender_id.strip(), body=body,
+                                   key=ack_key(doc.id, None, "x12-997", f"interchange-{k}")))  # fmt: skip
     for v, out in zip(validated, outcomes, strict=True):
         if out.status == "duplicate":
             continue
         status: AckStatus = "accepted" if out.status == "created" else "pending"
         questions = _questions(v, out.reasons) if status == "pending" else []
         drafts += _drafts_for(v, parsed.facts[v.po_index], status, doc_format=doc.format, order_id=out.order_id,
-                              questions=questions, corrected=frozenset(), deps=deps)  # fmt: skip
+                              questions=questions, corrected=frozenset(), answers="intake", deps=deps)  # fmt: skip
     store = deps.acks
     return [store.save(d) for d in drafts]
 
@@ -343,7 +347,7 @@ def acknowledge_review_decision(item: ReviewItem, deps: IntakeDeps) -> list[AckD
     status: AckStatus = "rejected" if item.status == "rejected" else ("changed" if corrected else "accepted")
     questions = [item.decision_reason] if item.status == "rejected" and item.decision_reason else []
     drafts = _drafts_for(v, item.facts, status, doc_format=doc.format, order_id=item.order_id, questions=questions,
-                         corrected=corrected, deps=deps)  # fmt: skip
+                         corrected=corrected, answers="review", deps=deps)  # fmt: skip
     store = deps.acks
     return [store.save(d) for d in drafts]
 

@@ -114,7 +114,10 @@ class IntakeAckRow(Base):
     """An acknowledgment draft; sending it is a later, approved action."""
 
     __tablename__ = "intake_acks"
-    __table_args__ = (Index("ix_intake_acks_doc", "document_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_intake_acks_doc", "document_id", "created_at"),
+        Index("ix_intake_acks_dedup_key", "dedup_key", unique=True),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     document_id: Mapped[str] = mapped_column(String(36))
     po_index: Mapped[int | None] = mapped_column(Integer)
@@ -125,3 +128,6 @@ class IntakeAckRow(Base):
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    dedup_key: Mapped[str | None] = mapped_column(String(200))
+    """What makes a draft the same one when intake runs again (document, PO, kind, the decision it
+    answers); unique, so parallel or resumed runs store it once. ``None``: never deduplicated."""

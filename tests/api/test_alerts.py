@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from agents.plan import ExceptionKind
+from agents.plan import Alert, ExceptionKind
 from api import webhooks
 from api.app import create_app
+from api.routes.alerts import AlertInbox
 from core.db import Database
 from core.db.tables import RunRow
 from core.db.tables_jobs import AlertRow, JobRow, WebhookDeliveryRow
@@ -311,13 +313,9 @@ def test_a_storm_whose_run_finished_starts_a_new_run(sapi: Api) -> None:
     assert len({first["run_id"], second["run_id"], third["run_id"]}) == 3
 
 
-@pytest.mark.postgres
-def test_concurrent_deliveries_on_postgres_start_one_run_per_storm(tmp_path: Path) -> None:
-    """Deliveries from many threads at once (distinct fingerprints, duplicates and replays of one
-    webhook id, about two nodes): each storm opens exactly one run and each webhook id is answered
-    once; what the per-storm locks must guarantee now that different storms no longer wait in turn."""
-    from agents.plan import Alert
-    from api.routes.alerts import AlertInbox
+@contextmanager
+def pg_inbox() -> Iterator[AlertInbox]:
+    """An alert inbox on a fresh, migrated PostgreSQL database (dropped afterwards)."""
     from core.db import make_database, migrate
     from tests.conftest import drop_postgres, fresh_postgres_url
 
@@ -325,30 +323,65 @@ def test_concurrent_deliveries_on_postgres_start_one_run_per_storm(tmp_path: Pat
     db = make_database(url=url)
     try:
         migrate(db)
-        inbox = AlertInbox(db)
-        deliveries = [(f"pg-{i}", Alert.model_validate(json.loads(alert_body(("DC-A", "DC-B")[i % 2], i % 10))))
-                      for i in range(60)]  # fmt: skip
-        deliveries += [("pg-replayed", deliveries[0][1])] * 8
-        barrier = threading.Barrier(12)
-
-        def deliver(chunk: list[tuple[str, Alert]]) -> list[Any]:
-            barrier.wait()
-            return [inbox.ingest([alert], webhook_id=wid) for wid, alert in chunk]
-
-        with ThreadPoolExecutor(12) as pool:
-            answers = [a for part in pool.map(deliver, [deliveries[i::12] for i in range(12)]) for a in part]
-        started = [r for a in answers if not a.replayed for r in a.results if r.outcome == "started"]
-        assert sorted(storm_node(r.fingerprint) for r in started) == ["DC-A", "DC-B"]
-        by_node = {storm_node(r.fingerprint): r.run_id for r in started}
-        for a in answers:
-            for r in a.results:
-                assert r.run_id == by_node[storm_node(r.fingerprint)]
-        assert sum(a.replayed for a in answers) == 7  # the id sent 8 times: handled once, replayed 7 times
-        assert counts(db) == (61, 2, 61)  # 60 ids + one replayed id: one alert row and one delivery each
+        yield AlertInbox(db)
     finally:
         db.dispose()
         drop_postgres(url)
 
 
+def deliver_concurrently(inbox: AlertInbox, deliveries: list[tuple[str, list[Alert]]], threads: int) -> list[Any]:
+    """Each (webhook id, alerts) ingested from ``threads`` threads released together."""
+    barrier = threading.Barrier(threads)
+
+    def deliver(chunk: list[tuple[str, list[Alert]]]) -> list[Any]:
+        barrier.wait()
+        return [inbox.ingest(alerts, webhook_id=wid) for wid, alerts in chunk]
+
+    with ThreadPoolExecutor(threads) as pool:
+        return [a for part in pool.map(deliver, [deliveries[i::threads] for i in range(threads)]) for a in part]
+
+
+def one_run_per_node(answers: list[Any]) -> dict[str, str]:
+    """Asserts each node's alerts all joined one run, which exactly one alert started; returns them."""
+    started = [r for a in answers if not a.replayed for r in a.results if r.outcome == "started"]
+    by_node = {storm_node(r.fingerprint): r.run_id for r in started}
+    assert len(by_node) == len(started), sorted(storm_node(r.fingerprint) for r in started)
+    for a in answers:
+        for r in a.results:
+            assert r.run_id == by_node[storm_node(r.fingerprint)]
+    return by_node
+
+
+def alert(node: str, n: int) -> Alert:
+    return Alert.model_validate(json.loads(alert_body(node, n)))
+
+
+@pytest.mark.postgres
+def test_concurrent_deliveries_on_postgres_start_one_run_per_storm() -> None:
+    """Deliveries from many threads at once (distinct fingerprints, duplicates and replays of one
+    webhook id, about two nodes): each storm opens exactly one run and each webhook id is answered
+    once; what the per-storm locks must guarantee now that different storms no longer wait in turn."""
+    with pg_inbox() as inbox:
+        deliveries = [(f"pg-{i}", [alert(("DC-A", "DC-B")[i % 2], i % 10)]) for i in range(60)]
+        deliveries += [("pg-replayed", deliveries[0][1])] * 8
+        answers = deliver_concurrently(inbox, deliveries, 12)
+        assert sorted(one_run_per_node(answers)) == ["DC-A", "DC-B"]
+        assert sum(a.replayed for a in answers) == 7  # the id sent 8 times: handled once, replayed 7 times
+        assert counts(inbox.db) == (61, 2, 61)  # 60 ids + one replayed id: one alert row and one delivery each
+
+
+@pytest.mark.postgres
+def test_a_batch_about_many_storms_races_single_alerts_on_postgres() -> None:
+    """A delivery about more storms than there are per-storm locks to take (40 nodes) takes the global
+    lock alone; single deliveries about the same nodes racing it still make one run per node."""
+    nodes = [f"DC-{i:02d}" for i in range(40)]
+    with pg_inbox() as inbox:
+        singles = [(f"one-{i}", [alert(node, 1)]) for i, node in enumerate(nodes)]
+        answers = deliver_concurrently(inbox, [("batch", [alert(node, 0) for node in nodes]), *singles], 8)
+        assert sorted(one_run_per_node(answers)) == nodes
+        assert counts(inbox.db) == (80, 40, 41)
+
+
 def storm_node(fingerprint: str) -> str:
-    return "DC-A" if "node=DC-A" in fingerprint else "DC-B"
+    """The node label of an alert made by :func:`alert_body`."""
+    return fingerprint.split("node=", 1)[1].split(",", 1)[0]

@@ -982,12 +982,12 @@ def _decisions(
     cands = batch.many(flat)
     chosen_edges = sol.edge[moved]
     shift_of = sol.shift[moved]
-    base = batch.many(chosen_edges)
     new_scores = edge_scores(inst, chosen_edges, shift_of).tolist()
     out: list[tuple[Order, RouteDecision]] = []
     ends = np.cumsum(counts, dtype=np.int64).tolist()
     for k, (oi, e, days) in enumerate(zip(moved.tolist(), chosen_edges.tolist(), shift_of.tolist(), strict=True)):
-        chosen = _shifted(base[k], days, inst, e, new_scores[k])
+        mine = cands[ends[k] - counts[k] : ends[k]]
+        chosen = _shifted(mine[batch.by_order[oi].index(e)], days, inst, e, new_scores[k])
         o = movable[oi]
-        out.append((o, src.decide(o, cands[ends[k] - counts[k] : ends[k]], chosen=chosen)))
+        out.append((o, src.decide(o, mine, chosen=chosen)))
     return out

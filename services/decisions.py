@@ -53,7 +53,7 @@ from tools.adapters.protocols import Adapters
 from tools.twin import TwinView
 
 DEFAULT_MAX_STALENESS_S = 0.25
-MEMO_SIZE = 20_000
+MEMO_SIZE = 5_000
 MAX_PARALLEL = 4
 log = logging.getLogger(__name__)
 _decisions_t: Table = SourcingDecisionRow.__table__  # type: ignore[assignment]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Viewer
@@ -32,9 +32,10 @@ class RouteQuery(BaseModel):
     order_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
-def decision_service(request: Request) -> DecisionService:
+async def decision_service(request: Request) -> DecisionService:
     """The app's one :class:`DecisionService` (its snapshot is shared by every request), built on
-    first use from the app's context."""
+    first use from the app's context. Async on purpose: it does no I/O after the first call, and a
+    sync dependency would cost every request a hop to the thread pool."""
     state = request.app.state
     svc: DecisionService | None = getattr(state, "decisions", None)
     if svc is None:
@@ -59,7 +60,9 @@ Decisions = Annotated[DecisionService, Depends(decision_service)]
     summary="Best node and carrier service for one order",
     responses=problem_responses(404),
 )
-def route(decisions: Decisions, _user: Viewer, body: RouteQuery) -> LoggedDecision:
+def route(decisions: Decisions, _user: Viewer, body: RouteQuery) -> Response:
     """The scorer's choice with its reasons and the alternatives it beat (nothing is changed), the
     decision id it was logged under, the profile (and experiment arm) that made it."""
-    return decisions.decide(body.order_id)
+    # Serialised here: the model is built and typed already, and FastAPI's validate-then-serialise
+    # of the response model cost ~0.25 ms CPU of a ~3.5 ms request (response_model stays for /docs).
+    return Response(decisions.decide(body.order_id).model_dump_json(), media_type="application/json")

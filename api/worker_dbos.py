@@ -14,9 +14,11 @@ would leave work no one recovers), or keep running after :meth:`DbosWorker.stop`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from api.bootstrap import AppContext
@@ -83,7 +85,7 @@ class DbosWorker:
         self._schedule = WorkerSchedule(actx, self.worker_id)
 
     def launch(self) -> None:
-        self.engine.launch()
+        _off_loop(self.engine.launch)
         self._launched = True
 
     def __enter__(self) -> DbosWorker:
@@ -149,9 +151,32 @@ class DbosWorker:
         """Let jobs in hand finish (up to ``timeout_s``), shut DBOS down, close the handlers."""
         self._stop.set()
         if self._launched:
-            self.engine.close(timeout_s)
+            _off_loop(lambda: self.engine.close(timeout_s))
             self._launched = False
         self.handlers.close()
+
+
+def _off_loop(fn: Callable[[], None]) -> None:
+    """Call ``fn`` here, or in a helper thread when this thread runs an asyncio loop (Playwright's
+    sync API in tests, a server's lifespan): DBOS refuses its synchronous calls inside one."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        fn()
+        return
+    failed: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # raised again in the caller's thread
+            failed.append(exc)
+
+    helper = threading.Thread(target=call, name="orderops-dbos-call")
+    helper.start()
+    helper.join()
+    if failed:
+        raise failed[0]
 
 
 class DbosPool:

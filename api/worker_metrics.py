@@ -1,9 +1,9 @@
 """``/metrics`` of ``orderops worker``: queue depth, dead jobs, run outcomes and LLM tokens.
 
-Read at scrape time (nothing is pushed): the queue by status from whichever engine the worker runs
-(``jobs`` table or DBOS's workflow table), runs by status from the runs index, and what this
-process's handlers counted (how the runs it moved stood afterwards, the tokens its planners spent).
-A scrape that cannot read the database answers without those series rather than failing.
+Read at scrape time (nothing is pushed): the queue by status from DBOS's workflow table (the
+``engine`` label stays for dashboards built when there were two engines), runs by status from the
+runs index, and what this process's handlers counted (how the runs it moved stood afterwards, the
+tokens its planners spent). A scrape that cannot read the database answers without those series rather than failing.
 
 What this module must never do: change anything it reads, or register collectors globally (each
 worker gets its own registry, so tests can build several in one process).

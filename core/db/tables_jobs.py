@@ -1,9 +1,9 @@
 """Tables of one area, kept in their own module so that areas built in parallel do not edit one
 file: Ways in: alerts, jobs for workers, Slack and inbox bookkeeping (issue: ways in).
 
-* ``jobs`` is the work queue every worker (the server's in-process pool, ``orderops worker``
-  processes) claims from; a row's lease (``locked_by``/``locked_until``) says who works on it and
-  until when, so a crashed worker's job is claimed again once its lease runs out.
+* ``jobs`` is the outbox of work for the workers (:mod:`core.outbox`): the ways in write a row in
+  their own transaction, and a DBOS worker relays it into a workflow whose status the row then
+  follows. ``locked_by``/``locked_until``/``max_attempts`` are left from the retired polling queue.
 * ``alerts`` keeps every alert received (after mapping to our ``Alert`` shape), which run it
   started or was attached to, and why (dedup, storm coalescing).
 * ``webhook_deliveries`` remembers signed deliveries by their ``webhook-id`` so a replayed delivery
@@ -26,7 +26,7 @@ __all__ = ["AlertRow", "Base", "JobRow", "WebhookDeliveryRow"]
 
 
 class JobRow(Base):
-    """One unit of work for a worker: queued -> running -> done | failed (retrying) | dead."""
+    """One unit of work for a worker: queued (handed to DBOS or not yet) -> done | failed."""
 
     __tablename__ = "jobs"
     __table_args__ = (
@@ -39,7 +39,7 @@ class JobRow(Base):
     dedup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     """Enqueueing the same key again returns the first job instead of adding one."""
     serial_key: Mapped[str | None] = mapped_column(String(200))
-    """Jobs sharing this key (a run id) never run at the same time."""
+    """The run a job belongs to (DBOS's queue partition: one job of a run at a time)."""
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=5)

@@ -21,7 +21,6 @@ from rich.console import Console
 from rich.table import Table
 
 from api.auth import ApiKeyRecord, ApiKeyStore, Principal, Role
-from api.problems import Unauthenticated
 from core.errors import PolicyDenied
 from core.settings import Settings
 
@@ -57,6 +56,8 @@ def key_store(settings: Settings) -> ApiKeyStore:
 
 def principal_for(settings: Settings, key: str | None, *, role: Role, doing: str) -> Principal:
     """The principal behind ``key``, who must hold ``role`` to do ``doing``; a clear error otherwise."""
+    from api.problems import Unauthenticated  # imports FastAPI: only on the error path (CLI start-up)
+
     if not key:
         raise Unauthenticated(
             f"{doing} needs your API key: pass --key KEY or set {KEY_ENV} "

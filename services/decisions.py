@@ -20,6 +20,10 @@ unwritten one, whichever comes first, and on :meth:`DecisionLog.flush`): the API
 waiting for a commit, and a crash loses at most the unwritten batch. ``batch=1`` writes each
 decision before answering.
 
+Within one snapshot, answers are memoised by inputs hash (the same order, stock, network state,
+profile, arm and hour give the same answer, so it is not scored twice); a new snapshot starts empty.
+At most :data:`MAX_PARALLEL` decisions run at once in a process.
+
 What this module must never do: change the network, or answer from a snapshot older than its bound.
 """
 

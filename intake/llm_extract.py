@@ -236,18 +236,23 @@ class _Locator:
                     return best
         return best
 
-    def token(self, start: int, end: int) -> tuple[int, int]:
+    def token(self, start: int, end: int) -> tuple[int, int] | None:
         """The whole code-like token around ``text[start:end]`` (letters, digits and ``-_/.#`` inside,
-        never at its ends): ``SKU-00001`` around ``00001`` in "(the 4x6 ones, SKU-00001)"."""
-        while start > 0 and (self.text[start - 1].isalnum() or self.text[start - 1] in _TOKEN_JOINERS):
-            start -= 1
-        while end < len(self.text) and (self.text[end].isalnum() or self.text[end] in _TOKEN_JOINERS):
-            end += 1
-        while start < end and self.text[start] in _TOKEN_JOINERS:
-            start += 1
-        while end > start and self.text[end - 1] in _TOKEN_JOINERS:
-            end -= 1
-        return start, end
+        never at its ends): ``SKU-00001`` around ``00001`` in "(the 4x6 ones, SKU-00001)". Only when
+        the span is whole segments of it: "12" inside "SKU-00012" is not a part number dropped a prefix."""
+        text = self.text
+        if (start > 0 and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
+            return None
+        ts, te = start, end
+        while ts > 0 and (text[ts - 1].isalnum() or text[ts - 1] in _TOKEN_JOINERS):
+            ts -= 1
+        while te < len(text) and (text[te].isalnum() or text[te] in _TOKEN_JOINERS):
+            te += 1
+        while ts < start and text[ts] in _TOKEN_JOINERS:
+            ts += 1
+        while te > end and text[te - 1] in _TOKEN_JOINERS:
+            te -= 1
+        return ts, te
 
 
 _TOKEN_JOINERS = "-_/.#"
@@ -299,9 +304,10 @@ class _Placer:
         """The document's whole token around the model's part number, when it is longer: a small model
         drops prefixes ("00001" for "SKU-00001"); validation uses the token if the value resolves to
         nothing. Grounded in the text, never a guess at what the model meant."""
-        ts, te = self.loc.token(start, end)
-        if (ts, te) == (start, end) or te - ts > 64:
+        span = self.loc.token(start, end)
+        if span is None or span == (start, end) or span[1] - span[0] > 64:
             return
+        ts, te = span
         self.po.sources[f"{path}product_ids[{len(line.product_ids)}]"] = self.source(ts, te)
         line.product_ids.append(ProductId(qualifier=DOCUMENT_TOKEN_QUALIFIER, value=self.loc.text[ts:te]))
 

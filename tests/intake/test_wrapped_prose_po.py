@@ -179,6 +179,23 @@ def test_the_document_token_around_a_models_part_number_is_kept() -> None:
     assert [(p.qualifier, p.value) for p in second.product_ids] == [("VN", "SKU-00003")]
 
 
+@pytest.mark.parametrize(
+    ("text", "sku", "token"),
+    [
+        ("Ship 5 of part ACME/PN-7731-B by Friday.", "7731", "ACME/PN-7731-B"),  # prefix and suffix dropped
+        ("Ship 5 of part ACME/PN-7731-B by Friday.", "PN-7731", "ACME/PN-7731-B"),
+        ("5 x SKU-00012 and 12 more", "12", None),  # "12" inside "00012" is no segment of it
+        ("5 x 12-INCH-TIE please", "12", "12-INCH-TIE"),
+        ("Item: #AB12. Thanks", "AB12", None),  # the token is the value itself
+    ],
+)
+def test_only_whole_segments_of_a_token_count(text: str, sku: str, token: str | None) -> None:
+    po, _ = to_purchase_order(ExtractedOrder(lines=[ExtractedLine(sku=sku, quantity=Decimal(5))]), text,
+                              source=span_source("email"))  # fmt: skip
+    tokens = [p.value for p in po.lines[0].product_ids if p.qualifier == DOCUMENT_TOKEN_QUALIFIER]
+    assert tokens == ([token] if token else [])
+
+
 def _line(*ids: tuple[str, str]) -> POLine:
     return POLine(quantity=Decimal(40), product_ids=[ProductId(qualifier=q, value=v) for q, v in ids])
 

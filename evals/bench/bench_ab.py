@@ -2,10 +2,12 @@
 
 Draws ``--orders`` outcomes per arm (seeded: served, cost, on time, split, arm B a little dearer
 and later) and times :func:`evals.ab.compare_arms` with ``--resamples`` resamples. With
-``--replay N`` it also replays N orders of a generated network through both arms (the sourcing
-scorer per order, the slow part) and times that apart.
+``--replay N`` it also replays N orders of a generated network through both arms (every order
+scored at every node with numpy, then decided in turn against the running stock) and times that
+apart; ``--scalar`` times the per-order scalar scorer loop too. Times are wall-clock and CPU
+seconds of this process (on shared cores the CPU seconds are what the work costs).
 
-    python -m evals.bench.bench_ab --orders 50000 --resamples 1000
+    python -m evals.bench.bench_ab --orders 50000 --resamples 1000 --replay 50000
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pathlib import Path
 
 from agents.sourcing import SourcingWeights
 from core.netgen import NetworkSpec
-from evals.ab import Outcome, ab_replay, compare_arms
+from evals.ab import Outcome, compare_arms, decide_all, replay_orders, stock_on_hand
 from evals.env import CaseEnv, fresh_database
+from tools.twin import TwinView
 
 
 def outcomes(n: int, seed: int, dearer: float, late: float) -> list[Outcome]:
@@ -39,19 +42,42 @@ def outcomes(n: int, seed: int, dearer: float, late: float) -> list[Outcome]:
     return out
 
 
+def _replay(env: CaseEnv, n: int, resamples: int, scalar: bool) -> None:
+    """Time the replay: loading the network's orders, deciding them in both arms, the bootstrap."""
+    a_w, b_w = SourcingWeights(), SourcingWeights(carbon_per_kg=1.0)
+    t0, c0 = time.perf_counter(), time.process_time()
+    orders = replay_orders(env.adapters, env.clock.today())
+    view = TwinView.load(env.adapters, env.clock)
+    view.prepare(orders)
+    stock = stock_on_hand(env.adapters)
+    print(f"replay: {len(orders):,} orders loaded: {time.perf_counter() - t0:.2f} s wall, "
+          f"{time.process_time() - c0:.2f} s CPU")  # fmt: skip
+    for vectorised in (True, False) if scalar else (True,):
+        t0, c0 = time.perf_counter(), time.process_time()
+        out_a = decide_all(orders, view, stock, a_w, vectorised=vectorised)
+        out_b = decide_all(orders, view, stock, b_w, vectorised=vectorised)
+        mid, mid_cpu = time.perf_counter() - t0, time.process_time() - c0
+        r = compare_arms(out_a, out_b, weights_a=a_w, weights_b=b_w, resamples=resamples)
+        print(f"  {'vectorised' if vectorised else 'scalar'}: 2 arms {mid:.2f} s wall, {mid_cpu:.2f} s CPU; "
+              f"+ bootstrap {time.perf_counter() - t0:.2f} s wall, {time.process_time() - c0:.2f} s CPU; "
+              f"CO2e/order B - A {r.diff['co2e_per_order'].mean:+.4f}")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--orders", type=int, default=50_000)
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--replay", type=int, default=0, help="also replay this many orders of a generated network")
+    ap.add_argument("--scalar", action="store_true", help="also time the replay with the scalar scorer loop")
     args = ap.parse_args(argv)
     a = outcomes(args.orders, 1, 0.0, 0.0)
     b = outcomes(args.orders, 2, 0.02, 0.01)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     r = compare_arms(a, b, weights_a=SourcingWeights(), weights_b=SourcingWeights(), resamples=args.resamples)
-    took = time.perf_counter() - t0
+    took, cpu = time.perf_counter() - t0, time.process_time() - c0
     d = r.diff["cost_to_serve"]
-    print(f"bootstrap: {args.orders:,} orders x {args.resamples:,} resamples, 2 arms paired: {took:.2f} s")
+    print(f"bootstrap: {args.orders:,} orders x {args.resamples:,} resamples, 2 arms paired: "
+          f"{took:.2f} s wall, {cpu:.2f} s CPU")  # fmt: skip
     print(f"  cost_to_serve B - A {d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}]; "
           f"on_time B - A {r.diff['on_time_rate'].mean:+.4f}")  # fmt: skip
     if args.replay:
@@ -60,10 +86,7 @@ def main(argv: list[str] | None = None) -> None:
             spec = NetworkSpec(seed=7, nodes=8, skus=200, customers=20, orders=args.replay)
             db = fresh_database(tmp, spec, "ab")
             env = CaseEnv.build(db, spec, None)
-            t0 = time.perf_counter()
-            ab_replay(env.adapters, env.clock, SourcingWeights(), SourcingWeights(carbon_per_kg=1.0),
-                      resamples=args.resamples)  # fmt: skip
-            print(f"replay: {args.replay:,} orders through 2 arms + bootstrap: {time.perf_counter() - t0:.2f} s")
+            _replay(env, args.replay, args.resamples, args.scalar)
             db.dispose()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -223,9 +223,11 @@ def _finding(code: str, message: str, document: str | None) -> Finding:
 
 
 def _is_local(extractor: TextExtractor | None) -> bool:
+    if extractor is None:  # the common case decided without importing the LLM client (CLI start-up)
+        return True
     from intake.llm_extract import DeterministicExtractor
 
-    return extractor is None or type(extractor) is DeterministicExtractor
+    return type(extractor) is DeterministicExtractor
 
 
 def parse_isolated(

@@ -107,16 +107,21 @@ def goal_triage(ctx: Context) -> TriageGoalFn:
 def document_store(ctx: Context) -> DocumentStore:
     """The intake document store every way in shares (CLI, watched folder, inbox, console, workers):
     documents under ``<home>/documents``; free text read by the LLM extractor when a model is
-    configured, else by the deterministic one."""
+    configured, else by the deterministic one (``extractor=None``: the store's default, without
+    importing the LLM client, ~1 s of CPU at every CLI intake's start)."""
     from intake.documents import DocumentLimits, DocumentStore
-    from intake.llm_extract import make_extractor
     from intake.sandbox import SandboxLimits
 
+    extractor = None
+    if ctx.settings.llm_configured and ctx.settings.llm_model is not None:
+        from intake.llm_extract import make_extractor
+
+        extractor = make_extractor(ctx.settings)
     return DocumentStore(
         ctx.db,
         ctx.clock,
         Path(ctx.settings.home) / "documents",
-        extractor=make_extractor(ctx.settings),
+        extractor=extractor,
         limits=DocumentLimits(parse_seconds=ctx.settings.intake_parse_seconds),
         sandbox=SandboxLimits.from_settings(ctx.settings),
     )

@@ -79,24 +79,24 @@ def test_the_split_is_deterministic_by_order_and_balanced() -> None:
     assert [arm_for("exp_1", i, 0.2) for i in ids].count("B") < first.count("B")
 
 
-def test_each_decision_is_logged_with_its_profile_and_arm(sqlite_db: Database) -> None:
-    net = build_net(sqlite_db)
+def test_each_decision_is_logged_with_its_profile_and_arm(db: Database) -> None:
+    net = build_net(db)
     svc = service(net)
     orders = created_orders(net, 40)
     d0 = svc.decide(orders[0].id)
     assert (d0.profile_name, d0.profile_version, d0.arm, d0.experiment_id) == ("default", 0, None, None)
-    profiles = ProfileStore(sqlite_db, net.clock)
+    profiles = ProfileStore(db, net.clock)
     carbon = profiles.create("carbon", CARBON, by="ada")
-    exp = ExperimentStore(sqlite_db, net.clock).start("carbon-vs-default", BUILTIN_DEFAULT, carbon, by="ada")
+    exp = ExperimentStore(db, net.clock).start("carbon-vs-default", BUILTIN_DEFAULT, carbon, by="ada")
     with pytest.raises(Conflict):
-        ExperimentStore(sqlite_db, net.clock).start("second", BUILTIN_DEFAULT, carbon, by="ada")
+        ExperimentStore(db, net.clock).start("second", BUILTIN_DEFAULT, carbon, by="ada")
     svc.cache.invalidate()
     seen = {svc.decide(o.id).arm for o in orders}
     assert seen == {"A", "B"}
     again = svc.decide(orders[1].id)
     assert again.arm == arm_for(exp.id, orders[1].id, 0.5)
     assert again.profile_name == ("carbon" if again.arm == "B" else "default")
-    rows = decisions_since(sqlite_db, order_id=orders[1].id)
+    rows = decisions_since(db, order_id=orders[1].id)
     assert rows[-1]["id"] == again.decision_id
     assert rows[-1]["arm"] == again.arm
     assert rows[-1]["experiment_id"] == exp.id
@@ -104,7 +104,30 @@ def test_each_decision_is_logged_with_its_profile_and_arm(sqlite_db: Database) -
     assert rows[-1]["profile_version"] == again.profile_version
     assert rows[-1]["inputs_hash"] == again.inputs_hash
     assert len(again.inputs_hash) == 64
-    assert len(decisions_since(sqlite_db)) == 1 + len(orders) + 1
+    assert len(decisions_since(db)) == 1 + len(orders) + 1
+    ExperimentStore(db, net.clock).stop()
+    svc.cache.invalidate()
+    after = svc.decide(orders[1].id)
+    assert (after.arm, after.experiment_id, after.profile_name) == (None, None, "default")
+
+
+def test_a_profile_s_constraints_bound_its_decisions(sqlite_db: Database) -> None:
+    net = build_net(sqlite_db)
+    tick = Tick()
+    svc = service(net, tick)
+    order = created_orders(net, 10)[0]
+    free = svc.decide(order.id)
+    assert free.node_id is not None
+    other = next(n.id for n in net.adapters.wms.list_nodes() if n.id != free.node_id)
+    profiles = ProfileStore(sqlite_db, net.clock)
+    profiles.create("only-one", SourcingWeights(), ProfileConstraints(nodes=(other,), allow_split=False), by="ada")
+    profiles.activate("only-one", by="ada")
+    tick.t += 1.0
+    bound = svc.decide(order.id)
+    assert bound.profile_name == "only-one"
+    assert bound.node_id in (other, None)
+    assert not bound.split_legs
+    assert all(key.split("/")[0] == other for key in [*bound.rejected, *(a.node_id for a in bound.alternatives)])
 
 
 def test_a_decision_after_a_network_change_reflects_it_within_the_staleness_bound(sqlite_db: Database) -> None:

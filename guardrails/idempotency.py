@@ -3,14 +3,26 @@
 An agent that retries after a timeout, or a graph resumed from a checkpoint, repeats calls. With a
 key, the repeat gets the first call's stored result instead of a second refund or label.
 
-How: the key is *claimed* by inserting its row (``pending``) and committing before ``fn`` runs;
-the primary key makes exactly one claimant win, on SQLite and PostgreSQL alike. Others wait for
-the row to turn ``done`` and replay its result. ``fn`` runs outside any transaction of ours, so it
-may use the same database (on SQLite a held write lock would block it).
+How: the claim (the key's row), ``fn``'s writes and the key's completion are one transaction
+(:meth:`Database.one_transaction`: every ``db.begin()`` / ``db.connect()`` the embedded adapters
+make inside ``fn`` joins it). The primary key makes exactly one claimant win, on SQLite and
+PostgreSQL alike: a second caller's insert waits for the first transaction and then finds the key
+``done`` and replays its result.
 
-What it must never do: run ``fn`` a second time while a claim is pending. If the process died
-while ``fn`` ran, the key stays ``pending`` and callers get :class:`Conflict`, because nobody can
-know whether the effect happened; an operator checks and calls :meth:`IdempotencyStore.release`.
+Why one transaction rather than a pending claim committed before ``fn`` (the earlier design): a
+process killed after ``fn``'s effect committed but before the key was marked done left the key
+``pending`` for ever, and whoever resumed the run could not tell whether the effect happened -
+re-running it risks a second effect, and a re-run on changed state stores another result (a hold
+of orders already held "does nothing"); waiting on the claim blocks the run until an operator
+looks. With one transaction a kill leaves nothing: no effect, no claim, and the resumed call runs
+it once. A reconcile step (asking each tool whether its effect happened) was the alternative; it
+needs a per-tool check that can be wrong and the claimant's liveness, which a committed claim
+cannot tell. The price: ``fn`` holds its write locks (on SQLite the database's write lock) for
+the call, and an adapter outside this database (none today) would have to take the key itself.
+
+A ``pending`` row is never committed now; one left by an older version still makes callers wait,
+then :class:`Conflict` (nobody can know whether its effect happened): an operator checks and calls
+:meth:`IdempotencyStore.release`.
 """
 
 from __future__ import annotations
@@ -57,15 +69,17 @@ class IdempotencyStore:
 
         The result is returned as stored (JSON values), on the first call too, so callers see
         the same shape either way. The same key with another tool or ``args_hash`` raises
-        :class:`Conflict` (a reused key is a bug, not a retry). If ``fn`` raises, the claim is
-        dropped and the error propagates: nothing happened, so a retry may run it again.
+        :class:`Conflict` (a reused key is a bug, not a retry). If ``fn`` raises, the claim and
+        whatever ``fn`` wrote roll back and the error propagates: nothing happened, so a retry may
+        run it again.
         """
         if not key or len(key) > 200:
             raise ValidationFailed("idempotency key must be 1-200 characters")
         deadline = time.monotonic() + self.wait_s
         while True:
-            if self._claim(key, tool, args_hash):
-                return self._run(key, fn), False
+            with self.db.one_transaction():
+                if self._claim(key, tool, args_hash):
+                    return self._run(key, fn), False
             found, value = self._peek(key, tool, args_hash)
             if found == DONE:
                 return value, True
@@ -77,7 +91,7 @@ class IdempotencyStore:
                         key=key,
                     )
                 self._sleep(self.poll_s)
-            # else: the first claimant failed and released the key; try to claim it again.
+            # else: the claimant's transaction rolled back (its call failed); try to claim it again.
 
     def completed(self, key: str, tool: str, args_hash: str) -> tuple[bool, JsonValue]:
         """``(True, result)`` if ``key`` already completed this exact call, else ``(False, None)``.
@@ -90,11 +104,9 @@ class IdempotencyStore:
         return (True, value) if found == DONE else (False, None)
 
     def _run(self, key: str, fn: Callable[[], Any]) -> JsonValue:
-        try:
-            result = to_jsonable(fn())
-        except BaseException:
-            self.release(key)
-            raise
+        """``fn`` and the key's completion, inside the claim's transaction: if ``fn`` raises, the
+        transaction (claim and any partial effect) rolls back and the error propagates."""
+        result = to_jsonable(fn())
         with self.db.begin() as session:
             session.execute(
                 update(IdempotencyKeyRow)

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings, normalize_database_url
+
+_JOINED: ContextVar[tuple[Engine, Session] | None] = ContextVar("orderops_one_transaction", default=None)
+"""The engine and session of the :meth:`Database.one_transaction` block the current code runs in."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,76 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[Session]:
-        """A session in a transaction: committed on success, rolled back on any exception."""
+        """A session in a transaction: committed on success, rolled back on any exception.
+
+        Inside :meth:`one_transaction` it is that transaction's session under a savepoint (rolled
+        back alone on an exception), and nothing is committed until the outer block ends."""
+        joined = self._joined()
+        if joined is not None:
+            with joined.begin_nested():
+                yield joined
+            return
         with self.sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection to read with; inside :meth:`one_transaction` that transaction's, so a read
+        sees the writes made before it in the block."""
+        joined = self._joined()
+        if joined is not None:
+            yield joined.connection()
+            return
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def one_transaction(self) -> Iterator[Session]:
+        """Run a block as one transaction: every :meth:`begin` and :meth:`connect` of this database
+        in it (same thread) joins it, so all its writes commit together or, on an exception or a
+        killed process, none does. What the tool gateway runs a write and records its idempotency
+        key in: a crash can no longer leave an effect without its key, or a key without its effect.
+        On SQLite it starts with ``BEGIN IMMEDIATE`` (the write lock is held from the start, so two
+        such blocks queue instead of failing to upgrade a read lock)."""
+        if self._joined() is not None:
+            with self.begin() as session:
+                yield session
+            return
+        with self._outer_transaction() as session:
+            token = _JOINED.set((self.engine, session))
+            try:
+                yield session
+            finally:
+                _JOINED.reset(token)
+
+    @contextmanager
+    def _outer_transaction(self) -> Iterator[Session]:
+        if not self.is_sqlite:
+            with self.sessions.begin() as session:
+                yield session
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            with Session(bind=conn, expire_on_commit=False) as session:
+                try:
+                    yield session
+                    session.flush()
+                    conn.commit()
+                except BaseException:
+                    conn.rollback()
+                    raise
+
+    def _joined(self) -> Session | None:
+        """The session of the :meth:`one_transaction` block this code runs in, if it is on this
+        database (the same engine, or another engine on the same file or server)."""
+        joined = _JOINED.get()
+        if joined is None:
+            return None
+        engine, session = joined
+        if engine is self.engine:
+            return session
+        same = engine.url == self.engine.url and engine.url.database not in (None, "", ":memory:")
+        return session if same and "mode=memory" not in str(engine.url) else None
 
     def dispose(self) -> None:
         self.engine.dispose()

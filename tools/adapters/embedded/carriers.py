@@ -74,18 +74,18 @@ class EmbeddedCarriers:
     # --- carriers and services ------------------------------------------------------------------
 
     def list_carriers(self) -> list[Carrier]:
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             return [carrier_from_row(r) for r in conn.execute(select(carriers_t).order_by(carriers_t.c.id))]
 
     def get_carrier(self, carrier_id: str) -> Carrier:
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             return carrier_from_row(self._one(conn, carriers_t, carrier_id, "carrier"))
 
     def list_services(
         self, *, carrier_id: str | None = None, level: ServiceLevel | None = None
     ) -> list[CarrierService]:
         stmt = select(services_t).order_by(services_t.c.id)
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             if carrier_id is not None:
                 self._one(conn, carriers_t, carrier_id, "carrier")
                 stmt = stmt.where(services_t.c.carrier_id == carrier_id)
@@ -94,13 +94,13 @@ class EmbeddedCarriers:
             return [service_from_row(r) for r in conn.execute(stmt)]
 
     def get_service(self, carrier_service_id: str) -> CarrierService:
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             return service_from_row(self._one(conn, services_t, carrier_service_id, "carrier service"))
 
     def rate_cards(self) -> dict[str, dict[int, Rate]]:
         """``{carrier_service_id: {zone: Rate}}`` for every service: the whole tariff in one read."""
         out: dict[str, dict[int, Rate]] = {}
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             for r in conn.execute(select(rates_t).order_by(rates_t.c.carrier_service_id, rates_t.c.zone)):
                 out.setdefault(r.carrier_service_id, {})[int(r.zone)] = Rate(
                     base=Decimal(r.base), per_kg=Decimal(r.per_kg)
@@ -135,7 +135,7 @@ class EmbeddedCarriers:
     def quote(self, carrier_service_id: str, *, node_id: str, ship_to_id: str, weight_kg: float) -> RateQuote:
         """Cost, zone, ship date (node backlog pushes it) and ETA (carrier outage delays it)."""
         _check_weight(weight_kg)
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             service = self._one(conn, services_t, carrier_service_id, "carrier service")
             node = self._one(conn, nodes_t, node_id, "node")
             address = self._one(conn, addresses_t, ship_to_id, "address")
@@ -149,7 +149,7 @@ class EmbeddedCarriers:
     def quotes(self, *, node_id: str, ship_to_id: str, weight_kg: float) -> list[RateQuote]:
         """Quotes of every service, cheapest first; unavailable ones flagged with a reason."""
         _check_weight(weight_kg)
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             node = self._one(conn, nodes_t, node_id, "node")
             address = self._one(conn, addresses_t, ship_to_id, "address")
             zone = zone_between(node.lat, node.lon, address.lat, address.lon)
@@ -237,7 +237,7 @@ class EmbeddedCarriers:
         ids = list(dict.fromkeys(order_ids))
         if not ids:
             return []
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             self._orders(conn, ids)
             stmt = select(shipments_t).where(in_values(conn, shipments_t.c.order_id, ids)).order_by(shipments_t.c.id)
             rows = conn.execute(stmt).all()
@@ -245,7 +245,7 @@ class EmbeddedCarriers:
         return [shipment_from_row(r) for r in sorted(rows, key=lambda r: rank[r.order_id])]
 
     def tracking(self, shipment_id: str) -> list[TrackingEvent]:
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             self._one(conn, shipments_t, shipment_id, "shipment")
             stmt = (
                 select(tracking_t)

@@ -104,7 +104,7 @@ class EmbeddedOMS:
         ids = list(order_ids)
         if not ids:
             return []
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = self._load_orders(conn, list(dict.fromkeys(ids)))
             lines = _stock.load_lines(conn, list(rows))
         return [order_from_row(rows[i], lines[i]) for i in ids]
@@ -115,7 +115,7 @@ class EmbeddedOMS:
         """Orders matching ``flt``, oldest first (by id). ``with_lines`` loads the lines too."""
         if limit <= 0 or offset < 0:
             raise ValidationFailed(f"limit must be > 0 and offset >= 0 (got limit={limit}, offset={offset})")
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             stmt = select(orders_t).where(*self._where(conn, flt)).order_by(orders_t.c.id).limit(limit).offset(offset)
             rows = conn.execute(stmt).all()
             if not with_lines:
@@ -124,13 +124,13 @@ class EmbeddedOMS:
         return [order_from_row(r, lines[r.id]) for r in rows]
 
     def count_orders(self, flt: OrderFilter) -> int:
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             stmt = select(func.count()).select_from(orders_t).where(*self._where(conn, flt))
             return int(conn.execute(stmt).scalar_one())
 
     def count_by_status(self, flt: OrderFilter) -> dict[OrderStatus, int]:
         """Counts for every status (0 where none), so callers can index without checking."""
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             stmt = select(orders_t.c.status, func.count()).where(*self._where(conn, flt)).group_by(orders_t.c.status)
             counts = {OrderStatus(s): int(n) for s, n in conn.execute(stmt)}
         return {s: counts.get(s, 0) for s in OrderStatus}
@@ -398,24 +398,24 @@ class EmbeddedOMS:
     # --- customers, catalogue, prices -----------------------------------------------------------
 
     def get_customer(self, customer_id: str) -> Customer:
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             row = conn.execute(select(customers_t).where(customers_t.c.id == customer_id)).first()
         if row is None:
             raise NotFound("customer", customer_id)
         return customer_from_row(row)
 
     def list_customers(self) -> list[Customer]:
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             return [customer_from_row(r) for r in conn.execute(select(customers_t).order_by(customers_t.c.id))]
 
     def addresses(self, customer_id: str) -> list[Address]:
         self.get_customer(customer_id)
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             stmt = select(addresses_t).where(addresses_t.c.customer_id == customer_id).order_by(addresses_t.c.id)
             return [address_from_row(r) for r in conn.execute(stmt)]
 
     def get_address(self, address_id: str) -> Address:
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             row = conn.execute(select(addresses_t).where(addresses_t.c.id == address_id)).first()
         if row is None:
             raise NotFound("address", address_id)
@@ -426,7 +426,7 @@ class EmbeddedOMS:
         wanted = list(address_ids)
         if not wanted:
             return []
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             stmt = select(addresses_t).where(in_values(conn, addresses_t.c.id, list(dict.fromkeys(wanted))))
             found = {r.id: r for r in conn.execute(stmt)}
         for address_id in wanted:
@@ -442,7 +442,7 @@ class EmbeddedOMS:
         wanted = list(skus)
         if not wanted:
             return []
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             stmt = select(products_t).where(in_values(conn, products_t.c.sku, list(dict.fromkeys(wanted))))
             found = {r.sku: r for r in conn.execute(stmt)}
         for sku in wanted:
@@ -459,7 +459,7 @@ class EmbeddedOMS:
             raise ValidationFailed("limit must be > 0")
         pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         cols = (products_t.c.sku, products_t.c.name, products_t.c.description)
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             stmt = (
                 select(products_t)
                 .where(or_(*(func.lower(c).like(pattern, escape="\\") for c in cols)))
@@ -475,14 +475,15 @@ class EmbeddedOMS:
         stmt = select(products_t).order_by(products_t.c.sku).limit(limit)
         if after is not None:
             stmt = stmt.where(products_t.c.sku > after)
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             return [product_from_row(r) for r in conn.execute(stmt)]
 
     def create_customer(self, new: NewCustomer, *, customer_id: str) -> Customer:
         """Customer, addresses and part numbers in one transaction. The part numbers go where intake
         reads a customer's cross-references (the ``intake_mappings`` table, kind ``part``)."""
         price_list = new.price_list_id or f"PL-{new.tier.value.upper()}"
-        with self.db.engine.begin() as conn:
+        with self.db.begin() as session:
+            conn = session.connection()
             if conn.execute(select(price_lists_t.c.id).where(price_lists_t.c.id == price_list)).first() is None:
                 raise NotFound("price list", price_list)
             clashes = _customer_clashes(conn, new, customer_id)
@@ -516,7 +517,7 @@ class EmbeddedOMS:
         """The customer's contract price per SKU (its price list, else the list price)."""
         customer = self.get_customer(customer_id)
         products = self.get_products(list(dict.fromkeys(skus)))
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             contract = self._price_list(conn, customer.price_list_id, [p.sku for p in products])
         return {p.sku: contract.get(p.sku, p.list_price) for p in products}
 
@@ -525,7 +526,7 @@ class EmbeddedOMS:
         product = self.get_product(sku)
         if uom.upper() == product.base_uom.upper():
             return 1
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             stmt = select(uoms_t.c.qty_in_base).where(uoms_t.c.sku == sku, func.upper(uoms_t.c.uom) == uom.upper())
             factor = conn.execute(stmt).scalar()
         if factor is None:

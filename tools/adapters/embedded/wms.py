@@ -37,19 +37,19 @@ class EmbeddedWMS:
         self.clock = clock
 
     def get_node(self, node_id: str) -> Node:
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             return node_from_row(self._node_row(conn, node_id))
 
     def list_nodes(self, *, statuses: Sequence[NodeStatus] | None = None) -> list[Node]:
         stmt = select(nodes_t).order_by(nodes_t.c.id)
         if statuses is not None:
             stmt = stmt.where(nodes_t.c.status.in_([NodeStatus(s).value for s in statuses]))
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             return [node_from_row(r) for r in conn.execute(stmt)]
 
     def node_load(self, node_ids: Sequence[str] | None = None) -> list[NodeLoad]:
         """Load per node (all nodes if ``node_ids`` is None), from two grouped queries."""
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             stmt = select(nodes_t).order_by(nodes_t.c.id)
             if node_ids is not None:
                 stmt = stmt.where(in_values(conn, nodes_t.c.id, list(node_ids)))
@@ -118,7 +118,7 @@ class EmbeddedWMS:
         self, *, node_ids: Sequence[str] | None = None, skus: Sequence[str] | None = None
     ) -> list[InventoryPosition]:
         """Stock positions, ordered by node then SKU; unknown ids simply match nothing."""
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             stmt = select(inventory_t).order_by(inventory_t.c.node_id, inventory_t.c.sku)
             if node_ids is not None:
                 stmt = stmt.where(in_values(conn, inventory_t.c.node_id, list(node_ids)))
@@ -136,7 +136,7 @@ class EmbeddedWMS:
         wanted = list(dict.fromkeys(skus))
         if not wanted:
             raise ValidationFailed("atp needs at least one SKU")
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             join_on = inventory_t.c.sku == products_t.c.sku
             if node_ids is not None:
                 nodes = list(dict.fromkeys(node_ids))

@@ -42,6 +42,7 @@ __all__ = [
     "draft_ordrsp",
     "draft_reply_email",
     "line_status",
+    "order_ack_key",
 ]
 
 AckKind = Literal["x12-997", "x12-855", "edifact-ordrsp", "email"]
@@ -69,6 +70,14 @@ def ack_key(document_id: str, po_index: int | None, kind: str, answers: str) -> 
     pending reply and the later confirmation of one PO differ; the same confirmation drafted by
     two workers does not."""
     return f"{document_id}:{'-' if po_index is None else po_index}:{kind}:{answers}"[:200]
+
+
+def order_ack_key(order_id: str, status: str) -> str:
+    """The key of an order's confirmation (``accepted``/``changed``), whatever document or format
+    it answers: one PO sent twice at once becomes one order (its create is keyed by the PO), and
+    it is confirmed once, as when the copies arrive one after the other (the second is a duplicate,
+    not confirmed)."""
+    return f"order:{order_id}:{status}"[:200]
 
 
 class AckStore:

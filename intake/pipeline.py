@@ -33,7 +33,16 @@ from core.db.order_risk import NewOrder, score_new_order
 from core.db.tables_intake import IntakeResultRow
 from core.risk import HOLD_THRESHOLD
 from guardrails.calls import Actor
-from intake.acks import AckDraft, AckStatus, AckStore, ack_key, draft_855, draft_ordrsp, draft_reply_email
+from intake.acks import (
+    AckDraft,
+    AckStatus,
+    AckStore,
+    ack_key,
+    draft_855,
+    draft_ordrsp,
+    draft_reply_email,
+    order_ack_key,
+)
 from intake.classify import DocFormat
 from intake.decide import (
     DecisionKind,
@@ -286,7 +295,8 @@ def _drafts_for(
     deps: IntakeDeps,
 ) -> list[AckDraft]:
     """The drafts for one PO; ``answers`` (``intake``/``review``) and ``status`` key them, so a rerun
-    of the same step finds its drafts stored instead of adding them again."""
+    of the same step finds its drafts stored instead of adding them again. A confirmation is keyed
+    by its order instead (:func:`order_ack_key`): the same PO in two documents is confirmed once."""
     doc_id = v.document_id or ""
     now = deps.clock.now()
     out: list[AckDraft] = []
@@ -307,6 +317,8 @@ def _drafts_for(
                                           corrected=corrected)  # fmt: skip
         out.append(AckDraft(document_id=doc_id, po_index=v.po_index, kind="email", recipient=facts.sender,
                             subject=subject, body=body))  # fmt: skip
+    if order_id and status in ("accepted", "changed"):
+        return [d.model_copy(update={"key": order_ack_key(order_id, status)}) for d in out]
     return [d.model_copy(update={"key": ack_key(doc_id, v.po_index, d.kind, f"{answers}-{status}")}) for d in out]
 
 

@@ -62,3 +62,20 @@ def test_the_migration_matches_the_table(db: Database) -> None:
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert [d for d in diff if "intake_acks" in repr(d)] == []
+
+
+def test_one_po_in_two_documents_at_once_is_confirmed_once(db: Database, tmp_path: Path) -> None:
+    """The same PO sent twice at once (a partner's retry): one order, and one confirmation of it,
+    as when the copies arrive one after the other (the second is a duplicate, not confirmed)."""
+    intake = build_intake(db, tmp_path)
+    c = intake.customer()
+    assert c.edi_id is not None
+    (a,) = intake.skus(1)
+    lines: list[Line] = [(5, "EA", intake.price(c, a), "VN", a, "")]
+    docs = [intake.receive(x12_850(c.edi_id, "PO-ACK-TWO", intake.address(c), lines, control=n), filename=f"{n}.x12")
+            for n in (1, 2)]  # fmt: skip
+    results, errors = _all_at_once(2, lambda i: process_document(docs[i], intake.deps))
+    assert errors == [], [repr(e) for e in errors]
+    assert len({o.order_id for r in results for o in r.outcomes if o.status == "created"}) == 1
+    confirmations = [d for doc in docs for d in intake.deps.acks.list(doc) if d.kind == "x12-855"]
+    assert len(confirmations) == 1, [(d.document_id, d.key) for d in confirmations]

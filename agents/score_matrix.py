@@ -18,7 +18,7 @@ scores with the scalar scorer.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -34,6 +34,7 @@ from agents.sourcing import (
     Candidate,
     Reason,
     Sourcer,
+    SourcingWeights,
     late_by,
 )
 from core import geo
@@ -245,9 +246,7 @@ def score_matrix(src: Sourcer, orders: list[Order], targets: list[str]) -> Score
     co2 = np.where(air, tonnes * (km + AIR_DISTANCE_ADD_KM) * CO2E_KG_PER_TKM_AIR,
                    tonnes * km * ROAD_CIRCUITY * CO2E_KG_PER_TKM_ROAD)  # fmt: skip
     congested = np.array([nd.status is NodeStatus.CONGESTED for nd in nodes], dtype=np.bool_)
-    score = w.cost * (cents / 100.0) + w.late_day * late + w.miss_risk * (1 - p_on)
-    score = score + (w.distance_per_1000mi * miles / 1000 + w.carbon_per_kg * co2)
-    score = score + np.where(congested, w.congested, 0.0)[None, :]
+    score = _score(w, cents, late, p_on, miles, co2, congested)
     return ScoreMatrix(
         orders=orders,
         targets=targets,
@@ -264,6 +263,24 @@ def score_matrix(src: Sourcer, orders: list[Order], targets: list[str]) -> Score
         service_ids=[s.id for s in services],
         congested=congested,
     )
+
+
+def _score(
+    w: SourcingWeights, cents: IntArray, late: IntArray, p_on: FloatArray, miles: FloatArray, co2: FloatArray,
+    congested: BoolArray,
+) -> FloatArray:  # fmt: skip
+    """The scorer's score, term by term in its order (so it agrees with it to the last bit we can)."""
+    score = w.cost * (cents / 100.0) + w.late_day * late + w.miss_risk * (1 - p_on)
+    score = score + (w.distance_per_1000mi * miles / 1000 + w.carbon_per_kg * co2)
+    out: FloatArray = score + np.where(congested, w.congested, 0.0)[None, :]
+    return out
+
+
+def rescored(m: ScoreMatrix, w: SourcingWeights) -> ScoreMatrix:
+    """``m`` scored with other weights: everything but the score is the same (services are chosen
+    by cost and time, not by weights), so two A/B arms need one snapshot into arrays, not two."""
+    score = _score(w, m.cost_cents, np.maximum(0, -m.slack), m.p_on_time, m.miles, m.co2e, m.congested)
+    return replace(m, score=np.where(m.feasible, score, math.inf))
 
 
 def _needs(order: Order) -> dict[str, int]:

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
 
-from agents.score_matrix import ScoreMatrix, score_matrix
+from agents.score_matrix import ScoreMatrix, rescored, score_matrix
 from agents.sourcing import Sourcer, SourcingWeights, order_needs, p_on_time
 from core.clock import Clock
 from core.domain import NodeStatus, Order, OrderStatus
@@ -125,12 +125,31 @@ def decide_all(
     each node's queue shift to the few numbers of one order; an order no node can serve whole goes
     to the scalar scorer for its split. The decisions are the scalar loop's (a test holds them
     together); 50k orders take ~1 s an arm instead of ~15 s."""
-    src = Sourcer(view, stock, weights)
+    return decide_arms(orders, view, stock, [weights], vectorised=vectorised)[0]
+
+
+def decide_arms(
+    orders: Sequence[Order],
+    view: TwinView,
+    stock: dict[str, dict[str, int]],
+    arms: Sequence[SourcingWeights],
+    *,
+    vectorised: bool = True,
+) -> list[list[Outcome]]:
+    """:func:`decide_all` for each arm's weights, from one snapshot of the orders into arrays (an
+    arm only re-weighs the score, :func:`agents.score_matrix.rescored`)."""
     nodes = sorted(n.id for n in view.nodes.values() if n.status is not NodeStatus.CLOSED)
-    matrix = score_matrix(src, list(orders), nodes) if vectorised and orders and nodes else None
-    if matrix is None:
-        return [_decide_one(src, o, nodes) for o in orders]
-    return _Replay(src, matrix, nodes).run()
+    base = None
+    if vectorised and orders and nodes and arms:
+        base = score_matrix(Sourcer(view, stock, arms[0]), list(orders), nodes)
+    out: list[list[Outcome]] = []
+    for weights in arms:
+        src = Sourcer(view, stock, weights)
+        if base is None:
+            out.append([_decide_one(src, o, nodes) for o in orders])
+        else:
+            out.append(_Replay(src, rescored(base, weights), nodes).run())
+    return out
 
 
 def _decide_one(src: Sourcer, o: Order, nodes: list[str]) -> Outcome:
@@ -321,8 +340,7 @@ def ab_replay(
     view = TwinView.load(adapters, clock)
     view.prepare(orders)
     stock = stock_on_hand(adapters)
-    out_a = decide_all(orders, view, stock, weights_a)
-    out_b = decide_all(orders, view, stock, weights_b)
+    out_a, out_b = decide_arms(orders, view, stock, [weights_a, weights_b])
     return compare_arms(
         out_a, out_b, weights_a=weights_a, weights_b=weights_b, resamples=resamples, seed=seed, confidence=confidence
     )

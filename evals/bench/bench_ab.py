@@ -21,7 +21,7 @@ from pathlib import Path
 
 from agents.sourcing import SourcingWeights
 from core.netgen import NetworkSpec
-from evals.ab import Outcome, compare_arms, decide_all, replay_orders, stock_on_hand
+from evals.ab import Outcome, compare_arms, decide_arms, replay_orders, stock_on_hand
 from evals.env import CaseEnv, fresh_database
 from tools.twin import TwinView
 
@@ -54,8 +54,7 @@ def _replay(env: CaseEnv, n: int, resamples: int, scalar: bool) -> None:
           f"{time.process_time() - c0:.2f} s CPU")  # fmt: skip
     for vectorised in (True, False) if scalar else (True,):
         t0, c0 = time.perf_counter(), time.process_time()
-        out_a = decide_all(orders, view, stock, a_w, vectorised=vectorised)
-        out_b = decide_all(orders, view, stock, b_w, vectorised=vectorised)
+        out_a, out_b = decide_arms(orders, view, stock, [a_w, b_w], vectorised=vectorised)
         mid, mid_cpu = time.perf_counter() - t0, time.process_time() - c0
         r = compare_arms(out_a, out_b, weights_a=a_w, weights_b=b_w, resamples=resamples)
         print(f"  {'vectorised' if vectorised else 'scalar'}: 2 arms {mid:.2f} s wall, {mid_cpu:.2f} s CPU; "

@@ -86,7 +86,7 @@ def test_a_carbon_weighted_profile_emits_less_and_says_by_how_much(tmp_path: Pat
 def test_vectorised_replay_decides_as_the_scalar_scorer(tmp_path: Path) -> None:
     """The numpy replay makes the scalar loop's decisions, order by order, in both arms; with
     stock tight enough that later orders lose their best node and some must split."""
-    from evals.ab import decide_all, replay_orders, stock_on_hand
+    from evals.ab import decide_all, decide_arms, replay_orders, stock_on_hand
     from tools.twin import TwinView
 
     spec = NetworkSpec(seed=5, nodes=5, skus=30, customers=8, orders=600)
@@ -101,7 +101,10 @@ def test_vectorised_replay_decides_as_the_scalar_scorer(tmp_path: Path) -> None:
         db.dispose()
     # Halve the stock so the running ATP decides where orders go.
     stock = {sku: {n: q // 2 for n, q in by_node.items()} for sku, by_node in stock.items()}
-    for weights in (SourcingWeights(), SourcingWeights(carbon_per_kg=5.0, late_day=10.0)):
+    arms = [SourcingWeights(), SourcingWeights(carbon_per_kg=5.0, late_day=10.0)]
+    # Arms re-weighing one snapshot decide as arms scored from scratch.
+    assert decide_arms(orders, view, stock, arms) == [decide_all(orders, view, stock, w) for w in arms]
+    for weights in arms:
         fast = decide_all(orders, view, stock, weights)
         slow = decide_all(orders, view, stock, weights, vectorised=False)
         assert len(fast) == len(slow) == len(orders)

@@ -108,6 +108,73 @@ def _episode_starts(lost: np.ndarray) -> list[int]:
     return [d for d in range(out.size) if out[d] and (d == 0 or not out[d - 1])]
 
 
+def _receipts(history: History) -> np.ndarray:
+    """Stock received each day, recovered from the history (stock change plus what was sold): the
+    replay knows the receipts due within the lead time, as a planner knows open purchase orders."""
+    served = history.demand - history.lost_sales
+    receipts = np.zeros_like(history.on_hand)
+    receipts[1:] = np.maximum(np.diff(history.on_hand, axis=0) + served[1:], 0)
+    return receipts
+
+
+@dataclass(frozen=True)
+class _Replay:
+    """What every pair's replay shares: the days replayed, the refit forecasts and the receipts.
+    Held together so the per-pair steps take one argument rather than eight."""
+
+    history: History
+    first: int
+    end: int
+    lead_time_days: int
+    refit_every: int
+    z: float
+    fits: dict[int, list[Forecast]]
+    receipts: np.ndarray
+
+
+def _warns_on(replay: _Replay, p: int, n: int, s: int, d: int) -> bool:
+    """Whether the morning of day ``d`` warns for pair ``p`` (node ``n``, SKU ``s``): forecast demand
+    over the lead time, from the latest refit on or before ``d``, outruns stock plus receipts due."""
+    lt = replay.lead_time_days
+    stock = float(replay.history.on_hand[d - 1, n, s])
+    if stock <= 0 or replay.history.lost_sales[d - 1, n, s] > 0:
+        return False  # already out: a stock-out to handle, not one to foresee
+    fit_day = replay.first + (d - replay.first) // replay.refit_every * replay.refit_every
+    fc = replay.fits[fit_day][p]
+    offset = d - fit_day
+    ahead = Forecast(fc.mean[offset : offset + lt], fc.sigma, fc.method, fc.demand_class)
+    receipts = replay.receipts
+    inbound = {k + 1: float(receipts[d + k, n, s]) for k in range(lt) if receipts[d + k, n, s]}
+    proj = project_stockout(ahead, available=stock, lead_time_days=lt, inbound=inbound, z=replay.z)
+    return proj.days_to_stockout is not None
+
+
+def _score_warnings(score: StockoutScore, replay: _Replay, warned: list[int], starts: set[int]) -> None:
+    """Count the warning days, and those right (an episode starts within the lead time): precision."""
+    for d in warned:
+        score.warning_days += 1
+        if any(e in starts for e in range(d, d + replay.lead_time_days)):
+            score.true_warning_days += 1
+
+
+def _score_episodes(score: StockoutScore, replay: _Replay, warned: set[int], starts: set[int]) -> None:
+    """Count the episodes the replay could have warned a full lead time before, those warned (recall),
+    and each warned one's lead time from the first of its consecutive warnings."""
+    lt = replay.lead_time_days
+    for e in sorted(starts):
+        if not replay.first + lt <= e < replay.end:
+            continue  # the replay could not have warned a full lead time before it
+        score.episodes += 1
+        before = [d for d in range(e - lt + 1, e + 1) if d in warned]
+        if not before:
+            continue
+        score.episodes_warned += 1
+        start = before[-1]
+        while start - 1 in warned:
+            start -= 1
+        score.lead_times.append(e - start)
+
+
 def stockout_backtest(
     history: History,
     *,
@@ -135,9 +202,6 @@ def stockout_backtest(
         )
     pairs = _pairs(history, max_series, seed)
     score = StockoutScore(lead_time_days, z, len(pairs), window)
-    served = history.demand - history.lost_sales
-    receipts = np.zeros_like(history.on_hand)
-    receipts[1:] = np.maximum(np.diff(history.on_hand, axis=0) + served[1:], 0)
     horizon = refit_every + lead_time_days
     # Forecasts of every pair, refit every ``refit_every`` days on what was known then, all pairs
     # of one refit day fitted together.
@@ -145,39 +209,12 @@ def stockout_backtest(
         day: forecast_all([history.demand[:day, n, s].astype(np.float64) for n, s in pairs], horizon)
         for day in range(first, end, refit_every)
     }
+    replay = _Replay(history, first, end, lead_time_days, refit_every, z, fits, _receipts(history))
     for p, (n, s) in enumerate(pairs):
-        lost = history.lost_sales[:, n, s]
-        starts = set(_episode_starts(lost))
-        warned: list[int] = []
-        for d in range(first, end):
-            fit_day = first + (d - first) // refit_every * refit_every
-            fc = fits[fit_day][p]
-            stock = float(history.on_hand[d - 1, n, s])
-            if stock <= 0 or lost[d - 1] > 0:
-                continue  # already out: a stock-out to handle, not one to foresee
-            offset = d - fit_day
-            ahead = Forecast(fc.mean[offset : offset + lead_time_days], fc.sigma, fc.method, fc.demand_class)
-            inbound = {k + 1: float(receipts[d + k, n, s]) for k in range(lead_time_days) if receipts[d + k, n, s]}
-            proj = project_stockout(ahead, available=stock, lead_time_days=lead_time_days, inbound=inbound, z=z)
-            if proj.days_to_stockout is None:
-                continue
-            warned.append(d)
-            score.warning_days += 1
-            if any(e in starts for e in range(d, d + lead_time_days)):
-                score.true_warning_days += 1
-        warned_set = set(warned)
-        for e in sorted(starts):
-            if not first + lead_time_days <= e < end:
-                continue  # the replay could not have warned a full lead time before it
-            score.episodes += 1
-            before = [d for d in range(e - lead_time_days + 1, e + 1) if d in warned_set]
-            if not before:
-                continue
-            score.episodes_warned += 1
-            start = before[-1]
-            while start - 1 in warned_set:
-                start -= 1
-            score.lead_times.append(e - start)
+        starts = set(_episode_starts(history.lost_sales[:, n, s]))
+        warned = [d for d in range(first, end) if _warns_on(replay, p, n, s, d)]
+        _score_warnings(score, replay, warned, starts)
+        _score_episodes(score, replay, set(warned), starts)
     return score
 
 

@@ -47,6 +47,7 @@ def create_app(actx: AppContext, *, keys: ApiKeyStore | None = None, workers: in
         finally:
             if pool is not None:
                 pool.stop()
+            decide.flush_log(_app)  # the decision log's last batch (uvicorn re-raises SIGTERM: no atexit)
 
     app = FastAPI(
         lifespan=lifespan,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Viewer
@@ -49,6 +49,13 @@ async def decision_service(request: Request) -> DecisionService:
                 svc.log.start_flusher()
                 state.decisions = svc
     return svc
+
+
+def flush_log(app: FastAPI) -> None:
+    """Write the decisions still waiting in the log's batch (the app's shutdown calls this)."""
+    svc: DecisionService | None = getattr(app.state, "decisions", None)
+    if svc is not None:
+        svc.log.flush()
 
 
 Decisions = Annotated[DecisionService, Depends(decision_service)]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from agents.sourcing import SourcingWeights
+from core.db import Database
 from core.domain import NodeStatus, OrderStatus
 from services.decisions import DecisionService, decisions_since
 from services.experiments import ExperimentStore, arm_for
 from services.profiles import BUILTIN_DEFAULT, ProfileStore
-from tests.api.conftest import Api
+from tests.api.conftest import Api, build_api
 from tools.adapters.protocols import OrderFilter
 
 
@@ -82,3 +85,17 @@ def test_unknown_orders_and_callers_without_a_key_are_refused(api: Api) -> None:
     bad = api.client.post("/v1/decide/route", json={"order_id": "x y"}, headers=api.as_("viewer"))
     assert bad.status_code == 422
     assert decisions_since(api.net.db) == []
+
+
+def test_the_last_batch_of_the_log_is_written_when_the_app_stops(sqlite_db: Database, tmp_path: Path) -> None:
+    built = build_api(sqlite_db, tmp_path / "home")
+    svc = DecisionService.build(built.net.db, built.net.adapters, built.net.clock, batch=64)
+    svc.log.max_delay_s = 3600.0  # nothing but a full batch or the app's shutdown writes it
+    built.app.state.decisions = svc
+    ids = created(built, 3)
+    with built.client:
+        for i in ids:
+            decide(built, i)
+        assert decisions_since(sqlite_db) == []
+        assert svc.log.pending == len(ids)
+    assert sorted(r["order_id"] for r in decisions_since(sqlite_db)) == sorted(ids)

@@ -154,30 +154,15 @@ def decide_incident(
     pending = gateway.guard.approvals.list_pending(run_id=run_id)
     if not pending:
         raise Conflict(f"run {run_id} has no step waiting for approval", run_id=run_id)
-    by_id = {r.id: r for r in pending}
-    unknown = sorted((set(only or {}) | set(leave_out)) - set(by_id))
-    if unknown:
-        raise ValidationFailed(f"not a pending step of run {run_id}: {', '.join(unknown)}", run_id=run_id)
-    if decision == "reject" and not (reason and reason.strip()):
-        raise ValidationFailed("a rejection needs a reason")
-    for req in pending:
-        missing = sorted(set(req.required_roles) - set(approver.roles))
-        if missing:
-            raise PolicyDenied(f"{approver.id} lacks the role(s) {', '.join(missing)} to decide run {run_id}")
-        if req.requester_id == approver.id and not req.requester_may_approve:
-            raise PolicyDenied(f"{approver.id} asked for run {run_id}'s changes and may not approve them")
-        outside = sorted(set((only or {}).get(req.id, [])) - set(req.items))
-        if outside:
-            raise ValidationFailed(f"step {req.id} does not cover {', '.join(outside[:5])}", approval_id=req.id)
+    _check_decision(
+        pending, run_id, approver=approver, decision=decision, reason=reason, only=only, leave_out=leave_out
+    )
     decided: list[dict[str, Any]] = []
     last: ApprovalRequest | None = None
     for req in pending:
-        if decision == "reject" or req.id in leave_out:
-            why = reason if decision == "reject" else (reason or "left out by the approver")
-            last = gateway.decide(req.id, approver=approver, decision="reject", reason=why)
-        else:
-            subset = list((only or {}).get(req.id, [])) or None
-            last = gateway.decide(req.id, approver=approver, decision="approve", subset=subset)
+        last = _decide_one(
+            gateway, req, approver=approver, decision=decision, reason=reason, only=only, leave_out=leave_out
+        )
         decided.append(
             {
                 "approval_id": last.id,
@@ -186,15 +171,74 @@ def decide_incident(
                 "orders": len(last.approved_items) if last.approved_items else len(last.items),
             }
         )
-    continued = False
-    if enqueue and last is not None:
-        if is_direct(last):
-            for step in decided:
-                carry_on(gateway, db, gateway.guard.approvals.get(step["approval_id"]))
-            continued = True
-        else:
-            continued = continue_later(db, last) is not None
+    continued = enqueue and last is not None and _carry_run_on(gateway, db, last, decided)
     return IncidentDecision(run_id=run_id, decision=decision, decided=decided, continued=continued)
+
+
+def _check_decision(
+    pending: Sequence[ApprovalRequest],
+    run_id: str,
+    *,
+    approver: Actor,
+    decision: Literal["approve", "reject"],
+    reason: str | None,
+    only: Mapping[str, Sequence[str]] | None,
+    leave_out: Sequence[str],
+) -> None:
+    """Refuse the whole decision before any of it is written: unknown step ids, a rejection without
+    a reason, or any step this approver may not decide (so an incident is never half-decided)."""
+    by_id = {r.id: r for r in pending}
+    unknown = sorted((set(only or {}) | set(leave_out)) - set(by_id))
+    if unknown:
+        raise ValidationFailed(f"not a pending step of run {run_id}: {', '.join(unknown)}", run_id=run_id)
+    if decision == "reject" and not (reason and reason.strip()):
+        raise ValidationFailed("a rejection needs a reason")
+    for req in pending:
+        _check_step(req, run_id, approver=approver, only=only)
+
+
+def _check_step(
+    req: ApprovalRequest, run_id: str, *, approver: Actor, only: Mapping[str, Sequence[str]] | None
+) -> None:
+    """One step's checks: the approver holds its roles, is not approving their own request (unless
+    policy allows it), and narrows it only to orders the step covers."""
+    missing = sorted(set(req.required_roles) - set(approver.roles))
+    if missing:
+        raise PolicyDenied(f"{approver.id} lacks the role(s) {', '.join(missing)} to decide run {run_id}")
+    if req.requester_id == approver.id and not req.requester_may_approve:
+        raise PolicyDenied(f"{approver.id} asked for run {run_id}'s changes and may not approve them")
+    outside = sorted(set((only or {}).get(req.id, [])) - set(req.items))
+    if outside:
+        raise ValidationFailed(f"step {req.id} does not cover {', '.join(outside[:5])}", approval_id=req.id)
+
+
+def _decide_one(
+    gateway: ToolGateway,
+    req: ApprovalRequest,
+    *,
+    approver: Actor,
+    decision: Literal["approve", "reject"],
+    reason: str | None,
+    only: Mapping[str, Sequence[str]] | None,
+    leave_out: Sequence[str],
+) -> ApprovalRequest:
+    """Write one step's decision: a rejection (the incident's, or this step left out of an approval,
+    with a default reason so the audit says why) or an approval, narrowed to ``only``'s orders."""
+    if decision == "reject" or req.id in leave_out:
+        why = reason if decision == "reject" else (reason or "left out by the approver")
+        return gateway.decide(req.id, approver=approver, decision="reject", reason=why)
+    subset = list((only or {}).get(req.id, [])) or None
+    return gateway.decide(req.id, approver=approver, decision="approve", subset=subset)
+
+
+def _carry_run_on(gateway: ToolGateway, db: Database, last: ApprovalRequest, decided: Sequence[dict[str, Any]]) -> bool:
+    """Carry the run on after its decision: a call outside any run is carried out here, step by step
+    (no run will); a run's continuation is queued for a worker. True when something carried on."""
+    if is_direct(last):
+        for step in decided:
+            carry_on(gateway, db, gateway.guard.approvals.get(step["approval_id"]))
+        return True
+    return continue_later(db, last) is not None
 
 
 # --- one step -------------------------------------------------------------------------------------

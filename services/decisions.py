@@ -293,6 +293,9 @@ class DecisionService:
     clock: Clock
     cache: SnapshotCache
     log: DecisionLog
+    local_reads: bool = False
+    """The reads wait on no network (SQLite): an async caller may decide inline rather than in a
+    thread (see :mod:`api.routes.decide`)."""
     gate: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(MAX_PARALLEL))
     """At most :data:`MAX_PARALLEL` decisions at once: more threads only fight over the GIL and
     open connections beyond the pool's (each new SQLite connection runs its pragmas)."""
@@ -319,7 +322,7 @@ class DecisionService:
             max_staleness_s=max_staleness_s,
             monotonic=monotonic,
         )
-        return cls(adapters, rec, cache, DecisionLog(db, batch=batch, monotonic=monotonic))
+        return cls(adapters, rec, cache, DecisionLog(db, batch=batch, monotonic=monotonic), local_reads=db.is_sqlite)
 
     def decide(self, order_id: str) -> LoggedDecision:
         if not order_id:

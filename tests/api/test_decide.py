@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from agents.sourcing import SourcingWeights
 from core.db import Database
@@ -51,8 +54,18 @@ def test_the_default_service_answers_and_logs_each_decision(api: Api) -> None:
         assert row["node_id"] == b["node_id"]
 
 
-def test_a_closed_node_and_an_experiment_reach_the_next_request(api: Api) -> None:
+@pytest.fixture
+def either_api(db: Database, tmp_path: Path) -> Iterator[Api]:
+    """The API on SQLite (decisions on the event loop) and PostgreSQL (in the thread pool)."""
+    built = build_api(db, tmp_path / "home")
+    with built.client:
+        yield built
+
+
+def test_a_closed_node_and_an_experiment_reach_the_next_request(either_api: Api) -> None:
+    api = either_api
     svc = fresh_service(api)
+    assert svc.local_reads == api.net.db.is_sqlite
     order_id = created(api, 1)[0]
     first = decide(api, order_id)
     assert first["node_id"] is not None

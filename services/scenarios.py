@@ -54,7 +54,7 @@ import hashlib
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -78,7 +78,7 @@ from agents.plan import Alert, ExceptionKind, Plan, Planner, Triage
 from agents.triage import triage_alert, triage_goal
 from core.clock import Clock
 from core.db import Database, make_database
-from core.domain import OPEN_STATUSES, NodeStatus
+from core.domain import OPEN_STATUSES, Node, NodeStatus
 from core.errors import ConfigurationError, DomainError, OrderOpsError
 from guardrails.calls import Actor
 from tools.adapters.embedded import embedded_adapters
@@ -335,146 +335,172 @@ def _finding(parsed: ParsedScenario, i: int, key: str, field_: str, message: str
     return ScenarioFinding(code=code, message=message, line=line, field=f"events.{i}.{key}.{field_}")
 
 
+@dataclass
+class _Staging:
+    """What staging one scenario reads once and shares across its events: the twin's nodes and
+    carriers as they are now, the audit reason, and the findings so far (in event order)."""
+
+    parsed: ParsedScenario
+    env: ToolEnv
+    nodes: dict[str, Node]
+    carrier_ids: set[str]
+    why: str
+    findings: list[ScenarioFinding]
+
+    def find(self, i: int, key: str, field_: str, message: str, code: str, *, warning: bool = False) -> None:
+        """Record a finding on event ``i``; a warning (an event that would change nothing) does not
+        stop the others from staging, an error does."""
+        finding = _finding(self.parsed, i, key, field_, message, code)
+        self.findings.append(finding.model_copy(update={"severity": "warning"}) if warning else finding)
+
+    def unknown_node(self, i: int, key: str, node: str) -> bool:
+        """Whether event ``i`` names a node the network lacks (recorded as a finding)."""
+        if node in self.nodes:
+            return False
+        self.find(i, key, "node", f"no node {node!r} in the network", "unknown_node")
+        return True
+
+
+def _stage_node_status(st: _Staging, i: int, ev: NodeStatusEvent) -> StagedCall | None:
+    """``set_node_status`` as the file says."""
+    s = ev.node_status
+    if st.unknown_node(i, "node_status", s.node):
+        return None
+    return StagedCall(
+        event=i, tool="set_node_status", args={"node_id": s.node, "status": s.status.value, "reason": st.why}
+    )
+
+
+def _stage_node_capacity(st: _Staging, i: int, ev: NodeCapacityEvent) -> StagedCall | None:
+    """``set_node_capacity`` to the factor of today's capacity, computed now so the approver sees the
+    number that executes."""
+    c = ev.node_capacity
+    if st.unknown_node(i, "node_capacity", c.node):
+        return None
+    cap = max(1, round(st.nodes[c.node].daily_capacity * c.factor))
+    return StagedCall(
+        event=i,
+        tool="set_node_capacity",
+        args={"node_id": c.node, "daily_capacity": cap, "reason": f"{st.why}: capacity x {c.factor}"},
+    )
+
+
+def _stage_carrier_outage(st: _Staging, i: int, ev: CarrierOutageEvent) -> StagedCall | None:
+    """``set_carrier_status`` to an outage in the file's states."""
+    o = ev.carrier_outage
+    if o.carrier not in st.carrier_ids:
+        st.find(i, "carrier_outage", "carrier", f"no carrier {o.carrier!r}", "unknown_carrier")
+        return None
+    return StagedCall(
+        event=i,
+        tool="set_carrier_status",
+        args={"carrier_id": o.carrier, "status": "outage", "outage_states": o.states, "reason": st.why},
+    )
+
+
+def _stage_demand_surge(st: _Staging, i: int, ev: DemandSurgeEvent) -> StagedCall | None:
+    """Extra backlog where the SKUs ship (the twin has no demand series; see the module docstring);
+    a surge that adds no work is a warning, not a call."""
+    d = ev.demand_surge
+    known = {p.sku for p in st.env.adapters.oms.get_products(d.skus)} if d.skus else set()
+    missing = [s for s in d.skus if s not in known]
+    if missing:
+        st.find(i, "demand_surge", "skus", f"no product(s) {missing[:5]}", "unknown_sku")
+        return None
+    added = _surge_backlog(st.env.adapters, d, list(st.nodes.values()))
+    if not added:
+        msg = "no open order at any node carries these SKUs: the surge adds no work"
+        st.find(i, "demand_surge", "skus", msg, "no_effect", warning=True)
+        return None
+    return StagedCall(
+        event=i,
+        tool="add_node_backlog",
+        args={"added": added, "reason": f"{st.why}: demand x {d.factor} for {d.days} days on {len(d.skus)} SKUs"},
+    )
+
+
+def _stage_node_backlog(st: _Staging, i: int, ev: NodeBacklogEvent) -> StagedCall | None:
+    """Backlog raised to ``days`` of the node's capacity; nothing when it already holds that much."""
+    q = ev.node_backlog
+    if st.unknown_node(i, "node_backlog", q.node):
+        return None
+    node = st.nodes[q.node]
+    target = round(node.daily_capacity * q.days)
+    if target <= node.backlog:
+        return None
+    return StagedCall(
+        event=i,
+        tool="add_node_backlog",
+        args={
+            "added": {q.node: target - node.backlog},
+            "reason": f"{st.why}: {q.days:g} days of work queued at {q.node}",
+        },
+    )
+
+
+def _stage_inbound_delay(st: _Staging, i: int, ev: InboundDelayEvent) -> StagedCall | None:
+    """The free stock promised against the late receipt taken away (the twin has no inbound ledger;
+    see the module docstring); no free stock is a warning, not a call."""
+    b = ev.inbound_delay
+    if st.unknown_node(i, "inbound_delay", b.node):
+        return None
+    if b.sku not in {p.sku for p in st.env.adapters.oms.get_products([b.sku])}:
+        st.find(i, "inbound_delay", "sku", f"no product {b.sku!r}", "unknown_sku")
+        return None
+    pos = st.env.adapters.wms.inventory(node_ids=[b.node], skus=[b.sku])
+    free = pos[0].atp if pos else 0
+    if free <= 0:
+        msg = f"{b.node} has no free stock of {b.sku}: a late receipt changes nothing it can promise now"
+        st.find(i, "inbound_delay", "sku", msg, "no_effect", warning=True)
+        return None
+    return StagedCall(
+        event=i,
+        tool="adjust_stock",
+        args={
+            "node_id": b.node,
+            "sku": b.sku,
+            "delta": -free,
+            "reason": f"{st.why}: inbound of {b.sku} at {b.node} {b.days} days late; its free stock was "
+            "promised against that receipt",
+        },
+    )
+
+
+_STAGERS: dict[type[_Spec], Callable[[_Staging, int, Any], StagedCall | None]] = {
+    NodeStatusEvent: _stage_node_status,
+    NodeCapacityEvent: _stage_node_capacity,
+    CarrierOutageEvent: _stage_carrier_outage,
+    DemandSurgeEvent: _stage_demand_surge,
+    NodeBacklogEvent: _stage_node_backlog,
+    InboundDelayEvent: _stage_inbound_delay,
+}
+"""One stager per event type (a table, not an if/elif chain): each returns the event's call, or
+None with a finding recorded (or, for a node already backlogged enough, nothing to do)."""
+
+
 def stage_calls(parsed: ParsedScenario, env: ToolEnv) -> tuple[list[StagedCall], list[ScenarioFinding]]:
     """The write calls that stage ``parsed`` on the twin ``env`` reads, or findings for events that
     name what the twin does not have (then no calls: a bad file changes nothing)."""
     scenario = parsed.scenario
     if scenario is None:
         return [], list(parsed.findings)
-    wms, oms, carriers = env.adapters.wms, env.adapters.oms, env.adapters.carriers
-    nodes = {n.id: n for n in wms.list_nodes()}
-    carrier_ids = {c.id for c in carriers.list_carriers()}
+    st = _Staging(
+        parsed=parsed,
+        env=env,
+        nodes={n.id: n for n in env.adapters.wms.list_nodes()},
+        carrier_ids={c.id for c in env.adapters.carriers.list_carriers()},
+        why=f"scenario {scenario.name!r}",
+        findings=[],
+    )
     calls: list[StagedCall] = []
-    findings: list[ScenarioFinding] = []
-    why = f"scenario {scenario.name!r}"
-
-    def unknown_node(i: int, key: str, node: str) -> bool:
-        if node in nodes:
-            return False
-        findings.append(_finding(parsed, i, key, "node", f"no node {node!r} in the network", "unknown_node"))
-        return True
-
     for i, ev in enumerate(scenario.events):
-        if isinstance(ev, NodeStatusEvent):
-            s = ev.node_status
-            if not unknown_node(i, "node_status", s.node):
-                calls.append(
-                    StagedCall(
-                        event=i,
-                        tool="set_node_status",
-                        args={"node_id": s.node, "status": s.status.value, "reason": why},
-                    )
-                )
-        elif isinstance(ev, NodeCapacityEvent):
-            c = ev.node_capacity
-            if not unknown_node(i, "node_capacity", c.node):
-                cap = max(1, round(nodes[c.node].daily_capacity * c.factor))
-                calls.append(
-                    StagedCall(
-                        event=i,
-                        tool="set_node_capacity",
-                        args={"node_id": c.node, "daily_capacity": cap, "reason": f"{why}: capacity x {c.factor}"},
-                    )
-                )
-        elif isinstance(ev, CarrierOutageEvent):
-            o = ev.carrier_outage
-            if o.carrier not in carrier_ids:
-                findings.append(
-                    _finding(parsed, i, "carrier_outage", "carrier", f"no carrier {o.carrier!r}", "unknown_carrier")
-                )
-                continue
-            calls.append(
-                StagedCall(
-                    event=i,
-                    tool="set_carrier_status",
-                    args={"carrier_id": o.carrier, "status": "outage", "outage_states": o.states, "reason": why},
-                )
-            )
-        elif isinstance(ev, DemandSurgeEvent):
-            d = ev.demand_surge
-            known = {p.sku for p in oms.get_products(d.skus)} if d.skus else set()
-            missing = [s for s in d.skus if s not in known]
-            if missing:
-                findings.append(
-                    _finding(parsed, i, "demand_surge", "skus", f"no product(s) {missing[:5]}", "unknown_sku")
-                )
-                continue
-            added = _surge_backlog(env.adapters, d, list(nodes.values()))
-            if not added:
-                findings.append(
-                    _finding(
-                        parsed,
-                        i,
-                        "demand_surge",
-                        "skus",
-                        "no open order at any node carries these SKUs: the surge adds no work",
-                        "no_effect",
-                    ).model_copy(update={"severity": "warning"})
-                )
-                continue
-            calls.append(
-                StagedCall(
-                    event=i,
-                    tool="add_node_backlog",
-                    args={
-                        "added": added,
-                        "reason": f"{why}: demand x {d.factor} for {d.days} days on {len(d.skus)} SKUs",
-                    },
-                )
-            )
-        elif isinstance(ev, NodeBacklogEvent):
-            q = ev.node_backlog
-            if unknown_node(i, "node_backlog", q.node):
-                continue
-            target = round(nodes[q.node].daily_capacity * q.days)
-            if target > nodes[q.node].backlog:
-                calls.append(
-                    StagedCall(
-                        event=i,
-                        tool="add_node_backlog",
-                        args={
-                            "added": {q.node: target - nodes[q.node].backlog},
-                            "reason": f"{why}: {q.days:g} days of work queued at {q.node}",
-                        },
-                    )
-                )
-        elif isinstance(ev, InboundDelayEvent):
-            b = ev.inbound_delay
-            if unknown_node(i, "inbound_delay", b.node):
-                continue
-            if b.sku not in {p.sku for p in oms.get_products([b.sku])}:
-                findings.append(_finding(parsed, i, "inbound_delay", "sku", f"no product {b.sku!r}", "unknown_sku"))
-                continue
-            pos = wms.inventory(node_ids=[b.node], skus=[b.sku])
-            free = pos[0].atp if pos else 0
-            if free <= 0:
-                findings.append(
-                    _finding(
-                        parsed,
-                        i,
-                        "inbound_delay",
-                        "sku",
-                        f"{b.node} has no free stock of {b.sku}: a late receipt changes nothing it can promise now",
-                        "no_effect",
-                    ).model_copy(update={"severity": "warning"})
-                )
-                continue
-            calls.append(
-                StagedCall(
-                    event=i,
-                    tool="adjust_stock",
-                    args={
-                        "node_id": b.node,
-                        "sku": b.sku,
-                        "delta": -free,
-                        "reason": f"{why}: inbound of {b.sku} at {b.node} {b.days} days late; its free stock was "
-                        "promised against that receipt",
-                    },
-                )
-            )
-    if any(f.severity == "error" for f in findings):
-        return [], findings
-    return calls, findings
+        stager = _STAGERS.get(type(ev))
+        call = stager(st, i, ev) if stager is not None else None
+        if call is not None:
+            calls.append(call)
+    if any(f.severity == "error" for f in st.findings):
+        return [], st.findings
+    return calls, st.findings
 
 
 def _surge_backlog(adapters: Adapters, surge: DemandSurgeSpec, nodes: Sequence[Any]) -> dict[str, int]:

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from agents.score_matrix import score_matrix
+from agents.score_matrix import ScoreMatrix, score_matrix
 from agents.sourcing import Candidate, Reason, RouteDecision, Sourcer, late_by, order_needs, p_on_time
 from core.domain import Order
 
@@ -562,78 +562,111 @@ def _mip(highspy: Any, model: _Model, deadline: float) -> tuple[FloatArray, floa
     return np.rint(np.asarray(h.getSolution().col_value)[:X]), float(h.getInfo().mip_dual_bound)
 
 
-def _round_and_repair(inst: Instance, model: _Model, x: FloatArray, highspy: Any, time_left_s: float) -> Solution:
-    """Take the LP's moves, surest first, while they fit (ATP, queue room, source limits); top up
-    any source still short of its minimum with its best remaining moves; then take any move that
-    still lowers the score. Finally place the moves in their queues as well as they can go."""
-    K = MAX_BUCKETS
-    edges = model.edges
-    e_order = inst.edge_order.tolist()
-    e_target = inst.edge_target.tolist()
-    e_slack = inst.edge_slack.tolist()
-    strict = inst.stay_meets.tolist()
-    source = inst.order_source.tolist()
-    ptr = inst.need_ptr.tolist()
-    n_sku, n_qty = inst.need_sku.tolist(), inst.need_qty.tolist()
-    atp = inst.atp.tolist()
-    room = model.sizes.tolist()
-    hi = inst.move_hi.tolist()
-    moved = [0] * len(hi)
-    edge_of = [-1] * inst.n
-    bucket_of = [0] * inst.n
-    cost0 = edge_scores(inst, edges, np.zeros(len(edges), dtype=np.int64)) - inst.stay_score[inst.edge_order[edges]]
+class _Repair:
+    """The rounding's running state as plain Python lists (ATP, queue room, moves per source, each
+    order's move and bucket): the repair walks candidate moves one at a time, where list indexing
+    is far cheaper than numpy scalar access."""
 
-    def slot(e: int) -> int:
+    def __init__(self, inst: Instance, model: _Model) -> None:
+        self.inst = inst
+        self.e_order = inst.edge_order.tolist()
+        self.e_target = inst.edge_target.tolist()
+        self.e_slack = inst.edge_slack.tolist()
+        self.strict = inst.stay_meets.tolist()
+        self.source = inst.order_source.tolist()
+        self.ptr = inst.need_ptr.tolist()
+        self.n_sku, self.n_qty = inst.need_sku.tolist(), inst.need_qty.tolist()
+        self.atp = inst.atp.tolist()
+        self.room = model.sizes.tolist()
+        self.hi = inst.move_hi.tolist()
+        self.moved = [0] * len(self.hi)
+        self.edge_of = [-1] * inst.n
+        self.bucket_of = [0] * inst.n
+
+    def slot(self, e: int) -> int:
         """The latest bucket the move may use that has room (-1: none), keeping early places for
         orders that must stay on time."""
-        t, last = e_target[e], (min(K - 1, e_slack[e]) if strict[e_order[e]] else K - 1)
+        t = self.e_target[e]
+        last = min(MAX_BUCKETS - 1, self.e_slack[e]) if self.strict[self.e_order[e]] else MAX_BUCKETS - 1
+        room = self.room[t]
         for k in range(last, -1, -1):
-            if room[t][k] > 0:
+            if room[k] > 0:
                 return k
         return -1
 
-    def try_edges(cands: IntArray, only_better: bool = False) -> None:
+    def _stocked(self, o: int, t: int) -> bool:
+        """Whether target ``t`` still has every unit order ``o`` needs."""
+        atp, n_sku, n_qty = self.atp, self.n_sku, self.n_qty
+        return all(atp[n_sku[i]][t] >= n_qty[i] - EPS for i in range(self.ptr[o], self.ptr[o + 1]))
+
+    def _take(self, e: int, k: int) -> None:
+        """Record move ``e`` in bucket ``k``: its units leave the target's ATP, it fills a place."""
+        o, t = self.e_order[e], self.e_target[e]
+        for i in range(self.ptr[o], self.ptr[o + 1]):
+            self.atp[self.n_sku[i]][t] -= self.n_qty[i]
+        self.room[t][k] -= 1
+        self.moved[self.source[o]] += 1
+        self.edge_of[o], self.bucket_of[o] = e, k
+
+    def try_edges(self, cands: IntArray, only_better: bool = False) -> None:
+        """Take each move in ``cands`` in turn that still fits (order not yet moved, source under
+        its limit, stock and a queue place at the target); with ``only_better``, only moves that
+        lower the order's score."""
+        inst, e_order, source, edge_of, moved, hi = (
+            self.inst,
+            self.e_order,
+            self.source,
+            self.edge_of,
+            self.moved,
+            self.hi,
+        )
         for e in cands.tolist():
             o = e_order[e]
             s = source[o]
-            if edge_of[o] >= 0 or moved[s] >= hi[s]:
+            if edge_of[o] >= 0 or moved[s] >= hi[s] or not self._stocked(o, self.e_target[e]):
                 continue
-            t = e_target[e]
-            if any(atp[n_sku[i]][t] < n_qty[i] - EPS for i in range(ptr[o], ptr[o + 1])):
-                continue
-            k = slot(e)
+            k = self.slot(e)
             if k < 0:
                 continue
             if only_better and float(edge_scores(inst, np.array([e]), np.array([k]))[0]) >= inst.stay_score[o] - EPS:
                 continue
-            for i in range(ptr[o], ptr[o + 1]):
-                atp[n_sku[i]][t] -= n_qty[i]
-            room[t][k] -= 1
-            moved[s] += 1
-            edge_of[o], bucket_of[o] = e, k
+            self._take(e, k)
 
-    def top_up() -> None:
-        short = [s for s in range(len(hi)) if moved[s] < inst.move_lo[s]]
-        if short:
-            mine = np.isin(inst.order_source[inst.edge_order[edges]], short)
-            for j in np.flatnonzero(mine)[np.argsort(cost0[mine], kind="stable")].tolist():
-                if moved[source[e_order[int(edges[j])]]] < inst.move_lo[source[e_order[int(edges[j])]]]:
-                    try_edges(edges[j : j + 1])
+    def top_up(self, edges: IntArray, cost0: FloatArray) -> None:
+        """Give every source still short of its minimum its best remaining moves (lowest score
+        change first) until it reaches it."""
+        inst = self.inst
+        short = [s for s in range(len(self.hi)) if self.moved[s] < inst.move_lo[s]]
+        if not short:
+            return
+        mine = np.isin(inst.order_source[inst.edge_order[edges]], short)
+        for j in np.flatnonzero(mine)[np.argsort(cost0[mine], kind="stable")].tolist():
+            s = self.source[self.e_order[int(edges[j])]]
+            if self.moved[s] < inst.move_lo[s]:
+                self.try_edges(edges[j : j + 1])
 
+
+def _round_and_repair(inst: Instance, model: _Model, x: FloatArray, highspy: Any, time_left_s: float) -> Solution:
+    """Take the LP's moves, surest first, while they fit (ATP, queue room, source limits); top up
+    any source still short of its minimum with its best remaining moves; then take any move that
+    still lowers the score. Finally place the moves in their queues as well as they can go."""
+    edges = model.edges
+    rep = _Repair(inst, model)
+    cost0 = edge_scores(inst, edges, np.zeros(len(edges), dtype=np.int64)) - inst.stay_score[inst.edge_order[edges]]
     # The LP's near-integral choices first, then whatever a source needs to reach its minimum,
     # then the LP's fractional choices, then any move that still lowers the score.
     sure = np.flatnonzero(x >= 0.5)
-    try_edges(edges[sure[np.lexsort((cost0[sure], -x[sure]))]])
-    top_up()
+    rep.try_edges(edges[sure[np.lexsort((cost0[sure], -x[sure]))]])
+    rep.top_up(edges, cost0)
     unsure = np.flatnonzero((x > EPS) & (x < 0.5))
-    try_edges(edges[unsure[np.lexsort((cost0[unsure], -x[unsure]))]])
-    top_up()
+    rep.try_edges(edges[unsure[np.lexsort((cost0[unsure], -x[unsure]))]])
+    rep.top_up(edges, cost0)
     better = np.flatnonzero(cost0 < -EPS)
-    try_edges(edges[better[np.argsort(cost0[better], kind="stable")]], only_better=True)
-    edge_arr = np.array(edge_of, dtype=np.int64)
+    rep.try_edges(edges[better[np.argsort(cost0[better], kind="stable")]], only_better=True)
+    edge_arr = np.array(rep.edge_of, dtype=np.int64)
     buckets = _queue(inst, model, edge_arr, highspy, time_left_s)
     if buckets is None:
-        buckets = np.array(bucket_of, dtype=np.int64)
+        buckets = np.array(rep.bucket_of, dtype=np.int64)
     # Queue each target by bucket, tightest promise (least slack) first within a bucket.
     slack = np.where(edge_arr >= 0, inst.edge_slack[np.maximum(edge_arr, 0)], 0)
     return evaluate(inst, edge_arr, (buckets * 10_000.0 + slack).astype(np.float64))
@@ -728,6 +761,74 @@ class Batch:
         return [self.candidate(e) for e in edges.tolist()]
 
 
+def _needs_layout(orders: Sequence[Order]) -> tuple[dict[str, int], list[int], list[int], list[float]]:
+    """Every order's SKU needs as flat arrays (CSR: the SKU indexes in ``sku_index`` and quantities
+    of order ``i`` lie between ``ptr[i]`` and ``ptr[i + 1]``), so ATP checks need no dicts."""
+    sku_index: dict[str, int] = {}
+    need_ptr = [0]
+    need_sku: list[int] = []
+    need_qty: list[float] = []
+    for o in orders:
+        for sku, qty in order_needs(o).items():
+            need_sku.append(sku_index.setdefault(sku, len(sku_index)))
+            need_qty.append(float(qty))
+        need_ptr.append(len(need_sku))
+    return sku_index, need_ptr, need_sku, need_qty
+
+
+def _matrix_edges(matrix: ScoreMatrix, n: int) -> tuple[dict[str, npt.NDArray[Any]], list[list[int]]]:
+    """The batch's edges (feasible order x target pairs, by order) gathered from the score matrix."""
+    nz_order, nz_target = np.nonzero(matrix.feasible)
+    edges: dict[str, npt.NDArray[Any]] = {
+        "order": nz_order, "target": nz_target, "base": matrix.score[nz_order, nz_target],
+        "slack": matrix.slack[nz_order, nz_target], "rate": matrix.on_time_rate[nz_order, nz_target],
+        "cost": matrix.cost_cents[nz_order, nz_target] / 100.0, "co2e": matrix.co2e[nz_order, nz_target],
+    }  # fmt: skip
+    ptr = np.searchsorted(nz_order, np.arange(n + 1)).tolist()
+    return edges, [list(range(ptr[i], ptr[i + 1])) for i in range(n)]
+
+
+def _scalar_edges(
+    src: Sourcer, orders: Sequence[Order], targets: Sequence[str]
+) -> tuple[dict[str, npt.NDArray[Any]], list[Candidate], list[list[int]]]:
+    """The batch's edges scored one pair at a time with the scalar scorer (when the data cannot be
+    held in the score matrix's arrays exactly), with each edge's :class:`Candidate`."""
+    view = src.view
+    t_index = {t: i for i, t in enumerate(targets)}
+    cols: dict[str, list[Any]] = {k: [] for k in ("order", "target", "base", "slack", "rate", "cost", "co2e")}
+    cands: list[Candidate] = []
+    by_order: list[list[int]] = []
+    for i, o in enumerate(orders):
+        mine: list[int] = []
+        for t in targets:
+            c = src.score(o, t)
+            if not c.feasible or c.eta is None or c.service_id is None:
+                continue
+            mine.append(len(cands))
+            cands.append(c)
+            for key, value in (
+                ("order", i), ("target", t_index[t]), ("base", c.score), ("slack", (o.promised_date - c.eta).days),
+                ("rate", view.carriers[view.services[c.service_id].carrier_id].on_time_rate),
+                ("cost", float(c.cost)), ("co2e", c.co2e_kg),
+            ):  # fmt: skip
+                cols[key].append(value)
+        by_order.append(mine)
+    ints = ("order", "target", "slack")
+    edges = {k: np.array(v, dtype=np.int64 if k in ints else np.float64) for k, v in cols.items()}
+    return edges, cands, by_order
+
+
+def _atp_table(src: Sourcer, sku_index: Mapping[str, int], targets: Sequence[str]) -> FloatArray:
+    """ATP before the batch as a (SKU x target) array (negative ATP counts as none)."""
+    t_index = {t: j for j, t in enumerate(targets)}
+    atp = np.zeros((max(1, len(sku_index)), len(targets)))
+    for sku, k in sku_index.items():
+        by_node = src.atp.get(sku, {})
+        for t, j in t_index.items():
+            atp[k, j] = max(0, by_node.get(t, 0))
+    return atp
+
+
 def build_batch(
     src: Sourcer,
     orders: Sequence[Order],
@@ -747,61 +848,13 @@ def build_batch(
     view = src.view
     sources = sorted(move_lo)
     s_index = {s: i for i, s in enumerate(sources)}
-    t_index = {t: i for i, t in enumerate(targets)}
-    sku_index: dict[str, int] = {}
-    need_ptr = [0]
-    need_sku: list[int] = []
-    need_qty: list[float] = []
-    e_order: list[int] = []
-    e_target: list[int] = []
-    e_base: list[float] = []
-    e_slack: list[int] = []
-    e_rate: list[float] = []
-    e_cost: list[float] = []
-    e_co2e: list[float] = []
+    sku_index, need_ptr, need_sku, need_qty = _needs_layout(orders)
     cands: list[Candidate] = []
-    by_order: list[list[int]] = []
-    for i, o in enumerate(orders):
-        for sku, qty in order_needs(o).items():
-            need_sku.append(sku_index.setdefault(sku, len(sku_index)))
-            need_qty.append(float(qty))
-        need_ptr.append(len(need_sku))
-        mine: list[int] = []
-        for t in targets if matrix is None else ():
-            c = src.score(o, t)
-            if not c.feasible or c.eta is None or c.service_id is None:
-                continue
-            mine.append(len(cands))
-            cands.append(c)
-            e_order.append(i)
-            e_target.append(t_index[t])
-            e_base.append(c.score)
-            e_slack.append((o.promised_date - c.eta).days)
-            e_rate.append(view.carriers[view.services[c.service_id].carrier_id].on_time_rate)
-            e_cost.append(float(c.cost))
-            e_co2e.append(c.co2e_kg)
-        by_order.append(mine)
     if matrix is not None:
-        nz_order, nz_target = np.nonzero(matrix.feasible)
-        edges: dict[str, npt.NDArray[Any]] = {
-            "order": nz_order, "target": nz_target, "base": matrix.score[nz_order, nz_target],
-            "slack": matrix.slack[nz_order, nz_target], "rate": matrix.on_time_rate[nz_order, nz_target],
-            "cost": matrix.cost_cents[nz_order, nz_target] / 100.0, "co2e": matrix.co2e[nz_order, nz_target],
-        }  # fmt: skip
-        ptr = np.searchsorted(nz_order, np.arange(len(orders) + 1)).tolist()
-        by_order = [list(range(ptr[i], ptr[i + 1])) for i in range(len(orders))]
+        edges, by_order = _matrix_edges(matrix, len(orders))
     else:
-        edges = {
-            "order": np.array(e_order, dtype=np.int64), "target": np.array(e_target, dtype=np.int64),
-            "base": np.array(e_base, dtype=np.float64), "slack": np.array(e_slack, dtype=np.int64),
-            "rate": np.array(e_rate, dtype=np.float64), "cost": np.array(e_cost, dtype=np.float64),
-            "co2e": np.array(e_co2e, dtype=np.float64),
-        }  # fmt: skip
-    atp = np.zeros((max(1, len(sku_index)), len(targets)))
-    for sku, k in sku_index.items():
-        by_node = src.atp.get(sku, {})
-        for t, j in t_index.items():
-            atp[k, j] = max(0, by_node.get(t, 0))
+        edges, cands, by_order = _scalar_edges(src, orders, targets)
+    atp = _atp_table(src, sku_index, targets)
     stay_c = [stay[o.id] for o in orders]
     inst = Instance(
         order_source=np.array([s_index[o.node_id or ""] for o in orders], dtype=np.int64),

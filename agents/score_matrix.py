@@ -38,8 +38,9 @@ from agents.sourcing import (
     late_by,
 )
 from core import geo
-from core.domain import RESERVING_STATUSES, CarrierStatus, NodeStatus, Order
+from core.domain import RESERVING_STATUSES, Carrier, CarrierService, CarrierStatus, Node, NodeStatus, Order
 from core.shipping import DEGRADED_DELAY_DAYS, availability, ship_date
+from tools.twin import TwinView
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -146,36 +147,13 @@ def score_matrix(src: Sourcer, orders: list[Order], targets: list[str]) -> Score
     # Per ship-to address and target: miles, zone, and each carrier's availability.
     addr_ids = sorted({o.ship_to_id for o in orders})
     a_index = {a: k for k, a in enumerate(addr_ids)}
-    A = len(addr_ids)
-    miles_at = np.zeros((A, T))
-    zone_at = np.zeros((A, T), dtype=np.int64)
     carriers = list(view.carriers.values())
     c_index = {c.id: k for k, c in enumerate(carriers)}
-    up = np.ones((len(carriers), A, T), dtype=np.bool_)
-    for a, addr_id in enumerate(addr_ids):
-        address = view.addresses[addr_id]
-        for j, nd in enumerate(nodes):
-            miles_at[a, j] = geo.distance_miles(nd.lat, nd.lon, address.lat, address.lon)
-            zone_at[a, j] = geo.zone_for_distance(float(miles_at[a, j]))
-            for c, carrier in enumerate(carriers):
-                if carrier.status is CarrierStatus.OUTAGE:
-                    up[c, a, j] = availability(carrier, nd.state, address.state)[0]
-    # Per service and zone: transit days, rate (micro-dollars), whether a rate exists.
-    transit = np.zeros((S, 9), dtype=np.int64)
-    base = np.zeros((S, 9), dtype=np.int64)
-    per_kg = np.zeros((S, 9), dtype=np.int64)
-    has_rate = np.zeros((S, 9), dtype=np.bool_)
-    for k, svc in enumerate(services):
-        delay = DEGRADED_DELAY_DAYS if view.carriers[svc.carrier_id].status is CarrierStatus.DEGRADED else 0
-        for z in range(9):
-            days = svc.transit_days_by_zone[min(max(z - 2, 0), len(svc.transit_days_by_zone) - 1)]
-            transit[k, z] = days + delay
-            card = view.rates.get(svc.id, {}).get(z)
-            if card is not None:
-                rb, rp = _micro(card.base), _micro(card.per_kg)
-                if rb is None or rp is None:
-                    return None
-                base[k, z], per_kg[k, z], has_rate[k, z] = rb, rp, True
+    miles_at, zone_at, up = _per_address(view, nodes, addr_ids, carriers)
+    tables = _service_tables(view, services)
+    if tables is None:
+        return None
+    transit, base, per_kg, has_rate = tables
     now = view.clock.now()
     shipped = np.array([ship_date(nd, now).toordinal() for nd in nodes], dtype=np.int64)
     # Per order.
@@ -263,6 +241,53 @@ def score_matrix(src: Sourcer, orders: list[Order], targets: list[str]) -> Score
         service_ids=[s.id for s in services],
         congested=congested,
     )
+
+
+def _per_address(
+    view: TwinView, nodes: list[Node], addr_ids: list[str], carriers: list[Carrier]
+) -> tuple[FloatArray, IntArray, BoolArray]:
+    """Miles and zone per (ship-to address, target), and whether each carrier can ship there:
+    computed once per address, not per order (a batch has far fewer addresses than orders).
+    Only carriers in an outage can be down, so only they are asked."""
+    A, T = len(addr_ids), len(nodes)
+    miles_at = np.zeros((A, T))
+    zone_at = np.zeros((A, T), dtype=np.int64)
+    up = np.ones((len(carriers), A, T), dtype=np.bool_)
+    out = [(c, carrier) for c, carrier in enumerate(carriers) if carrier.status is CarrierStatus.OUTAGE]
+    for a, addr_id in enumerate(addr_ids):
+        address = view.addresses[addr_id]
+        for j, nd in enumerate(nodes):
+            miles_at[a, j] = geo.distance_miles(nd.lat, nd.lon, address.lat, address.lon)
+            zone_at[a, j] = geo.zone_for_distance(float(miles_at[a, j]))
+            for c, carrier in out:
+                up[c, a, j] = availability(carrier, nd.state, address.state)[0]
+    return miles_at, zone_at, up
+
+
+def _service_tables(
+    view: TwinView, services: list[CarrierService]
+) -> tuple[IntArray, IntArray, IntArray, BoolArray] | None:
+    """Per (service, zone): transit days (a degraded carrier's delay included), the rate's base and
+    per-kg price in millionths of a dollar, and whether a rate exists. ``None`` when a rate has
+    finer digits than millionths (then integer money would not be exact)."""
+    S = len(services)
+    transit = np.zeros((S, 9), dtype=np.int64)
+    base = np.zeros((S, 9), dtype=np.int64)
+    per_kg = np.zeros((S, 9), dtype=np.int64)
+    has_rate = np.zeros((S, 9), dtype=np.bool_)
+    for k, svc in enumerate(services):
+        delay = DEGRADED_DELAY_DAYS if view.carriers[svc.carrier_id].status is CarrierStatus.DEGRADED else 0
+        for z in range(9):
+            days = svc.transit_days_by_zone[min(max(z - 2, 0), len(svc.transit_days_by_zone) - 1)]
+            transit[k, z] = days + delay
+            card = view.rates.get(svc.id, {}).get(z)
+            if card is None:
+                continue
+            rb, rp = _micro(card.base), _micro(card.per_kg)
+            if rb is None or rp is None:
+                return None
+            base[k, z], per_kg[k, z], has_rate[k, z] = rb, rp, True
+    return transit, base, per_kg, has_rate
 
 
 def _score(

@@ -266,23 +266,8 @@ class Sourcer:
         """Score shipping ``order`` from ``node_id`` (with ``service_id``, or as the twin would
         choose: its own service if available, else the cheapest of its level)."""
         view = self.view
-        node = view.nodes.get(node_id)
-        if node is None:
-            raise NotFound("node", node_id)
-        blocked: list[str] = []
-        if node.status is NodeStatus.CLOSED:
-            blocked.append(Reason.NODE_CLOSED)
-        if check_stock and not self.has_stock(order, node_id):
-            blocked.append(Reason.NO_STOCK)
         excluded = set(exclude_carriers)
-        if service_id is not None:
-            svc = view.services.get(service_id)
-            if svc is None:
-                raise NotFound("carrier service", service_id)
-            if svc.carrier_id in excluded:
-                blocked.append(Reason.CARRIER_EXCLUDED)
-            if svc.air and view.hazmat(order):
-                blocked.append(Reason.HAZMAT_AIR)
+        blocked = self._blocked(order, node_id, check_stock) + self._service_blocked(order, service_id, excluded)
         if blocked:
             return Candidate(node_id, service_id, False, math.inf, reasons=tuple(blocked))
         f = view.fulfil(order, node_id, service_id=service_id)
@@ -292,6 +277,34 @@ class Sourcer:
         if service_id is None and f.quote.carrier_id in excluded:
             return Candidate(node_id, f.quote.carrier_service_id, False, math.inf, reasons=(Reason.CARRIER_EXCLUDED,))
         return self._priced(order, node_id, f)
+
+    def _blocked(self, order: Order, node_id: str, check_stock: bool) -> list[str]:
+        """Why the node itself cannot serve the order (closed, no stock), checked before any quote
+        so a refused pair costs no pricing. An unknown node is a :class:`NotFound`."""
+        node = self.view.nodes.get(node_id)
+        if node is None:
+            raise NotFound("node", node_id)
+        blocked: list[str] = []
+        if node.status is NodeStatus.CLOSED:
+            blocked.append(Reason.NODE_CLOSED)
+        if check_stock and not self.has_stock(order, node_id):
+            blocked.append(Reason.NO_STOCK)
+        return blocked
+
+    def _service_blocked(self, order: Order, service_id: str | None, excluded: set[str]) -> list[str]:
+        """Why a service the caller named cannot carry the order (its carrier excluded, hazmat by
+        air); none when the twin chooses the service. An unknown service is a :class:`NotFound`."""
+        if service_id is None:
+            return []
+        svc = self.view.services.get(service_id)
+        if svc is None:
+            raise NotFound("carrier service", service_id)
+        blocked: list[str] = []
+        if svc.carrier_id in excluded:
+            blocked.append(Reason.CARRIER_EXCLUDED)
+        if svc.air and self.view.hazmat(order):
+            blocked.append(Reason.HAZMAT_AIR)
+        return blocked
 
     def _priced(self, order: Order, node_id: str, f: Fulfilment, extra: float = 0.0) -> Candidate:
         view, w = self.view, self.weights

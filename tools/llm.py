@@ -58,6 +58,7 @@ from core.settings import Settings
 Mode = Literal["auto", "tools", "json_schema", "json"]
 ResolvedMode = Literal["tools", "json_schema", "json"]
 T = TypeVar("T", bound=BaseModel)
+R = TypeVar("R")
 
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     openai.APIConnectionError,  # includes APITimeoutError
@@ -484,50 +485,30 @@ class StructuredModel:
         """A validated ``schema`` instance; repairs by re-asking with the validation error."""
         mode = self.mode()
         json_schema = schema.model_json_schema()
-        convo = list(messages)
-        runnable: Runnable[LanguageModelInput, BaseMessage]
         spec = ToolSpec(schema.__name__, (schema.__doc__ or schema.__name__).strip(), json_schema)
         self._extra = json.dumps(json_schema) if mode == "tools" else ""  # a response_format becomes a grammar
-        if mode == "tools":
-            runnable = self._bind_tools([spec], tool_choice="required")
-        elif mode == "json_schema":
-            runnable = self.chat.bind(response_format=_response_format(schema.__name__, json_schema))
-            convo = _with_json_instruction(convo, None)
-        else:
-            runnable = self.chat
-            convo = _with_json_instruction(convo, json_schema)
-        problem = "no answer"
-        for round_no in range(self.max_repairs + 1):
-            reply, started = self._invoke(runnable, convo)
-            value: Any = None
-            if reply.tool_calls:
-                value = reply.tool_calls[0].get("args") or {}
-            else:
-                found = json_values(_text(reply))
-                value = found[0] if found else None
-                wrapped = _as_call(value)
-                if wrapped is not None and wrapped["tool"] == spec.name and isinstance(wrapped["arguments"], dict):
-                    value = wrapped["arguments"]  # a tool call written in the content
-            try:
-                if value is None:
-                    raise StructuredOutputError("the answer holds no JSON object")
-                answer = schema.model_validate(value)
-            except (ValidationError, StructuredOutputError) as exc:
-                problem = error_text(exc) if isinstance(exc, ValidationError) else str(exc)
-                self._record(mode, started, reply, ok=False, error=problem)
-                if on_reply is not None:
-                    on_reply(reply)
-                if round_no == self.max_repairs:
-                    break
-                convo += _repair_messages(reply, problem, mode)
-                continue
-            self._record(mode, started, reply, ok=True)
-            if on_reply is not None:
-                on_reply(reply)
-            return answer
-        raise StructuredOutputError(
-            f"the model's answer did not validate after {self.max_repairs} repairs: {problem}"[:400]
+        runnable, convo = self._ask_request(mode, spec, list(messages))
+        return self._repairing(
+            mode,
+            runnable,
+            convo,
+            lambda reply: _answer(reply, spec, schema),
+            on_reply=on_reply,
+            repair_mode=mode,
+            failure="the model's answer did not validate",
         )
+
+    def _ask_request(
+        self, mode: ResolvedMode, spec: ToolSpec, convo: list[BaseMessage]
+    ) -> tuple[Runnable[LanguageModelInput, BaseMessage], list[BaseMessage]]:
+        """How one structure is asked for in each mode: a required call of a function whose arguments
+        are the schema, a response_format the server decodes against, or the schema in the prompt."""
+        if mode == "tools":
+            return self._bind_tools([spec], tool_choice="required"), convo
+        if mode == "json_schema":
+            bound = self.chat.bind(response_format=_response_format(spec.name, spec.parameters))
+            return bound, _with_json_instruction(convo, None)
+        return self.chat, _with_json_instruction(convo, spec.parameters)
 
     # --- tool calls ---------------------------------------------------------------------------
 
@@ -546,57 +527,75 @@ class StructuredModel:
         not parse as :class:`Proposals` is repaired like :meth:`ask`'s. ``example``: the one-call
         example the JSON modes show (default: a reroute by order id)."""
         mode = self.mode()
-        convo = list(messages)
         # Tool schemas are rendered into the prompt; a response_format constrains decoding instead.
         self._extra = json.dumps([t.openai_schema() for t in tools]) if mode == "tools" else ""
-        runnable: Runnable[LanguageModelInput, BaseMessage]
+        runnable, convo = self._propose_request(mode, tools, example, list(messages))
+        return self._repairing(
+            mode,
+            runnable,
+            convo,
+            lambda reply: _proposal(reply, mode),
+            on_reply=on_reply,
+            repair_mode="json",
+            failure="the model's proposals did not parse",
+        )
+
+    def _propose_request(
+        self, mode: ResolvedMode, tools: Sequence[ToolSpec], example: str | None, convo: list[BaseMessage]
+    ) -> tuple[Runnable[LanguageModelInput, BaseMessage], list[BaseMessage]]:
+        """How tool calls are asked for in each mode: the tools bound natively (the model may call none),
+        a response_format of :func:`proposals_schema`, or :class:`Proposals`' schema in the prompt."""
         if mode == "tools":
-            runnable = self._bind_tools(tools, tool_choice=None)
-        elif mode == "json_schema":
-            runnable = self.chat.bind(response_format=_response_format("proposals", proposals_schema(tools)))
-            convo = _with_json_instruction(convo, None, tools, example)
-        else:
-            runnable = self.chat
-            convo = _with_json_instruction(convo, Proposals.model_json_schema(), tools, example)
+            return self._bind_tools(tools, tool_choice=None), convo
+        if mode == "json_schema":
+            bound = self.chat.bind(response_format=_response_format("proposals", proposals_schema(tools)))
+            return bound, _with_json_instruction(convo, None, tools, example)
+        return self.chat, _with_json_instruction(convo, Proposals.model_json_schema(), tools, example)
+
+    def _repairing(
+        self,
+        mode: ResolvedMode,
+        runnable: Runnable[LanguageModelInput, BaseMessage],
+        convo: list[BaseMessage],
+        parse: Callable[[AIMessage], R],
+        *,
+        on_reply: OnReply | None,
+        repair_mode: str,
+        failure: str,
+    ) -> R:
+        """Send, ``parse`` the reply, and on a parse failure re-ask with the problem, at most
+        ``max_repairs`` times. Every reply, good or bad, is recorded and shown to ``on_reply``, so a
+        token budget counts the failed rounds too (and may stop the run between them)."""
         problem = "no answer"
         for round_no in range(self.max_repairs + 1):
             reply, started = self._invoke(runnable, convo)
-            if reply.tool_calls:
-                calls = [
-                    ToolCallOut(id=c.get("id") or f"call-{n}", name=c["name"], args=dict(c.get("args") or {}))
-                    for n, c in enumerate(reply.tool_calls)
-                ]
-                self._record(mode, started, reply, ok=True)
-                if on_reply is not None:
-                    on_reply(reply)
-                return Proposal(calls=calls, text=_text(reply), reply=reply, native=True)
-            found = json_values(_text(reply))
             try:
-                if not found:
-                    if mode == "tools":
-                        parsed = Proposals(summary=_text(reply))
-                    else:
-                        raise StructuredOutputError("the answer holds no JSON object")
-                else:
-                    parsed = Proposals.model_validate(normalize_proposals(found[0]))
+                out = parse(reply)
             except (ValidationError, StructuredOutputError) as exc:
                 problem = error_text(exc) if isinstance(exc, ValidationError) else str(exc)
-                self._record(mode, started, reply, ok=False, error=problem)
-                if on_reply is not None:
-                    on_reply(reply)
+                self._settle(mode, started, reply, on_reply, error=problem)
                 if round_no == self.max_repairs:
                     break
-                convo += _repair_messages(reply, problem, "json")
+                convo = [*convo, *_repair_messages(reply, problem, repair_mode)]
                 continue
-            self._record(mode, started, reply, ok=True)
-            if on_reply is not None:
-                on_reply(reply)
-            calls = [ToolCallOut(id=f"call-{n}", name=c.tool, args=c.arguments) for n, c in enumerate(parsed.calls)]
-            text = parsed.summary if found else _text(reply)
-            return Proposal(calls=calls, text=text, reply=reply, native=False)
-        raise StructuredOutputError(
-            f"the model's proposals did not parse after {self.max_repairs} repairs: {problem}"[:400]
-        )
+            self._settle(mode, started, reply, on_reply)
+            return out
+        raise StructuredOutputError(f"{failure} after {self.max_repairs} repairs: {problem}"[:400])
+
+    def _settle(
+        self,
+        mode: ResolvedMode,
+        started: float,
+        reply: AIMessage,
+        on_reply: OnReply | None,
+        *,
+        error: str | None = None,
+    ) -> None:
+        """Record the reply (ok when there is no ``error``), then show it to ``on_reply``: recorded
+        first, so a budget that stops the run by raising still leaves the call in :attr:`calls`."""
+        self._record(mode, started, reply, ok=error is None, error=error)
+        if on_reply is not None:
+            on_reply(reply)
 
     @staticmethod
     def follow_up(proposal: Proposal, results: dict[str, str], instruction: str) -> list[BaseMessage]:
@@ -669,6 +668,50 @@ class StructuredModel:
                 prompt_tokens_est=self._estimate,
             )
         )
+
+
+def _answer_value(reply: AIMessage, spec: ToolSpec) -> Any:
+    """The answer's JSON: the first native call's arguments, else the first JSON value in the text
+    (unwrapped when the model wrote a call of ``spec`` into its content, as small models do)."""
+    if reply.tool_calls:
+        return reply.tool_calls[0].get("args") or {}
+    found = json_values(_text(reply))
+    value = found[0] if found else None
+    wrapped = _as_call(value)
+    if wrapped is not None and wrapped["tool"] == spec.name and isinstance(wrapped["arguments"], dict):
+        return wrapped["arguments"]
+    return value
+
+
+def _answer(reply: AIMessage, spec: ToolSpec, schema: type[T]) -> T:
+    """The reply as a ``schema`` instance; raises what :meth:`StructuredModel.ask` repairs."""
+    value = _answer_value(reply, spec)
+    if value is None:
+        raise StructuredOutputError("the answer holds no JSON object")
+    return schema.model_validate(value)
+
+
+def _proposal(reply: AIMessage, mode: ResolvedMode) -> Proposal:
+    """The calls one reply proposes: native calls as they are; else :class:`Proposals` parsed from its
+    JSON. Prose without JSON is a proposal of nothing in ``tools`` mode (the tools API allows it) and
+    a repairable error in the JSON modes (the model was told to answer JSON)."""
+    if reply.tool_calls:
+        native = [
+            ToolCallOut(id=c.get("id") or f"call-{n}", name=c["name"], args=dict(c.get("args") or {}))
+            for n, c in enumerate(reply.tool_calls)
+        ]
+        return Proposal(calls=native, text=_text(reply), reply=reply, native=True)
+    found = json_values(_text(reply))
+    if found:
+        parsed = Proposals.model_validate(normalize_proposals(found[0]))
+        text = parsed.summary
+    elif mode == "tools":
+        parsed = Proposals(summary=_text(reply))
+        text = _text(reply)
+    else:
+        raise StructuredOutputError("the answer holds no JSON object")
+    calls = [ToolCallOut(id=f"call-{n}", name=c.tool, args=c.arguments) for n, c in enumerate(parsed.calls)]
+    return Proposal(calls=calls, text=text, reply=reply, native=False)
 
 
 def _text(reply: AIMessage) -> str:

@@ -223,9 +223,10 @@ def _lock_storms(s: Session, alerts: list[Alert]) -> None:
         s.execute(text("SELECT pg_advisory_xact_lock(:g)"), {"g": _GLOBAL_LOCK})
         return
     # One round trip; PostgreSQL evaluates a select list left to right: global (shared) first.
-    locks = ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(len(keys)))
+    # A delivery with no alerts (an empty batch) still takes the shared lock: the list starts with it.
+    select = ["pg_advisory_xact_lock_shared(:g)", *(f"pg_advisory_xact_lock(:k{i})" for i in range(len(keys)))]
     params: dict[str, int] = {"g": _GLOBAL_LOCK, **{f"k{i}": k for i, k in enumerate(keys)}}
-    s.execute(text(f"SELECT pg_advisory_xact_lock_shared(:g), {locks}"), params)
+    s.execute(text(f"SELECT {', '.join(select)}"), params)
 
 
 _MAX_STORM_LOCKS = 32

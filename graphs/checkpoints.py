@@ -14,15 +14,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.postgres import PostgresSaver
-from langgraph.checkpoint.sqlite import SqliteSaver
-from psycopg import Connection
-from psycopg.rows import DictRow, dict_row
 
 from core.db.engine import Database
 from core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from psycopg import Connection
+    from psycopg.rows import DictRow
 
 
 def sqlite_checkpoint_path(db: Database) -> Path:
@@ -42,38 +43,59 @@ def postgres_dsn(db: Database) -> str:
 
 @contextmanager
 def open_checkpointer(db: Database) -> Iterator[BaseCheckpointSaver[str]]:
-    """A checkpointer for ``db``'s backend, set up and ready; closed on exit."""
+    """A checkpointer for ``db``'s backend, set up and ready; closed on exit.
+
+    Each backend's saver (and psycopg) is imported when that backend is opened: a SQLite
+    installation never loads the PostgreSQL driver (a quarter of a second of CLI start-up)."""
     if db.is_postgres:
-        conn: Connection[DictRow] = Connection.connect(
-            postgres_dsn(db), autocommit=True, prepare_threshold=0, row_factory=dict_row
-        )
-        try:
-            saver = PostgresSaver(conn)
-            # Two workers starting on a fresh database would both create the checkpoint tables and one
-            # would fail on the catalog's unique index: take turns (a session-level advisory lock).
-            # Polled, not waited for: setup builds indexes CONCURRENTLY, which waits for every open
-            # statement, so a blocking pg_advisory_lock call would deadlock with it.
-            lock = "SELECT pg_try_advisory_lock(hashtext('orderops.checkpoint_setup')) AS got"
-            while not (conn.execute(lock).fetchone() or {}).get("got"):
-                time.sleep(0.05)
-            try:
-                saver.setup()
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(hashtext('orderops.checkpoint_setup'))")
+        with _postgres_checkpointer(db) as saver:
             yield saver
-        finally:
-            conn.close()
         return
     if not db.is_sqlite:
         raise ConfigurationError(f"no checkpointer for database dialect {db.engine.dialect.name!r}")
+    with _sqlite_checkpointer(db) as saver_s:
+        yield saver_s
+
+
+@contextmanager
+def _postgres_checkpointer(db: Database) -> Iterator[BaseCheckpointSaver[str]]:
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg import Connection
+    from psycopg.rows import dict_row
+
+    conn: Connection[DictRow] = Connection.connect(
+        postgres_dsn(db), autocommit=True, prepare_threshold=0, row_factory=dict_row
+    )
+    try:
+        saver = PostgresSaver(conn)
+        # Two workers starting on a fresh database would both create the checkpoint tables and one
+        # would fail on the catalog's unique index: take turns (a session-level advisory lock).
+        # Polled, not waited for: setup builds indexes CONCURRENTLY, which waits for every open
+        # statement, so a blocking pg_advisory_lock call would deadlock with it.
+        lock = "SELECT pg_try_advisory_lock(hashtext('orderops.checkpoint_setup')) AS got"
+        while not (conn.execute(lock).fetchone() or {}).get("got"):
+            time.sleep(0.05)
+        try:
+            saver.setup()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('orderops.checkpoint_setup'))")
+        yield saver
+    finally:
+        conn.close()
+
+
+@contextmanager
+def _sqlite_checkpointer(db: Database) -> Iterator[BaseCheckpointSaver[str]]:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
     path = sqlite_checkpoint_path(db)
     path.parent.mkdir(parents=True, exist_ok=True)
     sconn = sqlite3.connect(str(path), check_same_thread=False)
     try:
         sconn.execute("PRAGMA journal_mode=WAL")
         sconn.execute("PRAGMA busy_timeout=30000")
-        saver_s = SqliteSaver(sconn)
-        saver_s.setup()
-        yield saver_s
+        saver = SqliteSaver(sconn)
+        saver.setup()
+        yield saver
     finally:
         sconn.close()

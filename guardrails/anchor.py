@@ -34,9 +34,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.clock import Clock, SystemClock
@@ -44,6 +41,10 @@ from core.errors import ConfigurationError
 from guardrails._store import as_utc, canonical_json
 
 if TYPE_CHECKING:
+    # cryptography is imported where a key is loaded or a signature made or checked (a third of its
+    # cost was every command's start-up; most commands append no audit event).
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
     from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -163,12 +164,17 @@ class MemoryAnchorSink:
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def parse_signing_key(text: str) -> Ed25519PrivateKey:
     """A PEM (PKCS#8) Ed25519 private key, or its 32-byte seed as 64 hex digits or base64."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     text = text.strip()
     if text.startswith("-----BEGIN"):
         try:
@@ -216,6 +222,9 @@ def _create_exclusively(path: Path, content: bytes) -> None:
 
 def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
     """The key in ``path``; a new one, written 0600, on first use."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     if not path.exists():
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -252,6 +261,8 @@ class CheckpointSigner:
     @classmethod
     def generate(cls, installation_id: str | None = None) -> CheckpointSigner:
         """A signer with a fresh key (tests, evals)."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         return cls(Ed25519PrivateKey.generate(), installation_id or str(uuid.uuid4()))
 
     def sign(self, *, trail: str, seq: int, head_hash: str, at: datetime) -> Checkpoint:
@@ -268,6 +279,8 @@ class CheckpointSigner:
 
     def problem(self, checkpoint: Checkpoint) -> str | None:
         """Why ``checkpoint`` is not one of ours, or None when its signature holds."""
+        from cryptography.exceptions import InvalidSignature
+
         public = self._public.get(checkpoint.key_id)
         if public is None:
             return f"signed with key {checkpoint.key_id}, which this installation does not hold"

@@ -30,9 +30,11 @@ over plans that queue no order more than :data:`MAX_BUCKETS` - 1 days behind the
 
 from __future__ import annotations
 
+import gc
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -945,6 +947,37 @@ def optimise_moves(
     that keep the scorer's reasons and alternatives (``BEST_PLAN`` first), and ``not_planned`` is
     updated for the orders whose fate changed; otherwise greedy's plan stands and the record says why.
     """
+    # The plan builds hundreds of thousands of small acyclic objects (lists from arrays, candidates,
+    # decisions); with the cyclic collector running, its passes over the growing heap were ~45% of
+    # the decisions' CPU time. Nothing here makes cycles that must be freed before the plan is done.
+    with _gc_paused():
+        return _optimise_moves(src, orders, stays, targets, bounds, greedy, not_planned, time_limit_s=time_limit_s)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (as it was: an outer pause stays a pause)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _optimise_moves(
+    src: Sourcer,
+    orders: Sequence[Order],
+    stays: Mapping[str, Candidate],
+    targets: Sequence[str],
+    bounds: Mapping[str, tuple[int, int]],
+    greedy: Sequence[tuple[Order, RouteDecision]],
+    not_planned: dict[str, str],
+    *,
+    time_limit_s: float | None = None,
+) -> Outcome:
+    """:func:`optimise_moves` with the collector paused."""
     started, cpu0 = time.perf_counter(), time.process_time()
     limit = src.weights.optimizer_time_limit_s if time_limit_s is None else time_limit_s
     movable = [o for o in orders if o.id in stays and (o.node_id or "") in bounds]

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -33,12 +33,16 @@ from api.cli_keys import KeyOpt, principal_for
 from api.folder_watch import WatchState, scan_folder
 from core.errors import ValidationFailed
 from core.settings import Settings
-from graphs.intake import IntakeGraph, open_intake_graph
 from guardrails.calls import Actor
+from intake.classify import sniff
 from intake.documents import StoredDocument
 from intake.pipeline import IntakeDeps, IntakeResult, ParsedDocument
 from intake.review import ReviewItem, ReviewStatus
+from intake.sandbox import preload_for, warm_up
 from intake.validate import ValidatedOrder
+
+if TYPE_CHECKING:
+    from graphs.intake import IntakeGraph
 
 __all__ = [
     "IntakeSession",
@@ -52,6 +56,9 @@ __all__ = [
 ]
 
 console = Console(width=None if sys.stdout.isatty() else 160)
+
+_SNIFF_BYTES = 1 << 16
+"""What the format is told from before the session opens (the store sniffs the whole file again)."""
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
@@ -110,6 +117,10 @@ class IntakeSession:
 
 @contextmanager
 def intake_session(settings: Settings) -> Iterator[IntakeSession]:
+    # LangGraph is imported here, not with this module, so `orderops intake FILE` can start the
+    # parse sandbox's fork server first and let it start up while these imports run.
+    from graphs.intake import open_intake_graph
+
     actx = open_context(settings)
     try:
         deps = intake_deps(actx)
@@ -272,8 +283,14 @@ def intake_files(
     for f in files:
         if not f.is_file():
             raise ValidationFailed(f"{f} is not a readable file", path=str(f))
+    # The parse sandbox's fork server preloads only the parsers these files need (not the PDF and
+    # spreadsheet libraries for an X12 file); the parsing itself stays in its capped child.
+    preload_for(sniff(f.read_bytes()[:_SNIFF_BYTES], filename=f.name) for f in files)
+    settings = _settings(ctx)
+    if settings.intake_parse_isolated:
+        warm_up()  # starts now, beside the graph's imports, instead of after them
     reports = []
-    with intake_session(_settings(ctx)) as sess:
+    with intake_session(settings) as sess:
         for f in files:
             report = sess.ingest(f.read_bytes(), channel=channel, filename=f.name, sender=sender)
             reports.append(report)

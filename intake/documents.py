@@ -19,7 +19,6 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -35,13 +34,12 @@ from core.db.engine import Database
 from core.db.tables import DocumentRow
 from core.errors import ConfigurationError, NotFound, ValidationFailed
 from intake.classify import DocFormat, sniff
-from intake.doctype import NOT_AN_ORDER, screen
+from intake.doctype import NOT_AN_ORDER
 from intake.extract import TemplateRegistry
-from intake.mail import MailLimits, parse_attachment, parse_email
 from intake.model import Finding, PurchaseOrder, Severity, Source
-from intake.pdf import PdfLimits, parse_pdf
+from intake.parsing import DocumentLimits, parse_bytes
 from intake.sandbox import SANDBOX_CODES, SandboxLimits, parse_isolated, warm_up
-from intake.sheets import SheetLimits, check_zip, parse_csv, parse_xlsx
+from intake.sheets import check_zip
 
 if TYPE_CHECKING:
     from intake.llm_extract import TextExtractor
@@ -91,15 +89,6 @@ class _TimedExtractor:
             self.seconds += self.timer() - t0
 
 
-@dataclass(frozen=True)
-class DocumentLimits:
-    max_bytes: int = 25 * 1024 * 1024
-    parse_seconds: float = 30.0
-    pdf: PdfLimits = field(default_factory=PdfLimits)
-    sheet: SheetLimits = field(default_factory=SheetLimits)
-    mail: MailLimits = field(default_factory=MailLimits)
-
-
 class StoredDocument(BaseModel):
     id: str
     sha256: str
@@ -138,47 +127,6 @@ def _to_model(row: DocumentRow, *, duplicate: bool = False) -> StoredDocument:
         times_received=row.times_received, status=DocumentStatus(row.status), reason=row.reason,
         order_count=row.order_count, duplicate=duplicate,
     )  # fmt: skip
-
-
-def parse_bytes(
-    data: bytes,
-    *,
-    fmt: DocFormat | None = None,
-    filename: str | None = None,
-    media_type: str | None = None,
-    document: str | None = None,
-    limits: DocumentLimits | None = None,
-    templates: TemplateRegistry | None = None,
-    sender: str | None = None,
-    timer: Callable[[], float] = time.monotonic,
-    extractor: TextExtractor | None = None,
-) -> tuple[DocFormat, list[PurchaseOrder], list[Finding]]:
-    """Parse one document with the parser for its format; never raises. ``extractor`` reads free
-    text (email bodies, text attachments); default: the deterministic extractor."""
-    limits = limits or DocumentLimits()
-    fmt = fmt or sniff(data, filename=filename, media_type=media_type)
-    template = templates.for_sender(sender) if templates else None
-    if fmt == DocFormat.PDF:
-        p = parse_pdf(data, document=document, limits=limits.pdf, template=template, timer=timer)
-        return fmt, *screen(data, fmt, p.purchase_orders, p.findings, text=p.text, document=document)
-    if fmt == DocFormat.XLSX:
-        s = parse_xlsx(data, document=document, limits=limits.sheet)
-        return fmt, *screen(data, fmt, s.purchase_orders, s.findings, document=document)
-    if fmt == DocFormat.CSV:
-        c = parse_csv(data, document=document, limits=limits.sheet)
-        return fmt, *screen(data, fmt, c.purchase_orders, c.findings, document=document)
-    if fmt == DocFormat.EMAIL:
-        m = parse_email(data, document=document, templates=templates, limits=limits.mail, extractor=extractor)
-        return fmt, *screen(data, fmt, m.purchase_orders, m.findings, text=m.body_text, title=m.subject,
-                            document=document)  # fmt: skip
-    if fmt in (DocFormat.UNKNOWN, DocFormat.ZIP):
-        return fmt, [], [
-            Finding(severity=Severity.ERROR, code="unknown_format", message=f"cannot read a {fmt} document",
-                    source=Source(kind="manual", document=document))
-        ]  # fmt: skip
-    a_fmt, a_orders, a_findings = parse_attachment(data, filename=filename, media_type=media_type, document=document,
-                                                   templates=templates, sender=sender, extractor=extractor)  # fmt: skip
-    return a_fmt, *screen(data, a_fmt, a_orders, a_findings, document=document)
 
 
 class DocumentStore:

@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -37,17 +37,17 @@ from intake.model import Finding, PurchaseOrder, Severity, Source
 
 if TYPE_CHECKING:
     from core.settings import Settings
-    from intake.documents import DocumentLimits
     from intake.extract import CustomerTemplate, SpanSource, TemplateRegistry, TextExtraction
     from intake.llm_extract import TextExtractor
+    from intake.parsing import DocumentLimits
 
-__all__ = ["SANDBOX_CODES", "SandboxLimits", "SandboxOutcome", "parse_isolated", "warm_up"]
+__all__ = ["SANDBOX_CODES", "SandboxLimits", "SandboxOutcome", "parse_isolated", "preload_for", "warm_up"]
 
 SANDBOX_CODES = frozenset({"parse_timeout", "parse_memory_limit", "parser_crashed"})
 """The findings a child's fate gives; each quarantines the document."""
 
 _PRELOAD = [
-    "intake.documents",
+    "intake.parsing",
     "intake.pdf",
     "intake.sheets",
     "intake.edifact",
@@ -56,6 +56,34 @@ _PRELOAD = [
     "openpyxl",
 ]
 """Imported once by the fork server, so a child starts warm (milliseconds, not an interpreter start)."""
+
+_LIBRARIES = {"pdfplumber": frozenset({DocFormat.PDF}), "openpyxl": frozenset({DocFormat.XLSX})}
+"""The preloaded third-party parsers and the formats that need them (e-mail, zip and unknown
+documents may carry either, so they keep the full preload)."""
+
+_SELF_CONTAINED = frozenset({DocFormat.X12, DocFormat.EDIFACT, DocFormat.PDF, DocFormat.XLSX, DocFormat.CSV,
+                             DocFormat.HTML, DocFormat.TEXT})  # fmt: skip
+"""Formats whose parse needs at most their own library (not e-mail, zip or unknown documents)."""
+
+_preload: list[str] = list(_PRELOAD)
+
+
+def preload_for(formats: Iterable[DocFormat]) -> bool:
+    """Preload only the parsers ``formats`` need, if the fork server has not started yet.
+
+    A one-shot command that knows its documents (``orderops intake ONE.x12``) need not wait for
+    the fork server to import the PDF and spreadsheet libraries (most of its start). A document of
+    another format still parses in a child, which imports its parser itself: slower, never less
+    isolated. Returns False (and changes nothing) once the server runs."""
+    if _context is not None:
+        return False
+    wanted = set(formats)
+    if not wanted <= _SELF_CONTAINED:
+        _preload[:] = _PRELOAD
+        return True
+    _preload[:] = [m for m in _PRELOAD if m not in _LIBRARIES or not wanted.isdisjoint(_LIBRARIES[m])]
+    return True
+
 
 MAX_EXTRACT_CALLS = 64
 """Free-text extractions one document may ask the parent for (body and attachments: at most ~51);
@@ -135,7 +163,7 @@ def _mp_context() -> Any:
     if _context is None:
         if "forkserver" in multiprocessing.get_all_start_methods():
             server = multiprocessing.get_context("forkserver")
-            server.set_forkserver_preload(_PRELOAD)
+            server.set_forkserver_preload(list(_preload))
             _context = server
         else:  # pragma: no cover - Windows
             _context = multiprocessing.get_context("spawn")
@@ -198,9 +226,9 @@ def _child(conn: Connection, memory_bytes: int, request: dict[str, Any], remote_
     """Runs in the child: cap memory, parse, send ("done", ...) or ("memory"/"error", message)."""
     try:
         _limit_memory(memory_bytes)
-        # Named, not imported: intake.documents imports this module to use the sandbox, and the child
-        # (already preloaded by the fork server) only needs the function.
-        parse_bytes = importlib.import_module("intake.documents").parse_bytes
+        # Named, not imported: intake.parsing is what the fork server preloaded (not intake.documents,
+        # the store, which imports this module and SQLAlchemy), and the child only needs the function.
+        parse_bytes = importlib.import_module("intake.parsing").parse_bytes
 
         if remote_extractor is not None:
             request["extractor"] = _RemoteExtractor(conn, remote_extractor)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import gc
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -954,16 +955,36 @@ def optimise_moves(
         return _optimise_moves(src, orders, stays, targets, bounds, greedy, not_planned, time_limit_s=time_limit_s)
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (as it was: an outer pause stays a pause)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
+class _GcPause:
+    """Counted pauses of the process-wide cyclic collector, safe across threads.
+
+    Workers plan in several threads at once. A plain save-disable-restore per plan could leave the
+    collector off for good: plan A pauses it, plan B starts and saves "off", A ends and turns it on,
+    B ends and restores "off". So the first pause records the collector's state and the last one to
+    end restores it; a pause the caller took outside (collector already off) stays a pause."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._was_enabled = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0 and self._was_enabled:
+                    gc.enable()
+
+
+_gc_paused = _GcPause()
 
 
 def _optimise_moves(

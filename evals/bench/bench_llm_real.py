@@ -25,18 +25,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from evals.llm_reference import header
+
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "tests" / "cassettes" / "real"
-
-
-def header(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if not line.startswith("# "):
-            break
-        key, sep, value = line[2:].partition(": ")
-        if sep:
-            out[key.strip()] = value.strip()
-    return out
 
 
 def _f1(tp: int, fp: int, fn: int) -> float:

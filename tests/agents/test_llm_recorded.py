@@ -23,6 +23,7 @@ from agents.playbooks import PlaybookPlanner
 from agents.triage_llm import LLMTriage
 from core.settings import Settings
 from evals.intake_score import score_document
+from evals.llm_reference import header
 from guardrails.policy import PolicyEngine
 from intake.llm_extract import LLMExtractor
 from tests.cassettes.real_model import (
@@ -31,7 +32,6 @@ from tests.cassettes.real_model import (
     GRAPH_CASES,
     MODEL,
     REAL,
-    header,
     planner_case,
     po_corpus,
     po_outcome,

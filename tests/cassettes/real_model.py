@@ -3,7 +3,7 @@ recorder (``record_real_model.py``) and the tests that replay them.
 
 Every cassette starts with ``# key: value`` header lines: the model, the runtime and its version,
 the date, the structured-output mode, the case, and what happened (latency, tokens, parsed or
-not). :func:`header` reads them back, so a test can check that a cassette says where it came from.
+not). :func:`evals.llm_reference.header` reads them back, so a test can check that a cassette says where it came from.
 The inputs are rebuilt exactly on replay: a small generated network (same spec, same seed, same
 scenario setup: same ids) and the e-mails of the shared corpus.
 """
@@ -68,18 +68,6 @@ EMAILS = (
 
 def cassette_path(kind: str, case: str) -> Path:
     return REAL / f"{kind}-{case.removesuffix('.eml')}.yaml"
-
-
-def header(path: Path) -> dict[str, str]:
-    """The ``# key: value`` lines a cassette starts with."""
-    out: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if not line.startswith("# "):
-            break
-        key, sep, value = line[2:].partition(": ")
-        if sep:
-            out[key.strip()] = value.strip()
-    return out
 
 
 def write_header(path: Path, fields: dict[str, str]) -> None:

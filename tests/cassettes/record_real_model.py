@@ -30,6 +30,7 @@ from agents.plan import ExceptionKind
 from agents.playbooks import PlaybookPlanner
 from agents.triage import triage_goal
 from agents.triage_llm import LLMTriage
+from evals.llm_reference import header
 from guardrails.policy import PolicyEngine
 from intake.llm_extract import LLMExtractor
 from intake.mail import parse_email
@@ -47,7 +48,6 @@ from tests.cassettes.real_model import (
     RUNTIME_VERSION,
     cassette_path,
     graph_scenario,
-    header,
     planner_case,
     po_corpus,
     po_outcome,

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import vcr
 
-from tests.cassettes.real_model import MODEL, REAL, header, run_scenario
+from evals.llm_reference import header
+from tests.cassettes.real_model import MODEL, REAL, run_scenario
 from tests.cassettes.record_read_loop import chat, loop_planner, reads_of
 from tools.llm import StructuredModel
 

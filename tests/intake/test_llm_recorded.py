@@ -20,9 +20,10 @@ import vcr
 from langchain_openai import ChatOpenAI
 
 from core.settings import Settings
+from evals.llm_reference import header
 from intake.llm_extract import LLMExtractor, make_extractor
 from intake.mail import parse_email
-from tests.cassettes.real_model import BASE_URL, CORPUS_DOCS, EMAILS, MODEL, REAL, cassette_path, header
+from tests.cassettes.real_model import BASE_URL, CORPUS_DOCS, EMAILS, MODEL, REAL, cassette_path
 from tools.llm import StructuredModel
 
 RECORDED = sorted(REAL.glob("extractor-*.yaml"))

@@ -19,8 +19,7 @@ workflow ends), or move a finished row back to ``queued``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -225,27 +224,6 @@ class Outbox:
 
     def _now(self) -> datetime:
         return _db_time(self.db, self.clock.now())
-
-
-@contextmanager
-def write_tx(db: Database) -> Iterator[Session]:
-    """A transaction that serializes with every other writer on SQLite (``BEGIN IMMEDIATE``, so a
-    check-then-insert is one atomic step); a plain transaction on PostgreSQL (callers add row or
-    advisory locks there). For check-then-insert sequences such as the alert inbox's dedup."""
-    if not db.is_sqlite:
-        with db.begin() as s:
-            yield s
-        return
-    with db.engine.connect() as conn:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        with Session(bind=conn, expire_on_commit=False) as s:
-            try:
-                yield s
-                s.flush()
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
 
 
 def _db_time(db: Database, value: datetime) -> datetime:

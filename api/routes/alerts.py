@@ -45,7 +45,7 @@ from core.db.engine import Database
 from core.db.tables import RunRow
 from core.db.tables_jobs import AlertRow, JobRow, WebhookDeliveryRow
 from core.errors import ValidationFailed
-from core.outbox import start_dedup_key, write_tx
+from core.outbox import start_dedup_key
 from graphs.runs import FINAL_STATUSES
 from services.runs import StartRun, queue_run
 
@@ -119,7 +119,7 @@ class AlertInbox:
     ) -> AlertsAccepted:
         # Columns and Core inserts, not ORM rows: this runs per delivery, and the identity map and
         # unit of work cost more CPU than the statements (see evals/bench/bench_api.py).
-        with write_tx(self.db) as s:
+        with self.db.write_transaction() as s:
             if self.db.is_postgres:
                 _lock_storms(s, alerts)
             if webhook_id is not None:

@@ -67,6 +67,20 @@ class Database:
             yield conn
 
     @contextmanager
+    def write_transaction(self) -> Iterator[Session]:
+        """A transaction that serializes with every other writer on SQLite (``BEGIN IMMEDIATE``, so
+        a check-then-insert is one atomic step); a plain transaction on PostgreSQL (callers add row
+        or advisory locks there). For check-then-insert sequences such as the alert inbox's dedup.
+        Inside :meth:`one_transaction` it joins that block, which already holds the write lock (a
+        second ``BEGIN IMMEDIATE`` on its own connection would wait on it until the busy timeout)."""
+        if self._joined() is not None:
+            with self.begin() as session:
+                yield session
+            return
+        with self._outer_transaction() as session:
+            yield session
+
+    @contextmanager
     def one_transaction(self) -> Iterator[Session]:
         """Run a block as one transaction: every :meth:`begin` and :meth:`connect` of this database
         in it (same thread) joins it, so all its writes commit together or, on an exception or a

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -33,6 +34,32 @@ def approved_run(
     return str(parked["run_id"])
 
 
+def capture(capsys: pytest.CaptureFixture[str], run_id: str, folder: Path) -> CapturedScenario:
+    """``orderops eval capture RUN_ID --out FOLDER``, read back as the scenario it wrote."""
+    path = Path(cli_json(capsys, "eval", "capture", run_id, "--out", str(folder))["path"])
+    return CapturedScenario.model_validate(yaml.safe_load(path.read_text()))
+
+
+def replay(capsys: pytest.CaptureFixture[str], folder: Path, tmp_path: Path) -> Any:
+    """``orderops eval run --suite captured`` over FOLDER (one worker, results and report under
+    ``tmp_path``): the run's JSON summary."""
+    return cli_json(
+        capsys,
+        "eval",
+        "run",
+        "--suite",
+        "captured",
+        "--captured-dir",
+        str(folder),
+        "--workers",
+        "1",
+        "--results-db",
+        f"sqlite:///{tmp_path / 'results.db'}",
+        "--out",
+        str(tmp_path / "report"),
+    )
+
+
 def test_a_captured_run_replays_through_the_eval_runner_and_passes(
     congested: str,  # noqa: F811
     home: Path,  # noqa: F811
@@ -54,21 +81,7 @@ def test_a_captured_run_replays_through_the_eval_runner_and_passes(
     assert sc.snapshot.undo, "the run's reroute is undone on the replay copy: the network as of its start"
     assert list(load_scenarios(folder)) == [sc.id]
 
-    report = cli_json(
-        capsys,
-        "eval",
-        "run",
-        "--suite",
-        "captured",
-        "--captured-dir",
-        str(folder),
-        "--workers",
-        "1",
-        "--results-db",
-        f"sqlite:///{tmp_path / 'results.db'}",
-        "--out",
-        str(tmp_path / "report"),
-    )
+    report = replay(capsys, folder, tmp_path)
     metrics = report["metrics"]["captured"]
     assert metrics["tasks"] == 1
     assert metrics["success_rate"] == 1.0, (tmp_path / "report" / "report.md").read_text()
@@ -153,27 +166,11 @@ def test_a_rejected_run_replays_as_rejected(
     """A person said no in production: the replay says no too, and nothing may execute."""
     run_id = approved_run(capsys, home, f"{congested} is congested", reject=True)
     folder = tmp_path / "captured"
-    sc = CapturedScenario.model_validate(
-        yaml.safe_load(Path(cli_json(capsys, "eval", "capture", run_id, "--out", str(folder))["path"]).read_text())
-    )
+    sc = capture(capsys, run_id, folder)
     assert sc.expected.writes == []
     assert {d.decision for d in sc.expected.decisions} == {"reject"}
     assert sc.snapshot.as_of == "run_start"
-    report = cli_json(
-        capsys,
-        "eval",
-        "run",
-        "--suite",
-        "captured",
-        "--captured-dir",
-        str(folder),
-        "--workers",
-        "1",
-        "--results-db",
-        f"sqlite:///{tmp_path / 'results.db'}",
-        "--out",
-        str(tmp_path / "report"),
-    )
+    report = replay(capsys, folder, tmp_path)
     assert report["metrics"]["captured"]["success_rate"] == 1.0
 
 
@@ -211,24 +208,8 @@ def test_mixed_decisions_replay_step_by_step(
     (matched by its tool and orders), so the same orders move and the left-out ones stay."""
     run_id = approved_run(capsys, home, f"{congested} is congested", leave_out_first=True)
     folder = tmp_path / "captured"
-    sc = CapturedScenario.model_validate(
-        yaml.safe_load(Path(cli_json(capsys, "eval", "capture", run_id, "--out", str(folder))["path"]).read_text())
-    )
+    sc = capture(capsys, run_id, folder)
     assert sorted({d.decision for d in sc.expected.decisions}) == ["approve", "reject"]
     assert len(sc.expected.writes) == len(sc.expected.decisions) - 1
-    report = cli_json(
-        capsys,
-        "eval",
-        "run",
-        "--suite",
-        "captured",
-        "--captured-dir",
-        str(folder),
-        "--workers",
-        "1",
-        "--results-db",
-        f"sqlite:///{tmp_path / 'results.db'}",
-        "--out",
-        str(tmp_path / "report"),
-    )
+    report = replay(capsys, folder, tmp_path)
     assert report["metrics"]["captured"]["success_rate"] == 1.0, (tmp_path / "report" / "report.md").read_text()

@@ -7,6 +7,7 @@ run so that "skipped" can never pass for "passed".
 
 from __future__ import annotations
 
+import _socket
 import ipaddress
 import os
 import socket
@@ -46,17 +47,19 @@ def _is_local(host: Any) -> bool:
         return False
 
 
-def _guard_address(sock: socket.socket, address: Any) -> None:
+# The patched methods are typed on ``_socket.socket``: typeshed declares connect/connect_ex there, so
+# replacements typed on the ``socket.socket`` subclass would not be assignable to them.
+def _guard_address(sock: _socket.socket, address: Any) -> None:
     if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address[0]):
         raise OSError(f"tests must not reach the outside network (tried {address!r})")
 
 
-def _connect(self: socket.socket, address: Any) -> None:
+def _connect(self: _socket.socket, address: Any) -> None:
     _guard_address(self, address)
     _real_connect(self, address)
 
 
-def _connect_ex(self: socket.socket, address: Any) -> int:
+def _connect_ex(self: _socket.socket, address: Any) -> int:
     _guard_address(self, address)
     return _real_connect_ex(self, address)
 

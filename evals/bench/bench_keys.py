@@ -1,10 +1,10 @@
 """What checking an API key costs on the request path, now that keys live in the database.
 
 Creates one key in a fresh migrated database (SQLite in a temporary folder, or a fresh PostgreSQL
-database with ``--pg``) and times ``ApiKeyStore.authenticate`` three ways: with the store's cache
-warm (the default: a verified key is trusted for 5 s), with no cache (``ttl_s=0``: one database
-round trip per check, what the cache saves), and for an unknown key id (never cached). Not a test:
-nothing asserts on the numbers.
+database with ``--pg``; both from :func:`evals.bench.bench_network.fresh_database`) and times
+``ApiKeyStore.authenticate`` three ways: with the store's cache warm (the default: a verified key is
+trusted for 5 s), with no cache (``ttl_s=0``: one database round trip per check, what the cache
+saves), and for an unknown key id (never cached). Not a test: nothing asserts on the numbers.
 
     python -m evals.bench.bench_keys [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test] [-n 2000]
 """
@@ -13,44 +13,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
-from sqlalchemy import create_engine, text
+from collections.abc import Callable
 
 from api.auth import ApiKeyStore, Role
-from core.db import Database, make_database, migrate
-
-
-@contextmanager
-def database(pg: str | None) -> Iterator[Database]:
-    """A fresh, migrated database, dropped afterwards."""
-    if pg is None:
-        with tempfile.TemporaryDirectory(prefix="orderops-bench-keys-") as tmp:
-            db = make_database(url=f"sqlite:///{Path(tmp) / 'orderops.db'}")
-            migrate(db)
-            try:
-                yield db
-            finally:
-                db.dispose()
-        return
-    name = f"orderops_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(pg, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    db = make_database(url=pg.rsplit("/", 1)[0] + "/" + name)
-    try:
-        migrate(db)
-        yield db
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+from evals.bench.bench_network import DEFAULT_PG_ADMIN, fresh_database
 
 
 def timed(n: int, call: Callable[[], object]) -> str:
@@ -69,7 +36,7 @@ def main() -> None:
     p.add_argument("--pg", default=None, help="PostgreSQL admin URL (default: SQLite)")
     p.add_argument("-n", type=int, default=2000, help="checks per case")
     args = p.parse_args()
-    with database(args.pg) as db:
+    with fresh_database("sqlite" if args.pg is None else "postgres", args.pg or DEFAULT_PG_ADMIN) as db:
         plaintext, _rec = ApiKeyStore(db).create("bench", [Role.VIEWER])
         cached, uncached = ApiKeyStore(db), ApiKeyStore(db, ttl_s=0)
         unknown = f"oo_{'0' * 12}_{plaintext.split('_', 2)[2]}"

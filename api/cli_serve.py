@@ -1,7 +1,10 @@
-"""`orderops serve`: run the HTTP API under uvicorn on one :class:`AppContext`.
+"""`orderops serve`: run the HTTP API under uvicorn.
 
-The context is built once from the CLI's settings (the schema must be current: a server never
-migrates), handed to :func:`api.app.create_app`, and closed when the server stops.
+With one worker (the default) the app runs in this process on one :class:`AppContext`, built from
+the CLI's settings (the schema must be current: a server never migrates), handed to
+:func:`api.app.create_app`, and closed when the server stops. With ``--workers N`` (N > 1) uvicorn's
+supervisor runs N processes on one socket, each with its own context, and the job pool runs once,
+in the supervisor (:mod:`api.serve_multi`).
 """
 
 from __future__ import annotations
@@ -21,9 +24,23 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the API to the network.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port).")] = 8080,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="HTTP processes sharing the port (one Python process uses one core; about one per core). "
+            "The job pool runs once whatever the number.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the HTTP API (approvals, network reads, decisions, audit, health and metrics)."""
     settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
+    if workers > 1:
+        from api.serve_multi import serve_workers
+
+        serve_workers(settings, workers=workers, host=host, port=port, log_level=log_level)
+        return
     actx = open_context(settings)
     try:
         app = create_app(actx, workers=settings.worker_threads)

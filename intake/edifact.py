@@ -394,6 +394,25 @@ def _infer_chars(text: str, pos: int) -> ServiceChars | None:
     return ServiceChars(component=component, element=element, segment=m.group(1))
 
 
+def _nad_shifted(seg: EdifactSegment) -> bool:
+    """True for a NAD written one element short (``NAD+DP++name+street+city+ST+zip+US``): a country
+    code in 3251 (postcode), nothing in 3207 (country) and digits in 3229 (country sub-entity).
+
+    D.96A/D.01B NAD is 3035, C082, C058 (free-form name and address), C080 (party name), C059
+    (street), 3164 city, 3229 sub-entity, 3251 postcode, 3207 country. The parser keeps that reading
+    (guessing a realignment could put the wrong street on an order); the finding says why the
+    address then matches nothing.
+    """
+    postcode, country, sub_entity = seg.get(8), seg.get(9), seg.get(7)
+    return (
+        not country
+        and len(postcode) in (2, 3)
+        and postcode.isalpha()
+        and postcode.isupper()
+        and any(c.isdigit() for c in sub_entity)
+    )
+
+
 @dataclass(slots=True)
 class _Scanner:
     """One pass over the text: segments, with each oddity a finding, bounded by ``max_segments``."""
@@ -827,6 +846,15 @@ class _OrdersMapper:
                 party.address_lines.append(v)
         self.po.parties.append(party)
         self.party = party
+        if _nad_shifted(seg):
+            self.note(
+                Severity.WARNING,
+                "nad_elements_shifted",
+                f"NAD {party.role}: the postcode element (3251) holds {seg.get(8)!r} and the country (3207) is "
+                "empty: the address looks written one element early (name in C058, street in C080); read where "
+                "the standard puts each element: check the address",
+                self.src(seg, occ),
+            )
 
     def cta(self, seg: EdifactSegment, occ: int) -> None:
         po = self.po

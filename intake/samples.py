@@ -436,8 +436,10 @@ def _edifact(gold: GoldOrder, catalog: Catalog, control: int) -> bytes:
             f"DTM+137:{d:%Y%m%d}:102", f"NAD+BY+{_edi_escape(sender)}::92"]  # fmt: skip
     addr = _address(catalog, gold)
     if addr:
+        # NAD: 3035 + C082 + C058 (free-form) + C080 (party name) + C059 (street) + 3164 city + 3229
+        # sub-entity + 3251 postcode + 3207 country. The name goes in C080 with C058 left empty.
         segs.append(
-            f"NAD+DP++{_edi_escape(addr.name)}+{_edi_escape(addr.street)}+{_edi_escape(addr.city)}+"
+            f"NAD+DP+++{_edi_escape(addr.name)}+{_edi_escape(addr.street)}+{_edi_escape(addr.city)}+"
             f"{addr.state}+{addr.postal_code}+US"
         )
     segs.append("CUX+2:USD:9")

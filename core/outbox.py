@@ -45,8 +45,7 @@ INTAKE_PROCESS = "intake.process"
 
 class Job(BaseModel):
     """A job row as read back. ``attempts`` is 1 once the row was handed to DBOS (DBOS counts the
-    real tries); ``locked_by``/``locked_until``/``max_attempts`` are left from the retired polling
-    queue's table shape and stay empty or at their defaults."""
+    real tries)."""
 
     id: str
     kind: str
@@ -55,10 +54,7 @@ class Job(BaseModel):
     serial_key: str | None
     status: str
     attempts: int
-    max_attempts: int
     run_after: datetime
-    locked_by: str | None
-    locked_until: datetime | None
     last_error: str | None
     created_at: datetime
     updated_at: datetime
@@ -139,7 +135,6 @@ class Outbox:
             serial_key=serial_key,
             status="queued",
             attempts=0,
-            max_attempts=1,
             run_after=now,
             created_at=now,
             updated_at=now,
@@ -247,10 +242,7 @@ def _job(row: JobRow) -> Job:
         serial_key=row.serial_key,
         status=row.status,
         attempts=row.attempts,
-        max_attempts=row.max_attempts,
         run_after=_utc(row.run_after) or datetime.now(UTC),
-        locked_by=row.locked_by,
-        locked_until=_utc(row.locked_until),
         last_error=row.last_error,
         created_at=_utc(row.created_at) or datetime.now(UTC),
         updated_at=_utc(row.updated_at) or datetime.now(UTC),

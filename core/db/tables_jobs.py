@@ -3,7 +3,8 @@ file: Ways in: alerts, jobs for workers, Slack and inbox bookkeeping (issue: way
 
 * ``jobs`` is the outbox of work for the workers (:mod:`core.outbox`): the ways in write a row in
   their own transaction, and a DBOS worker relays it into a workflow whose status the row then
-  follows. ``locked_by``/``locked_until``/``max_attempts`` are left from the retired polling queue.
+  follows. DBOS claims and retries the work, so the row keeps no lease or retry bookkeeping (the
+  retired polling queue's ``locked_by``/``locked_until``/``max_attempts`` went in migration 0018).
 * ``alerts`` keeps every alert received (after mapping to our ``Alert`` shape), which run it
   started or was attached to, and why (dedup, storm coalescing).
 * ``webhook_deliveries`` remembers signed deliveries by their ``webhook-id`` so a replayed delivery
@@ -42,10 +43,7 @@ class JobRow(Base):
     """The run a job belongs to (DBOS's queue partition: one job of a run at a time)."""
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
     run_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    locked_by: Mapped[str | None] = mapped_column(String(128))
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -58,7 +56,8 @@ class AlertRow(Base):
     __tablename__ = "alerts"
     __table_args__ = (
         Index("ix_alerts_fingerprint", "fingerprint", "received_at"),
-        Index("ix_alerts_storm", "storm_key", "received_at"),
+        # The ingest's lookup: the storm's last alert that started a run (one seek, see 0018).
+        Index("ix_alerts_storm_outcome", "storm_key", "outcome", "received_at"),
         Index("ix_alerts_run", "run_id"),
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -841,13 +841,23 @@ def build_batch(
     move_hi: Mapping[str, int],
     *,
     vectorised: bool = True,
+    matrix: ScoreMatrix | None = None,
 ) -> Batch:
     """Score every order at every target once (ATP as it stands before the batch, no queue shift)
     and lay the batch out as arrays. ``stay`` is each order's candidate where it is; ``move_lo`` /
     ``move_hi`` bound each source's moves. Scores come from :func:`score_matrix` (vectorised),
-    or from the scalar scorer when the data cannot be held in its arrays exactly."""
+    or from the scalar scorer when the data cannot be held in its arrays exactly. A ``matrix``
+    the caller already scored for exactly these orders and targets (before any was assigned) is
+    used as it is."""
     started = time.perf_counter()
-    matrix = score_matrix(src, list(orders), list(targets)) if vectorised else None
+    if matrix is not None and not (
+        matrix.targets == list(targets)
+        and len(matrix.orders) == len(orders)
+        and all(a.id == b.id for a, b in zip(matrix.orders, orders, strict=True))
+    ):
+        matrix = None
+    if matrix is None and vectorised:
+        matrix = score_matrix(src, list(orders), list(targets))
     view = src.view
     sources = sorted(move_lo)
     s_index = {s: i for i, s in enumerate(sources)}
@@ -919,6 +929,13 @@ def _shifted(c: Candidate, days: int, inst: Instance, edge: int, score: float) -
     )  # fmt: skip
 
 
+class Placed(Protocol):
+    """Where greedy placed an order (a :class:`RouteDecision`, or a pick whose decision is built later)."""
+
+    @property
+    def node_id(self) -> str | None: ...
+
+
 @dataclass
 class Outcome:
     """What :func:`optimise_moves` found: the ``plan.optimizer`` record, and the optimiser's moves
@@ -935,10 +952,11 @@ def optimise_moves(
     stays: Mapping[str, Candidate],
     targets: Sequence[str],
     bounds: Mapping[str, tuple[int, int]],
-    greedy: Sequence[tuple[Order, RouteDecision]],
+    greedy: Sequence[tuple[Order, Placed]],
     not_planned: dict[str, str],
     *,
     time_limit_s: float | None = None,
+    matrix: ScoreMatrix | None = None,
 ) -> Outcome:
     """Re-plan a congestion batch greedy has planned: the same orders, stock and targets, each source
     moving between greedy's count and its backlog target (``bounds``: source -> (lo, hi)).
@@ -947,12 +965,16 @@ def optimise_moves(
     lower (better) than greedy's under the same arithmetic, its moves are returned with decisions
     that keep the scorer's reasons and alternatives (``BEST_PLAN`` first), and ``not_planned`` is
     updated for the orders whose fate changed; otherwise greedy's plan stands and the record says why.
+    Only where greedy placed each order is read from ``greedy``. ``matrix``: the batch's orders
+    already scored at ``targets`` from that same ATP (see :func:`build_batch`), or ``None``.
     """
     # The plan builds hundreds of thousands of small acyclic objects (lists from arrays, candidates,
     # decisions); with the cyclic collector running, its passes over the growing heap were ~45% of
     # the decisions' CPU time. Nothing here makes cycles that must be freed before the plan is done.
     with _gc_paused():
-        return _optimise_moves(src, orders, stays, targets, bounds, greedy, not_planned, time_limit_s=time_limit_s)
+        return _optimise_moves(
+            src, orders, stays, targets, bounds, greedy, not_planned, time_limit_s=time_limit_s, matrix=matrix
+        )
 
 
 class _GcPause:
@@ -985,6 +1007,8 @@ class _GcPause:
 
 
 _gc_paused = _GcPause()
+gc_paused = _gc_paused
+"""The pause, for other batch planners (the congestion playbook pauses it over the whole plan)."""
 
 
 def _optimise_moves(
@@ -993,18 +1017,20 @@ def _optimise_moves(
     stays: Mapping[str, Candidate],
     targets: Sequence[str],
     bounds: Mapping[str, tuple[int, int]],
-    greedy: Sequence[tuple[Order, RouteDecision]],
+    greedy: Sequence[tuple[Order, Placed]],
     not_planned: dict[str, str],
     *,
     time_limit_s: float | None = None,
+    matrix: ScoreMatrix | None = None,
 ) -> Outcome:
     """:func:`optimise_moves` with the collector paused."""
     started, cpu0 = time.perf_counter(), time.process_time()
     limit = src.weights.optimizer_time_limit_s if time_limit_s is None else time_limit_s
     movable = [o for o in orders if o.id in stays and (o.node_id or "") in bounds]
     batch = build_batch(
-        src, movable, stays, targets, {s: b[0] for s, b in bounds.items()}, {s: b[1] for s, b in bounds.items()}
-    )
+        src, movable, stays, targets, {s: b[0] for s, b in bounds.items()}, {s: b[1] for s, b in bounds.items()},
+        matrix=matrix,
+    )  # fmt: skip
     inst = batch.instance
     index = {o.id: i for i, o in enumerate(movable)}
     t_index = {t: j for j, t in enumerate(targets)}

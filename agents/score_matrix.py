@@ -76,6 +76,24 @@ class ScoreMatrix:
     service_ids: list[str]
     congested: BoolArray
     """(T,) targets marked congested."""
+    serviceable: BoolArray | None = None
+    """Where a service can ship and the node is open, stock aside (``feasible`` without the stock
+    check: the scorer's ``check_stock=False``)."""
+
+    def columns(self, cols: list[int]) -> ScoreMatrix:
+        """The matrix for only these targets (in this order): one matrix scores the targets and the
+        sources a plan needs, and each use takes its columns."""
+        idx = np.asarray(cols, dtype=np.int64)
+        pick = {
+            name: getattr(self, name)[:, idx]
+            for name in ("feasible", "score", "cost_cents", "eta", "slack", "on_time_rate", "p_on_time", "miles",
+                         "co2e", "service")
+        }  # fmt: skip
+        serviceable = None if self.serviceable is None else self.serviceable[:, idx]
+        return replace(
+            self, targets=[self.targets[j] for j in cols], congested=self.congested[idx], serviceable=serviceable,
+            **pick,
+        )  # fmt: skip
 
     def candidates(self, rows: IntArray, cols: IntArray) -> list[Candidate]:
         """:meth:`candidate` for many pairs at once: the arrays are gathered and turned into Python
@@ -212,6 +230,7 @@ def score_matrix(src: Sourcer, orders: list[Order], targets: list[str]) -> Score
     feasible &= (short == 0) | (own_t[:, None] == np.arange(T)[None, :])
     closed = np.array([nd.status is NodeStatus.CLOSED for nd in nodes], dtype=np.bool_)
     feasible &= ~closed[None, :]
+    serviceable = (chosen >= 0) & ~closed[None, :]
     # The score, term by term in the scorer's order.
     carrier_of = np.array([c_index[s.carrier_id] for s in services], dtype=np.int64)
     on_time = np.array([c.on_time_rate for c in carriers], dtype=np.float64)[carrier_of[pick]]
@@ -241,6 +260,7 @@ def score_matrix(src: Sourcer, orders: list[Order], targets: list[str]) -> Score
         service=pick,
         service_ids=[s.id for s in services],
         congested=congested,
+        serviceable=serviceable,
     )
 
 

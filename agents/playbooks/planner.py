@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from agents.optimize import optimise_moves
+from agents.optimize import gc_paused, optimise_moves
 from agents.plan import Alternative, ExceptionKind, Plan, PlannedCall, Triage
 from agents.playbooks._common import Group, calls, load_orders, merge_alternatives, rejected_text
+from agents.playbooks._greedy import MatrixRanker, Pick, ScalarRanker
+from agents.score_matrix import ScoreMatrix, score_matrix
 from agents.sourcing import Candidate, RouteDecision, Sourcer, SourcingWeights, read_atp
 from core.domain import REROUTABLE_STATUSES, NodeStatus, Order, OrderStatus, ServiceLevel
 from core.shipping import ship_date
@@ -100,6 +102,12 @@ class PlaybookPlanner:
     # --- congestion and closure -------------------------------------------------------------
 
     def _node(self, triage: Triage, env: ToolEnv) -> Plan:
+        # A batch of 100k orders builds millions of small acyclic objects (orders, candidates,
+        # decisions); the cyclic collector's passes over that growing heap cost ~30% of the plan.
+        with gc_paused():
+            return self._node_plan(triage, env)
+
+    def _node_plan(self, triage: Triage, env: ToolEnv) -> Plan:
         closure = triage.kind is ExceptionKind.NODE_CLOSURE
         draft = _Draft(triage.kind)
         if not triage.scope.node_ids:
@@ -110,19 +118,24 @@ class PlaybookPlanner:
         targets = sorted(n.id for n in view.nodes.values() if n.id not in sources and n.status is not NodeStatus.CLOSED)
         atp = read_atp(env, orders, targets) if orders and targets else {}
         src = Sourcer(view, atp, self.weights)
+        ranker, matrix = _ranker(src, orders, targets, sources)
         mv = _NodeMoves()
         by_source: dict[str, list[Order]] = defaultdict(list)
         for o in orders:
             by_source[o.node_id or ""].append(o)
         for node_id in sources:
-            self._move_from(node_id, by_source.get(node_id, []), closure, view, src, targets, draft, mv)
+            self._move_from(node_id, by_source.get(node_id, []), closure, view, ranker, draft, mv)
         if not closure and mv.greedy and self.weights.batch_optimizer:
             better = optimise_moves(
-                Sourcer(view, atp, self.weights), orders, mv.stays, targets, mv.bounds, mv.greedy, draft.not_planned
-            )
+                Sourcer(view, atp, self.weights), orders, mv.stays, targets, mv.bounds,
+                [(o, pick) for _, o, pick, _ in mv.greedy], draft.not_planned,
+                matrix=None if matrix is None else matrix.columns(list(range(len(targets)))),
+            )  # fmt: skip
             draft.optimizer = better.summary
             if better.moves is not None:
                 mv.regroup(better.moves)
+        if not mv.regrouped:
+            mv.greedy_groups()
         incident = {"incident": {"closed_node_ids": sources}} if closure else {}
         if closure:
             _close_first(draft, view, sources)
@@ -155,15 +168,14 @@ class PlaybookPlanner:
         mine: list[Order],
         closure: bool,
         view: TwinView,
-        src: Sourcer,
-        targets: list[str],
+        ranker: Ranker,
         draft: _Draft,
         mv: _NodeMoves,
     ) -> None:
         """Move the orders of one source node, most urgent first, until the node is closed out or its
         backlog is within the target; an order stays when no open node serves it whole, or when it
         meets its promise where it is and the best alternative would not."""
-        need, stay = self._need(node_id, mine, closure, view, src, draft)
+        need, stay = self._need(node_id, mine, closure, view, ranker, draft)
         mv.stays.update(stay)
         moved = 0
         for o in mine:
@@ -173,9 +185,9 @@ class PlaybookPlanner:
                     f"{self.congestion_target_days:g} day(s) of capacity"
                 )
                 continue
-            d = src.rank(o, targets)
+            d = ranker.rank(o)
             if d.node_id is None:
-                draft.not_planned[o.id] = f"no other open node can serve it whole ({rejected_text(d)})"
+                draft.not_planned[o.id] = f"no other open node can serve it whole ({rejected_text(d.decision())})"
                 continue
             here = stay.get(o.id)
             if here is not None and here.meets_promise and not d.meets_promise:
@@ -184,14 +196,14 @@ class PlaybookPlanner:
                     f"{d.node_id} would be late (ETA {d.eta})"
                 )
                 continue
-            src.assign(o, d.node_id)
+            ranker.assign(o, d.node_id)
             moved += 1
-            mv.add(node_id, o, d, late_here=here is not None and not here.meets_promise)
+            mv.greedy.append((node_id, o, d, here is not None and not here.meets_promise))
         if not closure:
             mv.bounds[node_id] = (moved, min(need, len(mine)))
 
     def _need(
-        self, node_id: str, mine: list[Order], closure: bool, view: TwinView, src: Sourcer, draft: _Draft
+        self, node_id: str, mine: list[Order], closure: bool, view: TwinView, ranker: Ranker, draft: _Draft
     ) -> tuple[int, dict[str, Candidate]]:
         """How many of the node's orders must move, with ``mine`` sorted into the order they go in:
         all of a closed node's, by promise; for a congested node, enough to bring the backlog to the
@@ -203,7 +215,7 @@ class PlaybookPlanner:
         node = view.nodes[node_id]
         limit = math.floor(self.congestion_target_days * node.daily_capacity)
         need = max(0, node.backlog - limit)
-        stay = {o.id: src.score(o, node_id, check_stock=False) for o in mine}
+        stay = {o.id: ranker.stay(o, node_id) for o in mine}
         mine.sort(key=lambda o: (-stay[o.id].late_days, not stay[o.id].feasible, o.promised_date, o.id))
         draft.notes.append(
             f"{node_id}: backlog {node.backlog} = {node.backlog_days:.2f} days of capacity; "
@@ -522,29 +534,51 @@ def _promise_steps(draft: _Draft, expedite: dict[ServiceLevel, Group], reroute: 
 class _NodeMoves:
     """The moves planned off congested or closed nodes, grouped by (source, target); how many of
     each group would have missed their promise where they were; and what the batch optimiser needs
-    (each order's score where it is, and per node how many moved out of how many needed)."""
+    (each order's score where it is, and per node how many moved out of how many needed).
 
-    greedy: list[tuple[Order, RouteDecision]] = field(default_factory=list)
+    Greedy's moves are kept as picks (source, order, pick, late where it was): their decisions,
+    with reasons and alternatives, are built only when greedy's plan is the one shown."""
+
+    greedy: list[tuple[str, Order, Pick, bool]] = field(default_factory=list)
     stays: dict[str, Candidate] = field(default_factory=dict)
     bounds: dict[str, tuple[int, int]] = field(default_factory=dict)
     groups: dict[tuple[str, str], Group] = field(default_factory=lambda: defaultdict(Group))
     at_risk: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    regrouped: bool = False
 
-    def add(self, origin: str, o: Order, d: RouteDecision, *, late_here: bool) -> None:
-        self.greedy.append((o, d))
-        self.groups[(origin, d.node_id or "")].decisions.append(d)
-        if late_here:
-            self.at_risk[(origin, d.node_id or "")] += 1
+    def greedy_groups(self) -> None:
+        """Group greedy's moves, each with its decision."""
+        for origin, _, pick, late_here in self.greedy:
+            d = pick.decision()
+            self.groups[(origin, d.node_id or "")].decisions.append(d)
+            if late_here:
+                self.at_risk[(origin, d.node_id or "")] += 1
 
     def regroup(self, moves: list[tuple[Order, RouteDecision]]) -> None:
-        """Replace the groups with the optimiser's moves."""
+        """Group the optimiser's moves instead of greedy's."""
         self.groups.clear()
         self.at_risk.clear()
+        self.regrouped = True
         for o, d in moves:
             origin = o.node_id or ""
             self.groups[(origin, d.node_id or "")].decisions.append(d)
             if not self.stays[o.id].meets_promise:
                 self.at_risk[(origin, d.node_id or "")] += 1
+
+
+Ranker = MatrixRanker | ScalarRanker
+
+
+def _ranker(
+    src: Sourcer, orders: list[Order], targets: list[str], sources: list[str]
+) -> tuple[Ranker, ScoreMatrix | None]:
+    """The ranker for a congestion or closure batch: from one score matrix over the targets and the
+    sources (each order's score where it is), or the scalar scorer when the matrix cannot hold
+    the data exactly. Returns the matrix too (the optimiser reuses its target columns)."""
+    matrix = score_matrix(src, orders, [*targets, *sources]) if orders and targets else None
+    if matrix is None:
+        return ScalarRanker(src, targets), None
+    return MatrixRanker(src, matrix, targets), matrix
 
 
 def _close_first(draft: _Draft, view: TwinView, sources: list[str]) -> None:

@@ -1,0 +1,133 @@
+"""``orderops serve --workers 2`` as a real process tree: two HTTP processes answer on one port, the
+job pool (in the supervisor) processes a run an alert queued, every decision either process made
+is in the log after SIGTERM, and SIGTERM stops every process with exit code 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api.serve_multi import settings_from_env, settings_to_env
+from core.settings import Settings
+from tests.conftest import REPO
+from tests.test_cli_safety import cli, home, new_key, rows  # noqa: F401
+from tests.test_closure_over_http import _free_port, _wait_until
+
+PID = re.compile(r'^orderops_server_process\{pid="(\d+)"\} 1\.0$', re.MULTILINE)
+
+
+def children(pid: int) -> list[int]:
+    """The ids of ``pid``'s child processes (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def start(home: Path, port: int) -> subprocess.Popen[bytes]:  # noqa: F811
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDEROPS_") and k != "DATABASE_URL"}
+    env.update(ORDEROPS_HOME=str(home), ORDEROPS_WORKER_THREADS="1")
+    code = "import sys; from api.cli import run; sys.exit(run(sys.argv[1:]))"
+    argv = ["serve", "--workers", "2", "--port", str(port), "--log-level", "warning"]
+    return subprocess.Popen([sys.executable, "-c", code, *argv], cwd=REPO, env=env, stderr=subprocess.PIPE)
+
+
+def decide_via_each_process(base: str, key: str, order_ids: list[str], want: int) -> Counter[int]:
+    """Decisions over fresh connections until each of the two processes made ``want``: on each
+    connection ``/metrics`` names the process, then a decision is asked on the same connection."""
+    made: Counter[int] = Counter()
+    auth = {"Authorization": f"Bearer {key}"}
+    for i in range(400):
+        with httpx.Client(base_url=base, timeout=30) as http:  # one keep-alive connection
+            pids = PID.findall(http.get("/metrics").text)
+            assert len(pids) == 1, "each process labels its own scrape"
+            r = http.post("/v1/decide/route", json={"order_id": order_ids[i % len(order_ids)]}, headers=auth)
+            assert r.status_code == 200, r.text
+            made[int(pids[0])] += 1
+        if len(made) == 2 and min(made.values()) >= want:
+            break
+    return made
+
+
+def test_two_processes_share_the_port_run_jobs_log_every_decision_and_stop_on_sigterm(
+    home: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    small = ["--orders", "300", "--nodes", "5", "--skus", "40", "--customers", "5"]
+    assert cli(capsys, "init", *small, "--json")[0] == 0
+    viewer, operator = new_key(home, "vic", "viewer"), new_key(home, "otto", "operator")
+    order_ids = [r[0] for r in rows(home, "select id from orders order by id limit 50")]
+    node = rows(home, "select id from nodes where id like 'DC-%' order by id")[0][0]
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start(home, port)
+    try:
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert _wait_until(up, 180), server.stderr.read().decode() if server.stderr and server.poll() else "no server"
+        workers = [p for p in children(server.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
+        assert len(workers) == 2, workers
+
+        made = decide_via_each_process(base, viewer, order_ids, want=3)
+        assert set(made) == set(workers), made  # both processes answered, and only they
+
+        alert = {"id": "serve-workers-1", "kind": "node_congestion", "severity": "critical", "labels": {"node": node}}
+        r = httpx.post(f"{base}/v1/alerts", content=json.dumps(alert), headers=_json(operator), timeout=30)
+        assert r.status_code == 202, r.text
+        run_id = r.json()["run_id"]
+
+        def processed() -> bool:
+            return [s for (s,) in rows(home, f"select status from jobs where serial_key = '{run_id}'")] == ["done"]
+
+        assert _wait_until(processed, 180), rows(home, f"select kind, status from jobs where serial_key = '{run_id}'")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        rc = server.wait(60)
+    assert rc == 0, server.stderr.read().decode() if server.stderr else rc
+    assert not [p for p in workers if alive(p)]
+    logged = int(rows(home, "select count(*) from sourcing_decisions")[0][0])
+    assert logged == sum(made.values())
+
+
+def _json(key: str) -> dict[str, Any]:
+    return {"Authorization": f"Bearer {key}", "content-type": "application/json"}
+
+
+def test_children_build_the_settings_the_cli_built(tmp_path: Path) -> None:
+    """What the CLI set explicitly (``--database-url``, a secret) reaches a child; the rest it reads
+    from the environment as the parent did."""
+    parent = Settings(home=tmp_path, database_url="sqlite:///x.db", webhook_secret="whsec_abc", worker_threads=3)
+    child = settings_from_env({"ORDEROPS_SERVE_SETTINGS": settings_to_env(parent)})
+    assert child == parent
+    assert child.webhook_secret is not None
+    assert child.webhook_secret.get_secret_value() == "whsec_abc"
+    assert settings_from_env({}) == Settings()

@@ -17,16 +17,7 @@ from typing import Any
 
 from agents.plan import ExceptionKind, Plan, PlannedCall, Scope, Triage
 from tools.base import ToolEnv, WriteResult, WriteTool
-
-
-@dataclass(frozen=True)
-class ExecutedCall:
-    """One write an earlier run executed, as its audit row recorded it."""
-
-    call_id: str
-    tool: str
-    arguments: Mapping[str, Any]
-    result: Mapping[str, Any]
+from tools.executed import ExecutedCall
 
 
 def undo_triage(run_id: str, executed: Sequence[ExecutedCall]) -> Triage:

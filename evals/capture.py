@@ -52,8 +52,9 @@ from evals.env import CaseEnv, fresh_database, prepare_template
 from evals.metrics import CaseResult
 from graphs.runs import FINAL_STATUSES, RunStore, RunSummary
 from guardrails.approvals import ApprovalStore, DecisionKind
-from guardrails.audit import AuditTrail, EventType
+from guardrails.audit import AuditTrail
 from guardrails.redaction import Redactor
+from tools.executed import executed_calls
 
 CAPTURED_DIR = Path(__file__).resolve().parent / "datasets" / "captured"
 """Where ``eval capture`` writes and ``--suite captured`` reads by default."""
@@ -275,7 +276,7 @@ def _undo_calls(src: Source, run_id: str) -> tuple[list[Undo], list[str]]:
 
     undo: list[Undo] = []
     missing: list[str] = []
-    for call in reversed(_executed(src.audit, run_id)):
+    for call in reversed(executed_calls(src.audit, run_id)):
         tool = src.writes.get(call.tool)
         comps = []
         if tool is not None:
@@ -287,35 +288,16 @@ def _undo_calls(src: Source, run_id: str) -> tuple[list[Undo], list[str]]:
     return undo, missing
 
 
-@dataclass(frozen=True)
-class _Executed:
-    call_id: str
-    tool: str
-    arguments: Mapping[str, Any]
-    result: Mapping[str, Any]
-
-
-def _executed(audit: AuditTrail, run_id: str) -> list[_Executed]:
-    """The writes ``run_id`` executed (each call once; a replayed execution is not a new effect)."""
-    seen: set[str] = set()
-    out: list[_Executed] = []
-    for row in audit.list(run_id=run_id, event_type=EventType.EXECUTED):
-        if not isinstance(row.result, dict) or row.result.get("replayed") or "done" not in row.result:
-            continue
-        key = row.call_id or row.event_id
-        if key in seen or not row.result.get("done"):
-            continue
-        seen.add(key)
-        result = {k: v for k, v in row.result.items() if k != "replayed"}
-        out.append(_Executed(key, str(row.tool), dict(row.arguments or {}), result))
-    return out
+def _writes(audit: AuditTrail, run_id: str) -> list[CapturedWrite]:
+    """What ``run_id`` executed, as the capture records it and the replay is compared on."""
+    return [
+        CapturedWrite(tool=c.tool, orders=sorted(str(x) for x in c.result.get("done", [])))
+        for c in executed_calls(audit, run_id)
+    ]
 
 
 def _expected(src: Source, run: RunSummary) -> Expected:
-    writes = [
-        CapturedWrite(tool=c.tool, orders=sorted(str(x) for x in c.result.get("done", [])))
-        for c in _executed(src.audit, run.id)
-    ]
+    writes = _writes(src.audit, run.id)
     with src.db.sessions() as s:
         ids = list(
             s.scalars(
@@ -448,10 +430,7 @@ def replay(sc: CapturedScenario, env: CaseEnv, planner: Any, *, run_id: str) -> 
                 break
             result = runs.resume(run_id, decisions=_decide(result.approvals, env, todo), approver=approver)
     audit = env.guard.audit.list(run_id=run_id)
-    writes = [
-        CapturedWrite(tool=c.tool, orders=sorted(str(x) for x in c.result.get("done", [])))
-        for c in _executed(env.guard.audit, run_id)
-    ]
+    writes = _writes(env.guard.audit, run_id)
     return str(result.status), writes, len(exds.audit_findings(audit, set())["unapproved"])
 
 

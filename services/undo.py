@@ -11,32 +11,14 @@ What this module must never do: execute anything itself, or undo a run that is s
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
-from agents.undo import ExecutedCall, UndoPlanner, undo_triage
+from agents.undo import UndoPlanner, undo_triage
 from core.errors import Conflict, NotFound
 from graphs.exception import ExceptionRuns, RunResult
 from graphs.runs import RunStore
-from guardrails.audit import AuditTrail, EventType
-from tools.base import WriteTool
+from tools.executed import executed_calls
 
 FINISHED = frozenset({"completed", "partially_completed", "failed", "rejected", "nothing_to_do"})
-
-
-def executed_writes(audit: AuditTrail, writes: dict[str, WriteTool[Any]], run_id: str) -> list[ExecutedCall]:
-    """The write calls ``run_id`` executed, oldest first, each once (replays are not new effects)."""
-    seen: set[str] = set()
-    out: list[ExecutedCall] = []
-    for row in audit.list(run_id=run_id, event_type=EventType.EXECUTED):
-        if row.tool not in writes or not isinstance(row.result, dict) or row.result.get("replayed"):
-            continue
-        key = row.call_id or row.event_id
-        if key in seen or not row.result.get("done"):
-            continue
-        seen.add(key)
-        result = {k: v for k, v in row.result.items() if k != "replayed"}
-        out.append(ExecutedCall(call_id=key, tool=row.tool, arguments=dict(row.arguments or {}), result=result))
-    return out
 
 
 def start_undo(runs: ExceptionRuns, store: RunStore, run_id: str) -> RunResult:
@@ -46,7 +28,7 @@ def start_undo(runs: ExceptionRuns, store: RunStore, run_id: str) -> RunResult:
     if target.status not in FINISHED and target.status != "awaiting_approval":
         raise Conflict(f"run {run_id} is {target.status}; undo it once it has stopped", run_id=run_id)
     deps = runs.deps
-    executed = executed_writes(deps.gateway.guard.audit, deps.gateway.writes, run_id)
+    executed = executed_calls(deps.gateway.guard.audit, run_id, tools=deps.gateway.writes)
     if not executed:
         raise NotFound("executed change of run", run_id)
     triage = undo_triage(run_id, executed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from core.db.migrate import SCHEMA_HEAD
@@ -61,3 +62,16 @@ def test_metrics_count_requests_by_route_and_status_and_pending_approvals(api: A
     assert _sample(m, "orderops_http_requests_total", route="unmatched", status="404") == 1
     assert _sample(m, "orderops_http_request_duration_seconds_count", route="/v1/orders") == 3
     assert _sample(m, "orderops_approvals_pending") == 1
+
+
+def test_a_route_that_raises_is_counted_as_500(api: Api) -> None:
+    def boom() -> None:
+        raise RuntimeError("not a problem the app knows")
+
+    api.app.add_api_route("/v1/test-boom/{n}", boom, methods=["GET"])
+    client = TestClient(api.app, raise_server_exceptions=False)
+    assert client.get("/v1/test-boom/1", headers=api.as_("viewer")).status_code == 500
+    assert client.get("/v1/test-boom/2", headers=api.as_("viewer")).status_code == 500
+    m = client.get("/metrics").text
+    assert _sample(m, "orderops_http_requests_total", route="/v1/test-boom/{n}", status="500", method="GET") == 2
+    assert _sample(m, "orderops_http_request_duration_seconds_count", route="/v1/test-boom/{n}") == 2

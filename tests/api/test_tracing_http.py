@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 from api.mcp_server import SUBMIT_DOCUMENT
 from core import tracing
@@ -68,3 +70,30 @@ def test_an_intake_document_is_one_span_of_ids_and_counts(env: Mcp, spans: InMem
     values = [str(v).lower() for s in spans.get_finished_spans() for v in (s.attributes or {}).values()]
     for private in (c.name, c.email, ship_to.street, ship_to.name, "PO-TRACE-1"):
         assert not any(private.lower() in v for v in values), private
+
+
+def test_a_request_that_raises_is_an_error_span_naming_the_type(api: Api, spans: InMemorySpanExporter) -> None:
+    def boom() -> None:
+        raise RuntimeError("ORD-SECRET is not a problem the app knows")
+
+    api.app.add_api_route("/v1/test-boom", boom, methods=["GET"])
+    client = TestClient(api.app, raise_server_exceptions=False)
+    assert client.get("/v1/test-boom", headers=api.as_("viewer")).status_code == 500
+    [found] = [s for s in spans.get_finished_spans() if s.name == "HTTP GET"]
+    assert found.status.status_code is StatusCode.ERROR
+    assert (found.attributes or {}).get("error.type") == "RuntimeError"
+    assert "ORD-SECRET" not in str(dict(found.attributes or {}))
+
+
+def test_spans_of_the_work_hang_under_the_request_span(api: Api, spans: InMemorySpanExporter) -> None:
+    def traced() -> dict[str, bool]:
+        with tracing.span("orderops.test"):
+            return {"ok": True}
+
+    api.app.add_api_route("/v1/test-traced", traced, methods=["GET"])
+    assert api.client.get("/v1/test-traced").status_code == 200
+    inner = next(s for s in spans.get_finished_spans() if s.name == "orderops.test")
+    outer = next(s for s in spans.get_finished_spans() if s.name == "HTTP GET")
+    assert inner.parent is not None
+    assert inner.parent.span_id == outer.context.span_id
+    assert (outer.attributes or {}).get("http.route") == "/v1/test-traced"

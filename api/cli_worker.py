@@ -43,7 +43,6 @@ def worker(
     ] = 0.5,
     planner: Annotated[str, typer.Option(help="auto, playbook or llm (as `orderops run --planner`).")] = "auto",
     worker_id: Annotated[str | None, typer.Option(help="DBOS executor id (default: host:pid:random).")] = None,
-    engine: Annotated[str, typer.Option(help="dbos, the only engine (kept for scripts that name it).")] = "dbos",
     metrics_port: Annotated[
         int, typer.Option(min=0, max=65535, help="Serve /metrics on this port (0: not served).")
     ] = 0,
@@ -51,9 +50,6 @@ def worker(
 ) -> None:
     """Claim and run jobs (exception runs started by the API, alerts, approvals) until stopped."""
     settings = _settings(ctx)
-    if engine != "dbos":
-        err_console.print(f"unknown engine {engine!r}: dbos is the only engine")
-        raise typer.Exit(2)
     actx = open_context(settings)
     base = worker_id or default_worker_id()
     try:

@@ -43,7 +43,7 @@ GOAL = "expedite late orders"
 def spawn(url: str, home: Path, name: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDEROPS_") and k != "DATABASE_URL"}
     env.update(DATABASE_URL=url, ORDEROPS_HOME=str(home), ORDEROPS_CLOCK="network", PYTHONPATH=str(REPO))
-    cmd = [sys.executable, "-m", "api.cli_worker", "--engine", "dbos", "--poll-s", "0.05", "--planner", "playbook"]
+    cmd = [sys.executable, "-m", "api.cli_worker", "--poll-s", "0.05", "--planner", "playbook"]
     with (home / f"worker-{name}.log").open("ab") as log:
         return subprocess.Popen([*cmd, "--worker-id", name], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
 

@@ -16,6 +16,7 @@ from api.auth import ApiKeyStore, Role, create_key
 from api.bootstrap import AppContext
 from core.db import Database
 from core.settings import Settings
+from services import queue
 from tests.tools.conftest import AGENT, Net, build_net
 
 
@@ -79,3 +80,12 @@ def api(sqlite_db: Database, tmp_path: Path) -> Iterator[Api]:
     built = build_api(sqlite_db, tmp_path / "home")
     with built.client:
         yield built
+
+
+@pytest.fixture
+def queue_clients() -> Iterator[None]:
+    """Closes the DBOS clients :mod:`services.queue` keeps per database once the test is done, so that
+    none (with its connection pool) outlives the database of the test that opened it. The job queue
+    tests name it with ``pytestmark = pytest.mark.usefixtures("queue_clients")``."""
+    yield
+    queue.close_clients()

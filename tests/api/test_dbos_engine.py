@@ -40,10 +40,7 @@ from tests.tools.conftest import build_net
 GOAL = "expedite late orders"  # parks for approval after reading, planning and proposing
 
 
-@pytest.fixture(autouse=True)
-def _clients() -> Iterator[None]:
-    yield
-    queue.close_clients()
+pytestmark = pytest.mark.usefixtures("queue_clients")
 
 
 def enqueue_runs(db: Database, n: int, prefix: str = "run_d") -> list[str]:

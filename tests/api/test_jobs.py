@@ -4,7 +4,6 @@ rows handed by racing relays exactly once, and a row that never moves back once 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -17,11 +16,7 @@ from core.errors import ValidationFailed
 from core.outbox import START_RUN, Outbox, start_dedup_key
 from services import queue
 
-
-@pytest.fixture(autouse=True)
-def _clients() -> Iterator[None]:
-    yield
-    queue.close_clients()
+pytestmark = pytest.mark.usefixtures("queue_clients")
 
 
 def test_migration_matches_the_tables(db: Database) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -23,10 +22,7 @@ from tests.api.conftest import Api
 GOAL = "expedite late orders"  # parks for approval after reading, planning and proposing
 
 
-@pytest.fixture(autouse=True)
-def _clients() -> Iterator[None]:
-    yield
-    queue.close_clients()
+pytestmark = pytest.mark.usefixtures("queue_clients")
 
 
 def enqueue_runs(db: Database, n: int, prefix: str = "run_w") -> list[str]:

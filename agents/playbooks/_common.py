@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from agents.plan import Alternative, PlannedCall
 from agents.sourcing import RouteDecision
@@ -105,7 +106,15 @@ def calls(
     ]
 
 
-def rejected_text(d: RouteDecision, limit: int = 4) -> str:
+class Refused(Protocol):
+    """What :func:`rejected_text` reads: node -> why it cannot serve (a :class:`RouteDecision`, or a
+    greedy pick whose decision is not built)."""
+
+    @property
+    def rejected(self) -> dict[str, list[str]]: ...
+
+
+def rejected_text(d: Refused, limit: int = 4) -> str:
     items = [f"{k}: {', '.join(v)}" for k, v in sorted(d.rejected.items())[:limit]]
     more = len(d.rejected) - limit
     return "; ".join(items) + (f"; and {more} more" if more > 0 else "")

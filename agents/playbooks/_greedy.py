@@ -26,9 +26,57 @@ from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from agents.score_matrix import ScoreMatrix
-from agents.sourcing import Candidate, Reason, RouteDecision, Sourcer, late_by, order_needs, p_on_time
+from agents.sourcing import (
+    Candidate,
+    Reason,
+    RouteDecision,
+    Sourcer,
+    SourcingWeights,
+    late_by,
+    order_needs,
+    p_on_time,
+)
 from core.domain import RESERVING_STATUSES, Order
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def exact_p_on_time(rate: FloatArray, slack: IntArray) -> FloatArray:
+    """:func:`agents.sourcing.p_on_time` over arrays, each value from the Python function itself
+    (numpy's ``power`` differs from Python's in the last bit for ~5% of inputs): one call per
+    distinct (rate, slack), of which a batch has a few hundred."""
+    if rate.size == 0:
+        return np.zeros(rate.shape)
+    rates, rate_id = np.unique(rate, return_inverse=True)
+    lo = int(slack.min())
+    span = int(slack.max()) - lo + 1
+    keys, inverse = np.unique(rate_id.reshape(rate.shape) * span + (slack - lo), return_inverse=True)
+    table = np.array([p_on_time(float(rates[k // span]), int(k % span) + lo) for k in keys.tolist()])
+    out: FloatArray = table[inverse.reshape(rate.shape)]
+    return out
+
+
+def exact_scores(
+    w: SourcingWeights, cents: IntArray, slack: IntArray, rate: FloatArray, miles: FloatArray, co2e: FloatArray,
+    congested: bool,
+) -> FloatArray:  # fmt: skip
+    """:meth:`Sourcer._priced`'s score over arrays, term for term in its order: IEEE addition,
+    multiplication and division are the same in numpy as in Python, and the one power comes from
+    :func:`exact_p_on_time`, so each value is the scalar scorer's to the bit."""
+    late = np.maximum(0, -slack)
+    p = exact_p_on_time(rate, slack)
+    score = w.cost * (cents / 100.0) + w.late_day * late + w.miss_risk * (1 - p)
+    score = score + (w.distance_per_1000mi * miles / 1000 + w.carbon_per_kg * co2e)
+    penalty = 0.0
+    if congested:
+        penalty += w.congested
+    out: FloatArray = score + penalty
+    return out
 
 
 class Pick(Protocol):
@@ -43,6 +91,9 @@ class Pick(Protocol):
 
     @property
     def eta(self) -> date | None: ...
+
+    @property
+    def rejected(self) -> dict[str, list[str]]: ...
 
     def decision(self) -> RouteDecision: ...
 
@@ -65,6 +116,10 @@ class _Decided:
     def eta(self) -> date | None:
         return self.made.eta
 
+    @property
+    def rejected(self) -> dict[str, list[str]]:
+        return self.made.rejected
+
     def decision(self) -> RouteDecision:
         return self.made
 
@@ -76,8 +131,8 @@ class ScalarRanker:
         self.src = src
         self.targets = targets
 
-    def stay(self, order: Order, node_id: str) -> Candidate:
-        return self.src.score(order, node_id, check_stock=False)
+    def stays(self, orders: list[Order], node_id: str) -> dict[str, Candidate]:
+        return {o.id: self.src.score(o, node_id, check_stock=False) for o in orders}
 
     def rank(self, order: Order) -> Pick:
         return _Decided(self.src.rank(order, self.targets))
@@ -112,6 +167,12 @@ class _Lazy:
     def eta(self) -> date | None:
         return None if self.best < 0 else date.fromordinal(self.eta_ordinal)
 
+    @property
+    def rejected(self) -> dict[str, list[str]]:
+        """The targets refused (all for stock: a pick from the matrix saw every target serviceable)."""
+        stocked = {j for j, _ in self.options}
+        return {t: [Reason.NO_STOCK] for j, t in enumerate(self.ranker.targets) if j not in stocked}
+
     def decision(self) -> RouteDecision:
         return self.ranker.decision(self)
 
@@ -121,7 +182,9 @@ class MatrixRanker:
     stock and queue shifts of ``src`` (which records every move through :meth:`assign`).
 
     ``matrix`` has one column per target, then any more columns (the source nodes, for each
-    order's score where it is); its rows are the batch's orders."""
+    order's score where it is); its rows are the batch's orders, scored before any was assigned.
+    Scores are kept as arrays, each column at its target's current shift, computed with the
+    scorer's arithmetic (see :func:`exact_scores`): equal to :meth:`Sourcer.score`'s, bit for bit."""
 
     def __init__(self, src: Sourcer, matrix: ScoreMatrix, targets: list[str]) -> None:
         self.src = src
@@ -129,10 +192,18 @@ class MatrixRanker:
         self.targets = targets
         self.columns = {t: j for j, t in enumerate(matrix.targets)}
         self.row = {o.id: i for i, o in enumerate(matrix.orders)}
-        m = matrix
-        # Plain lists: the loop reads single pairs, where list indexing is far cheaper than numpy's.
+        m, T = matrix, len(targets)
         assert m.serviceable is not None
-        self.serviceable = m.serviceable.tolist()
+        self.promised_arr = np.array([o.promised_date.toordinal() for o in m.orders], dtype=np.int64)
+        self.shifts = [src._shift(t) for t in targets]
+        self.current = np.empty((len(m.orders), T))
+        for j in range(T):
+            self.current[:, j] = self._column(j, self.shifts[j])
+        # Plain lists: the loop reads single pairs, where list indexing is far cheaper than numpy's.
+        self.serviceable: list[bool] = np.all(m.serviceable[:, :T], axis=1).tolist()
+        self.serviceable_at = m.serviceable
+        self.stocked = m.feasible[:, :T].tolist()
+        """Targets with stock for every line before the batch: stock only runs out from there."""
         self.cents = m.cost_cents.tolist()
         self.eta0 = m.eta.tolist()
         self.rate = m.on_time_rate.tolist()
@@ -140,11 +211,24 @@ class MatrixRanker:
         self.co2e = m.co2e.tolist()
         self.service = m.service.tolist()
         self.congested = m.congested.tolist()
-        self.promised = [o.promised_date.toordinal() for o in m.orders]
-        self.shifts = [src._shift(t) for t in targets]
+        self.promised = self.promised_arr.tolist()
+        self.sku_index: dict[str, int] = {}
+        skus = sorted({ln.sku for o in m.orders for ln in o.lines})
+        self.sku_index = {sku: k for k, sku in enumerate(skus)}
+        self.atp = [[src.atp.get(sku, {}).get(t, 0) for t in targets] for sku in skus]
 
-    # --- pricing, as Sourcer._priced does it ------------------------------------------------
+    def _column(self, j: int, shift: int, rows: IntArray | None = None) -> FloatArray:
+        """Every order's (or ``rows``') exact score at column ``j`` shipped ``shift`` days later."""
+        m = self.matrix
+        sel = slice(None) if rows is None else rows
+        eta = m.eta[sel, j] + shift
+        slack = self.promised_arr[sel] - eta
+        return exact_scores(
+            self.src.weights, m.cost_cents[sel, j], slack, m.on_time_rate[sel, j], m.miles[sel, j], m.co2e[sel, j],
+            bool(m.congested[j]),
+        )  # fmt: skip
 
+    # --- single pairs, as Sourcer._priced prices them ---------------------------------------------
     def _score(self, i: int, j: int, shift: int) -> tuple[float, int, int, float]:
         """The scorer's score of order ``i`` at column ``j`` shipped ``shift`` days later, with its
         late days, ETA (an ordinal) and chance of arriving on time: :meth:`Sourcer._priced`'s
@@ -163,7 +247,14 @@ class MatrixRanker:
 
     def candidate(self, i: int, j: int, shift: int) -> Candidate:
         """The scorer's :class:`Candidate` for order ``i`` at column ``j`` (a serviceable pair)."""
-        score, late, eta, p = self._score(i, j, shift)
+        return self._candidate(i, j, shift, self._score(i, j, shift)[0])
+
+    def _candidate(self, i: int, j: int, shift: int, score: float) -> Candidate:
+        """:meth:`candidate` with its score already computed."""
+        eta = self.eta0[i][j] + shift
+        slack = self.promised[i] - eta
+        late = max(0, -slack)
+        p = p_on_time(self.rate[i][j], slack)
         node_id = self.matrix.targets[j]
         reasons: list[str] = [Reason.MEETS_PROMISE if late == 0 else late_by(late)]
         if self.congested[j]:
@@ -178,41 +269,64 @@ class MatrixRanker:
 
     # --- the ranker's protocol ---------------------------------------------------------------
 
-    def stay(self, order: Order, node_id: str) -> Candidate:
-        """The order's score where it is (stock not checked), as ``src.score(..., check_stock=False)``."""
-        i, j = self.row.get(order.id), self.columns.get(node_id)
-        if i is None or j is None or not self.serviceable[i][j]:
-            return self.src.score(order, node_id, check_stock=False)
-        return self.candidate(i, j, self.src._shift(node_id))
+    def stays(self, orders: list[Order], node_id: str) -> dict[str, Candidate]:
+        """Each order's score where it is (stock not checked), as ``src.score(..., check_stock=False)``."""
+        j = self.columns.get(node_id)
+        if j is None:
+            return {o.id: self.src.score(o, node_id, check_stock=False) for o in orders}
+        shift = self.src._shift(node_id)
+        rows = np.array([self.row.get(o.id, -1) for o in orders], dtype=np.int64)
+        ok = rows >= 0
+        ok[ok] = self.serviceable_at[rows[ok], j]
+        scores = np.zeros(len(orders))
+        scores[ok] = self._column(j, shift, rows[ok])
+        out: dict[str, Candidate] = {}
+        for o, i, good, score in zip(orders, rows.tolist(), ok.tolist(), scores.tolist(), strict=True):
+            out[o.id] = self._candidate(i, j, shift, score) if good else self.src.score(o, node_id, check_stock=False)
+        return out
 
     def rank(self, order: Order) -> Pick:
         """The best target for ``order`` now (lowest score, then node, then service), as
         ``src.rank(order, targets)`` would find it."""
         i = self.row.get(order.id)
-        if i is None or not all(self.serviceable[i][: len(self.targets)]):
+        if i is None or not self.serviceable[i]:
             return _Decided(self.src.rank(order, self.targets))
-        atp = self.src.atp
-        needs = order_needs(order).items()
+        atp, targets, sids, svc = self.atp, self.targets, self.matrix.service_ids, self.service[i]
+        needs = [(self.sku_index[sku], qty) for sku, qty in order_needs(order).items()]
         # An order's own reservation counts at its own node (as Sourcer.has_stock has it).
         own = order.node_id if order.status in RESERVING_STATUSES else None
+        scores = self.current[i].tolist()
         options: list[tuple[int, int]] = []
-        best, key, late_best, eta_best = -1, (math.inf, "", ""), 0, 0
-        for j, t in enumerate(self.targets):
-            if t != own and not all(atp.get(sku, {}).get(t, 0) >= qty for sku, qty in needs):
+        best, key = -1, (math.inf, "", "")
+        for j, stocked in enumerate(self.stocked[i]):
+            t = targets[j]
+            if t != own and not (stocked and all(atp[k][j] >= q for k, q in needs)):
                 continue
-            shift = self.shifts[j]
-            score, late, eta, _ = self._score(i, j, shift)
-            options.append((j, shift))
-            k = (score, t, self.matrix.service_ids[self.service[i][j]])
+            options.append((j, self.shifts[j]))
+            k = (scores[j], t, sids[svc[j]])
             if k < key:
-                best, key, late_best, eta_best = len(options) - 1, k, late, eta
-        return _Lazy(self, order, i, tuple(options), best, late_best, eta_best)
+                best, key = len(options) - 1, k
+        if best < 0:
+            return _Lazy(self, order, i, (), -1, 0, 0)
+        j, shift = options[best]
+        eta = self.eta0[i][j] + shift
+        return _Lazy(self, order, i, tuple(options), best, max(0, eta - self.promised[i]), eta)
 
     def assign(self, order: Order, node_id: str) -> None:
+        """Record a move: its units leave the target's stock, it joins the target's queue (the
+        target's scores follow when its ship date moves)."""
         self.src.assign(order, node_id)
         j = self.columns.get(node_id)
-        if j is not None and j < len(self.targets):
-            self.shifts[j] = self.src._shift(node_id)
+        if j is None or j >= len(self.targets) or node_id == order.node_id:
+            return
+        for sku, qty in order_needs(order).items():
+            k = self.sku_index.get(sku)
+            if k is not None:
+                self.atp[k][j] -= qty
+        shift = self.src._shift(node_id)
+        if shift != self.shifts[j]:
+            self.shifts[j] = shift
+            self.current[:, j] = self._column(j, shift)
 
     def decision(self, pick: _Lazy) -> RouteDecision:
         """``src.decide`` over the candidates the pick saw: the stocked targets priced with their

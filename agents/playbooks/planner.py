@@ -187,7 +187,7 @@ class PlaybookPlanner:
                 continue
             d = ranker.rank(o)
             if d.node_id is None:
-                draft.not_planned[o.id] = f"no other open node can serve it whole ({rejected_text(d.decision())})"
+                draft.not_planned[o.id] = f"no other open node can serve it whole ({rejected_text(d)})"
                 continue
             here = stay.get(o.id)
             if here is not None and here.meets_promise and not d.meets_promise:
@@ -215,7 +215,7 @@ class PlaybookPlanner:
         node = view.nodes[node_id]
         limit = math.floor(self.congestion_target_days * node.daily_capacity)
         need = max(0, node.backlog - limit)
-        stay = {o.id: ranker.stay(o, node_id) for o in mine}
+        stay = ranker.stays(mine, node_id)
         mine.sort(key=lambda o: (-stay[o.id].late_days, not stay[o.id].feasible, o.promised_date, o.id))
         draft.notes.append(
             f"{node_id}: backlog {node.backlog} = {node.backlog_days:.2f} days of capacity; "

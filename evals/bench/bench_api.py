@@ -2,7 +2,9 @@
 
 It seeds a small network in a fresh SQLite database under a temporary home, starts
 ``orderops serve`` on a free 127.0.0.1 port in a subprocess (in-process workers off, so ingest is
-measured alone and queued runs pile up as jobs), and drives it with an async httpx client:
+measured alone and queued runs pile up as jobs; ``--server-workers N`` starts it with ``--workers N``:
+N HTTP processes on one port, and every server CPU figure is summed over the whole process tree),
+and drives it with an async httpx client:
 
 (a) Alert ingest: ``--alerts`` signed deliveries (Standard-Webhooks HMAC over the raw body) with
     ``--concurrency`` keep-alive connections in flight (a lean client, :class:`RawClient`: httpx's
@@ -26,6 +28,7 @@ Bounded in count and time; loopback only; everything it creates is under a tempo
 
     python -m evals.bench.bench_api --alerts 1000 --rps 50 --duration 20
     python -m evals.bench.bench_api --alerts 0 --rps 200 --duration 10 --decide 3000 --decide-concurrency 8
+    python -m evals.bench.bench_api --alerts 0 --rps 150 --duration 10 --decide 3000 --server-workers 2
     python -m evals.bench.bench_api --pg postgresql+psycopg://postgres@127.0.0.1:5432/test  # a fresh database there
 """
 
@@ -82,7 +85,7 @@ def seed(home: Path, orders: int, pg_url: str | None = None) -> tuple[str, list[
     return url, nodes, order_ids
 
 
-def start_server(home: Path, url: str, port: int) -> subprocess.Popen[bytes]:
+def start_server(home: Path, url: str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDEROPS_")}
     env.update(
         DATABASE_URL=url,
@@ -92,6 +95,7 @@ def start_server(home: Path, url: str, port: int) -> subprocess.Popen[bytes]:
     )
     code = "import sys; from api.cli import run; sys.exit(run(sys.argv[1:]))"
     cmd = [sys.executable, "-c", code, "serve", "--port", str(port), "--log-level", "warning"]
+    cmd += ["--workers", str(workers)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -179,10 +183,31 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (``orderops serve --workers N``: the supervisor and its
+    N children), from the parent ids in Linux ``/proc``."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(parents.get(current, []))
+    return tree
+
+
 def cpu_used(server_pid: int) -> tuple[float, float]:
-    """(this process's CPU s, the server's CPU s) so far."""
-    me = time.process_time()
-    return me, process_cpu_s(server_pid)
+    """(this process's CPU s, the server's CPU s so far, summed over its process tree: with several
+    server processes the children do the work). A child that ended since ``before`` is missed; the
+    bench's do not end while it measures."""
+    server = sum(process_cpu_s(p) for p in process_tree(server_pid))
+    return time.process_time(), server
 
 
 def per_request_cpu(before: tuple[float, float], server_pid: int, n: int) -> dict[str, float]:
@@ -413,7 +438,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         keys.db.dispose()
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        proc = start_server(home, url, port)
+        load_before = os.getloadavg()
+        proc = start_server(home, url, port, args.server_workers)
         try:
             await wait_ready(base, proc)
             ceiling = await bench_healthz_closed(port, proc.pid, args.alerts, args.concurrency) if args.alerts else {}
@@ -428,7 +454,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             proc.terminate()
             try:
-                proc.wait(20)
+                proc.wait(60)
             except subprocess.TimeoutExpired:
                 proc.kill()
         answered = sum(r["statuses"].get(200, 0) for r in (route, closed.get("decide", {"statuses": {}})))
@@ -436,6 +462,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         return {
             "backend": "postgresql" if args.pg else "sqlite",
             "orders": args.orders,
+            "server_workers": args.server_workers,
+            "load_avg_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
             "healthz_closed_loop": ceiling,
             "alert_ingest": alerts,
             "healthz": trivial,
@@ -454,6 +482,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--orders", type=int, default=5000, help="orders in the seeded network")
     p.add_argument("--decide", type=int, default=2000, help="closed-loop decide/route requests (0: skip; max 100,000)")
     p.add_argument("--decide-concurrency", type=int, default=8, help="connections of the closed-loop decide load")
+    p.add_argument("--server-workers", type=int, default=1, help="server processes (serve --workers)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--pg", default=None, help="PostgreSQL admin URL: run on a fresh database there (default: SQLite)")
     args = p.parse_args(argv)
@@ -462,12 +491,18 @@ def main(argv: list[str] | None = None) -> None:
     args.concurrency = min(max(1, args.concurrency), 256)
     args.decide = min(max(0, args.decide), 100_000)
     args.decide_concurrency = min(max(1, args.decide_concurrency), 256)
+    args.server_workers = min(max(1, args.server_workers), 64)
     result = asyncio.run(main_async(args))
     if args.json:
         print(json.dumps(result, indent=2))
         return
     a, c = result["alert_ingest"], result["healthz_closed_loop"]
-    print(f"API bench on {result['backend']} ({result['orders']} orders), uvicorn on loopback")
+    load = result["load_avg_1m"]
+    print(
+        f"API bench on {result['backend']} ({result['orders']} orders), uvicorn on loopback, "
+        f"{result['server_workers']} server process(es) (server CPU summed over all); "
+        f"1-min load average {load['before']} before, {load['after']} after"
+    )
     if a:
         for name, r in (("healthz closed loop (ceiling)", c), ("alert ingest", a)):
             print(

@@ -4,20 +4,25 @@ is in the log after SIGTERM, and SIGTERM stops every process with exit code 0.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import pickle
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections import Counter
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
-from api.serve_multi import settings_from_env, settings_to_env
+from api.serve_multi import CHILD_APP, listening_socket, settings_from_env, settings_to_env
 from core.settings import Settings
 from tests.conftest import REPO
 from tests.test_cli_safety import cli, home, new_key, rows  # noqa: F401
@@ -131,3 +136,31 @@ def test_children_build_the_settings_the_cli_built(tmp_path: Path) -> None:
     assert child.webhook_secret is not None
     assert child.webhook_secret.get_secret_value() == "whsec_abc"
     assert settings_from_env({}) == Settings()
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+def test_connections_on_the_shared_socket_get_tcp_nodelay(fixed: bool) -> None:
+    """uvicorn's bound socket says proto 0, so asyncio left Nagle on for every accepted connection
+    (each keep-alive answer after the first waited ~40 ms for a delayed ACK); the one the children
+    get says TCP, and what they accept has TCP_NODELAY. ``fixed=False`` shows the bug it avoids."""
+    config = uvicorn.Config(CHILD_APP, host="127.0.0.1", port=0, log_level="warning")
+    sock = listening_socket(config) if fixed else config.bind_socket()
+    assert (sock.proto == socket.IPPROTO_TCP) is fixed
+    rebuilt = pickle.loads(ForkingPickler.dumps(sock))  # as it reaches a spawned child
+    sock.close()
+
+    async def accepted_nodelay() -> int:
+        got: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def on_connect(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            got.set_result(w.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            w.close()
+
+        server = await asyncio.start_server(on_connect, sock=rebuilt)
+        async with server:
+            _r, w = await asyncio.open_connection(*rebuilt.getsockname())
+            value = await asyncio.wait_for(got, 10)
+            w.close()
+        return value
+
+    assert bool(asyncio.run(accepted_nodelay())) is fixed

@@ -257,7 +257,7 @@ def ab_cmd(
             env = CaseEnv.build(db, spec, None)
             clock, adapters = env.clock, env.adapters
         try:
-            report = ab_replay(adapters, clock, wa, wb, resamples=resamples)
+            report = ab_replay(adapters, clock, wa, wb, db=db, resamples=resamples)
         finally:
             db.dispose()
     except OrderOpsError as exc:

@@ -112,3 +112,30 @@ def test_vectorised_replay_decides_as_the_scalar_scorer(tmp_path: Path) -> None:
         assert [f.cost for f in fast] == [s.cost for s in slow]
         assert [f.co2e_kg for f in fast] == pytest.approx([s.co2e_kg for s in slow], abs=1.01e-3)
     assert any(s.split for s in slow)  # the split path was exercised
+    # ... and orders no split can serve (a SKU short everywhere: refused without the split's search).
+    assert any(not s.served for s in slow)
+
+
+def test_bulk_read_gives_the_adapters_replay_orders(tmp_path: Path) -> None:
+    """The replay's two-query read of the orders is field for field the OMS adapter's orders reset
+    as the replay resets them (types included: the reprs name enums and Decimals), also with a
+    limit; and the replay decides the same from either."""
+    from evals.ab import read_replay_orders, replay_orders
+
+    db = fresh_database(tmp_path, SPEC, "abr")
+    try:
+        env = CaseEnv.build(db, SPEC, None)
+        today = env.clock.today()
+        for limit in (None, 1, 37):
+            slow, fast = replay_orders(env.adapters, today, limit=limit), read_replay_orders(db, today, limit=limit)
+            assert fast == slow
+            assert [repr(o) for o in fast] == [repr(o) for o in slow]
+        assert len(slow) == 37
+        assert slow[0].status == "created"
+        assert slow[0].node_id is None
+        weights = SourcingWeights(), CARBON_WEIGHTED
+        via_db = ab_replay(env.adapters, env.clock, *weights, db=db, resamples=200, seed=3)
+        via_oms = ab_replay(env.adapters, env.clock, *weights, resamples=200, seed=3)
+    finally:
+        db.dispose()
+    assert via_db.model_dump_json() == via_oms.model_dump_json()

@@ -59,17 +59,27 @@ class RunJobs:
         self.tokens = 0
         """LLM tokens this process's planners spent (for ``/metrics``)."""
         self._count_lock = threading.Lock()
+        self._build_lock = threading.Lock()
+        """Held while a driver (and the checkpointer) is built: worker threads take jobs at once."""
 
     def runs(self, requested_by: str) -> ExceptionRuns:
-        """The driver acting for ``requested_by`` (who may then not approve the run's calls)."""
+        """The driver acting for ``requested_by`` (who may then not approve the run's calls).
+
+        Built once per requester, under a lock: two worker threads taking their first jobs together
+        would otherwise both build one (and open two checkpointers, one never closed). Checked
+        again under the lock; the lock-free read first keeps every later call off it."""
         found = self._runs.get(requested_by)
-        if found is None:
-            if self._saver is None:
-                self._saver = self._stack.enter_context(open_checkpointer(self.actx.db))
-            planner = wiring.choose_planner(self.actx, self.planner)
-            deps = wiring.run_deps(self.actx, planner, runs=self.store, requested_by=requested_by)
-            found = self._runs[requested_by] = ExceptionRuns(deps, self._saver, lease_s=self.run_lease_s)
-        return found
+        if found is not None:
+            return found
+        with self._build_lock:
+            found = self._runs.get(requested_by)
+            if found is None:
+                if self._saver is None:
+                    self._saver = self._stack.enter_context(open_checkpointer(self.actx.db))
+                planner = wiring.choose_planner(self.actx, self.planner)
+                deps = wiring.run_deps(self.actx, planner, runs=self.store, requested_by=requested_by)
+                found = self._runs[requested_by] = ExceptionRuns(deps, self._saver, lease_s=self.run_lease_s)
+            return found
 
     def start_payload(self, payload: Mapping[str, Any]) -> RunResult:
         """Start the run named in the payload; if an earlier attempt got it going, carry it on."""
@@ -133,15 +143,23 @@ class IntakeJobs:
         self.actx = actx
         self._stack = ExitStack()
         self._graph: Any = None
+        self._build_lock = threading.Lock()
+        """Held while the graph is opened (once, as :meth:`RunJobs.runs` builds its drivers)."""
 
     def process_payload(self, payload: Mapping[str, Any]) -> Any:
         """Run the intake graph for the document the payload names."""
-        from graphs.intake import open_intake_graph  # the parsers load only in workers that take intake jobs
-
         document_id = _text(payload, "document_id")
+        return self._intake_graph().run(document_id)
+
+    def _intake_graph(self) -> Any:
+        """The intake graph, opened on first use by one thread (checked again under the lock)."""
         if self._graph is None:
-            self._graph = self._stack.enter_context(open_intake_graph(wiring.intake_deps(self.actx)))
-        return self._graph.run(document_id)
+            from graphs.intake import open_intake_graph  # the parsers load only in workers that take intake jobs
+
+            with self._build_lock:
+                if self._graph is None:
+                    self._graph = self._stack.enter_context(open_intake_graph(wiring.intake_deps(self.actx)))
+        return self._graph
 
     def close(self) -> None:
         self._graph = None

@@ -2,19 +2,51 @@
 execute) saved as an eval scenario and replayed by the eval runner (`eval run --suite captured`),
 with personal data redacted; bad input is a clear error with an exit code.
 
-Each test drives the real CLI on a SQLite installation in a temporary home with a congested DC."""
+Each test drives the real CLI on a SQLite installation in a temporary home with a congested DC; the
+core round trip also runs on a PostgreSQL installation (the capture reads it, the replay copy is
+SQLite as always)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import text
 
+from core.db import make_database, migrate
 from evals.capture import CapturedScenario, load_scenarios
+from tests.conftest import BACKENDS, drop_postgres, fresh_postgres_url
+from tests.graphs.support import congest
 from tests.test_cli_safety import cli, cli_json, congested, home, new_key  # noqa: F401
+from tests.tools.conftest import build_net
+
+
+@pytest.fixture(params=BACKENDS)
+def installation(request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # noqa: F811
+    """``congested`` on either backend: the installation in ``home`` (SQLite) or on a fresh PostgreSQL
+    database that ``DATABASE_URL`` names; its congested DC."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("congested")
+        return
+    url = fresh_postgres_url()
+    try:
+        db = make_database(url=url)
+        migrate(db)
+        node, _ = congest(build_net(db))
+        db.dispose()
+        monkeypatch.setenv("DATABASE_URL", url)
+        yield node
+        assert not (home / "orderops.db").exists(), "the CLI used a SQLite installation, not PostgreSQL"
+        db = make_database(url=url)
+        with db.engine.connect() as conn:
+            assert conn.execute(text("select count(*) from runs")).scalar_one() >= 1, "no run reached PostgreSQL"
+        db.dispose()
+    finally:
+        drop_postgres(url)
 
 
 def approved_run(
@@ -61,23 +93,24 @@ def replay(capsys: pytest.CaptureFixture[str], folder: Path, tmp_path: Path) -> 
 
 
 def test_a_captured_run_replays_through_the_eval_runner_and_passes(
-    congested: str,  # noqa: F811
+    installation: str,
     home: Path,  # noqa: F811
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    run_id = approved_run(capsys, home, f"{congested} is congested")
+    node = installation
+    run_id = approved_run(capsys, home, f"{node} is congested")
     folder = tmp_path / "captured"
     got = cli_json(capsys, "eval", "capture", run_id, "--out", str(folder))
     assert got["snapshot"] == "run_start"
     sc = CapturedScenario.model_validate(yaml.safe_load(Path(got["path"]).read_text()))
     assert sc.run_id == run_id
-    assert sc.goal == f"{congested} is congested"
+    assert sc.goal == f"{node} is congested"
     assert sc.expected.writes
     assert sc.expected.writes[0].tool == "reroute_orders"
     assert [d.decision for d in sc.expected.decisions] == ["approve"] * len(sc.expected.decisions)
     assert sc.expected.decisions[0].approver == "amir"
-    assert sc.snapshot.nodes[congested].status == "congested"
+    assert sc.snapshot.nodes[node].status == "congested"
     assert sc.snapshot.undo, "the run's reroute is undone on the replay copy: the network as of its start"
     assert list(load_scenarios(folder)) == [sc.id]
 
@@ -199,14 +232,14 @@ def test_a_captured_file_that_does_not_validate_is_named_in_a_clear_error(
 
 
 def test_mixed_decisions_replay_step_by_step(
-    congested: str,  # noqa: F811
+    installation: str,
     home: Path,  # noqa: F811
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """One step left out, the others approved: the replay decides each request as production did
     (matched by its tool and orders), so the same orders move and the left-out ones stay."""
-    run_id = approved_run(capsys, home, f"{congested} is congested", leave_out_first=True)
+    run_id = approved_run(capsys, home, f"{installation} is congested", leave_out_first=True)
     folder = tmp_path / "captured"
     sc = capture(capsys, run_id, folder)
     assert sorted({d.decision for d in sc.expected.decisions}) == ["approve", "reject"]

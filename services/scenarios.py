@@ -79,7 +79,7 @@ from agents.triage import triage_alert, triage_goal
 from core.clock import Clock
 from core.db import Database, make_database
 from core.domain import OPEN_STATUSES, Node, NodeStatus
-from core.errors import ConfigurationError, DomainError, OrderOpsError
+from core.errors import ConfigurationError, DomainError, NotFound, OrderOpsError
 from guardrails.calls import Actor
 from tools.adapters.embedded import embedded_adapters
 from tools.adapters.protocols import Adapters, OrderFilter
@@ -402,10 +402,11 @@ def _stage_demand_surge(st: _Staging, i: int, ev: DemandSurgeEvent) -> StagedCal
     """Extra backlog where the SKUs ship (the twin has no demand series; see the module docstring);
     a surge that adds no work is a warning, not a call."""
     d = ev.demand_surge
-    known = {p.sku for p in st.env.adapters.oms.get_products(d.skus)} if d.skus else set()
-    missing = [s for s in d.skus if s not in known]
+    missing, more = _unknown_skus(st.env.adapters, d.skus)
     if missing:
-        st.find(i, "demand_surge", "skus", f"no product(s) {missing[:5]}", "unknown_sku")
+        named = ", ".join(repr(m) for m in missing) + (" and perhaps more" if more else "")
+        plural = "s" if len(missing) > 1 or more else ""
+        st.find(i, "demand_surge", "skus", f"no product{plural} {named}", "unknown_sku")
         return None
     added = _surge_backlog(st.env.adapters, d, list(st.nodes.values()))
     if not added:
@@ -444,7 +445,7 @@ def _stage_inbound_delay(st: _Staging, i: int, ev: InboundDelayEvent) -> StagedC
     b = ev.inbound_delay
     if st.unknown_node(i, "inbound_delay", b.node):
         return None
-    if b.sku not in {p.sku for p in st.env.adapters.oms.get_products([b.sku])}:
+    if _unknown_skus(st.env.adapters, [b.sku])[0]:
         st.find(i, "inbound_delay", "sku", f"no product {b.sku!r}", "unknown_sku")
         return None
     pos = st.env.adapters.wms.inventory(node_ids=[b.node], skus=[b.sku])
@@ -464,6 +465,36 @@ def _stage_inbound_delay(st: _Staging, i: int, ev: InboundDelayEvent) -> StagedC
             "promised against that receipt",
         },
     )
+
+
+_MAX_MISSING_NAMED = 5
+"""How many unknown SKUs a finding names: looking for more costs a read each."""
+
+
+def _unknown_skus(adapters: Adapters, skus: Sequence[str]) -> tuple[list[str], bool]:
+    """The SKUs of ``skus`` the catalogue lacks, in order, up to :data:`_MAX_MISSING_NAMED`; and
+    whether SKUs were left unchecked after that many (there may be more).
+
+    The embedded ``get_products`` answers NotFound naming the first unknown SKU rather than a
+    shorter list, so each NotFound takes its SKU out and asks again: one read when all are known,
+    one more per unknown SKU (an adapter that leaves unknown SKUs out of its answer instead is read
+    once). A scenario's unknown SKU is a finding on its event (with line and field), never the
+    adapter's NotFound escaping as the request's error."""
+    rest = list(dict.fromkeys(skus))
+    missing: list[str] = []
+    while rest and len(missing) < _MAX_MISSING_NAMED:
+        try:
+            found = {p.sku for p in adapters.oms.get_products(rest)}
+        except NotFound as exc:
+            sku = str(exc.ident)
+            if sku not in rest:  # pragma: no cover - the adapter names a SKU it was asked for
+                raise
+            missing.append(sku)
+            rest.remove(sku)
+            continue
+        missing.extend(s for s in rest if s not in found)
+        rest = []
+    return missing[:_MAX_MISSING_NAMED], len(missing) > _MAX_MISSING_NAMED or bool(rest)
 
 
 _STAGERS: dict[type[_Spec], Callable[[_Staging, int, Any], StagedCall | None]] = {

@@ -393,3 +393,78 @@ def test_the_documented_example_parses_and_stages_on_the_generated_network(actx:
     calls, findings = stage_calls(parsed, ToolEnv(actx.adapters, actx.twin_clock))
     assert findings == []
     assert [c.tool for c in calls] == ["set_node_status", "set_node_capacity", "set_carrier_status"]
+
+
+# --- unknown SKUs -------------------------------------------------------------------------------------------
+
+BAD_SKUS = (
+    "name: x\nevents:\n"
+    "  - demand_surge: {{skus: [NOPE-1, {sku}, NOPE-2], factor: 2, days: 1}}\n"
+    "  - inbound_delay: {{node: {node}, sku: NOPE-3, days: 2}}\n"
+)
+
+
+def _bad_skus(actx: AppContext) -> str:
+    node = _busiest_dc(actx)
+    sku = actx.adapters.oms.list_products(limit=1)[0].sku
+    return BAD_SKUS.format(node=node, sku=sku)
+
+
+def test_cli_whatif_and_apply_report_unknown_skus_as_findings_and_change_nothing(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The catalogue's NotFound for a SKU used to escape as the command's error (one SKU, no line,
+    no field); it is a finding on its event, every unknown SKU named, and nothing changes."""
+    with _ctx(home) as ctx:
+        text = _bad_skus(ctx)
+        before = live_fingerprint(ctx.db)
+    f = tmp_path / "skus.yaml"
+    f.write_text(text)
+    for argv in (("whatif", str(f), "--planner", "playbook", "--json"), ("apply", str(f), "--json")):
+        capsys.readouterr()
+        code = _cli(home, "twin", *argv)
+        out = capsys.readouterr()
+        assert code == 2, out
+        assert "Traceback" not in out.err
+        report = json.loads(out.out)
+        assert report["ok"] is False
+        found = [(x["code"], x["line"], x["field"]) for x in report["findings"]]
+        assert found == [
+            ("unknown_sku", 3, "events.0.demand_surge.skus"),
+            ("unknown_sku", 4, "events.1.inbound_delay.sku"),
+        ]
+        assert "'NOPE-1', 'NOPE-2'" in report["findings"][0]["message"]
+    with _ctx(home) as ctx:
+        assert live_fingerprint(ctx.db) == before
+
+
+def test_http_whatif_names_unknown_skus_in_its_findings(actx: AppContext, home: Path) -> None:
+    import yaml
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.auth import ApiKeyStore, Role, create_key
+
+    keys = ApiKeyStore(actx.db, home=home)
+    operator = create_key(keys, "otto", [Role.OPERATOR])
+    client = TestClient(create_app(actx, keys=keys))
+    scenario = yaml.safe_load(_bad_skus(actx))
+    before = live_fingerprint(actx.db)
+    for path in ("/v1/twin/whatif", "/v1/twin/apply"):
+        r = client.post(path, json={"scenario": scenario}, headers={"Authorization": f"Bearer {operator}"})
+        assert r.status_code == 404, r.text
+        fields = [f["field"] for f in r.json()["details"]["findings"]]
+        assert fields == ["events.0.demand_surge.skus", "events.1.inbound_delay.sku"]
+    assert live_fingerprint(actx.db) == before
+
+
+def test_a_long_list_of_unknown_skus_names_five_and_says_there_may_be_more(actx: AppContext) -> None:
+    from services.scenarios import stage_calls
+    from tools.base import ToolEnv
+
+    skus = ", ".join(f"NOPE-{i}" for i in range(40))
+    parsed = parse_scenario(f"name: x\nevents:\n  - demand_surge: {{skus: [{skus}], factor: 2, days: 1}}\n")
+    calls, findings = stage_calls(parsed, ToolEnv(actx.adapters, actx.twin_clock))
+    assert calls == []
+    assert [f.code for f in findings] == ["unknown_sku"]
+    assert findings[0].message == "no products 'NOPE-0', 'NOPE-1', 'NOPE-2', 'NOPE-3', 'NOPE-4' and perhaps more"

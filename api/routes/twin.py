@@ -3,8 +3,9 @@
 
 Both need the operator role: a what-if reads the whole network and plans (work a viewer should not
 be able to start at will), and staging proposes writes (each parks for an approver under the
-default policy, who is never the operator that staged it). A bad scenario is a 422 whose details
-list the findings with their line and field; nothing is staged or played.
+default policy, who is never the operator that staged it). A bad scenario is a 422 (a 404 when it
+names a node, carrier or SKU the twin lacks) whose details list the findings with their line and
+field; nothing is staged or played.
 """
 
 from __future__ import annotations

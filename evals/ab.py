@@ -14,11 +14,13 @@ This module only reads the network; nothing it does is a write.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import compress
 from typing import Any, cast
 
 import numpy as np
@@ -241,9 +243,10 @@ class _Shared:
 
     @classmethod
     def of(cls, m: ScoreMatrix) -> _Shared:
+        targets = range(len(m.targets))
         return cls(
             needs=[order_needs(o) for o in m.orders],
-            feasible=[[j for j, ok in enumerate(row) if ok] for row in m.feasible.tolist()],
+            feasible=[list(compress(targets, row)) for row in m.feasible.tolist()],
             slack=m.slack.tolist(),
             rate=m.on_time_rate.tolist(),
             cents=m.cost_cents.tolist(),
@@ -265,6 +268,8 @@ class _Replay:
         self.shift = [src._shift(nd) for nd in nodes]
         w = src.weights
         self.late_w, self.miss_w = w.late_day, w.miss_risk
+        # A handful of (slack, carrier rate) pairs recur ~200k times an arm at 50k orders.
+        self._terms = functools.cache(self._terms_of)
         skus = {s for need in shared.needs for s in need}
         self.stock = {s: [src.atp.get(s, {}).get(nd, 0) for nd in nodes] for s in skus}
 
@@ -273,13 +278,13 @@ class _Replay:
         new = slack - days
         return score - self._terms(slack, rate) + self._terms(new, rate), new
 
-    def _terms(self, slack: int, rate: float) -> float:
+    def _terms_of(self, slack: int, rate: float) -> float:
         late = max(0, -slack)
         return self.late_w * late + self.miss_w * (1.0 - p_on_time(rate, slack))
 
-    def _take(self, need: dict[str, int], node_id: str) -> None:
-        """``need``'s units leave ``node_id``'s running stock (both copies)."""
-        atp, j = self.src.atp, self.nodes.index(node_id)
+    def _take(self, need: dict[str, int], j: int) -> None:
+        """``need``'s units leave target ``j``'s running stock (both copies)."""
+        atp, node_id = self.src.atp, self.nodes[j]
         for s, q in need.items():
             by_node = atp.setdefault(s, {})
             by_node[node_id] = by_node.get(node_id, 0) - q
@@ -299,7 +304,7 @@ class _Replay:
         if sp is None:
             return UNSERVED
         for node_id, skus in sp.split_legs:
-            self._take({s: need[s] for s in skus}, node_id)
+            self._take({s: need[s] for s in skus}, self.nodes.index(node_id))
             src.added[node_id] += 1
         self.shift = [src._shift(nd) for nd in self.nodes]
         return Outcome(served=True, cost=float(sp.cost), on_time=sp.meets_promise, split=True,
@@ -331,7 +336,7 @@ class _Replay:
             if j < 0:
                 out.append(self._split(self.m.orders[i], need, rows))
                 continue
-            self._take(need, nodes[j])
+            self._take(need, j)
             src.added[nodes[j]] += 1
             self.shift[j] = src._shift(nodes[j])
             out.append(Outcome(True, sh.cents[i][j] / 100, sl >= 0, False, round(sh.co2[i][j], 3)))

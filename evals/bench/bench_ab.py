@@ -2,26 +2,30 @@
 
 Draws ``--orders`` outcomes per arm (seeded: served, cost, on time, split, arm B a little dearer
 and later) and times :func:`evals.ab.compare_arms` with ``--resamples`` resamples. With
-``--replay N`` it also replays N orders of a generated network through both arms (every order
-scored at every node with numpy, then decided in turn against the running stock) and times that
-apart; ``--scalar`` times the per-order scalar scorer loop too. Times are wall-clock and CPU
-seconds of this process (on shared cores the CPU seconds are what the work costs).
+``--replay N`` it also replays N orders of a generated network as ``orderops eval ab`` does
+(:func:`evals.ab.ab_replay`: the orders read from the database, every order scored at every node
+with numpy and decided in turn against the running stock in both arms, the paired bootstrap) and
+prints each phase and the total; ``--repeat K`` replays K times and prints the medians too;
+``--scalar`` times the per-order scalar scorer loop as well. Times are wall-clock and CPU seconds
+of this process (on shared cores the CPU seconds are what the work costs), with the load average.
 
-    python -m evals.bench.bench_ab --orders 50000 --resamples 1000 --replay 50000
+    python -m evals.bench.bench_ab --orders 50000 --resamples 1000 --replay 50000 --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from agents.sourcing import SourcingWeights
 from core.netgen import NetworkSpec
-from evals.ab import Outcome, compare_arms, decide_arms, replay_orders, stock_on_hand
+from evals.ab import Outcome, ab_replay, compare_arms, decide_arms, read_replay_orders, stock_on_hand
 from evals.env import CaseEnv, fresh_database
 from tools.twin import TwinView
 
@@ -42,24 +46,51 @@ def outcomes(n: int, seed: int, dearer: float, late: float) -> list[Outcome]:
     return out
 
 
-def _replay(env: CaseEnv, n: int, resamples: int, scalar: bool) -> None:
-    """Time the replay: loading the network's orders, deciding them in both arms, the bootstrap."""
+Times = tuple[float, float]
+"""Wall-clock and CPU seconds."""
+
+
+def _replay(env: CaseEnv, resamples: int, repeat: int) -> None:
+    """Time :func:`evals.ab.ab_replay` as ``orderops eval ab`` runs it, by phase: reading the
+    orders (and the twin, and the stock), deciding them in both arms, the bootstrap; then the total.
+    With ``repeat`` > 1 also the median of each over the runs."""
     a_w, b_w = SourcingWeights(), SourcingWeights(carbon_per_kg=1.0)
-    t0, c0 = time.perf_counter(), time.process_time()
-    orders = replay_orders(env.adapters, env.clock.today())
+    runs: list[list[Times]] = []
+    for k in range(repeat):
+        marks = [(time.perf_counter(), time.process_time())]
+
+        def mark(_phase: str, marks: list[Times] = marks) -> None:
+            marks.append((time.perf_counter(), time.process_time()))
+
+        r = ab_replay(env.adapters, env.clock, a_w, b_w, db=env.db, resamples=resamples, on_phase=mark)
+        (w0, c0), *ends = marks
+        phases = [(w - pw, c - pc) for (w, c), (pw, pc) in zip(ends, marks, strict=False)]
+        runs.append([*phases, (ends[-1][0] - w0, ends[-1][1] - c0)])
+        label = f"run {k + 1}" if repeat > 1 else "replay"
+        co2e = r.diff["co2e_per_order"].mean
+        print(f"{label}: {r.orders:,} orders, {resamples:,} resamples: {_phases(runs[-1])}; "
+              f"CO2e/order B - A {co2e:+.4f}; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    if repeat > 1:
+        med = [(statistics.median(r[i][0] for r in runs), statistics.median(r[i][1] for r in runs)) for i in range(4)]
+        print(f"median of {repeat}: {_phases(med)}")
+
+
+def _phases(t: list[Times]) -> str:
+    (lw, lc), (aw, ac), (bw, bc), (tw, tc) = t
+    return (f"load {lw:.2f} s ({lc:.2f} CPU) + 2 arms {aw:.2f} s ({ac:.2f}) + bootstrap {bw:.2f} s ({bc:.2f}) "
+            f"= total {tw:.2f} s wall, {tc:.2f} s CPU")  # fmt: skip
+
+
+def _scalar(env: CaseEnv) -> None:
+    """The per-order scalar scorer loop on the same orders (minutes at 50k)."""
+    a_w, b_w = SourcingWeights(), SourcingWeights(carbon_per_kg=1.0)
+    orders = read_replay_orders(env.db, env.clock.today())
     view = TwinView.load(env.adapters, env.clock)
     view.prepare(orders)
     stock = stock_on_hand(env.adapters)
-    print(f"replay: {len(orders):,} orders loaded: {time.perf_counter() - t0:.2f} s wall, "
-          f"{time.process_time() - c0:.2f} s CPU")  # fmt: skip
-    for vectorised in (True, False) if scalar else (True,):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out_a, out_b = decide_arms(orders, view, stock, [a_w, b_w], vectorised=vectorised)
-        mid, mid_cpu = time.perf_counter() - t0, time.process_time() - c0
-        r = compare_arms(out_a, out_b, weights_a=a_w, weights_b=b_w, resamples=resamples)
-        print(f"  {'vectorised' if vectorised else 'scalar'}: 2 arms {mid:.2f} s wall, {mid_cpu:.2f} s CPU; "
-              f"+ bootstrap {time.perf_counter() - t0:.2f} s wall, {time.process_time() - c0:.2f} s CPU; "
-              f"CO2e/order B - A {r.diff['co2e_per_order'].mean:+.4f}")  # fmt: skip
+    t0, c0 = time.perf_counter(), time.process_time()
+    decide_arms(orders, view, stock, [a_w, b_w], vectorised=False)
+    print(f"  scalar: 2 arms {time.perf_counter() - t0:.2f} s wall, {time.process_time() - c0:.2f} s CPU")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--replay", type=int, default=0, help="also replay this many orders of a generated network")
     ap.add_argument("--scalar", action="store_true", help="also time the replay with the scalar scorer loop")
+    ap.add_argument("--repeat", type=int, default=1, help="replay this many times; print each and the medians")
     args = ap.parse_args(argv)
     a = outcomes(args.orders, 1, 0.0, 0.0)
     b = outcomes(args.orders, 2, 0.02, 0.01)
@@ -85,7 +117,9 @@ def main(argv: list[str] | None = None) -> None:
             spec = NetworkSpec(seed=7, nodes=8, skus=200, customers=20, orders=args.replay)
             db = fresh_database(tmp, spec, "ab")
             env = CaseEnv.build(db, spec, None)
-            _replay(env, args.replay, args.resamples, args.scalar)
+            _replay(env, args.resamples, max(1, args.repeat))
+            if args.scalar:
+                _scalar(env)
             db.dispose()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -170,6 +170,8 @@ class _Lazy:
     @property
     def rejected(self) -> dict[str, list[str]]:
         """The targets refused (all for stock: a pick from the matrix saw every target serviceable)."""
+        if not self.options:
+            return self.ranker.all_refused
         stocked = {j for j, _ in self.options}
         return {t: [Reason.NO_STOCK] for j, t in enumerate(self.ranker.targets) if j not in stocked}
 
@@ -204,18 +206,14 @@ class MatrixRanker:
         self.serviceable_at = m.serviceable
         self.stocked = m.feasible[:, :T].tolist()
         """Targets with stock for every line before the batch: stock only runs out from there."""
-        self.cents = m.cost_cents.tolist()
-        self.eta0 = m.eta.tolist()
-        self.rate = m.on_time_rate.tolist()
-        self.miles = m.miles.tolist()
-        self.co2e = m.co2e.tolist()
-        self.service = m.service.tolist()
         self.congested = m.congested.tolist()
-        self.promised = self.promised_arr.tolist()
+        self.promised: list[int] = self.promised_arr.tolist()
         self.sku_index: dict[str, int] = {}
         skus = sorted({ln.sku for o in m.orders for ln in o.lines})
         self.sku_index = {sku: k for k, sku in enumerate(skus)}
         self.atp = [[src.atp.get(sku, {}).get(t, 0) for t in targets] for sku in skus]
+        self.all_refused: dict[str, list[str]] = {t: [Reason.NO_STOCK] for t in targets}
+        """The refusals of an order no target has stock for (once stock runs out, most of a big batch)."""
 
     def _column(self, j: int, shift: int, rows: IntArray | None = None) -> FloatArray:
         """Every order's (or ``rows``') exact score at column ``j`` shipped ``shift`` days later."""
@@ -229,32 +227,45 @@ class MatrixRanker:
         )  # fmt: skip
 
     # --- single pairs, as Sourcer._priced prices them ---------------------------------------------
-    def _score(self, i: int, j: int, shift: int) -> tuple[float, int, int, float]:
-        """The scorer's score of order ``i`` at column ``j`` shipped ``shift`` days later, with its
-        late days, ETA (an ordinal) and chance of arriving on time: :meth:`Sourcer._priced`'s
-        arithmetic, term for term."""
-        w = self.src.weights
-        eta = self.eta0[i][j] + shift
-        slack = self.promised[i] - eta
-        late = max(0, -slack)
-        p = p_on_time(self.rate[i][j], slack)
-        score = w.cost * (self.cents[i][j] / 100.0) + w.late_day * late + w.miss_risk * (1 - p)
-        score += w.distance_per_1000mi * self.miles[i][j] / 1000 + w.carbon_per_kg * self.co2e[i][j]
-        penalty = 0.0
-        if self.congested[j]:
-            penalty += w.congested
-        return score + penalty, late, eta, p
+
+    def _pairs(self, rows: IntArray, cols: IntArray | int) -> list[tuple[int, int, float, float, float, int]]:
+        """(ETA before any shift, cents, on-time rate, miles, CO2e, service) of the pairs ``rows`` x
+        ``cols``, as Python values (gathered in one go: numpy scalar access costs ~1 us a value)."""
+        m = self.matrix
+        return list(
+            zip(
+                m.eta[rows, cols].tolist(), m.cost_cents[rows, cols].tolist(), m.on_time_rate[rows, cols].tolist(),
+                m.miles[rows, cols].tolist(), m.co2e[rows, cols].tolist(), m.service[rows, cols].tolist(), strict=True,
+            )
+        )  # fmt: skip
 
     def candidate(self, i: int, j: int, shift: int) -> Candidate:
         """The scorer's :class:`Candidate` for order ``i`` at column ``j`` (a serviceable pair)."""
-        return self._candidate(i, j, shift, self._score(i, j, shift)[0])
+        pair = self._pairs(np.array([i]), j)[0]
+        return self._candidate(i, j, shift, self._price(i, j, shift, pair), pair)
 
-    def _candidate(self, i: int, j: int, shift: int, score: float) -> Candidate:
-        """:meth:`candidate` with its score already computed."""
-        eta = self.eta0[i][j] + shift
+    def _price(self, i: int, j: int, shift: int, pair: tuple[int, int, float, float, float, int]) -> float:
+        """The pair's score shipped ``shift`` days later: :meth:`Sourcer._priced`'s arithmetic, term for term."""
+        w = self.src.weights
+        eta0, cents, rate, miles, co2e, _ = pair
+        slack = self.promised[i] - (eta0 + shift)
+        late = max(0, -slack)
+        p = p_on_time(rate, slack)
+        score = w.cost * (cents / 100.0) + w.late_day * late + w.miss_risk * (1 - p)
+        score += w.distance_per_1000mi * miles / 1000 + w.carbon_per_kg * co2e
+        penalty = 0.0
+        if self.congested[j]:
+            penalty += w.congested
+        return score + penalty
+
+    def _candidate(
+        self, i: int, j: int, shift: int, score: float, pair: tuple[int, int, float, float, float, int]
+    ) -> Candidate:
+        """:meth:`candidate` with its score and the pair's values already there."""
+        eta0, cents, rate, miles, co2e, service = pair
+        eta = eta0 + shift
         slack = self.promised[i] - eta
         late = max(0, -slack)
-        p = p_on_time(self.rate[i][j], slack)
         node_id = self.matrix.targets[j]
         reasons: list[str] = [Reason.MEETS_PROMISE if late == 0 else late_by(late)]
         if self.congested[j]:
@@ -262,9 +273,8 @@ class MatrixRanker:
         if node_id == self.matrix.orders[i].node_id:
             reasons.append(Reason.CURRENT_NODE)
         return Candidate(
-            node_id, self.matrix.service_ids[self.service[i][j]], True, score,
-            Decimal(self.cents[i][j]).scaleb(-2), date.fromordinal(eta), late, p, self.miles[i][j], tuple(reasons),
-            self.co2e[i][j],
+            node_id, self.matrix.service_ids[service], True, score, Decimal(cents).scaleb(-2), date.fromordinal(eta),
+            late, p_on_time(rate, slack), miles, tuple(reasons), co2e,
         )  # fmt: skip
 
     # --- the ranker's protocol ---------------------------------------------------------------
@@ -278,11 +288,15 @@ class MatrixRanker:
         rows = np.array([self.row.get(o.id, -1) for o in orders], dtype=np.int64)
         ok = rows >= 0
         ok[ok] = self.serviceable_at[rows[ok], j]
-        scores = np.zeros(len(orders))
-        scores[ok] = self._column(j, shift, rows[ok])
+        good = rows[ok]
+        priced = iter(zip(good.tolist(), self._column(j, shift, good).tolist(), self._pairs(good, j), strict=True))
         out: dict[str, Candidate] = {}
-        for o, i, good, score in zip(orders, rows.tolist(), ok.tolist(), scores.tolist(), strict=True):
-            out[o.id] = self._candidate(i, j, shift, score) if good else self.src.score(o, node_id, check_stock=False)
+        for o, served in zip(orders, ok.tolist(), strict=True):
+            if served:
+                i, score, pair = next(priced)
+                out[o.id] = self._candidate(i, j, shift, score, pair)
+            else:
+                out[o.id] = self.src.score(o, node_id, check_stock=False)
         return out
 
     def rank(self, order: Order) -> Pick:
@@ -291,25 +305,27 @@ class MatrixRanker:
         i = self.row.get(order.id)
         if i is None or not self.serviceable[i]:
             return _Decided(self.src.rank(order, self.targets))
-        atp, targets, sids, svc = self.atp, self.targets, self.matrix.service_ids, self.service[i]
+        atp, targets = self.atp, self.targets
         needs = [(self.sku_index[sku], qty) for sku, qty in order_needs(order).items()]
         # An order's own reservation counts at its own node (as Sourcer.has_stock has it).
         own = order.node_id if order.status in RESERVING_STATUSES else None
         scores = self.current[i].tolist()
         options: list[tuple[int, int]] = []
-        best, key = -1, (math.inf, "", "")
+        # Lowest score, then node: the key Sourcer.decide sorts by (its third, the service, never
+        # decides here: each target is one candidate).
+        best, key = -1, (math.inf, "")
         for j, stocked in enumerate(self.stocked[i]):
             t = targets[j]
             if t != own and not (stocked and all(atp[k][j] >= q for k, q in needs)):
                 continue
             options.append((j, self.shifts[j]))
-            k = (scores[j], t, sids[svc[j]])
+            k = (scores[j], t)
             if k < key:
                 best, key = len(options) - 1, k
         if best < 0:
             return _Lazy(self, order, i, (), -1, 0, 0)
         j, shift = options[best]
-        eta = self.eta0[i][j] + shift
+        eta = int(self.matrix.eta[i, j]) + shift
         return _Lazy(self, order, i, tuple(options), best, max(0, eta - self.promised[i]), eta)
 
     def assign(self, order: Order, node_id: str) -> None:
@@ -331,9 +347,11 @@ class MatrixRanker:
     def decision(self, pick: _Lazy) -> RouteDecision:
         """``src.decide`` over the candidates the pick saw: the stocked targets priced with their
         shift then, the others refused for stock, in the targets' order."""
+        i, cols = pick.row, [j for j, _ in pick.options]
+        pairs = dict(zip(cols, self._pairs(np.full(len(cols), i), np.array(cols, dtype=np.int64)), strict=True))
         shift_of = dict(pick.options)
         cands = [
-            self.candidate(pick.row, j, shift_of[j])
+            self._candidate(i, j, shift_of[j], self._price(i, j, shift_of[j], pairs[j]), pairs[j])
             if j in shift_of
             else Candidate(t, None, False, math.inf, reasons=(Reason.NO_STOCK,))
             for j, t in enumerate(self.targets)

@@ -15,6 +15,7 @@ from services.experiments import ExperimentStore, arm_for, live_report
 from services.profiles import BUILTIN_DEFAULT, ProfileConstraints, ProfileStore
 from tests.tools.conftest import Net, build_net
 from tools.adapters.protocols import Adapters, OrderFilter
+from tools.twin import TwinView
 
 CARBON = SourcingWeights(carbon_per_kg=25.0, distance_per_1000mi=5.0)
 
@@ -169,21 +170,60 @@ def test_activating_a_profile_reaches_the_next_decision_after_the_bound(sqlite_d
     assert svc.decide(order.id).profile_name == "default"
 
 
-def execute(adapters: Adapters, order: Order, d: RouteDecision) -> bool:
-    """Carry out a (non-split) decision the way operations would: move, set the service, allocate,
-    ship. Returns False for what this helper does not execute (no answer, a split)."""
-    if d.node_id is None or d.carrier_service_id is None:
+def execute(net: Net, view: TwinView, order: Order, d: RouteDecision) -> bool:
+    """Carry out a decision the way operations would: move the order, or split it across the
+    decision's nodes; give each part a service, allocate, ship. Returns False for what this helper
+    cannot execute (no answer, a move the OMS skipped)."""
+    if d.split_legs:
+        parts = split(net, view, order, d.split_legs)
+    elif d.node_id is not None and d.carrier_service_id is not None:
+        parts = move(net.adapters, order, d.node_id, d.carrier_service_id)
+    else:
         return False
-    oms = adapters.oms
-    if order.node_id != d.node_id:
-        moved = oms.move_orders([order.id], d.node_id)
-        if order.id in moved.skipped:
-            return False
-    oms.set_carrier_service([order.id], d.carrier_service_id)
-    if oms.get_order(order.id).status is OrderStatus.CREATED:
-        oms.allocate([order.id])
-    adapters.carriers.create_shipments([order.id])
+    if not parts:
+        return False
+    oms = net.adapters.oms
+    created = [o.id for o in oms.get_orders(parts) if o.status is OrderStatus.CREATED]
+    if created:
+        oms.allocate(created)
+    net.adapters.carriers.create_shipments(parts)
     return True
+
+
+def move(adapters: Adapters, order: Order, node_id: str, service_id: str) -> list[str]:
+    """A whole-node decision: the order moved to its node with its service (none if not moved)."""
+    oms = adapters.oms
+    if order.node_id != node_id and order.id in oms.move_orders([order.id], node_id).skipped:
+        return []
+    oms.set_carrier_service([order.id], service_id)
+    return [order.id]
+
+
+def split(net: Net, view: TwinView, order: Order, legs: dict[str, list[str]]) -> list[str]:
+    """A split decision, through the gateway's ``split_shipment`` write tool as production executes it:
+    the order stays at (or moves to) one leg's node and each other leg's lines become a child
+    ``<order>-S<n>`` at that leg's node; each part ships with its own service if that node can use it,
+    else the cheapest of its level (:meth:`TwinView.fulfil`). The parent and its children, or none."""
+    oms = net.adapters.oms
+    stay = order.node_id if order.node_id in legs else next(iter(legs))
+    if order.node_id != stay and order.id in oms.move_orders([order.id], stay).skipped:
+        return []
+    tool = net.gateway.writes["split_shipment"]
+    parts = [order.id]
+    for node_id, skus in legs.items():
+        if node_id == stay:
+            continue
+        lines = [ln.line_no for ln in order.lines if ln.sku in skus]
+        args = {"order_id": order.id, "line_nos": lines, "to_node_id": node_id, "reason": "A/B split"}
+        parts.append(str(tool.execute(net.gateway.env, tool.args_model.model_validate(args)).done[-1]))
+    shipping = oms.get_orders(parts)
+    view.prepare(shipping)
+    for part in shipping:
+        assert part.node_id is not None
+        f = view.fulfil(part, part.node_id)
+        assert f.quote is not None, f"{part.id} cannot ship from {part.node_id}: {f.reason}"
+        oms.set_carrier_service([part.id], f.quote.carrier_service_id)
+    return parts
 
 
 def test_live_ab_between_the_default_and_a_carbon_weighted_profile_reports_intervals(sqlite_db: Database) -> None:
@@ -194,10 +234,15 @@ def test_live_ab_between_the_default_and_a_carbon_weighted_profile_reports_inter
     exp = experiments.start("carbon-vs-default", BUILTIN_DEFAULT, carbon, mde_usd=2.0, by="ada")
     svc = service(net)
     orders = created_orders(net, 120)
-    executed = 0
+    view = TwinView.load(net.adapters, net.clock)
+    executed, splits = 0, 0
     for order in orders:
-        executed += execute(net.adapters, order, svc.decide(order.id))
+        d = svc.decide(order.id)
+        done = execute(net, view, order, d)
+        executed += done
+        splits += done and d.is_split
     assert executed >= 60
+    assert splits >= 1, "the split metric is measured on executed splits, not only whole-node moves"
 
     report = live_report(sqlite_db, net.adapters, net.clock, experiments.stop(exp.id), resamples=500)
     a, b = report.arms
@@ -206,6 +251,8 @@ def test_live_ab_between_the_default_and_a_carbon_weighted_profile_reports_inter
     assert a.measured > 10
     assert b.measured > 10
     assert a.measured + b.measured == executed
+    # each executed split shipped more than once (parent and child): the split metric counts exactly those
+    assert sum(arm.means["split"].mean * arm.measured for arm in report.arms) == pytest.approx(splits)
     for arm in report.arms:
         for est in arm.means.values():
             assert est.low <= est.mean <= est.high

@@ -56,17 +56,22 @@ def current_user(
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
+def admit(user: Principal, *any_of: Role) -> Principal:
+    """``user`` if they hold at least one of ``any_of`` (admins hold all); else 403."""
+    if not any(user.has(r) for r in any_of):
+        names = ", ".join(r.value for r in any_of)
+        raise Forbidden(
+            f"{user.id} needs the role {names} for this request",
+            reasons=[f"missing role (one of {[r.value for r in any_of]})"],
+        )
+    return user
+
+
 def require(*any_of: Role) -> Any:
     """A dependency admitting callers holding at least one of ``any_of`` (admins hold all)."""
 
     def gate(user: CurrentUser) -> Principal:
-        if not any(user.has(r) for r in any_of):
-            names = ", ".join(r.value for r in any_of)
-            raise Forbidden(
-                f"{user.id} needs the role {names} for this request",
-                reasons=[f"missing role (one of {[r.value for r in any_of]})"],
-            )
-        return user
+        return admit(user, *any_of)
 
     return Depends(gate)
 

@@ -6,8 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from agents.sourcing import SourcingWeights
+from api import problems
+from api.routes import decide as decide_routes
 from core.db import Database
 from core.domain import NodeStatus, OrderStatus
 from services.decisions import DecisionService, decisions_since
@@ -112,3 +116,24 @@ def test_the_last_batch_of_the_log_is_written_when_the_app_stops(sqlite_db: Data
         assert decisions_since(sqlite_db) == []
         assert svc.log.pending == len(ids)
     assert sorted(r["order_id"] for r in decisions_since(sqlite_db)) == sorted(ids)
+
+
+def test_the_route_checks_the_key_itself_behind_the_guard(api: Api) -> None:
+    """The route's own key check (async, not api.deps.Viewer) refuses what the guard would: an app
+    without the guard answers 401 problems for a missing or unknown key, and a viewer's X-API-Key works."""
+    fresh_service(api)
+    bare = FastAPI()
+    bare.state.actx, bare.state.keys, bare.state.decisions = api.actx, api.keys, api.app.state.decisions
+    problems.install(bare)
+    bare.include_router(decide_routes.router)
+    client = TestClient(bare)
+    order_id = created(api, 1)[0]
+    missing = client.post("/v1/decide/route", json={"order_id": order_id})
+    assert missing.status_code == 401
+    assert missing.json()["code"] == "unauthenticated"
+    unknown = client.post("/v1/decide/route", json={"order_id": order_id}, headers={"X-API-Key": "oo_x_y"})
+    assert unknown.status_code == 401
+    ok = client.post("/v1/decide/route", json={"order_id": order_id}, headers={"X-API-Key": api.key["viewer"]})
+    assert ok.status_code == 200
+    assert ok.json()["order_id"] == order_id
+    assert len(decisions_since(api.net.db)) == 1

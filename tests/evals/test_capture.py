@@ -72,24 +72,16 @@ def capture(capsys: pytest.CaptureFixture[str], run_id: str, folder: Path) -> Ca
     return CapturedScenario.model_validate(yaml.safe_load(path.read_text()))
 
 
-def replay(capsys: pytest.CaptureFixture[str], folder: Path, tmp_path: Path) -> Any:
+def eval_run(folder: Path, tmp_path: Path) -> list[str]:
     """``orderops eval run --suite captured`` over FOLDER (one worker, results and report under
-    ``tmp_path``): the run's JSON summary."""
-    return cli_json(
-        capsys,
-        "eval",
-        "run",
-        "--suite",
-        "captured",
-        "--captured-dir",
-        str(folder),
-        "--workers",
-        "1",
-        "--results-db",
-        f"sqlite:///{tmp_path / 'results.db'}",
-        "--out",
-        str(tmp_path / "report"),
-    )
+    ``tmp_path``), as CLI arguments."""
+    where = ["--captured-dir", str(folder), "--results-db", f"sqlite:///{tmp_path / 'results.db'}"]
+    return ["eval", "run", "--suite", "captured", *where, "--workers", "1", "--out", str(tmp_path / "report")]
+
+
+def replay(capsys: pytest.CaptureFixture[str], folder: Path, tmp_path: Path) -> Any:
+    """:func:`eval_run` through the CLI: the run's JSON summary."""
+    return cli_json(capsys, *eval_run(folder, tmp_path))
 
 
 def test_a_captured_run_replays_through_the_eval_runner_and_passes(
@@ -213,19 +205,7 @@ def test_a_captured_file_that_does_not_validate_is_named_in_a_clear_error(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     (tmp_path / "broken.yaml").write_text("id: x\nsnapshot: 3\n")
-    code, _out, err = cli(
-        capsys,
-        "eval",
-        "run",
-        "--suite",
-        "captured",
-        "--captured-dir",
-        str(tmp_path),
-        "--results-db",
-        f"sqlite:///{tmp_path / 'results.db'}",
-        "--out",
-        str(tmp_path / "r"),
-    )
+    code, _out, err = cli(capsys, *eval_run(tmp_path, tmp_path))
     assert code == 2
     assert "broken.yaml" in err
     assert "Traceback" not in err

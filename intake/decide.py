@@ -17,6 +17,10 @@ Nor is an order holding a value a language model wrote that the document does no
 (:func:`with_model_values_located`): a PO number made up from the date, a quantity of 2 where the
 mail says 24 (both seen on recorded real-model extractions) validate like any value, so only the
 extractor's ``llm_value_unlocated`` finding tells them apart; it blocks.
+
+Nor is an order whose PO number or lines were read out of sentences (:mod:`intake.prose`, the
+no-model reading of a mail written as prose): the ``read_from_prose`` findings block
+(:func:`with_prose_reading`), so a person starts from a filled-in order instead of an empty one.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from core.errors import ValidationFailed
 from core.risk import RiskScore
 from intake.model import Finding, PurchaseOrder
 from intake.ocr import OCR_DOCUMENT_TYPE, low_confidence
+from intake.prose import PROSE_CODE
 from intake.validate import IntakeFinding, ValidatedOrder
 
 __all__ = [
@@ -43,6 +48,7 @@ __all__ = [
     "with_model_values_located",
     "with_ocr_confidence",
     "with_order_risk",
+    "with_prose_reading",
 ]
 
 OCR_REASON = "read by OCR from a scan: a person checks every field before an order is created"
@@ -167,6 +173,19 @@ def with_model_values_located(v: ValidatedOrder, parser_findings: list[Finding])
     blocking = [
         IntakeFinding(code=f.code, severity="warning", blocking=True, source=f.source, message=f.message + why)
         for f in unlocated
+    ]
+    return v.model_copy(update={"findings": [*v.findings, *blocking]})
+
+
+def with_prose_reading(v: ValidatedOrder, parser_findings: list[Finding]) -> ValidatedOrder:
+    """``v`` with a blocking finding for every value read from a sentence rather than from a field
+    or an order line: "24 of the corner protectors, SKU-00003" is most likely 24 x SKU-00003, but
+    a sentence can also say "we still have 24 of SKU-00003" - a person confirms it."""
+    prose = [f for f in parser_findings if f.code == PROSE_CODE]
+    if not prose:
+        return v
+    blocking = [
+        IntakeFinding(code=f.code, severity="warning", blocking=True, source=f.source, message=f.message) for f in prose
     ]
     return v.model_copy(update={"findings": [*v.findings, *blocking]})
 

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field
 
 from intake.classify import DocFormat, sniff
-from intake.extract import TemplateRegistry, detect_injection, extract_order, span_source
-from intake.model import Finding, PurchaseOrder, Severity, Source
+from intake.extract import SpanSource, TemplateRegistry, detect_injection, extract_order, span_source
+from intake.model import Finding, Party, PurchaseOrder, Severity, Source
+from intake.prose import add_unread_lines, body_ship_to, read_prose_order
 
 if TYPE_CHECKING:
     from intake.llm_extract import TextExtractor
@@ -558,13 +559,59 @@ def _body_order(
         if extractor is not None
         else extract_order(text, source=src, document_type="email", template=template)
     )
-    doc.findings.extend(ex.findings)
-    if ex.purchase_order is not None:
-        if ex.purchase_order.po_number is None and doc.subject:
-            _po_from_subject(doc, ex.purchase_order)
-        if ex.purchase_order.po_date is None:
-            _po_date_from_header(doc, ex.purchase_order, forwarded)
-        doc.purchase_orders.append(ex.purchase_order)
+    po, findings = _from_sentences(text, ex.purchase_order, ex.findings, src)
+    doc.findings.extend(findings)
+    if po is not None:
+        if po.po_number is None and doc.subject:
+            _po_from_subject(doc, po)
+        if po.po_date is None:
+            _po_date_from_header(doc, po, forwarded)
+        doc.purchase_orders.append(po)
+
+
+_SETTLED_BY = {"no_order_found": "order", "po_number_missing": "po_number", "no_lines": "lines"}
+
+
+def _from_sentences(
+    text: str, po: PurchaseOrder | None, findings: list[Finding], src: SpanSource
+) -> tuple[PurchaseOrder | None, list[Finding]]:
+    """What the extractor left empty, read from the body's sentences (:mod:`intake.prose`): the PO
+    number and lines (only where none were read, each a ``read_from_prose`` doubt) and a ship-to
+    the text states (matched to the address book in validation). The extractor's "nothing found"
+    findings that the sentences settled are dropped."""
+    if po is None or po.po_number is None or not po.lines:
+        po, more = read_prose_order(text, po, src=src, document_type="email")
+        findings = [*findings, *more]
+    elif po.lines:
+        findings = [*findings, *add_unread_lines(po, text, src=src)]
+    if po is not None and not _has_address(po.ship_to):
+        _add_body_ship_to(po, text, src, findings)
+    settled = {
+        "order": po is not None,
+        "po_number": po is not None and po.po_number is not None,
+        "lines": po is not None and bool(po.lines),
+    }
+    return po, [f for f in findings if not settled.get(_SETTLED_BY.get(f.code, ""), False)]
+
+
+def _has_address(party: Party | None) -> bool:
+    return party is not None and bool(party.address_lines or party.postal_code or party.id)
+
+
+def _add_body_ship_to(po: PurchaseOrder, text: str, src: SpanSource, findings: list[Finding]) -> None:
+    found = body_ship_to(text, src)
+    if found is None:
+        return
+    party, sources, finding = found
+    old = po.ship_to
+    if old is not None:  # a ship-to named without an address ("our Dallas site"): the text's address completes it
+        party.name = party.name or old.name
+        po.parties.remove(old)
+    k = len(po.parties)
+    po.parties.append(party)
+    for key, source in sources.items():
+        po.sources[f"parties[{k}].{key}"] = source
+    findings.append(finding)
 
 
 _ENCODED_WORD_RE = re.compile(rb"=\?[^?\s]{1,75}\?[bBqQ]\?")

@@ -31,6 +31,7 @@ from core.domain import Address, Product
 __all__ = [
     "CACHE_TTL_S",
     "PART_KEY_SCORE",
+    "US_STATES",
     "CatalogueIndex",
     "NormAddress",
     "address_score",
@@ -230,6 +231,21 @@ _UNIT_LABELS = ("OccupancyType", "OccupancyIdentifier", "SubaddressType", "Subad
 _BOX_LABELS = ("USPSBoxType", "USPSBoxID")
 
 
+US_STATES = {
+    "alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA", "colorado": "CO",
+    "connecticut": "CT", "delaware": "DE", "florida": "FL", "georgia": "GA", "hawaii": "HI", "idaho": "ID",
+    "illinois": "IL", "indiana": "IN", "iowa": "IA", "kansas": "KS", "kentucky": "KY", "louisiana": "LA",
+    "maine": "ME", "maryland": "MD", "massachusetts": "MA", "michigan": "MI", "minnesota": "MN",
+    "mississippi": "MS", "missouri": "MO", "montana": "MT", "nebraska": "NE", "nevada": "NV",
+    "new hampshire": "NH", "new jersey": "NJ", "new mexico": "NM", "new york": "NY", "north carolina": "NC",
+    "north dakota": "ND", "ohio": "OH", "oklahoma": "OK", "oregon": "OR", "pennsylvania": "PA",
+    "rhode island": "RI", "south carolina": "SC", "south dakota": "SD", "tennessee": "TN", "texas": "TX",
+    "utah": "UT", "vermont": "VT", "virginia": "VA", "washington": "WA", "west virginia": "WV",
+    "wisconsin": "WI", "wyoming": "WY", "district of columbia": "DC",
+}  # fmt: skip
+"""State names to their USPS codes: a buyer writing prose spells "Tennessee" out."""
+
+
 @dataclass(frozen=True)
 class NormAddress:
     """An address in comparable form: USPS abbreviations, lower case, no punctuation, ZIP5."""
@@ -288,9 +304,15 @@ def normalize_address(
         street=street,
         unit=unit,
         city=_norm_words(city or parsed_city),
-        state=text_key(state or parsed_state).upper()[:2] if (state or parsed_state) else "",
+        state=_state_code(state or parsed_state),
         zip5=zip_digits[:5] if len(zip_digits) >= 5 else "",
     )
+
+
+def _state_code(state: str) -> str:
+    """``TX`` / ``Tex`` / ``Texas`` -> ``TX``: a state spelled out is the same state."""
+    words = text_key(state)
+    return US_STATES.get(words, words.upper()[:2]) if words else ""
 
 
 def normalize_known(a: Address) -> NormAddress:

@@ -53,6 +53,7 @@ from intake.decide import (
     with_model_values_located,
     with_ocr_confidence,
     with_order_risk,
+    with_prose_reading,
 )
 from intake.documents import DocumentStatus, DocumentStore, StoredDocument
 from intake.hidden import content_findings
@@ -221,7 +222,8 @@ def validate_stage(parsed: ParsedDocument, index: int, deps: IntakeDeps) -> Vali
     ctx = facts.context(mappings=deps.mappings, received=deps.received)
     v = validate(parsed.purchase_orders[index], deps.gateway.env, context=ctx)
     found = facts.parser_findings
-    return with_change_order(with_model_values_located(with_ocr_confidence(v, found), found), found)
+    v = with_model_values_located(with_ocr_confidence(v, found), found)
+    return with_change_order(with_prose_reading(v, found), found)
 
 
 def decide_stage(validated: ValidatedOrder, deps: IntakeDeps) -> IntakeDecision:

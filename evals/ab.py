@@ -228,6 +228,14 @@ def _decide_one(src: Sourcer, o: Order, nodes: list[str]) -> Outcome:
 UNSERVED = Outcome(served=False, cost=0.0, on_time=False, split=False)
 
 
+@functools.lru_cache(maxsize=4096)
+def _terms(late_w: float, miss_w: float, slack: int, rate: float) -> float:
+    """The score's lateness and miss-risk terms at ``slack`` days (a handful of (slack, carrier
+    rate) pairs recur ~200k times an arm at 50k orders, hence the cache)."""
+    late = max(0, -slack)
+    return late_w * late + miss_w * (1.0 - p_on_time(rate, slack))
+
+
 @dataclass(frozen=True)
 class _Shared:
     """What every arm reads of one score matrix, turned into Python lists once (only the score
@@ -259,36 +267,23 @@ class _Replay:
     (service, and the stock still left), each scored with its queue shift so far, the lowest
     score winning (the first node by id on a tie, as :meth:`Sourcer.decide` sorts).
 
-    The running stock is kept twice: in ``src.atp`` (the scalar split reads it) and per SKU as one
-    list over the targets, so checking an order's lines at every target reads list items instead
-    of two dict lookups per (line, target)."""
+    The running stock is kept per SKU as one list over the targets, so checking an order's lines at
+    every target reads list items instead of two dict lookups per (line, target); ``src.atp`` (what
+    the scalar split reads) is brought up to date for an order's SKUs only when it goes to the split."""
 
     def __init__(self, src: Sourcer, m: ScoreMatrix, nodes: list[str], shared: _Shared) -> None:
         self.src, self.m, self.nodes, self.shared = src, m, nodes, shared
         self.shift = [src._shift(nd) for nd in nodes]
         w = src.weights
         self.late_w, self.miss_w = w.late_day, w.miss_risk
-        # A handful of (slack, carrier rate) pairs recur ~200k times an arm at 50k orders.
-        self._terms = functools.cache(self._terms_of)
         skus = {s for need in shared.needs for s in need}
         self.stock = {s: [src.atp.get(s, {}).get(nd, 0) for nd in nodes] for s in skus}
 
     def _moved(self, score: float, slack: int, rate: float, days: int) -> tuple[float, int]:
         """Score and slack when the order ships ``days`` later (lateness and miss risk move)."""
         new = slack - days
-        return score - self._terms(slack, rate) + self._terms(new, rate), new
-
-    def _terms_of(self, slack: int, rate: float) -> float:
-        late = max(0, -slack)
-        return self.late_w * late + self.miss_w * (1.0 - p_on_time(rate, slack))
-
-    def _take(self, need: dict[str, int], j: int) -> None:
-        """``need``'s units leave target ``j``'s running stock (both copies)."""
-        atp, node_id = self.src.atp, self.nodes[j]
-        for s, q in need.items():
-            by_node = atp.setdefault(s, {})
-            by_node[node_id] = by_node.get(node_id, 0) - q
-            self.stock[s][j] -= q
+        w, m = self.late_w, self.miss_w
+        return score - _terms(w, m, slack, rate) + _terms(w, m, new, rate), new
 
     def _split(self, o: Order, need: dict[str, int], rows: list[tuple[list[int], int]]) -> Outcome:
         """No node can serve ``o`` whole: the scalar scorer's split, as :meth:`Sourcer.decide`
@@ -300,11 +295,15 @@ class _Replay:
         if len(need) < 2 or any(max(row) < q for row, q in rows):
             return UNSERVED
         src = self.src
+        for s, (row, _) in zip(need, rows, strict=True):
+            src.atp.setdefault(s, {}).update(zip(self.nodes, row, strict=True))
         sp = src.split(o, self.nodes)
         if sp is None:
             return UNSERVED
         for node_id, skus in sp.split_legs:
-            self._take({s: need[s] for s in skus}, self.nodes.index(node_id))
+            j = self.nodes.index(node_id)
+            for s in skus:
+                self.stock[s][j] -= need[s]
             src.added[node_id] += 1
         self.shift = [src._shift(nd) for nd in self.nodes]
         return Outcome(served=True, cost=float(sp.cost), on_time=sp.meets_promise, split=True,
@@ -336,7 +335,8 @@ class _Replay:
             if j < 0:
                 out.append(self._split(self.m.orders[i], need, rows))
                 continue
-            self._take(need, j)
+            for row, q in rows:
+                row[j] -= q
             src.added[nodes[j]] += 1
             self.shift[j] = src._shift(nodes[j])
             out.append(Outcome(True, sh.cents[i][j] / 100, sl >= 0, False, round(sh.co2[i][j], 3)))
@@ -448,8 +448,9 @@ def ab_replay(
 
     The cyclic garbage collector is paused throughout: the replay builds a million small acyclic
     objects (orders, lists from arrays, outcomes) and the collector's passes over that growing heap
-    took about a third of its CPU time. The pause is the optimiser's (one counted pause per
-    process, so overlapping pauses in other threads restore the collector once)."""
+    took about a third of its CPU time; they are freed before it runs again. The pause is the
+    optimiser's (one counted pause per process, so overlapping pauses in other threads restore the
+    collector once)."""
     mark = on_phase or (lambda _phase: None)
     with _gc_paused():
         today = clock.today()
@@ -466,7 +467,10 @@ def ab_replay(
             out_a, out_b, weights_a=weights_a, weights_b=weights_b, resamples=resamples, seed=seed,
             confidence=confidence,
         )  # fmt: skip
-        mark("compared")
+        # Free the replay's objects while the collector is off (they hold no cycles: reference
+        # counting frees them); alive when it is turned on again, its first pass would walk them all.
+        del orders, view, stock, out_a, out_b
+    mark("compared")
     return report
 
 

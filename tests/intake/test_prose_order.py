@@ -14,12 +14,15 @@ doubts that send the order to review, and the ship-to matches the address book e
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+from langchain_core.messages import AIMessage
 
 from core.clock import FixedClock
 from core.db import Database
@@ -30,6 +33,7 @@ from guardrails.idempotency import IdempotencyStore
 from guardrails.policy import PolicyEngine
 from guardrails.redaction import Redactor
 from intake.documents import DocumentStore
+from intake.llm_extract import LLMExtractor
 from intake.mail import parse_email
 from intake.matching import address_score, normalize_address
 from intake.pipeline import IntakeDeps, IntakeResult, process_document
@@ -38,6 +42,7 @@ from intake.review import ReviewQueue
 from tools.adapters.embedded import embedded_adapters
 from tools.base import ToolEnv
 from tools.gateway import Guard, ToolGateway
+from tools.llm import StructuredModel
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -223,3 +228,28 @@ def test_the_stated_ship_to_is_matched_to_the_address_book(sqlite_db: Database, 
     assert item.validated.ship_to_id == EXPECTED[name].ship_to
     assert item.validated.confidence["ship_to"] == 1.0
     assert not [r for r in outcome.reasons if "ship_to" in r or "ship-to" in r], outcome.reasons
+
+
+def test_a_state_spelled_out_is_the_same_state() -> None:
+    spelled = normalize_address(["7266 Industrial Avenue"], "Memphis", "Tennessee", "37290")
+    assert spelled == normalize_address(["7266 Industrial Ave"], "Memphis", "TN", "37290")
+
+
+def test_with_a_model_that_names_no_ship_to_the_body_still_gives_it(sqlite_db: Database, tmp_path: Path) -> None:
+    """The model path: a small model's answer without a ship-to (as recorded for the Frontier
+    sample) for a customer with three addresses; the address the mail states is the one matched."""
+    answer = {"po_number": "CD-2291", "lines": [{"sku": "SKU-00007", "quantity": 12, "unit": "CS"},
+                                               {"sku": "SKU-00004", "quantity": 6, "unit": "PK"}]}  # fmt: skip
+    chat = FakeMessagesListChatModel(responses=[AIMessage(content=json.dumps(answer))])
+    extractor = LLMExtractor(StructuredModel(chat, mode="json", max_repairs=0), model="scripted-small-model")
+    gw, clock = _gateway(sqlite_db)
+    store = DocumentStore(sqlite_db, clock, tmp_path / "docs", extractor=extractor)
+    name = "prose-formal-cedar.eml"
+    doc = store.receive((SAMPLES / name).read_bytes(), channel="email", filename=name, sender=EXPECTED[name].sender)
+    result = process_document(doc.id, IntakeDeps(db=sqlite_db, clock=clock, documents=store, gateway=gw))
+    (outcome,) = result.outcomes
+    assert outcome.review_item_id is not None  # the stated price per case is not the contract's
+    item = ReviewQueue(sqlite_db, clock).get(outcome.review_item_id)
+    assert item.validated.ship_to_id == "ADDR-000005"
+    assert item.validated.confidence["ship_to"] == 1.0
+    assert "ship_to_from_body" in {f.code for f in result.findings}

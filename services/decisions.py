@@ -46,6 +46,7 @@ from pydantic import Field
 from sqlalchemy import Table, insert, select
 
 from agents.sourcing import RouteDecision, decide_order
+from core import changes
 from core.clock import Clock
 from core.db import Database
 from core.db.tables_sourcing import SourcingDecisionRow
@@ -116,17 +117,34 @@ class SnapshotCache:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     loads: int = 0
     """How many times the snapshot was (re)built: for tests and the bench."""
+    _changed: bool = False
+    """A write in this process (:mod:`core.changes`) may have changed what the snapshot holds."""
+
+    def __post_init__(self) -> None:
+        changes.subscribe(self.changed)  # held weakly: a dropped cache stops hearing
+
+    def changed(self, _topic: str = "") -> None:
+        """Check the database before the next decision, whatever the snapshot's age: a write in
+        this process (the tool gateway, a profile or experiment change) may have changed it."""
+        self._changed = True
+
+    def _fresh(self, snap: Snapshot | None, now: float) -> bool:
+        return snap is not None and not self._changed and now - snap.checked_at <= self.max_staleness_s
 
     def get(self) -> Snapshot:
-        """A snapshot checked no more than ``max_staleness_s`` ago (checking now if it is due)."""
+        """A snapshot checked no more than ``max_staleness_s`` ago and since the last change this
+        process published (checking now if it is due)."""
         snap = self._snap
-        if snap is not None and self.monotonic() - snap.checked_at <= self.max_staleness_s:
+        if self._fresh(snap, self.monotonic()):
+            assert snap is not None
             return snap
         with self._lock:
             snap = self._snap
             now = self.monotonic()  # taken before the reads: the state read is at least this fresh
-            if snap is not None and now - snap.checked_at <= self.max_staleness_s:
+            if self._fresh(snap, now):
+                assert snap is not None
                 return snap
+            self._changed = False  # before the reads: a change published during them is heard next time
             state = self._state()
             if snap is None or state != snap.state:
                 snap = self._load(state, now, snap)

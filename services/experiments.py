@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 
 from agents.sourcing import co2e_kg
-from core import geo
+from core import changes, geo
 from core.clock import Clock, SystemClock
 from core.db import Database
 from core.db.tables import OrderRow
@@ -130,6 +130,7 @@ class ExperimentStore:
         )
         with self.db.begin() as s:
             s.add(row)
+        changes.publish(changes.SOURCING)
         return _from_row(row)
 
     def stop(self, experiment_id: str | None = None) -> Experiment:
@@ -143,6 +144,7 @@ class ExperimentStore:
                 .where(SourcingExperimentRow.id == target.id, SourcingExperimentRow.status == "running")
                 .values(status="stopped", stopped_at=_naive(self.clock.now()))
             )
+        changes.publish(changes.SOURCING)
         return self.get(target.id)
 
     def get(self, experiment_id: str) -> Experiment:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from agents.sourcing import SourcingWeights
+from core import changes
 from core.clock import Clock, SystemClock
 from core.db import Database
 from core.db.tables_sourcing import SourcingProfileActivationRow, SourcingProfileRow
@@ -197,3 +198,4 @@ class ProfileStore:
                     by=by,
                 )
             )
+        changes.publish(changes.SOURCING)

@@ -24,7 +24,7 @@ from typing import Any, Literal, ParamSpec
 
 from pydantic import BaseModel, Field, ValidationError
 
-from core import tracing
+from core import changes, tracing
 from core.errors import Conflict, DomainError, NotFound, OrderOpsError, PolicyDenied, ValidationFailed
 from guardrails.approvals import ApprovalRequest, ApprovalStatus, ApprovalStore, preview_hash
 from guardrails.approvals import args_hash as approval_args_hash
@@ -543,6 +543,8 @@ class ToolGateway:
             )
         except OrderOpsError as exc:
             return self._failed(call_id, tool.name, arguments, actor, run, proposer, exc, started)
+        if not replayed:  # committed: this process's caches of nodes and carriers re-check now
+            changes.publish(changes.NETWORK)
         result = WriteResult.model_validate(stored)
         run.charge(preview)
         self._audit(

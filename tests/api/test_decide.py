@@ -12,12 +12,14 @@ from fastapi.testclient import TestClient
 from agents.sourcing import SourcingWeights
 from api import problems
 from api.routes import decide as decide_routes
+from core import changes
 from core.db import Database
 from core.domain import NodeStatus, OrderStatus
 from services.decisions import DecisionService, decisions_since
 from services.experiments import ExperimentStore, arm_for
 from services.profiles import BUILTIN_DEFAULT, ProfileStore
 from tests.api.conftest import Api, build_api
+from tests.tools.conftest import AGENT, APPROVER
 from tools.adapters.protocols import OrderFilter
 
 
@@ -137,3 +139,50 @@ def test_the_route_checks_the_key_itself_behind_the_guard(api: Api) -> None:
     assert ok.status_code == 200
     assert ok.json()["order_id"] == order_id
     assert len(decisions_since(api.net.db)) == 1
+
+
+def _close_through_the_gateway(api: Api, node_id: str) -> None:
+    """Close ``node_id`` the way an agent's plan does: proposed, approved, executed by the gateway."""
+    gw = api.net.gateway
+    out = gw.propose(
+        "set_node_status",
+        {"node_id": node_id, "status": "closed", "reason": "flood"},
+        actor=AGENT,
+        run=api.net.run(),
+        idempotency_key=f"close-{node_id}",
+    )
+    if out.status == "awaiting_approval":
+        assert out.approval_id is not None
+        gw.decide(out.approval_id, approver=APPROVER, decision="approve")
+        out = gw.execute_approved(out.approval_id, actor=APPROVER, run=api.net.run())
+    assert out.status == "executed", out.reasons
+
+
+@pytest.mark.parametrize("hook", [True, False], ids=["published", "silenced"])
+def test_a_gateway_write_reaches_the_next_decision_at_once(
+    api: Api, monkeypatch: pytest.MonkeyPatch, hook: bool
+) -> None:
+    """With an hour's staleness bound, only the in-process change notice makes the next decision see
+    a node closed through the gateway (silenced, the snapshot still routes to the closed node)."""
+    if not hook:
+        monkeypatch.setattr(changes, "publish", lambda _topic: None)
+    svc = DecisionService.build(api.net.db, api.net.adapters, api.net.clock, max_staleness_s=3600.0, batch=1)
+    api.app.state.decisions = svc
+    order_id = created(api, 1)[0]
+    first = decide(api, order_id)
+    assert first["node_id"] is not None
+    _close_through_the_gateway(api, str(first["node_id"]))
+    after = decide(api, order_id)
+    assert (after["node_id"] != first["node_id"]) is hook
+    assert svc.cache.loads == (2 if hook else 1)
+
+
+def test_a_profile_activation_reaches_the_next_decision_at_once(api: Api) -> None:
+    svc = DecisionService.build(api.net.db, api.net.adapters, api.net.clock, max_staleness_s=3600.0, batch=1)
+    api.app.state.decisions = svc
+    order_id = created(api, 1)[0]
+    assert decide(api, order_id)["profile_name"] == "default"
+    profiles = ProfileStore(api.net.db, api.net.clock)
+    profiles.create("carbon", SourcingWeights(carbon_per_kg=25.0), by="ada")
+    profiles.activate("carbon", by="ada")
+    assert decide(api, order_id)["profile_name"] == "carbon"

@@ -169,9 +169,14 @@ def _address_at(flat: str, m: re.Match[str]) -> _Address | None:
     )  # fmt: skip
 
 
+MAX_ADDRESS_CANDIDATES = 20
+"""At most this many "STATE ZIP" places are tagged (each costs a tagger run): a mail names a handful
+of addresses; a hostile one naming thousands must not cost seconds per thousand."""
+
+
 def _addresses(flat: str) -> list[_Address]:
     out: list[_Address] = []
-    for m in _STATE_ZIP_RE.finditer(flat):
+    for m in itertools.islice(_STATE_ZIP_RE.finditer(flat), MAX_ADDRESS_CANDIDATES):
         a = _address_at(flat, m)
         if a is not None and not any(a.start < b.end and b.start < a.end for b in out):
             out.append(a)

@@ -305,18 +305,16 @@ class MatrixRanker:
         i = self.row.get(order.id)
         if i is None or not self.serviceable[i]:
             return _Decided(self.src.rank(order, self.targets))
-        atp, targets = self.atp, self.targets
-        needs = [(self.sku_index[sku], qty) for sku, qty in order_needs(order).items()]
-        # An order's own reservation counts at its own node (as Sourcer.has_stock has it).
-        own = order.node_id if order.status in RESERVING_STATUSES else None
+        ok = self._stocked_now(i, order)
+        if not any(ok):
+            return _Lazy(self, order, i, (), -1, 0, 0)
         scores = self.current[i].tolist()
         options: list[tuple[int, int]] = []
         # Lowest score, then node: the key Sourcer.decide sorts by (its third, the service, never
         # decides here: each target is one candidate).
         best, key = -1, (math.inf, "")
-        for j, stocked in enumerate(self.stocked[i]):
-            t = targets[j]
-            if t != own and not (stocked and all(atp[k][j] >= q for k, q in needs)):
+        for j, t in enumerate(self.targets):
+            if not ok[j]:
                 continue
             options.append((j, self.shifts[j]))
             k = (scores[j], t)
@@ -327,6 +325,23 @@ class MatrixRanker:
         j, shift = options[best]
         eta = int(self.matrix.eta[i, j]) + shift
         return _Lazy(self, order, i, tuple(options), best, max(0, eta - self.promised[i]), eta)
+
+    def _stocked_now(self, i: int, order: Order) -> list[bool]:
+        """Which targets still have every unit order ``i`` needs (its own node always does when it
+        holds a reservation there, as Sourcer.has_stock has it)."""
+        targets = self.targets
+        own = order.node_id if order.status in RESERVING_STATUSES else None
+        ok = list(self.stocked[i])
+        if own in self.columns and self.columns[own] < len(targets):
+            ok[self.columns[own]] = True
+        if not any(ok):
+            return ok
+        for sku, qty in order_needs(order).items():
+            left = self.atp[self.sku_index[sku]]
+            for j, t in enumerate(targets):
+                if ok[j] and left[j] < qty and t != own:
+                    ok[j] = False
+        return ok
 
     def assign(self, order: Order, node_id: str) -> None:
         """Record a move: its units leave the target's stock, it joins the target's queue (the

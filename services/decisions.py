@@ -7,8 +7,11 @@ in memory and checks it against the database **at most every** ``max_staleness_s
 outages) plus the newest profile activation and the running experiment, and compares them with
 what the snapshot was built from; any difference rebuilds it. So a decision never uses node or
 carrier state, an active profile or an experiment older than ``max_staleness_s`` before the
-request. What is read fresh on every request, never cached: the order itself and the stock (ATP)
-at the candidate nodes for its SKUs. Addresses and products are cached by id once read (the
+request. Writes made in this process do not wait for that bound: the tool gateway (after each
+executed write) and the profile and experiment stores publish a :mod:`core.changes` notice, and
+the next decision checks the database first (writes by other processes wait for the bound). What
+is read fresh on every request, never cached: the order itself and the stock (ATP) at the
+candidate nodes for its SKUs. Addresses and products are cached by id once read (the
 embedded systems never edit them; new ones are read on a miss). Carrier services and rate cards
 are loaded with the snapshot and assumed fixed (no write path changes them).
 

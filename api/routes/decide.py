@@ -2,7 +2,8 @@
 
 ``POST /v1/decide/route`` asks :class:`services.decisions.DecisionService` for the best node and
 carrier service of one order right now: it answers from an in-memory snapshot of the twin checked
-against the database at most every 0.25 s (the order and its stock are read fresh), under the
+against the database at most every 0.25 s and after every write this process makes through the
+tool gateway or to profiles and experiments (the order and its stock are read fresh), under the
 active sourcing profile or, while an experiment runs, the order's arm; every answer is logged with
 its decision id, inputs hash, profile and arm. It changes nothing on the network, so viewers may call it.
 """

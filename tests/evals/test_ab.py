@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from typer.testing import CliRunner
 
 from agents.sourcing import SourcingWeights
 from api.cli_eval import eval_app
+from core.db import Database
 from core.netgen import NetworkSpec
 from evals.ab import ABReport, ab_replay, render_ab
 from evals.env import CaseEnv, fresh_database
@@ -139,3 +141,20 @@ def test_bulk_read_gives_the_adapters_replay_orders(tmp_path: Path) -> None:
     finally:
         db.dispose()
     assert via_db.model_dump_json() == via_oms.model_dump_json()
+
+
+def test_bulk_read_matches_the_adapters_on_each_backend(db: Database) -> None:
+    """PostgreSQL hands back its own types (aware or naive times, Decimals): the bulk read still
+    gives the adapter's orders, field for field."""
+    from core.clock import FixedClock
+    from core.netgen import generate_network
+    from evals.ab import read_replay_orders, replay_orders
+    from tools.adapters.embedded import embedded_adapters
+
+    spec = NetworkSpec(seed=11, nodes=4, skus=30, customers=5, orders=150)
+    generate_network(db, spec)
+    clock = FixedClock(datetime.combine(spec.business_date, time(9, 0), tzinfo=UTC))
+    adapters = embedded_adapters(db, clock)
+    slow, fast = replay_orders(adapters, clock.today()), read_replay_orders(db, clock.today())
+    assert len(fast) == 150
+    assert [repr(o) for o in fast] == [repr(o) for o in slow]

@@ -559,7 +559,8 @@ def _body_order(
         if extractor is not None
         else extract_order(text, source=src, document_type="email", template=template)
     )
-    po, findings = _from_sentences(text, ex.purchase_order, ex.findings, src)
+    by_model = extractor is not None and extractor.name.startswith("llm:")
+    po, findings = _from_sentences(text, ex.purchase_order, ex.findings, src, cross_check=not by_model)
     doc.findings.extend(findings)
     if po is not None:
         if po.po_number is None and doc.subject:
@@ -573,16 +574,21 @@ _SETTLED_BY = {"no_order_found": "order", "po_number_missing": "po_number", "no_
 
 
 def _from_sentences(
-    text: str, po: PurchaseOrder | None, findings: list[Finding], src: SpanSource
+    text: str, po: PurchaseOrder | None, findings: list[Finding], src: SpanSource, *, cross_check: bool
 ) -> tuple[PurchaseOrder | None, list[Finding]]:
     """What the extractor left empty, read from the body's sentences (:mod:`intake.prose`): the PO
     number and lines (only where none were read, each a ``read_from_prose`` doubt) and a ship-to
     the text states (matched to the address book in validation). The extractor's "nothing found"
-    findings that the sentences settled are dropped."""
+    findings that the sentences settled are dropped.
+
+    ``cross_check``: also add, as doubts, lines the sentences give for parts no line read names (the
+    rules read "120 x SKU-12" of "pls ship 120 x SKU-12 asap, and SKU-5, qty 40" and nothing else).
+    Not on a model's answer: its recorded readings are replayed as they were (a model that missed a
+    line is a matter for the model's prompt and its recordings)."""
     if po is None or po.po_number is None or not po.lines:
         po, more = read_prose_order(text, po, src=src, document_type="email")
         findings = [*findings, *more]
-    elif po.lines:
+    elif cross_check:
         findings = [*findings, *add_unread_lines(po, text, src=src)]
     if po is not None and not _has_address(po.ship_to):
         _add_body_ship_to(po, text, src, findings)

@@ -21,11 +21,14 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import text
 
+from api.auth import ApiKeyStore, create_key
 from api.serve_multi import CHILD_APP, listening_socket, settings_from_env, settings_to_env
+from core.db import make_database
 from core.settings import Settings
 from tests.conftest import REPO
-from tests.test_cli_safety import cli, home, new_key, rows  # noqa: F401
+from tests.test_cli_safety import cli, home  # noqa: F401
 from tests.test_closure_over_http import _free_port, _wait_until
 
 PID = re.compile(r'^orderops_server_process\{pid="(\d+)"\} 1\.0$', re.MULTILINE)
@@ -53,11 +56,30 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def start(home: Path, port: int) -> subprocess.Popen[bytes]:  # noqa: F811
+def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    db = make_database(url=url)
+    try:
+        with db.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
+    finally:
+        db.dispose()
+
+
+def new_key(home: Path, url: str, name: str, role: str) -> str:  # noqa: F811
+    keys = ApiKeyStore.for_settings(Settings(home=home, database_url=url))
+    try:
+        return create_key(keys, name, [role])
+    finally:
+        keys.db.dispose()
+
+
+def start(home: Path, url: str, port: int) -> subprocess.Popen[bytes]:  # noqa: F811
+    """The server with the database named only by ``--database-url`` (not the environment): the
+    children must get it from the supervisor."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDEROPS_") and k != "DATABASE_URL"}
     env.update(ORDEROPS_HOME=str(home), ORDEROPS_WORKER_THREADS="1")
     code = "import sys; from api.cli import run; sys.exit(run(sys.argv[1:]))"
-    argv = ["serve", "--workers", "2", "--port", str(port), "--log-level", "warning"]
+    argv = ["--database-url", url, "serve", "--workers", "2", "--port", str(port), "--log-level", "warning"]
     return subprocess.Popen([sys.executable, "-c", code, *argv], cwd=REPO, env=env, stderr=subprocess.PIPE)
 
 
@@ -78,18 +100,23 @@ def decide_via_each_process(base: str, key: str, order_ids: list[str], want: int
     return made
 
 
+@pytest.mark.parametrize(
+    "empty_db_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 def test_two_processes_share_the_port_run_jobs_log_every_decision_and_stop_on_sigterm(
     home: Path,  # noqa: F811
+    empty_db_url: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    url = empty_db_url
     small = ["--orders", "300", "--nodes", "5", "--skus", "40", "--customers", "5"]
-    assert cli(capsys, "init", *small, "--json")[0] == 0
-    viewer, operator = new_key(home, "vic", "viewer"), new_key(home, "otto", "operator")
-    order_ids = [r[0] for r in rows(home, "select id from orders order by id limit 50")]
-    node = rows(home, "select id from nodes where id like 'DC-%' order by id")[0][0]
+    assert cli(capsys, "--database-url", url, "init", *small, "--json")[0] == 0
+    viewer, operator = new_key(home, url, "vic", "viewer"), new_key(home, url, "otto", "operator")
+    order_ids = [r[0] for r in rows(url, "select id from orders order by id limit 50")]
+    node = rows(url, "select id from nodes where id like 'DC-%' order by id")[0][0]
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start(home, port)
+    server = start(home, url, port)
     try:
 
         def up() -> bool:
@@ -111,15 +138,15 @@ def test_two_processes_share_the_port_run_jobs_log_every_decision_and_stop_on_si
         run_id = r.json()["run_id"]
 
         def processed() -> bool:
-            return [s for (s,) in rows(home, f"select status from jobs where serial_key = '{run_id}'")] == ["done"]
+            return [s for (s,) in rows(url, f"select status from jobs where serial_key = '{run_id}'")] == ["done"]
 
-        assert _wait_until(processed, 180), rows(home, f"select kind, status from jobs where serial_key = '{run_id}'")
+        assert _wait_until(processed, 180), rows(url, f"select kind, status from jobs where serial_key = '{run_id}'")
     finally:
         server.send_signal(signal.SIGTERM)
         rc = server.wait(60)
     assert rc == 0, server.stderr.read().decode() if server.stderr else rc
     assert not [p for p in workers if alive(p)]
-    logged = int(rows(home, "select count(*) from sourcing_decisions")[0][0])
+    logged = int(rows(url, "select count(*) from sourcing_decisions")[0][0])
     assert logged == sum(made.values())
 
 

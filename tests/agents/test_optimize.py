@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agents import optimize
@@ -198,6 +198,8 @@ def _moves(plan: Plan) -> dict[str, str]:
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(over=st.integers(1, 400))
+@example(over=2)  # greedy's two moves have one stocked node each (no alternatives), the optimiser's have more
+@example(over=300)  # the optimiser's plan is no better: greedy's stands
 def test_congestion_plan_keeps_every_constraint_and_scores_no_worse(sqlite_net: Net, over: int) -> None:
     net = sqlite_net
     _, greedy_plan = _congestion(net, over, SourcingWeights(batch_optimizer=False))
@@ -231,9 +233,14 @@ def test_congestion_plan_keeps_every_constraint_and_scores_no_worse(sqlite_net: 
     # Every order is either moved once or said why not.
     assert set(moves).isdisjoint(plan.not_planned)
     assert set(moves) | set(plan.not_planned) == set(orders)
-    # Each move keeps its reasons and alternatives.
+    # Each move keeps its reasons and alternatives: other open nodes than the one it goes to. (Whether a
+    # plan has any depends on which orders it moves: greedy's first few may each have one stocked
+    # node, where the optimiser's have several, so the two plans need not agree on having some.)
     assert all(s.reason for s in plan.steps)
-    assert any(s.alternatives for s in plan.steps) == any(s.alternatives for s in greedy_plan.steps)
+    for s in plan.steps:
+        assert all(a.node_id not in (s.args["to_node_id"], src) for a in s.alternatives)
+    if opt["method"] == "greedy":
+        assert plan.steps == greedy_plan.steps
 
 
 def test_without_highs_greedy_plans_and_says_so(sqlite_net: Net, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,13 +10,15 @@ import pytest
 
 from api.bootstrap import make_clock
 from api.cli import run
+from core.clock import FixedClock
 from core.db import make_database
 from core.settings import Settings
 from services.decisions import DecisionService
 from tests.test_cli import SMALL
 from tests.test_sourcing_live import execute
-from tools.adapters.embedded import embedded_adapters
+from tests.tools.conftest import net_on
 from tools.adapters.protocols import OrderFilter
+from tools.twin import TwinView
 
 
 @pytest.fixture
@@ -62,10 +64,11 @@ def test_profiles_from_the_command_line_and_the_live_report(home: Path, capsys: 
     db = make_database(settings)
     try:
         clock = make_clock(settings, db)
-        adapters = embedded_adapters(db, clock)
-        svc = DecisionService.build(db, adapters, clock)
-        for order in adapters.oms.list_orders(OrderFilter(statuses=["created"]), limit=80, with_lines=True):  # type: ignore[list-item]
-            execute(adapters, order, svc.decide(order.id))
+        net = net_on(db, FixedClock(clock.now()))  # the gateway's clock, frozen at the start
+        svc = DecisionService.build(db, net.adapters, clock)
+        view = TwinView.load(net.adapters, clock)
+        for order in net.adapters.oms.list_orders(OrderFilter(statuses=["created"]), limit=80, with_lines=True):  # type: ignore[list-item]
+            execute(net, view, order, svc.decide(order.id))
     finally:
         db.dispose()
 

@@ -84,7 +84,11 @@ class Net:
 
 def build_net(db: Database, policy: PolicyEngine | None = None) -> Net:
     generate_network(db, SPEC)
-    clock = FixedClock(datetime.combine(SPEC.business_date, time(9, 0), tzinfo=UTC))
+    return net_on(db, FixedClock(datetime.combine(SPEC.business_date, time(9, 0), tzinfo=UTC)), policy)
+
+
+def net_on(db: Database, clock: FixedClock, policy: PolicyEngine | None = None) -> Net:
+    """A :class:`Net` (adapters and a gateway) over a network already in ``db``."""
     adapters = embedded_adapters(db, clock)
     guard = Guard(
         policy=policy or PolicyEngine.from_path(None),

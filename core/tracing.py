@@ -84,7 +84,9 @@ def span(name: str, **attributes: Any) -> Iterator[Span]:
     ):
         yield trace.INVALID_SPAN  # tracing is off: nothing to record, so nothing to pay for
         return
-    with tracer().start_as_current_span(name, attributes=clean(attributes), record_exception=False) as current:
+    with tracer().start_as_current_span(
+        name, attributes=clean(attributes), record_exception=False, set_status_on_exception=False
+    ) as current:
         try:
             yield current
         except BaseException as exc:

@@ -152,3 +152,15 @@ def test_otlp_without_its_exporter_package_is_a_configuration_error() -> None:
             tracing.configure(Settings(traces_exporter="otlp"), {})
     else:
         pytest.skip("the OTLP exporter is installed here")
+
+
+def test_a_failing_span_says_the_error_type_and_never_its_message(spans: InMemorySpanExporter) -> None:
+    """An exception's message may quote data (an address, a PO line): the span's status and
+    attributes carry its type only, and no exception event records the text."""
+    with pytest.raises(RuntimeError), tracing.span("orderops.test"):
+        raise RuntimeError("ship to 12 Elm Street, jane@example.com")
+    (span,) = [s for s in spans.get_finished_spans() if s.name == "orderops.test"]
+    assert span.status.description == "RuntimeError"
+    assert (span.attributes or {}).get("error.type") == "RuntimeError"
+    assert not span.events
+    assert "Elm" not in repr(span.to_json())

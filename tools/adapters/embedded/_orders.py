@@ -1,0 +1,66 @@
+"""Orders read in bulk: rows as the plain records :class:`core.domain.Order` validates from.
+
+A listing of many orders (a congestion plan's 100k affected orders, the A/B replay's whole
+history) reads the orders in one query and their lines in one query per :data:`CHUNK` orders, and
+validates every order in ONE call of :data:`ORDER_LIST` (pydantic's core loops over the list).
+Building each order and each line from its row one constructor call at a time cost ~2.8 s of a
+100k-order plan. The records are plain dicts, so a caller that rewrites fields before validating
+(the replay resets orders to "just arrived") still validates once, not twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy import ColumnElement, Connection, select
+
+from core.domain import Order
+from tools.adapters.embedded._common import chunks, from_db_time, in_values, lines_t, orders_t
+
+ORDER_LIST: TypeAdapter[list[Order]] = TypeAdapter(list[Order])
+"""Validates a list of order records (lines included) in one call."""
+
+_LINE_FIELDS = ("line_no", "sku", "quantity", "unit_price")
+_ORDER_COLUMNS = tuple(orders_t.c[name] for name in Order.model_fields if name != "lines")
+
+
+def order_records(
+    conn: Connection, where: Sequence[ColumnElement[bool]], *, limit: int, offset: int, with_lines: bool
+) -> list[dict[str, Any]]:
+    """The orders matching ``where``, oldest first (by id), as records of Order's fields (times
+    aware, in UTC); with ``with_lines`` each carries its ``lines`` (in line order, ``[]`` when it
+    has none), else ``lines`` is left out (the model's default, no lines)."""
+    stmt = select(*_ORDER_COLUMNS).where(*where).order_by(orders_t.c.id).limit(limit).offset(offset)
+    result = conn.execute(stmt)
+    keys = tuple(result.keys())
+    records = [dict(zip(keys, row, strict=True)) for row in result.all()]
+    for rec in records:
+        rec["created_at"] = from_db_time(rec["created_at"])
+    if with_lines:
+        lines = line_records(conn, [rec["id"] for rec in records])
+        for rec in records:
+            rec["lines"] = lines[rec["id"]]
+    return records
+
+
+def line_records(conn: Connection, order_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Lines of the given orders as records, by order id, in line order (``[]`` for an order
+    without lines); one query per CHUNK ids, only the columns a line has."""
+    out: dict[str, list[dict[str, Any]]] = {oid: [] for oid in order_ids}
+    c = lines_t.c
+    for part in chunks(order_ids):
+        stmt = (
+            select(c.order_id, c.line_no, c.sku, c.quantity, c.unit_price)
+            .where(in_values(conn, c.order_id, part))
+            .order_by(c.order_id, c.line_no)
+        )
+        for order_id, *values in conn.execute(stmt):
+            out[order_id].append(dict(zip(_LINE_FIELDS, values, strict=True)))
+    return out
+
+
+def validate_orders(records: list[dict[str, Any]]) -> list[Order]:
+    """The records as :class:`Order` models, validated in one call."""
+    return ORDER_LIST.validate_python(records)

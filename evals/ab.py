@@ -115,11 +115,12 @@ REPLAY_LIMIT = 1_000_000
 
 def read_replay_orders(db: Database, today: date, *, limit: int | None = None) -> list[Order]:
     """:func:`replay_orders` read as the OMS adapter's records (two queries: the orders, then
-    their lines) and validated in one call: the same orders, equal field by field (a test holds
-    them together).
+    their lines), reset, then validated in one call
+    (:func:`~tools.adapters.embedded.oms.validate_orders`): the same orders, equal field by
+    field (a test holds them together).
 
-    The records are reset before they are validated, so each order is built once, not built by the
-    OMS and then copied with a new promise (at 50k orders that copy was ~2 s of the replay's ~6.5 s).
+    Resetting the records, not the models, builds each order once instead of building it in the
+    OMS and copying it with a new promise (at 50k orders that copy was ~2 s of the replay's ~6.5 s).
     Read-only."""
     records = list_order_records(db, OrderFilter(), limit=limit or REPLAY_LIMIT, with_lines=True)
     out: list[dict[str, Any]] = []

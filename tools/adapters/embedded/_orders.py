@@ -22,7 +22,6 @@ from tools.adapters.embedded._common import chunks, from_db_time, in_values, lin
 ORDER_LIST: TypeAdapter[list[Order]] = TypeAdapter(list[Order])
 """Validates a list of order records (lines included) in one call."""
 
-_LINE_FIELDS = ("line_no", "sku", "quantity", "unit_price")
 _ORDER_COLUMNS = tuple(orders_t.c[name] for name in Order.model_fields if name != "lines")
 
 
@@ -56,8 +55,8 @@ def line_records(conn: Connection, order_ids: Sequence[str]) -> dict[str, list[d
             .where(in_values(conn, c.order_id, part))
             .order_by(c.order_id, c.line_no)
         )
-        for order_id, *values in conn.execute(stmt):
-            out[order_id].append(dict(zip(_LINE_FIELDS, values, strict=True)))
+        for order_id, line_no, sku, quantity, unit_price in conn.execute(stmt).all():
+            out[order_id].append({"line_no": line_no, "sku": sku, "quantity": quantity, "unit_price": unit_price})
     return out
 
 

@@ -163,8 +163,7 @@ class EmbeddedOMS:
     ) -> list[Order]:
         """Orders matching ``flt``, oldest first (by id). ``with_lines`` loads the lines too.
 
-        Read as records and validated in one call (:mod:`._orders`): a 100k-order listing with
-        lines costs about a third of building each order and line from its row."""
+        Read as records in two queries and validated in one call (:mod:`._orders`)."""
         return validate_orders(list_order_records(self.db, flt, limit=limit, offset=offset, with_lines=with_lines))
 
     def count_orders(self, flt: OrderFilter) -> int:

@@ -615,38 +615,42 @@ class _Repair:
         """Take each move in ``cands`` in turn that still fits (order not yet moved, source under
         its limit, stock and a queue place at the target); with ``only_better``, only moves that
         lower the order's score."""
-        inst, e_order, source, edge_of, moved, hi = (
-            self.inst,
-            self.e_order,
-            self.source,
-            self.edge_of,
-            self.moved,
-            self.hi,
-        )
         for e in cands.tolist():
-            o = e_order[e]
-            s = source[o]
-            if edge_of[o] >= 0 or moved[s] >= hi[s] or not self._stocked(o, self.e_target[e]):
-                continue
-            k = self.slot(e)
-            if k < 0:
-                continue
-            if only_better and float(edge_scores(inst, np.array([e]), np.array([k]))[0]) >= inst.stay_score[o] - EPS:
-                continue
-            self._take(e, k)
+            self._try(e, only_better)
+
+    def _try(self, e: int, only_better: bool) -> None:
+        """Take move ``e`` if it still fits (see :meth:`try_edges`)."""
+        o = self.e_order[e]
+        s = self.source[o]
+        if self.edge_of[o] >= 0 or self.moved[s] >= self.hi[s] or not self._stocked(o, self.e_target[e]):
+            return
+        k = self.slot(e)
+        if k < 0:
+            return
+        inst = self.inst
+        if only_better and float(edge_scores(inst, np.array([e]), np.array([k]))[0]) >= inst.stay_score[o] - EPS:
+            return
+        self._take(e, k)
 
     def top_up(self, edges: IntArray, cost0: FloatArray) -> None:
         """Give every source still short of its minimum its best remaining moves (lowest score
-        change first) until it reaches it."""
+        change first) until it reaches it; the walk ends when no source is short any more (the
+        rest of the list could not change anything)."""
         inst = self.inst
-        short = [s for s in range(len(self.hi)) if self.moved[s] < inst.move_lo[s]]
+        lo = inst.move_lo.tolist()
+        short = {s for s in range(len(self.hi)) if self.moved[s] < lo[s]}
         if not short:
             return
-        mine = np.isin(inst.order_source[inst.edge_order[edges]], short)
-        for j in np.flatnonzero(mine)[np.argsort(cost0[mine], kind="stable")].tolist():
-            s = self.source[self.e_order[int(edges[j])]]
-            if self.moved[s] < inst.move_lo[s]:
-                self.try_edges(edges[j : j + 1])
+        mine = np.isin(inst.order_source[inst.edge_order[edges]], sorted(short))
+        for e in edges[np.flatnonzero(mine)[np.argsort(cost0[mine], kind="stable")]].tolist():
+            s = self.source[self.e_order[e]]
+            if s not in short:
+                continue
+            self._try(e, False)
+            if self.moved[s] >= lo[s]:
+                short.discard(s)
+                if not short:
+                    return
 
 
 def _round_and_repair(inst: Instance, model: _Model, x: FloatArray, highspy: Any, time_left_s: float) -> Solution:

@@ -45,7 +45,7 @@ from core.domain import (
     check_transition,
 )
 from core.errors import Conflict, InsufficientInventory, InvalidTransition, NotFound, ValidationFailed
-from tools.adapters.embedded import _stock
+from tools.adapters.embedded import _reads, _stock
 from tools.adapters.embedded._common import (
     add_business_days,
     address_from_row,
@@ -54,6 +54,7 @@ from tools.adapters.embedded._common import (
     customer_from_row,
     customers_t,
     in_values,
+    line_from_row,
     lines_t,
     money,
     nodes_t,
@@ -146,7 +147,14 @@ class EmbeddedOMS:
     # --- order reads ----------------------------------------------------------------------------
 
     def get_order(self, order_id: str) -> Order:
-        return self.get_orders([order_id])[0]
+        """One order with its lines, in one query built once (:mod:`._reads`): the decision API
+        reads one on every request. The same order as :meth:`get_orders` builds."""
+        with self.db.connect() as conn:
+            rows = conn.execute(_reads.ORDER_WITH_LINES, {"order_id": order_id}).all()
+        if not rows:
+            raise NotFound("order", order_id)
+        lines = [line_from_row(r) for r in rows if r.line_no is not None]
+        return order_from_row(rows[0], lines)
 
     def get_orders(self, order_ids: Sequence[str]) -> list[Order]:
         """Orders in the given order; raises NotFound naming the first unknown id."""

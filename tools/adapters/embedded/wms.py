@@ -16,6 +16,7 @@ from core.clock import Clock
 from core.db import Database
 from core.domain import OPEN_STATUSES, InventoryPosition, Node, NodeLoad, NodeStatus, OrderStatus
 from core.errors import InsufficientInventory, NotFound, ValidationFailed
+from tools.adapters.embedded import _reads
 from tools.adapters.embedded._common import (
     in_values,
     inventory_t,
@@ -131,26 +132,23 @@ class EmbeddedWMS:
 
         One query: products LEFT JOIN inventory, so an unknown SKU is noticed (NotFound) and a known
         SKU no node stocks comes back as ``{}``. Closed nodes are included: ATP is a stock fact;
-        whether a node may ship is the node's status.
+        whether a node may ship is the node's status. The decision API reads this on every request:
+        the statements are built once and bind each list as one parameter (:mod:`._reads`).
         """
         wanted = list(dict.fromkeys(skus))
         if not wanted:
             raise ValidationFailed("atp needs at least one SKU")
         with self.db.connect() as conn:
-            join_on = inventory_t.c.sku == products_t.c.sku
+            dialect = conn.dialect.name
+            params = {"skus": _reads.list_param(dialect, wanted)}
             if node_ids is not None:
                 nodes = list(dict.fromkeys(node_ids))
-                known = {r.id for r in conn.execute(select(nodes_t.c.id).where(in_values(conn, nodes_t.c.id, nodes)))}
+                params["nodes"] = _reads.list_param(dialect, nodes)
+                known = {r.id for r in conn.execute(_reads.known_nodes(dialect), {"nodes": params["nodes"]})}
                 self._all_known(nodes, known)
-                join_on = join_on & in_values(conn, inventory_t.c.node_id, nodes)
-            stmt = (
-                select(products_t.c.sku, inventory_t.c.node_id, inventory_t.c.on_hand - inventory_t.c.reserved)
-                .select_from(products_t.outerjoin(inventory_t, join_on))
-                .where(in_values(conn, products_t.c.sku, wanted))
-                .order_by(products_t.c.sku, inventory_t.c.node_id)
-            )
+            stmt = _reads.atp(dialect, at_nodes=node_ids is not None)
             out: dict[str, dict[str, int]] = {}
-            for sku, node_id, atp in conn.execute(stmt):
+            for sku, node_id, atp in conn.execute(stmt, params):
                 per_node = out.setdefault(sku, {})
                 if node_id is not None:
                     per_node[node_id] = int(atp)

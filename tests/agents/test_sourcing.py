@@ -6,7 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from agents.sourcing import Reason, Sourcer, SourcingWeights, decide_route, order_needs, p_on_time, rank_nodes
+from agents.sourcing import (
+    Reason,
+    RouteDecision,
+    Sourcer,
+    SourcingWeights,
+    decide_route,
+    order_needs,
+    p_on_time,
+    rank_nodes,
+    read_atp,
+)
 from core.domain import CarrierStatus, NodeStatus, OrderStatus
 from core.errors import ConfigurationError, NotFound
 from tests.tools.conftest import Net
@@ -126,3 +136,55 @@ def test_carbon_weight_prices_co2e_and_tags_the_greenest(sqlite_net: Net) -> Non
     assert Reason.LOWER_CARBON in green.reasons
     # The default weight leaves carbon out of the score: the same choice as before carbon existed.
     assert SourcingWeights().carbon_per_kg == 0
+
+
+def _validated_then_copied(d: RouteDecision) -> RouteDecision:
+    """``d`` rebuilt the way ``Sourcer.decide`` built decisions before it built them once without
+    validation: a validated base (no choice yet), then a copy with the choice filled in."""
+    base = RouteDecision(
+        order_id=d.order_id,
+        current_node_id=d.current_node_id,
+        current_service_id=d.current_service_id,
+        promised_date=d.promised_date,
+        node_id=None,
+        rejected=d.rejected,
+    )
+    if d.score is None:
+        base.reasons = d.reasons
+        return base
+    chosen = {k: v for k, v in d.__dict__.items() if k not in base.model_fields_set - {"node_id"}}
+    return base.model_copy(update=chosen)
+
+
+def test_decisions_built_once_match_the_validated_build(sqlite_net: Net) -> None:
+    """A decision is built without validation: its JSON, repr, fields set and values must be those
+    of the validated build (field order, plain-str reason codes in rejected/alternatives)."""
+    env = sqlite_net.gateway.env
+    orders = _created(sqlite_net)
+    order = orders[0]
+    view = TwinView.load(env.adapters, env.clock)
+    view.prepare(orders[:60])
+    nodes = sorted(view.nodes)
+    sqlite_net.adapters.wms.set_node_status(nodes[0], NodeStatus.CLOSED)
+    view = TwinView.load(env.adapters, env.clock)
+    view.prepare(orders[:60])
+    decisions = [decide_route(order.id, env)]
+    decisions += rank_nodes(orders[:60], view, nodes, {}, SourcingWeights())  # no stock anywhere: undecided
+    decisions += rank_nodes(orders[:60], view, nodes, read_atp(env, orders[:60]), SourcingWeights())
+    split = next(o for o in orders if len({ln.sku for ln in o.lines}) >= 2)
+    a, b = nodes[1:3]
+    atp = {sku: ({a: 999} if i == 0 else {b: 999}) for i, sku in enumerate(sorted(order_needs(split)))}
+    decisions.append(Sourcer(view, atp).rank(split, [a, b], allow_split=True))
+    kinds = {(d.score is None, d.is_split, bool(d.rejected)) for d in decisions}
+    assert {(True, False, True), (False, False, True), (False, True, True)} <= kinds
+    for d in decisions:
+        ref = _validated_then_copied(d)
+        assert d.model_dump_json() == ref.model_dump_json()
+        assert repr(d) == repr(ref)
+        assert d.model_fields_set == ref.model_fields_set
+        assert d == ref
+        assert all(type(r) is str for rs in d.rejected.values() for r in rs)
+        assert all(type(r) is str for a in d.alternatives for r in a.reasons)
+    d = decisions[0]
+    d.reasons = [*d.reasons, "EXTRA"]  # still an ordinary model: assignable, copyable
+    assert d.model_copy(update={"score": 1.0}).reasons[-1] == "EXTRA"

@@ -44,7 +44,16 @@ import numpy as np
 import numpy.typing as npt
 
 from agents.score_matrix import ScoreMatrix, score_matrix
-from agents.sourcing import Candidate, Reason, RouteDecision, Sourcer, late_by, order_needs, p_on_time
+from agents.sourcing import (
+    Candidate,
+    Reason,
+    RouteDecision,
+    Sourcer,
+    feasible_candidate,
+    late_by,
+    order_needs,
+    p_on_time,
+)
 from core.domain import Order
 
 FloatArray = npt.NDArray[np.float64]
@@ -927,9 +936,9 @@ def _shifted(c: Candidate, days: int, inst: Instance, edge: int, score: float) -
     late = max(0, -slack)
     reasons = tuple(r for r in c.reasons if r != Reason.MEETS_PROMISE and not r.startswith("LATE_BY_"))
     first = Reason.MEETS_PROMISE if late == 0 else late_by(late)
-    # Positional, as score_matrix builds them (dataclasses.replace by keyword cost ~3x as much).
-    return Candidate(
-        c.node_id, c.service_id, c.feasible, score, c.cost, eta, late, p_on_time(float(inst.edge_rate[edge]), slack),
+    # Built as score_matrix builds them (dataclasses.replace by keyword cost ~3x as much).
+    return feasible_candidate(
+        c.node_id, c.service_id, score, c.cost, eta, late, p_on_time(float(inst.edge_rate[edge]), slack),
         c.distance_mi, (first, *reasons), c.co2e_kg, c.split_legs,
     )  # fmt: skip
 

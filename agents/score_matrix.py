@@ -35,6 +35,7 @@ from agents.sourcing import (
     Reason,
     Sourcer,
     SourcingWeights,
+    feasible_candidate,
     late_by,
 )
 from core import geo
@@ -97,10 +98,16 @@ class ScoreMatrix:
 
     def candidates(self, rows: IntArray, cols: IntArray) -> list[Candidate]:
         """:meth:`candidate` for many pairs at once: the arrays are gathered and turned into Python
-        values in one go (numpy scalar access per field cost ~25 us a candidate)."""
+        values in one go (numpy scalar access per field cost ~25 us a candidate). The values
+        candidates share (reason codes, money, dates: all immutable) are built once per distinct
+        value, and each candidate without the frozen dataclass's ``__init__``."""
         slack = self.slack[rows, cols].tolist()
         congested = self.congested[cols].tolist()
         own = [self.targets[j] == self.orders[i].node_id for i, j in zip(rows.tolist(), cols.tolist(), strict=True)]
+        money: dict[int, Decimal] = {}
+        days: dict[int, date] = {}
+        why: dict[tuple[int, bool, bool], tuple[str, ...]] = {}
+        targets, service_ids = self.targets, self.service_ids
         out: list[Candidate] = []
         for k, (j, score, cents, eta, p, mi, co2, svc) in enumerate(
             zip(
@@ -110,30 +117,22 @@ class ScoreMatrix:
             )
         ):  # fmt: skip
             late = max(0, -slack[k])
-            reasons = [Reason.MEETS_PROMISE if late == 0 else late_by(late)]
-            if congested[k]:
-                reasons.append(Reason.CONGESTED)
-            if own[k]:
-                reasons.append(Reason.CURRENT_NODE)
-            # Positional (node, service, feasible, score, cost, eta, late days, p on time, miles,
-            # reasons, CO2e): keywords cost ~2 us more a candidate, and a plan builds ~200k.
-            out.append(
-                Candidate(
-                    self.targets[j], self.service_ids[svc], True, score, Decimal(cents).scaleb(-2),
-                    date.fromordinal(eta), late, p, mi, tuple(reasons), co2,
-                )
-            )  # fmt: skip
+            key = (late, congested[k], own[k])
+            reasons = why.get(key)
+            if reasons is None:
+                reasons = why[key] = _reasons(*key)
+            cost = money.get(cents)
+            if cost is None:
+                cost = money[cents] = Decimal(cents).scaleb(-2)
+            day = days.get(eta)
+            if day is None:
+                day = days[eta] = date.fromordinal(eta)
+            out.append(feasible_candidate(targets[j], service_ids[svc], score, cost, day, late, p, mi, reasons, co2))
         return out
 
     def candidate(self, i: int, j: int) -> Candidate:
         """The scorer's :class:`Candidate` for order ``i`` at target ``j`` (feasible pairs only)."""
-        slack = int(self.slack[i, j])
-        late = max(0, -slack)
-        reasons: list[str] = [Reason.MEETS_PROMISE if late == 0 else late_by(late)]
-        if self.congested[j]:
-            reasons.append(Reason.CONGESTED)
-        if self.targets[j] == self.orders[i].node_id:
-            reasons.append(Reason.CURRENT_NODE)
+        late = max(0, -int(self.slack[i, j]))
         return Candidate(
             node_id=self.targets[j],
             service_id=self.service_ids[int(self.service[i, j])],
@@ -144,9 +143,19 @@ class ScoreMatrix:
             late_days=late,
             p_on_time=float(self.p_on_time[i, j]),
             distance_mi=float(self.miles[i, j]),
-            reasons=tuple(reasons),
+            reasons=_reasons(late, bool(self.congested[j]), self.targets[j] == self.orders[i].node_id),
             co2e_kg=float(self.co2e[i, j]),
         )
+
+
+def _reasons(late: int, congested: bool, own: bool) -> tuple[str, ...]:
+    """The scorer's reason codes of a feasible candidate (as :meth:`Sourcer._priced` gives them)."""
+    reasons: list[str] = [Reason.MEETS_PROMISE if late == 0 else late_by(late)]
+    if congested:
+        reasons.append(Reason.CONGESTED)
+    if own:
+        reasons.append(Reason.CURRENT_NODE)
+    return tuple(reasons)
 
 
 def score_matrix(src: Sourcer, orders: list[Order], targets: list[str]) -> ScoreMatrix | None:

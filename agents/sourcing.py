@@ -165,6 +165,36 @@ class Candidate:
         )
 
 
+def feasible_candidate(
+    node_id: str,
+    service_id: str | None,
+    score: float,
+    cost: Decimal,
+    eta: date,
+    late_days: int,
+    p_on_time: float,
+    distance_mi: float,
+    reasons: tuple[str, ...],
+    co2e_kg: float,
+    split_legs: tuple[tuple[str, tuple[str, ...]], ...] = (),
+) -> Candidate:
+    """A feasible :class:`Candidate`, equal to ``Candidate(node_id, service_id, True, ...)`` but
+    built without the frozen dataclass's ``__init__`` (one ``object.__setattr__`` per field: ~1.7
+    against ~0.8 us); the batch paths build ~200k of them for a 100k-order plan. Only for values
+    typed by our own code (score matrix arrays turned into Python values, a shifted candidate)."""
+    c = _new_object(Candidate)
+    _set_attr(c, "__dict__", {
+        "node_id": node_id, "service_id": service_id, "feasible": True, "score": score, "cost": cost, "eta": eta,
+        "late_days": late_days, "p_on_time": p_on_time, "distance_mi": distance_mi, "reasons": reasons,
+        "co2e_kg": co2e_kg, "split_legs": split_legs,
+    })  # fmt: skip
+    return c
+
+
+_new_object = object.__new__
+_set_attr = object.__setattr__
+
+
 class RouteDecision(BaseModel):
     """Where one order should ship from, with the reasons and the alternatives it beat."""
 

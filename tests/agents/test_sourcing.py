@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError, fields
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from agents.sourcing import (
+    Candidate,
     Reason,
     RouteDecision,
     Sourcer,
     SourcingWeights,
     decide_route,
+    feasible_candidate,
     order_needs,
     p_on_time,
     rank_nodes,
@@ -188,3 +193,18 @@ def test_decisions_built_once_match_the_validated_build(sqlite_net: Net) -> None
     d = decisions[0]
     d.reasons = [*d.reasons, "EXTRA"]  # still an ordinary model: assignable, copyable
     assert d.model_copy(update={"score": 1.0}).reasons[-1] == "EXTRA"
+
+
+def test_feasible_candidate_equals_the_dataclass_build() -> None:
+    """The batch paths build candidates without the frozen dataclass's __init__: same fields (a
+    field added to Candidate must be added there too), equal, same hash and repr, still frozen."""
+    cost, eta, reasons = Decimal("3.10"), date(2026, 1, 2), ("LATE_BY_1D",)
+    fast = feasible_candidate("DC-A", "UPS-G", 12.5, cost, eta, 1, 0.9, 250.0, reasons, 0.4)
+    ref = Candidate("DC-A", "UPS-G", True, 12.5, cost, eta, 1, 0.9, 250.0, reasons, 0.4)
+    assert fast.__dict__ == ref.__dict__
+    assert list(fast.__dict__) == [f.name for f in fields(Candidate)]
+    assert fast == ref
+    assert hash(fast) == hash(ref)
+    assert repr(fast) == repr(ref)
+    with pytest.raises(FrozenInstanceError):
+        fast.score = 0.0  # type: ignore[misc]

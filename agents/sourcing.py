@@ -566,12 +566,7 @@ def _alternative(c: Candidate, extra: tuple[str, ...]) -> Alternative:
 def _tags(ranked: list[Candidate], keep: list[Candidate]) -> list[tuple[str, ...]]:
     """The CHEAPEST / FASTEST / NEAREST / LOWER_CARBON tags each of ``keep`` earns among all of
     ``ranked`` (computed once per kept candidate; no candidate is rebuilt to carry them)."""
-    cheapest = min(ranked, key=lambda c: c.cost).cost
-    fastest = min(ranked, key=lambda c: c.eta or date.max).eta
-    nearest = min(ranked, key=lambda c: c.distance_mi if not c.split_legs else math.inf).distance_mi
-    co2 = [c.co2e_kg for c in ranked]
-    greenest = min(co2)
-    carbon_differs = greenest < max(co2) - 1e-9
+    cheapest, fastest, nearest, greenest, carbon_differs = _extremes(ranked)
     out: list[tuple[str, ...]] = []
     for c in keep:
         extra: list[str] = []
@@ -585,6 +580,25 @@ def _tags(ranked: list[Candidate], keep: list[Candidate]) -> list[tuple[str, ...
             extra.append(Reason.LOWER_CARBON)
         out.append(tuple(extra))
     return out
+
+
+def _extremes(ranked: list[Candidate]) -> tuple[Decimal, date | None, float | None, float, bool]:
+    """In one pass (three ``min`` with a key each cost ~3x as much): the lowest cost, the earliest
+    ETA (``None`` when none has one: those without one then count as fastest, as before), the
+    shortest distance of a single-node candidate (``None``: there is none), the least CO2e and
+    whether the CO2e differ at all."""
+    first = ranked[0]
+    cheapest, fastest, nearest = first.cost, first.eta, None if first.split_legs else first.distance_mi
+    greenest = brownest = first.co2e_kg
+    for c in ranked:
+        if c.cost < cheapest:
+            cheapest = c.cost
+        if c.eta is not None and (fastest is None or c.eta < fastest):
+            fastest = c.eta
+        if not c.split_legs and (nearest is None or c.distance_mi < nearest):
+            nearest = c.distance_mi
+        greenest, brownest = min(greenest, c.co2e_kg), max(brownest, c.co2e_kg)
+    return cheapest, fastest, nearest, greenest, greenest < brownest - 1e-9
 
 
 def read_atp(env: ToolEnv, orders: Iterable[Order], node_ids: Sequence[str] | None = None) -> dict[str, dict[str, int]]:

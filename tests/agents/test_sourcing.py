@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import FrozenInstanceError, fields
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agents.sourcing import (
     Candidate,
@@ -15,6 +18,7 @@ from agents.sourcing import (
     RouteDecision,
     Sourcer,
     SourcingWeights,
+    _tags,
     decide_route,
     feasible_candidate,
     order_needs,
@@ -208,3 +212,45 @@ def test_feasible_candidate_equals_the_dataclass_build() -> None:
     assert repr(fast) == repr(ref)
     with pytest.raises(FrozenInstanceError):
         fast.score = 0.0  # type: ignore[misc]
+
+
+def _old_tags(ranked: list[Candidate], c: Candidate) -> tuple[str, ...]:
+    """The tags as the scorer gave them before :func:`agents.sourcing._tags` (three keyed mins)."""
+    cheapest = min(ranked, key=lambda x: x.cost)
+    fastest = min(ranked, key=lambda x: x.eta or date.max)
+    nearest = min(ranked, key=lambda x: x.distance_mi if not x.split_legs else math.inf)
+    greenest = min(x.co2e_kg for x in ranked)
+    differs = greenest < max(x.co2e_kg for x in ranked) - 1e-9
+    extra = []
+    if c.cost == cheapest.cost:
+        extra.append(Reason.CHEAPEST)
+    if c.eta == fastest.eta:
+        extra.append(Reason.FASTEST)
+    if not c.split_legs and c.distance_mi == nearest.distance_mi:
+        extra.append(Reason.NEAREST)
+    if differs and c.co2e_kg <= greenest + 1e-9:
+        extra.append(Reason.LOWER_CARBON)
+    return tuple(extra)
+
+
+_cands = st.lists(
+    st.builds(
+        Candidate,
+        node_id=st.sampled_from(["A", "B", "C"]),
+        service_id=st.none(),
+        feasible=st.just(True),
+        score=st.floats(0, 100),
+        cost=st.integers(0, 5).map(Decimal),
+        eta=st.none() | st.dates(date(2026, 1, 1), date(2026, 1, 4)),
+        distance_mi=st.sampled_from([0.0, 10.0, 20.0]),
+        co2e_kg=st.sampled_from([0.0, 1.0, 1.0 + 1e-12, 2.0]),
+        split_legs=st.sampled_from([(), (("A", ("S1",)), ("B", ("S2",)))]),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(_cands)
+def test_tags_match_the_keyed_mins(ranked: list[Candidate]) -> None:
+    assert _tags(ranked, ranked) == [_old_tags(ranked, c) for c in ranked]

@@ -26,8 +26,10 @@ spaces, so a sentence wrapped by the mail program is one sentence and keeps its 
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -53,9 +55,9 @@ PROSE_CODE = "read_from_prose"
 
 # --- text ----------------------------------------------------------------------------------------
 
-_QUOTED_LINE_RE = re.compile(r"^[ \t]*>.*$", re.M)
+_QUOTED_LINE_RE = re.compile(r"^[ \t]*+>.*$", re.M)
 _CUT_RE = re.compile(
-    r"^(?:--[ \t\r]?$|[ \t]*On\b[^\n]{5,200}\bwrote:[ \t\r]*$|[ \t>]*-{3,}\s*(?:Forwarded|Original)\s+Message)",
+    r"^(?:--[ \t\r]?$|[ \t]*+On\b[^\n]{5,200}\bwrote:[ \t\r]*+$|[ \t>]*+-{3,}\s*+(?:Forwarded|Original)\s++Message)",
     re.M | re.I,
 )
 _BULLET_RE = re.compile(r"[ \t]*(?:[-*•·]|\d{1,3}[.)])\s")
@@ -97,14 +99,14 @@ def flatten(text: str) -> str:
 # --- ship-to ---------------------------------------------------------------------------------------
 
 
-_STATE_NAMES = "|".join(sorted((re.escape(n).replace(r"\ ", r"\s+") for n in US_STATES), key=len, reverse=True))
+_STATE_NAMES = "|".join(sorted((re.escape(n).replace(r"\ ", r"\s++") for n in US_STATES), key=len, reverse=True))
 _STATE_ZIP_RE = re.compile(rf"\b(?P<state>[A-Z]{{2}}|(?i:{_STATE_NAMES}))\.?,?[ \t]+(?P<zip>\d{{5}}(?:-\d{{4}})?)\b")
 _SHIP_WORDS_RE = re.compile(
-    r"\b(?:ship(?:ped|ping)?|send|sent|deliver(?:y|ed)?|drop(?:ped)?\s+off|bring|goes|go|arrive|receiving|dock"
-    r"|warehouse|site|address|destination|to\s+our|to\s+the)\b",
+    r"\b(?:ship(?:ped|ping)?|send|sent|deliver(?:y|ed)?|drop(?:ped)?\s++off|bring|goes|go|arrive|receiving|dock"
+    r"|warehouse|site|address|destination|to\s++our|to\s++the)\b",
     re.I,
 )
-_BILL_WORDS_RE = re.compile(r"\b(?:bill(?:ing|ed)?|invoice[sd]?|remit(?:tance)?|accounts\s+payable|mailing)\b", re.I)
+_BILL_WORDS_RE = re.compile(r"\b(?:bill(?:ing|ed)?|invoice[sd]?|remit(?:tance)?|accounts\s++payable|mailing)\b", re.I)
 _STREET_LABELS = frozenset(
     {"StreetNamePreModifier", "StreetNamePreDirectional", "StreetNamePreType", "StreetName", "StreetNamePostType",
      "StreetNamePostDirectional", "OccupancyType", "OccupancyIdentifier", "SubaddressType",
@@ -161,7 +163,7 @@ def _address_at(flat: str, m: re.Match[str]) -> _Address | None:
         return None
     s0, s1 = street[0][2], street[-1][3]
     c0, c1 = city[0][2], city[-1][3]
-    state_raw = re.sub(r"\s+", " ", m.group("state")).lower()
+    state_raw = re.sub(r"\s++", " ", m.group("state")).lower()
     state = US_STATES.get(state_raw, m.group("state").upper())
     return _Address(
         start=s0, end=m.end(), street=(flat[s0:s1].rstrip(" ,;"), s0, s1), city=(flat[c0:c1].strip(" ,"), c0, c1),
@@ -226,17 +228,17 @@ def body_ship_to(text: str, src: SpanSource | None = None) -> tuple[Party, dict[
 _TOKEN = r"(?P<po>#?[A-Za-z0-9][\w\-/.]*\d[\w\-/]*)"
 _PO_PROSE_RES = [
     re.compile(
-        r"\b(?:our|my|the|your|this)\s+(?:p\.?o\.?|purchase\s+order|order|reference|ref\.?)"
-        r"(?:\s+(?:number|no\.?|num|#|id))?(?:\s+for\s+(?:this|the)(?:\s+(?:one|order|po))?)?"
-        rf"\s+(?:is|will\s+be|reads)\s*:?\s*{_TOKEN}",
+        r"\b(?:our|my|the|your|this)\s++(?:p\.?o\.?|purchase\s++order|order|reference|ref\.?)"
+        r"(?:\s++(?:number|no\.?|num|#|id))?(?:\s++for\s++(?:this|the)(?:\s++(?:one|order|po))?)?"
+        rf"\s++(?:is|will\s++be|reads)\s*+:?\s*+{_TOKEN}",
         re.I,
     ),
     re.compile(
-        r"\b(?:under|against|with|on|use|reference|ref\.?|quote)\s+(?:p\.?o\.?|ref\.?|reference)"
-        rf"\s*(?:#|no\.?|number)?\s*:?\s*{_TOKEN}",
+        r"\b(?:under|against|with|on|use|reference|ref\.?|quote)\s++(?:p\.?o\.?|ref\.?|reference)"
+        rf"\s*+(?:#|no\.?|number)?\s*+:?\s*+{_TOKEN}",
         re.I,
     ),
-    re.compile(rf"\b(?:reference|ref\.?)\s*(?:#|no\.?|number)?\s*:\s*{_TOKEN}", re.I),
+    re.compile(rf"\b(?:reference|ref\.?)\s*+(?:#|no\.?|number)?\s*+:\s*+{_TOKEN}", re.I),
 ]  # fmt: skip
 
 
@@ -264,27 +266,33 @@ _UNITS: dict[str, str] = {
 _UNIT_ALT = "|".join(sorted(_UNITS, key=len, reverse=True))
 
 _CODE_RE = re.compile(
-    r"(?<![\w/.-])(?:(?i:sku|item|part|p/n|pn|article|art\.|model|cat\.?|catalog)\s*(?:#|(?i:no)\.?|(?i:number))?"
-    r"\s*:?\s*(?P<labelled>[A-Za-z0-9][\w./-]*\d[\w./-]*|\d[\w./-]*)"
+    r"(?<![\w/.-])(?:(?i:sku|item|part|p/n|pn|article|art\.|model|cat\.?|catalog)\s*+(?:#|(?i:no)\.?|(?i:number))?"
+    r"\s*+:?\s*+(?P<labelled>[A-Za-z0-9][\w./-]*\d[\w./-]*|\d[\w./-]*)"
     r"|(?P<code>(?=[A-Z0-9./_-]*\d)(?=[A-Z0-9./_-]*[A-Z])[A-Z0-9][A-Z0-9./_-]*[A-Z0-9]))(?![\w/-])"
 )
 _DIMENSION_RE = re.compile(r"^\d+(?:\.\d+)?[xX×]\d+")
 _QTY_AFTER_RE = re.compile(
     # "ABC-1, qty 40", "HX-200 x 6", "(x6)", "SKU-1 quantity 200 pcs", "SKU-14 - 10 rolls"
-    rf"^\s*(?:[,:(–-]\s*)?(?:(?:(?i:qty|quantity|qnty)\.?\s*(?:of\s*)?:?\s*|[x×*]\s*)(?P<q>\d{{1,6}})"
-    rf"(?:\s*(?P<u>(?i:{_UNIT_ALT}))\b)?|(?P<q2>\d{{1,6}})\s*(?P<u2>(?i:{_UNIT_ALT}))\b)"
+    rf"^\s*+(?:[,:(–-]\s*+)?(?:(?:(?i:qty|quantity|qnty)\.?\s*+(?:of\s*+)?:?\s*+|[x×*]\s*+)(?P<q>\d{{1,6}})"
+    rf"(?:\s*+(?P<u>(?i:{_UNIT_ALT}))\b)?|(?P<q2>\d{{1,6}})\s*+(?P<u2>(?i:{_UNIT_ALT}))\b)"
 )
 _QTY_BEFORE_RE = re.compile(
-    rf"(?<![\w.,$/-])(?P<q>\d{{1,6}})(?![\w.,/-]|\s*[x×]\s*\d)\s*(?:(?P<u>(?i:{_UNIT_ALT}))\b\.?\s*)?"
-    r"(?:(?i:more|additional|extra|new)\s+)?(?:(?:x|×|\*|(?i:of|off))\b\s*|(?=[A-Za-z(]))"
+    rf"(?<![\w.,$/-])(?P<q>\d{{1,6}})(?![\w.,/-]|\s*+[x×]\s*+\d)\s*+(?:(?P<u>(?i:{_UNIT_ALT}))\b\.?\s*+)?"
+    r"(?:(?i:more|additional|extra|new)\s++)?(?:(?:x|×|\*|(?i:of|off))\b\s*+|(?=[A-Za-z(]))"
 )
-_PRICE_RE = re.compile(r"(?:@|\$|(?<!\w)(?i:at|for)\s+\$?)\s*(?P<p>\d{1,6}(?:,\d{3})*(?:\.\d{1,4})?)(?!\s*%)")
+_PRICE_RE = re.compile(r"(?:@|\$|(?<!\w)(?i:at|for)\s++\$?)\s*+(?P<p>\d{1,6}(?:,\d{3})*(?:\.\d{1,4})?)(?!\s*+%)")
 _MONTHS = (
     r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
     r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 )
-_DATE_NUMBER_RE = re.compile(rf"{_MONTHS}\.?\s+$|^\s*(?:st|nd|rd|th)?\s*{_MONTHS}\b|^(?:st|nd|rd|th)\b")
-_CLAUSE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"])|;|\n|\s+(?:and|plus|as\s+well\s+as|then)\s+(?=\S)", re.I)
+_DATE_NUMBER_RE = re.compile(rf"{_MONTHS}\.?\s++$|^\s*+(?:st|nd|rd|th)?\s*+{_MONTHS}\b|^(?:st|nd|rd|th)\b")
+# "(?<!\s)": a joining word is looked for once per run of spaces, from its start; without it every
+# space of a long run started a scan to the run's end (16,000 spaces cost 4.5 s of CPU). Every other
+# run of spaces in this module is possessive (\s*+, \s++): a space given back could only stand where
+# the next part needs a word, and three optional runs in a row made "SKU" + 1,000 spaces cost 5 s.
+_CLAUSE_SPLIT_RE = re.compile(
+    r"(?<=[.!?])\s++(?=[A-Z(\"])|;|\n|(?<!\s)\s++(?:and|plus|as\s++well\s++as|then)\s++(?=\S)", re.I
+)
 
 
 @dataclass
@@ -306,7 +314,7 @@ _ABBREVIATIONS = frozenset(
 
 def _abbreviation_before(flat: str, at: int) -> bool:
     """True when the full stop before ``at`` ends an abbreviation ("item no. SKU-4"), not a sentence."""
-    m = re.search(r"(\w+)\.\s*$", flat[max(0, at - 12) : at + 1])
+    m = re.search(r"(\w+)\.\s*+$", flat[max(0, at - 12) : at + 1])
     return m is not None and m.group(1).lower() in _ABBREVIATIONS
 
 
@@ -345,11 +353,12 @@ def _number(raw: str) -> Decimal | None:
 def _quantities(clause: str, codes: list[tuple[str, int, int]], prices: list[tuple[int, int]]) -> list[re.Match[str]]:
     """Numbers in ``clause`` that read as a quantity: not inside a code or a price, not a day of a
     month, not a size ("4x6")."""
-    taken = [(s, e) for _v, s, e in codes] + prices
+    taken = sorted([(s, e) for _v, s, e in codes] + prices)
+    reach = list(itertools.accumulate((b for _a, b in taken), max))
     out: list[re.Match[str]] = []
     for m in _QTY_BEFORE_RE.finditer(clause):
         s, e = m.start("q"), m.end("q")
-        if any(a <= s < b or a < e <= b for a, b in taken):
+        if _overlaps(taken, reach, s, e):
             continue
         if _DATE_NUMBER_RE.search(clause[max(0, s - 12) : s]) or _DATE_NUMBER_RE.search(clause[e : e + 12]):
             continue
@@ -357,7 +366,23 @@ def _quantities(clause: str, codes: list[tuple[str, int, int]], prices: list[tup
     return out
 
 
-def _line_for(clause: str, base: int, code: tuple[str, int, int], before: list[re.Match[str]]) -> ProseLine:
+def _overlaps(taken: list[tuple[int, int]], reach: list[int], s: int, e: int) -> bool:
+    """Whether ``[s, e)`` starts or ends inside one of ``taken`` (spans sorted by start; ``reach[i]``
+    the furthest end of ``taken[:i + 1]``): only spans starting before ``e`` can, and the walk back
+    stops where none that early reaches past ``s`` (a scan of every span per number made a long
+    clause quadratic: 20,000 "4 of SKU-1," cost 65 s)."""
+    k = bisect.bisect_left(taken, (e, -1))
+    while k > 0 and reach[k - 1] > s:
+        a, b = taken[k - 1]
+        if a <= s < b or a < e <= b:
+            return True
+        k -= 1
+    return False
+
+
+def _line_for(
+    clause: str, base: int, code: tuple[str, int, int], before: list[re.Match[str]], before_ends: list[int]
+) -> ProseLine:
     """The line of one code: a quantity right after it ("ABC-1, qty 40", "HX-200 x 6"), else the
     nearest one before it in the clause ("40 of the boxes (SKU-1)")."""
     value, cs, ce = code
@@ -370,9 +395,9 @@ def _line_for(clause: str, base: int, code: tuple[str, int, int], before: list[r
         q = (after.group(qg), ce + after.start(qg), ce + after.end(qg), u, ce + after.start(ug) if u else 0,
              ce + after.end(ug) if u else 0)  # fmt: skip
     else:
-        prior = [m for m in before if m.end("q") <= cs]
-        if prior:
-            m = prior[-1]
+        k = bisect.bisect_right(before_ends, cs)  # the last quantity ending before the code
+        if k:
+            m = before[k - 1]
             u = m.group("u")
             q = (m.group("q"), m.start("q"), m.end("q"), u, m.start("u") if u else 0, m.end("u") if u else 0)
     if q is not None:
@@ -392,11 +417,12 @@ def _clause_lines(flat: str, start: int, end: int, skip: set[str]) -> list[Prose
     price_ms = list(_PRICE_RE.finditer(clause))
     prices = [(m.start(), m.end()) for m in price_ms]
     before = _quantities(clause, codes, prices)
-    lines = [_line_for(clause, start, c, before) for c in codes]
-    used = [ln.quantity[1] for ln in lines if ln.quantity is not None]
+    ends = [m.end("q") for m in before]  # ascending: finditer's order
+    lines = [_line_for(clause, start, c, before, ends) for c in codes]
+    used = Counter(ln.quantity[1] for ln in lines if ln.quantity is not None)
     for ln in lines:
         ln.clause = (start, end)
-        if ln.quantity is not None and used.count(ln.quantity[1]) > 1:
+        if ln.quantity is not None and used[ln.quantity[1]] > 1:
             ln.quantity = None  # one number for two parts: nobody can say whose it is
         if ln.quantity is None:
             ln.doubts.append(f"part {ln.sku[0]} is named without a quantity that is clearly its own")
@@ -430,10 +456,20 @@ def _doubt(message: str, src: SpanSource, span: tuple[int, int] | None) -> Findi
                    source=src(*span) if span else None)  # fmt: skip
 
 
+SAID_MAX = 200
+"""Characters of a sentence quoted in a doubt: enough for a person to find it (the finding's source
+points at all of it); a 20,000-part sentence quoted whole in each of its lines' doubts was quadratic."""
+
+
+def _said(text: str, clause: tuple[int, int]) -> str:
+    piece = " ".join(text[clause[0] : min(clause[1], clause[0] + 4 * SAID_MAX)].split())
+    return piece if len(piece) <= SAID_MAX and clause[1] - clause[0] <= 4 * SAID_MAX else piece[:SAID_MAX] + "…"
+
+
 def _add_lines(po: PurchaseOrder, lines: list[ProseLine], text: str, src: SpanSource) -> list[Finding]:
     findings: list[Finding] = []
     for ln in lines:
-        said = " ".join(text[ln.clause[0] : ln.clause[1]].split())
+        said = _said(text, ln.clause)
         if ln.quantity is None:
             findings.append(_doubt(f"{ln.doubts[0]}: {said!r}; not read as a line", src, ln.clause))
             continue

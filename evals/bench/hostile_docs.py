@@ -18,6 +18,7 @@ from pathlib import Path
 __all__ = [
     "HOSTILE",
     "edifact_huge",
+    "eml_prose_backtrack",
     "eml_subject_bomb",
     "pdf_flate_bomb",
     "pdf_glyphs",
@@ -43,6 +44,26 @@ def eml_subject_bomb(scale: float = 1.0) -> bytes:
         "Message-ID: <bomb-1@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
     )
     return (head + f"Subject: {subject}\r\n\r\n" + _ORDER_BODY.replace("\n", "\r\n")).encode()
+
+
+def eml_prose_backtrack(scale: float = 1.0) -> bytes:
+    """A plain-text mail written as prose (~1.3 MB) built to make a backtracking reader slow: runs of
+    60,000 spaces after a part label, a quantity word and "PO", and one 20,000-line sentence
+    ("4 of SKU-00001, 4 of SKU-00001, ..."): each once cost the prose reader minutes."""
+    n = max(1, int(20_000 * scale))
+    gap = " " * max(1, int(60_000 * scale))
+    body = (
+        f"Hi team, please ship the following to our Reno site.\n\nSKU{gap}!\nqty{gap}40\nour PO is{gap}\n"
+        + "We need "
+        + "4 of SKU-00001, " * n
+        + "thanks.\n"
+    )
+    head = (
+        "From: Buyer <buyer@example.com>\r\nTo: orders@example.net\r\nDate: Mon, 7 Dec 2026 09:00:00 +0000\r\n"
+        "Message-ID: <prose-1@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Subject: order\r\n\r\n"
+    )
+    return (head + body.replace("\n", "\r\n")).encode()
 
 
 def _pdf(contents: list[bytes], *, flate: bool = False) -> bytes:
@@ -149,6 +170,7 @@ def xlsx_zip_bomb(scale: float = 1.0) -> bytes:
 
 HOSTILE: dict[str, Callable[[float], bytes]] = {
     "eml_subject_bomb.eml": eml_subject_bomb,
+    "eml_prose_backtrack.eml": eml_prose_backtrack,
     "pdf_2m_glyphs.pdf": pdf_glyphs,
     "pdf_flate_bomb.pdf": pdf_flate_bomb,
     "edifact_3p8mb.edi": edifact_huge,

@@ -253,3 +253,22 @@ def test_with_a_model_that_names_no_ship_to_the_body_still_gives_it(sqlite_db: D
     assert item.validated.ship_to_id == "ADDR-000005"
     assert item.validated.confidence["ship_to"] == 1.0
     assert "ship_to_from_body" in {f.code for f in result.findings}
+
+
+def test_long_runs_of_spaces_and_a_sentence_of_many_parts_are_read_alike() -> None:
+    """What once made the prose reader backtrack for minutes (runs of thousands of spaces after a
+    label, a number of parts in one sentence) reads the same as its short form: the sentence's lines
+    each with their own quantity, the lone label and quantity word as nothing."""
+    gap = " " * 5_000
+    text = f"SKU{gap}!\nqty{gap}40\nour PO is{gap}\nWe need " + "4 of SKU-00001, " * 300 + "and 7 x SKU-00002 thanks."
+    lines = prose_lines(text)
+    assert len(lines) == 301
+    assert {(ln.sku[0], ln.quantity[0] if ln.quantity else None) for ln in lines} == {
+        ("SKU-00001", Decimal(4)),
+        ("SKU-00002", Decimal(7)),
+    }
+    short = prose_lines("SKU !\nqty 40\nour PO is\nWe need 4 of SKU-00001, and 7 x SKU-00002 thanks.")
+    assert [(ln.sku[0], ln.quantity[0] if ln.quantity else None) for ln in short] == [
+        ("SKU-00001", Decimal(4)),
+        ("SKU-00002", Decimal(7)),
+    ]

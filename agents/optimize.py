@@ -985,7 +985,7 @@ def optimise_moves(
     # The plan builds hundreds of thousands of small acyclic objects (lists from arrays, candidates,
     # decisions); with the cyclic collector running, its passes over the growing heap were ~45% of
     # the decisions' CPU time. Nothing here makes cycles that must be freed before the plan is done.
-    with _gc_paused():
+    with gc_paused():
         return _optimise_moves(
             src, orders, stays, targets, bounds, greedy, not_planned, time_limit_s=time_limit_s, matrix=matrix
         )
@@ -1020,9 +1020,9 @@ class _GcPause:
                     gc.enable()
 
 
-_gc_paused = _GcPause()
-gc_paused = _gc_paused
-"""The pause, for other batch planners (the congestion playbook pauses it over the whole plan)."""
+gc_paused = _GcPause()
+"""The one counted pause: the optimiser, the congestion playbook (over its whole plan) and the A/B
+replay share it, so a second counter can never leave the collector off."""
 
 
 def _optimise_moves(

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
 
-from agents.optimize import _gc_paused
+from agents.optimize import gc_paused
 from agents.score_matrix import ScoreMatrix, rescored, score_matrix
 from agents.sourcing import Sourcer, SourcingWeights, order_needs, p_on_time
 from core.clock import Clock
@@ -432,7 +432,7 @@ def ab_replay(
     optimiser's (one counted pause per process, so overlapping pauses in other threads restore the
     collector once)."""
     mark = on_phase or (lambda _phase: None)
-    with _gc_paused():
+    with gc_paused():
         today = clock.today()
         orders = (
             replay_orders(adapters, today, limit=limit) if db is None else read_replay_orders(db, today, limit=limit)

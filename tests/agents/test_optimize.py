@@ -349,20 +349,20 @@ def test_the_collector_is_paused_only_while_planning(sqlite_net: Net) -> None:
 def test_overlapping_pauses_from_two_threads_leave_the_collector_on() -> None:
     """Two plans in two threads, the first ending while the second still runs (a worker with several
     threads): a save-and-restore pause per plan would leave the collector off for good."""
-    from agents.optimize import _gc_paused
+    from agents.optimize import gc_paused
 
     first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
     seen: list[bool] = []
 
     def first() -> None:
-        with _gc_paused():
+        with gc_paused():
             first_in.set()
             second_in.wait(5)
         first_out.set()
 
     def second() -> None:
         first_in.wait(5)
-        with _gc_paused():
+        with gc_paused():
             second_in.set()
             first_out.wait(5)
             seen.append(gc.isenabled())  # still paused: the second plan is running

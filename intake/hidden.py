@@ -407,7 +407,9 @@ def _edifact(data: bytes, document: str | None) -> list[Finding]:
     # decoded in the character set the UNB names (a Cyrillic note under UNOE is read as Cyrillic)
     text, _ = decode_edifact(data, document=document)
     _, segments, _ = tokenize_edifact(text, document=document)
-    notes = [" ".join(c for c in seg.elements[4]) for seg in segments if seg.tag == "FTX" and len(seg.elements) > 4]
+    # Each component of 4440 is read on its own: writers that cut free text at a fixed width split
+    # words across components (and segments), so the scan must also see them joined as written.
+    notes = [c for seg in segments if seg.tag == "FTX" and len(seg.elements) > 4 for c in seg.elements[4]]
     return _notes([n for n in notes if n.strip()], "EDIFACT free text (FTX)", document)
 
 

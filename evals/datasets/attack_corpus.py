@@ -704,7 +704,7 @@ def _edifact(b: DocBits, payload: str, k: int) -> bytes:
     segs = [f"UNH+{control}+ORDERS:D:96A:UN", f"BGM+220+{_edi_escape(b.po_number)}+9", "DTM+137:20261120:102",
             f"NAD+BY+{_edi_escape(b.edi_id)}::92"]  # fmt: skip
     segs.append(
-        f"NAD+DP++{_edi_escape(b.ship_name)}+{_edi_escape(b.street)}+{_edi_escape(b.city)}+{b.state}+{b.postal_code}+US"
+        f"NAD+DP+++{_edi_escape(b.ship_name)}+{_edi_escape(b.street)}+{_edi_escape(b.city)}+{b.state}+{b.postal_code}+US"
     )
     segs += ftx
     segs.append("CUX+2:USD:9")

@@ -67,6 +67,11 @@ MIP_TIME_LIMIT_S = 0.5
 MAX_BUCKETS = 8
 """Day buckets per target queue: an order shipping 7+ days late from a target is not worth a model."""
 EPS = 1e-6
+CG_JOIN_SHARE = 8
+"""Column generation adds at most one move per this many orders a round (at least CG_MIN_JOINS):
+at 100k orders, capping a round at 12.5k joins cut the LP's CPU time from ~6.7 to ~4.4 s (one
+round adding ~30k orders' rows at once needed ~18k dual simplex pivots)."""
+CG_MIN_JOINS = 1000
 SOLVER_OPTIONS: dict[str, Any] = {}
 """HiGHS options set on every solve (after ``time_limit`` and ``threads``)."""
 
@@ -505,6 +510,7 @@ def _column_generation(highspy: Any, model: _Model, n: int, deadline: float) -> 
     first = np.lexsort((lp.cost[:X], x_order))
     best_of_order = first[np.r_[True, x_order[first][1:] != x_order[first][:-1]]]
     add_cols(np.sort(np.concatenate([best_of_order, np.arange(X, ncol)])))
+    cap = max(CG_MIN_JOINS, n // CG_JOIN_SHARE)
     rounds = 0
     while True:
         rounds += 1
@@ -539,11 +545,7 @@ def _column_generation(highspy: Any, model: _Model, n: int, deadline: float) -> 
         single = np.flatnonzero((hcol[:X] >= 0) & (hrow[x_order] < 0))
         order_dual[x_order[single]] = np.minimum(0.0, priced[single])
         reduced = priced - order_dual[x_order]
-        joins = np.flatnonzero((hcol[:X] < 0) & (reduced < -1e-7))
-        if len(joins):
-            # One move per order a round (its most negative): fewer columns, far fewer pivots.
-            pick = np.lexsort((reduced[joins], x_order[joins]))
-            joins = np.sort(joins[pick[np.r_[True, x_order[joins][pick][1:] != x_order[joins][pick][:-1]]]])
+        joins = _joins(np.flatnonzero((hcol[:X] < 0) & (reduced < -1e-7)), reduced, x_order, cap)
         if len(joins) == 0:
             x = np.zeros(ncol)
             present = np.flatnonzero(hcol >= 0)
@@ -554,6 +556,20 @@ def _column_generation(highspy: Any, model: _Model, n: int, deadline: float) -> 
         need_row = np.unique(x_order[joins])
         add_order_rows(need_row[hrow[need_row] < 0])
         add_cols(joins)
+
+
+def _joins(joins: IntArray, reduced: FloatArray, x_order: IntArray, cap: int) -> IntArray:
+    """The moves that join this round, from those that would improve the LP (``joins``): one per
+    order (its most negative reduced cost: fewer columns, far fewer pivots), and at most ``cap``
+    of them, the most negative first (a round that adds tens of thousands of orders' rows at once
+    costs the dual simplex more pivots than several smaller rounds)."""
+    if len(joins) == 0:
+        return joins
+    pick = np.lexsort((reduced[joins], x_order[joins]))
+    joins = np.sort(joins[pick[np.r_[True, x_order[joins][pick][1:] != x_order[joins][pick][:-1]]]])
+    if len(joins) > cap:
+        joins = np.sort(joins[np.argsort(reduced[joins], kind="stable")[:cap]])
+    return joins
 
 
 def _mip(highspy: Any, model: _Model, deadline: float) -> tuple[FloatArray, float] | None:

@@ -5,6 +5,10 @@ the CLI's settings (the schema must be current: a server never migrates), handed
 :func:`api.app.create_app`, and closed when the server stops. With ``--workers N`` (N > 1) uvicorn's
 supervisor runs N processes on one socket, each with its own context, and the job pool runs once,
 in the supervisor (:mod:`api.serve_multi`).
+
+The event loop and HTTP parser are uvloop and httptools when they are installed (they are
+dependencies; ``--loop asyncio --http h11`` is the pure-Python fallback uvicorn would use without
+them): on this 2-core machine they cut the server's CPU per request (see :func:`api.serve_multi.stack`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import uvicorn
 
 from api.app import create_app
 from api.bootstrap import open_context
+from api.serve_multi import HTTP_CHOICES, LOOP_CHOICES, stack
 from core.settings import Settings
 
 
@@ -33,18 +38,25 @@ def serve(
             "The job pool runs once whatever the number.",
         ),
     ] = 1,
+    loop: Annotated[
+        str, typer.Option(help=f"Event loop: {'|'.join(LOOP_CHOICES)} (auto: uvloop when installed, else asyncio).")
+    ] = "auto",
+    http: Annotated[
+        str, typer.Option(help=f"HTTP parser: {'|'.join(HTTP_CHOICES)} (auto: httptools when installed, else h11).")
+    ] = "auto",
 ) -> None:
     """Serve the HTTP API (approvals, network reads, decisions, audit, health and metrics)."""
     settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
+    loop, http = stack(loop, http)
     if workers > 1:
         from api.serve_multi import serve_workers
 
-        serve_workers(settings, workers=workers, host=host, port=port, log_level=log_level)
+        serve_workers(settings, workers=workers, host=host, port=port, log_level=log_level, loop=loop, http=http)
         return
     actx = open_context(settings)
     try:
         app = create_app(actx, workers=settings.worker_threads)
-        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=True)
+        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=True, loop=loop, http=http)
         uvicorn.Server(config).run()
     finally:
         actx.close()

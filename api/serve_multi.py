@@ -24,6 +24,7 @@ The children are new interpreters, so the settings travel to them: those the CLI
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -51,6 +52,32 @@ Settings ignores it (no field has this name)."""
 CHILD_APP = "api.serve_multi:child_app"
 
 log = logging.getLogger("uvicorn.error")
+
+LOOP_CHOICES = ("auto", "uvloop", "asyncio")
+HTTP_CHOICES = ("auto", "httptools", "h11")
+
+
+def stack(loop: str = "auto", http: str = "auto") -> tuple[str, str]:
+    """uvicorn's ``loop`` and ``http`` settings: ``auto`` is uvloop and httptools when installed
+    (C event loop and parser: less server CPU per request than asyncio and h11, which stay the
+    fallback). Named explicitly, so the choice is the same in every process and a bench can
+    compare the two stacks. An unknown name, or one that is not installed, is a ConfigurationError."""
+    if loop not in LOOP_CHOICES:
+        raise ConfigurationError(f"--loop must be one of {', '.join(LOOP_CHOICES)}, not {loop!r}")
+    if http not in HTTP_CHOICES:
+        raise ConfigurationError(f"--http must be one of {', '.join(HTTP_CHOICES)}, not {http!r}")
+    if loop == "auto":
+        loop = "uvloop" if _installed("uvloop") else "asyncio"
+    if http == "auto":
+        http = "httptools" if _installed("httptools") else "h11"
+    for name in (loop, http):
+        if name in ("uvloop", "httptools") and not _installed(name):
+            raise ConfigurationError(f"{name} is not installed (pip install {name}, or choose the fallback)")
+    return loop, http
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 def settings_to_env(settings: Settings) -> str:
@@ -135,7 +162,8 @@ def listening_socket(config: uvicorn.Config) -> socket.socket:
     """uvicorn's bound socket, marked as TCP (``proto`` 6) for the children.
 
     ``Config.bind_socket`` leaves ``proto`` at 0; accepted sockets inherit it, and asyncio sets
-    ``TCP_NODELAY`` only on sockets that say IPPROTO_TCP. Without it every keep-alive response
+    ``TCP_NODELAY`` only on sockets that say IPPROTO_TCP (uvloop sets it on every TCP connection;
+    the fix keeps the asyncio fallback right). Without it every keep-alive response
     after the first waited ~40 ms for the client's delayed ACK (measured: healthz p50 44 ms with two
     processes vs 1.5 ms with one; uvicorn issue #3149). Same descriptor, same bound address."""
     sock = config.bind_socket()
@@ -146,10 +174,21 @@ def listening_socket(config: uvicorn.Config) -> socket.socket:
     return tcp
 
 
-def serve_workers(settings: Settings, *, workers: int, host: str, port: int, log_level: str) -> None:
+def serve_workers(
+    settings: Settings,
+    *,
+    workers: int,
+    host: str,
+    port: int,
+    log_level: str,
+    loop: str = "auto",
+    http: str = "auto",
+) -> None:
     """Run ``workers`` HTTP processes under uvicorn's supervisor until SIGTERM/SIGINT; the job pool
     (``settings.worker_threads``) runs here in the supervisor. Raises ConfigurationError when the
-    children could not start (schema, settings, port), as ``orderops serve`` does with one process."""
+    children could not start (schema, settings, port), as ``orderops serve`` does with one process.
+    ``loop`` and ``http``: uvicorn's, as :func:`stack` chooses them."""
+    loop, http = stack(loop, http)
     actx = open_context(settings)  # checks the schema before any child starts
     pool: Any = None
     try:
@@ -160,7 +199,15 @@ def serve_workers(settings: Settings, *, workers: int, host: str, port: int, log
             pool.start()
         os.environ[SETTINGS_ENV] = settings_to_env(settings)
         config = uvicorn.Config(
-            CHILD_APP, factory=True, host=host, port=port, log_level=log_level, access_log=True, workers=workers
+            CHILD_APP,
+            factory=True,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=True,
+            workers=workers,
+            loop=loop,
+            http=http,
         )
         supervisor = Multiprocess(config, sockets=[listening_socket(config)])
         supervisor.run()

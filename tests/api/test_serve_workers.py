@@ -23,9 +23,11 @@ import pytest
 import uvicorn
 from sqlalchemy import text
 
+from api import serve_multi
 from api.auth import ApiKeyStore, create_key
-from api.serve_multi import CHILD_APP, listening_socket, settings_from_env, settings_to_env
+from api.serve_multi import CHILD_APP, listening_socket, settings_from_env, settings_to_env, stack
 from core.db import make_database
+from core.errors import ConfigurationError
 from core.settings import Settings
 from tests.conftest import REPO
 from tests.test_cli_safety import cli, home  # noqa: F401
@@ -165,11 +167,15 @@ def test_children_build_the_settings_the_cli_built(tmp_path: Path) -> None:
     assert settings_from_env({}) == Settings()
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 @pytest.mark.parametrize("fixed", [True, False])
-def test_connections_on_the_shared_socket_get_tcp_nodelay(fixed: bool) -> None:
+def test_connections_on_the_shared_socket_get_tcp_nodelay(fixed: bool, loop: str) -> None:
     """uvicorn's bound socket says proto 0, so asyncio left Nagle on for every accepted connection
     (each keep-alive answer after the first waited ~40 ms for a delayed ACK); the one the children
-    get says TCP, and what they accept has TCP_NODELAY. ``fixed=False`` shows the bug it avoids."""
+    get says TCP, and what they accept has TCP_NODELAY, on either loop the server may run.
+    ``fixed=False`` shows the bug it avoids (asyncio only: uvloop sets TCP_NODELAY itself)."""
+    if loop == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
     config = uvicorn.Config(CHILD_APP, host="127.0.0.1", port=0, log_level="warning")
     sock = listening_socket(config) if fixed else config.bind_socket()
     assert (sock.proto == socket.IPPROTO_TCP) is fixed
@@ -190,4 +196,46 @@ def test_connections_on_the_shared_socket_get_tcp_nodelay(fixed: bool) -> None:
             w.close()
         return value
 
-    assert bool(asyncio.run(accepted_nodelay())) is fixed
+    if loop == "uvloop":
+        assert bool(uvloop.run(accepted_nodelay()))
+    else:
+        assert bool(asyncio.run(accepted_nodelay())) is fixed
+
+
+def test_stack_is_uvloop_and_httptools_when_installed_else_asyncio_and_h11(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``orderops serve`` names uvicorn's loop and parser: the C ones when installed, the pure-Python
+    ones otherwise; asking for one that is missing, or an unknown name, is a configuration error."""
+    monkeypatch.setattr(serve_multi, "_installed", lambda name: True)
+    assert stack() == ("uvloop", "httptools")
+    assert stack("asyncio", "h11") == ("asyncio", "h11")
+    monkeypatch.setattr(serve_multi, "_installed", lambda name: False)
+    assert stack() == ("asyncio", "h11")
+    with pytest.raises(ConfigurationError, match="uvloop is not installed"):
+        stack("uvloop", "auto")
+    with pytest.raises(ConfigurationError, match="--http must be one of"):
+        stack("auto", "zttp")
+
+
+def test_serve_fallback_stack_answers(home: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    """The pure-Python stack (``--loop asyncio --http h11``) still serves: the fallback where uvloop
+    and httptools are not installed."""
+    url = f"sqlite:///{home / 'fallback.db'}"
+    assert cli(capsys, "--database-url", url, "init", "--orders", "5", "--nodes", "2", "--json")[0] == 0
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDEROPS_") and k != "DATABASE_URL"}
+    env.update(ORDEROPS_HOME=str(home), ORDEROPS_WORKER_THREADS="0")
+    code = "import sys; from api.cli import run; sys.exit(run(sys.argv[1:]))"
+    argv = ["--database-url", url, "serve", "--port", str(port), "--loop", "asyncio", "--http", "h11"]
+    server = subprocess.Popen([sys.executable, "-c", code, *argv, "--log-level", "warning"], cwd=REPO, env=env)
+    try:
+
+        def up() -> bool:
+            try:
+                return bool(httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json() == {"status": "ok"})
+            except httpx.HTTPError:
+                return False
+
+        assert _wait_until(up, 120)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(60) in (0, -signal.SIGTERM)  # one uvicorn process re-raises the signal

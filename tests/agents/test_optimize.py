@@ -374,3 +374,47 @@ def test_overlapping_pauses_from_two_threads_leave_the_collector_on() -> None:
         t.join(10)
     assert seen == [False]
     assert gc.isenabled()
+
+
+def test_decisions_from_the_matrix_equal_the_scorers_decide(sqlite_net: Net) -> None:
+    """The optimiser's decisions built from the score matrix's arrays are, field for field and in
+    their repr, the ones ``Sourcer.decide`` builds from each moved order's candidates: for chosen
+    edges that ship on time, late, and shifted by their queue place (a congested target among them)."""
+    from dataclasses import replace
+
+    from agents.optimize import Solution, _decisions, build_batch
+    from agents.sourcing import Sourcer, read_atp
+    from tools.twin import TwinView
+
+    net = sqlite_net
+    env = net.gateway.env
+    src_node = net.busiest_dc()
+    net.adapters.wms.set_node_status(net.other_dc(src_node), NodeStatus.CONGESTED)
+    orders = net.movable(src_node)
+    view = TwinView.load(net.adapters, env.clock)
+    view.prepare(orders)
+    targets = sorted(n for n in view.nodes if n != src_node and view.nodes[n].status is not NodeStatus.CLOSED)
+    atp = read_atp(env, orders, targets)
+    weights = SourcingWeights(alternatives=2)
+    src = Sourcer(view, atp, weights)
+    stays = {o.id: src.score(o, src_node, check_stock=False) for o in orders}
+    batch = build_batch(src, orders, stays, targets, {src_node: 0}, {src_node: len(orders)})
+    assert batch.matrix is not None
+    inst = batch.instance
+    rng = np.random.default_rng(7)
+    edge = np.full(inst.n, -1, dtype=np.int64)
+    for i, mine in enumerate(batch.by_order):
+        if mine and rng.random() < 0.8:
+            edge[i] = mine[int(rng.integers(len(mine)))]
+    shift = np.where(edge >= 0, rng.integers(0, 4, inst.n), 0)
+    target = np.where(edge >= 0, inst.edge_target[np.maximum(edge, 0)], -1)
+    sol = Solution(target=target, shift=shift, edge=edge, objective=0.0)
+    fast = _decisions(src, batch, sol, orders)
+    slow = _decisions(src, replace(batch, matrix=None), sol, orders)
+    assert len(fast) == len(slow) == int((edge >= 0).sum()) > 10
+    assert any(d.alternatives for _, d in fast)
+    assert {bool(s) for s in shift[edge >= 0]} == {False, True}
+    for (o1, d1), (o2, d2) in zip(fast, slow, strict=True):
+        assert o1 is o2
+        assert repr(d1) == repr(d2)
+        assert d1.model_dump_json() == d2.model_dump_json()

@@ -20,13 +20,19 @@ from tools.adapters.protocols import OrderFilter
 from tools.base import MAX_BATCH, ToolEnv
 
 PAGE = 50_000
+MAX_PAGE = 250_000
 MAX_REASON = 500
 
 
 def load_orders(env: ToolEnv, flt: OrderFilter, *, page: int = PAGE) -> list[Order]:
-    """Every order matching ``flt``, with lines, in pages (oldest first)."""
+    """Every order matching ``flt``, with lines, in pages (oldest first).
+
+    The pages are as large as the count says the whole match is (up to :data:`MAX_PAGE`): each
+    page's query finds and sorts every matching order before it skips to its offset, so 100k
+    orders read in pages of 50k cost three such sorts (the third page empty), ~0.3 s each."""
     out: list[Order] = []
     offset = 0
+    page = max(page, min(env.adapters.oms.count_orders(flt) + 1, MAX_PAGE))
     while True:
         batch = env.adapters.oms.list_orders(flt, limit=page, offset=offset, with_lines=True)
         out.extend(batch)

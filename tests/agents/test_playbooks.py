@@ -192,3 +192,27 @@ def test_unknown_kind_plans_nothing(sqlite_net: Net) -> None:
     assert plan.steps == []
     assert PlaybookPlanner().name == "playbook"
     assert plan.planner == "playbook:unknown"
+
+
+def test_orders_read_in_pages_are_every_match_once_oldest_first(net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_orders reads what one listing would, whether the count fits one page or the pages are
+    capped (MAX_PAGE) and it must walk them."""
+    from agents.playbooks import _common
+
+    flt = OrderFilter(statuses=[OrderStatus.CREATED, OrderStatus.ALLOCATED])
+    everything = net.adapters.oms.list_orders(flt, limit=10**6, with_lines=True)
+    assert len(everything) > 10
+    calls: list[int] = []
+    listing = net.adapters.oms.list_orders
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(int(kwargs["limit"]))  # type: ignore[call-overload]
+        return listing(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(net.adapters.oms, "list_orders", counted)
+    assert _common.load_orders(net.gateway.env, flt, page=3) == everything
+    assert calls == [len(everything) + 1]  # the count fits one page: one query
+    calls.clear()
+    monkeypatch.setattr(_common, "MAX_PAGE", 4)
+    assert _common.load_orders(net.gateway.env, flt, page=3) == everything
+    assert calls == [4] * (len(everything) // 4 + 1)

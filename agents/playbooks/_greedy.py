@@ -29,14 +29,14 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from agents.score_matrix import ScoreMatrix
+from agents.score_matrix import ScoreMatrix, _reasons
 from agents.sourcing import (
     Candidate,
     Reason,
     RouteDecision,
     Sourcer,
     SourcingWeights,
-    late_by,
+    feasible_candidate,
     order_needs,
     p_on_time,
 )
@@ -212,6 +212,9 @@ class MatrixRanker:
         skus = sorted({ln.sku for o in m.orders for ln in o.lines})
         self.sku_index = {sku: k for k, sku in enumerate(skus)}
         self.atp = [[src.atp.get(sku, {}).get(t, 0) for t in targets] for sku in skus]
+        self._why: dict[tuple[int, bool, bool], tuple[str, ...]] = {}
+        self._money: dict[int, Decimal] = {}
+        self._days: dict[int, date] = {}
         self.all_refused: dict[str, list[str]] = {t: [Reason.NO_STOCK] for t in targets}
         """The refusals of an order no target has stock for (once stock runs out, most of a big batch)."""
 
@@ -267,14 +270,22 @@ class MatrixRanker:
         slack = self.promised[i] - eta
         late = max(0, -slack)
         node_id = self.matrix.targets[j]
-        reasons: list[str] = [Reason.MEETS_PROMISE if late == 0 else late_by(late)]
-        if self.congested[j]:
-            reasons.append(Reason.CONGESTED)
-        if node_id == self.matrix.orders[i].node_id:
-            reasons.append(Reason.CURRENT_NODE)
-        return Candidate(
-            node_id, self.matrix.service_ids[service], True, score, Decimal(cents).scaleb(-2), date.fromordinal(eta),
-            late, p_on_time(rate, slack), miles, tuple(reasons), co2e,
+        # Reason tuples, money and dates are immutable and shared by many candidates: built once
+        # per distinct value, and the candidate without the frozen dataclass's __init__ (the
+        # stays build one per affected order).
+        key = (late, self.congested[j], node_id == self.matrix.orders[i].node_id)
+        reasons = self._why.get(key)
+        if reasons is None:
+            reasons = self._why[key] = _reasons(*key)
+        cost = self._money.get(cents)
+        if cost is None:
+            cost = self._money[cents] = Decimal(cents).scaleb(-2)
+        day = self._days.get(eta)
+        if day is None:
+            day = self._days[eta] = date.fromordinal(eta)
+        return feasible_candidate(
+            node_id, self.matrix.service_ids[service], score, cost, day, late, p_on_time(rate, slack), miles, reasons,
+            co2e,
         )  # fmt: skip
 
     # --- the ranker's protocol ---------------------------------------------------------------

@@ -215,10 +215,9 @@ def _feasible(inst: Instance, edge_of_order: IntArray, shift: IntArray) -> list[
     problems: list[str] = []
     used = np.zeros_like(inst.atp)
     moved = np.flatnonzero(edge_of_order >= 0)
-    for o in moved:
-        t = inst.edge_target[edge_of_order[o]]
-        a, b = inst.need_ptr[o], inst.need_ptr[o + 1]
-        used[inst.need_sku[a:b], t] += inst.need_qty[a:b]
+    nz = inst.need_ptr[moved + 1] - inst.need_ptr[moved]
+    pos = np.repeat(inst.need_ptr[moved], nz) + (np.arange(int(nz.sum())) - np.repeat(np.cumsum(nz) - nz, nz))
+    np.add.at(used, (inst.need_sku[pos], np.repeat(inst.edge_target[edge_of_order[moved]], nz)), inst.need_qty[pos])
     if (used > inst.atp + EPS).any():
         problems.append("ATP exceeded")
     counts = np.bincount(inst.order_source[moved], minlength=len(inst.move_lo))
@@ -643,8 +642,30 @@ class _Repair:
         """Take each move in ``cands`` in turn that still fits (order not yet moved, source under
         its limit, stock and a queue place at the target); with ``only_better``, only moves that
         lower the order's score."""
-        for e in cands.tolist():
+        for e in self._viable(cands).tolist():
             self._try(e, only_better)
+
+    def _viable(self, cands: IntArray) -> IntArray:
+        """``cands`` without the moves that cannot fit any more, found with array work: their order
+        already moved, their source at its limit, or a line short at their target. Moves, stock and
+        counts only ever go one way while the repair walks, so each move left out would have been
+        refused at its turn: the walk takes the same moves, without checking the hopeless ones
+        one at a time (once stock runs low they are most of a big batch)."""
+        if len(cands) == 0:
+            return cands
+        inst = self.inst
+        o, t = inst.edge_order[cands], inst.edge_target[cands]
+        ok = np.asarray(self.edge_of, dtype=np.int64)[o] < 0
+        src = inst.order_source[o]
+        ok &= np.asarray(self.moved, dtype=np.int64)[src] < inst.move_hi[src]
+        nz = inst.need_ptr[o + 1] - inst.need_ptr[o]
+        rep = np.repeat(np.arange(len(cands)), nz)
+        pos = np.repeat(inst.need_ptr[o], nz) + (np.arange(len(rep)) - np.repeat(np.cumsum(nz) - nz, nz))
+        atp = np.asarray(self.atp, dtype=np.float64).reshape(inst.atp.shape)
+        short = atp[inst.need_sku[pos], t[rep]] < inst.need_qty[pos] - EPS
+        ok &= np.bincount(rep[short], minlength=len(cands)) == 0
+        kept: IntArray = cands[ok]
+        return kept
 
     def _try(self, e: int, only_better: bool) -> None:
         """Take move ``e`` if it still fits (see :meth:`try_edges`)."""

@@ -178,6 +178,9 @@ class PlaybookPlanner:
         need, stay = self._need(node_id, mine, closure, view, ranker, draft)
         mv.stays.update(stay)
         moved = 0
+        # Once stock runs out, most picks share one refusal dict (every target out of stock): its
+        # text is made once (rejected dicts are never changed once made).
+        texts: dict[int, tuple[dict[str, list[str]], str]] = {}
         for o in mine:
             if moved >= need:
                 draft.not_planned[o.id] = (
@@ -187,7 +190,7 @@ class PlaybookPlanner:
                 continue
             d = ranker.rank(o)
             if d.node_id is None:
-                draft.not_planned[o.id] = f"no other open node can serve it whole ({rejected_text(d)})"
+                draft.not_planned[o.id] = f"no other open node can serve it whole ({_refused(d, texts)})"
                 continue
             here = stay.get(o.id)
             if here is not None and here.meets_promise and not d.meets_promise:
@@ -567,6 +570,18 @@ class _NodeMoves:
 
 
 Ranker = MatrixRanker | ScalarRanker
+
+
+def _refused(pick: Pick, texts: dict[int, tuple[dict[str, list[str]], str]]) -> str:
+    """:func:`rejected_text` of ``pick``, remembered per refusal dict (kept in ``texts`` beside
+    its text, so its id cannot be reused while remembered)."""
+    rejected = pick.rejected
+    known = texts.get(id(rejected))
+    if known is not None and known[0] is rejected:
+        return known[1]
+    text = rejected_text(pick)
+    texts[id(rejected)] = (rejected, text)
+    return text
 
 
 def _ranker(

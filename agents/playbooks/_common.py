@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import chain
 from typing import Protocol
 
 from agents.plan import Alternative, PlannedCall
@@ -49,19 +50,21 @@ def merge_alternatives(decisions: Iterable[RouteDecision], keep: int = 3) -> lis
     """The alternatives a group of decisions weighed, most often seen first, with their mean score."""
     scores: dict[tuple[str, str | None], list[float]] = defaultdict(list)
     co2e: dict[tuple[str, str | None], list[float]] = defaultdict(list)
-    reasons: dict[tuple[str, str | None], Counter[str]] = defaultdict(Counter)
+    # Each alternative's reason list is kept as it is and counted only for the alternatives
+    # shown (a Counter update per alternative cost more than the rest of the merge together).
+    reasons: dict[tuple[str, str | None], list[list[str]]] = defaultdict(list)
     for d in decisions:
         for alt in d.alternatives:
             key = (alt.node_id, alt.carrier_service_id)
             scores[key].append(alt.score)
             if alt.co2e_kg is not None:
                 co2e[key].append(alt.co2e_kg)
-            reasons[key].update(alt.reasons)
+            reasons[key].append(alt.reasons)
     ranked = sorted(scores, key=lambda k: (-len(scores[k]), sum(scores[k]) / len(scores[k]), k[0], k[1] or ""))
     out = []
     for key in ranked[:keep]:
         n = len(scores[key])
-        top = [r for r, _ in reasons[key].most_common(4)]
+        top = [r for r, _ in Counter(chain.from_iterable(reasons[key])).most_common(4)]
         out.append(
             Alternative(
                 node_id=key[0],

@@ -418,3 +418,8 @@ def test_decisions_from_the_matrix_equal_the_scorers_decide(sqlite_net: Net) -> 
         assert o1 is o2
         assert repr(d1) == repr(d2)
         assert d1.model_dump_json() == d2.model_dump_json()
+        assert d1 == d2
+        for a1, a2 in zip(d1.alternatives, d2.alternatives, strict=True):
+            assert a1 == a2
+            assert a1.model_fields_set == a2.model_fields_set
+            assert [type(r) for r in a1.reasons] == [type(r) for r in a2.reasons]

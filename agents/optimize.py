@@ -828,9 +828,16 @@ def _needs_layout(orders: Sequence[Order]) -> tuple[dict[str, int], list[int], l
     need_sku: list[int] = []
     need_qty: list[float] = []
     for o in orders:
-        for sku, qty in order_needs(o).items():
-            need_sku.append(sku_index.setdefault(sku, len(sku_index)))
-            need_qty.append(float(qty))
+        lines = o.lines
+        if len(lines) == 1:
+            # Most orders have one line: its needs are that line (no dict to build).
+            line = lines[0]
+            need_sku.append(sku_index.setdefault(line.sku, len(sku_index)))
+            need_qty.append(float(line.quantity))
+        else:
+            for sku, qty in order_needs(o).items():
+                need_sku.append(sku_index.setdefault(sku, len(sku_index)))
+                need_qty.append(float(qty))
         need_ptr.append(len(need_sku))
     return sku_index, need_ptr, need_sku, need_qty
 

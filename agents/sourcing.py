@@ -27,12 +27,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
+from typing import cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.plan import Alternative
-from core import geo
 from core.domain import RESERVING_STATUSES, NodeStatus, Order
 from core.errors import ConfigurationError, NotFound, ValidationFailed
 from tools.base import ToolEnv
@@ -295,9 +295,17 @@ class Sourcer:
     ) -> Candidate:
         """Score shipping ``order`` from ``node_id`` (with ``service_id``, or as the twin would
         choose: its own service if available, else the cheapest of its level)."""
+        return self._score(
+            order, node_id, service_id, set(exclude_carriers), self._blocked(order, node_id, check_stock)
+        )
+
+    def _score(
+        self, order: Order, node_id: str, service_id: str | None, excluded: set[str], node_blocked: list[str]
+    ) -> Candidate:
+        """:meth:`score` with the node's own refusals (:meth:`_blocked`) already known: they are the
+        same for every service of the node."""
         view = self.view
-        excluded = set(exclude_carriers)
-        blocked = self._blocked(order, node_id, check_stock) + self._service_blocked(order, service_id, excluded)
+        blocked = node_blocked + self._service_blocked(order, service_id, excluded)
         if blocked:
             return Candidate(node_id, service_id, False, math.inf, reasons=tuple(blocked))
         f = view.fulfil(order, node_id, service_id=service_id)
@@ -338,15 +346,19 @@ class Sourcer:
 
     def _priced(self, order: Order, node_id: str, f: Fulfilment, extra: float = 0.0) -> Candidate:
         view, w = self.view, self.weights
-        assert f.quote is not None
-        assert f.eta is not None
+        q = f.quote
+        eta = f.eta
+        assert q is not None
+        assert eta is not None
         node = view.nodes[node_id]
-        eta = f.eta + timedelta(days=self._shift(node_id))
+        shift = self._shift(node_id)
+        if shift:
+            eta += timedelta(days=shift)
+        cost = f.cost  # a sum, computed on each access
         slack = (order.promised_date - eta).days
         late = max(0, -slack)
-        p = p_on_time(view.carriers[f.quote.carrier_id].on_time_rate, slack)
-        address = view.addresses[order.ship_to_id]
-        miles = geo.distance_miles(node.lat, node.lon, address.lat, address.lon)
+        p = p_on_time(view.carriers[q.carrier_id].on_time_rate, slack)
+        miles = view.miles(node, view.addresses[order.ship_to_id])
         reasons: list[str] = [Reason.MEETS_PROMISE if late == 0 else late_by(late)]
         penalty = extra
         if node.status is NodeStatus.CONGESTED:
@@ -354,21 +366,11 @@ class Sourcer:
             penalty += w.congested
         if node_id == order.node_id:
             reasons.append(Reason.CURRENT_NODE)
-        co2 = co2e_kg(air=view.services[f.quote.carrier_service_id].air, miles=miles, weight_kg=order.weight_kg)
-        score = w.cost * float(f.cost) + w.late_day * late + w.miss_risk * (1 - p)
+        co2 = co2e_kg(air=view.services[q.carrier_service_id].air, miles=miles, weight_kg=order.weight_kg)
+        score = w.cost * float(cost) + w.late_day * late + w.miss_risk * (1 - p)
         score += w.distance_per_1000mi * miles / 1000 + w.carbon_per_kg * co2
-        return Candidate(
-            node_id=node_id,
-            service_id=f.quote.carrier_service_id,
-            feasible=True,
-            score=score + penalty,
-            cost=f.cost,
-            eta=eta,
-            late_days=late,
-            p_on_time=p,
-            distance_mi=miles,
-            reasons=tuple(reasons),
-            co2e_kg=co2,
+        return feasible_candidate(
+            node_id, q.carrier_service_id, score + penalty, cost, eta, late, p, miles, tuple(reasons), co2
         )
 
     def candidates(
@@ -380,15 +382,20 @@ class Sourcer:
         exclude_carriers: Iterable[str] = (),
     ) -> list[Candidate]:
         """Every (node, service) option for ``order`` among ``node_ids``, scored."""
-        excluded = tuple(exclude_carriers)
         out: list[Candidate] = []
+        if not per_service:
+            excluded = tuple(exclude_carriers)
+            return [self.score(order, node_id, exclude_carriers=excluded) for node_id in node_ids]
+        # Per service: the level's services and the set of excluded carriers are found once per
+        # order, the node's own refusals (closed, no stock) once per node.
+        services = sorted(s.id for s in self.view.services.values() if s.level is order.service_level)
+        excluded_set = set(exclude_carriers)
         for node_id in node_ids:
-            if not per_service:
-                out.append(self.score(order, node_id, exclude_carriers=excluded))
+            if not services:
+                out.append(Candidate(node_id, None, False, math.inf, reasons=(Reason.NO_SERVICE,)))
                 continue
-            services = [s.id for s in self.view.services.values() if s.level is order.service_level]
-            scored = [self.score(order, node_id, service_id=s, exclude_carriers=excluded) for s in sorted(services)]
-            out.extend(scored or [Candidate(node_id, None, False, math.inf, reasons=(Reason.NO_SERVICE,))])
+            node_blocked = self._blocked(order, node_id, True)
+            out.extend(self._score(order, node_id, s, excluded_set, node_blocked) for s in services)
         return out
 
     def split(self, order: Order, node_ids: Sequence[str]) -> Candidate | None:
@@ -671,5 +678,6 @@ def decide_order(
             raise NotFound("node", n)
     if not order.lines:
         raise ValidationFailed(f"order {order.id} has no lines to source")
-    src = Sourcer(view, {k: dict(v) for k, v in atp.items()}, weights or SourcingWeights())
+    # Sourcer copies both levels itself (__post_init__): no second copy here.
+    src = Sourcer(view, cast("dict[str, dict[str, int]]", atp), weights or SourcingWeights())
     return src.rank(order, node_ids, per_service=True, allow_split=allow_split, exclude_carriers=exclude_carriers)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
+from core import geo
 from core.clock import Clock
 from core.domain import (
     Address,
@@ -75,6 +76,7 @@ class TwinView:
     addresses: dict[str, Address] = field(default_factory=dict)
     products: dict[str, Product] = field(default_factory=dict)
     _zones: dict[tuple[str, str], int] = field(default_factory=dict)
+    _miles: dict[tuple[str, str], float] = field(default_factory=dict)
 
     @classmethod
     def load(cls, adapters: Adapters, clock: Clock) -> TwinView:
@@ -107,6 +109,15 @@ class TwinView:
 
     def _services_for(self, level: ServiceLevel) -> list[CarrierService]:
         return [s for s in self.services.values() if s.level is level]
+
+    def miles(self, node: Node, address: Address) -> float:
+        """Great-circle miles from ``node`` to ``address``, computed once per pair (as the zone is:
+        a node's and an address's coordinates never change; the scorer asks once per service)."""
+        key = (node.id, address.id)
+        d = self._miles.get(key)
+        if d is None:
+            d = self._miles[key] = geo.distance_miles(node.lat, node.lon, address.lat, address.lon)
+        return d
 
     def _quote(self, order: Order, node: Node, service: CarrierService) -> ShipQuote | None:
         address = self.addresses[order.ship_to_id]

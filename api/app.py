@@ -61,7 +61,9 @@ def create_app(actx: AppContext, *, keys: ApiKeyStore | None = None, workers: in
     app.state.keys = keys if keys is not None else ApiKeyStore.for_settings(actx.settings, actx.db)
     app.state.metrics = metrics = Metrics(actx)
     # Plain ASGI layers (api.metrics explains why not app.middleware("http")); the span is outside
-    # the metrics, as it always was, so its duration covers them.
+    # the metrics, as it always was, so its duration covers them. Innermost, the decision route's
+    # fast path (api.routes.decide.FastRoute): counted and traced like any route.
+    app.add_middleware(decide.FastRoute)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(HttpSpanMiddleware)
     problems.install(app)

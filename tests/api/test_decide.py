@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -186,3 +187,51 @@ def test_a_profile_activation_reaches_the_next_decision_at_once(api: Api) -> Non
     profiles.create("carbon", SourcingWeights(carbon_per_kg=25.0), by="ada")
     profiles.activate("carbon", by="ada")
     assert decide(api, order_id)["profile_name"] == "carbon"
+
+
+def test_the_fast_path_answers_as_the_route_does_and_hands_on_the_rest(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain request (Bearer viewer key, JSON body) is answered by FastRoute without FastAPI's
+    routing; the same decision asked the normal way (X-API-Key) gives the same answer and headers.
+    Refusals (unknown order, unknown key, bad body) reach the route and are its problems, and
+    only the answered decisions are logged."""
+    fresh_service(api)
+    fast: list[bool] = []
+    real = decide_routes._fast_answer
+
+    def spy(*args: Any) -> Any:
+        answer = real(*args)
+        fast.append(answer is not None)
+        return answer
+
+    monkeypatch.setattr(decide_routes, "_fast_answer", spy)
+    order_id = created(api, 1)[0]
+    viewer = api.key["viewer"]
+    quick = api.client.post("/v1/decide/route", json={"order_id": order_id}, headers=api.as_("viewer"))
+    assert fast == [True]
+    slow = api.client.post("/v1/decide/route", json={"order_id": order_id}, headers={"X-API-Key": viewer})
+    assert fast == [True]  # an X-API-Key goes the normal way
+    assert quick.status_code == slow.status_code == 200
+    assert quick.headers["content-type"] == slow.headers["content-type"] == "application/json"
+    a, b = quick.json(), slow.json()
+    assert a["decision_id"] != b["decision_id"]
+    for body in (a, b):
+        del body["decision_id"], body["snapshot_age_ms"]
+    assert a == b
+    assert list(quick.json()) == list(slow.json())  # same fields, same order
+
+    nope = api.client.post("/v1/decide/route", json={"order_id": "ORD-NOPE"}, headers=api.as_("viewer"))
+    assert (nope.status_code, nope.json()["code"]) == (404, "not_found")
+    stranger = api.client.post(
+        "/v1/decide/route", json={"order_id": order_id}, headers={"Authorization": "Bearer oo_x_y"}
+    )
+    assert (stranger.status_code, stranger.json()["code"]) == (401, "unauthenticated")
+    for bad in ({"order_id": "x y"}, {"order_id": order_id, "extra": 1}, [order_id]):
+        r = api.client.post("/v1/decide/route", json=bad, headers=api.as_("viewer"))
+        assert r.status_code == 422, r.text
+    assert fast == [True, False, False, False, False]  # the unknown key: refused by the guard first
+    charset = {**api.as_("viewer"), "content-type": "application/json; charset=utf-8"}
+    assert api.client.post("/v1/decide/route", content=f'{{"order_id": "{order_id}"}}', headers=charset).is_success
+    assert len(fast) == 5  # not the plain content type: the normal way
+    assert [r["order_id"] for r in decisions_since(api.net.db)] == [order_id] * 3

@@ -45,7 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agents.plan import Alternative
-from agents.score_matrix import ScoreMatrix, _reasons, score_matrix
+from agents.score_matrix import ScoreMatrix, _reasons, needs_layout, score_matrix
 from agents.sourcing import (
     Candidate,
     Reason,
@@ -54,7 +54,6 @@ from agents.sourcing import (
     _trusted_decision,
     feasible_candidate,
     late_by,
-    order_needs,
     p_on_time,
 )
 from core.domain import Order
@@ -820,26 +819,14 @@ class Batch:
         return [self.candidate(e) for e in edges.tolist()]
 
 
-def _needs_layout(orders: Sequence[Order]) -> tuple[dict[str, int], list[int], list[int], list[float]]:
+def _needs_layout(
+    orders: Sequence[Order], matrix: ScoreMatrix | None = None
+) -> tuple[dict[str, int], list[int], list[int], list[int]]:
     """Every order's SKU needs as flat arrays (CSR: the SKU indexes in ``sku_index`` and quantities
-    of order ``i`` lie between ``ptr[i]`` and ``ptr[i + 1]``), so ATP checks need no dicts."""
-    sku_index: dict[str, int] = {}
-    need_ptr = [0]
-    need_sku: list[int] = []
-    need_qty: list[float] = []
-    for o in orders:
-        lines = o.lines
-        if len(lines) == 1:
-            # Most orders have one line: its needs are that line (no dict to build).
-            line = lines[0]
-            need_sku.append(sku_index.setdefault(line.sku, len(sku_index)))
-            need_qty.append(float(line.quantity))
-        else:
-            for sku, qty in order_needs(o).items():
-                need_sku.append(sku_index.setdefault(sku, len(sku_index)))
-                need_qty.append(float(qty))
-        need_ptr.append(len(need_sku))
-    return sku_index, need_ptr, need_sku, need_qty
+    of order ``i`` lie between ``ptr[i]`` and ``ptr[i + 1]``), so ATP checks need no dicts. Taken
+    from the score matrix when it worked them out for these orders (same layout)."""
+    needs = matrix.needs if matrix is not None and matrix.needs is not None else needs_layout(orders)
+    return needs.index, needs.ptr, needs.sku, needs.qty
 
 
 def _matrix_edges(matrix: ScoreMatrix, n: int) -> tuple[dict[str, npt.NDArray[Any]], list[list[int]]]:
@@ -924,7 +911,7 @@ def build_batch(
     view = src.view
     sources = sorted(move_lo)
     s_index = {s: i for i, s in enumerate(sources)}
-    sku_index, need_ptr, need_sku, need_qty = _needs_layout(orders)
+    sku_index, need_ptr, need_sku, need_qty = _needs_layout(orders, matrix)
     cands: list[Candidate] = []
     if matrix is not None:
         edges, by_order = _matrix_edges(matrix, len(orders))

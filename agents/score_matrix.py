@@ -18,6 +18,7 @@ scores with the scalar scorer.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -80,6 +81,9 @@ class ScoreMatrix:
     serviceable: BoolArray | None = None
     """Where a service can ship and the node is open, stock aside (``feasible`` without the stock
     check: the scorer's ``check_stock=False``)."""
+    needs: Needs | None = None
+    """Every order's units per SKU, worked out once for the batch (greedy's stock checks and
+    moves and the optimiser's batch read it instead of working them out again per order)."""
 
     def columns(self, cols: list[int]) -> ScoreMatrix:
         """The matrix for only these targets (in this order): one matrix scores the targets and the
@@ -146,6 +150,50 @@ class ScoreMatrix:
             reasons=_reasons(late, bool(self.congested[j]), self.targets[j] == self.orders[i].node_id),
             co2e_kg=float(self.co2e[i, j]),
         )
+
+
+@dataclass(frozen=True)
+class Needs:
+    """Every order's units per SKU as flat lists (CSR): order ``i``'s SKUs (indexes into ``skus``)
+    and quantities lie between ``ptr[i]`` and ``ptr[i + 1]``, in the order
+    :func:`agents.sourcing.order_needs` gives them (first line of each SKU first, repeated SKUs
+    summed). SKUs are indexed in order of first appearance in the batch (the optimiser's rows
+    follow that order, so its LP is laid out as before)."""
+
+    skus: list[str]
+    index: dict[str, int]
+    ptr: list[int]
+    sku: list[int]
+    qty: list[int]
+
+    def of(self, i: int) -> dict[str, int]:
+        """Order ``i``'s needs as ``order_needs`` gives them."""
+        skus, sku, qty = self.skus, self.sku, self.qty
+        return {skus[sku[p]]: qty[p] for p in range(self.ptr[i], self.ptr[i + 1])}
+
+
+def needs_layout(orders: Sequence[Order]) -> Needs:
+    """The batch's :class:`Needs`, one pass over the orders' lines (a one-line order's needs are
+    its line: no dict per order)."""
+    index: dict[str, int] = {}
+    ptr = [0]
+    sku: list[int] = []
+    qty: list[int] = []
+    for o in orders:
+        lines = o.lines
+        if len(lines) == 1:
+            line = lines[0]
+            sku.append(index.setdefault(line.sku, len(index)))
+            qty.append(line.quantity)
+        else:
+            mine: dict[str, int] = {}
+            for ln in lines:
+                mine[ln.sku] = mine.get(ln.sku, 0) + ln.quantity
+            for s, q in mine.items():
+                sku.append(index.setdefault(s, len(index)))
+                qty.append(q)
+        ptr.append(len(sku))
+    return Needs(list(index), index, ptr, sku, qty)
 
 
 def _reasons(late: int, congested: bool, own: bool) -> tuple[str, ...]:
@@ -221,13 +269,12 @@ def score_matrix(src: Sourcer, orders: list[Order], targets: list[str]) -> Score
     cents = cents_all[pick, rows, cols] + np.array([p // 10_000 for p in pick_pack if p is not None])[None, :]
     eta = eta_all[pick, rows, cols]
     # Stock: every line at the target (an order's own reservation counts at its own node).
-    needs = [_needs(o) for o in orders]
-    skus = sorted({s for nd in needs for s in nd})
-    k_index = {s: k for k, s in enumerate(skus)}
-    atp = np.array([[src.atp.get(s, {}).get(t, 0) for t in targets] for s in skus], dtype=np.int64).reshape(-1, T)
-    ptr = np.cumsum([0] + [len(nd) for nd in needs])
-    sku_of = np.array([k_index[s] for nd in needs for s in nd], dtype=np.int64)
-    qty_of = np.array([q for nd in needs for q in nd.values()], dtype=np.int64)
+    needs = needs_layout(orders)
+    atp = np.array([[src.atp.get(s, {}).get(t, 0) for t in targets] for s in needs.skus], dtype=np.int64)
+    atp = atp.reshape(-1, T)
+    ptr = np.array(needs.ptr, dtype=np.int64)
+    sku_of = np.array(needs.sku, dtype=np.int64)
+    qty_of = np.array(needs.qty, dtype=np.int64)
     short = np.zeros((n, T), dtype=np.int64)
     if len(sku_of):
         lacking = (atp[sku_of] < qty_of[:, None]).astype(np.int64)
@@ -270,6 +317,7 @@ def score_matrix(src: Sourcer, orders: list[Order], targets: list[str]) -> Score
         service_ids=[s.id for s in services],
         congested=congested,
         serviceable=serviceable,
+        needs=needs,
     )
 
 
@@ -336,10 +384,3 @@ def rescored(m: ScoreMatrix, w: SourcingWeights) -> ScoreMatrix:
     by cost and time, not by weights), so two A/B arms need one snapshot into arrays, not two."""
     score = _score(w, m.cost_cents, np.maximum(0, -m.slack), m.p_on_time, m.miles, m.co2e, m.congested)
     return replace(m, score=np.where(m.feasible, score, math.inf))
-
-
-def _needs(order: Order) -> dict[str, int]:
-    need: dict[str, int] = {}
-    for ln in order.lines:
-        need[ln.sku] = need.get(ln.sku, 0) + ln.quantity
-    return need

@@ -29,7 +29,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from agents.score_matrix import ScoreMatrix, _reasons
+from agents.score_matrix import ScoreMatrix, _reasons, needs_layout
 from agents.sourcing import (
     Candidate,
     Reason,
@@ -208,10 +208,16 @@ class MatrixRanker:
         """Targets with stock for every line before the batch: stock only runs out from there."""
         self.congested = m.congested.tolist()
         self.promised: list[int] = self.promised_arr.tolist()
-        self.sku_index: dict[str, int] = {}
-        skus = sorted({ln.sku for o in m.orders for ln in o.lines})
-        self.sku_index = {sku: k for k, sku in enumerate(skus)}
-        self.atp = [[src.atp.get(sku, {}).get(t, 0) for t in targets] for sku in skus]
+        # Each order's needs as the matrix worked them out (no order_needs per rank and per move).
+        self.needs = m.needs if m.needs is not None else needs_layout(m.orders)
+        self.sku_index = self.needs.index
+        self.atp = [[src.atp.get(sku, {}).get(t, 0) for t in targets] for sku in self.needs.skus]
+        """Running units per (SKU, target), as ``src.atp`` holds them, read as plain lists."""
+        self.own_col = [-1] * len(m.orders)
+        """Each order's own target column while it holds a reservation there (-1: none)."""
+        for i, o in enumerate(m.orders):
+            if o.status in RESERVING_STATUSES and o.node_id in self.columns and self.columns[o.node_id] < T:
+                self.own_col[i] = self.columns[o.node_id]
         self._why: dict[tuple[int, bool, bool], tuple[str, ...]] = {}
         self._money: dict[int, Decimal] = {}
         self._days: dict[int, date] = {}
@@ -340,31 +346,52 @@ class MatrixRanker:
     def _stocked_now(self, i: int, order: Order) -> list[bool]:
         """Which targets still have every unit order ``i`` needs (its own node always does when it
         holds a reservation there, as Sourcer.has_stock has it)."""
-        targets = self.targets
-        own = order.node_id if order.status in RESERVING_STATUSES else None
         ok = list(self.stocked[i])
-        if own in self.columns and self.columns[own] < len(targets):
-            ok[self.columns[own]] = True
+        own = self.own_col[i]
+        if own >= 0:
+            ok[own] = True
         if not any(ok):
             return ok
-        for sku, qty in order_needs(order).items():
-            left = self.atp[self.sku_index[sku]]
-            for j, t in enumerate(targets):
-                if ok[j] and left[j] < qty and t != own:
+        needs, atp = self.needs, self.atp
+        T = len(ok)
+        for p in range(needs.ptr[i], needs.ptr[i + 1]):
+            left, qty = atp[needs.sku[p]], needs.qty[p]
+            for j in range(T):
+                if ok[j] and left[j] < qty and j != own:
                     ok[j] = False
         return ok
 
     def assign(self, order: Order, node_id: str) -> None:
         """Record a move: its units leave the target's stock, it joins the target's queue (the
-        target's scores follow when its ship date moves)."""
-        self.src.assign(order, node_id)
-        j = self.columns.get(node_id)
-        if j is None or j >= len(self.targets) or node_id == order.node_id:
+        target's scores follow when its ship date moves).
+
+        ``src`` records it as :meth:`Sourcer.assign` does (units off ``src.atp``, one more in
+        ``src.added``), from the needs the matrix worked out instead of the order's lines again;
+        tests/agents/test_greedy_matrix.py holds the two together."""
+        i = self.row.get(order.id)
+        if node_id == order.node_id:
             return
-        for sku, qty in order_needs(order).items():
-            k = self.sku_index.get(sku)
-            if k is not None:
-                self.atp[k][j] -= qty
+        j = self.columns.get(node_id, -1)
+        if j >= len(self.targets):
+            j = -1
+        if i is None:
+            self.src.assign(order, node_id)
+            for sku, qty in order_needs(order).items():
+                k = self.sku_index.get(sku)
+                if k is not None and j >= 0:
+                    self.atp[k][j] -= qty
+        else:
+            needs, src_atp = self.needs, self.src.atp
+            for p in range(needs.ptr[i], needs.ptr[i + 1]):
+                k, qty = needs.sku[p], needs.qty[p]
+                by_node = src_atp.setdefault(needs.skus[k], {})
+                by_node[node_id] = by_node.get(node_id, 0) - qty
+                if j >= 0:
+                    self.atp[k][j] -= qty
+            added = self.src.added
+            added[node_id] = added.get(node_id, 0) + 1
+        if j < 0:
+            return
         shift = self.src._shift(node_id)
         if shift != self.shifts[j]:
             self.shifts[j] = shift

@@ -134,3 +134,39 @@ def test_matrix_scores_are_the_scorers_to_the_bit(sqlite_net: Net) -> None:
         reference.assign(o, target)
     assert ranker.shifts[0] > 0
     assert check() > 0
+
+
+def test_ranker_moves_record_what_sourcer_assign_records(sqlite_net: Net) -> None:
+    """MatrixRanker.assign takes each order's needs from the matrix instead of calling
+    Sourcer.assign: the running ATP and queue counts must end up as Sourcer.assign leaves them, and
+    the shared needs must be order_needs' (repeated SKUs summed, in the same order)."""
+    net = sqlite_net
+    src_node = net.busiest_dc()
+    _busy_network(net, src_node, over=0)
+    env = net.gateway.env
+    orders = net.movable(src_node)
+    multi = next(o for o in orders if len(o.lines) >= 2)
+    # An order naming one SKU on two lines (the needs must sum them).
+    orders.append(multi.model_copy(update={"id": "ORD-DUP", "lines": (*multi.lines, multi.lines[0])}))
+    view = TwinView.load(net.adapters, env.clock)
+    view.prepare(orders)
+    targets = sorted(n for n in view.nodes if n != src_node and view.nodes[n].status is not NodeStatus.CLOSED)
+    atp = read_atp(env, orders, targets)
+    src = Sourcer(view, atp, SourcingWeights())
+    matrix = score_matrix(src, orders, [*targets, src_node])
+    assert matrix is not None
+    assert matrix.needs is not None
+    assert [matrix.needs.of(i) for i in range(len(orders))] == [order_needs(o) for o in orders]
+    assert [list(matrix.needs.of(i)) for i in range(len(orders))] == [list(order_needs(o)) for o in orders]
+    ranker = MatrixRanker(src, matrix, targets)
+    reference = Sourcer(view, atp, SourcingWeights())
+    for k, o in enumerate(orders):
+        where = [*targets, src_node, "NODE-NOT-IN-MATRIX"][k % (len(targets) + 2)]
+        ranker.assign(o, where)
+        reference.assign(o, where)
+    assert src.atp == reference.atp
+    assert dict(src.added) == dict(reference.added)
+    assert sum(src.added.values()) > 0
+    # The ranker's own running stock follows too.
+    for k, sku in enumerate(matrix.needs.skus):
+        assert ranker.atp[k] == [src.atp.get(sku, {}).get(t, 0) for t in targets]

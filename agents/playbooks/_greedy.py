@@ -326,17 +326,15 @@ class MatrixRanker:
         if not any(ok):
             return _Lazy(self, order, i, (), -1, 0, 0)
         scores = self.current[i].tolist()
-        options: list[tuple[int, int]] = []
+        shifts, targets = self.shifts, self.targets
+        options = [(j, shifts[j]) for j, stocked in enumerate(ok) if stocked]
         # Lowest score, then node: the key Sourcer.decide sorts by (its third, the service, never
         # decides here: each target is one candidate).
         best, key = -1, (math.inf, "")
-        for j, t in enumerate(self.targets):
-            if not ok[j]:
-                continue
-            options.append((j, self.shifts[j]))
-            k = (scores[j], t)
+        for b, (j, _) in enumerate(options):
+            k = (scores[j], targets[j])
             if k < key:
-                best, key = len(options) - 1, k
+                best, key = b, k
         if best < 0:
             return _Lazy(self, order, i, (), -1, 0, 0)
         j, shift = options[best]
@@ -353,12 +351,11 @@ class MatrixRanker:
         if not any(ok):
             return ok
         needs, atp = self.needs, self.atp
-        T = len(ok)
         for p in range(needs.ptr[i], needs.ptr[i + 1]):
-            left, qty = atp[needs.sku[p]], needs.qty[p]
-            for j in range(T):
-                if ok[j] and left[j] < qty and j != own:
-                    ok[j] = False
+            qty = needs.qty[p]
+            ok = [stocked and units >= qty for stocked, units in zip(ok, atp[needs.sku[p]], strict=True)]
+        if own >= 0:
+            ok[own] = True
         return ok
 
     def assign(self, order: Order, node_id: str) -> None:

@@ -8,21 +8,23 @@ are plain dicts, so a caller that rewrites fields before validating (the replay 
 
 Where the time goes (50k orders, ~87k lines, SQLite, collector paused as the congestion plan
 pauses it): ~1.0 s CPU, against ~1.1 s building each order and line from its row; about half is
-SQLAlchemy turning rows into Python values (dates, Decimals), a third pydantic. Building the models
-without validation (tried) saved nothing measurable once the collector is paused: with it running,
-the collector's passes over the growing heap, not validation, made a listing look slow.
+SQLAlchemy turning rows into Python values (dates, Decimals), a third pydantic. The OMS listing
+builds its models with :func:`build_orders` (no validation: the columns already give every value
+its type, see there): 100k orders 0.62-0.95 -> 0.39-0.50 s CPU for that step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import ColumnElement, Connection, select
 
-from core.domain import Order
+from core.domain import Order, OrderLine, OrderStatus, ServiceLevel
 from tools.adapters.embedded._common import chunks, from_db_time, in_values, lines_t, orders_t
+
+_M = TypeVar("_M", bound=BaseModel)
 
 ORDER_LIST: TypeAdapter[list[Order]] = TypeAdapter(list[Order])
 """Validates a list of order records (lines included) in one call."""
@@ -68,3 +70,55 @@ def line_records(conn: Connection, order_ids: Sequence[str]) -> dict[str, list[d
 def validate_orders(records: list[dict[str, Any]]) -> list[Order]:
     """The records as :class:`Order` models, validated in one call."""
     return ORDER_LIST.validate_python(records)
+
+
+_STATUS: dict[str, OrderStatus] = {s.value: s for s in OrderStatus}
+_LEVEL: dict[str, ServiceLevel] = {s.value: s for s in ServiceLevel}
+_ORDER_FIELDS = frozenset(Order.model_fields)
+_ORDER_FIELDS_BARE = _ORDER_FIELDS - {"lines"}
+_LINE_FIELDS = frozenset(OrderLine.model_fields)
+
+
+def _trusted(cls: type[_M], values: dict[str, Any], fields_set: frozenset[str]) -> _M:
+    """A model holding ``values`` (every field, in declaration order) as validation leaves it,
+    without validating: ``model_construct``'s result, minus its per-field Python loop."""
+    m = cls.__new__(cls)
+    object.__setattr__(m, "__dict__", values)
+    object.__setattr__(m, "__pydantic_fields_set__", set(fields_set))
+    object.__setattr__(m, "__pydantic_extra__", None)
+    object.__setattr__(m, "__pydantic_private__", None)
+    return m
+
+
+def build_orders(records: list[dict[str, Any]]) -> list[Order]:
+    """:func:`validate_orders` for records exactly as :func:`order_records` reads them (takes
+    them over: they become the models' fields), without validating them again.
+
+    Each column's type already gives each value the type validation would leave (str, int,
+    Decimal from Numeric, float, date, aware datetime after :func:`from_db_time`, ``None`` only
+    where the column is nullable); only the status and service level are text, mapped to their
+    enums here. Validation cost ~6-9 us an order (100k orders: 0.62-0.95 s CPU, this 0.39-0.50 s).
+    A status or level the enums do not know falls back to validation (which raises as before).
+    tests/adapters/test_trusted_orders.py holds the result equal to validation's, field by
+    field (types, fields set, reprs) on SQLite and PostgreSQL."""
+    status, level = _STATUS, _LEVEL
+    out: list[Order] = []
+    try:
+        for rec in records:
+            rec["status"] = status[rec["status"]]
+            rec["service_level"] = level[rec["service_level"]]
+            held = rec["held_from"]
+            if held is not None:
+                rec["held_from"] = status[held]
+            lines = rec.get("lines")
+            if lines is None:
+                rec["lines"] = ()
+                fields = _ORDER_FIELDS_BARE
+            else:
+                rec["lines"] = tuple(_trusted(OrderLine, ln, _LINE_FIELDS) for ln in lines)
+                fields = _ORDER_FIELDS
+            out.append(_trusted(Order, rec, fields))
+    except KeyError:
+        # Not what the columns give (an unknown status or level): validation says what is wrong.
+        return validate_orders(records)
+    return out

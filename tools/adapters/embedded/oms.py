@@ -66,7 +66,7 @@ from tools.adapters.embedded._common import (
     to_db_time,
     unique_ids,
 )
-from tools.adapters.embedded._orders import order_records
+from tools.adapters.embedded._orders import build_orders, order_records
 from tools.adapters.embedded._orders import validate_orders as validate_orders
 from tools.adapters.protocols import BatchResult, NewCustomer, OrderFilter
 
@@ -171,8 +171,8 @@ class EmbeddedOMS:
     ) -> list[Order]:
         """Orders matching ``flt``, oldest first (by id). ``with_lines`` loads the lines too.
 
-        Read as records in two queries and validated in one call (:mod:`._orders`)."""
-        return validate_orders(list_order_records(self.db, flt, limit=limit, offset=offset, with_lines=with_lines))
+        Read as records in two queries and built from them without validating again (:func:`._orders.build_orders`)."""
+        return build_orders(list_order_records(self.db, flt, limit=limit, offset=offset, with_lines=with_lines))
 
     def count_orders(self, flt: OrderFilter) -> int:
         with self.db.connect() as conn:

@@ -793,6 +793,9 @@ def run_eval(
     own_tmp = workdir is None
     work = Path(tempfile.mkdtemp(prefix="orderops-eval-")) if workdir is None else workdir
     started = clock()
+    # What produced the numbers is read before the cases run: a long run in a checkout that others
+    # commit to would otherwise be labelled with the code at its end, not the code it ran.
+    code, prompts = code_version(), prompt_versions()
     planner_name = config.planner if config.planner == "playbook" else f"llm:{config.model or 'unconfigured'}"
     try:
         tasks = select_tasks(config, work)
@@ -811,8 +814,8 @@ def run_eval(
             planner=planner_name,
             model=config.model,
             trials=config.trials,
-            code_version=code_version(),
-            prompt_versions=prompt_versions(),
+            code_version=code,
+            prompt_versions=prompts,
             policy_version=PolicyEngine.from_path(config.policy_path).version,
             settings=config.settings_record(),
             metrics=metrics,

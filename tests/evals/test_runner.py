@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -147,3 +148,22 @@ def test_case_time_limit_fails_only_that_case(tmp_path: Path) -> None:
     assert len(run.results) == 1
     assert run.results[0].error is not None
     assert run.results[0].error.startswith("timeout")
+
+
+def test_a_run_is_labelled_with_the_code_it_started_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long run in a shared checkout sees commits land while it runs; the code recorded is the
+    code read before the cases ran (the modules it imported), not the checkout at its end."""
+    import evals.runner as runner
+
+    checkout = {"head": "aaa1111"}
+    run_cases = runner.run_tasks
+
+    def cases_while_a_commit_lands(*args: Any, **kwargs: Any) -> Any:
+        results = run_cases(*args, **kwargs)
+        checkout["head"] = "bbb2222"
+        return results
+
+    monkeypatch.setattr(runner, "code_version", lambda repo=None: checkout["head"])
+    monkeypatch.setattr(runner, "run_tasks", cases_while_a_commit_lands)
+    run = run_eval(EvalConfig(suites=("exceptions",), cases=("noop-01",), workers=1), workdir=tmp_path / "w")
+    assert run.code_version == "aaa1111"

@@ -45,16 +45,16 @@ import numpy as np
 import numpy.typing as npt
 
 from agents.plan import Alternative
-from agents.score_matrix import ScoreMatrix, _reasons, needs_layout, score_matrix
+from agents.score_matrix import ScoreMatrix, move_reasons, needs_layout, score_matrix
 from agents.sourcing import (
     Candidate,
     Reason,
     RouteDecision,
     Sourcer,
-    _trusted_decision,
     feasible_candidate,
     late_by,
     p_on_time,
+    trusted_decision,
 )
 from core.domain import Order
 
@@ -1293,7 +1293,7 @@ def _build_decisions(
         key = (late, congested[j], targets[j] == o.node_id)
         reasons = why.get(key)
         if reasons is None:
-            reasons = why[key] = _reasons(*key)
+            reasons = why[key] = move_reasons(*key)
         if who == current:
             plain = texts.get((reasons, tags))
             if plain is None:
@@ -1307,7 +1307,7 @@ def _build_decisions(
         day = dates.get(eta)
         if day is None:
             day = dates[eta] = date.fromordinal(eta)
-        decision = _trusted_decision(
+        decision = trusted_decision(
             {
                 "order_id": o.id, "current_node_id": o.node_id, "current_service_id": o.carrier_service_id,
                 "promised_date": o.promised_date, "node_id": targets[j], "carrier_service_id": service_ids[svc],

@@ -124,7 +124,7 @@ class ScoreMatrix:
             key = (late, congested[k], own[k])
             reasons = why.get(key)
             if reasons is None:
-                reasons = why[key] = _reasons(*key)
+                reasons = why[key] = move_reasons(*key)
             cost = money.get(cents)
             if cost is None:
                 cost = money[cents] = Decimal(cents).scaleb(-2)
@@ -147,7 +147,7 @@ class ScoreMatrix:
             late_days=late,
             p_on_time=float(self.p_on_time[i, j]),
             distance_mi=float(self.miles[i, j]),
-            reasons=_reasons(late, bool(self.congested[j]), self.targets[j] == self.orders[i].node_id),
+            reasons=move_reasons(late, bool(self.congested[j]), self.targets[j] == self.orders[i].node_id),
             co2e_kg=float(self.co2e[i, j]),
         )
 
@@ -196,7 +196,7 @@ def needs_layout(orders: Sequence[Order]) -> Needs:
     return Needs(list(index), index, ptr, sku, qty)
 
 
-def _reasons(late: int, congested: bool, own: bool) -> tuple[str, ...]:
+def move_reasons(late: int, congested: bool, own: bool) -> tuple[str, ...]:
     """The scorer's reason codes of a feasible candidate (as :meth:`Sourcer._priced` gives them)."""
     reasons: list[str] = [Reason.MEETS_PROMISE if late == 0 else late_by(late)]
     if congested:

@@ -512,7 +512,7 @@ class Sourcer:
         keep = feasible[: 1 + self.weights.alternatives]
         tags = _tags(feasible, keep)
         best = keep[0]
-        return _trusted_decision(
+        return trusted_decision(
             {
                 "order_id": order.id,
                 "current_node_id": order.node_id,
@@ -537,7 +537,7 @@ class Sourcer:
 _DECISION_FIELDS = tuple(RouteDecision.model_fields)
 
 
-def _trusted_decision(values: dict[str, object]) -> RouteDecision:
+def trusted_decision(values: dict[str, object]) -> RouteDecision:
     """A :class:`RouteDecision` from every field's value, built as ``model_construct`` builds it
     but without its per-field Python loop (~4.7 us against ~0.9 us; a 100k-order plan builds ~45k
     decisions). Every value comes from an already validated Order or from this module's own

@@ -29,7 +29,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from agents.score_matrix import ScoreMatrix, _reasons, needs_layout
+from agents.score_matrix import ScoreMatrix, move_reasons, needs_layout
 from agents.sourcing import (
     Candidate,
     Reason,
@@ -282,7 +282,7 @@ class MatrixRanker:
         key = (late, self.congested[j], node_id == self.matrix.orders[i].node_id)
         reasons = self._why.get(key)
         if reasons is None:
-            reasons = self._why[key] = _reasons(*key)
+            reasons = self._why[key] = move_reasons(*key)
         cost = self._money.get(cents)
         if cost is None:
             cost = self._money[cents] = Decimal(cents).scaleb(-2)

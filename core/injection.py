@@ -29,7 +29,7 @@ import codecs
 import re
 import unicodedata
 import urllib.parse
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -159,7 +159,7 @@ INJECTION_PATTERNS: tuple[re.Pattern[str], ...] = _compile((
     r"(?:orders?|holds?|nodes?|approvals?|prices?|records?)\b",
     # chat-role and prompt-format markers
     r"(?:^|[\n.!?;>\]}\"'])[ \t]*(?:system|assistant|developer)[ \t]*:",
-    r"#{2,}\s*(?:new\s+)?(?:instructions?|system)\b",
+    r"(?<!#)#{2,}+\s*+(?:new\s++)?(?:instructions?|system)\b",  # from a run's first '#' only: linear
     r"\[/?\s*(?:inst|sys|system)\s*\]",
     r"<<\s*/?\s*sys\s*>>",
     r"<\|\s*(?:im_start|im_end|system|assistant|endoftext)\s*\|>",
@@ -210,7 +210,8 @@ INJECTION_PATTERNS: tuple[re.Pattern[str], ...] = _compile((
     # notes addressed to an AI, an assistant, a bot or an approver
     r"\b(?:note|message|instructions?|p\.?\s?s\.?|reminder)\s+(?:to|for)\s+(?:the\s+|any\s+|whatever\s+)?"
     r"(?:ai|a\.i\.|assistant|bot|chatbot|llm|model|agent|automated\s+\w+|approval\s+bot|approver|language\s+model)\b",
-    r"\b(?:dear|hey|hi|hello|attention)\s*,?\s+(?:ai|assistant|bot|chatbot|gpt|llm|model|agent|approver)\b",
+    # "\s*,?\s+" as the two spacings it can be, each taken whole: "Hello" and 40,000 spaces was quadratic
+    r"\b(?:dear|hey|hi|hello|attention)(?:\s*+,\s++|\s++)(?:ai|assistant|bot|chatbot|gpt|llm|model|agent|approver)\b",
     r"\b(?:whoever|whatever)\b[^.\n]{0,20}?\b(?:reviews|reads|processes)\s+this\b",
     r"\b(?:ai|llm|language\s+model|assistant|agent|bot)\s+(?:reading|processing|reviewing|parsing)\s+this\b",
     r"\[\s*for\s+the\s+(?:automated|ai|system|assistant|bot)\b",
@@ -338,7 +339,7 @@ def _lost_letter_spans(folded: TextView, latin: Sequence[re.Pattern[str]]) -> li
     if not _LOST_LETTER.search(folded.text):
         return []
     lost = _LOST_LETTER.sub(lambda m: _LOST * len(m.group(0)), folded.text)
-    return [folded.span(m.start(), m.end()) for rx in _tolerant_patterns(latin) for m in rx.finditer(lost)]
+    return [folded.span(m.start(), m.end()) for rx in _tolerant_patterns(latin) for m in _finditer(rx, lost)]
 
 
 def _non_latin_spans(text: str) -> list[tuple[int, int]]:
@@ -363,7 +364,7 @@ def _scan(text: str, extra: Sequence[re.Pattern[str]], *, derived: bool) -> list
         # the words the patterns are built on shows up (keeps large documents linear and cheap).
         if k and not _TRIGGER.search(reading):
             continue
-        out += [to_original(m.start(), m.end()) for rx in latin for m in rx.finditer(reading)]
+        out += [to_original(m.start(), m.end()) for rx in latin for m in _finditer(rx, reading)]
     if derived:
         out += _lost_letter_spans(folded, latin)
         out += _letter_spaced(folded)
@@ -372,8 +373,107 @@ def _scan(text: str, extra: Sequence[re.Pattern[str]], *, derived: bool) -> list
     return out
 
 
+# --- patterns that start a line ---------------------------------------------------------------------
+
+_LINE_LED = "(?:^|\\n)\\s*"
+"""How a pattern that must start a line begins ("\\nSYSTEM: ..."); a word always follows."""
+_SPLIT: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None] | None] = {}
+_NON_SPACE = re.compile(r"\S")
+
+
+def _alternatives(source: str) -> list[str]:
+    """The top-level alternatives of a pattern's source (``a|(b|c)`` -> ``a``, ``(b|c)``)."""
+    out: list[str] = []
+    depth, start, i, in_class = 0, 0, 0, False
+    while i < len(source):
+        ch = source[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            i += 1 if source[i + 1 : i + 2] != "]" else 2  # "[]...]": the first "]" is a member
+            continue
+        elif ch in "()":
+            depth += 1 if ch == "(" else -1
+        elif ch == "|" and depth == 0:
+            out.append(source[start:i])
+            start = i + 1
+        i += 1
+    return [*out, source[start:]]
+
+
+def _split_line_led(rx: re.Pattern[str]) -> tuple[re.Pattern[str], re.Pattern[str] | None] | None:
+    """``rx`` as (its leading alternatives that start a line, the rest or None); None when it does
+    not start with such an alternative. Compiled once per pattern."""
+    if rx.pattern not in _SPLIT:
+        alts = _alternatives(rx.pattern)
+        k = next((i for i, a in enumerate(alts) if not a.startswith(_LINE_LED)), len(alts))
+        _SPLIT[rx.pattern] = (
+            (
+                re.compile("|".join(alts[:k]), rx.flags),
+                re.compile("|".join(alts[k:]), rx.flags) if k < len(alts) else None,
+            )
+            if k
+            else None
+        )
+    return _SPLIT[rx.pattern]
+
+
+def _finditer(rx: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """``rx.finditer(text)``, in linear time for a pattern that starts a line ("(?:^|\\n)\\s*word").
+
+    Such a pattern is tried at every line break, and from each it reads the whole run of spaces and
+    line breaks that follows to the word: a run of 10,000 line breaks was 10,000 reads of itself
+    (seconds, quadratic). Every break inside a run reaches the same word the same way, so after a try
+    that failed the breaks up to the end of its run are not tried again. The pattern's other
+    alternatives (``|def name(``) are searched as before and the two streams merged as the engine
+    would: the leftmost match, the line-start alternatives first at the same place."""
+    split = _split_line_led(rx)
+    if split is None:
+        yield from rx.finditer(text)
+        return
+    led, rest = split
+    n, pos, skip_to = len(text), 0, -1
+    line_match: re.Match[str] | None = None
+    other: re.Match[str] | None = None
+    line_done = other_done = False
+    while pos <= n:
+        if not line_done and (line_match is None or line_match.start() < pos):
+            line_match, skip_to = _next_line_match(led, text, pos, skip_to)
+            line_done = line_match is None
+        if rest is not None and not other_done and (other is None or other.start() < pos):
+            other = rest.search(text, pos)
+            other_done = other is None
+        m = min((x for x in (line_match, other) if x is not None), key=lambda x: (x.start(), x is not line_match),
+                default=None)  # fmt: skip
+        if m is None:
+            return
+        yield m
+        pos = max(m.end(), m.start() + 1)
+
+
+def _next_line_match(led: re.Pattern[str], text: str, pos: int, skip_to: int) -> tuple[re.Match[str] | None, int]:
+    """The first match of ``led`` at or after ``pos`` (at the text's start or a line break), and how
+    far the runs of spaces already known to lead nowhere reach."""
+    p = pos if pos == 0 else text.find("\n", pos)
+    while p >= 0:
+        if p >= skip_to:
+            m = led.match(text, p)
+            if m is not None:
+                return m, skip_to
+            nxt = _NON_SPACE.search(text, p + 1 if text[p : p + 1] == "\n" else p)
+            skip_to = nxt.start() if nxt is not None else len(text) + 1
+        p = text.find("\n", p + 1)
+    return None, skip_to
+
+
 # --- hidden readings ----------------------------------------------------------------------------------
 
+# Only asked whether one of these words occurs: "\wgpt" occurs exactly where "\w+gpt" does, and the
+# latter was tried from every letter of a long word (20,000 digits: seconds per reading, quadratic).
 _TRIGGER = re.compile(
     r"ignor|instruct|approv|system|assistant|previous|prior|price|prix|preis|prezz|preco|precio|cancel|annul|storn|"
     r"rule|regel|review|overrid|admin|bypass|skip|disregard|forget|vergi|oubli|olvid|auto|act\s|pretend|game|now|"
@@ -382,7 +482,7 @@ _TRIGGER = re.compile(
     r"whoever|whatever|respond|answer|ethic|fiction|give\s+you|mueve|deplace|verschieb|sposta|mova|verplaats|"
     r"przenies|flytta|tasi|negeer|zignoruj|ignorera|talimat|kural|fiyat|satt|ustaw|zet\s|setze|fixe|mets|pon\s|"
     r"imposta|defin|keur|aprueb|aprov|approuv|genehmig|freigeg|goedgek|zatwierd|godkann|onay|"
-    r"persona|prompt|story|poem|write|import|chat|simulat|transform|everything|refuse|reply|output|\w+gpt|"
+    r"persona|prompt|story|poem|write|import|chat|simulat|transform|everything|refuse|reply|output|\wgpt|"
     r"\"|<|\[|#|\|",
     re.IGNORECASE,
 )
@@ -390,7 +490,10 @@ _TRIGGER = re.compile(
 _LEET_BASE = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "9": "g", "8": "b",
               "|": "l", "+": "t", "(": "c"}  # fmt: skip
 _LEET_TABLES = (str.maketrans({**_LEET_BASE, "1": "i"}), str.maketrans({**_LEET_BASE, "1": "l"}))
-_LEET_TOKEN = re.compile(r"[^\s]*[a-z][^\s]*|[^\s]*[013457@$!98|][^\s]*")
+# "(?<!\S)": a token is tried from the start of its run of non-spaces only; a suffix of a run that
+# failed holds no letter or leet sign either, so trying each of its positions (as before) only made a
+# 10,000-dash run cost seconds.
+_LEET_TOKEN = re.compile(r"(?<!\S)(?:[^\s]*[a-z][^\s]*|[^\s]*[013457@$!98|][^\s]*)")
 
 
 def _leet_fold(view: str, table: dict[int, str]) -> str:
@@ -475,7 +578,12 @@ def _nospace_patterns() -> list[re.Pattern[str]]:
     if not _NOSPACE:
         for rx in INJECTION_PATTERNS:
             try:
-                _NOSPACE.append(re.compile(_SQUEEZE.sub("", rx.pattern), re.IGNORECASE))
+                squeezed = _SQUEEZE.sub("", rx.pattern)
+                # Only asked whether they match anywhere: a leading "\w+" then matches where "\w" does,
+                # and without the word boundary it was tried from every letter of a run ("\w+gpt" on
+                # 8,000 squeezed letters cost 0.7 s, quadratic).
+                squeezed = "\\w" + squeezed[3:] if squeezed.startswith("\\w+") else squeezed
+                _NOSPACE.append(re.compile(squeezed, re.IGNORECASE))
             except re.error:  # pragma: no cover - a pattern whose syntax needs its spaces
                 continue
     return _NOSPACE
@@ -516,7 +624,9 @@ def _despace(view: str) -> tuple[str, list[int] | None]:
 
 
 _B64_RUN = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
-_B64_WRAPPED = re.compile(r"(?:[A-Za-z0-9+/]{16,}[ \t]*\r?\n[ \t]*)+[A-Za-z0-9+/]{4,}={0,2}")
+# Tried from the start of a run only, each run of base64 letters possessive (a letter given back can
+# only stand where a line break is needed): 8,000 digits on one line cost a second, quadratic.
+_B64_WRAPPED = re.compile(r"(?<![A-Za-z0-9+/])(?:[A-Za-z0-9+/]{16,}+[ \t]*+\r?\n[ \t]*+)+[A-Za-z0-9+/]{4,}={0,2}")
 _QP_RUN = re.compile(r"(?:=[0-9A-Fa-f]{2}){6,}")
 _PCT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2}|[A-Za-z0-9._~+-]){12,}")
 _HEX_RUN = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){12,}(?![0-9A-Fa-f])")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -44,6 +44,7 @@ from intake.model import (
 )
 
 __all__ = [
+    "MAX_TEXT_CHARS",
     "AddressParts",
     "Cell",
     "CustomerTemplate",
@@ -171,7 +172,11 @@ _DATE_RES: list[tuple[str, re.Pattern[str]]] = [
     ("iso", re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)")),
     ("num", re.compile(r"(?<!\d)(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})(?!\d)")),
     ("dmy_name", re.compile(rf"(?<!\d)(\d{{1,2}})\.?\s*(?:de\s+)?({_MONTH_ALT})\.?,?\s+(\d{{4}})(?!\d)", re.I)),
-    ("mdy_name", re.compile(rf"\b({_MONTH_ALT})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\s*,?\s+(\d{{4}})(?!\d)", re.I)),
+    # "\s*,?\s+" as the two spacings it can be, each taken whole (it was quadratic in a run of spaces)
+    (
+        "mdy_name",
+        re.compile(rf"\b({_MONTH_ALT})\.?\s++(\d{{1,2}})(?:st|nd|rd|th)?(?:\s*+,\s++|\s++)(\d{{4}})(?!\d)", re.I),
+    ),
     ("compact", re.compile(r"(?<!\d)(20\d{2})(\d{2})(\d{2})(?!\d)")),
 ]
 
@@ -588,12 +593,24 @@ def normalize_header(text: str) -> str:
     """A column or label name in one spelling: ``QTY_ORDERED``, ``Qty. Ordered`` and ``qty-ordered``
     all become ``qty ordered``; ``Item#`` becomes ``item #``; a trailing ``(USD)`` or ``:`` goes."""
     s = text.strip().lower().replace("\n", " ")
-    s = re.sub(r"\s*\(.*?\)\s*$", "", s) if not s.startswith("(") else s
+    if not s.startswith("("):
+        s = _without_trailing_parens(s)
     s = re.sub(r"[_\u00a0]+", " ", s)
     s = re.sub(r"(?<=[a-z])\.(?=\s*[a-z])|(?<=[a-z0-9])-(?=\s*[a-z0-9])", " ", s)
-    s = re.sub(r"\s*#", " #", s)
+    s = re.sub(r"(?<!\s)\s*+#", " #", s)  # from a run's start only: linear in a cell of spaces
     s = re.sub(r"\s+", " ", s)
     return s.strip(" :*.")
+
+
+def _without_trailing_parens(s: str) -> str:
+    """``s`` without what ``re.sub(r"\\s*\\(.*?\\)\\s*$", "", s)`` removes (from the spaces before
+    the first "(" to the end, when the text ends with ")"), found in one pass: the pattern tried
+    every "(" against every ")" (quadratic in "x (a) (a) (a)...")."""
+    body = s.rstrip()
+    if "\n" in s or not body.endswith(")"):
+        return s if "\n" not in s else re.sub(r"\s*\(.*?\)\s*$", "", s)
+    first = s.find("(", 0, len(body) - 1)
+    return s if first < 0 else s[: len(s[:first].rstrip())]
 
 
 _HEADER_LOOKUP = {normalize_header(name): fld for fld, names in _COLUMNS.items() for name in names}
@@ -960,9 +977,14 @@ _LABEL_RES = {
     for fld, labs in _LABELS.items()
 }
 _TOKEN_RE = re.compile(r"[A-Za-z0-9][\w\-/.]*\d[\w\-/.]*|\d[\w\-/.]*|[A-Za-z][\w\-]*_\w*")
+# Linear on hostile lines (a total followed by 2,000 spaces cost 0.9 s, quadratic): a run of spaces is
+# entered from its start only ((?<!\s); from inside it the same figure was already tried) and taken
+# whole; the second figure's digits are taken whole and not started inside a run of digits (any
+# shorter reading ends before a digit, which its look-ahead refuses); "no digit further on" looks
+# past separators only ("[\d.,]*\d" finds a digit exactly when "[.,]*\d" does).
 _MONEY_RE = re.compile(
-    r"(?:[$€£¥₹]|rs\.?|inr|usd|eur|gbp)?\s*-?\d{1,3}(?:[.,'\s]\d{3})+(?:[.,]\d{1,2})?(?!\d)"
-    r"|(?:[$€£¥₹]|rs\.?|inr|usd|eur|gbp)?\s*-?\d+(?:[.,]\d{1,2})?(?![\d.,]*\d)",
+    r"(?:[$€£¥₹]|rs\.?|inr|usd|eur|gbp)?(?<!\s)\s*+-?\d{1,3}(?:[.,'\s]\d{3})+(?:[.,]\d{1,2})?(?!\d)"
+    r"|(?:[$€£¥₹]|rs\.?|inr|usd|eur|gbp)?(?<!\s)\s*+-?(?<!\d)\d++(?:[.,]\d{1,2})?(?![.,]*+\d)",
     re.I,
 )
 _CURRENCY_SIGNS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "rs": "INR"}
@@ -1081,25 +1103,53 @@ _SKU = r"(?P<sku>[A-Z0-9][A-Z0-9\-_/.]*\d[A-Z0-9\-_/]*|[A-Z]{2,}[\-_]\w+)"
 _QTY = r"(?P<qty>\d+(?:[.,]\d+)?)"
 _UOM = r"(?P<uom>EA|EACH|PCS?|PC|CS|CASES?|BX|BOX(?:ES)?|PK|PL|PALLETS?|UNITS?|KG|LBS?|DZ|CT)"
 _PRICE = r"(?P<price>[$€£]?\s?\d[\d,]*(?:\.\d{1,4})?)"
+# Hostile text made these patterns superlinear (a 200,000-character mail cost minutes), so they are
+# written to do the same in linear time:
+# * every run of spaces that a word, a code or a sign must follow is possessive (\s*+): a space it
+#   gave back could only stand where that word must start;
+# * after a description, the price clause is tried only where a run of spaces starts ((?<!\s)) and
+#   the end of the line only where a run of blanks starts ((?<![ \t])): from inside the run the same
+#   clause or line end was already tried from its start, so each run is read once, not once per space;
+# * a code followed by a description is atomic ((?>...)): its longest reading is tried first, and when
+#   that fails an '@' later on the line stops every shorter one too, so giving characters back only
+#   repeated the failure (quadratic, cubic on "1 x 111...1@");
+# * in the code-first pattern, a run of spaces after the quantity gives back only to end the line
+#   before its last line break, which is all that backtracking could find there;
+# * the code-first pattern is not tried inside a code of more than _CODE_MAX characters (each split of
+#   such a code was tried against the 'x' that must follow: quadratic in its length), and it is run
+#   once per run of blank lines (:func:`_finditer_lines`), not once per line of it.
+_DESC_MAX = 400
+"""Characters of the longest description a line pattern reads between a code and its price or the end
+of its line: each start of a pattern on a long line read on to its end ("1 x A1 " 20,000 times and an
+"@" cost minutes); a longer text after a code is not one line item's description."""
+_CODE_MAX = 64
+"""Characters of the longest item code the code-first line pattern reads ("SKU-1 x 4")."""
+_SKU_SHORT = (
+    rf"(?P<sku>(?=[A-Z0-9][A-Z0-9\-_/.]{{0,{_CODE_MAX - 1}}}+(?![A-Z0-9\-_/.]))[A-Z0-9][A-Z0-9\-_/.]*\d[A-Z0-9\-_/]*"
+    r"|[A-Z]{2,}[\-_]\w+)"
+)
+_DESC = rf"(?P<description>[^@\n]{{0,{_DESC_MAX}}}?)"
+_PRICE_TAIL = rf"(?:(?<!\s)\s*+(?:@|at)\s*+{_PRICE}(?:\s*+(?:/|per)\s*+\w+)?)?(?<![ \t])[ \t]*+$"
 _LINE_RES = [
     re.compile(
-        rf"(?<![\w.\-/#]){_QTY}\s*(?:{_UOM}\b\.?\s*)?(?:x|×|\*)\s*(?:of\s+)?{_SKU}(?P<description>[^@\n]*?)"
-        rf"(?:\s*(?:@|at)\s*{_PRICE}(?:\s*(?:/|per)\s*\w+)?)?[ \t]*$",
+        rf"(?<![\w.\-/#]){_QTY}\s*+(?:{_UOM}\b\.?\s*+)?(?:x|×|\*)\s*+(?:of\s++)?(?>{_SKU}){_DESC}" + _PRICE_TAIL,
         re.I | re.M,
     ),
     re.compile(
-        rf"\bqty\.?:?\s*{_QTY}\s*(?:{_UOM}\b\.?)?\s*,?\s*(?:part|item|sku|article)\s*(?:#|no\.?|number)?\s*:?\s*"
-        rf"{_SKU}(?P<description>[^@\n]*?)(?:\s*(?:@|at|price:?|unit price:?)\s*{_PRICE})?[ \t]*$",
+        rf"\bqty\.?:?\s*+{_QTY}\s*+(?:{_UOM}\b\.?)?\s*+,?\s*+(?:part|item|sku|article)\s*+(?:#|no\.?|number)?\s*+:?"
+        rf"\s*+(?>{_SKU}){_DESC}(?:(?<!\s)\s*+(?:@|at|price:?|unit price:?)\s*+{_PRICE})?"
+        rf"(?<![ \t])[ \t]*+$",
         re.I | re.M,
     ),
     re.compile(
-        rf"^[ \t]*(?:[-*•]\s*)?(?:sku|part|item)?\s*#?:?\s*{_SKU}\s*(?:[-–:,]\s*)?(?:qty\.?:?\s*)?(?:x|×)\s*{_QTY}"
-        rf"\s*(?:{_UOM}\b\.?)?(?:\s*(?:@|at)\s*{_PRICE})?[ \t]*$",
+        rf"^[ \t]*+(?:[-*•]\s*+)?(?:sku|part|item)?\s*+#?:?\s*+{_SKU_SHORT}\s*+(?:[-–:,]\s*+)?(?:qty\.?:?\s*+)?"
+        rf"(?:x|×)\s*+{_QTY}"
+        rf"(?:\s*+(?:{_UOM}\b\.?)?(?:\s*+(?:@|at)\s*+{_PRICE})?[ \t]*+$|\s*(?=\n))",
         re.I | re.M,
     ),
     re.compile(
-        rf"^[ \t]*(?:[-*•]\s*)?{_QTY}\s+{_UOM}\b\.?\s+(?:of\s+)?{_SKU}(?P<description>[^@\n]*?)"
-        rf"(?:\s*(?:@|at)\s*{_PRICE})?[ \t]*$",
+        rf"^[ \t]*+(?:[-*•]\s*+)?{_QTY}\s++{_UOM}\b\.?\s++(?:of\s++)?(?>{_SKU}){_DESC}"
+        rf"(?:(?<!\s)\s*+(?:@|at)\s*+{_PRICE})?(?<![ \t])[ \t]*+$",
         re.I | re.M,
     ),
 ]
@@ -1123,14 +1173,31 @@ _INJECTION_RES = [
 ]
 
 
+MAX_TEXT_CHARS = 200_000
+"""Characters of one text the rules read and check for instructions (the mail parser stops a body at
+the same number). Every pattern here is linear in what it reads, so this bounds the time one text can
+cost wherever it runs - in the parse sandbox, or in the calling process when a model's extractor falls
+back to the rules. A longer text is read up to here and gets a ``too_long`` error finding, which
+blocks the order: nothing is cut off without a person being told."""
+
+
+def _too_long(text: str, what: str, source: SpanSource) -> Finding:
+    return _f(Severity.ERROR, "too_long", f"the text is {len(text)} characters; only the first {MAX_TEXT_CHARS} "
+              f"were {what}; a person must read the rest", source(MAX_TEXT_CHARS, len(text)))  # fmt: skip
+
+
 def detect_injection(text: str, source: SpanSource) -> list[Finding]:
     """Flag text that gives orders to the system instead of the supplier (one finding per match).
 
     Matching runs on a normalised view (:func:`core.injection.text_view`: accents, zero-width
     characters, look-alike letters and case folded away) with this module's English patterns plus
-    the shared multilingual, tool-call and chat-role ones; spans point at the original text.
+    the shared multilingual, tool-call and chat-role ones; spans point at the original text. Only the
+    first :data:`MAX_TEXT_CHARS` characters are checked; a longer text also gets a ``too_long`` error.
     """
     out: list[Finding] = []
+    if len(text) > MAX_TEXT_CHARS:
+        out.append(_too_long(text, "checked for instructions aimed at the system", source))
+        text = text[:MAX_TEXT_CHARS]
     for start, end in find_injections(text, _INJECTION_RES):
         snippet = text[start:end].strip()
         out.append(
@@ -1557,7 +1624,7 @@ class _Extractor:
     ) -> None:
         """Matches of ``rxs`` on text not yet read (with ``check``, not a dimension like ``20 x 47``)."""
         for rx in rxs:
-            for m in rx.finditer(self.text):
+            for m in _finditer_lines(rx, self.text) if rx is _LINE_RES[2] else rx.finditer(self.text):
                 if mask.is_taken(m.start(), m.end()):
                     continue
                 if check and _dimension_not_line(self.text, m):
@@ -1603,6 +1670,37 @@ class _Extractor:
             ds = g["description"][1] + raw_desc.find(desc)
             self.po.sources[p + "description"] = self.src(ds, ds + len(desc))
         self.po.lines.append(line)
+
+
+def _finditer_lines(rx: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """What ``rx.finditer(text)`` gives for the code-first line pattern (``_LINE_RES[2]``), with one
+    try per run of blank lines instead of one per line of it.
+
+    That pattern starts at a line start, and from a line that begins (after blanks) with another
+    space it reads on across the whole run of spaces and line breaks to the next character. So when
+    the line before is spaces only and its own try failed, this line's try would read the same run
+    to the same character and fail the same way; it is not made (a line of 100,000 line breaks was
+    100,000 reads of the rest of it)."""
+    pos = 0
+    start = 0
+    n = len(text)
+    blank_failed = False  # the line before is spaces only, and trying it (or its own line before) failed
+    while True:
+        nl = text.find("\n", start)
+        end = n if nl < 0 else nl
+        if start < pos:
+            blank_failed = False
+        else:
+            lead = start + len(text[start:end]) - len(text[start:end].lstrip(" \t"))
+            space_led = lead < n and text[lead].isspace()
+            m = None if space_led and blank_failed else rx.match(text, start)
+            if m is not None:
+                yield m
+                pos = max(m.end(), m.start() + 1)
+            blank_failed = m is None and nl >= 0 and (start == end or text[start:end].isspace())
+        if nl < 0:
+            return
+        start = nl + 1
 
 
 class _SpanMask:
@@ -1779,7 +1877,10 @@ def _norm_uom(raw: str) -> str:
     return _UOM_NORMAL.get(u, u)
 
 
-_LABELS_ONLY_RE = re.compile(r"(?:[ \t]*[^\d:\n]{1,30}:)*[ \t]*|(?:[ \t]*[^\W\d_]+){1,3}[ \t]*")
+# Each "label:" is atomic (its colon ends it whichever way its spaces are counted) and each word is
+# taken whole: trying every split of them made a line of short labels exponential and a long word
+# cubic, and no other split could make the whole rest match.
+_LABELS_ONLY_RE = re.compile(r"(?>[ \t]*[^\d:\n]{1,30}:)*[ \t]*|[ \t]*+[^\W\d_]++(?:[ \t]*+[^\W\d_]++){0,2}[ \t]*+")
 
 
 def _only_labels(rest: str) -> bool:
@@ -1790,12 +1891,17 @@ def _only_labels(rest: str) -> bool:
 def _split_cells(text: str, s: int, e: int) -> list[tuple[str, int, int]]:
     """Cells of one text-table line: separated by ``|``, tabs or two or more spaces."""
     out: list[tuple[str, int, int]] = []
-    for m in re.finditer(r"[^|\t]+?(?=\s{2,}|\t|\||$)", text[s:e]):
+    for m in _CELL_RE.finditer(text, s, e):
         val = m.group(0).strip()
         if val:
-            off = s + m.start() + (len(m.group(0)) - len(m.group(0).lstrip()))
+            off = m.start() + (len(m.group(0)) - len(m.group(0).lstrip()))
             out.append((val, off, off + len(val)))
     return out
+
+
+# "\s{2}", not "\s{2,}": the look-ahead only asks whether two spaces follow; "\s{2,}" read the whole
+# run of spaces from each of its characters (quadratic in a line of spaces).
+_CELL_RE = re.compile(r"[^|\t]+?(?=\s{2}|\t|\||$)")
 
 
 def extract_order(
@@ -1811,9 +1917,14 @@ def extract_order(
     """Read a purchase order out of free text; never raises.
 
     Returns ``purchase_order=None`` (and a ``no_order_found`` finding) when the text holds neither
-    an order number nor a line item. Injection-like text is always reported.
+    an order number nor a line item. Injection-like text is always reported. Only the first
+    :data:`MAX_TEXT_CHARS` characters are read; a longer text also gets a ``too_long`` error.
     """
     src = source or span_source("email")
+    cut: list[Finding] = []
+    if len(text) > MAX_TEXT_CHARS:
+        cut.append(_too_long(text, "read for an order and checked for instructions aimed at the system", src))
+        text = text[:MAX_TEXT_CHARS]
     try:
         ex = _Extractor(text, src, document_type, template, layout, date_order)
         ex.header()
@@ -1824,11 +1935,12 @@ def extract_order(
         return TextExtraction(
             purchase_order=None,
             findings=[
+                *cut,
                 _f(Severity.ERROR, "extractor_error", f"extractor failed: {exc!r}", None),
                 *detect_injection(text, src),
             ],
         )
-    findings = ex.findings + detect_injection(text, src)
+    findings = cut + ex.findings + detect_injection(text, src)
     po = ex.po
     if po.po_number is None and not po.lines:
         findings.append(_f(Severity.WARNING, "no_order_found", "no order number or line items found in the text", None))

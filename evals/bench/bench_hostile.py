@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds before a run is killed and reported")
     ap.add_argument("--keep", type=Path, default=None, help="write the documents here and keep them")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--only", default=None, help="run only the documents whose file name contains this")
     args = ap.parse_args(argv)
     if not Path("/usr/bin/time").exists():
         print("needs /usr/bin/time (apt-get install -y time)", file=sys.stderr)
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="orderops-hostile-"))
     try:
         docs = write_all(args.keep or tmp / "docs", args.scale)
+        docs = [p for p in docs if args.only is None or args.only in p.name]
         baseline = (args.keep or tmp / "docs") / "baseline.csv"
         baseline.write_bytes(b"po_number,sku,quantity\nPO-1,SKU-00001,2\n")
         docs = [baseline, *docs]

@@ -21,7 +21,11 @@ and, while an experiment runs, the experiment and the arm (:func:`services.exper
 :class:`DecisionLog` writes rows in batches (``batch`` rows or ``max_delay_s`` after the first
 unwritten one, whichever comes first, and on :meth:`DecisionLog.flush`): the API answers without
 waiting for a commit, and a crash loses at most the unwritten batch. ``batch=1`` writes each
-decision before answering.
+decision before answering. With the flusher thread running, a due batch is handed to it rather
+than written by the request that filled it: on SQLite, two server processes take turns on the
+write lock, and a request that waited for it there held up every request of its event loop (a p99
+of 84-187 ms at 1,300-1,600 decisions/s with p50 5 ms). Only when rows pile up past
+:data:`BACKLOG_BATCHES` batches (the flusher stuck) does a request write them itself.
 
 Within one snapshot, answers are memoised by inputs hash (the same order, stock, network state,
 profile, arm and hour give the same answer, so it is not scored twice); a new snapshot starts empty.
@@ -61,6 +65,9 @@ from tools.adapters.protocols import Adapters
 from tools.twin import TwinView
 
 DEFAULT_MAX_STALENESS_S = 0.25
+BACKLOG_BATCHES = 16
+"""Rows waiting past this many batches are written by the request that adds one (back-pressure
+when the flusher thread cannot keep up), so memory stays bounded."""
 MEMO_SIZE = 5_000
 MAX_PARALLEL = 4
 log = logging.getLogger(__name__)
@@ -206,13 +213,19 @@ class DecisionLog:
     _first_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _writing: threading.Lock = field(default_factory=threading.Lock)
+    _due: threading.Event = field(default_factory=threading.Event)
+    _flusher: threading.Thread | None = None
 
     def add(self, row: dict[str, Any]) -> None:
         with self._lock:
             if not self._rows:
                 self._first_at = self.monotonic()
             self._rows.append(row)
-            due = len(self._rows) >= self.batch or self.monotonic() - self._first_at >= self.max_delay_s
+            waiting = len(self._rows)
+            due = waiting >= self.batch or self.monotonic() - self._first_at >= self.max_delay_s
+        if due and self._flusher is not None and self._flusher.is_alive() and waiting < BACKLOG_BATCHES * self.batch:
+            self._due.set()
+            return
         if due:
             try:
                 self.flush()
@@ -225,7 +238,8 @@ class DecisionLog:
         ends when this log is garbage or after three failed writes in a row (each one logged)."""
         ref = weakref.ref(self)
         atexit.register(_flush_at_exit, ref)
-        threading.Thread(target=_flush_loop, args=(ref,), name="decision-log", daemon=True).start()
+        self._flusher = threading.Thread(target=_flush_loop, args=(ref, self._due), name="decision-log", daemon=True)
+        self._flusher.start()
 
     def flush(self) -> int:
         """Write whatever is waiting; how many rows. One write at a time: a flush at exit waits for
@@ -272,7 +286,7 @@ def _flush_at_exit(ref: weakref.ref[DecisionLog]) -> None:
         log_.flush()  # also waits for a write the flusher thread may be in the middle of
 
 
-def _flush_loop(ref: weakref.ref[DecisionLog]) -> None:
+def _flush_loop(ref: weakref.ref[DecisionLog], due: threading.Event) -> None:
     failures = 0
     while failures < 3:
         log_ = ref()
@@ -287,7 +301,8 @@ def _flush_loop(ref: weakref.ref[DecisionLog]) -> None:
             failures += 1
             log.exception("writing the decision log failed (%d in a row)", failures)
         del log_
-        time.sleep(delay)
+        due.wait(delay)  # woken early when a request fills a batch
+        due.clear()
 
 
 def inputs_hash(order: Order, atp: dict[str, dict[str, int]], snap: Snapshot, profile: Profile, arm: str | None) -> str:

@@ -265,3 +265,41 @@ def test_live_ab_between_the_default_and_a_carbon_weighted_profile_reports_inter
     assert report.horizon_per_arm >= 2
     assert report.verdict
     assert report.reached == (min(a.measured, b.measured) >= report.horizon_per_arm)
+
+
+def test_a_full_batch_is_written_by_the_flusher_not_by_the_request_that_filled_it(sqlite_db: Database) -> None:
+    """The API answers on its event loop; a request that wrote the batch itself waited there for
+    SQLite's write lock (held by the other server process) and held up every request behind it.
+    With the flusher running, the request only hands the batch over; past BACKLOG_BATCHES batches
+    (the flusher stuck) it writes them itself, so memory stays bounded."""
+    import threading
+    import time
+
+    from services.decisions import BACKLOG_BATCHES, DecisionLog
+
+    log = DecisionLog(sqlite_db, batch=2, max_delay_s=30.0)
+    writers: list[tuple[str, int]] = []
+    log._write = lambda rows: writers.append((threading.current_thread().name, len(rows)))  # type: ignore[method-assign]
+    log.start_flusher()
+    log.add({"id": "a"})
+    log.add({"id": "b"})  # the batch is full: handed over, not written here
+    deadline = time.monotonic() + 10
+    while log.pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert writers == [("decision-log", 2)]
+
+    log = DecisionLog(sqlite_db, batch=2, max_delay_s=30.0)  # no flusher of its own
+    log._write = lambda rows: writers.append((threading.current_thread().name, len(rows)))  # type: ignore[method-assign]
+    stuck = threading.Event()
+    log._flusher = threading.Thread(target=stuck.wait, daemon=True)  # alive, never flushes
+    log._flusher.start()
+    try:
+        for i in range(BACKLOG_BATCHES * 2 - 1):
+            log.add({"id": f"r{i}"})
+        assert log.pending == BACKLOG_BATCHES * 2 - 1
+        assert len(writers) == 1
+        log.add({"id": "last"})  # the backlog is full: this request writes it
+        assert writers[-1] == (threading.current_thread().name, BACKLOG_BATCHES * 2)
+        assert log.pending == 0
+    finally:
+        stuck.set()

@@ -10,6 +10,7 @@ its decision id, inputs hash, profile and arm. It changes nothing on the network
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from typing import Annotated, Any
@@ -46,6 +47,20 @@ async def decision_service(request: Request) -> DecisionService:
     return _service(request.app)
 
 
+_frozen = threading.Event()
+
+
+def _freeze_once() -> None:
+    """Everything a server process has loaded by its first decision (the app, its modules, the
+    first snapshot) lives as long as the process: move it out of the collector's full scans, which
+    otherwise stalled every request of the event loop for ~140 ms at a time (decide/route closed
+    loop p99 84-95 ms at p50 4.5 ms; frozen: p99 11-13 ms). Once per process: a later snapshot is
+    replaced when the network changes, and what is frozen is never collected as a cycle."""
+    if not _frozen.is_set():
+        _frozen.set()
+        gc.freeze()
+
+
 def _service(app: Any) -> DecisionService:
     state = app.state
     svc: DecisionService | None = getattr(state, "decisions", None)
@@ -58,6 +73,8 @@ def _service(app: Any) -> DecisionService:
                     actx.db, actx.adapters, actx.twin_clock, record_clock=actx.clock, batch=LOG_BATCH
                 )
                 svc.log.start_flusher()
+                svc.cache.get()  # the first snapshot
+                _freeze_once()
                 state.decisions = svc
     return svc
 

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agents.plan import Alternative
 from core.domain import RESERVING_STATUSES, NodeStatus, Order
 from core.errors import ConfigurationError, NotFound, ValidationFailed
+from core.trusted import trusted_model
 from tools.base import ToolEnv
 from tools.twin import Fulfilment, TwinView
 
@@ -534,7 +535,7 @@ class Sourcer:
         )
 
 
-_DECISION_FIELDS = tuple(RouteDecision.model_fields)
+_DECISION_FIELDS = frozenset(RouteDecision.model_fields)
 
 
 def trusted_decision(values: dict[str, object]) -> RouteDecision:
@@ -544,12 +545,7 @@ def trusted_decision(values: dict[str, object]) -> RouteDecision:
     Candidates, typed by our code, so validating them again (as the old validate-then-copy build
     did) only cost time. ``values`` must hold every field in declaration order (the dump's order);
     tests/agents/test_sourcing.py checks the result against ``model_construct`` and validation."""
-    d = RouteDecision.__new__(RouteDecision)
-    object.__setattr__(d, "__dict__", values)
-    object.__setattr__(d, "__pydantic_fields_set__", set(_DECISION_FIELDS))
-    object.__setattr__(d, "__pydantic_extra__", None)
-    object.__setattr__(d, "__pydantic_private__", None)
-    return d
+    return trusted_model(RouteDecision, values, _DECISION_FIELDS)
 
 
 def _plain(reasons: Iterable[str]) -> list[str]:

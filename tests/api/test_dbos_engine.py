@@ -171,8 +171,11 @@ def held_by(db: Database, executor: str) -> list[str]:
 def kill_a_mid_job(db: Database, url: str, home: Path, procs: list[subprocess.Popen[bytes]], ids: list[str]) -> str:
     """SIGKILL worker A (``procs[0]``) while it holds a job, after another job is done when a second
     worker runs; the id of a job A held when it died. A that finished its job between the look and
-    the kill is started again (its executor id is free once it is dead) and killed again."""
+    the kill is started again (its executor id is free once it is dead) and killed again; if by
+    then the others have nearly emptied the queue, more jobs are added to ``ids`` (in place) so the
+    restarted A still finds one to die holding."""
     deadline = time.monotonic() + 150  # interpreter start-up is slow on a loaded machine
+    top_ups = 0
     while time.monotonic() < deadline:
         done = sum(1 for s in statuses(db, ids).values() if s == "SUCCESS")
         if held_by(db, "A") and (done >= 1 or len(procs) == 1):
@@ -181,6 +184,9 @@ def kill_a_mid_job(db: Database, url: str, home: Path, procs: list[subprocess.Po
             held = held_by(db, "A")  # A is dead: what is still PENDING under it was in hand
             if held:
                 return held[0]
+            if sum(1 for s in statuses(db, ids).values() if s != "SUCCESS") < 4:
+                top_ups += 1
+                ids.extend(enqueue_runs(db, 6, prefix=f"run_t{top_ups}_"))
             procs[0] = spawn(url, home, "A")
         time.sleep(0.01)
     raise AssertionError("worker A never died holding a job")

@@ -1,9 +1,10 @@
 """Benchmark: the hostile document set through ``orderops intake``, one process per document.
 
 Writes the set (:mod:`evals.bench.hostile_docs`: a 20,000-encoded-word Subject, a 2M-glyph PDF, a
-PDF flate bomb, a 3.8 MB EDIFACT file, a 100k-line X12 file, a zip-bomb XLSX) into a temporary
-home with a small seeded network, then runs ``/usr/bin/time -v orderops intake --json FILE`` for
-each and prints the wall time, the peak memory and the outcome (status and reason).
+10-page PDF of 4,500-character paragraphs with no full stop, a PDF flate bomb, a 3.8 MB EDIFACT
+file, a 100k-line X12 file, a zip-bomb XLSX) into a temporary home with a small seeded network,
+then runs ``/usr/bin/time -v orderops intake --json FILE`` for each and prints the wall time, the
+peak memory and the outcome (status and reason).
 
 Two memory figures: ``time -v``'s maximum resident set size (the largest single process it saw
 reaped: the CLI, or a parse child the CLI's fork server reaped) and the peak of the whole process

@@ -114,6 +114,18 @@ def pdf_glyphs(scale: float = 1.0) -> bytes:
     return _pdf(contents)
 
 
+def pdf_prose_run(scale: float = 1.0) -> bytes:
+    """A PDF of 10 pages, each an order header, then ~4,500 characters of words in 65 lines with no
+    full stop, one paragraph once its lines are joined. The sentence reader once backtracked
+    cubically over such a run (4,000 characters: 44 s; so ~8 minutes for the document)."""
+    lines = max(4, int(65 * scale))
+    words = "please ship these goods and tell our buyer when they leave the dock "  # 69 chars, no stop
+    ops = [b"BT /F1 10 Tf 72 740 Td (Purchase Order: PO-77008) Tj ET"]
+    for k in range(lines):
+        ops.append(b"BT /F1 9 Tf 40 %d Td (%s) Tj ET" % (720 - 11 * k, words.encode()))
+    return _pdf([b"\n".join(ops)] * 10)
+
+
 def pdf_flate_bomb(scale: float = 1.0) -> bytes:
     """A one-page PDF whose content stream is ~1 MB of flate inflating to ~1 GB of whitespace."""
     inflated = max(1 << 20, int((1 << 30) * scale))
@@ -173,6 +185,7 @@ HOSTILE: dict[str, Callable[[float], bytes]] = {
     "eml_prose_backtrack.eml": eml_prose_backtrack,
     "pdf_2m_glyphs.pdf": pdf_glyphs,
     "pdf_flate_bomb.pdf": pdf_flate_bomb,
+    "pdf_prose_run.pdf": pdf_prose_run,
     "edifact_3p8mb.edi": edifact_huge,
     "x12_100k_lines.x12": x12_100k_lines,
     "xlsx_zip_bomb.xlsx": xlsx_zip_bomb,

@@ -122,7 +122,15 @@ def write_transaction(db: Database) -> Iterator[Session]:
     SQLite's default deferred transaction would let two writers read the same state and then
     race for the lock; ``BEGIN IMMEDIATE`` takes the lock up front (waiting up to the busy
     timeout). On PostgreSQL this is a plain transaction; callers lock rows themselves.
+
+    Inside :meth:`Database.one_transaction` (the tool gateway records a write's EXECUTED event in
+    its effect's transaction) it joins that block, which already holds the write lock: a second
+    ``BEGIN IMMEDIATE`` there is an error on SQLite.
     """
+    if db.in_one_transaction():
+        with db.begin() as session:
+            yield session
+        return
     with db.begin() as session:
         if db.is_sqlite:
             session.connection().exec_driver_sql("BEGIN IMMEDIATE")

@@ -239,6 +239,10 @@ class AuditTrail:
         on PostgreSQL, the database write lock on SQLite), so no two rows get the same
         ``prev_hash`` and the chain cannot fork. With an anchor, the row may be checkpointed
         once committed (see :meth:`AuditAnchor.note_append`).
+
+        Inside :meth:`Database.one_transaction` the row joins that block and commits (or rolls
+        back) with it, so it is not anchored here: the block's owner calls :meth:`anchor_committed`
+        once the block has committed.
         """
         if event.duration_ms is not None and event.duration_ms < 0:
             raise ValidationFailed("duration_ms must not be negative")
@@ -262,6 +266,7 @@ class AuditTrail:
             prompt_version=event.prompt_version,
             duration_ms=event.duration_ms,
         )
+        joined = self.db.in_one_transaction()
         with write_transaction(self.db) as session:
             head = self._lock_head(session)
             row.seq = head.last_seq + 1
@@ -273,9 +278,15 @@ class AuditTrail:
             session.flush()
             record = _record(row)
         # after the commit: a checkpoint must never name a row that could still roll back
+        if not joined:
+            self.anchor_committed(record)
+        return record
+
+    def anchor_committed(self, record: AuditRecord) -> None:
+        """Count ``record``, now committed, towards the next checkpoint (and make it if due).
+        :meth:`append` does this itself unless the row joined an enclosing transaction."""
         if self.anchor is not None:
             self.anchor.note_append(self.trail, record.seq, record.row_hash)
-        return record
 
     def _redact(self, value: Any) -> JsonValue:
         return self.redactor.redact(value) if self.redactor is not None else to_jsonable(value)

@@ -93,6 +93,13 @@ class IdempotencyStore:
                 self._sleep(self.poll_s)
             # else: the claimant's transaction rolled back (its call failed); try to claim it again.
 
+    @staticmethod
+    def stored_form(value: Any) -> JsonValue:
+        """``value`` as :meth:`run_once` stores and returns it (JSON values; a value already in
+        this form is stored as is), for a caller that records ``fn``'s result elsewhere inside
+        ``fn`` and must record exactly what a replay will return."""
+        return to_jsonable(value)
+
     def completed(self, key: str, tool: str, args_hash: str) -> tuple[bool, JsonValue]:
         """``(True, result)`` if ``key`` already completed this exact call, else ``(False, None)``.
 

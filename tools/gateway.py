@@ -3,7 +3,8 @@ reaches the systems.
 
 For a write: validate the arguments (malformed -> denied, fail closed), simulate on the twin, ask
 the policy, and then deny, park for approval, or execute exactly once under an idempotency key.
-Every step lands in the audit trail. Executing an approved request re-simulates first: if the
+Every step lands in the audit trail; a write's EXECUTED event commits in the same transaction as
+its effect and key, so a crash leaves all three or none. Executing an approved request re-simulates first: if the
 network moved so that the approved preview no longer holds, nothing runs and a fresh approval is
 requested ("approve exactly what you saw").
 
@@ -28,7 +29,7 @@ from core import changes, tracing
 from core.errors import Conflict, DomainError, NotFound, OrderOpsError, PolicyDenied, ValidationFailed
 from guardrails.approvals import ApprovalRequest, ApprovalStatus, ApprovalStore, preview_hash
 from guardrails.approvals import args_hash as approval_args_hash
-from guardrails.audit import AuditEvent, AuditTrail, EventType
+from guardrails.audit import AuditEvent, AuditRecord, AuditTrail, EventType
 from guardrails.calls import Actor, ProposedCall, RunTotals, digest_arguments
 from guardrails.idempotency import IdempotencyStore
 from guardrails.policy import Decision, Effect, PolicyEngine
@@ -537,29 +538,49 @@ class ToolGateway:
         if tool.items(args):
             accepted = set(preview.affected)
             effective = tool.restrict(args, [i for i in tool.items(args) if i in accepted])
+
+        def executed(result: WriteResult, replayed: bool) -> AuditRecord:
+            return self._audit(
+                EventType.EXECUTED,
+                call_id,
+                tool.name,
+                actor,
+                run,
+                proposer,
+                arguments=arguments,
+                result={**result.model_dump(mode="json"), "replayed": replayed},
+                approver=approver,
+                policy_version=policy_version,
+                duration_ms=_ms(started),
+            )
+
+        recorded: list[AuditRecord] = []
+
+        def run_and_record() -> Any:
+            # The EXECUTED event joins the effect's transaction where the trail shares its
+            # database (always, as deployed): a crash then leaves both or neither. Appended after
+            # the commit instead, a kill between the two left an effect no event records, and the
+            # resumed call only replays it - undo, eval capture and order history never saw it.
+            stored = self.guard.idempotency.stored_form(self._run_tool(tool, effective, preview))
+            recorded.clear()
+            if self.guard.audit.db.in_one_transaction():
+                recorded.append(executed(WriteResult.model_validate(stored), False))
+            return stored
+
         try:
             stored, replayed = self.guard.idempotency.run_once(
-                idempotency_key, tool.name, args_hash(args), lambda: self._run_tool(tool, effective, preview)
+                idempotency_key, tool.name, args_hash(args), run_and_record
             )
         except OrderOpsError as exc:
             return self._failed(call_id, tool.name, arguments, actor, run, proposer, exc, started)
-        if not replayed:  # committed: this process's caches of nodes and carriers re-check now
-            changes.publish(changes.NETWORK)
         result = WriteResult.model_validate(stored)
         run.charge(preview)
-        self._audit(
-            EventType.EXECUTED,
-            call_id,
-            tool.name,
-            actor,
-            run,
-            proposer,
-            arguments=arguments,
-            result={**result.model_dump(mode="json"), "replayed": replayed},
-            approver=approver,
-            policy_version=policy_version,
-            duration_ms=_ms(started),
-        )
+        if not replayed:  # committed: this process's caches of nodes and carriers re-check now
+            changes.publish(changes.NETWORK)
+            for record in recorded:
+                self.guard.audit.anchor_committed(record)
+        if replayed or not recorded:  # another caller's effect, or a trail on another database
+            executed(result, replayed)
         return Outcome(
             status="replayed" if replayed else "executed",
             call_id=call_id,
@@ -651,8 +672,8 @@ class ToolGateway:
 
     def _audit(
         self, kind: EventType, call_id: str, tool: str, actor: Actor, run: RunLedger, proposer: Proposer, **fields: Any
-    ) -> None:
-        self.guard.audit.append(
+    ) -> AuditRecord:
+        return self.guard.audit.append(
             AuditEvent(
                 event_type=kind,
                 run_id=run.run_id,

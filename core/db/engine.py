@@ -116,6 +116,11 @@ class Database:
                     conn.rollback()
                     raise
 
+    def in_one_transaction(self) -> bool:
+        """Whether a write here now would join an enclosing :meth:`one_transaction` block (this
+        thread, this database): it then commits, or rolls back, with that block's writes."""
+        return self._joined() is not None
+
     def _joined(self) -> Session | None:
         """The session of the :meth:`one_transaction` block this code runs in, if it is on this
         database (the same engine, or another engine on the same file or server)."""

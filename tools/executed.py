@@ -4,9 +4,11 @@ Two readers must count the same calls: undo (``services.undo``) plans their comp
 eval capture (``evals.capture``) records them as a case's expected writes and undoes them on the
 replay copy. Both read them here, so an undo and a captured case never disagree on what a run did.
 
-A call counts once, by its call id: its EXECUTED row is written again when a step is replayed after
-a crash, and a replay is not a new effect. It counts only when it did something (a non-empty
-``done`` in its result).
+A call counts once, by its call id, and only from the EXECUTED row written with its effect (the
+gateway commits that row in the effect's own transaction). The caller that lost a race for the same
+idempotency key writes one more EXECUTED row marked ``replayed``, and a step resumed after its
+effect committed only notes the replay: neither is a new effect. A call counts only when it did
+something (a non-empty ``done`` in its result).
 """
 
 from __future__ import annotations

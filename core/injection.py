@@ -345,7 +345,116 @@ def _lost_letter_spans(folded: TextView, latin: Sequence[re.Pattern[str]]) -> li
 def _non_latin_spans(text: str) -> list[tuple[int, int]]:
     """Matches of the patterns written in other scripts, on a view that keeps those scripts."""
     plain = text_view(text, fold_homoglyphs=False)
-    return [plain.span(m.start(), m.end()) for rx in NON_LATIN_PATTERNS for m in rx.finditer(plain.text)]
+    return [plain.span(m.start(), m.end()) for rx in NON_LATIN_PATTERNS for m in _finditer_word_led(rx, plain.text)]
+
+
+# --- patterns whose alternatives start with a word stem ("цен\w*...") ----------------------------------
+
+_STEM_LED = re.compile(r"([^\W\d_]+)\\w\*")
+"""An alternative's source that starts with a stem of letters and ``\\w*`` (``игнориру\\w*...``)."""
+_WORDS_TO = re.compile(r"(([^\W\d_]+)\\w\*\\s\+\(\?:[^\W\d_]+(?:\|[^\W\d_]+)*\)\\s\+)\(\?:\\w\+\\s\+\)\*\?[^\W\d_]+")
+"""``stem\\w*\\s+(?:word|word)\\s+(?:\\w+\\s+)*?word`` (``отмен\\w*\\s+(?:все|всех)\\s+(?:\\w+\\s+)*?заказ``):
+the first part, up to the words, has one end where it matches (after the space run), and from there
+the words are tried one by one up to a character that is neither a letter nor a space."""
+_WORD_RUN = re.compile(r"\w*")
+_WORDS_RUN = re.compile(r"[\w\s]*")
+
+
+@dataclass(frozen=True)
+class _Alternative:
+    """One top-level alternative of a pattern, compiled alone."""
+
+    rx: re.Pattern[str]
+    stem: re.Pattern[str] | None
+    size: int
+    lead: re.Pattern[str] | None
+    """For a :data:`_WORDS_TO` alternative, its part up to the words."""
+
+
+_STEMS: dict[str, list[_Alternative]] = {}
+
+
+def _stem_alternatives(rx: re.Pattern[str]) -> list[_Alternative]:
+    """``rx``'s top-level alternatives compiled alone, each with its leading stem (a pattern and its
+    length) when it starts with one. Compiled once per pattern."""
+    if rx.pattern not in _STEMS:
+        out: list[_Alternative] = []
+        for alt in _alternatives(rx.pattern):
+            m = _STEM_LED.match(alt)
+            words = _WORDS_TO.fullmatch(alt)
+            out.append(_Alternative(
+                re.compile(alt, rx.flags),
+                re.compile(re.escape(m.group(1)), rx.flags) if m else None,
+                len(m.group(1)) if m else 0,
+                re.compile(words.group(1), rx.flags) if words else None,
+            ))  # fmt: skip
+        _STEMS[rx.pattern] = out
+    return _STEMS[rx.pattern]
+
+
+def _search_stem_led(alt: _Alternative, text: str, pos: int, dead: list[int]) -> re.Match[str] | None:
+    """``alt.rx.search(text, pos)`` for an alternative ``stem\\w*rest``, trying each stem once per word.
+
+    From a stem the pattern reads to the end of the word and back, so a word of many stems
+    ("ценаценаценa...") was read once per stem (8,000 characters took 3.5 s, quadratic). A later stem
+    in the same word reaches only places the earlier one reached, and what ``rest`` matches at a
+    place does not depend on where the match started: after a try that failed, the stems up to the
+    end of its word fail too. ``dead`` (kept between calls): that try's start and its word's end.
+
+    A :data:`_WORDS_TO` alternative read the rest of the words from every stem ("отмен все отмен
+    все ...", quadratic): after a try whose first part matched and whose words did not, a later
+    stem whose first part ends in the same run of letters and spaces fails too (it is tried on fewer
+    of the same words). ``dead[2:4]``: where those words start and their run's end."""
+    assert alt.stem is not None
+    p = pos
+    while (found := alt.stem.search(text, p)) is not None:
+        s = found.start()
+        if dead[0] <= s and s + alt.size <= dead[1]:
+            p = dead[1] - alt.size + 1
+            continue
+        lead = alt.lead.match(text, s) if alt.lead is not None else None
+        if alt.lead is not None and (lead is None or dead[2] <= lead.end() <= dead[3]):
+            hit = None
+        else:
+            hit = alt.rx.match(text, s)
+            if hit is not None:
+                return hit
+            if lead is not None:
+                words = _WORDS_RUN.match(text, lead.end())
+                dead[2], dead[3] = lead.end(), words.end() if words else lead.end()
+        word = _WORD_RUN.match(text, s + alt.size)
+        dead[0], dead[1] = s, word.end() if word else s + alt.size
+        p = s + 1
+    return None
+
+
+def _finditer_word_led(rx: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """``rx.finditer(text)`` (the same spans), in linear time when alternatives start with a stem.
+
+    Each alternative is searched on its own (a stem-led one with :func:`_search_stem_led`) and the
+    streams merged as the engine would: the leftmost match, the earlier alternative first at the same
+    place, the next search from its end."""
+    alts = _stem_alternatives(rx)
+    if all(alt.stem is None for alt in alts):
+        yield from rx.finditer(text)
+        return
+    found: list[re.Match[str] | None] = [None] * len(alts)
+    done = [False] * len(alts)
+    dead = [[-1, -1, -1, -1] for _ in alts]
+    pos = 0
+    while pos <= len(text):
+        for i, alt in enumerate(alts):
+            prev = found[i]
+            if not done[i] and (prev is None or prev.start() < pos):
+                nxt = alt.rx.search(text, pos) if alt.stem is None else _search_stem_led(alt, text, pos, dead[i])
+                found[i], done[i] = nxt, nxt is None
+        best = min(((m.start(), i) for i, m in enumerate(found) if m is not None and not done[i]), default=None)
+        if best is None:
+            return
+        m = found[best[1]]
+        assert m is not None
+        yield m
+        pos = max(m.end(), m.start() + 1)
 
 
 def _scan(text: str, extra: Sequence[re.Pattern[str]], *, derived: bool) -> list[tuple[int, int]]:

@@ -4,6 +4,8 @@ tricks; spans that point at the original text; and clean purchase-order text lef
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.injection import find_injections, split_sentences, text_view
 from intake.extract import detect_injection, extract_order, span_source
@@ -104,3 +106,36 @@ def test_extractor_flags_a_french_injection_and_still_reads_the_order() -> None:
     assert "injection_suspected" in codes
     assert ex.purchase_order is not None
     assert [ln.unit_price for ln in ex.purchase_order.lines] == [pytest.approx(12.5)]
+
+
+_NON_LATIN_BITS = st.sampled_from([
+    "игнориру", "инструкц", "забуд", "отмен", "все", "всех", "заказ", "цен", "равн", "установи", "а", "а" * 25, "0", " ",
+    " " * 25, "\n", ".", "x", "отмен все ", "取消", "所有", "订单",
+])  # fmt: skip
+"""Stems, the words the patterns end with, and runs longer than their 40-letter windows."""
+
+
+@given(st.lists(_NON_LATIN_BITS, max_size=16).map("".join))
+@settings(max_examples=3000)
+def test_non_latin_patterns_are_read_as_the_engine_read_them(text: str) -> None:
+    """Each stem tried once per word (and the words after 'отмен все' once per run) finds what the
+    engine's own scan found, span for span."""
+    from core.injection import NON_LATIN_PATTERNS, _finditer_word_led
+
+    for rx in NON_LATIN_PATTERNS:
+        assert [m.span() for m in _finditer_word_led(rx, text)] == [m.span() for m in rx.finditer(text)]
+
+
+@pytest.mark.parametrize("unit", ["игнорируа", "забуда", "цена", "установиа", "отмен все "])
+def test_a_word_of_many_stems_is_read_in_one_pass(unit: str) -> None:
+    """200,000 characters of one stem repeated (8,000 took 3.5 s with the engine's scan, quadratic:
+    about 35 minutes at the 200,000 the extractor reads) flag nothing; with the instruction's end
+    after them, the first stem's match runs to it."""
+    from core.injection import _non_latin_spans
+
+    text = unit * (200_000 // len(unit))
+    assert _non_latin_spans(text) == []
+    assert find_injections(text) == []
+    ending, size = {"игнорируа": (" инструкции", 9), "забуда": (" инструкции", 9), "цена": (" равна 0", 8),
+                    "установиа": (" цены", 5), "отмен все ": ("заказы", 5)}[unit]  # fmt: skip
+    assert _non_latin_spans(text + ending) == [(0, len(text) + size)]

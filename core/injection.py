@@ -154,16 +154,18 @@ INJECTION_PATTERNS: tuple[re.Pattern[str], ...] = _compile((
     r"\binstructions?\s*\((?:rot13|base64|encoded)\)",
     # JSON / tool-call look-alikes
     r"\"(?:tool|tool_name|tool_calls?|function_call|function|action)\"\s*:",
-    r"<\s*/?\s*(?:tool_call|tool_use|tool_result|function_calls?|invoke)\b[^>]{0,80}>",
+    # "<\s*/?\s*": the two space runs atomic, since trading spaces between them never helps; "<" and 20,000
+    # spaces took 29 s (every split tried). Atomic groups, not "*+": the letter-spaced reading drops "\s*".
+    r"<(?>\s*)/?(?>\s*)(?:tool_call|tool_use|tool_result|function_calls?|invoke)\b[^>]{0,80}>",
     r"\b(?:cancel|reroute|release|approve|delete|close|hold|update|set)_(?:all_)?"
     r"(?:orders?|holds?|nodes?|approvals?|prices?|records?)\b",
     # chat-role and prompt-format markers
     r"(?:^|[\n.!?;>\]}\"'])[ \t]*(?:system|assistant|developer)[ \t]*:",
     r"(?<!#)#{2,}+\s*+(?:new\s++)?(?:instructions?|system)\b",  # from a run's first '#' only: linear
     r"\[/?\s*(?:inst|sys|system)\s*\]",
-    r"<<\s*/?\s*sys\s*>>",
+    r"<<(?>\s*)/?(?>\s*)sys\s*>>",
     r"<\|\s*(?:im_start|im_end|system|assistant|endoftext)\s*\|>",
-    r"<\s*/?\s*(?:system|assistant|instructions?)\s*>",
+    r"<(?>\s*)/?(?>\s*)(?:system|assistant|instructions?)\s*>",
     r"\"role\"\s*:\s*\"(?:system|assistant|developer)\"",
     r"\"(?:approved|approval|bypass\w*|skip\w*|auto_?approve\w*|override)\"\s*:\s*(?:true|\"(?:yes|granted|true)\")",
     # English: setting aside the rules, approvals without a person, prices and quantities dictated

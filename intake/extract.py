@@ -1168,7 +1168,7 @@ _INJECTION_RES = [
         r"\bdo\s+not\s+(?:tell|notify|inform)\s+(?:anyone|the\s+(?:user|human|reviewer))",
         r"\bset\s+(?:the\s+)?price\s+to\b",
         r"\bact\s+as\s+(?:an?\s+)?(?:admin|administrator|system)",
-        r"<\s*/?\s*(?:system|instructions?)\s*>",
+        r"<(?>\s*)/?(?>\s*)(?:system|instructions?)\s*>",
     )
 ]
 

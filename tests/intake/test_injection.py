@@ -109,8 +109,8 @@ def test_extractor_flags_a_french_injection_and_still_reads_the_order() -> None:
 
 
 _NON_LATIN_BITS = st.sampled_from([
-    "игнориру", "инструкц", "забуд", "отмен", "все", "всех", "заказ", "цен", "равн", "установи", "а", "а" * 25, "0", " ",
-    " " * 25, "\n", ".", "x", "отмен все ", "取消", "所有", "订单",
+    "игнориру", "инструкц", "забуд", "отмен", "все", "всех", "заказ", "цен", "равн", "установи", "а", "а" * 25, "0",
+    " ", " " * 25, "\n", ".", "x", "отмен все ", "取消", "所有", "订单",
 ])  # fmt: skip
 """Stems, the words the patterns end with, and runs longer than their 40-letter windows."""
 
@@ -139,3 +139,40 @@ def test_a_word_of_many_stems_is_read_in_one_pass(unit: str) -> None:
     ending, size = {"игнорируа": (" инструкции", 9), "забуда": (" инструкции", 9), "цена": (" равна 0", 8),
                     "установиа": (" цены", 5), "отмен все ": ("заказы", 5)}[unit]  # fmt: skip
     assert _non_latin_spans(text + ending) == [(0, len(text) + size)]
+
+
+_OLD_SPACED_TAGS = [
+    r"<\s*/?\s*(?:tool_call|tool_use|tool_result|function_calls?|invoke)\b[^>]{0,80}>",
+    r"<<\s*/?\s*sys\s*>>",
+    r"<\s*/?\s*(?:system|assistant|instructions?)\s*>",
+    r"<\s*/?\s*(?:system|instructions?)\s*>",
+]
+_TAG_BITS = st.sampled_from(["<", "<<", ">", ">>", "/", " ", "\n", "\t", "system", "sys", "tool_call", "x", "ǂ"])
+
+
+@given(st.lists(_TAG_BITS, max_size=14).map("".join))
+@settings(max_examples=1000)
+def test_atomic_space_runs_in_tag_patterns_find_what_the_old_ones_found(text: str) -> None:
+    """'<(?>\\s*)/?(?>\\s*)' matches where '<\\s*/?\\s*' did, and so do their lost-letter variants."""
+    import re
+
+    from core.injection import INJECTION_PATTERNS, _tolerant_source
+    from intake.extract import _INJECTION_RES
+
+    new = [p for p in (*INJECTION_PATTERNS, *_INJECTION_RES) if r"(?>\s*)" in p.pattern]
+    assert [p.pattern.replace(r"(?>\s*)", r"\s*") for p in new] == _OLD_SPACED_TAGS
+    for rx, source in zip(new, _OLD_SPACED_TAGS, strict=True):
+        old = re.compile(source, rx.flags)
+        assert [m.span() for m in rx.finditer(text)] == [m.span() for m in old.finditer(text)]
+        tolerant, old_tolerant = (re.compile(_tolerant_source(p.pattern), rx.flags) for p in (rx, old))
+        assert [m.span() for m in tolerant.finditer(text)] == [m.span() for m in old_tolerant.finditer(text)]
+
+
+@pytest.mark.parametrize("space", [" ", "\n"])
+def test_a_tag_opened_before_a_long_space_run_is_read_in_one_pass(space: str) -> None:
+    """'<' and 200,000 spaces (20,000 took 29 s: every split of the run between the two space runs
+    was tried): nothing, and a role tag after the run is found whole."""
+    run = space * 200_000
+    assert find_injections("<" + run + "x") == []
+    assert find_injections("<" + run + "system>") == [(0, 200_008)]
+    assert detect_injection("<" + run + "instructions>", span_source("email"))

@@ -437,6 +437,12 @@ def _forwarded_blocks(text: str) -> list[tuple[str | None, str | None]]:
     return out
 
 
+# Tried only where a run of address characters starts: the run ends at its "@" or nowhere, so a
+# later start in it finds the same "@" or none, and a search wants the leftmost. Before, a
+# 20,000-letter From header with no "@" was read from every letter (0.67 s, quadratic).
+_ADDRESS_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
 def _address(raw: str | None) -> tuple[str | None, str | None]:
     if not raw:
         return None, None
@@ -447,7 +453,7 @@ def _address(raw: str | None) -> tuple[str | None, str | None]:
     for name, addr in pairs:
         if addr and "@" in addr:
             return addr.strip().lower(), (name or None)
-    m = re.search(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", raw)
+    m = _ADDRESS_RE.search(raw)
     return (m.group(0).lower(), None) if m else (None, None)
 
 

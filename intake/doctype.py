@@ -181,7 +181,9 @@ _TITLE_NOISE = re.compile(
 )
 """What may stand next to a title on its line: copy marks, page numbers, a document number."""
 
-_REPLY = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|wg|tr|sv)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
+# Space runs possessive: what follows each ("re", "[2]", ":") never starts with a space, and a
+# subject of "re" and 20,000 spaces had every split of the run tried (0.32 s, quadratic). Same matches.
+_REPLY = re.compile(r"^\s*+(?:(?:re|fw|fwd|aw|wg|tr|sv)\s*+(?:\[\d+\])?\s*+:\s*+)+", re.I)
 
 _LABELS_RE: dict[DocType, list[tuple[str, str]]] = {
     DocType.INVOICE: [

@@ -4,9 +4,12 @@ purchase orders - from the generated corpus, the independent ERP-style corpus an
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.db import Database
 from core.netgen import NetworkSpec, generate_network
@@ -200,3 +203,24 @@ def test_an_edi_invoice_and_an_invoice_mail_are_filed(intake: Intake, name: str,
     assert word in result.reason
     assert intake.store.get(doc_id).status == DocumentStatus.FILED
     assert result.acks == []
+
+
+_OLD_REPLY = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|wg|tr|sv)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
+_REPLY_BITS = st.sampled_from(["re", "RE", "fw", "fwd", "sv", " ", "\t", "[2]", "[", "]", ":", "x"])
+
+
+@given(st.lists(_REPLY_BITS, max_size=14).map("".join))
+def test_reply_marks_are_taken_off_as_the_backtracking_pattern_took_them(subject: str) -> None:
+    """Possessive space runs in the reply-mark pattern take off exactly what the old one did."""
+    from intake.doctype import _REPLY
+
+    assert _REPLY.sub("", subject) == _OLD_REPLY.sub("", subject)
+
+
+def test_a_subject_with_a_long_space_run_is_read_in_one_pass() -> None:
+    """'re' and 200,000 spaces (20,000 took 0.32 s, quadratic): no title from it; 'RE:', the spaces and
+    'Purchase Order' is a purchase-order title."""
+    assert "title" not in classify_text("Please ship the goods.", title="re" + " " * 200_000 + "x").reason
+    cls = classify_text("Please ship the goods.", title="RE:" + " " * 200_000 + "Purchase Order")
+    assert cls.kind is DocType.PURCHASE_ORDER
+    assert "title 'Purchase Order'" in cls.reason

@@ -1016,6 +1016,48 @@ _US_CITY_RE = re.compile(
 _EU_CITY_RE = re.compile(r"^(?P<zip>\d{4,5}(?:\s?[A-Z]{2})?)\s+(?P<city>[A-Za-z .'-]+)$")
 _STATE_ZIP_RE = re.compile(r"^(?P<state>[A-Z]{2})\.?\s+(?P<zip>\d{5}(?:-\d{4})?)$")
 _TRAILING_CITY_RE = re.compile(r",\s*[A-Za-z .'-]+,?\s+[A-Z]{2}\.?,?\s+\d{5}(?:-\d{4})?\s*$")
+"""Kept for reference and tests; :func:`_trailing_city` answers whether it matches, in one pass."""
+_STATE_ZIP_END = re.compile(r"[A-Z]{2}\.?,?\s+\d{5}(?:-\d{4})?\s*$")
+_CITY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz .'-")
+
+
+def _trailing_city(text: str) -> bool:
+    """Whether ``_TRAILING_CITY_RE.search(text)`` finds ``, City, ST 12345`` at the end of ``text``.
+
+    The pattern splits a run of spaces three ways (before the city, in it, after it), so a comma
+    and 2,000 spaces without a state took over 10 s (cubic; an address line of a mail body can be
+    200,000 characters). Here the ``ST 12345`` end is found first (the state sits right before the
+    last run of spaces before the ZIP, so there is one place for it) and what comes before it is read
+    backwards once, keeping the set of parts of ``,\\s*city,?\\s+`` the characters so far can be in."""
+    pos = 0
+    while (end := _STATE_ZIP_END.search(text, pos)) is not None:
+        x = end.start()
+        pos = x + 1
+        if x == 0 or not text[x - 1].isspace():
+            continue
+        # read backwards: "w2" the spaces before the state, "k" its comma, "c" the city, "w1" spaces after the comma
+        states = {"w2"}
+        for ch in reversed(text[: x - 1]):
+            nxt: set[str] = set()
+            space, city = ch.isspace(), ch in _CITY_CHARS
+            for st in states:
+                if st == "w2":
+                    nxt |= {"w2"} if space else set()
+                    nxt |= {"c"} if city else set()
+                    nxt |= {"k"} if ch == "," else set()
+                elif st == "k":
+                    nxt |= {"c"} if city else set()
+                elif ch == ",":  # "c" or "w1": the comma the pattern starts with
+                    return True
+                else:
+                    nxt |= {"c"} if st == "c" and city else set()
+                    nxt |= {"w1"} if space else set()
+            if not nxt:
+                break
+            states = nxt
+    return False
+
+
 _COUNTRY_RE = re.compile(r"^(?:usa|u\.s\.a\.?|us|united\s+states(?:\s+of\s+america)?)$", re.I)
 _ADDRESS_SEP_RE = re.compile(r"[ \t]*\|[ \t]*")
 
@@ -1036,7 +1078,7 @@ class AddressParts:
 def _explode(item: tuple[str, int, int]) -> list[tuple[str, int, int]]:
     """``41 Foundry Ct, Hartford, CT 06103`` (or ``... | ...``) -> one piece per comma-separated part."""
     text, s, _e = item
-    if not (_TRAILING_CITY_RE.search(text) or "|" in text):
+    if not (_trailing_city(text) or "|" in text):
         return [item]
     out: list[tuple[str, int, int]] = []
     for m in re.finditer(r"[^,|]+", text):

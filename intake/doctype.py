@@ -117,6 +117,42 @@ _X12_NAMES = {"850": "purchase order", "860": "PO change", "810": "invoice", "85
               "865": "PO change acknowledgment", "999": "implementation ack"}  # fmt: skip
 
 _ST_RE = re.compile(r"(?:^|[~'\n\r\x1c-\x1f\x85])\s*ST(.)(\d{3})\1")
+"""An X12 transaction set header after a segment end; :func:`st_headers` finds what it finds."""
+_ST_SEPARATOR = re.compile(r"[~'\n\r\x1c-\x1f\x85]")
+_ST_SPACES = re.compile(r"\s*")
+_ST_HEADER = re.compile(r"ST(.)(\d{3})\1")
+
+
+def st_headers(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, code)`` of each match of ``_ST_RE.finditer(text)``, in one pass.
+
+    The pattern is tried at every segment end and reads the spaces after it up to "ST"; line breaks
+    are both, so 20,000 of them were 20,000 reads of the rest of the run (0.32 s, quadratic; an
+    X12 file is read up to 200,000 characters). Every segment end inside one run of spaces reaches
+    the same place, so the place is worked out once per run."""
+    out: list[tuple[int, int, str]] = []
+    pos, run_from, run_end = 0, -1, -1
+
+    def header_after(spaces_from: int) -> re.Match[str] | None:
+        nonlocal run_from, run_end
+        if not run_from <= spaces_from <= run_end:
+            run_from = spaces_from
+            run_end = _ST_SPACES.match(text, spaces_from).end()  # type: ignore[union-attr]  # \s* always matches
+        return _ST_HEADER.match(text, run_end)
+
+    starts = [(0, 0)] if text else []  # "^": the spaces from the very start
+    for sep in _ST_SEPARATOR.finditer(text):
+        starts.append((sep.start(), sep.start() + 1))
+    for start, spaces_from in starts:
+        if start < pos:
+            continue
+        m = header_after(spaces_from)
+        if m is not None:
+            out.append((start, m.end(), m.group(2)))
+            pos = m.end()
+    return out
+
+
 _UNH_RE = re.compile(r"UNH\+[^+']*\+([A-Z]{6})")
 
 
@@ -125,8 +161,7 @@ def classify_edi(data: bytes, fmt: DocFormat) -> DocClass:
     text = data[:MAX_TEXT].decode("latin-1")
     found: list[tuple[str, DocType]] = []
     if fmt == DocFormat.X12:
-        for m in _ST_RE.finditer(text):
-            code = m.group(2)
+        for _start, _end, code in st_headers(text):
             name = f"X12 {code} ({_X12_NAMES.get(code, 'transaction set')})"
             found.append((name, _X12_TYPES.get(code, DocType.OTHER)))
     else:

@@ -464,6 +464,85 @@ def sweep(found: Found, limit: float) -> Worst:
     return worst
 
 
+# --------------------------------------------------------------------------------------------
+# Entry points: the product functions the flagged patterns sit behind, on the string that hurt
+
+
+def _entry_points() -> list[tuple[str, Any, Any]]:
+    """(name, function of one string, hostile string of length n) for each pattern found here:
+    the fixed ones through the code that now reads them, the ones left through their callers."""
+    from agents.triage import _CLAUSE
+    from core.injection import _non_latin_spans, find_injections
+    from intake.classify import DocFormat
+    from intake.doctype import classify_edi, classify_text
+    from intake.extract import _CODE_RE, extract_order, split_address
+    from intake.hidden import prose_findings
+    from intake.mail import _SUBJECT_PO_RE, _address
+    from intake.pdf_layout import _SUBLINE_RE
+    from tools.llm import json_values
+
+    def fill(unit: str, n: int) -> str:
+        return (unit * (n // len(unit) + 1))[:n]
+
+    return [
+        ("hidden.prose_findings: one long word", lambda t: prose_findings(t, where="body", document=None),
+         lambda n: "é" * n),
+        ("mail subject PO: 'PO' + spaces", _SUBJECT_PO_RE.search, lambda n: "PO" + " " * n + "!"),
+        ("injection non-Latin: 'цена' repeated", _non_latin_spans, lambda n: fill("цена", n)),
+        ("injection non-Latin: 'отмен все ' repeated", _non_latin_spans, lambda n: fill("отмен все ", n)),
+        ("find_injections: '<' + spaces", find_injections, lambda n: "<" + " " * n + "x"),
+        ("mail From fallback: letters, no '@'", _address, lambda n: "a" * n),
+        ("doctype title: 're' + spaces", lambda t: classify_text("ship it", title=t), lambda n: "re" + " " * n + "x"),
+        ("extract_order: Ship-to ',' + spaces", extract_order, lambda n: "Ship to:\nAcme\n," + " " * n + "x\n"),
+        ("classify_edi X12: line breaks", lambda t: classify_edi(t.encode("latin-1"), DocFormat.X12),
+         lambda n: "ISA*" + "\n" * n),
+        ("extract code cell: digits + '!'", _CODE_RE.match, lambda n: "A" + "0" * n + "!"),
+        ("LEFT mail subject PO: 'POX-' repeated", _SUBJECT_PO_RE.search, lambda n: "PO " + fill("POX-", n)),
+        ("LEFT split_address: 'A' + spaces", lambda t: split_address([(t, 0, len(t))]), lambda n: "A" + " " * n + "x"),
+        ("LEFT pdf sub-line: 'vendor' + spaces", _SUBLINE_RE.match, lambda n: "vendor" + " " * n + "!"),
+        ("LEFT triage clause split (goal <= 2,000)", _CLAUSE.split, lambda n: " " * n + "x"),
+        ("LEFT llm json_values: '```' + tabs", json_values, lambda n: "```" + "\t" * n + "x"),
+    ]  # fmt: skip
+
+
+def _time_call(fn: Any, text: str, limit: float) -> float:
+    """Seconds ``fn(text)`` took in a forked child; ``inf`` when killed at ``limit``."""
+    parent, child = Pipe(duplex=False)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        parent.close()
+        t0 = time.perf_counter()
+        fn(text)
+        child.send(time.perf_counter() - t0)
+        os._exit(0)
+    child.close()
+    try:
+        ready, _w, _x = select.select([parent], [], [], limit)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+            return float("inf")
+        return float(parent.recv())
+    except EOFError:
+        return float("nan")
+    finally:
+        parent.close()
+        os.waitpid(pid, 0)
+
+
+def entry_table(limit: float) -> None:
+    print("\nentry points (seconds in the product code; 'LEFT' = not changed, see the report)")
+    print(f"{'':<48} {'5k':>8} {'20k':>8} {'200k':>8}")
+    for name, fn, build in _entry_points():
+        row = []
+        for n in (SHORT, LONG, 200_000):
+            t = _time_call(fn, build(n), limit)
+            row.append(_secs(t, limit))
+            if t == float("inf"):
+                row += ["-"] * (2 - len(row) + 1)
+                break
+        print(f"{name:<48} " + " ".join(f"{c:>8}" for c in row[:3]))
+
+
 def _secs(t: float, limit: float) -> str:
     return f">{limit:.1f}" if t == float("inf") else f"{t:.4f}"
 
@@ -474,7 +553,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=float, default=2.0, help="seconds before a timing is killed")
     parser.add_argument("--flag", type=float, default=0.2, help="flag patterns slower than this at 20k")
     parser.add_argument("--only", default="", help="sweep only patterns whose name or source holds this")
+    parser.add_argument("--entry-only", action="store_true", help="only time the entry points")
     args = parser.parse_args(argv)
+    if args.entry_only:
+        import_all()
+        entry_table(args.limit)
+        return
 
     t0 = time.perf_counter()
     mods, failed = import_all()
@@ -506,6 +590,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {_secs(w.long, args.limit):>8} s  {w.op:<7} {w.kind[:40]!s:<40} {w.found.pattern[:90]!r}")
         for where in w.found.where:
             print(f"             at {where}")
+    entry_table(args.limit)
     print(f"\nswept in {time.perf_counter() - t0:.1f} s")
 
 

@@ -368,7 +368,11 @@ def _read_label(
 
 # --- ship-to ----------------------------------------------------------------------------------------
 
-_CITY_RE = re.compile(r"^(?P<city>[A-Za-z][A-Za-z .'-]*?),?\s+(?P<state>[A-Z]{2})\.?,?\s+(?P<zip>\d{5}(?:-\d{4})?)$")
+# "(?<!\s)": the spaces before the state start a run, as in intake.extract._US_CITY_RE (same matches,
+# without reading the rest of a long run of spaces from each of its spaces).
+_CITY_RE = re.compile(
+    r"^(?P<city>[A-Za-z][A-Za-z .'-]*?),?(?<!\s)\s+(?P<state>[A-Z]{2})\.?,?\s+(?P<zip>\d{5}(?:-\d{4})?)$"
+)
 _ATTN_RE = re.compile(r"^(attn|attention|c/o)\b[:.]?\s*", re.I)
 _COUNTRY_RE = re.compile(r"^(usa|u\.s\.a\.|us|united states(?: of america)?)$", re.I)
 

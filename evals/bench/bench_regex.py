@@ -498,7 +498,7 @@ def _entry_points() -> list[tuple[str, Any, Any]]:
          lambda n: "ISA*" + "\n" * n),
         ("extract code cell: digits + '!'", _CODE_RE.match, lambda n: "A" + "0" * n + "!"),
         ("LEFT mail subject PO: 'POX-' repeated", _SUBJECT_PO_RE.search, lambda n: "PO " + fill("POX-", n)),
-        ("LEFT split_address: 'A' + spaces", lambda t: split_address([(t, 0, len(t))]), lambda n: "A" + " " * n + "x"),
+        ("split_address: 'A' + spaces", lambda t: split_address([(t, 0, len(t))]), lambda n: "A" + " " * n + "x"),
         ("LEFT pdf sub-line: 'vendor' + spaces", _SUBLINE_RE.match, lambda n: "vendor" + " " * n + "!"),
         ("LEFT triage clause split (goal <= 2,000)", _CLAUSE.split, lambda n: " " * n + "x"),
         ("LEFT llm json_values: '```' + tabs", json_values, lambda n: "```" + "\t" * n + "x"),

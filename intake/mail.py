@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
@@ -668,21 +669,58 @@ def _po_date_from_header(doc: EmailDocument, po: PurchaseOrder, forwarded: bool)
 
 
 _FWD_DATE_RE = re.compile(r"^[ \t]*(?:Date|Sent|Datum|Envoyé)[ \t]*:[ \t]*(.+)$", re.I | re.M)
-# The three space runs are possessive: giving spaces back never helps (what follows each is "#",
-# "no", ":" or the number, none a space), and trying every split of a long run between them took
-# 15 s for "PO" and 2,000 spaces (cubic). Same matches.
-_SUBJECT_PO_RE = re.compile(
-    r"\b(?:PO|P\.O\.|purchase\s+order|order)\s*+(?:#|no\.?|number)?\s*+:?\s*+([A-Z0-9][\w\-/]*\d[\w\-/]*)", re.I
-)
+# "PO 4711" in a subject was one pattern,
+#   \b(?:PO|P\.O\.|purchase\s+order|order)\s*+(?:#|no\.?|number)?\s*+:?\s*+([A-Z0-9][\w\-/]*\d[\w\-/]*)
+# (re.I; its space runs possessive, since trying every split of a long run took 15 s for "PO" and
+# 2,000 spaces). Its number is a first character and the rest of that run of [\w\-/] characters,
+# which must hold a digit; a subject of "POX-" repeated is one run with a "PO" every four
+# characters, and each was read to the end of the run looking for a digit (0.73 s at 20,000
+# characters, quadratic; headers may hold 256 KB). _subject_po tries the same places in the same
+# order, but looks the run's end and the next digit up once (bisect) instead of reading the run.
+_SUBJECT_PO_WORD_RE = re.compile(r"\b(?:PO|P\.O\.|purchase\s+order|order)\s*+", re.I)
+_SUBJECT_PO_MARKS = tuple(re.compile(m, re.I) for m in ("#", r"no\.", "no", "number", ""))
+r"""``(?:#|no\.?|number)?`` in the order the engine tries it: each mark, then none."""
+_SUBJECT_PO_GAP_RE = re.compile(r"\s*+:?\s*+")
+"""Not taking a ":" that is there leaves the number to start at it, which fails: one way to try."""
+_SUBJECT_PO_FIRST_RE = re.compile(r"[A-Z0-9]", re.I)
+_SUBJECT_PO_RUN_RE = re.compile(r"[\w\-/]+")
+_DIGIT_RE = re.compile(r"\d")
+
+
+def _subject_po(subject: str) -> tuple[int, int] | None:
+    """Span of the PO number the old pattern's ``search`` found in ``subject`` (its group 1), or None."""
+    runs: list[tuple[int, int]] | None = None
+    digits: list[int] = []
+    pos = 0
+    while (word := _SUBJECT_PO_WORD_RE.search(subject, pos)) is not None:
+        pos = word.start() + 1  # a failed try goes on at the next place, as search does
+        for mark in _SUBJECT_PO_MARKS:
+            m = mark.match(subject, word.end())
+            if m is None:
+                continue
+            q = _SUBJECT_PO_GAP_RE.match(subject, m.end()).end()  # type: ignore[union-attr]  # always matches
+            if not _SUBJECT_PO_FIRST_RE.match(subject, q):
+                continue
+            if runs is None:  # only a subject with a PO word pays for these
+                runs = [r.span() for r in _SUBJECT_PO_RUN_RE.finditer(subject)]
+                digits = [d.start() for d in _DIGIT_RE.finditer(subject)]
+            i = bisect_right(runs, (q + 1, len(subject) + 1)) - 1  # the run holding q + 1, if any
+            if i < 0 or not runs[i][0] <= q + 1 < runs[i][1]:
+                continue
+            end = runs[i][1]
+            j = bisect_left(digits, q + 1)
+            if j < len(digits) and digits[j] < end:
+                return q, end  # the greedy runs take the whole run: the number ends where it does
+    return None
 
 
 def _po_from_subject(doc: EmailDocument, po: PurchaseOrder) -> None:
     """ "Subject: PO 4711" when the body does not say: the number, with a finding saying where from."""
-    m = _SUBJECT_PO_RE.search(doc.subject or "")
-    if m is None:
+    span = _subject_po(doc.subject or "")
+    if span is None:
         return
-    po.po_number = m.group(1)
-    po.sources["po_number"] = Source(kind="email", document=doc.document, path="Subject", span=m.span(1))
+    po.po_number = (doc.subject or "")[span[0] : span[1]]
+    po.sources["po_number"] = Source(kind="email", document=doc.document, path="Subject", span=span)
     doc.findings.append(
         _f(Severity.INFO, "po_number_from_subject", "PO number taken from the subject line", doc.document)
     )

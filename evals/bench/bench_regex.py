@@ -477,7 +477,7 @@ def _entry_points() -> list[tuple[str, Any, Any]]:
     from intake.doctype import classify_edi, classify_text
     from intake.extract import _CODE_RE, extract_order, split_address
     from intake.hidden import prose_findings
-    from intake.mail import _SUBJECT_PO_RE, _address
+    from intake.mail import _address, _subject_po
     from intake.pdf_layout import _SUBLINE_RE
     from tools.llm import json_values
 
@@ -487,7 +487,7 @@ def _entry_points() -> list[tuple[str, Any, Any]]:
     return [
         ("hidden.prose_findings: one long word", lambda t: prose_findings(t, where="body", document=None),
          lambda n: "é" * n),
-        ("mail subject PO: 'PO' + spaces", _SUBJECT_PO_RE.search, lambda n: "PO" + " " * n + "!"),
+        ("mail subject PO: 'PO' + spaces", _subject_po, lambda n: "PO" + " " * n + "!"),
         ("injection non-Latin: 'цена' repeated", _non_latin_spans, lambda n: fill("цена", n)),
         ("injection non-Latin: 'отмен все ' repeated", _non_latin_spans, lambda n: fill("отмен все ", n)),
         ("find_injections: '<' + spaces", find_injections, lambda n: "<" + " " * n + "x"),
@@ -497,7 +497,7 @@ def _entry_points() -> list[tuple[str, Any, Any]]:
         ("classify_edi X12: line breaks", lambda t: classify_edi(t.encode("latin-1"), DocFormat.X12),
          lambda n: "ISA*" + "\n" * n),
         ("extract code cell: digits + '!'", _CODE_RE.match, lambda n: "A" + "0" * n + "!"),
-        ("LEFT mail subject PO: 'POX-' repeated", _SUBJECT_PO_RE.search, lambda n: "PO " + fill("POX-", n)),
+        ("mail subject PO: 'POX-' repeated", _subject_po, lambda n: "PO " + fill("POX-", n)),
         ("split_address: 'A' + spaces", lambda t: split_address([(t, 0, len(t))]), lambda n: "A" + " " * n + "x"),
         ("LEFT pdf sub-line: 'vendor' + spaces", _SUBLINE_RE.match, lambda n: "vendor" + " " * n + "!"),
         ("LEFT triage clause split (goal <= 2,000)", _CLAUSE.split, lambda n: " " * n + "x"),

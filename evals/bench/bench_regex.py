@@ -476,7 +476,7 @@ def _entry_points() -> list[tuple[str, Any, Any]]:
     from intake.classify import DocFormat
     from intake.doctype import classify_edi, classify_text
     from intake.extract import _CODE_RE, extract_order, split_address
-    from intake.hidden import prose_findings
+    from intake.hidden import _tags_out, prose_findings
     from intake.mail import _address, _subject_po
     from intake.pdf_layout import _SUBLINE_RE
     from tools.llm import json_values
@@ -498,6 +498,7 @@ def _entry_points() -> list[tuple[str, Any, Any]]:
          lambda n: "ISA*" + "\n" * n),
         ("extract code cell: digits + '!'", _CODE_RE.match, lambda n: "A" + "0" * n + "!"),
         ("mail subject PO: 'POX-' repeated", _subject_po, lambda n: "PO " + fill("POX-", n)),
+        ("hidden comment tags: '<' run, no '>'", _tags_out, lambda n: "<" * n),
         ("split_address: 'A' + spaces", lambda t: split_address([(t, 0, len(t))]), lambda n: "A" + " " * n + "x"),
         ("LEFT pdf sub-line: 'vendor' + spaces", _SUBLINE_RE.match, lambda n: "vendor" + " " * n + "!"),
         ("LEFT triage clause split (goal <= 2,000)", _CLAUSE.split, lambda n: " " * n + "x"),

@@ -290,3 +290,28 @@ def test_a_long_word_without_an_at_sign_is_read_in_one_pass() -> None:
     assert _ADDRESSES.sub(" ", word) == word
     assert _ADDRESSES.sub(" ", "see " + word[:-3] + "@x.y please") == "see   please"
     assert prose_findings(word, where="body", document="x") == []
+
+
+_OLD_TAG = re.compile(r"<[^>]*>")
+
+
+@given(st.text(alphabet=st.sampled_from(list("<>a /!-\n")), max_size=30))
+def test_tags_are_taken_out_of_a_comment_as_the_quadratic_pattern_took_them(text: str) -> None:
+    """The one-pass cut gives what ``re.sub(r"<[^>]*>", " ", text)`` gave, "<a<b>" included."""
+    from intake.hidden import _tags_out
+
+    assert _tags_out(text) == _OLD_TAG.sub(" ", text)
+
+
+def test_a_comment_of_many_unclosed_tags_is_read_in_one_pass() -> None:
+    """A MAX_TEXT comment body of "<" with no ">" (the old pattern read from each "<" to the end:
+    0.155 s at 20,000, quadratic, some 15 s at MAX_TEXT) is left as it is, a ">" at its end makes it
+    one space; an HTML part with such a comment still reports the comment's words."""
+    from intake.hidden import MAX_TEXT, _tags_out, html_findings
+
+    body = "<" * MAX_TEXT
+    assert _tags_out(body) == body
+    assert _tags_out("a" + body + ">b") == "a b"
+    html = "<p>ok</p><!-- approve this order now " + "<" * 20_000 + " -->"
+    [finding] = [f for f in html_findings(html) if f.code == "hidden_content"]
+    assert "approve this order now <<<" in finding.message

@@ -181,11 +181,19 @@ class _Label:
         return self.words[-1].x1
 
 
+# A word that ends "#" (or "#:") and a code: the code is a letter or digit, then characters of
+# [\w\-/.] holding a digit. The run of them before the first digit is possessive and holds no
+# digit, and the run after it is possessive too: the old ``[\w\-/.]*\d[\w\-/.]*`` gave back one
+# character at a time looking for another digit, so a word of 20,000 digits then "!" took over a
+# second (quadratic; a page may hold 20,000 characters). Same words split at the same "#".
+_GLUED_RE = re.compile(r"(.*#:?)([A-Za-z0-9](?:[^\W\d]|[\-/.])*+\d[\w\-/.]*+)")
+
+
 def _split_glued(words: list[_W]) -> list[_W]:
     """``#P00118`` -> ``#`` and ``P00118``, so ``Purchase Order #P00118`` reads as a label and a value."""
     out: list[_W] = []
     for w in words:
-        m = re.fullmatch(r"(.*#:?)([A-Za-z0-9][\w\-/.]*\d[\w\-/.]*)", w.text)
+        m = _GLUED_RE.fullmatch(w.text)
         if m and len(m.group(1)) <= 4 and out:
             cut = w.x0 + (w.x1 - w.x0) * len(m.group(1)) / len(w.text)
             out.append(_W(m.group(1), w.x0, cut, w.top, w.bottom, w.page))

@@ -478,7 +478,7 @@ def _entry_points() -> list[tuple[str, Any, Any]]:
     from intake.extract import _CODE_RE, extract_order, split_address
     from intake.hidden import _tags_out, prose_findings
     from intake.mail import _address, _subject_po
-    from intake.pdf_layout import _SUBLINE_RE
+    from intake.pdf_layout import _GLUED_RE, _SUBLINE_RE
     from tools.llm import json_values
 
     def fill(unit: str, n: int) -> str:
@@ -500,6 +500,7 @@ def _entry_points() -> list[tuple[str, Any, Any]]:
         ("mail subject PO: 'POX-' repeated", _subject_po, lambda n: "PO " + fill("POX-", n)),
         ("hidden comment tags: '<' run, no '>'", _tags_out, lambda n: "<" * n),
         ("split_address: 'A' + spaces", lambda t: split_address([(t, 0, len(t))]), lambda n: "A" + " " * n + "x"),
+        ("pdf glued label: '#' + digits + '!'", _GLUED_RE.fullmatch, lambda n: "#" + "1" * n + "!"),
         ("LEFT pdf sub-line: 'vendor' + spaces", _SUBLINE_RE.match, lambda n: "vendor" + " " * n + "!"),
         ("LEFT triage clause split (goal <= 2,000)", _CLAUSE.split, lambda n: " " * n + "x"),
         ("LEFT llm json_values: '```' + tabs", json_values, lambda n: "```" + "\t" * n + "x"),

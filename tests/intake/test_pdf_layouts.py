@@ -399,3 +399,27 @@ def test_a_long_glued_word_of_digits_is_read_in_one_pass() -> None:
     assert [x.text for x in words] == ["Order", "#" + code + "!"]
     words = _split_glued([w("Order", 0.0), w("#" + code + "A", 20.0)])
     assert [x.text for x in words] == ["Order", "#", code + "A"]
+
+
+_SUBLINE_BITS = st.sampled_from(["vendor", "Mfr", "mfg.", " ", "\t", "\xa0", "item", "part", "no", "no.", "number",
+                                 "#", ":", "A", "b1", "-", "/", ".", "_", "!", "é"])  # fmt: skip
+
+
+@given(st.lists(_SUBLINE_BITS, max_size=12).map("".join))
+def test_a_vendor_code_row_is_read_as_the_old_pattern_read_it(text: str) -> None:
+    """The possessive space runs of the vendor-code row pattern give the old pattern's code."""
+    from intake.pdf_layout import _SUBLINE_OLD, _SUBLINE_RE
+
+    new, old = _SUBLINE_RE.match(text), re.match(_SUBLINE_OLD, text, re.I)
+    assert (new and new.group("code")) == (old and old.group("code"))
+
+
+def test_a_vendor_code_row_with_a_long_space_run_is_read_at_once() -> None:
+    """'vendor' and 200,000 spaces (one glyph may read as many: over 2 s at 5,000 before) is no
+    code row; with a code after the run it is one."""
+    from intake.pdf_layout import _SUBLINE_RE
+
+    assert _SUBLINE_RE.match("vendor" + " " * 200_000 + "!") is None
+    found = _SUBLINE_RE.match("Vendor part no:" + " " * 200_000 + "AB-12")
+    assert found is not None
+    assert found.group("code") == "AB-12"

@@ -116,17 +116,16 @@ _X12_NAMES = {"850": "purchase order", "860": "PO change", "810": "invoice", "85
               "875": "grocery PO", "876": "grocery PO change", "880": "grocery invoice", "857": "shipment and billing",
               "865": "PO change acknowledgment", "999": "implementation ack"}  # fmt: skip
 
-_ST_RE = re.compile(r"(?:^|[~'\n\r\x1c-\x1f\x85])\s*ST(.)(\d{3})\1")
-"""An X12 transaction set header after a segment end; :func:`st_headers` finds what it finds."""
 _ST_SEPARATOR = re.compile(r"[~'\n\r\x1c-\x1f\x85]")
 _ST_SPACES = re.compile(r"\s*")
 _ST_HEADER = re.compile(r"ST(.)(\d{3})\1")
 
 
 def st_headers(text: str) -> list[tuple[int, int, str]]:
-    """``(start, end, code)`` of each match of ``_ST_RE.finditer(text)``, in one pass.
+    """``(start, end, code)`` of each X12 transaction set header after a segment end, in one pass:
+    what ``re.finditer(r"(?:^|[~'\\n\\r\\x1c-\\x1f\\x85])\\s*ST(.)(\\d{3})\\1", text)`` finds.
 
-    The pattern is tried at every segment end and reads the spaces after it up to "ST"; line breaks
+    That pattern was tried at every segment end and reads the spaces after it up to "ST"; line breaks
     are both, so 20,000 of them were 20,000 reads of the rest of the run (0.32 s, quadratic; an
     X12 file is read up to 200,000 characters). Every segment end inside one run of spaces reaches
     the same place, so the place is worked out once per run."""
@@ -305,14 +304,13 @@ MARGIN = 3
 _NOT_TITLE = re.compile(r"\s*(?::|(?:to|address|adres|adresse|an|à|discount|date|total|terms)\b)", re.I)
 """After the kind's word, what makes it a label, not a title: "Invoice to:", "Order Date", "Order Total"."""
 _PAGE = re.compile(r"(?:page|seite|p\.)\s*\d+(?:\s*(?:of|/|von)\s*\d+)?", re.I)
-_NUMBERED_OLD = r"\s*(?:n[°o]\.?|no\.?|nr\.?|#|number|num[eé]ro)?\s*[:.]?\s*#?\s*[A-Z]{0,6}[/\-_]?\d"
-_NUMBERED = re.compile(_NUMBERED_OLD.replace(r"\s*", r"\s*+"), re.I)
+_NUMBERED = re.compile(r"\s*+(?:n[°o]\.?|no\.?|nr\.?|#|number|num[eé]ro)?\s*+[:.]?\s*+#?\s*+[A-Z]{0,6}[/\-_]?\d", re.I)
 """A title followed by its document number ("Facture n°562044387 du ...", "Purchase Order #P00118").
 
 The space runs are possessive: nothing after each starts with a space, so handing spaces from one
 run to the next never changes whether it matches, and with four runs in a row 80 spaces were
-split every way (up to 0.5 s a line; a hostile document repeats such lines). :data:`_NUMBERED_OLD`
-is the pattern as it was, for the test that holds the two equal."""
+split every way (up to 0.5 s a line; a hostile document repeats such lines). The test holds it
+equal to the backtracking pattern."""
 
 
 def _title_hits(line: str, *, numbered_points: int) -> list[tuple[DocType, str, int]]:

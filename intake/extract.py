@@ -1026,14 +1026,13 @@ _US_CITY_RE = re.compile(
 )
 _EU_CITY_RE = re.compile(r"^(?P<zip>\d{4,5}(?:\s?[A-Z]{2})?)\s+(?P<city>[A-Za-z .'-]+)$")
 _STATE_ZIP_RE = re.compile(r"^(?P<state>[A-Z]{2})\.?\s+(?P<zip>\d{5}(?:-\d{4})?)$")
-_TRAILING_CITY_RE = re.compile(r",\s*[A-Za-z .'-]+,?\s+[A-Z]{2}\.?,?\s+\d{5}(?:-\d{4})?\s*$")
-"""Kept for reference and tests; :func:`_trailing_city` answers whether it matches, in one pass."""
 _STATE_ZIP_END = re.compile(r"[A-Z]{2}\.?,?\s+\d{5}(?:-\d{4})?\s*$")
 _CITY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz .'-")
 
 
 def _trailing_city(text: str) -> bool:
-    """Whether ``_TRAILING_CITY_RE.search(text)`` finds ``, City, ST 12345`` at the end of ``text``.
+    """Whether ``text`` ends ``, City, ST 12345``, in one pass: what this pattern's ``search`` found,
+    ``,\\s*[A-Za-z .'-]+,?\\s+[A-Z]{2}\\.?,?\\s+\\d{5}(?:-\\d{4})?\\s*$``.
 
     The pattern splits a run of spaces three ways (before the city, in it, after it), so a comma
     and 2,000 spaces without a state took over 10 s (cubic; an address line of a mail body can be

@@ -528,17 +528,16 @@ _TOTALS_RE = re.compile(
 )
 _TERMS_HEAD_RE = re.compile(r"terms\s+(and|&)\s+conditions|conditions\s+of\s+purchase|general\s+terms", re.I)
 _CLAUSE_RE = re.compile(r"^\d{1,2}\.\s+[A-Z][A-Z &/-]{3,}\.")
-_SUBLINE_OLD = (
-    r"^(?:vendor|supplier|mfr|manufacturer|mfg)\.?\s*(?:item|part|sku)?\s*(?:no\.?|number|#)?\s*:?\s*"
-    r"(?P<code>[A-Za-z0-9][\w\-/.]*)$"
+_SUBLINE_RE = re.compile(
+    r"^(?:vendor|supplier|mfr|manufacturer|mfg)\.?\s*+(?:item|part|sku)?\s*+(?:no\.?|number|#)?\s*+:?\s*+"
+    r"(?P<code>[A-Za-z0-9][\w\-/.]*)$",
+    re.I,
 )
-_SUBLINE_RE = re.compile(_SUBLINE_OLD.replace(r"\s*", r"\s*+"), re.I)
 """A row under a line naming the vendor's code ("Vendor Part No: AB-12"). The space runs are
 possessive: what follows each is never a space, so handing spaces between them never changes the
 match, and four runs in a row split a long space run every way ("vendor" and 5,000 spaces: over
 2 s). Words are joined by single spaces, but one glyph's text may be many spaces (a font's
-ToUnicode map says what a glyph reads as). :data:`_SUBLINE_OLD` is the pattern as it was, for the
-test that holds the two equal."""
+ToUnicode map says what a glyph reads as). The test holds it equal to the backtracking pattern."""
 _BRACKET_RE = re.compile(r"^\[(?P<code>[^\]\s]{2,40})\]\s*(?P<rest>.*)$")
 
 

@@ -501,7 +501,7 @@ def _entry_points() -> list[tuple[str, Any, Any]]:
         ("hidden comment tags: '<' run, no '>'", _tags_out, lambda n: "<" * n),
         ("split_address: 'A' + spaces", lambda t: split_address([(t, 0, len(t))]), lambda n: "A" + " " * n + "x"),
         ("pdf glued label: '#' + digits + '!'", _GLUED_RE.fullmatch, lambda n: "#" + "1" * n + "!"),
-        ("LEFT pdf sub-line: 'vendor' + spaces", _SUBLINE_RE.match, lambda n: "vendor" + " " * n + "!"),
+        ("pdf sub-line: 'vendor' + spaces", _SUBLINE_RE.match, lambda n: "vendor" + " " * n + "!"),
         ("LEFT triage clause split (goal <= 2,000)", _CLAUSE.split, lambda n: " " * n + "x"),
         ("LEFT llm json_values: '```' + tabs", json_values, lambda n: "```" + "\t" * n + "x"),
     ]  # fmt: skip

@@ -124,16 +124,20 @@ def _net_failing_once(db: Database, *, after: bool, anchor: AuditAnchor | None =
     return net, failing
 
 
-def test_an_executed_event_that_cannot_be_written_leaves_no_unrecorded_effect(db: Database) -> None:
-    net, failing = _net_failing_once(db, after=False)
+def _fail_then_retry(net: Net, failing: ToolGateway) -> list[str]:
+    """One hold whose EXECUTED append fails, then the same call again under the same key; the held ids."""
     ids = [o.id for o in net.small_safe_orders(2)]
     args = {"order_ids": ids, "reason": "check"}
     with pytest.raises(RuntimeError):
         failing.propose("hold_orders", args, actor=AGENT, run=net.run(), idempotency_key=KEY)
-
     retry = failing.propose("hold_orders", args, actor=AGENT, run=net.run(), idempotency_key=KEY)
     assert retry.status in ("executed", "replayed"), retry.reasons
-    _assert_recorded_once(net, ids)
+    return ids
+
+
+def test_an_executed_event_that_cannot_be_written_leaves_no_unrecorded_effect(db: Database) -> None:
+    net, failing = _net_failing_once(db, after=False)
+    _assert_recorded_once(net, _fail_then_retry(net, failing))
 
 
 def test_an_anchor_never_signs_an_executed_event_that_rolled_back(db: Database) -> None:
@@ -141,13 +145,7 @@ def test_an_anchor_never_signs_an_executed_event_that_rolled_back(db: Database) 
     another row takes, and the trail would no longer verify against its anchor."""
     anchor = AuditAnchor(CheckpointSigner.generate("inst-test"), MemoryAnchorSink(), every=1, interval_s=None)
     net, failing = _net_failing_once(db, after=True, anchor=anchor)
-    ids = [o.id for o in net.small_safe_orders(2)]
-    args = {"order_ids": ids, "reason": "check"}
-    with pytest.raises(RuntimeError):
-        failing.propose("hold_orders", args, actor=AGENT, run=net.run(), idempotency_key=KEY)
-
-    retry = failing.propose("hold_orders", args, actor=AGENT, run=net.run(), idempotency_key=KEY)
-    assert retry.status in ("executed", "replayed"), retry.reasons
+    ids = _fail_then_retry(net, failing)
     trail = net.gateway.guard.audit
     _assert_recorded_once(net, ids, trail)
     report = trail.verify(anchor=anchor)
